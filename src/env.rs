@@ -1,0 +1,116 @@
+//! Every environment variable the helper reads, named once and read in one place.
+//!
+//! The rest of the crate works from an [`Env`] snapshot, so tests inject values instead of
+//! mutating the process environment (which is racy in a multi-threaded test binary).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Base directory of the encrypted store (overrides the XDG data dir).
+pub const CREDENTIALS_DIR: &str = "BETA9_CREDENTIALS_DIR";
+/// A file holding the master key: 64 hex characters or 32 raw bytes (COMPAT.md §10.4).
+pub const CREDENTIALS_KEY_FILE: &str = "BETA9_CREDENTIALS_KEY_FILE";
+/// `file` or `keyring`: where the master key lives when no key file is named.
+pub const KEY_BACKEND: &str = "BETA9_KEY_BACKEND";
+/// Namespace of the design documents' workspace scoping; default `default`.
+pub const WORKSPACE: &str = "BETA9_WORKSPACE";
+/// Turns on stderr diagnostics: `debug`, `trace`, or `target=level,...`.
+pub const LOG: &str = "BETA9_LOG";
+/// Total time budget for one network exchange, in seconds.
+pub const TIMEOUT: &str = "BETA9_TIMEOUT";
+/// Where short-lived tokens are cached (overrides the XDG cache dir).
+pub const CACHE_DIR: &str = "BETA9_CACHE_DIR";
+
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+pub const HOME: &str = "HOME";
+
+/// Endpoint overrides honoured for ECR (AWS SDKs reference guide, "Service-specific endpoints").
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+pub const AWS_ENDPOINT_URL_ECR: &str = "AWS_ENDPOINT_URL_ECR";
+pub const AWS_ENDPOINT_URL_ECR_PUBLIC: &str = "AWS_ENDPOINT_URL_ECR_PUBLIC";
+pub const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+/// Replaces `metadata.google.internal` (google-cloud-go `compute/metadata`).
+pub const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
+
+/// The names the helper itself reads. Credential variable names (AWS_ACCESS_KEY_ID, ...) are read
+/// only by `add`, through [`Env::credential`], because their values are secrets.
+const KNOWN: &[&str] = &[
+    CREDENTIALS_DIR,
+    CREDENTIALS_KEY_FILE,
+    KEY_BACKEND,
+    WORKSPACE,
+    LOG,
+    TIMEOUT,
+    CACHE_DIR,
+    XDG_DATA_HOME,
+    XDG_CONFIG_HOME,
+    XDG_CACHE_HOME,
+    HOME,
+    AWS_ENDPOINT_URL,
+    AWS_ENDPOINT_URL_ECR,
+    AWS_ENDPOINT_URL_ECR_PUBLIC,
+    AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
+    GCE_METADATA_HOST,
+];
+
+/// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.
+#[derive(Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<&'static str, OsString>,
+}
+
+impl std::fmt::Debug for Env {
+    // Paths and flags only, but keep the habit: never print values wholesale.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.vars.keys()).finish()
+    }
+}
+
+impl Env {
+    /// Reads the process environment. The only place that does.
+    #[allow(clippy::disallowed_methods)]
+    pub fn from_process() -> Env {
+        let mut vars = BTreeMap::new();
+        for name in KNOWN {
+            if let Some(v) = std::env::var_os(name) {
+                if !v.is_empty() {
+                    vars.insert(*name, v);
+                }
+            }
+        }
+        Env { vars }
+    }
+
+    /// An environment for tests: only the given pairs are set.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        let mut vars = BTreeMap::new();
+        for (k, v) in pairs {
+            if let Some(name) = KNOWN.iter().find(|n| **n == k) {
+                if !v.is_empty() {
+                    vars.insert(*name, OsString::from(v));
+                }
+            }
+        }
+        Env { vars }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).and_then(|v| v.to_str())
+    }
+
+    pub fn path(&self, name: &str) -> Option<PathBuf> {
+        self.vars.get(name).map(PathBuf::from)
+    }
+
+    /// A credential value from the process environment, for `add NAME...`. Values never pass
+    /// through argv; they are read here and go straight into a secret type.
+    #[allow(clippy::disallowed_methods)]
+    pub fn credential(name: &str) -> Option<secrecy::SecretString> {
+        let v = std::env::var(name).ok()?;
+        let secret = secrecy::SecretString::from(v);
+        Some(secret)
+    }
+}

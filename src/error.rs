@@ -1,0 +1,115 @@
+//! The error type callers branch on, and its one-line rendering.
+//!
+//! Messages say where (a registry, an entry name, a path, a line and column), never what: no
+//! secret, no input excerpt. `serde_json` errors quote input, so only their position is kept.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Docker's fixed texts (docker/docker-credential-helpers `credentials/error.go`). Callers compare
+/// stdout against them, so they are consts checked as literals in the protocol case files.
+pub const NOT_FOUND: &str = "credentials not found in native keychain";
+pub const MISSING_SERVER_URL: &str = "no credentials server URL";
+pub const MISSING_USERNAME: &str = "no credentials username";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Nothing stored for that key: docker's fixed text, so callers fall back to the next key.
+    #[error("{NOT_FOUND}")]
+    NotFound,
+    #[error("{MISSING_SERVER_URL}")]
+    MissingServerUrl,
+    #[error("{MISSING_USERNAME}")]
+    MissingUsername,
+    /// Go's decoder says `EOF` for empty `store` input; keep the byte-exact text.
+    #[error("EOF")]
+    EmptyInput,
+    #[error("malformed JSON on stdin at line {line}, column {column}")]
+    BadRequest { line: usize, column: usize },
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("input on stdin exceeds the {limit}-byte limit")]
+    InputTooLarge { limit: usize },
+    #[error("cannot decrypt {entry} ({path}): wrong key or corrupted file; other entries are unaffected")]
+    Undecryptable { entry: String, path: PathBuf },
+    #[error("stored entry {entry} is not a valid credential record: {reason}")]
+    BadRecord { entry: String, reason: String },
+    #[error("master key unavailable: {0}")]
+    KeyUnavailable(String),
+    #[error("{registry}: access denied: {detail}")]
+    Rejected { registry: String, detail: String },
+    #[error("{registry}: unreachable: {detail}")]
+    Unreachable { registry: String, detail: String },
+    #[error("{registry}: throttled: {detail}")]
+    Throttled { registry: String, detail: String },
+    #[error("{registry}: expired: {detail}")]
+    Expired { registry: String, detail: String },
+    #[error("{registry}: {detail}")]
+    Unsupported { registry: String, detail: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// The single stdout line of a failed protocol verb: the whole cause chain, newlines folded, so
+    /// the caller's quoted `out:` stays one line.
+    pub fn protocol_message(&self) -> String {
+        let text = match self {
+            Error::Other(e) => format!("{e:#}"),
+            other => other.to_string(),
+        };
+        one_line(&text)
+    }
+
+    pub fn from_json(e: &serde_json::Error) -> Error {
+        if e.is_eof() && e.line() <= 1 && e.column() == 0 {
+            return Error::EmptyInput;
+        }
+        Error::BadRequest {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// Folds any line breaks so one error is always one line.
+pub fn one_line(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_texts_are_dockers() {
+        assert_eq!(
+            Error::MissingServerUrl.protocol_message(),
+            "no credentials server URL"
+        );
+        assert_eq!(
+            Error::MissingUsername.protocol_message(),
+            "no credentials username"
+        );
+        assert_eq!(NOT_FOUND, "credentials not found in native keychain");
+    }
+
+    #[test]
+    fn chains_are_folded_into_one_line() {
+        let e = Error::Other(anyhow::anyhow!("inner\nsecond").context("outer"));
+        assert_eq!(e.protocol_message(), "outer: inner second");
+    }
+
+    #[test]
+    fn json_errors_keep_position_not_input() {
+        let err = serde_json::from_str::<serde_json::Value>("{\"a\": sekrit}").unwrap_err();
+        let msg = Error::from_json(&err).protocol_message();
+        assert!(!msg.contains("sekrit"), "{msg}");
+        assert!(msg.contains("line 1"), "{msg}");
+    }
+}

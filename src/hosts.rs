@@ -1,0 +1,194 @@
+//! Anchored host patterns for the registries whose type decides what `get` does. A cloud credential
+//! is only ever sent to a host that passes these (COMPAT.md §5, §6, §10.7): substring checks such as
+//! beta9's `strings.Contains(registry, "ecr")` would hand AWS keys to `secret-registry.io`.
+
+/// The parts of a private ECR host (awslabs/amazon-ecr-credential-helper `ecr-login/api/client.go`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrHost {
+    pub account: String,
+    pub region: String,
+    pub fips: bool,
+    pub dual_stack: bool,
+}
+
+const ECR_SUFFIXES: [&str; 9] = [
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "amazonaws.eu",
+    "on.aws",
+    "on.amazonwebservices.com.cn",
+    "sc2s.sgov.gov",
+    "c2s.ic.gov",
+    "cloud.adc-e.uk",
+    "csp.hci.ic.gov",
+];
+
+/// Matches `^([0-9]{12})\.dkr[.-]ecr(-fips)?\.([a-zA-Z0-9][a-zA-Z0-9-_]*)\.(<suffix>)$` on a
+/// lower-cased hostname (no scheme, port or path). Hand-written because the region label cannot
+/// contain a dot, so the match is deterministic and needs no regex engine on the `get` path.
+pub fn ecr_host(hostname: &str) -> Option<EcrHost> {
+    let h = hostname.to_ascii_lowercase();
+    let (account, rest) = (h.get(..12)?, h.get(12..)?);
+    if !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest = rest.strip_prefix(".dkr")?;
+    let dual_stack = rest.starts_with('-');
+    let rest = rest.strip_prefix(['.', '-'])?.strip_prefix("ecr")?;
+    let (fips, rest) = match rest.strip_prefix("-fips") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let rest = rest.strip_prefix('.')?;
+    let (region, suffix) = rest.split_once('.')?;
+    let mut chars = region.bytes();
+    let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !(first_ok && rest_ok && ECR_SUFFIXES.contains(&suffix)) {
+        return None;
+    }
+    Some(EcrHost {
+        account: account.to_string(),
+        region: region.to_string(),
+        fips,
+        dual_stack,
+    })
+}
+
+/// ECR Public: one API, always in us-east-1.
+pub fn is_ecr_public(hostname: &str) -> bool {
+    matches!(
+        hostname.to_ascii_lowercase().as_str(),
+        "public.ecr.aws" | "ecr-public.aws.com"
+    )
+}
+
+/// `gcr.io`, `<x>.gcr.io`, `<location>-docker.pkg.dev`, `docker.<region>.rep.pkg.dev`
+/// (GoogleCloudPlatform/docker-credential-gcr `config/const.go`).
+pub fn is_google_host(hostname: &str) -> bool {
+    let h = hostname.to_ascii_lowercase();
+    if h == "gcr.io" {
+        return true;
+    }
+    if let Some(label) = h.strip_suffix(".gcr.io") {
+        return is_label(label);
+    }
+    if let Some(rest) = h.strip_suffix(".rep.pkg.dev") {
+        return rest.strip_prefix("docker.").is_some_and(is_label);
+    }
+    if let Some(label) = h.strip_suffix(".pkg.dev") {
+        return label
+            .strip_suffix("-docker")
+            .is_some_and(|loc| !loc.is_empty() && is_label(label));
+    }
+    false
+}
+
+pub fn is_ghcr(hostname: &str) -> bool {
+    hostname.eq_ignore_ascii_case("ghcr.io")
+}
+
+pub fn is_ngc(hostname: &str) -> bool {
+    hostname.eq_ignore_ascii_case("nvcr.io")
+}
+
+/// One DNS label: letters, digits and inner hyphens.
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    const A: &str = "123456789012";
+
+    fn ecr(input: &str) -> Option<EcrHost> {
+        ecr_host(Registry::from_server_url(input).hostname())
+    }
+
+    #[test]
+    fn ecr_accept_vectors() {
+        let accept = [
+            format!("https://{A}.dkr.ecr.us-east-1.amazonaws.com/v2/blah/blah"),
+            format!("{A}.dkr.ecr.us-west-2.amazonaws.com"),
+            format!("{A}.dkr-ecr.us-west-2.on.aws"),
+            format!("{A}.dkr-ecr-fips.us-west-2.on.aws"),
+            format!("{A}.dkr.ecr-fips.us-gov-west-1.amazonaws.com"),
+            format!("{A}.dkr.ecr.cn-north-1.amazonaws.com.cn/foo"),
+            format!("{A}.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn"),
+            format!("{A}.dkr.ecr.us-iso-east-1.c2s.ic.gov"),
+            format!("{A}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov"),
+            format!("{A}.dkr.ecr.us-isof-east-1.csp.hci.ic.gov"),
+            format!("{A}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk"),
+            format!("{A}.dkr.ecr.eusc-de-east-1.amazonaws.eu"),
+            format!("{A}.DKR.ECR.US-EAST-1.AMAZONAWS.COM"),
+        ];
+        for host in &accept {
+            let parsed = ecr(host).unwrap_or_else(|| panic!("should accept {host}"));
+            assert_eq!(parsed.account, A);
+        }
+        let fips = ecr(&format!("{A}.dkr-ecr-fips.us-west-2.on.aws")).unwrap();
+        assert!(fips.fips && fips.dual_stack);
+        assert_eq!(fips.region, "us-west-2");
+        let plain = ecr(&format!("{A}.dkr.ecr.us-east-1.amazonaws.com")).unwrap();
+        assert!(!plain.fips && !plain.dual_stack);
+    }
+
+    #[test]
+    fn ecr_reject_vectors() {
+        let reject = [
+            ".dkr.ecr.not-real.amazonaws.com".to_string(),
+            "not.ecr.io".to_string(),
+            format!("{A}.dkr.ecr.us-east-1.amazonaws.com.fake.example.com"),
+            format!("{A}.dkr.ecr.us-east-1.amazonaws.com.evil.example"),
+            format!("{A}.dkr.ecr.cn-north-1.on.aws.com.cn"),
+            "public.ecr.aws.fake.example.com".to_string(),
+            "12345678901.dkr.ecr.us-east-1.amazonaws.com".to_string(),
+            "1234567890123.dkr.ecr.us-east-1.amazonaws.com".to_string(),
+            format!("{A}.dkr.ecr..amazonaws.com"),
+            format!("{A}.dkr.ecr.-us.amazonaws.com"),
+            "１２３４５６７８９０１２.dkr.ecr.us-east-1.amazonaws.com".to_string(),
+            "secret-registry.io".to_string(),
+        ];
+        for host in &reject {
+            assert!(ecr(host).is_none(), "should reject {host}");
+        }
+        assert!(is_ecr_public("public.ecr.aws"));
+        assert!(is_ecr_public("ecr-public.aws.com"));
+        assert!(!is_ecr_public("public.ecr.aws.fake.example.com"));
+    }
+
+    #[test]
+    fn google_hosts() {
+        for h in [
+            "gcr.io",
+            "us.gcr.io",
+            "eu.gcr.io",
+            "asia.gcr.io",
+            "marketplace.gcr.io",
+            "us-docker.pkg.dev",
+            "europe-west1-docker.pkg.dev",
+            "docker.us-central1.rep.pkg.dev",
+        ] {
+            assert!(is_google_host(h), "{h}");
+        }
+        for h in [
+            "notgcr.io",
+            "gcr.io.evil.example",
+            "a.b.gcr.io",
+            "docker.pkg.dev",
+            "-docker.pkg.dev",
+            "us-docker.pkg.dev.evil.example",
+            "evil.example/gcr.io",
+            "docker..rep.pkg.dev",
+            "pkg.dev",
+        ] {
+            assert!(!is_google_host(h), "{h}");
+        }
+    }
+}

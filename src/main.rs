@@ -1,0 +1,9 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // A panic message can carry data from the code that failed: print a fixed line, never the payload.
+    std::panic::set_hook(Box::new(|_| {
+        eprintln!("docker-credential-beta9: internal error (panic); rerun with BETA9_LOG=debug and report it");
+    }));
+    docker_credential_beta9::cli::main()
+}

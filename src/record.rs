@@ -1,0 +1,364 @@
+//! The design documents' credential record: `{"version":1,"registry","type","credentials"}`, plus
+//! reading the shape beta9 actually ships (no `version`; types `basic`/`token`/`public`/...).
+
+use crate::detect;
+use crate::registry::Registry;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub const RECORD_VERSION: u32 = 1;
+
+/// The six types of the integration guide's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CredentialType {
+    Aws,
+    Gcp,
+    Dockerhub,
+    Ghcr,
+    Ngc,
+    Generic,
+}
+
+impl CredentialType {
+    pub const ALL: [CredentialType; 6] = [
+        CredentialType::Aws,
+        CredentialType::Gcp,
+        CredentialType::Dockerhub,
+        CredentialType::Ghcr,
+        CredentialType::Ngc,
+        CredentialType::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialType::Aws => "aws",
+            CredentialType::Gcp => "gcp",
+            CredentialType::Dockerhub => "dockerhub",
+            CredentialType::Ghcr => "ghcr",
+            CredentialType::Ngc => "ngc",
+            CredentialType::Generic => "generic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CredentialType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The variable names a record of this type may hold (the guide's table, plus the names
+    /// COMPAT.md §7 and §10.10 add: `DOCKERHUB_TOKEN`, the Google key forms and expiry).
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            CredentialType::Aws => &[
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_REGION",
+                "AWS_SESSION_TOKEN",
+            ],
+            CredentialType::Gcp => &[
+                "GCP_ACCESS_TOKEN",
+                "GCP_ACCESS_TOKEN_EXPIRY",
+                "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+                "GCP_METADATA",
+                "GCP_PROJECT_ID",
+            ],
+            CredentialType::Dockerhub => {
+                &["DOCKERHUB_USERNAME", "DOCKERHUB_PASSWORD", "DOCKERHUB_TOKEN"]
+            }
+            CredentialType::Ghcr => &["GITHUB_USERNAME", "GITHUB_TOKEN"],
+            CredentialType::Ngc => &["NGC_API_KEY"],
+            CredentialType::Generic => &["USERNAME", "PASSWORD"],
+        }
+    }
+
+    /// The user/secret names a docker `store` fills for this type, if it has a pair.
+    pub fn login_names(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            CredentialType::Dockerhub => Some(("DOCKERHUB_USERNAME", "DOCKERHUB_PASSWORD")),
+            CredentialType::Ghcr => Some(("GITHUB_USERNAME", "GITHUB_TOKEN")),
+            CredentialType::Generic => Some(("USERNAME", "PASSWORD")),
+            _ => None,
+        }
+    }
+
+    /// Is the set of names enough for `get` to answer?
+    pub fn missing(self, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
+        let need: &[&str] = match self {
+            CredentialType::Aws => &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+            CredentialType::Gcp => {
+                let forms = [
+                    "GCP_ACCESS_TOKEN",
+                    "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+                    "GCP_METADATA",
+                ];
+                return (!forms.iter().any(|n| has(n))).then_some(
+                    "GCP_ACCESS_TOKEN (or GOOGLE_APPLICATION_CREDENTIALS_JSON, or GCP_METADATA=1)",
+                );
+            }
+            CredentialType::Dockerhub => {
+                if !has("DOCKERHUB_PASSWORD") && !has("DOCKERHUB_TOKEN") {
+                    return Some("DOCKERHUB_PASSWORD (or DOCKERHUB_TOKEN)");
+                }
+                &["DOCKERHUB_USERNAME"]
+            }
+            CredentialType::Ghcr => &["GITHUB_TOKEN"],
+            CredentialType::Ngc => &["NGC_API_KEY"],
+            CredentialType::Generic => &["USERNAME", "PASSWORD"],
+        };
+        need.iter().copied().find(|n| !has(n))
+    }
+}
+
+impl fmt::Display for CredentialType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Credential values by variable name. Values are secrets: redacted in `Debug`, zeroed on drop.
+#[derive(Default, Deserialize)]
+#[serde(transparent)]
+pub struct Credentials(BTreeMap<String, SecretString>);
+
+impl Credentials {
+    pub fn new() -> Credentials {
+        Credentials::default()
+    }
+
+    pub fn insert(&mut self, name: &str, value: SecretString) {
+        self.0.insert(name.to_string(), value);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SecretString> {
+        self.0.get(name)
+    }
+
+    /// A value that is present and not empty.
+    pub fn non_empty(&self, name: &str) -> Option<&SecretString> {
+        self.0.get(name).filter(|v| !v.expose_secret().is_empty())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SecretString)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "[REDACTED]")))
+            .finish()
+    }
+}
+
+/// One registry's credentials.
+#[derive(Debug)]
+pub struct Record {
+    pub registry: Registry,
+    pub kind: CredentialType,
+    pub credentials: Credentials,
+}
+
+/// The record as found on the wire: both the documents' format and beta9's shipped one.
+#[derive(Deserialize)]
+struct RawRecord {
+    #[serde(default)]
+    version: Option<u32>,
+    #[serde(default)]
+    registry: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    credentials: Option<Credentials>,
+}
+
+impl Record {
+    /// Decodes a record in either format, normalising its `registry` as an image reference would
+    /// be (input from people and other tools). `fallback_registry` is used when the JSON has none
+    /// (beta9's flat maps). Errors never quote the input.
+    pub fn decode(json: &[u8], fallback_registry: Option<&Registry>) -> Result<Record, String> {
+        Self::decode_as(json, fallback_registry, Registry::from_reference)
+    }
+
+    /// Decodes a record this helper wrote: its `registry` is already canonical and kept verbatim
+    /// (repository-path keys and Hub's OAuth keys must not be re-normalised).
+    pub fn decode_stored(json: &[u8]) -> Result<Record, String> {
+        Self::decode_as(json, None, Registry::from_canonical)
+    }
+
+    fn decode_as(
+        json: &[u8],
+        fallback_registry: Option<&Registry>,
+        normalise: fn(&str) -> Registry,
+    ) -> Result<Record, String> {
+        let raw: RawRecord = serde_json::from_slice(json).map_err(|e| {
+            format!(
+                "malformed record JSON at line {}, column {}",
+                e.line(),
+                e.column()
+            )
+        })?;
+        if let Some(v) = raw.version {
+            if v != RECORD_VERSION {
+                return Err(format!("unsupported record version {v} (this helper reads 1)"));
+            }
+        }
+        let registry = match (&raw.registry, fallback_registry) {
+            (Some(r), _) if !r.trim().is_empty() => normalise(r),
+            (_, Some(r)) => r.clone(),
+            _ => return Err("record has no registry".into()),
+        };
+        let credentials = raw.credentials.unwrap_or_default();
+        let declared = raw.kind.as_deref().unwrap_or("");
+        let kind = normalise_type(declared, raw.version.is_some(), &registry, &credentials)?;
+        Ok(Record {
+            registry,
+            kind,
+            credentials,
+        })
+    }
+
+    /// Checks the record holds what its type needs and nothing foreign to it.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(unknown) = self
+            .credentials
+            .names()
+            .find(|n| !self.kind.names().contains(n))
+        {
+            return Err(format!(
+                "{unknown} is not a {} credential name (expected one of: {})",
+                self.kind,
+                self.kind.names().join(", ")
+            ));
+        }
+        if let Some(missing) = self.kind.missing(&|n| self.credentials.contains(n)) {
+            return Err(format!("a {} record needs {missing}", self.kind));
+        }
+        Ok(())
+    }
+}
+
+/// Maps a declared type to one of the six. Version-1 records must use the six names; beta9's
+/// records (no version) use `basic`/`token`/`public`/`azure`/`unknown` (COMPAT.md §4).
+fn normalise_type(
+    declared: &str,
+    versioned: bool,
+    registry: &Registry,
+    creds: &Credentials,
+) -> Result<CredentialType, String> {
+    if let Some(t) = CredentialType::parse(declared) {
+        return Ok(t);
+    }
+    if versioned || declared.is_empty() && creds.is_empty() {
+        return Err(if declared.is_empty() {
+            "record has no type".to_string()
+        } else {
+            format!("unknown credential type {declared:?}")
+        });
+    }
+    match declared {
+        "public" => Err("record is for a public registry: no credentials to store".into()),
+        "basic" | "token" | "azure" | "unknown" | "" => {
+            let names: Vec<&str> = creds.names().collect();
+            match detect::detect(registry, &names) {
+                Some(t) if t.missing(&|n| creds.contains(n)).is_none() => Ok(t),
+                _ => Err(format!(
+                    "cannot map beta9 type {declared:?} with these credential names to a supported type"
+                )),
+            }
+        }
+        other => Err(format!("unknown credential type {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_documents_format() {
+        let json = br#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws",
+            "credentials":{"AWS_ACCESS_KEY_ID":"AKIAEXAMPLE","AWS_SECRET_ACCESS_KEY":"s","AWS_REGION":"us-east-1"},
+            "extra":"ignored"}"#;
+        let r = Record::decode(json, None).unwrap();
+        assert_eq!(r.kind, CredentialType::Aws);
+        assert_eq!(r.registry.as_str(), "111111111111.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(r.credentials.len(), 3);
+        r.validate().unwrap();
+    }
+
+    #[test]
+    fn decodes_beta9_shipped_format() {
+        let basic = br#"{"credentials":{"DOCKERHUB_USERNAME":"u","DOCKERHUB_PASSWORD":"p"},"registry":"docker.io","type":"basic"}"#;
+        assert_eq!(
+            Record::decode(basic, None).unwrap().kind,
+            CredentialType::Dockerhub
+        );
+        let token = br#"{"credentials":{"NGC_API_KEY":"k"},"registry":"nvcr.io","type":"token"}"#;
+        assert_eq!(Record::decode(token, None).unwrap().kind, CredentialType::Ngc);
+        let gh = br#"{"credentials":{"GITHUB_TOKEN":"t"},"registry":"ghcr.io","type":"token"}"#;
+        assert_eq!(Record::decode(gh, None).unwrap().kind, CredentialType::Ghcr);
+        let generic = br#"{"credentials":{"USERNAME":"u","PASSWORD":"p"},"registry":"registry.example.com:5000","type":"basic"}"#;
+        assert_eq!(
+            Record::decode(generic, None).unwrap().kind,
+            CredentialType::Generic
+        );
+        let public = br#"{"credentials":{},"registry":"docker.io","type":"public"}"#;
+        assert!(Record::decode(public, None).is_err());
+    }
+
+    #[test]
+    fn rejects_unknown_versions_and_types_without_quoting_values() {
+        let v2 = br#"{"version":2,"registry":"ghcr.io","type":"ghcr","credentials":{}}"#;
+        assert!(Record::decode(v2, None).unwrap_err().contains("version 2"));
+        let bad = br#"{"version":1,"registry":"ghcr.io","type":"basic","credentials":{}}"#;
+        assert!(Record::decode(bad, None).is_err());
+        let err = Record::decode(br#"{"credentials":{"X":SEKRIT}}"#, None).unwrap_err();
+        assert!(!err.contains("SEKRIT"), "{err}");
+    }
+
+    #[test]
+    fn validate_names_missing_and_foreign_variables() {
+        let r = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_USERNAME":"u"}}"#,
+            None,
+        )
+        .unwrap();
+        assert!(r.validate().unwrap_err().contains("GITHUB_TOKEN"));
+        let r = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t","AWS_REGION":"x"}}"#,
+            None,
+        )
+        .unwrap();
+        assert!(r.validate().unwrap_err().contains("AWS_REGION"));
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let r = Record::decode(
+            br#"{"version":1,"registry":"nvcr.io","type":"ngc","credentials":{"NGC_API_KEY":"CANARY-debug"}}"#,
+            None,
+        )
+        .unwrap();
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("NGC_API_KEY"));
+    }
+}

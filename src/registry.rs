@@ -1,0 +1,362 @@
+//! Registry identity: the one canonical string per entry, and the secret name derived from it.
+//!
+//! Two entry points, because callers speak two dialects (COMPAT.md §3): docker and friends send a
+//! *server URL* on the protocol (`https://index.docker.io/v1/`, `ghcr.io`, `host:443`), people and the
+//! platform's SDK give an *image reference* (`myuser/img:tag`, `docker://ghcr.io/org/img`).
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Docker Hub's canonical registry string (the design documents' and beta9's `registry`).
+pub const DOCKER_HUB: &str = "docker.io";
+/// The key docker and BuildKit use for Hub, and the one `list` must report for it.
+pub const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
+/// Docker CLI 27+ stores Hub OAuth tokens under these keys; folded into Hub they would overwrite
+/// the PAT, so they stay separate entries, verbatim.
+const HUB_OAUTH_KEYS: [&str; 2] = [
+    "https://index.docker.io/v1/access-token",
+    "https://index.docker.io/v1/refresh-token",
+];
+const HUB_ALIASES: [&str; 4] = [
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+const SECRET_PREFIX: &str = "oci-creds-";
+
+/// A canonical registry: lower-case host, no scheme, no default port, Hub folded to `docker.io`,
+/// possibly followed by a repository path (an exact-match key such as ggcr's `ghcr.io/org/img`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Registry(String);
+
+impl Registry {
+    /// Canonical form of a protocol server URL, as `get`/`store`/`erase` receive it.
+    pub fn from_server_url(input: &str) -> Registry {
+        let trimmed = input.trim();
+        let lower = trimmed.to_ascii_lowercase();
+        let no_slash = lower.trim_end_matches('/');
+        if let Some(key) = HUB_OAUTH_KEYS.iter().find(|k| **k == no_slash) {
+            return Registry((*key).to_string());
+        }
+        let rest = strip_scheme(trimmed).trim_end_matches('/');
+        let (host, path) = match rest.split_once('/') {
+            Some((h, p)) => (h, p.trim_matches('/')),
+            None => (rest, ""),
+        };
+        let host = canonical_host(host);
+        if host == DOCKER_HUB && matches!(path, "" | "v1" | "v2") {
+            return Registry(host);
+        }
+        if path.is_empty() {
+            Registry(host)
+        } else {
+            Registry(format!("{host}/{path}"))
+        }
+    }
+
+    /// The registry an image reference pulls from: beta9's `ParseRegistry` rule (strip
+    /// `docker://`/`oci://`/a scheme; the first `/` component is the registry iff it contains `.`
+    /// or `:` or is `localhost`), extended by COMPAT.md §10.1 so a bare host is a registry.
+    pub fn from_reference(reference: &str) -> Registry {
+        let r = reference.trim();
+        let r = strip_prefix_ci(r, "docker://")
+            .or_else(|| strip_prefix_ci(r, "oci://"))
+            .unwrap_or(r);
+        let r = strip_scheme(r);
+        let host = match r.split_once('/') {
+            Some((first, _)) if looks_like_host_in_path(first) => first,
+            Some(_) => DOCKER_HUB,
+            None if looks_like_bare_host(r) => r,
+            None => DOCKER_HUB,
+        };
+        Registry(canonical_host(host))
+    }
+
+    /// Wraps a string already in canonical form (a stored record's `registry`).
+    pub fn from_canonical(s: &str) -> Registry {
+        Registry(s.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Only the host part (no repository path).
+    pub fn host(&self) -> &str {
+        if self.0.starts_with("https://") {
+            return "index.docker.io";
+        }
+        self.0.split('/').next().unwrap_or(&self.0)
+    }
+
+    /// The host without its port, for pattern matching (ECR, Google).
+    pub fn hostname(&self) -> &str {
+        let host = self.host();
+        if host.starts_with('[') {
+            return host.split(']').next().map_or(host, |h| &h[1..]);
+        }
+        host.split(':').next().unwrap_or(host)
+    }
+
+    pub fn is_docker_hub(&self) -> bool {
+        self.0 == DOCKER_HUB
+    }
+
+    pub fn has_path(&self) -> bool {
+        !self.0.starts_with("https://") && self.0.contains('/')
+    }
+
+    /// The key `list` reports for an entry made by `add`/`import` (COMPAT.md §10.5).
+    pub fn list_key(&self) -> String {
+        if self.is_docker_hub() {
+            DOCKER_HUB_SERVER_URL.to_string()
+        } else {
+            self.0.clone()
+        }
+    }
+
+    pub fn secret_name(&self) -> SecretName {
+        let digest = Sha256::digest(self.0.as_bytes());
+        SecretName(format!("{SECRET_PREFIX}{}", hex::encode(&digest[..8])))
+    }
+
+    /// The name beta9 itself ships (`pkg/registry/credentials.go`): `oci-registry-` + the registry
+    /// lower-cased with `.`, `:` and `/` turned into `-`. Read on import, never written.
+    pub fn legacy_secret_name(&self) -> String {
+        let body: String = self
+            .0
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if matches!(c, '.' | ':' | '/') { '-' } else { c })
+            .collect();
+        format!("oci-registry-{body}")
+    }
+}
+
+impl fmt::Display for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `oci-creds-` + 16 lower-case hex characters: the name of one stored secret.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretName(String);
+
+impl SecretName {
+    /// Accepts only well-formed names, so a stray file in the store dir is never read as an entry.
+    pub fn parse(s: &str) -> Option<SecretName> {
+        let hexpart = s.strip_prefix(SECRET_PREFIX)?;
+        let ok = hexpart.len() == 16
+            && hexpart
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| SecretName(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+fn strip_scheme(s: &str) -> &str {
+    strip_prefix_ci(s, "https://")
+        .or_else(|| strip_prefix_ci(s, "http://"))
+        .unwrap_or(s)
+}
+
+/// Lower-case, drop the default `:443`, fold Hub's aliases.
+fn canonical_host(host: &str) -> String {
+    let mut h = host.to_ascii_lowercase();
+    if let Some(stripped) = h.strip_suffix(":443") {
+        h = stripped.to_string();
+    }
+    if HUB_ALIASES.contains(&h.as_str()) {
+        return DOCKER_HUB.to_string();
+    }
+    h
+}
+
+fn looks_like_host_in_path(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == "localhost"
+}
+
+/// A single component is a host when it has a dot or is `localhost` (with an optional port) or an
+/// IPv6 literal; `ubuntu`, `ubuntu:22.04` and `img@sha256:...` are Hub images.
+fn looks_like_bare_host(s: &str) -> bool {
+    if s.contains('@') {
+        return false;
+    }
+    if s.starts_with('[') {
+        return true;
+    }
+    let (name, port) = match s.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (s, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok && (name.contains('.') || name.eq_ignore_ascii_case("localhost"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> String {
+        Registry::from_server_url(s).as_str().to_string()
+    }
+    fn reference(s: &str) -> String {
+        Registry::from_reference(s).as_str().to_string()
+    }
+
+    #[test]
+    fn secret_name_vectors_from_compat() {
+        let cases = [
+            ("docker.io", "oci-creds-3530c4415dd857fb"),
+            ("ghcr.io", "oci-creds-0fd460f0568e29c1"),
+            ("nvcr.io", "oci-creds-0bf8a811d2e271e8"),
+            ("gcr.io", "oci-creds-70cca582c4895337"),
+            (
+                "111111111111.dkr.ecr.us-east-1.amazonaws.com",
+                "oci-creds-0ef590795080606c",
+            ),
+            ("registry.example.com:5000", "oci-creds-9f402d6e87b52f3f"),
+        ];
+        for (reg, name) in cases {
+            assert_eq!(Registry::from_canonical(reg).secret_name().as_str(), name);
+        }
+        assert_eq!(
+            Registry::from_canonical("https://index.docker.io/v1/")
+                .secret_name()
+                .as_str(),
+            "oci-creds-79618eba999b5824"
+        );
+    }
+
+    #[test]
+    fn hub_aliases_are_one_registry() {
+        for s in [
+            "https://index.docker.io/v1/",
+            "index.docker.io",
+            "docker.io",
+            "registry-1.docker.io",
+            "https://registry-1.docker.io/v2/",
+            "HTTPS://Index.Docker.IO/v1/",
+            "docker.io:443",
+        ] {
+            assert_eq!(url(s), "docker.io", "{s}");
+        }
+    }
+
+    #[test]
+    fn hub_oauth_keys_stay_separate() {
+        assert_eq!(
+            url("https://index.docker.io/v1/access-token"),
+            "https://index.docker.io/v1/access-token"
+        );
+        assert_eq!(
+            url("https://index.docker.io/v1/refresh-token"),
+            "https://index.docker.io/v1/refresh-token"
+        );
+        assert_ne!(
+            Registry::from_server_url("https://index.docker.io/v1/access-token").secret_name(),
+            Registry::from_server_url("https://index.docker.io/v1/").secret_name()
+        );
+    }
+
+    #[test]
+    fn server_urls_normalise_scheme_slash_and_default_port() {
+        assert_eq!(url("https://ghcr.io/"), "ghcr.io");
+        assert_eq!(url("http://ghcr.io"), "ghcr.io");
+        assert_eq!(url("GHCR.IO:443"), "ghcr.io");
+        assert_eq!(url("  ghcr.io\r\n"), "ghcr.io");
+        assert_eq!(url("localhost:5000"), "localhost:5000");
+        assert_ne!(url("localhost:5000"), url("localhost"));
+        assert_eq!(url("https://registry.example.com:8443/"), "registry.example.com:8443");
+        assert_ne!(url("gcr.io"), url("us.gcr.io"));
+    }
+
+    #[test]
+    fn repository_paths_are_exact_keys() {
+        assert_eq!(url("ghcr.io/org/img"), "ghcr.io/org/img");
+        assert_eq!(url("index.docker.io/library/ubuntu"), "docker.io/library/ubuntu");
+        assert!(Registry::from_server_url("ghcr.io/org/img").has_path());
+        assert!(!Registry::from_server_url("https://index.docker.io/v1/").has_path());
+    }
+
+    #[test]
+    fn image_references_map_to_their_registry() {
+        assert_eq!(reference("myuser/img:tag"), "docker.io");
+        assert_eq!(reference("ubuntu"), "docker.io");
+        assert_eq!(reference("ubuntu:22.04"), "docker.io");
+        assert_eq!(reference("library/ubuntu@sha256:abc"), "docker.io");
+        assert_eq!(reference("ghcr.io/org/img@sha256:0123"), "ghcr.io");
+        assert_eq!(reference("docker://ghcr.io/org/img:1"), "ghcr.io");
+        assert_eq!(reference("oci://nvcr.io/nvidia/pytorch:24.01"), "nvcr.io");
+        assert_eq!(reference("localhost/img"), "localhost");
+        assert_eq!(reference("localhost:5000/img:1"), "localhost:5000");
+        assert_eq!(reference("registry:5000/img"), "registry:5000");
+        assert_eq!(
+            reference("111111111111.dkr.ecr.us-east-1.amazonaws.com/my-image:latest"),
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+        );
+        assert_eq!(reference("index.docker.io/library/ubuntu"), "docker.io");
+        assert_eq!(reference("https://index.docker.io/v1/"), "docker.io");
+    }
+
+    #[test]
+    fn bare_hosts_are_registries() {
+        // COMPAT.md §10.1: not `library/ghcr.io` on Hub.
+        for h in [
+            "ghcr.io",
+            "nvcr.io",
+            "gcr.io",
+            "registry.example.com:5000",
+            "localhost:5000",
+            "localhost",
+        ] {
+            assert_eq!(reference(h), h);
+        }
+        assert_eq!(reference("ghcr.io:443"), "ghcr.io");
+        assert_eq!(reference("docker.io"), "docker.io");
+    }
+
+    #[test]
+    fn legacy_names_follow_beta9() {
+        assert_eq!(
+            Registry::from_canonical("docker.io").legacy_secret_name(),
+            "oci-registry-docker-io"
+        );
+        assert_eq!(
+            Registry::from_canonical("localhost:5000").legacy_secret_name(),
+            "oci-registry-localhost-5000"
+        );
+    }
+
+    #[test]
+    fn secret_names_parse_strictly() {
+        assert!(SecretName::parse("oci-creds-0fd460f0568e29c1").is_some());
+        assert!(SecretName::parse("oci-creds-0FD460F0568E29C1").is_none());
+        assert!(SecretName::parse("oci-creds-0fd460f0568e29c").is_none());
+        assert!(SecretName::parse(".tmp-oci-creds-0fd460f0568e29c1").is_none());
+    }
+
+    #[test]
+    fn hostname_drops_port() {
+        assert_eq!(Registry::from_canonical("localhost:5000").hostname(), "localhost");
+        assert_eq!(Registry::from_canonical("ghcr.io/org/x").hostname(), "ghcr.io");
+        assert_eq!(Registry::from_canonical("[::1]:5000").hostname(), "::1");
+    }
+}

@@ -1,0 +1,82 @@
+//! From a stored record to the login `get` answers. Static types do no I/O; cloud types mint
+//! short-lived tokens in their own modules.
+
+use crate::actions::Context;
+use crate::error::{Error, Result};
+use crate::hosts;
+use crate::record::{CredentialType, Record};
+use crate::secret::Login;
+use secrecy::{ExposeSecret, SecretString};
+
+pub mod gcp;
+
+/// The login for a record, `None` when the record cannot serve logins yet.
+pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
+    let c = &record.credentials;
+    let need = |name: &str| -> Result<&SecretString> {
+        c.get(name).ok_or_else(|| Error::BadRecord {
+            entry: record.registry.secret_name().to_string(),
+            reason: format!("a {} record needs {name}", record.kind),
+        })
+    };
+    let login = match record.kind {
+        CredentialType::Dockerhub => {
+            let secret = match c.get("DOCKERHUB_PASSWORD") {
+                Some(p) => p,
+                None => need("DOCKERHUB_TOKEN")?,
+            };
+            Login::new(need("DOCKERHUB_USERNAME")?.expose_secret(), secret)
+        }
+        CredentialType::Ghcr => {
+            let token = need("GITHUB_TOKEN")?;
+            // CLIP's convention: with no username, the token doubles as one (GHCR ignores it).
+            let user = c.non_empty("GITHUB_USERNAME").unwrap_or(token);
+            Login::new(user.expose_secret(), token)
+        }
+        CredentialType::Ngc => Login::new("$oauthtoken", need("NGC_API_KEY")?),
+        CredentialType::Generic => Login::new(
+            need("USERNAME")?.expose_secret(),
+            need("PASSWORD")?,
+        ),
+        CredentialType::Gcp => {
+            if !hosts::is_google_host(record.registry.hostname()) {
+                return Err(not_google(record));
+            }
+            return gcp::resolve(ctx, record).map(Some);
+        }
+        CredentialType::Aws => {
+            ctx.note(format!(
+                "{}: aws records need the ECR token exchange, which this build does not have yet",
+                record.registry
+            ));
+            return Ok(None);
+        }
+    };
+    Ok(Some(login))
+}
+
+/// The username `list` shows for a record, without any network or secret.
+pub fn list_username(record: &Record) -> String {
+    let plain = |name: &str| {
+        record
+            .credentials
+            .get(name)
+            .map(|v| v.expose_secret().to_string())
+            .unwrap_or_default()
+    };
+    match record.kind {
+        CredentialType::Dockerhub => plain("DOCKERHUB_USERNAME"),
+        CredentialType::Ghcr => plain("GITHUB_USERNAME"),
+        CredentialType::Ngc => "$oauthtoken".to_string(),
+        CredentialType::Generic => plain("USERNAME"),
+        CredentialType::Gcp => gcp::USERNAME.to_string(),
+        CredentialType::Aws => "AWS".to_string(),
+    }
+}
+
+fn not_google(record: &Record) -> Error {
+    Error::Unsupported {
+        registry: record.registry.to_string(),
+        detail: "a gcp record is only used for Google registry hosts (gcr.io, *.gcr.io, *-docker.pkg.dev, docker.*.rep.pkg.dev); nothing was sent".into(),
+    }
+}
