@@ -27,7 +27,7 @@ pub enum Error {
     EmptyInput,
     #[error("malformed JSON on stdin at line {line}, column {column}")]
     BadRequest { line: usize, column: usize },
-    #[error("invalid request: {0}")]
+    #[error("{0}")]
     Invalid(String),
     #[error("input on stdin exceeds the {limit}-byte limit")]
     InputTooLarge { limit: usize },

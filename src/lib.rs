@@ -10,6 +10,7 @@
 //! under a lock, with the master key from a key file, the OS keyring or a generated 0600 file.
 
 pub mod actions;
+pub mod cache;
 pub mod cli;
 pub mod detect;
 pub mod env;
