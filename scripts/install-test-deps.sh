@@ -20,7 +20,11 @@ declare -A PKG_CMD=(
     [hyperfine]=hyperfine
     [amazon-ecr-credential-helper]=docker-credential-ecr-login
     [jq]=jq
+    [strace]=strace
     [ca-certificates]=""
+    [dbus]=dbus-run-session
+    [gnome-keyring]=gnome-keyring-daemon
+    [strace]=strace
 )
 
 missing=()
@@ -79,7 +83,7 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
-for cmd in docker-registry htpasswd skopeo hyperfine docker-credential-ecr-login jq docker; do
+for cmd in docker-registry htpasswd skopeo hyperfine docker-credential-ecr-login jq docker dbus-run-session gnome-keyring-daemon strace; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         echo "install-test-deps: '$cmd' is still missing after install" >&2
         exit 1

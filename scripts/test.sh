@@ -11,3 +11,5 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 export BETA9_REQUIRE_TOOLS=1 BETA9_REQUIRE_MOTO=1
 cargo test --all-targets --locked
+# The keyring backend needs a session bus and a Secret Service: run its tests inside one.
+scripts/with-keyring.sh cargo test --locked --test it keyring::

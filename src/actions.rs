@@ -65,7 +65,9 @@ impl Context {
     }
 
     pub fn take_notes(&self) -> Vec<String> {
-        std::mem::take(&mut self.notes.borrow_mut())
+        let mut notes = self.store.take_warnings();
+        notes.append(&mut self.notes.borrow_mut());
+        notes
     }
 }
 
@@ -184,6 +186,15 @@ pub fn erase(ctx: &Context, server_url: &str) -> Result<()> {
     Ok(())
 }
 
+/// `remove`: deletes the entry for exactly this (canonical) registry; `false` if there was none.
+/// Like `erase`, an entry that cannot be decrypted is an error, never a silent delete.
+pub fn remove(ctx: &Context, registry: &Registry) -> Result<bool> {
+    if load(ctx, registry)?.is_none() {
+        return Ok(false);
+    }
+    ctx.store.remove(&registry.secret_name())
+}
+
 /// `list`: server URL → username for every readable entry, offline. An unreadable entry is skipped
 /// with a note, so one damaged file does not hide the others.
 pub fn list(ctx: &Context) -> Result<BTreeMap<String, String>> {
@@ -229,11 +240,16 @@ mod tests {
     #[test]
     fn store_then_get_then_erase() {
         let c = ctx();
-        store_json(&c, r#"{"ServerURL":"https://ghcr.io","Username":"octo","Secret":"ghp_x"}"#);
+        store_json(
+            &c,
+            r#"{"ServerURL":"https://ghcr.io","Username":"octo","Secret":"ghp_x"}"#,
+        );
         let login = get(&c, "ghcr.io").unwrap().unwrap();
         assert_eq!(login.username.expose_secret(), "octo");
         assert_eq!(login.secret.expose_secret(), "ghp_x");
-        let entry = load(&c, &Registry::from_server_url("ghcr.io")).unwrap().unwrap();
+        let entry = load(&c, &Registry::from_server_url("ghcr.io"))
+            .unwrap()
+            .unwrap();
         assert_eq!(entry.record.kind, CredentialType::Ghcr);
         erase(&c, "ghcr.io").unwrap();
         assert!(get(&c, "ghcr.io").unwrap().is_none());
@@ -243,7 +259,10 @@ mod tests {
     #[test]
     fn hub_keys_are_one_entry_but_oauth_keys_are_not() {
         let c = ctx();
-        store_json(&c, r#"{"ServerURL":"https://index.docker.io/v1/","Username":"me","Secret":"pat"}"#);
+        store_json(
+            &c,
+            r#"{"ServerURL":"https://index.docker.io/v1/","Username":"me","Secret":"pat"}"#,
+        );
         store_json(
             &c,
             r#"{"ServerURL":"https://index.docker.io/v1/access-token","Username":"me","Secret":"jwt"}"#,
@@ -252,12 +271,21 @@ mod tests {
             let l = get(&c, key).unwrap().unwrap();
             assert_eq!(l.secret.expose_secret(), "pat", "{key}");
         }
-        let l = get(&c, "https://index.docker.io/v1/access-token").unwrap().unwrap();
+        let l = get(&c, "https://index.docker.io/v1/access-token")
+            .unwrap()
+            .unwrap();
         assert_eq!(l.secret.expose_secret(), "jwt");
         let listed = list(&c).unwrap();
-        assert_eq!(listed.get("https://index.docker.io/v1/").map(String::as_str), Some("me"));
+        assert_eq!(
+            listed
+                .get("https://index.docker.io/v1/")
+                .map(String::as_str),
+            Some("me")
+        );
         assert!(listed.contains_key("https://index.docker.io/v1/access-token"));
-        let hub = load(&c, &Registry::from_server_url("docker.io")).unwrap().unwrap();
+        let hub = load(&c, &Registry::from_server_url("docker.io"))
+            .unwrap()
+            .unwrap();
         assert_eq!(hub.record.kind, CredentialType::Dockerhub);
     }
 
@@ -268,11 +296,16 @@ mod tests {
             &c,
             r#"{"ServerURL":"111111111111.dkr.ecr.us-east-1.amazonaws.com","Username":"AWS","Secret":"tok"}"#,
         );
-        let e = load(&c, &Registry::from_server_url("111111111111.dkr.ecr.us-east-1.amazonaws.com"))
+        let e = load(
+            &c,
+            &Registry::from_server_url("111111111111.dkr.ecr.us-east-1.amazonaws.com"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(e.record.kind, CredentialType::Generic);
+        let l = get(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com")
             .unwrap()
             .unwrap();
-        assert_eq!(e.record.kind, CredentialType::Generic);
-        let l = get(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com").unwrap().unwrap();
         assert_eq!(l.username.expose_secret(), "AWS");
     }
 
@@ -294,7 +327,10 @@ mod tests {
         .unwrap();
         let plain = secret::entry_json(&rec, None, 0);
         c.store
-            .write(&Registry::from_canonical("nvcr.io").secret_name(), plain.as_slice())
+            .write(
+                &Registry::from_canonical("nvcr.io").secret_name(),
+                plain.as_slice(),
+            )
             .unwrap();
         assert!(get(&c, "nvcr.io").unwrap().is_none());
         erase(&c, "nvcr.io").unwrap();
@@ -312,10 +348,18 @@ mod tests {
             let rec = Record::decode(json.as_bytes(), None).unwrap();
             save(&c, &rec, None).unwrap();
         };
-        put(r#"{"version":1,"registry":"nvcr.io","type":"ngc","credentials":{"NGC_API_KEY":"nk"}}"#);
-        put(r#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"gt"}}"#);
-        put(r#"{"version":1,"registry":"gcr.io","type":"gcp","credentials":{"GCP_ACCESS_TOKEN":"ya29"}}"#);
-        put(r#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b"}}"#);
+        put(
+            r#"{"version":1,"registry":"nvcr.io","type":"ngc","credentials":{"NGC_API_KEY":"nk"}}"#,
+        );
+        put(
+            r#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"gt"}}"#,
+        );
+        put(
+            r#"{"version":1,"registry":"gcr.io","type":"gcp","credentials":{"GCP_ACCESS_TOKEN":"ya29"}}"#,
+        );
+        put(
+            r#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b"}}"#,
+        );
         let ngc = get(&c, "nvcr.io").unwrap().unwrap();
         assert_eq!(ngc.username.expose_secret(), "$oauthtoken");
         assert_eq!(ngc.secret.expose_secret(), "nk");

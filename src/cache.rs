@@ -145,7 +145,13 @@ impl TokenCache {
     pub fn read(&self, cache_key: &str) -> Option<CachedToken> {
         let name = Self::file_name(cache_key);
         let sealed = std::fs::read(self.dir.join(&name)).ok()?;
-        let plain = crypt::open(&self.key, Purpose::TokenCache, &self.workspace, &name, &sealed);
+        let plain = crypt::open(
+            &self.key,
+            Purpose::TokenCache,
+            &self.workspace,
+            &name,
+            &sealed,
+        );
         match plain {
             Ok(p) => CachedToken::from_json(p.as_slice()),
             Err(e) => {
@@ -227,10 +233,7 @@ pub fn get_or_refresh(
     match fetch() {
         Ok(token) => {
             if let Err(e) = cache.write(cache_key, &token) {
-                ctx.note(format!(
-                    "token not cached: {}",
-                    e.protocol_message()
-                ));
+                ctx.note(format!("token not cached: {}", e.protocol_message()));
             }
             Ok(token)
         }

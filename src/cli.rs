@@ -31,21 +31,17 @@ pub fn main() -> ExitCode {
         }
         return run_protocol(verb);
     }
+    // Subcommands and global flags go to clap; anything else stays an unknown action (§10.2).
+    if crate::commands::handles(&first) {
+        return crate::commands::run(args);
+    }
     match (first.as_str(), args.len()) {
         ("-v" | "--version", 2) => say(&protocol::version_line(), 0),
-        ("-h" | "--help", 2) => say(&help(), 0),
+        // clap's top-level help, which starts with the protocol usage line.
+        ("-h" | "--help", 2) => crate::commands::run(args),
         ("-v" | "--version" | "-h" | "--help", _) => say(&protocol::usage(), 1),
         (other, _) => say(&protocol::unknown_action(other), 1),
     }
-}
-
-fn help() -> String {
-    format!(
-        "{}\n\nA docker credential helper: reads the request on stdin, answers on stdout.\n\
-         Configure it in ~/.docker/config.json as \"credHelpers\": {{\"<registry>\": \"beta9\"}}.\n\
-         Diagnostics: BETA9_LOG=debug. Store: BETA9_CREDENTIALS_DIR. Workspace: BETA9_WORKSPACE.",
-        protocol::usage()
-    )
 }
 
 /// One line on stdout, then the status. Used for usage, version and unknown actions.
@@ -62,19 +58,20 @@ fn run_protocol(verb: Verb) -> ExitCode {
     crate::log::init(&env);
     let stdin = std::io::stdin();
     // A panic must still give docker one line and exit 1; the hook in main.rs printed no payload.
-    let outcome = std::panic::catch_unwind(|| serve(verb, env, stdin.lock())).unwrap_or_else(|_| {
-        let mut stdout = SecretBuf::default();
-        let _ = writeln!(
-            stdout,
-            "{}: internal error; rerun with BETA9_LOG=debug and report it",
-            protocol::NAME
-        );
-        Outcome {
-            stdout,
-            success: false,
-            notes: Vec::new(),
-        }
-    });
+    let outcome =
+        std::panic::catch_unwind(|| serve(verb, env, stdin.lock())).unwrap_or_else(|_| {
+            let mut stdout = SecretBuf::default();
+            let _ = writeln!(
+                stdout,
+                "{}: internal error; rerun with BETA9_LOG=debug and report it",
+                protocol::NAME
+            );
+            Outcome {
+                stdout,
+                success: false,
+                notes: Vec::new(),
+            }
+        });
     emit(outcome)
 }
 
@@ -128,7 +125,11 @@ fn answer(
         SecretBuf::default()
     };
     if verb == Verb::Version {
-        return run_verb(verb, &Context::with_store(env, "", Box::new(crate::store::MemoryStore::default())), &[]);
+        return run_verb(
+            verb,
+            &Context::with_store(env, "", Box::new(crate::store::MemoryStore::default())),
+            &[],
+        );
     }
     let ctx = Context::from_env(env, None)?;
     let result = run_verb(verb, &ctx, input.as_slice());
@@ -171,4 +172,3 @@ fn run_verb(verb: Verb, ctx: &Context, input: &[u8]) -> Result<SecretBuf, Error>
         }
     }
 }
-

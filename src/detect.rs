@@ -64,14 +64,20 @@ mod tests {
     #[test]
     fn names_win_over_registry() {
         assert_eq!(
-            detect(&reg("ghcr.io"), &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]),
+            detect(
+                &reg("ghcr.io"),
+                &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+            ),
             Some(CredentialType::Aws)
         );
         assert_eq!(
             detect(&reg("myuser/img"), &["USERNAME", "PASSWORD"]),
             Some(CredentialType::Generic)
         );
-        assert_eq!(detect(&reg("nvcr.io"), &["NGC_API_KEY"]), Some(CredentialType::Ngc));
+        assert_eq!(
+            detect(&reg("nvcr.io"), &["NGC_API_KEY"]),
+            Some(CredentialType::Ngc)
+        );
         assert_eq!(
             detect(&reg("x.example"), &["GITHUB_USERNAME", "GITHUB_TOKEN"]),
             Some(CredentialType::Ghcr)
@@ -80,19 +86,28 @@ mod tests {
             detect(&reg("x.example"), &["DOCKERHUB_USERNAME"]),
             Some(CredentialType::Dockerhub)
         );
-        assert_eq!(detect(&reg("x.example"), &["GCP_ACCESS_TOKEN"]), Some(CredentialType::Gcp));
+        assert_eq!(
+            detect(&reg("x.example"), &["GCP_ACCESS_TOKEN"]),
+            Some(CredentialType::Gcp)
+        );
     }
 
     #[test]
     fn registry_patterns_follow_the_guide() {
         let cases = [
-            ("111111111111.dkr.ecr.us-east-1.amazonaws.com/img", Some(CredentialType::Aws)),
+            (
+                "111111111111.dkr.ecr.us-east-1.amazonaws.com/img",
+                Some(CredentialType::Aws),
+            ),
             ("public.ecr.aws/x/y", Some(CredentialType::Aws)),
             ("gcr.io/p/i", Some(CredentialType::Gcp)),
             ("us-docker.pkg.dev/p/r/i", Some(CredentialType::Gcp)),
             ("ghcr.io/org/img", Some(CredentialType::Ghcr)),
             ("nvcr.io/nvidia/pytorch", Some(CredentialType::Ngc)),
-            ("myuser/private-image:latest", Some(CredentialType::Dockerhub)),
+            (
+                "myuser/private-image:latest",
+                Some(CredentialType::Dockerhub),
+            ),
             ("registry.example.com:5000/x", None),
             ("secret-registry.io/x", None),
         ];

@@ -34,6 +34,11 @@ pub const AWS_ENDPOINT_URL_ECR_PUBLIC: &str = "AWS_ENDPOINT_URL_ECR_PUBLIC";
 pub const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 /// Replaces `metadata.google.internal` (google-cloud-go `compute/metadata`).
 pub const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
+/// docker's config directory (`configure-docker`); default `~/.docker`.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// containers' auth file (`configure-docker --containers`), then `$XDG_RUNTIME_DIR/containers/auth.json`.
+pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 
 /// The names the helper itself reads. Credential variable names (AWS_ACCESS_KEY_ID, ...) are read
 /// only by `add`, through [`Env::credential`], because their values are secrets.
@@ -54,6 +59,9 @@ const KNOWN: &[&str] = &[
     AWS_ENDPOINT_URL_ECR_PUBLIC,
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
     GCE_METADATA_HOST,
+    DOCKER_CONFIG,
+    REGISTRY_AUTH_FILE,
+    XDG_RUNTIME_DIR,
 ];
 
 /// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.

@@ -46,9 +46,19 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
 /// Writes `bytes` to `dir/name` atomically: readers see the old file or the new one, never a mix.
 /// The caller holds the directory's [`DirLock`] when several writers may race.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_mode(dir, name, bytes, 0o600)
+}
+
+/// [`write_atomic`] for a file that must keep another mode (a user's docker config.json): the
+/// temp file is created 0600 and set to `mode` before anything is written or renamed.
+pub fn write_atomic_mode(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let tmp = temp_path(dir, name);
     let result = (|| -> std::io::Result<()> {
         let mut f = create_private(&tmp)?;
+        #[cfg(unix)]
+        if mode != 0o600 {
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, dir.join(name))?;
@@ -161,7 +171,11 @@ mod tests {
         write_atomic(t.path(), "x", b"old").unwrap();
         write_atomic(t.path(), "x", b"new").unwrap();
         assert_eq!(fs::read(t.path().join("x")).unwrap(), b"new");
-        let names: Vec<_> = fs::read_dir(t.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let names: Vec<_> = fs::read_dir(t.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 

@@ -9,9 +9,12 @@
 //! without I/O); `store` keeps one XChaCha20-Poly1305-sealed file per secret, written atomically
 //! under a lock, with the master key from a key file, the OS keyring or a generated 0600 file.
 
+#![forbid(unsafe_code)]
+
 pub mod actions;
 pub mod cache;
 pub mod cli;
+pub mod commands;
 pub mod detect;
 pub mod env;
 pub mod error;
@@ -25,3 +28,4 @@ pub mod registry;
 pub mod resolve;
 pub mod secret;
 pub mod store;
+pub mod timeout;

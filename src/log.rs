@@ -27,6 +27,10 @@ pub fn init(env: &Env) {
         .with_target("aws_smithy_runtime", tracing::Level::WARN)
         .with_target("aws_sdk_ecr", tracing::Level::WARN)
         .with_target("aws_sdk_ecrpublic", tracing::Level::WARN)
+        // SigV4 traces the canonical request, which holds the session token: never below warn.
+        .with_target("aws_sigv4", tracing::Level::WARN)
+        .with_target("aws_runtime", tracing::Level::WARN)
+        .with_target("aws_smithy_http_client", tracing::Level::WARN)
         .with_target("hyper", tracing::Level::WARN)
         .with_target("hyper_util", tracing::Level::WARN)
         .with_target("rustls", tracing::Level::WARN);

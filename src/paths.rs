@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn explicit_dir_wins_then_xdg_then_home() {
         let e = Env::from_pairs([("BETA9_CREDENTIALS_DIR", "/s"), ("HOME", "/h")]);
-        assert_eq!(store_dir(&e, "default").unwrap(), PathBuf::from("/s/workspaces/default"));
+        assert_eq!(
+            store_dir(&e, "default").unwrap(),
+            PathBuf::from("/s/workspaces/default")
+        );
         assert_eq!(cache_dir(&e, "w").unwrap(), PathBuf::from("/s/cache/w"));
         let e = Env::from_pairs([("XDG_DATA_HOME", "/x"), ("HOME", "/h")]);
         assert_eq!(

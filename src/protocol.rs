@@ -108,7 +108,10 @@ impl<'de> de::Deserialize<'de> for RawStore {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<RawStore, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<RawStore, A::Error> {
                 let mut out = RawStore::default();
                 while let Some(key) = m.next_key::<String>()? {
                     match key.to_lowercase().as_str() {
@@ -181,7 +184,8 @@ mod tests {
             br#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s","Secret":null}"#,
         ];
         for c in cases {
-            let r = parse_store(c).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(c)));
+            let r =
+                parse_store(c).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(c)));
             assert_eq!(r.server_url, "ghcr.io");
             assert_eq!(r.username, "u");
             assert_eq!(r.secret.expose_secret(), "s");
@@ -191,9 +195,18 @@ mod tests {
     #[test]
     fn store_errors_are_dockers() {
         let e = |b: &[u8]| parse_store(b).unwrap_err().protocol_message();
-        assert_eq!(e(br#"{"Username":"u","Secret":"s"}"#), "no credentials server URL");
-        assert_eq!(e(br#"{"ServerURL":"x","Secret":"s"}"#), "no credentials username");
-        assert_eq!(e(br#"{"ServerURL":"x","Username":"","Secret":"s"}"#), "no credentials username");
+        assert_eq!(
+            e(br#"{"Username":"u","Secret":"s"}"#),
+            "no credentials server URL"
+        );
+        assert_eq!(
+            e(br#"{"ServerURL":"x","Secret":"s"}"#),
+            "no credentials username"
+        );
+        assert_eq!(
+            e(br#"{"ServerURL":"x","Username":"","Secret":"s"}"#),
+            "no credentials username"
+        );
         assert_eq!(e(b""), "EOF");
         assert!(e(b"{\"ServerURL\":").starts_with("malformed JSON"));
         assert!(e(b"[1,2]").starts_with("malformed JSON"));
@@ -214,8 +227,14 @@ mod tests {
         assert_eq!(parse_server_url(b"ghcr.io").unwrap(), "ghcr.io");
         assert_eq!(parse_server_url(b"  ghcr.io\r\n").unwrap(), "ghcr.io");
         assert_eq!(parse_server_url(b"ghcr\n.io\n").unwrap(), "ghcr.io");
-        assert!(matches!(parse_server_url(b" \n"), Err(Error::MissingServerUrl)));
-        assert!(matches!(parse_server_url(b""), Err(Error::MissingServerUrl)));
+        assert!(matches!(
+            parse_server_url(b" \n"),
+            Err(Error::MissingServerUrl)
+        ));
+        assert!(matches!(
+            parse_server_url(b""),
+            Err(Error::MissingServerUrl)
+        ));
     }
 
     #[test]
@@ -232,7 +251,8 @@ mod tests {
 
     #[test]
     fn store_request_debug_is_redacted() {
-        let r = parse_store(br#"{"ServerURL":"x","Username":"CANARY-u","Secret":"CANARY-s"}"#).unwrap();
+        let r =
+            parse_store(br#"{"ServerURL":"x","Username":"CANARY-u","Secret":"CANARY-s"}"#).unwrap();
         assert!(!format!("{r:?}").contains("CANARY"));
     }
 }

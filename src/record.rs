@@ -63,9 +63,11 @@ impl CredentialType {
                 "GCP_METADATA",
                 "GCP_PROJECT_ID",
             ],
-            CredentialType::Dockerhub => {
-                &["DOCKERHUB_USERNAME", "DOCKERHUB_PASSWORD", "DOCKERHUB_TOKEN"]
-            }
+            CredentialType::Dockerhub => &[
+                "DOCKERHUB_USERNAME",
+                "DOCKERHUB_PASSWORD",
+                "DOCKERHUB_TOKEN",
+            ],
             CredentialType::Ghcr => &["GITHUB_USERNAME", "GITHUB_TOKEN"],
             CredentialType::Ngc => &["NGC_API_KEY"],
             CredentialType::Generic => &["USERNAME", "PASSWORD"],
@@ -217,7 +219,9 @@ impl Record {
         })?;
         if let Some(v) = raw.version {
             if v != RECORD_VERSION {
-                return Err(format!("unsupported record version {v} (this helper reads 1)"));
+                return Err(format!(
+                    "unsupported record version {v} (this helper reads 1)"
+                ));
             }
         }
         let registry = match (&raw.registry, fallback_registry) {
@@ -255,6 +259,10 @@ impl Record {
     }
 }
 
+/// Errors never quote the declared type: a malformed record may hold anything in that field.
+const UNKNOWN_TYPE: &str =
+    "unknown credential type (expected aws, gcp, dockerhub, ghcr, ngc or generic)";
+
 /// Maps a declared type to one of the six. Version-1 records must use the six names; beta9's
 /// records (no version) use `basic`/`token`/`public`/`azure`/`unknown` (COMPAT.md §4).
 fn normalise_type(
@@ -270,7 +278,7 @@ fn normalise_type(
         return Err(if declared.is_empty() {
             "record has no type".to_string()
         } else {
-            format!("unknown credential type {declared:?}")
+            UNKNOWN_TYPE.to_string()
         });
     }
     match declared {
@@ -280,11 +288,16 @@ fn normalise_type(
             match detect::detect(registry, &names) {
                 Some(t) if t.missing(&|n| creds.contains(n)).is_none() => Ok(t),
                 _ => Err(format!(
-                    "cannot map beta9 type {declared:?} with these credential names to a supported type"
+                    "cannot map beta9 type {} with these credential names to a supported type",
+                    if declared.is_empty() {
+                        "(none)"
+                    } else {
+                        declared
+                    }
                 )),
             }
         }
-        other => Err(format!("unknown credential type {other:?}")),
+        _ => Err(UNKNOWN_TYPE.to_string()),
     }
 }
 
@@ -299,7 +312,10 @@ mod tests {
             "extra":"ignored"}"#;
         let r = Record::decode(json, None).unwrap();
         assert_eq!(r.kind, CredentialType::Aws);
-        assert_eq!(r.registry.as_str(), "111111111111.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            r.registry.as_str(),
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+        );
         assert_eq!(r.credentials.len(), 3);
         r.validate().unwrap();
     }
@@ -312,7 +328,10 @@ mod tests {
             CredentialType::Dockerhub
         );
         let token = br#"{"credentials":{"NGC_API_KEY":"k"},"registry":"nvcr.io","type":"token"}"#;
-        assert_eq!(Record::decode(token, None).unwrap().kind, CredentialType::Ngc);
+        assert_eq!(
+            Record::decode(token, None).unwrap().kind,
+            CredentialType::Ngc
+        );
         let gh = br#"{"credentials":{"GITHUB_TOKEN":"t"},"registry":"ghcr.io","type":"token"}"#;
         assert_eq!(Record::decode(gh, None).unwrap().kind, CredentialType::Ghcr);
         let generic = br#"{"credentials":{"USERNAME":"u","PASSWORD":"p"},"registry":"registry.example.com:5000","type":"basic"}"#;

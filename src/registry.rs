@@ -39,9 +39,11 @@ impl Registry {
         if let Some(key) = HUB_OAUTH_KEYS.iter().find(|k| **k == no_slash) {
             return Registry((*key).to_string());
         }
-        let rest = strip_scheme(trimmed).trim_end_matches('/');
+        // Slashes and whitespace are trimmed together so the canonical form is a fixed point.
+        let edge = |c: char| c == '/' || c.is_whitespace();
+        let rest = strip_scheme(trimmed).trim_matches(edge);
         let (host, path) = match rest.split_once('/') {
-            Some((h, p)) => (h, p.trim_matches('/')),
+            Some((h, p)) => (h.trim_matches(edge), p.trim_matches(edge)),
             None => (rest, ""),
         };
         let host = canonical_host(host);
@@ -168,7 +170,8 @@ impl fmt::Display for SecretName {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 fn strip_scheme(s: &str) -> &str {
@@ -284,14 +287,20 @@ mod tests {
         assert_eq!(url("  ghcr.io\r\n"), "ghcr.io");
         assert_eq!(url("localhost:5000"), "localhost:5000");
         assert_ne!(url("localhost:5000"), url("localhost"));
-        assert_eq!(url("https://registry.example.com:8443/"), "registry.example.com:8443");
+        assert_eq!(
+            url("https://registry.example.com:8443/"),
+            "registry.example.com:8443"
+        );
         assert_ne!(url("gcr.io"), url("us.gcr.io"));
     }
 
     #[test]
     fn repository_paths_are_exact_keys() {
         assert_eq!(url("ghcr.io/org/img"), "ghcr.io/org/img");
-        assert_eq!(url("index.docker.io/library/ubuntu"), "docker.io/library/ubuntu");
+        assert_eq!(
+            url("index.docker.io/library/ubuntu"),
+            "docker.io/library/ubuntu"
+        );
         assert!(Registry::from_server_url("ghcr.io/org/img").has_path());
         assert!(!Registry::from_server_url("https://index.docker.io/v1/").has_path());
     }
@@ -355,8 +364,14 @@ mod tests {
 
     #[test]
     fn hostname_drops_port() {
-        assert_eq!(Registry::from_canonical("localhost:5000").hostname(), "localhost");
-        assert_eq!(Registry::from_canonical("ghcr.io/org/x").hostname(), "ghcr.io");
+        assert_eq!(
+            Registry::from_canonical("localhost:5000").hostname(),
+            "localhost"
+        );
+        assert_eq!(
+            Registry::from_canonical("ghcr.io/org/x").hostname(),
+            "ghcr.io"
+        );
         assert_eq!(Registry::from_canonical("[::1]:5000").hostname(), "::1");
     }
 }

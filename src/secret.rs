@@ -108,7 +108,11 @@ impl fmt::Debug for Login {
 pub(crate) struct GoFormatter;
 
 impl serde_json::ser::Formatter for GoFormatter {
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, frag: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        frag: &str,
+    ) -> io::Result<()> {
         let mut start = 0;
         for (i, c) in frag.char_indices() {
             let esc = match c {
@@ -249,11 +253,15 @@ mod tests {
     #[test]
     fn read_capped_enforces_the_limit_and_keeps_large_inputs() {
         let big = vec![b'x'; 70 * 1024];
-        let got = SecretBuf::read_capped(&mut &big[..], 1 << 20).unwrap().unwrap();
+        let got = SecretBuf::read_capped(&mut &big[..], 1 << 20)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.as_slice(), &big[..]);
         let over = vec![b'x'; (1 << 20) + 1];
         assert_eq!(
-            SecretBuf::read_capped(&mut &over[..], 1 << 20).unwrap().err(),
+            SecretBuf::read_capped(&mut &over[..], 1 << 20)
+                .unwrap()
+                .err(),
             Some(1 << 20)
         );
     }

@@ -8,7 +8,11 @@ use crate::record::{CredentialType, Record};
 use crate::secret::Login;
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod ecr;
+mod ecr_sdk;
 pub mod gcp;
+pub mod gcp_http;
+pub mod gcp_jwt;
 
 /// The login for a record, `None` when the record cannot serve logins yet.
 pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
@@ -34,23 +38,14 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
             Login::new(user.expose_secret(), token)
         }
         CredentialType::Ngc => Login::new("$oauthtoken", need("NGC_API_KEY")?),
-        CredentialType::Generic => Login::new(
-            need("USERNAME")?.expose_secret(),
-            need("PASSWORD")?,
-        ),
+        CredentialType::Generic => Login::new(need("USERNAME")?.expose_secret(), need("PASSWORD")?),
         CredentialType::Gcp => {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
             return gcp::resolve(ctx, record).map(Some);
         }
-        CredentialType::Aws => {
-            ctx.note(format!(
-                "{}: aws records need the ECR token exchange, which this build does not have yet",
-                record.registry
-            ));
-            return Ok(None);
-        }
+        CredentialType::Aws => return ecr::resolve(ctx, record).map(Some),
     };
     Ok(Some(login))
 }

@@ -199,7 +199,10 @@ mod tests {
         for i in 0..s.len() {
             let mut t = s.clone();
             t[i] ^= 0x40;
-            assert!(open(&k, Purpose::Entry, "w", "a", &t).is_err(), "flip at {i}");
+            assert!(
+                open(&k, Purpose::Entry, "w", "a", &t).is_err(),
+                "flip at {i}"
+            );
         }
         for len in 0..s.len() {
             assert!(open(&k, Purpose::Entry, "w", "a", &s[..len]).is_err());

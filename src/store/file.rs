@@ -8,15 +8,17 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::registry::SecretName;
 use crate::secret::SecretBuf;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::path::{Path, PathBuf};
 
 pub struct FileStore {
     dir: PathBuf,
     workspace: String,
     key_source: KeySource,
-    /// The workspace's entry key, derived once per process and only when a file must be opened.
-    key: OnceCell<Key>,
+    /// The workspace's entry keys, derived once per process and only when a file must be opened:
+    /// the current key, then the one a running `rekey` is moving entries to (if any).
+    keys: OnceCell<Vec<Key>>,
+    warnings: RefCell<Vec<String>>,
 }
 
 impl FileStore {
@@ -25,7 +27,8 @@ impl FileStore {
             dir,
             workspace: workspace.to_string(),
             key_source,
-            key: OnceCell::new(),
+            keys: OnceCell::new(),
+            warnings: RefCell::new(Vec::new()),
         }
     }
 
@@ -37,30 +40,95 @@ impl FileStore {
         &self.key_source
     }
 
-    fn entry_key(&self, create: bool) -> Result<&Key> {
-        if let Some(k) = self.key.get() {
+    /// Keys to try when opening: current first, then a rotation's next key.
+    fn read_keys(&self) -> Result<&[Key]> {
+        if let Some(k) = self.keys.get() {
             return Ok(k);
         }
-        let master = if create {
-            self.key_source.load_or_create()?
-        } else {
-            self.key_source.load()?.ok_or_else(|| {
-                Error::KeyUnavailable(format!(
-                    "entries exist in {} but the {} does not",
+        let mut keys = Vec::with_capacity(2);
+        if let Some(k) = self.key_source.load()? {
+            keys.push(k.derive(&self.workspace, Purpose::Entry));
+        }
+        if let Some(next) = self.key_source.next_source() {
+            if let Some(k) = next.load()? {
+                keys.push(k.derive(&self.workspace, Purpose::Entry));
+            }
+        }
+        if keys.is_empty() {
+            return Err(Error::KeyUnavailable(format!(
+                "entries exist in {} but the {} does not",
+                self.dir.display(),
+                self.key_source.describe()
+            )));
+        }
+        self.check_permissions();
+        Ok(self.keys.get_or_init(|| keys))
+    }
+
+    /// The key new writes are sealed with, read afresh while holding the directory lock so a
+    /// concurrent `rekey` is never undone: during a rotation writes go to the next key.
+    fn write_key(&self) -> Result<Key> {
+        if let Some(next) = self.key_source.next_source() {
+            if let Some(k) = next.load()? {
+                return Ok(k.derive(&self.workspace, Purpose::Entry));
+            }
+        }
+        let master = match self.key_source.load()? {
+            Some(k) => k,
+            // Never mint a second key next to entries sealed with a lost one: that would mix
+            // keys in one store and hide the real problem (a moved HOME, a lost file).
+            None if !self.names()?.is_empty() => {
+                return Err(Error::KeyUnavailable(format!(
+                    "entries exist in {} but the {} does not; restore it (or move the entries away) before storing",
                     self.dir.display(),
                     self.key_source.describe()
-                ))
-            })?
+                )))
+            }
+            // First write: created under the directory lock, so racing first writers of this
+            // workspace agree on one key (key files are also created link-atomically).
+            None => self.key_source.load_or_create()?,
         };
-        Ok(self
-            .key
-            .get_or_init(|| master.derive(&self.workspace, Purpose::Entry)))
+        self.check_permissions();
+        Ok(master.derive(&self.workspace, Purpose::Entry))
+    }
+
+    /// Loose permissions are warned about, not refused: a Kubernetes secret volume mounts key
+    /// files 0644 by default, and refusing would break every pull. The warning says how to fix it.
+    fn check_permissions(&self) {
+        let key_path = match &self.key_source {
+            KeySource::File(p) | KeySource::Generated(p) => Some(p.as_path()),
+            KeySource::Keyring(_) => None,
+        };
+        let mut w = self.warnings.borrow_mut();
+        if let Some(p) = key_path {
+            if let Some(mode) = fsutil::loose_mode(p) {
+                w.push(format!(
+                    "warning: key file {} is accessible to other users (mode {mode:04o}); run: chmod 600 {}",
+                    p.display(),
+                    p.display()
+                ));
+            }
+        }
+        if let Some(mode) = fsutil::loose_mode(&self.dir) {
+            w.push(format!(
+                "warning: store directory {} is accessible to other users (mode {mode:04o}); run: chmod 700 {}",
+                self.dir.display(),
+                self.dir.display()
+            ));
+        }
     }
 
     /// Opens sealed bytes that were read from `name` (also used by `rekey` and diagnostics).
     pub fn open_bytes(&self, name: &SecretName, sealed: &[u8]) -> Result<SecretBuf> {
-        let key = self.entry_key(false)?;
-        crypt::open(key, Purpose::Entry, &self.workspace, name.as_str(), sealed).map_err(|e| {
+        let keys = self.read_keys()?;
+        let mut result = Err(OpenError::Authentication);
+        for key in keys {
+            result = crypt::open(key, Purpose::Entry, &self.workspace, name.as_str(), sealed);
+            if !matches!(result, Err(OpenError::Authentication)) {
+                break;
+            }
+        }
+        result.map_err(|e| {
             let path = self.dir.join(name.as_str());
             match e {
                 OpenError::Authentication | OpenError::NotSealed => Error::Undecryptable {
@@ -93,9 +161,15 @@ impl Store for FileStore {
     }
 
     fn write(&self, name: &SecretName, plaintext: &[u8]) -> Result<()> {
-        let key = self.entry_key(true)?;
-        let sealed = crypt::seal(key, Purpose::Entry, &self.workspace, name.as_str(), plaintext)?;
         let lock = fsutil::DirLock::acquire(&self.dir)?;
+        let key = self.write_key()?;
+        let sealed = crypt::seal(
+            &key,
+            Purpose::Entry,
+            &self.workspace,
+            name.as_str(),
+            plaintext,
+        )?;
         lock.sweep_temp_files(&self.dir);
         fsutil::write_atomic(&self.dir, name.as_str(), &sealed)?;
         Ok(())
@@ -114,6 +188,10 @@ impl Store for FileStore {
                 self.dir.join(name.as_str()).display()
             ))),
         }
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut self.warnings.borrow_mut())
     }
 
     fn names(&self) -> Result<Vec<SecretName>> {
@@ -175,7 +253,9 @@ mod tests {
             "default",
             KeySource::Generated(t.path().join("k2")),
         );
-        other.entry_key(true).unwrap();
+        KeySource::Generated(t.path().join("k2"))
+            .load_or_create()
+            .unwrap();
         let err = other.read(&n).unwrap_err();
         assert!(matches!(err, Error::Undecryptable { .. }), "{err}");
         assert!(err.to_string().contains(n.as_str()));

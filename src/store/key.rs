@@ -12,13 +12,16 @@ use zeroize::Zeroizing;
 
 const KEYRING_SERVICE: &str = "docker-credential-beta9";
 const KEYRING_USER: &str = "master-key";
+/// Where `rekey` keeps the new key until every entry is converted (suffix for files).
+const KEYRING_USER_NEXT: &str = "master-key-next";
+const NEXT_SUFFIX: &str = ".next";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// A key file the operator provides (e.g. a mounted Kubernetes secret). Never created by us.
     File(PathBuf),
-    /// The OS keyring (Secret Service on Linux, Keychain, Credential Manager).
-    Keyring,
+    /// The OS keyring (Secret Service on Linux, Keychain, Credential Manager), under this user.
+    Keyring(&'static str),
     /// A key we generate on first write, 0600 in a 0700 directory.
     Generated(PathBuf),
 }
@@ -29,13 +32,15 @@ impl KeySource {
             return Ok(KeySource::File(p));
         }
         match env.get(env::KEY_BACKEND) {
-            Some("keyring") => Ok(KeySource::Keyring),
+            Some("keyring") => Ok(KeySource::Keyring(KEYRING_USER)),
             Some("file") => Ok(KeySource::Generated(paths::generated_key_file(env)?)),
             Some(other) => Err(Error::Invalid(format!(
                 "{}={other:?} is not a key backend: use 'file' or 'keyring'",
                 env::KEY_BACKEND
             ))),
-            None if cfg!(any(target_os = "macos", target_os = "windows")) => Ok(KeySource::Keyring),
+            None if cfg!(any(target_os = "macos", target_os = "windows")) => {
+                Ok(KeySource::Keyring(KEYRING_USER))
+            }
             None => Ok(KeySource::Generated(paths::generated_key_file(env)?)),
         }
     }
@@ -43,7 +48,7 @@ impl KeySource {
     pub fn describe(&self) -> String {
         match self {
             KeySource::File(p) => format!("key file {}", p.display()),
-            KeySource::Keyring => "OS keyring".to_string(),
+            KeySource::Keyring(user) => format!("OS keyring item {KEYRING_SERVICE}/{user}"),
             KeySource::Generated(p) => format!("generated key file {}", p.display()),
         }
     }
@@ -57,7 +62,54 @@ impl KeySource {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(Error::KeyUnavailable(format!("{}: {e}", p.display()))),
             },
-            KeySource::Keyring => keyring_load(),
+            KeySource::Keyring(user) => keyring_load(user),
+        }
+    }
+
+    /// Where a key rotation parks the new key: `<key file>.next`, or a second keyring item.
+    /// An operator-provided key file has none: its rotation is the operator's (`--new-key-file`).
+    pub fn next_source(&self) -> Option<KeySource> {
+        match self {
+            KeySource::File(_) => None,
+            KeySource::Generated(p) => {
+                let mut name = p.as_os_str().to_owned();
+                name.push(NEXT_SUFFIX);
+                Some(KeySource::Generated(PathBuf::from(name)))
+            }
+            KeySource::Keyring(_) => Some(KeySource::Keyring(KEYRING_USER_NEXT)),
+        }
+    }
+
+    /// Makes `next` this source's key and removes `next` (the last step of a rotation).
+    pub fn promote(&self, next: &KeySource) -> Result<()> {
+        match (self, next) {
+            (KeySource::Generated(cur), KeySource::Generated(nxt)) => {
+                std::fs::rename(nxt, cur).map_err(|e| {
+                    Error::KeyUnavailable(format!(
+                        "cannot install the new key at {}: {e}",
+                        cur.display()
+                    ))
+                })?;
+                if let Some(dir) = cur.parent() {
+                    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+                }
+                Ok(())
+            }
+            (KeySource::Keyring(cur), KeySource::Keyring(nxt)) => {
+                let key = keyring_load(nxt)?.ok_or_else(|| {
+                    Error::KeyUnavailable("the new key vanished from the keyring".into())
+                })?;
+                let text = Zeroizing::new(hex::encode(key.expose()));
+                keyring_entry(cur)?
+                    .set_password(&text)
+                    .map_err(keyring_error)?;
+                // If this delete is lost to a crash, both items hold the same key: harmless.
+                let _ = keyring_entry(nxt)?.delete_credential();
+                Ok(())
+            }
+            _ => Err(Error::KeyUnavailable(
+                "this key source cannot be rotated in place".into(),
+            )),
         }
     }
 
@@ -69,7 +121,7 @@ impl KeySource {
         match self {
             KeySource::File(_) => unreachable_file(),
             KeySource::Generated(p) => create_key_file(p),
-            KeySource::Keyring => keyring_create(),
+            KeySource::Keyring(user) => keyring_create(user),
         }
     }
 }
@@ -127,8 +179,8 @@ fn create_key_file(path: &Path) -> Result<Key> {
     }
 }
 
-fn keyring_entry() -> Result<keyring::Entry> {
-    keyring::Entry::new(KEYRING_SERVICE, KEYRING_USER).map_err(keyring_error)
+fn keyring_entry(user: &str) -> Result<keyring::Entry> {
+    keyring::Entry::new(KEYRING_SERVICE, user).map_err(keyring_error)
 }
 
 /// Maps keyring errors without their payloads: `BadEncoding` carries the secret's bytes.
@@ -143,8 +195,8 @@ fn keyring_error(e: keyring::Error) -> Error {
     Error::KeyUnavailable(format!("OS keyring: {what}"))
 }
 
-fn keyring_load() -> Result<Option<Key>> {
-    match keyring_entry()?.get_password() {
+fn keyring_load(user: &str) -> Result<Option<Key>> {
+    match keyring_entry(user)?.get_password() {
         Ok(text) => {
             let text = Zeroizing::new(text);
             parse_key(text.as_bytes()).map(Some).ok_or_else(|| {
@@ -156,14 +208,14 @@ fn keyring_load() -> Result<Option<Key>> {
     }
 }
 
-fn keyring_create() -> Result<Key> {
+fn keyring_create(user: &str) -> Result<Key> {
     let key = Key::generate()?;
     let text = Zeroizing::new(hex::encode(key.expose()));
-    keyring_entry()?
+    keyring_entry(user)?
         .set_password(&text)
         .map_err(keyring_error)?;
     // Read back: another process may have won the race, and its key is the one that counts.
-    keyring_load()?.ok_or_else(|| Error::KeyUnavailable("OS keyring lost the new key".into()))
+    keyring_load(user)?.ok_or_else(|| Error::KeyUnavailable("OS keyring lost the new key".into()))
 }
 
 #[cfg(test)]
@@ -185,9 +237,15 @@ mod tests {
     #[test]
     fn source_order() {
         let e = Env::from_pairs([("BETA9_CREDENTIALS_KEY_FILE", "/k"), ("HOME", "/h")]);
-        assert_eq!(KeySource::from_env(&e).unwrap(), KeySource::File("/k".into()));
+        assert_eq!(
+            KeySource::from_env(&e).unwrap(),
+            KeySource::File("/k".into())
+        );
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "keyring"), ("HOME", "/h")]);
-        assert_eq!(KeySource::from_env(&e).unwrap(), KeySource::Keyring);
+        assert_eq!(
+            KeySource::from_env(&e).unwrap(),
+            KeySource::Keyring("master-key")
+        );
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "nope"), ("HOME", "/h")]);
         assert!(KeySource::from_env(&e).is_err());
         #[cfg(target_os = "linux")]

@@ -4,6 +4,7 @@
 pub mod crypt;
 pub mod file;
 pub mod key;
+pub mod rekey;
 
 use crate::error::Result;
 use crate::registry::SecretName;
@@ -22,6 +23,10 @@ pub trait Store {
     fn remove(&self, name: &SecretName) -> Result<bool>;
     /// Every entry name present, in order.
     fn names(&self) -> Result<Vec<SecretName>>;
+    /// One-line warnings gathered while working (e.g. a key file others can read).
+    fn take_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// An in-memory store for unit tests of the actions.

@@ -16,7 +16,11 @@ fn no_argument_prints_usage_and_exits_1() {
 #[test]
 fn verb_with_extra_arguments_prints_usage_and_exits_1() {
     let s = Sandbox::new();
-    for args in [&["get", "extra"][..], &["list", "a", "b"], &["version", "x"]] {
+    for args in [
+        &["get", "extra"][..],
+        &["list", "a", "b"],
+        &["version", "x"],
+    ] {
         let o = s.run(args, b"ghcr.io");
         assert_eq!((o.stdout.as_str(), o.code), (USAGE, 1), "{args:?}");
     }
@@ -59,7 +63,10 @@ fn unknown_action_is_one_stdout_line_exit_1() {
 fn get_of_unknown_registry_prints_not_found_exactly() {
     let s = Sandbox::new();
     let o = s.get("ghcr.io");
-    assert_eq!((o.stdout.as_str(), o.stderr.as_str(), o.code), (NOT_FOUND, "", 1));
+    assert_eq!(
+        (o.stdout.as_str(), o.stderr.as_str(), o.code),
+        (NOT_FOUND, "", 1)
+    );
     // Nothing was created by a read.
     assert!(!s.store_base().exists());
 }
@@ -83,10 +90,19 @@ fn empty_server_url_is_dockers_missing_url_error() {
 fn store_errors_match_docker_helpers() {
     let s = Sandbox::new();
     let cases: [(&[u8], &str); 4] = [
-        (br#"{"Username":"u","Secret":"s"}"#, "no credentials server URL\n"),
-        (br#"{"ServerURL":"ghcr.io","Secret":"s"}"#, "no credentials username\n"),
+        (
+            br#"{"Username":"u","Secret":"s"}"#,
+            "no credentials server URL\n",
+        ),
+        (
+            br#"{"ServerURL":"ghcr.io","Secret":"s"}"#,
+            "no credentials username\n",
+        ),
         (b"", "EOF\n"),
-        (b"{not json", "malformed JSON on stdin at line 1, column 2\n"),
+        (
+            b"{not json",
+            "malformed JSON on stdin at line 1, column 2\n",
+        ),
     ];
     for (input, want) in cases {
         let o = s.run(&["store"], input);
@@ -121,7 +137,8 @@ fn store_then_get_answers_exact_json_and_erase_removes() {
 #[test]
 fn get_echoes_the_trimmed_server_url_it_was_given() {
     let s = Sandbox::new();
-    s.store("https://index.docker.io/v1/", "me", "pat").assert_ok();
+    s.store("https://index.docker.io/v1/", "me", "pat")
+        .assert_ok();
     let o = s.get("https://index.docker.io/v1/\r\n");
     assert_eq!(
         o.stdout,
@@ -151,7 +168,8 @@ fn empty_secret_and_identity_token_round_trip() {
 #[test]
 fn docker_hub_aliases_share_one_entry_and_list_reports_the_index_url() {
     let s = Sandbox::new();
-    s.store("https://index.docker.io/v1/", "hubuser", "hubpat").assert_ok();
+    s.store("https://index.docker.io/v1/", "hubuser", "hubpat")
+        .assert_ok();
     for key in [
         "https://index.docker.io/v1/",
         "index.docker.io",
@@ -163,15 +181,25 @@ fn docker_hub_aliases_share_one_entry_and_list_reports_the_index_url() {
         assert_eq!(o.json()["Secret"], "hubpat", "{key}");
         assert_eq!(o.json()["ServerURL"], key, "{key}");
     }
-    assert_eq!(s.list().stdout, "{\"https://index.docker.io/v1/\":\"hubuser\"}\n");
+    assert_eq!(
+        s.list().stdout,
+        "{\"https://index.docker.io/v1/\":\"hubuser\"}\n"
+    );
 }
 
 #[test]
 fn docker_hub_oauth_keys_do_not_overwrite_the_pat() {
     let s = Sandbox::new();
-    s.store("https://index.docker.io/v1/", "me", "pat").assert_ok();
-    s.store("https://index.docker.io/v1/access-token", "me", "jwt").assert_ok();
-    s.store("https://index.docker.io/v1/refresh-token", "me", "refresh..client").assert_ok();
+    s.store("https://index.docker.io/v1/", "me", "pat")
+        .assert_ok();
+    s.store("https://index.docker.io/v1/access-token", "me", "jwt")
+        .assert_ok();
+    s.store(
+        "https://index.docker.io/v1/refresh-token",
+        "me",
+        "refresh..client",
+    )
+    .assert_ok();
     assert_eq!(s.get("docker.io").json()["Secret"], "pat");
     assert_eq!(
         s.get("https://index.docker.io/v1/access-token").json()["Secret"],
@@ -184,11 +212,15 @@ fn docker_hub_oauth_keys_do_not_overwrite_the_pat() {
 fn ports_and_hosts_are_distinct_but_default_port_and_scheme_are_not() {
     let s = Sandbox::new();
     s.store("localhost:5000", "a", "5000").assert_ok();
-    s.store("https://registry.example.com:443/", "b", "443").assert_ok();
+    s.store("https://registry.example.com:443/", "b", "443")
+        .assert_ok();
     assert_eq!(s.get("localhost").stdout, NOT_FOUND);
     assert_eq!(s.get("localhost:5000").json()["Secret"], "5000");
     assert_eq!(s.get("registry.example.com").json()["Secret"], "443");
-    assert_eq!(s.get("http://registry.example.com/").json()["Secret"], "443");
+    assert_eq!(
+        s.get("http://registry.example.com/").json()["Secret"],
+        "443"
+    );
 }
 
 #[test]
@@ -221,7 +253,10 @@ fn list_is_empty_object_never_reads_stdin_and_shows_no_secret() {
     let _keep_open = child.stdin.take();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text, "{\"ghcr.io\":\"octo\",\"localhost:5000\":\"local\"}\n");
+    assert_eq!(
+        text,
+        "{\"ghcr.io\":\"octo\",\"localhost:5000\":\"local\"}\n"
+    );
     assert!(!text.contains(CANARY));
 }
 
@@ -243,9 +278,15 @@ fn large_secrets_round_trip_and_oversized_input_is_refused() {
 fn unicode_quotes_and_newlines_in_secrets_round_trip() {
     let s = Sandbox::new();
     let nasty = "pä\"ss\\wörd\n\r\t\u{2028}😀 & <x> '$(rm)'";
-    s.store("registry.example.com", "üser \"q\"", nasty).assert_ok();
+    s.store("registry.example.com", "üser \"q\"", nasty)
+        .assert_ok();
     let o = s.get("registry.example.com");
-    assert_eq!(o.stdout.matches('\n').count(), 1, "one line: {:?}", o.stdout);
+    assert_eq!(
+        o.stdout.matches('\n').count(),
+        1,
+        "one line: {:?}",
+        o.stdout
+    );
     assert_eq!(o.json()["Secret"], nasty);
     assert_eq!(o.json()["Username"], "üser \"q\"");
 }
@@ -262,12 +303,19 @@ fn stored_files_are_private_and_encrypted() {
         let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", f.display());
     }
-    for d in [s.store_base(), s.entries_dir(), s.key_file().parent().unwrap().to_path_buf()] {
+    for d in [
+        s.store_base(),
+        s.entries_dir(),
+        s.key_file().parent().unwrap().to_path_buf(),
+    ] {
         let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{}", d.display());
     }
     let name = s.entries_dir().join("oci-creds-0fd460f0568e29c1");
-    assert!(name.exists(), "entry is named oci-creds-<sha256(ghcr.io)[:16]>");
+    assert!(
+        name.exists(),
+        "entry is named oci-creds-<sha256(ghcr.io)[:16]>"
+    );
 }
 
 #[test]
@@ -279,9 +327,18 @@ fn canary_never_reaches_stderr_or_errors_even_at_trace() {
     assert!(o.stdout.contains(CANARY));
     assert!(!o.stderr.contains(CANARY), "{}", o.stderr);
     for (args, input) in [
-        (&["store"][..], format!("{{\"ServerURL\":\"x\",\"Username\":\"u\",\"Secret\":{CANARY}}}")),
-        (&["store"], format!("{{\"ServerURL\":\"\",\"Username\":\"u\",\"Secret\":\"{CANARY}\"}}")),
-        (&["store"], format!("{{\"ServerURL\":\"x\",\"Username\":\"\",\"Secret\":\"{CANARY}\"}}")),
+        (
+            &["store"][..],
+            format!("{{\"ServerURL\":\"x\",\"Username\":\"u\",\"Secret\":{CANARY}}}"),
+        ),
+        (
+            &["store"],
+            format!("{{\"ServerURL\":\"\",\"Username\":\"u\",\"Secret\":\"{CANARY}\"}}"),
+        ),
+        (
+            &["store"],
+            format!("{{\"ServerURL\":\"x\",\"Username\":\"\",\"Secret\":\"{CANARY}\"}}"),
+        ),
         (&["get"], "nvcr.io".to_string()),
         (&["get"], "ghcr.io/org/img".to_string()),
         (&["list"], String::new()),
@@ -304,15 +361,24 @@ fn wrong_key_is_a_one_line_error_naming_the_entry_and_loses_nothing() {
     write_key(&key_b, &"22".repeat(32));
     let a = [("BETA9_CREDENTIALS_KEY_FILE", key_a.to_str().unwrap())];
     let b = [("BETA9_CREDENTIALS_KEY_FILE", key_b.to_str().unwrap())];
-    let body = serde_json::json!({"ServerURL":"ghcr.io","Username":"u","Secret":CANARY}).to_string();
+    let body =
+        serde_json::json!({"ServerURL":"ghcr.io","Username":"u","Secret":CANARY}).to_string();
     s.run_env(&["store"], body.as_bytes(), &a).assert_ok();
     let file = s.entries_dir().join("oci-creds-0fd460f0568e29c1");
     let before = std::fs::read(&file).unwrap();
     let o = s.run_env(&["get"], b"ghcr.io", &b);
     assert_eq!(o.code, 1);
     assert_eq!(o.stdout.lines().count(), 1, "{:?}", o.stdout);
-    assert!(o.stdout.contains("oci-creds-0fd460f0568e29c1"), "{}", o.stdout);
-    assert!(o.stdout.contains("wrong key or corrupted file"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("oci-creds-0fd460f0568e29c1"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("wrong key or corrupted file"),
+        "{}",
+        o.stdout
+    );
     assert!(!o.stdout.contains(CANARY) && !o.stderr.contains(CANARY));
     // erase with the wrong key refuses rather than deleting what it cannot read.
     let o = s.run_env(&["erase"], b"ghcr.io", &b);
@@ -323,9 +389,18 @@ fn wrong_key_is_a_one_line_error_naming_the_entry_and_loses_nothing() {
     // A malformed key file is a clear error too.
     let bad = s.path().join("bad.key");
     write_key(&bad, "not a key");
-    let o = s.run_env(&["get"], b"ghcr.io", &[("BETA9_CREDENTIALS_KEY_FILE", bad.to_str().unwrap())]);
+    let o = s.run_env(
+        &["get"],
+        b"ghcr.io",
+        &[("BETA9_CREDENTIALS_KEY_FILE", bad.to_str().unwrap())],
+    );
     assert_eq!(o.code, 1);
-    assert!(o.stdout.contains("64 hex characters or exactly 32 raw bytes"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("64 hex characters or exactly 32 raw bytes"),
+        "{}",
+        o.stdout
+    );
 }
 
 fn write_key(path: &std::path::Path, text: &str) {
@@ -358,7 +433,11 @@ fn corrupt_entry_fails_alone_and_other_entries_keep_working() {
     assert_eq!(s.get("nvcr.io").json()["Secret"], "ns");
     let l = s.list();
     assert_eq!((l.stdout.as_str(), l.code), ("{\"nvcr.io\":\"n\"}\n", 0));
-    assert!(l.stderr.contains("skipping oci-creds-0fd460f0568e29c1"), "{}", l.stderr);
+    assert!(
+        l.stderr.contains("skipping oci-creds-0fd460f0568e29c1"),
+        "{}",
+        l.stderr
+    );
     // Truncated to nothing and a foreign file in the store directory.
     overwrite(&ghcr, b"");
     assert_eq!(s.get("ghcr.io").code, 1);
@@ -380,7 +459,11 @@ fn a_file_renamed_onto_another_entry_is_detected() {
     std::fs::copy(&ghcr, &nvcr).unwrap();
     let o = s.get("nvcr.io");
     assert_eq!(o.code, 1);
-    assert!(o.stdout.contains("oci-creds-0bf8a811d2e271e8"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("oci-creds-0bf8a811d2e271e8"),
+        "{}",
+        o.stdout
+    );
     assert!(!o.stdout.contains("gs"));
     assert_eq!(s.get("ghcr.io").json()["Secret"], "gs");
 }
@@ -410,17 +493,26 @@ fn workspaces_are_isolated() {
     assert_eq!(o.json()["Secret"], "team-a");
     let o = s.run_env(&["get"], b"ghcr.io", &[("BETA9_WORKSPACE", "../x")]);
     assert_eq!(o.code, 1);
-    assert!(o.stdout.starts_with("invalid workspace name"), "{}", o.stdout);
+    assert!(
+        o.stdout.starts_with("invalid workspace name"),
+        "{}",
+        o.stdout
+    );
     // A file copied into another workspace's directory does not open there.
     std::fs::create_dir_all(s.entries_dir()).unwrap();
     std::fs::copy(
-        s.store_base().join("workspaces/team-a/oci-creds-0fd460f0568e29c1"),
+        s.store_base()
+            .join("workspaces/team-a/oci-creds-0fd460f0568e29c1"),
         s.entries_dir().join("oci-creds-0fd460f0568e29c1"),
     )
     .unwrap();
     let o = s.get("ghcr.io");
     assert_eq!(o.code, 1);
-    assert!(o.stdout.contains("wrong key or corrupted file"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("wrong key or corrupted file"),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -460,7 +552,12 @@ fn concurrent_gets_and_stores_never_see_partial_entries() {
     let leftovers: Vec<_> = s
         .files()
         .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -471,10 +568,52 @@ fn first_writes_racing_agree_on_one_generated_key() {
     std::thread::scope(|scope| {
         for i in 0..16 {
             let s = &s;
-            scope.spawn(move || s.store(&format!("r{i}.example.com"), "u", "p").assert_ok().code);
+            scope.spawn(move || {
+                s.store(&format!("r{i}.example.com"), "u", "p")
+                    .assert_ok()
+                    .code
+            });
         }
     });
     for i in 0..16 {
         assert_eq!(s.get(&format!("r{i}.example.com")).code, 0, "r{i}");
     }
+}
+
+#[test]
+fn loose_key_and_store_permissions_are_warned_about_on_stderr() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sandbox::new();
+    s.store("ghcr.io", "u", "p").assert_ok();
+    let quiet = s.get("ghcr.io");
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+    std::fs::set_permissions(s.key_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(s.entries_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = s.get("ghcr.io");
+    // Still answers (a Kubernetes secret volume is 0644 by default), but says how to fix it.
+    assert_eq!(o.json()["Secret"], "p");
+    assert!(o.stderr.contains("chmod 600"), "{}", o.stderr);
+    assert!(o.stderr.contains("chmod 700"), "{}", o.stderr);
+    assert_eq!(o.stderr.lines().count(), 2);
+}
+
+#[test]
+fn missing_key_with_existing_entries_is_a_clear_error() {
+    let s = Sandbox::new();
+    s.store("ghcr.io", "u", "p").assert_ok();
+    std::fs::remove_file(s.key_file()).unwrap();
+    let o = s.get("ghcr.io");
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stdout
+            .starts_with("master key unavailable: entries exist in"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(o.stdout.lines().count(), 1);
+    // And no second key is minted beside entries sealed with the lost one.
+    let o = s.store("nvcr.io", "u", "p");
+    assert_eq!(o.code, 1);
+    assert!(o.stdout.contains("restore it"), "{}", o.stdout);
+    assert!(!s.key_file().exists());
 }

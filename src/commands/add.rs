@@ -1,0 +1,182 @@
+//! `add`: create or replace one registry's record. Values come from the environment variables
+//! the caller names (the design documents' `base_image_creds` list) or from a JSON object on
+//! stdin; argv only ever holds names.
+
+use super::checks::{self, TypeArg, GOOGLE_PATH};
+use super::{entries, CmdResult, Failure, Output};
+use crate::actions::{self, Context};
+use crate::detect;
+use crate::env::Env;
+use crate::record::{CredentialType, Credentials, Record};
+use crate::registry::Registry;
+use secrecy::ExposeSecret;
+use std::io::Read;
+
+pub const ABOUT: &str =
+    "Store a registry's credentials from env variables or stdin (never from argv)";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  GITHUB_TOKEN=... docker-credential-beta9 add ghcr.io GITHUB_USERNAME GITHUB_TOKEN
+  echo '{\"NGC_API_KEY\":\"...\"}' | docker-credential-beta9 add nvcr.io --json";
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    /// Registry host or image reference: ghcr.io, nvcr.io/nvidia/pytorch:24.01, myuser/app
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Env variables to read (default: the type's names, e.g. GITHUB_USERNAME GITHUB_TOKEN)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// aws, gcp, dockerhub, ghcr, ngc or generic (default: detected)
+    #[arg(
+        long = "type",
+        value_enum,
+        value_name = "TYPE",
+        hide_possible_values = true
+    )]
+    pub kind: Option<TypeArg>,
+    /// Read {"NAME": "value", ...} from stdin instead of the environment
+    #[arg(long, conflicts_with = "names")]
+    pub json: bool,
+}
+
+/// Where the values came from, for messages that say what to do next.
+#[derive(Clone, Copy)]
+enum Source {
+    Named,
+    TypeNames,
+    Json,
+}
+
+pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
+    let registry = entries::registry_arg(&args.reference)?;
+    let forced = args.kind.map(CredentialType::from);
+    let (creds, source) = if args.json {
+        (from_json(stdin)?, Source::Json)
+    } else if args.names.is_empty() {
+        (
+            from_type_names(&registry, forced, &args.reference)?,
+            Source::TypeNames,
+        )
+    } else {
+        (from_named(&args.names)?, Source::Named)
+    };
+    let creds = checks::inline_google_key(creds, true)?;
+    let names: Vec<&str> = creds.names().collect();
+    let kind = forced
+        .or_else(|| detect::detect(&registry, &names))
+        .ok_or_else(|| undetectable(&registry, &args.reference))?;
+    if let Some(missing) = kind.missing(&|n| creds.contains(n)) {
+        return Err(needs(kind, missing, source, &args.reference));
+    }
+    let record = Record {
+        registry,
+        kind,
+        credentials: creds,
+    };
+    let what = if args.json { "JSON keys" } else { "NAMEs" };
+    checks::check_record(&record, what)?;
+    let replaced = entries::existing(ctx, &record.registry)?;
+    let name = actions::save(ctx, &record, None)?;
+    Ok(Output::line(name.as_str()).note(format!(
+        "{} {} credentials for {} in workspace {}",
+        if replaced { "replaced" } else { "stored" },
+        record.kind,
+        record.registry,
+        ctx.workspace
+    )))
+}
+
+/// `add R NAME...`: every name must be known, set and non-empty.
+fn from_named(names: &[String]) -> Result<Credentials, Failure> {
+    if let Some(pos) = names.iter().position(|n| !checks::is_known_name(n)) {
+        let hint = checks::suggest(&names[pos])
+            .map(|s| format!("did you mean {s}?"))
+            .unwrap_or_else(|| "see `docker-credential-beta9 add --help`".into());
+        return Err(Failure::user(format!(
+            "NAME {} is not a credential variable name this helper knows (not echoed, in case it is a value); {hint}",
+            pos + 1
+        )));
+    }
+    let mut creds = Credentials::new();
+    for name in names {
+        if !creds.contains(name) {
+            creds.insert(name, checks::env_value(name)?);
+        }
+    }
+    Ok(creds)
+}
+
+/// `add R` with no names: the names of the forced or detected type that are set in the env.
+fn from_type_names(
+    registry: &Registry,
+    forced: Option<CredentialType>,
+    reference: &str,
+) -> Result<Credentials, Failure> {
+    let kind = forced
+        .or_else(|| detect::by_registry(registry))
+        .ok_or_else(|| undetectable(registry, reference))?;
+    let mut creds = Credentials::new();
+    let extra: &[&str] = if kind == CredentialType::Gcp {
+        &[GOOGLE_PATH]
+    } else {
+        &[]
+    };
+    for name in kind.names().iter().chain(extra) {
+        // Unset and empty are skipped here: CI systems export unset secrets as empty strings.
+        if let Some(v) = Env::credential(name).filter(|v| !v.expose_secret().is_empty()) {
+            creds.insert(name, v);
+        }
+    }
+    if creds.is_empty() {
+        return Err(Failure::user(format!(
+            "none of {} is set: export them first (or name the variables: add {reference} NAME...)",
+            kind.names().join(", ")
+        )));
+    }
+    Ok(creds)
+}
+
+/// `add R --json`: a JSON object of string values on stdin.
+fn from_json(stdin: &mut dyn Read) -> Result<Credentials, Failure> {
+    let buf = super::read_stdin(stdin)?;
+    let creds: Credentials = serde_json::from_slice(buf.as_slice()).map_err(|e| {
+        Failure::user(format!(
+            "stdin must be a JSON object of \"NAME\": \"value\" strings (error at line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if creds.is_empty() {
+        return Err(Failure::user("the JSON object on stdin is empty"));
+    }
+    if let Some((name, _)) = creds
+        .iter()
+        .find(|(n, v)| checks::is_known_name(n) && v.expose_secret().is_empty())
+    {
+        return Err(Failure::user(format!(
+            "{name} is empty in the JSON object on stdin"
+        )));
+    }
+    Ok(creds)
+}
+
+fn undetectable(registry: &Registry, reference: &str) -> Failure {
+    Failure::user(format!(
+        "cannot tell which credential type {registry} uses: name the variables (add {reference} USERNAME PASSWORD) or pass --type"
+    ))
+}
+
+fn needs(kind: CredentialType, missing: &str, source: Source, reference: &str) -> Failure {
+    let single = !missing.contains(' ');
+    let hint = match source {
+        Source::Json => "add it to the JSON object".to_string(),
+        Source::Named if single => {
+            format!("export {missing}=... and name it: add {reference} ... {missing}")
+        }
+        Source::TypeNames if single => format!("export {missing}=... first"),
+        _ => "set one of them first".to_string(),
+    };
+    Failure::user(format!("a {kind} record needs {missing}: {hint}"))
+}

@@ -1,0 +1,330 @@
+//! Checks a record must pass before `add` or `import` stores it, and the one rewrite both do:
+//! a Google key named by path becomes its JSON content (COMPAT.md §10.10).
+
+use super::Failure;
+use crate::hosts;
+use crate::record::{CredentialType, Credentials, Record};
+use crate::secret::SecretBuf;
+use secrecy::{ExposeSecret, SecretString};
+
+pub const GOOGLE_PATH: &str = "GOOGLE_APPLICATION_CREDENTIALS";
+pub const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+/// A service-account key is a few KiB; anything past this is not one.
+const KEY_FILE_LIMIT: usize = 1 << 20;
+
+/// `--type` values: the guide's six.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum TypeArg {
+    Aws,
+    Gcp,
+    Dockerhub,
+    Ghcr,
+    Ngc,
+    Generic,
+}
+
+impl From<TypeArg> for CredentialType {
+    fn from(t: TypeArg) -> CredentialType {
+        match t {
+            TypeArg::Aws => CredentialType::Aws,
+            TypeArg::Gcp => CredentialType::Gcp,
+            TypeArg::Dockerhub => CredentialType::Dockerhub,
+            TypeArg::Ghcr => CredentialType::Ghcr,
+            TypeArg::Ngc => CredentialType::Ngc,
+            TypeArg::Generic => CredentialType::Generic,
+        }
+    }
+}
+
+/// A name some type accepts (or the Google path form `add` and `import` rewrite).
+pub fn is_known_name(name: &str) -> bool {
+    name == GOOGLE_PATH
+        || CredentialType::ALL
+            .iter()
+            .any(|t| t.names().contains(&name))
+}
+
+/// The known name a typo most likely meant (edit distance at most 2), for "did you mean".
+/// Only a known name is ever printed, never the argument itself.
+pub fn suggest(typed: &str) -> Option<&'static str> {
+    let typed = typed.to_ascii_uppercase();
+    CredentialType::ALL
+        .iter()
+        .flat_map(|t| t.names().iter().copied())
+        .chain([GOOGLE_PATH])
+        .map(|n| (edit_distance(&typed, n), n))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Everything `validate` checks, with two additions: a name no type knows is never echoed (it may
+/// be a value typed where a name belongs), and cloud keys are refused for hosts that fail the
+/// anchored patterns (COMPAT.md §10.7).
+pub fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
+    let unknown = record
+        .credentials
+        .names()
+        .filter(|n| !is_known_name(n))
+        .count();
+    if unknown > 0 {
+        return Err(Failure::user(format!(
+            "{unknown} of the {what} {} not a credential variable name this helper knows (not echoed, in case it is a value); a {} record takes: {}",
+            if unknown == 1 { "is" } else { "are" },
+            record.kind,
+            record.kind.names().join(", ")
+        )));
+    }
+    record.validate().map_err(Failure::User)?;
+    check_cloud_host(record)
+}
+
+/// AWS keys only for ECR hosts, Google credentials only for Google hosts.
+pub fn check_cloud_host(record: &Record) -> Result<(), Failure> {
+    let host = record.registry.hostname();
+    match record.kind {
+        CredentialType::Aws if hosts::ecr_host(host).is_none() && !hosts::is_ecr_public(host) => {
+            Err(Failure::user(format!(
+                "refusing to store AWS keys for {}: not an ECR host (<account>.dkr.ecr.<region>.amazonaws.com, public.ecr.aws); for a fixed password use --type generic with USERNAME PASSWORD",
+                record.registry
+            )))
+        }
+        CredentialType::Gcp if !hosts::is_google_host(host) => Err(Failure::user(format!(
+            "refusing to store Google credentials for {}: not a Google registry host (gcr.io, *.gcr.io, <location>-docker.pkg.dev); for a _json_key login use --type generic with USERNAME PASSWORD",
+            record.registry
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Empty values are dropped (beta9's records carry empty optional fields); returns their names.
+pub fn drop_empty(creds: Credentials) -> (Credentials, Vec<String>) {
+    let mut kept = Credentials::new();
+    let mut dropped = Vec::new();
+    for (name, value) in creds.iter() {
+        if value.expose_secret().is_empty() {
+            dropped.push(name.to_string());
+        } else {
+            kept.insert(name, value.clone());
+        }
+    }
+    (kept, dropped)
+}
+
+/// Replaces `GOOGLE_APPLICATION_CREDENTIALS` by `GOOGLE_APPLICATION_CREDENTIALS_JSON`. Its value is
+/// the key JSON itself when it starts with `{`; otherwise a path, read now if `read_paths` (for
+/// `add`: the file is on this machine) and refused otherwise (an imported record naming a path on
+/// some other machine is useless). No message ever quotes the value or the file.
+pub fn inline_google_key(creds: Credentials, read_paths: bool) -> Result<Credentials, Failure> {
+    let Some(value) = creds.get(GOOGLE_PATH) else {
+        if let Some(v) = creds.get(GOOGLE_JSON) {
+            check_key_json(v.expose_secret().as_bytes(), GOOGLE_JSON)?;
+        }
+        return Ok(creds);
+    };
+    if creds.contains(GOOGLE_JSON) {
+        return Err(Failure::user(format!(
+            "give {GOOGLE_PATH} or {GOOGLE_JSON}, not both"
+        )));
+    }
+    let content = if value.expose_secret().trim_start().starts_with('{') {
+        value.clone()
+    } else if read_paths {
+        read_key_file(value)?
+    } else {
+        return Err(Failure::user(format!(
+            "{GOOGLE_PATH} in an imported record must hold the key JSON, not a file path; put the content under {GOOGLE_JSON}"
+        )));
+    };
+    check_key_json(content.expose_secret().as_bytes(), GOOGLE_PATH)?;
+    let mut out = Credentials::new();
+    for (name, v) in creds.iter() {
+        if name != GOOGLE_PATH {
+            out.insert(name, v.clone());
+        }
+    }
+    out.insert(GOOGLE_JSON, content);
+    Ok(out)
+}
+
+fn read_key_file(path: &SecretString) -> Result<SecretString, Failure> {
+    let cannot = |why: String| {
+        Failure::user(format!(
+            "cannot read the key file {GOOGLE_PATH} names: {why}; export {GOOGLE_PATH}=/path/to/key.json (or the JSON itself)"
+        ))
+    };
+    let mut file = std::fs::File::open(path.expose_secret()).map_err(|e| cannot(io_reason(&e)))?;
+    let buf = SecretBuf::read_capped(&mut file, KEY_FILE_LIMIT)
+        .map_err(|e| cannot(io_reason(&e)))?
+        .map_err(|_| cannot("larger than 1 MiB, not a key file".into()))?;
+    let text = std::str::from_utf8(buf.as_slice()).map_err(|_| cannot("not UTF-8 text".into()))?;
+    Ok(SecretString::from(text))
+}
+
+/// The kind of an I/O error, without the OS message's path (the path may be a misplaced value).
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        k => format!("{k}"),
+    }
+}
+
+/// The key must be a JSON object; errors give a position, never content.
+fn check_key_json(bytes: &[u8], name: &str) -> Result<(), Failure> {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[serde(rename = "type", default)]
+        _kind: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Shape>(bytes)
+        .map(drop)
+        .map_err(|e| {
+            Failure::user(format!(
+                "the Google key from {name} is not a JSON object (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })
+}
+
+/// Reads one credential variable for `add`, with errors that say what to do.
+pub fn env_value(name: &str) -> Result<SecretString, Failure> {
+    match crate::env::Env::credential(name) {
+        None => Err(Failure::user(format!(
+            "{name} is not set: export {name}=... first (values come from the environment or stdin, never from arguments)"
+        ))),
+        Some(v) if v.expose_secret().is_empty() => Err(Failure::user(format!(
+            "{name} is empty: export a non-empty value first"
+        ))),
+        Some(v) => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use std::io::Write as _;
+
+    fn put(p: &std::path::Path, bytes: &[u8]) {
+        std::fs::File::create(p).unwrap().write_all(bytes).unwrap();
+    }
+
+    fn record(registry: &str, kind: CredentialType, pairs: &[(&str, &str)]) -> Record {
+        let mut credentials = Credentials::new();
+        for (k, v) in pairs {
+            credentials.insert(k, SecretString::from(*v));
+        }
+        Record {
+            registry: Registry::from_reference(registry),
+            kind,
+            credentials,
+        }
+    }
+
+    #[test]
+    fn cloud_keys_only_for_their_hosts() {
+        let aws = [("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")];
+        let ok = record(
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com",
+            CredentialType::Aws,
+            &aws,
+        );
+        assert!(check_record(&ok, "names").is_ok());
+        assert!(check_record(
+            &record("public.ecr.aws", CredentialType::Aws, &aws),
+            "names"
+        )
+        .is_ok());
+        let evil = record(
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+            CredentialType::Aws,
+            &aws,
+        );
+        let err = format!("{:?}", check_record(&evil, "names").unwrap_err());
+        assert!(err.contains("not an ECR host"), "{err}");
+        let gcp = [("GCP_ACCESS_TOKEN", "ya29")];
+        assert!(check_record(
+            &record("us-docker.pkg.dev", CredentialType::Gcp, &gcp),
+            "names"
+        )
+        .is_ok());
+        assert!(check_record(&record("notgcr.io", CredentialType::Gcp, &gcp), "names").is_err());
+    }
+
+    #[test]
+    fn typos_get_a_known_name_and_values_get_none() {
+        assert_eq!(suggest("GITHUB_TOKN"), Some("GITHUB_TOKEN"));
+        assert_eq!(suggest("ngc_api_key"), Some("NGC_API_KEY"));
+        assert_eq!(suggest("ghp_0123456789abcdef"), None);
+    }
+
+    #[test]
+    fn unknown_names_are_counted_not_echoed() {
+        let r = record(
+            "ghcr.io",
+            CredentialType::Ghcr,
+            &[("ghp_SEKRIT", "x"), ("GITHUB_TOKEN", "t")],
+        );
+        let err = format!("{:?}", check_record(&r, "names").unwrap_err());
+        assert!(!err.contains("SEKRIT"), "{err}");
+        assert!(err.contains("GITHUB_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn google_key_content_is_inlined_and_paths_are_read_only_when_allowed() {
+        let mut c = Credentials::new();
+        c.insert(
+            GOOGLE_PATH,
+            SecretString::from(r#"{"type":"service_account"}"#),
+        );
+        let out = inline_google_key(c, false).unwrap();
+        assert!(out.contains(GOOGLE_JSON) && !out.contains(GOOGLE_PATH));
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key.json");
+        put(&p, br#"{"type":"service_account","private_key":"SEKRIT"}"#);
+        let mut c = Credentials::new();
+        c.insert(
+            GOOGLE_PATH,
+            SecretString::from(p.to_string_lossy().into_owned()),
+        );
+        assert!(inline_google_key(c, false).is_err());
+        let mut c = Credentials::new();
+        c.insert(
+            GOOGLE_PATH,
+            SecretString::from(p.to_string_lossy().into_owned()),
+        );
+        let out = inline_google_key(c, true).unwrap();
+        assert!(out
+            .get(GOOGLE_JSON)
+            .unwrap()
+            .expose_secret()
+            .contains("SEKRIT"));
+
+        put(&p, b"not json SEKRIT");
+        let mut c = Credentials::new();
+        c.insert(
+            GOOGLE_PATH,
+            SecretString::from(p.to_string_lossy().into_owned()),
+        );
+        let err = format!("{:?}", inline_google_key(c, true).unwrap_err());
+        assert!(!err.contains("SEKRIT") && err.contains("line 1"), "{err}");
+    }
+}

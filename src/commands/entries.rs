@@ -1,0 +1,250 @@
+//! Commands over stored entries: `remove`, `ls`, `show`, `export`, `secret-name`. Only `export`
+//! prints values; `ls` and `show` print names, types and times, values as a fixed mask.
+
+use super::{time, CmdResult, Failure, Output};
+use crate::actions::{self, Context, Entry};
+use crate::registry::Registry;
+use std::io::Write as _;
+
+/// What `show` prints instead of every value: fixed width, so not even the length leaks.
+pub const MASK: &str = "********";
+
+pub const REMOVE_ABOUT: &str =
+    "Delete the stored credentials for a registry (exit 0 if there were none)";
+pub const REMOVE_EXAMPLES: &str = "Example:\n  docker-credential-beta9 remove ghcr.io";
+pub const LS_ABOUT: &str = "List stored registries: type, secret name, last update; never values";
+pub const LS_EXAMPLES: &str = "Example:\n  docker-credential-beta9 --workspace ci ls --json";
+pub const SHOW_ABOUT: &str = "Show one registry's record with every value masked";
+pub const SHOW_EXAMPLES: &str =
+    "Example:\n  docker-credential-beta9 show nvcr.io/nvidia/pytorch:24.01";
+pub const EXPORT_ABOUT: &str =
+    "Print a record as version-1 JSON WITH SECRETS (only this and `get` print them)";
+pub const EXPORT_EXAMPLES: &str = "Example (copy a record to another machine or workspace):\n  \
+docker-credential-beta9 export ghcr.io | ssh builder docker-credential-beta9 import";
+pub const SECRET_NAME_ABOUT: &str =
+    "Print the secret name (oci-creds-<16 hex>) of a registry's record";
+pub const SECRET_NAME_EXAMPLES: &str =
+    "Example:\n  docker-credential-beta9 secret-name ghcr.io/org/app:1   # oci-creds-0fd460f0568e29c1";
+
+#[derive(clap::Args)]
+pub struct RemoveArgs {
+    /// Registry host or image reference
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// One JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// Registry host or image reference
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// One JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Registry host or image reference
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+#[derive(clap::Args)]
+pub struct SecretNameArgs {
+    /// Registry host or image reference
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+/// The registry of a REF argument (COMPAT.md §10.1: bare hosts are registries). Empty is an
+/// error: the image-reference rule would read it as Docker Hub.
+pub fn registry_arg(reference: &str) -> Result<Registry, Failure> {
+    if reference.trim().is_empty() {
+        return Err(Failure::user(
+            "empty registry: give a host such as ghcr.io or an image reference",
+        ));
+    }
+    Ok(Registry::from_reference(reference))
+}
+
+/// The entry a REF names: an entry stored under exactly that key first (what `ls` shows for keys
+/// `docker login` stored, such as `ghcr.io/org/app` or Hub's OAuth keys), then the registry of
+/// the REF read as an image reference (`ghcr.io/org/app:1` → `ghcr.io`).
+pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>, Failure> {
+    let by_ref = registry_arg(reference)?;
+    let exact = Registry::from_server_url(reference);
+    if exact != by_ref {
+        if let Some(e) = actions::load(ctx, &exact)? {
+            return Ok(Some(e));
+        }
+    }
+    Ok(actions::load(ctx, &by_ref)?)
+}
+
+/// Is there already an entry for `registry`? Errors rather than let a write replace an entry
+/// that cannot be read (wrong key, damage) or that belongs to another registry (name collision).
+pub fn existing(ctx: &Context, registry: &Registry) -> Result<bool, Failure> {
+    let name = registry.secret_name();
+    let keep = |why: String| {
+        Failure::user(format!(
+            "{why}; it was left as it is: remove it first (or fix the key) to replace it"
+        ))
+    };
+    match actions::load(ctx, registry) {
+        Ok(Some(_)) => Ok(true),
+        Ok(None) => match ctx.store.read(&name) {
+            Ok(None) => Ok(false),
+            Ok(Some(_)) => Err(keep(format!(
+                "entry {name} holds another registry's record"
+            ))),
+            Err(e) => Err(keep(e.protocol_message())),
+        },
+        Err(e) => Err(keep(e.protocol_message())),
+    }
+}
+
+fn not_stored(ctx: &Context, reference: &str) -> String {
+    let registry = Registry::from_reference(reference);
+    format!(
+        "nothing stored for {registry} in workspace {}",
+        ctx.workspace
+    )
+}
+
+pub fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
+    let Some(entry) = lookup(ctx, &args.reference)? else {
+        return Ok(Output::default().note(not_stored(ctx, &args.reference)));
+    };
+    actions::remove(ctx, &entry.record.registry)?;
+    Ok(Output::default().note(format!(
+        "removed {} ({}) from workspace {}",
+        entry.record.registry,
+        entry.record.registry.secret_name(),
+        ctx.workspace
+    )))
+}
+
+pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
+    let mut entries = actions::entries(ctx)?;
+    entries.sort_by(|a, b| a.record.registry.cmp(&b.record.registry));
+    let mut out = Output::default();
+    if args.json {
+        let rows: Vec<serde_json::Value> = entries.iter().map(summary).collect();
+        out.println(pretty(&serde_json::Value::Array(rows)));
+        return Ok(out);
+    }
+    if entries.is_empty() {
+        return Ok(out.note(format!(
+            "no credentials stored in workspace {}",
+            ctx.workspace
+        )));
+    }
+    let rows: Vec<[String; 4]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.record.registry.to_string(),
+                e.record.kind.to_string(),
+                e.record.registry.secret_name().to_string(),
+                time::rfc3339(e.updated_at),
+            ]
+        })
+        .collect();
+    let header = ["REGISTRY", "TYPE", "SECRET NAME", "UPDATED"].map(String::from);
+    let width = |i: usize| {
+        rows.iter()
+            .chain([&header])
+            .map(|r| r[i].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for r in [&header].into_iter().chain(rows.iter()) {
+        out.println(format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            r[0], r[1], r[2], r[3]
+        ));
+    }
+    Ok(out)
+}
+
+pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
+    let Some(entry) = lookup(ctx, &args.reference)? else {
+        return Err(Failure::user(not_stored(ctx, &args.reference)));
+    };
+    let mut out = Output::default();
+    if args.json {
+        let mut v = summary(&entry);
+        let masked: serde_json::Map<String, serde_json::Value> = entry
+            .record
+            .credentials
+            .names()
+            .map(|n| (n.to_string(), serde_json::Value::from(MASK)))
+            .collect();
+        v["workspace"] = ctx.workspace.clone().into();
+        v["credentials"] = serde_json::Value::Object(masked);
+        out.println(pretty(&v));
+        return Ok(out);
+    }
+    let r = &entry.record;
+    out.println(format!("registry:    {}", r.registry));
+    out.println(format!("type:        {}", r.kind));
+    out.println(format!("secret name: {}", r.registry.secret_name()));
+    out.println(format!("workspace:   {}", ctx.workspace));
+    out.println(format!("updated:     {}", time::rfc3339(entry.updated_at)));
+    if let Some(url) = &entry.server_url {
+        out.println(format!("stored by:   docker login as {url}"));
+    }
+    out.println("credentials:");
+    let w = r.credentials.names().map(str::len).max().unwrap_or(0);
+    for name in r.credentials.names() {
+        out.println(format!("  {name:w$}  {MASK}"));
+    }
+    Ok(out)
+}
+
+pub fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
+    let Some(entry) = lookup(ctx, &args.reference)? else {
+        return Err(Failure::user(not_stored(ctx, &args.reference)));
+    };
+    let mut out = Output {
+        stdout: crate::secret::record_json(&entry.record),
+        notes: Vec::new(),
+    };
+    let _ = out.stdout.write_all(b"\n");
+    Ok(out)
+}
+
+/// No store access: the name is a function of the registry alone.
+pub fn secret_name(args: &SecretNameArgs) -> CmdResult {
+    Ok(Output::line(
+        registry_arg(&args.reference)?.secret_name().as_str(),
+    ))
+}
+
+/// What `ls --json` and `show --json` say about an entry, values excluded.
+fn summary(e: &Entry) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "registry": e.record.registry.as_str(),
+        "type": e.record.kind.as_str(),
+        "secret_name": e.record.registry.secret_name().as_str(),
+        "updated_at": e.updated_at,
+        "updated": time::rfc3339(e.updated_at),
+    });
+    if let Some(url) = &e.server_url {
+        v["server_url"] = url.clone().into();
+    }
+    v
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}

@@ -1,0 +1,283 @@
+//! The scripted CLI: clap subcommands for operators and CI jobs (`add`, `import`,
+//! `configure-docker`, ...). The five protocol verbs never come here: `cli` matches them on
+//! argv[1] first, so a `get` never builds this parser.
+//!
+//! Streams: a command returns an [`Output`] (stdout bytes written once, notes for stderr) or a
+//! [`Failure`]; [`run`] prints them and picks the exit status (0 ok, 1 user error, 2 internal or
+//! clap usage error). Values of secrets only ever come from the environment or stdin.
+
+use crate::actions::Context;
+use crate::env::Env;
+use crate::error::{self, Error};
+use crate::protocol::{self, NAME};
+use crate::secret::SecretBuf;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+pub mod add;
+pub mod checks;
+pub mod configure_docker;
+pub mod diff;
+pub mod docs;
+pub mod entries;
+pub mod import;
+pub mod jsonfile;
+pub mod rekey;
+pub mod time;
+
+/// Stdin cap for `add --json` and `import`: the protocol's cap (a record is far smaller).
+pub const STDIN_LIMIT: usize = protocol::STDIN_LIMIT;
+
+/// First arguments that belong to this parser rather than the protocol fast path.
+const SUBCOMMANDS: &[&str] = &[
+    "add",
+    "remove",
+    "ls",
+    "show",
+    "secret-name",
+    "import",
+    "export",
+    "configure-docker",
+    "completions",
+    "man",
+    "rekey",
+    "help",
+];
+
+/// Does `cli` hand this first argument to [`run`]? Subcommands and the global `--workspace` flag
+/// (`cli` also sends a lone `-h`/`--help`). Anything else stays an unknown action (COMPAT.md §10.2).
+pub fn handles(first: &str) -> bool {
+    SUBCOMMANDS.contains(&first) || first == "--workspace" || first.starts_with("--workspace=")
+}
+
+const USAGE: &str = "docker-credential-beta9 <store|get|erase|list|version>\n       \
+                     docker-credential-beta9 [--workspace <W>] <COMMAND> [ARGS]";
+
+const TEMPLATE: &str = "{usage-heading} {usage}\n\n{about-with-newline}\n{all-args}{after-help}";
+
+const ABOUT: &str = "A docker credential helper over an encrypted local store";
+
+const AFTER: &str = "\
+Docker runs it with one verb (store, get, erase, list, version): request on stdin, answer on
+stdout. Route registries to it with `configure-docker`, or by hand in ~/.docker/config.json as
+\"credHelpers\": {\"<registry>\": \"beta9\"}. The commands above are for people and scripts.
+Diagnostics: BETA9_LOG=debug. Store: BETA9_CREDENTIALS_DIR. Workspace: BETA9_WORKSPACE.
+
+Example: GITHUB_TOKEN=... docker-credential-beta9 add ghcr.io GITHUB_USERNAME GITHUB_TOKEN";
+
+#[derive(Parser)]
+#[command(
+    name = NAME,
+    bin_name = NAME,
+    version = env!("CARGO_PKG_VERSION"),
+    about = ABOUT,
+    override_usage = USAGE,
+    help_template = TEMPLATE,
+    after_help = AFTER,
+    disable_version_flag = true,
+    subcommand_required = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Store namespace (default: $BETA9_WORKSPACE, else "default")
+    #[arg(long, global = true, value_name = "W")]
+    pub workspace: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    #[command(about = add::ABOUT, after_help = add::EXAMPLES)]
+    Add(add::AddArgs),
+    #[command(about = entries::REMOVE_ABOUT, after_help = entries::REMOVE_EXAMPLES)]
+    Remove(entries::RemoveArgs),
+    #[command(about = entries::LS_ABOUT, after_help = entries::LS_EXAMPLES)]
+    Ls(entries::LsArgs),
+    #[command(about = entries::SHOW_ABOUT, after_help = entries::SHOW_EXAMPLES)]
+    Show(entries::ShowArgs),
+    #[command(about = entries::SECRET_NAME_ABOUT, after_help = entries::SECRET_NAME_EXAMPLES)]
+    SecretName(entries::SecretNameArgs),
+    #[command(about = import::ABOUT, after_help = import::EXAMPLES)]
+    Import(import::ImportArgs),
+    #[command(about = entries::EXPORT_ABOUT, after_help = entries::EXPORT_EXAMPLES)]
+    Export(entries::ExportArgs),
+    #[command(about = configure_docker::ABOUT, after_help = configure_docker::EXAMPLES)]
+    ConfigureDocker(configure_docker::ConfigureArgs),
+    #[command(about = docs::COMPLETIONS_ABOUT, after_help = docs::COMPLETIONS_EXAMPLES)]
+    Completions(docs::CompletionsArgs),
+    #[command(about = docs::MAN_ABOUT, after_help = docs::MAN_EXAMPLES)]
+    Man(docs::ManArgs),
+    #[command(about = rekey::ABOUT, after_help = rekey::EXAMPLES)]
+    Rekey(rekey::RekeyArgs),
+}
+
+/// What a command produced: stdout (written once, at the end) and one-line notes for stderr.
+#[derive(Default)]
+pub struct Output {
+    pub stdout: SecretBuf,
+    pub notes: Vec<String>,
+}
+
+impl Output {
+    pub fn line(text: impl AsRef<str>) -> Output {
+        let mut o = Output::default();
+        o.println(text);
+        o
+    }
+
+    pub fn println(&mut self, text: impl AsRef<str>) {
+        let _ = writeln!(self.stdout, "{}", text.as_ref());
+    }
+
+    pub fn note(mut self, text: impl Into<String>) -> Output {
+        self.notes.push(text.into());
+        self
+    }
+}
+
+/// Why a command failed. `User` is something the caller can fix (exit 1); `Internal` is the
+/// store, the key or the machine (exit 2). Messages are one line and never hold a secret value.
+#[derive(Debug)]
+pub enum Failure {
+    User(String),
+    Internal(String),
+}
+
+impl Failure {
+    pub fn user(msg: impl Into<String>) -> Failure {
+        Failure::User(msg.into())
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        let msg = e.protocol_message();
+        match e {
+            Error::Other(_) | Error::KeyUnavailable(_) | Error::Undecryptable { .. } => {
+                Failure::Internal(msg)
+            }
+            _ => Failure::User(msg),
+        }
+    }
+}
+
+pub type CmdResult = Result<Output, Failure>;
+
+/// Parses `args` (argv including the program name) and runs one subcommand.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help goes to stdout with status 0; usage errors to stderr with status 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let env = Env::from_process();
+    crate::log::init(&env);
+    let stdin = std::io::stdin();
+    // A command that reads stdin would sit waiting on a terminal: say what it expects instead.
+    if cli.command.reads_stdin() && stdin.is_terminal() {
+        let hint = Failure::user(
+            "this command reads stdin: pipe the input in (see --help for an example)",
+        );
+        return emit(Err(hint), Vec::new());
+    }
+    let mut notes = Vec::new();
+    let result = dispatch(cli, env, &mut stdin.lock(), &mut notes);
+    emit(result, notes)
+}
+
+impl Command {
+    fn reads_stdin(&self) -> bool {
+        match self {
+            Command::Import(_) => true,
+            Command::Add(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// Runs a parsed command. Tests may call this with their own env and stdin.
+pub fn dispatch(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> CmdResult {
+    let ws = cli.workspace.as_deref();
+    match cli.command {
+        // These need no store: nothing is opened or created.
+        Command::SecretName(a) => entries::secret_name(&a),
+        Command::Completions(a) => docs::completions(&a, Cli::command()),
+        Command::Man(a) => docs::man(&a, Cli::command()),
+        Command::Rekey(a) => {
+            if ws.is_some() {
+                return Err(Failure::user(
+                    "rekey covers every workspace; drop --workspace",
+                ));
+            }
+            rekey::run(&env, &a)
+        }
+        Command::ConfigureDocker(a) => {
+            with_ctx(env, ws, notes, |ctx| configure_docker::run(ctx, &a))
+        }
+        Command::Add(a) => with_ctx(env, ws, notes, |ctx| add::run(ctx, &a, stdin)),
+        Command::Import(a) => with_ctx(env, ws, notes, |ctx| import::run(ctx, &a, stdin)),
+        Command::Remove(a) => with_ctx(env, ws, notes, |ctx| entries::remove(ctx, &a)),
+        Command::Ls(a) => with_ctx(env, ws, notes, |ctx| entries::ls(ctx, &a)),
+        Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
+        Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
+    }
+}
+
+/// Opens the workspace's store, runs `f`, and keeps the notes the actions left.
+fn with_ctx(
+    env: Env,
+    workspace: Option<&str>,
+    notes: &mut Vec<String>,
+    f: impl FnOnce(&Context) -> CmdResult,
+) -> CmdResult {
+    let ctx = Context::from_env(env, workspace)?;
+    let result = f(&ctx);
+    notes.extend(ctx.take_notes());
+    result
+}
+
+/// Reads stdin to EOF into a zeroizing buffer, capped at [`STDIN_LIMIT`].
+pub fn read_stdin(stdin: &mut dyn Read) -> Result<SecretBuf, Failure> {
+    let mut r = stdin;
+    SecretBuf::read_capped(&mut r, STDIN_LIMIT)
+        .map_err(|e| Failure::user(format!("cannot read stdin: {e}")))?
+        .map_err(|limit| Failure::user(format!("input on stdin exceeds the {limit}-byte limit")))
+}
+
+/// Notes, then the error line or stdout (written once), then the status.
+fn emit(result: CmdResult, mut notes: Vec<String>) -> ExitCode {
+    let (stdout, failure) = match result {
+        Ok(out) => {
+            notes.extend(out.notes);
+            (out.stdout, None)
+        }
+        Err(f) => (SecretBuf::default(), Some(f)),
+    };
+    let mut err = std::io::stderr().lock();
+    for note in &notes {
+        let _ = writeln!(err, "{NAME}: {}", error::one_line(note));
+    }
+    let code = match &failure {
+        None => 0,
+        Some(Failure::User(m)) => {
+            let _ = writeln!(err, "error: {}", error::one_line(m));
+            1
+        }
+        Some(Failure::Internal(m)) => {
+            let _ = writeln!(err, "error: {}", error::one_line(m));
+            2
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = out.write_all(stdout.as_slice()).and_then(|()| out.flush());
+    if written.is_err() && code == 0 {
+        return ExitCode::from(2);
+    }
+    ExitCode::from(code)
+}

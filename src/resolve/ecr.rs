@@ -1,0 +1,571 @@
+//! Amazon ECR: `AWS` + the password from GetAuthorizationToken, exchanged for the AWS keys an `aws`
+//! record holds (COMPAT.md §5, §10.7–§10.9, §10.11).
+//!
+//! * Keys come from the record only: no ambient credential chain, no profile files, no IMDS. The
+//!   SDK client is built by hand ([`ecr_sdk`](super::ecr_sdk)) with the record's keys as a static
+//!   credentials provider, so nothing else can be picked up.
+//! * Only hosts that pass [`hosts::ecr_host`] or [`hosts::is_ecr_public`] are ever sent the keys.
+//! * The token (never the keys) is cached encrypted by [`cache::get_or_refresh`], which makes many
+//!   concurrent cold `get`s one API call and falls back to a stale-but-valid token when a refresh
+//!   fails. A cache hit builds no async runtime, loads no SDK config and sets up no TLS: everything
+//!   SDK-related sits behind [`fetch`], which only runs on a miss.
+//! * Endpoint overrides: `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL_ECR_PUBLIC` win over
+//!   `AWS_ENDPOINT_URL`; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` ignores all of them. With an
+//!   override the FIPS and dual-stack flags stay off (COMPAT.md §10.8).
+
+use super::ecr_sdk::{self, Call, Failure};
+use crate::actions::Context;
+use crate::cache::{self, CachedToken, Policy, TokenCache};
+use crate::env::{self, Env};
+use crate::error::{Error, Result};
+use crate::hosts;
+use crate::record::Record;
+use crate::secret::Login;
+use crate::timeout;
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// ECR's tokens live 12 h: refresh after 11 h (`lifetime / 12`, at least 60 s before the end);
+/// never hand out one within 30 s of its end (clock skew, time for docker to use it).
+pub const POLICY: Policy = Policy {
+    min_margin: 60,
+    hard_margin: 30,
+};
+
+/// ECR Public has one API endpoint, in us-east-1, whatever the record says.
+pub const PUBLIC_REGION: &str = "us-east-1";
+/// Assumed lifetime when a reply has no `expiresAt` (ECR documents 12 h).
+const DEFAULT_LIFETIME: u64 = 12 * 3600;
+
+/// Which API a registry's token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// `<account>.dkr.ecr.<region>.<suffix>` and its FIPS / dual-stack forms.
+    Private {
+        account: String,
+        fips: bool,
+        dual_stack: bool,
+    },
+    /// `public.ecr.aws`, `ecr-public.aws.com`.
+    Public,
+}
+
+impl Api {
+    fn name(&self) -> &'static str {
+        match self {
+            Api::Private { .. } => "ECR",
+            Api::Public => "ECR Public",
+        }
+    }
+}
+
+/// The API and the region its token is valid in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub api: Api,
+    pub region: String,
+}
+
+/// The target for a registry host, `None` for any host that is not an ECR host.
+pub(crate) fn target(hostname: &str) -> Option<Target> {
+    if hosts::is_ecr_public(hostname) {
+        return Some(Target {
+            api: Api::Public,
+            region: PUBLIC_REGION.to_string(),
+        });
+    }
+    let h = hosts::ecr_host(hostname)?;
+    Some(Target {
+        api: Api::Private {
+            account: h.account,
+            fips: h.fips,
+            dual_stack: h.dual_stack,
+        },
+        region: h.region,
+    })
+}
+
+/// `get` for an `aws` record.
+pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
+    let registry = record.registry.to_string();
+    let Some(target) = target(record.registry.hostname()) else {
+        return Err(Error::Unsupported {
+            registry,
+            detail: "an aws record is only used for Amazon ECR hosts (<account>.dkr.ecr.<region>.amazonaws.com and the other AWS partitions, public.ecr.aws, ecr-public.aws.com); nothing was sent".into(),
+        });
+    };
+    let c = &record.credentials;
+    let need = |name: &str| -> Result<&SecretString> {
+        c.non_empty(name).ok_or_else(|| Error::BadRecord {
+            entry: record.registry.secret_name().to_string(),
+            reason: format!("an aws record needs {name}"),
+        })
+    };
+    let keys = Keys {
+        access_key_id: need("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+        session_token: c.non_empty("AWS_SESSION_TOKEN"),
+    };
+    // The host wins over the record's AWS_REGION: an ECR token is only valid for the registries
+    // of the region whose API issued it, so asking another region's API would hand docker a token
+    // this registry refuses. ECR Public has a single API in us-east-1, so no note there.
+    if let (Api::Private { .. }, Some(r)) = (&target.api, c.non_empty("AWS_REGION")) {
+        let r = r.expose_secret().trim();
+        if !r.eq_ignore_ascii_case(&target.region) {
+            ctx.note(format!(
+                "{registry}: the record's AWS_REGION ({}) differs from the registry's region; using {} (the token only works in the registry's region)",
+                sanitise(r),
+                target.region
+            ));
+        }
+    }
+    let key = cache_key(
+        &ctx.workspace,
+        record.registry.as_str(),
+        &target.region,
+        &keys,
+    );
+    let cache = TokenCache::open(ctx)?;
+    let token = cache::get_or_refresh(ctx, &cache, &key, &POLICY, || {
+        fetch(ctx, &registry, &target, &keys)
+    })?;
+    Ok(token.login())
+}
+
+/// The record's key material.
+pub(crate) struct Keys<'a> {
+    pub access_key_id: &'a SecretString,
+    pub secret_access_key: &'a SecretString,
+    pub session_token: Option<&'a SecretString>,
+}
+
+/// COMPAT.md §10.9: workspace + canonical registry + region + SHA-256 over the access key id, the
+/// secret key and the session token. Any change of the record's keys gives a new key, so a
+/// rotation takes effect at once and a removed record's token is never found again.
+pub(crate) fn cache_key(workspace: &str, registry: &str, region: &str, keys: &Keys) -> String {
+    let session = keys
+        .session_token
+        .map(|s| s.expose_secret().as_bytes())
+        .unwrap_or_default();
+    let digest = cache::digest_parts(&[
+        keys.access_key_id.expose_secret().as_bytes(),
+        keys.secret_access_key.expose_secret().as_bytes(),
+        session,
+    ]);
+    format!("ecr\0{workspace}\0{registry}\0{region}\0{digest}")
+}
+
+/// The endpoint override for this API from the environment, if any.
+pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
+    let ignore = env
+        .get(env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if ignore {
+        return None;
+    }
+    let specific = match api {
+        Api::Private { .. } => env::AWS_ENDPOINT_URL_ECR,
+        Api::Public => env::AWS_ENDPOINT_URL_ECR_PUBLIC,
+    };
+    [specific, env::AWS_ENDPOINT_URL]
+        .iter()
+        .filter_map(|name| env.get(name))
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
+fn fetch(ctx: &Context, registry: &str, target: &Target, keys: &Keys) -> Result<CachedToken> {
+    let endpoint = endpoint_override(&ctx.env, &target.api);
+    if let Some(e) = &endpoint {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(Error::Invalid(format!(
+                "{registry}: the AWS endpoint override for {} must be an http:// or https:// URL",
+                target.api.name()
+            )));
+        }
+    }
+    let budget = timeout::budget(ctx);
+    let (fips, dual_stack) = match &target.api {
+        Api::Private {
+            fips, dual_stack, ..
+        } => (*fips, *dual_stack),
+        Api::Public => (false, false),
+    };
+    let call = Call {
+        public: target.api == Api::Public,
+        region: &target.region,
+        // COMPAT.md §10.8: the SDK's endpoint rules refuse FIPS with a custom endpoint.
+        fips: fips && endpoint.is_none(),
+        dual_stack: dual_stack && endpoint.is_none(),
+        endpoint: endpoint.as_deref(),
+        keys,
+        budget,
+    };
+    tracing::debug!(api = target.api.name(), region = %target.region, "GetAuthorizationToken");
+    let api = match endpoint.as_deref() {
+        Some(e) => format!("{} API at {}", target.api.name(), url_authority(e)),
+        None => format!("{} API", target.api.name()),
+    };
+    let reply = ecr_sdk::get_authorization_token(&call)
+        .map_err(|f| classify(registry, &api, &f, budget))?;
+    let now = ctx.now_unix().max(cache::unix_now());
+    let (username, secret) = decode_token(&reply.token).map_err(|what| {
+        Error::Other(anyhow::anyhow!(
+            "{registry}: the {} authorization token {what}",
+            target.api.name()
+        ))
+    })?;
+    Ok(CachedToken {
+        username,
+        secret,
+        expires_at: reply.expires_at.unwrap_or(now + DEFAULT_LIFETIME),
+        fetched_at: now,
+    })
+}
+
+/// base64 of `AWS:<password>` → (`AWS`, password), split at the first `:`.
+pub(crate) fn decode_token(
+    token: &str,
+) -> std::result::Result<(String, SecretString), &'static str> {
+    let bytes = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(token.trim().as_bytes())
+            .map_err(|_| "is not base64")?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| "is not UTF-8")?;
+    let (user, password) = text.split_once(':').ok_or("is not user:password")?;
+    if user.is_empty() || password.is_empty() {
+        return Err("has an empty user or password");
+    }
+    Ok((user.to_string(), SecretString::from(password.to_string())))
+}
+
+/// Error codes meaning the keys were refused: the record needs other keys or permissions.
+const REJECTED: &[&str] = &[
+    "UnrecognizedClientException",
+    "AccessDeniedException",
+    "AccessDenied",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "NotAuthorized",
+];
+/// The session token in the record has run out.
+const EXPIRED: &[&str] = &["ExpiredTokenException", "ExpiredToken"];
+/// Rate limits.
+const THROTTLED: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "LimitExceededException",
+];
+
+/// One line naming the registry and the cause class (COMPAT.md §10.11); at most the API's error
+/// code, never its message, never any key.
+pub(crate) fn classify(registry: &str, api: &str, f: &Failure, budget: Duration) -> Error {
+    let registry = registry.to_string();
+    match f {
+        Failure::Timeout => Error::Unreachable {
+            registry,
+            detail: format!(
+                "no answer from the {api} within {} s ({} to change)",
+                secs(budget),
+                env::TIMEOUT
+            ),
+        },
+        Failure::Connect => Error::Unreachable {
+            registry,
+            detail: format!("cannot connect to the {api} (DNS lookup or connection failed)"),
+        },
+        Failure::Dispatch => Error::Unreachable {
+            registry,
+            detail: format!(
+                "the request to the {api} failed before an answer (DNS, TLS or connection)"
+            ),
+        },
+        Failure::Service { code, status } => {
+            let code_s = code.as_deref().map(sanitise).unwrap_or_default();
+            let is = |list: &[&str]| list.iter().any(|c| *c == code_s);
+            let shown = match (code_s.is_empty(), status) {
+                (false, _) => code_s.clone(),
+                (true, Some(s)) => format!("HTTP {s}"),
+                (true, None) => "no error code".into(),
+            };
+            if is(REJECTED) || (code_s.is_empty() && matches!(status, Some(401 | 403))) {
+                Error::Rejected {
+                    registry,
+                    detail: format!("the {api} refused the record's AWS keys ({shown})"),
+                }
+            } else if is(EXPIRED) {
+                Error::Expired {
+                    registry,
+                    detail: format!(
+                        "the record's AWS_SESSION_TOKEN has expired ({shown}); store fresh keys"
+                    ),
+                }
+            } else if is(THROTTLED) || matches!(status, Some(429)) {
+                Error::Throttled {
+                    registry,
+                    detail: format!("the {api} is rate-limiting GetAuthorizationToken ({shown}); try again later"),
+                }
+            } else if status.is_some_and(|s| s >= 500) {
+                Error::Unreachable {
+                    registry,
+                    detail: format!("the {api} failed ({shown}, HTTP {})", status.unwrap_or(500)),
+                }
+            } else {
+                Error::Other(anyhow::anyhow!(
+                    "{registry}: GetAuthorizationToken at the {api} failed ({shown})"
+                ))
+            }
+        }
+        Failure::BadReply(what) => {
+            Error::Other(anyhow::anyhow!("{registry}: the reply of the {api} {what}"))
+        }
+        Failure::Setup(what) => {
+            Error::Other(anyhow::anyhow!("{registry}: cannot call the {api}: {what}"))
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// `host[:port]` of an endpoint URL: what an error line may show of it (no user info, no path).
+fn url_authority(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    sanitise(host)
+}
+
+/// Text from outside (an error code, a region) made safe for one line: a short run of plain
+/// characters.
+fn sanitise(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "123456789012";
+
+    fn s(v: &str) -> SecretString {
+        SecretString::from(v.to_string())
+    }
+
+    #[test]
+    fn targets_follow_the_host() {
+        let t = target(&format!("{A}.dkr.ecr.eu-west-1.amazonaws.com")).unwrap();
+        assert_eq!(t.region, "eu-west-1");
+        assert_eq!(
+            t.api,
+            Api::Private {
+                account: A.into(),
+                fips: false,
+                dual_stack: false
+            }
+        );
+        let t = target(&format!("{A}.dkr-ecr-fips.us-west-2.on.aws")).unwrap();
+        assert!(matches!(
+            t.api,
+            Api::Private {
+                fips: true,
+                dual_stack: true,
+                ..
+            }
+        ));
+        for public in ["public.ecr.aws", "ECR-PUBLIC.aws.com"] {
+            let t = target(public).unwrap();
+            assert_eq!((t.api, t.region.as_str()), (Api::Public, PUBLIC_REGION));
+        }
+        for bad in [
+            format!("{A}.dkr.ecr.us-east-1.amazonaws.com.evil.example"),
+            "public.ecr.aws.evil.example".to_string(),
+            "ghcr.io".to_string(),
+        ] {
+            assert_eq!(target(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cache_key_changes_with_every_input() {
+        let (akid, secret, token) = (s("AKIA1"), s("secret1"), s("session1"));
+        let keys = |a, b, c| Keys {
+            access_key_id: a,
+            secret_access_key: b,
+            session_token: c,
+        };
+        let base = cache_key(
+            "ws",
+            "reg",
+            "us-east-1",
+            &keys(&akid, &secret, Some(&token)),
+        );
+        let other = s("other");
+        let variants = [
+            cache_key(
+                "ws2",
+                "reg",
+                "us-east-1",
+                &keys(&akid, &secret, Some(&token)),
+            ),
+            cache_key(
+                "ws",
+                "reg2",
+                "us-east-1",
+                &keys(&akid, &secret, Some(&token)),
+            ),
+            cache_key(
+                "ws",
+                "reg",
+                "us-west-2",
+                &keys(&akid, &secret, Some(&token)),
+            ),
+            cache_key(
+                "ws",
+                "reg",
+                "us-east-1",
+                &keys(&other, &secret, Some(&token)),
+            ),
+            cache_key("ws", "reg", "us-east-1", &keys(&akid, &other, Some(&token))),
+            cache_key(
+                "ws",
+                "reg",
+                "us-east-1",
+                &keys(&akid, &secret, Some(&other)),
+            ),
+            cache_key("ws", "reg", "us-east-1", &keys(&akid, &secret, None)),
+        ];
+        for v in &variants {
+            assert_ne!(&base, v);
+        }
+        // Stable, and no key material in it.
+        assert_eq!(
+            base,
+            cache_key(
+                "ws",
+                "reg",
+                "us-east-1",
+                &keys(&akid, &secret, Some(&token))
+            )
+        );
+        for needle in ["AKIA1", "secret1", "session1"] {
+            assert!(!base.contains(needle), "{needle} in the cache key");
+        }
+    }
+
+    #[test]
+    fn tokens_decode_at_the_first_colon() {
+        let enc = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let (user, pw) = decode_token(&enc("AWS:123456789012-auth-token")).unwrap();
+        assert_eq!(
+            (user.as_str(), pw.expose_secret()),
+            ("AWS", "123456789012-auth-token")
+        );
+        let (_, pw) = decode_token(&enc("AWS:a:b:c")).unwrap();
+        assert_eq!(pw.expose_secret(), "a:b:c");
+        assert!(decode_token("%%%").is_err());
+        assert!(decode_token(&enc("no-colon")).is_err());
+        assert!(decode_token(&enc("AWS:")).is_err());
+        let err = decode_token(&enc("CANARY-no-colon")).unwrap_err();
+        assert!(!err.contains("CANARY"));
+    }
+
+    #[test]
+    fn failures_map_to_one_line_cause_classes() {
+        let b = Duration::from_secs(10);
+        let svc = |code: Option<&str>, status| Failure::Service {
+            code: code.map(str::to_string),
+            status,
+        };
+        let msg = |f: &Failure| classify("reg.example", "ECR API", f, b).protocol_message();
+        let m = msg(&svc(Some("UnrecognizedClientException"), Some(400)));
+        assert!(m.starts_with("reg.example: access denied:"), "{m}");
+        assert!(m.contains("UnrecognizedClientException"), "{m}");
+        for code in ["AccessDeniedException", "InvalidSignatureException"] {
+            assert!(msg(&svc(Some(code), Some(400))).contains("access denied"));
+        }
+        assert!(msg(&svc(None, Some(403))).contains("access denied"));
+        assert!(msg(&svc(Some("ExpiredTokenException"), Some(400))).contains(": expired:"));
+        assert!(msg(&svc(Some("ThrottlingException"), Some(400))).contains(": throttled:"));
+        assert!(msg(&svc(None, Some(429))).contains(": throttled:"));
+        assert!(msg(&svc(Some("InternalFailure"), Some(500))).contains(": unreachable:"));
+        assert!(
+            msg(&Failure::Timeout).contains("unreachable: no answer from the ECR API within 10 s")
+        );
+        assert!(msg(&Failure::Connect).contains(": unreachable:"));
+        assert!(msg(&Failure::Dispatch).contains(": unreachable:"));
+        let m = msg(&svc(Some("InvalidParameterException"), Some(400)));
+        assert_eq!(
+            m,
+            "reg.example: GetAuthorizationToken at the ECR API failed (InvalidParameterException)"
+        );
+        // Codes come from the network: a hostile one cannot break the line or grow it unbounded.
+        let m = msg(&svc(Some("Bad\nCode <script>"), Some(400)));
+        assert!(!m.contains('\n') && !m.contains('<'), "{m}");
+        assert!(matches!(
+            classify("r", "ECR API", &svc(Some("AccessDeniedException"), None), b),
+            Error::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn endpoint_overrides() {
+        let private = Api::Private {
+            account: A.into(),
+            fips: false,
+            dual_stack: false,
+        };
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        let all = (env::AWS_ENDPOINT_URL, "http://all");
+        let ecr = (env::AWS_ENDPOINT_URL_ECR, "http://ecr");
+        let public = (env::AWS_ENDPOINT_URL_ECR_PUBLIC, "http://public");
+        assert_eq!(endpoint_override(&env(&[]), &private), None);
+        assert_eq!(
+            endpoint_override(&env(&[all]), &private).as_deref(),
+            Some("http://all")
+        );
+        assert_eq!(
+            endpoint_override(&env(&[all, ecr]), &private).as_deref(),
+            Some("http://ecr")
+        );
+        assert_eq!(
+            endpoint_override(&env(&[all, ecr]), &Api::Public).as_deref(),
+            Some("http://all")
+        );
+        assert_eq!(
+            endpoint_override(&env(&[all, ecr, public]), &Api::Public).as_deref(),
+            Some("http://public")
+        );
+        let ignore = (env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "TRUE");
+        assert_eq!(endpoint_override(&env(&[all, ecr, ignore]), &private), None);
+        let no_ignore = (env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "false");
+        assert!(endpoint_override(&env(&[ecr, no_ignore]), &private).is_some());
+        assert_eq!(url_authority("http://127.0.0.1:5000/x?y"), "127.0.0.1:5000");
+        assert_eq!(
+            url_authority("https://user:CANARY@api.example/"),
+            "api.example"
+        );
+    }
+}

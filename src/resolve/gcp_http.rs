@@ -1,0 +1,336 @@
+//! The two HTTP exchanges of Google token minting (the OAuth token endpoint, the metadata server)
+//! over blocking `ureq`: no async runtime for a process that makes one call. Each exchange fits in
+//! one time budget, with at most one retry, only after a connection failure or a 5xx; errors are
+//! classified into the cause classes of COMPAT.md §10.11 and never quote a body, a token or an
+//! assertion (an OAuth `error` code such as `invalid_grant` is the most that is shown).
+
+use crate::error::Error;
+use crate::timeout::Deadline;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// A token endpoint reply is a few hundred bytes; anything far larger is not one.
+const BODY_LIMIT: u64 = 64 * 1024;
+/// Pause before the one retry.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// A retry is only worth it with at least this much budget left.
+const RETRY_MIN: Duration = Duration::from_millis(500);
+
+/// Who we are talking to, for messages: never a full URL (it could carry a query).
+pub struct Peer<'a> {
+    /// The registry the `get` was for: every error line starts with it.
+    pub registry: &'a str,
+    /// `token endpoint` or `metadata server`.
+    pub what: &'static str,
+    /// `host[:port]`.
+    pub host: String,
+}
+
+/// The request to send; the same one again on the retry.
+pub enum Request<'a> {
+    /// POST an `application/x-www-form-urlencoded` body.
+    Form { url: &'a str, body: &'a [u8] },
+    /// GET with one extra header.
+    Get {
+        url: &'a str,
+        header: (&'static str, &'static str),
+    },
+}
+
+/// What an answered exchange gave: the status and the body (zeroized on drop: it holds a token).
+pub struct Reply {
+    pub status: u16,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+/// How an attempt failed.
+enum Failure {
+    /// Could not connect (refused, reset, DNS, connect timeout): worth one retry.
+    Connect(String),
+    /// The budget ran out while waiting for the answer.
+    Timeout,
+    /// Anything else (TLS, protocol): retrying will not help.
+    Fatal(String),
+}
+
+/// One exchange within `deadline`, `connect` bounding each connection attempt.
+pub fn exchange(
+    peer: &Peer,
+    req: &Request,
+    deadline: Deadline,
+    connect: Duration,
+) -> Result<Reply, Error> {
+    let mut retried = false;
+    loop {
+        let outcome = attempt(req, deadline, connect);
+        let retryable = match &outcome {
+            Ok(r) => r.status >= 500,
+            Err(Failure::Connect(_)) => true,
+            Err(_) => false,
+        };
+        if retryable && !retried && deadline.remaining() > RETRY_MIN + RETRY_PAUSE {
+            tracing::debug!(host = %peer.host, "retrying once");
+            retried = true;
+            std::thread::sleep(RETRY_PAUSE);
+            continue;
+        }
+        return outcome.map_err(|f| unreachable(peer, deadline, f));
+    }
+}
+
+fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply, Failure> {
+    let remaining = deadline.remaining();
+    if remaining.is_zero() {
+        return Err(Failure::Timeout);
+    }
+    let config = ureq::Agent::config_builder()
+        // Statuses are classified here, not turned into opaque errors.
+        .http_status_as_error(false)
+        // A redirect would carry the assertion somewhere the key did not name.
+        .max_redirects(0)
+        // Proxies are not read from the environment (env.rs is the one reader), and the metadata
+        // server must never be reached through one.
+        .proxy(None)
+        .timeout_global(Some(remaining))
+        .timeout_connect(Some(connect.min(remaining)))
+        .user_agent(concat!(
+            "docker-credential-beta9/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    let response = match req {
+        Request::Form { url, body } => agent
+            .post(*url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .send(*body),
+        Request::Get { url, header } => agent.get(*url).header(header.0, header.1).call(),
+    };
+    let mut response = response.map_err(classify)?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(BODY_LIMIT)
+        .read_to_vec()
+        .map_err(classify)?;
+    Ok(Reply {
+        status,
+        body: Zeroizing::new(body),
+    })
+}
+
+fn classify(e: ureq::Error) -> Failure {
+    use ureq::Error as E;
+    use ureq::Timeout as T;
+    match e {
+        E::Timeout(T::Connect | T::Resolve) => Failure::Connect("connection timed out".into()),
+        E::Timeout(_) => Failure::Timeout,
+        E::HostNotFound => Failure::Connect("host name not found".into()),
+        E::ConnectionFailed => Failure::Connect("connection failed".into()),
+        E::Io(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Failure::Timeout,
+            kind => Failure::Connect(kind.to_string()),
+        },
+        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
+            Failure::Fatal("TLS handshake failed".into())
+        }
+        E::BodyExceedsLimit(_) => Failure::Fatal("the reply is too large".into()),
+        E::BadUri(_) | E::Http(_) => Failure::Fatal("the URL is not valid".into()),
+        _ => Failure::Fatal("HTTP exchange failed".into()),
+    }
+}
+
+fn unreachable(peer: &Peer, deadline: Deadline, f: Failure) -> Error {
+    let detail = match f {
+        Failure::Connect(why) | Failure::Fatal(why) => {
+            format!("{} {}: {why}", peer.what, peer.host)
+        }
+        Failure::Timeout => format!(
+            "{} {}: no answer within {} s (BETA9_TIMEOUT)",
+            peer.what,
+            peer.host,
+            fmt_secs(deadline.budget)
+        ),
+    };
+    Error::Unreachable {
+        registry: peer.registry.to_string(),
+        detail,
+    }
+}
+
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// A successful `{"access_token","expires_in","token_type"}` reply (token endpoint and metadata
+/// server alike).
+pub struct AccessToken {
+    pub token: SecretString,
+    /// Seconds from now; `None` when the reply has none.
+    pub expires_in: Option<u64>,
+}
+
+/// Turns a reply into a token or a classified error.
+pub fn access_token(peer: &Peer, reply: &Reply) -> Result<AccessToken, Error> {
+    #[derive(Deserialize)]
+    struct Ok {
+        #[serde(default)]
+        access_token: Option<SecretString>,
+        #[serde(default)]
+        expires_in: Option<f64>,
+    }
+    let registry = peer.registry.to_string();
+    match reply.status {
+        200 => {
+            let parsed: Option<Ok> = serde_json::from_slice(&reply.body).ok();
+            let Some(Ok {
+                access_token: Some(token),
+                expires_in,
+            }) = parsed
+            else {
+                return Err(Error::Unreachable {
+                    registry,
+                    detail: format!("{} {}: the reply has no access_token", peer.what, peer.host),
+                });
+            };
+            let expires_in = expires_in
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| s as u64);
+            Ok(AccessToken { token, expires_in })
+        }
+        429 => Err(Error::Throttled {
+            registry,
+            detail: format!(
+                "{} {}: HTTP 429, too many token requests; retry later",
+                peer.what, peer.host
+            ),
+        }),
+        400 | 401 | 403 => Err(Error::Rejected {
+            registry,
+            detail: format!(
+                "{} {}: {}{}",
+                peer.what,
+                peer.host,
+                oauth_error(&reply.body).unwrap_or_else(|| format!("HTTP {}", reply.status)),
+                hint(peer, reply.status)
+            ),
+        }),
+        s if s >= 500 => Err(Error::Unreachable {
+            registry,
+            detail: format!("{} {}: HTTP {s}", peer.what, peer.host),
+        }),
+        s => Err(Error::Rejected {
+            registry,
+            detail: format!("{} {}: HTTP {s}", peer.what, peer.host),
+        }),
+    }
+}
+
+fn hint(peer: &Peer, status: u16) -> &'static str {
+    match (peer.what, status) {
+        (TOKEN_ENDPOINT, _) => {
+            "; the service-account key is unknown, disabled or deleted, or the clock is off"
+        }
+        (METADATA_SERVER, 403) => "; the metadata server wants the Metadata-Flavor header",
+        _ => "",
+    }
+}
+
+pub const TOKEN_ENDPOINT: &str = "token endpoint";
+pub const METADATA_SERVER: &str = "metadata server";
+
+/// The OAuth `error` code of a refusal (RFC 6749 §5.2), shown only when it is a plain short word:
+/// `error_description` and anything else in the body may quote input, so they are never shown.
+fn oauth_error(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Refusal {
+        error: Option<String>,
+    }
+    let code = serde_json::from_slice::<Refusal>(body).ok()?.error?;
+    let plain = !code.is_empty()
+        && code.len() <= 40
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    plain.then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer<'static> {
+        Peer {
+            registry: "us-docker.pkg.dev",
+            what: TOKEN_ENDPOINT,
+            host: "oauth2.googleapis.com".into(),
+        }
+    }
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: Zeroizing::new(body.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn refusals_show_the_oauth_code_only() {
+        let e = access_token(
+            &peer(),
+            &reply(
+                400,
+                r#"{"error":"invalid_grant","error_description":"CANARY"}"#,
+            ),
+        )
+        .err()
+        .map(|e| e.protocol_message())
+        .unwrap_or_default();
+        assert!(e.starts_with("us-docker.pkg.dev: access denied:"), "{e}");
+        assert!(
+            e.contains(": invalid_grant;") && !e.contains("CANARY"),
+            "{e}"
+        );
+        let e = access_token(&peer(), &reply(401, r#"{"error":"CANARY value"}"#))
+            .err()
+            .map(|e| e.protocol_message())
+            .unwrap_or_default();
+        assert!(e.contains("HTTP 401") && !e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
+    fn statuses_map_to_cause_classes() {
+        let class = |s: u16| match access_token(&peer(), &reply(s, "CANARY")) {
+            Err(Error::Throttled { .. }) => "throttled",
+            Err(Error::Rejected { .. }) => "rejected",
+            Err(Error::Unreachable { .. }) => "unreachable",
+            Err(_) => "other",
+            Ok(_) => "ok",
+        };
+        assert_eq!(class(429), "throttled");
+        assert_eq!(class(403), "rejected");
+        assert_eq!(class(503), "unreachable");
+        assert_eq!(class(200), "unreachable");
+        let ok = access_token(
+            &peer(),
+            &reply(
+                200,
+                r#"{"access_token":"t","expires_in":3599,"token_type":"Bearer"}"#,
+            ),
+        );
+        assert!(matches!(
+            ok,
+            Ok(AccessToken {
+                expires_in: Some(3599),
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,388 @@
+//! Service-account keys and the signed assertion of the OAuth 2.0 JWT-bearer grant (RFC 7523), as
+//! golang/oauth2 `jwt/jwt.go`, `jws/jws.go` and `google/google.go` build it (COMPAT.md §6).
+//!
+//! Signing is RSASSA-PKCS1-v1_5 with SHA-256 (RS256) by `ring`, which rustls already compiles in for
+//! the HTTPS clients: constant-time, blinded RSA with no extra dependency, and no ambient-credential
+//! lookups (unlike `gcp_auth`/`yup-oauth2`, which also bring an async runtime and their own HTTP
+//! stacks to a process that lives for one `get`). RustCrypto `rsa` was the first choice but carries
+//! RUSTSEC-2023-0071 (Marvin timing side channel); it remains only a dev-dependency for tests.
+
+use crate::cache;
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// The one scope registries need (docker-credential-gcr asks for cloud-platform too).
+pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// Used when the key JSON has no `token_uri`.
+pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The longest assertion lifetime Google accepts.
+pub const ASSERTION_LIFETIME: u64 = 3600;
+/// golang/oauth2 backdates `iat` by 10 s against clock skew.
+const IAT_BACKDATE: u64 = 10;
+
+/// The parts of a service-account key JSON that minting needs.
+pub struct ServiceAccountKey {
+    pub client_email: String,
+    /// The key's id in IAM (public: it names the key, the `kid` of the assertion).
+    pub private_key_id: Option<String>,
+    pub private_key: SecretString,
+    pub token_uri: String,
+}
+
+impl fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("client_email", &self.client_email)
+            .field("private_key_id", &self.private_key_id)
+            .field("private_key", &"[REDACTED]")
+            .field("token_uri", &self.token_uri)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    client_email: Option<String>,
+    #[serde(default)]
+    private_key: Option<SecretString>,
+    #[serde(default)]
+    private_key_id: Option<String>,
+    #[serde(default)]
+    token_uri: Option<String>,
+}
+
+impl ServiceAccountKey {
+    /// Reads the key JSON (the value of `GOOGLE_APPLICATION_CREDENTIALS_JSON`). The error is a
+    /// reason for a `BadRecord`: it names what is wrong, never any of the content.
+    pub fn parse(json: &str) -> Result<ServiceAccountKey, String> {
+        const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+        let raw: RawKey = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "{NAME} is not a service-account key JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
+        if let Some(kind) = raw.kind.as_deref().filter(|k| *k != "service_account") {
+            // The type is a fixed word such as `authorized_user`; anything odd is not echoed.
+            let shown =
+                if kind.len() <= 40 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    kind
+                } else {
+                    "another type"
+                };
+            return Err(format!(
+                "{NAME} holds a {shown} credential; only service_account keys can mint tokens"
+            ));
+        }
+        let client_email = raw
+            .client_email
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{NAME} has no client_email"))?;
+        let private_key = raw
+            .private_key
+            .filter(|s| !s.expose_secret().trim().is_empty())
+            .ok_or_else(|| format!("{NAME} has no private_key"))?;
+        let token_uri = raw
+            .token_uri
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string());
+        check_token_uri(&token_uri)?;
+        Ok(ServiceAccountKey {
+            client_email,
+            private_key_id: raw.private_key_id.filter(|s| !s.is_empty()),
+            private_key,
+            token_uri,
+        })
+    }
+
+    /// The token cache key. Access tokens belong to the service account, not to a registry, so
+    /// every Google registry host that uses this key shares one cached token. Any change of the
+    /// key (rotation, another `token_uri`) gives a new cache key at once.
+    pub fn cache_key(&self) -> String {
+        let digest = cache::digest_parts(&[
+            self.client_email.as_bytes(),
+            self.private_key_id.as_deref().unwrap_or("").as_bytes(),
+            self.private_key.expose_secret().as_bytes(),
+            self.token_uri.as_bytes(),
+        ]);
+        format!("gcp-sa\0{digest}")
+    }
+
+    /// The signed assertion `header.claims.signature` for `now` (Unix seconds).
+    pub fn assertion(&self, now: u64) -> Result<SecretString, String> {
+        let key = self.rsa_key()?;
+        let iat = now.saturating_sub(IAT_BACKDATE);
+        // golang/oauth2's `kid` is omitempty.
+        let header = match &self.private_key_id {
+            Some(kid) => serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+            None => serde_json::json!({"alg": "RS256", "typ": "JWT"}),
+        };
+        let claims = serde_json::json!({
+            "iss": self.client_email,
+            "scope": SCOPE,
+            "aud": self.token_uri,
+            "iat": iat,
+            "exp": iat + ASSERTION_LIFETIME,
+        });
+        let mut jwt = Zeroizing::new(String::with_capacity(1024));
+        jwt.push_str(&b64url(header.to_string().as_bytes()));
+        jwt.push('.');
+        jwt.push_str(&b64url(claims.to_string().as_bytes()));
+        let mut signature = vec![0u8; key.public().modulus_len()];
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            jwt.as_bytes(),
+            &mut signature,
+        )
+        .map_err(|_| "the private_key cannot sign (RSA signing failed)".to_string())?;
+        jwt.push('.');
+        jwt.push_str(&b64url(&signature));
+        Ok(SecretString::from(jwt.as_str()))
+    }
+
+    /// The RSA key from `private_key`: PEM, PKCS#8 (`BEGIN PRIVATE KEY`, what Google issues) or
+    /// PKCS#1 (`BEGIN RSA PRIVATE KEY`, what `openssl genrsa` used to write). `ring` takes keys of
+    /// 2048 to 4096 bits, which covers every key Google issues (2048).
+    fn rsa_key(&self) -> Result<RsaKeyPair, String> {
+        let bad = || {
+            "the private_key of GOOGLE_APPLICATION_CREDENTIALS_JSON is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)"
+                .to_string()
+        };
+        let pem = self.private_key.expose_secret().trim();
+        let (label, der) = pem_decode(pem).ok_or_else(bad)?;
+        match label {
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
+            _ => return Err(bad()),
+        }
+        .map_err(|_| bad())
+    }
+}
+
+/// One PEM block: its label and DER bytes (RFC 7468), in a zeroizing buffer.
+fn pem_decode(pem: &str) -> Option<(&str, Zeroizing<Vec<u8>>)> {
+    use base64::Engine as _;
+    let rest = pem.strip_prefix("-----BEGIN ")?;
+    let (label, rest) = rest.split_once("-----")?;
+    let end = format!("-----END {label}-----");
+    let (body, _) = rest.split_once(end.as_str())?;
+    let mut b64 = Zeroizing::new(String::with_capacity(body.len()));
+    b64.extend(body.chars().filter(|c| !c.is_whitespace()));
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .ok()?;
+    Some((label, Zeroizing::new(der)))
+}
+
+/// `token_uri` must be https: the assertion is a bearer credential for up to an hour. Plain http
+/// is allowed only to a loopback host (`127.0.0.1`, `[::1]`, `localhost`), which is what the
+/// tests' local token endpoint uses; nothing on the wire leaves the machine then.
+pub fn check_token_uri(uri: &str) -> Result<(), String> {
+    let bad = || {
+        "the token_uri of GOOGLE_APPLICATION_CREDENTIALS_JSON must be an https URL (plain http only to a loopback host)"
+            .to_string()
+    };
+    let (scheme, rest) = uri.split_once("://").ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    if scheme.eq_ignore_ascii_case("https") {
+        return Ok(());
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(bad());
+    }
+    if is_loopback_authority(authority) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// `127.0.0.1[:port]`, `[::1][:port]`, `localhost[:port]`.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
+            _ => return false,
+        }
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    let port_ok = match authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, p)| p)
+        .split_once(':')
+    {
+        Some((_, p)) => p.bytes().all(|b| b.is_ascii_digit()),
+        None => true,
+    };
+    port_ok
+        && matches!(
+            host.to_ascii_lowercase().as_str(),
+            "127.0.0.1" | "::1" | "localhost"
+        )
+}
+
+/// Unpadded base64url (RFC 7515 §2).
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::RsaPrivateKey;
+    use sha2::Sha256;
+
+    /// OS randomness for the test's RSA key generation (the `rsa` dev-dependency).
+    struct OsRng;
+
+    impl rsa::rand_core::RngCore for OsRng {
+        fn next_u32(&mut self) -> u32 {
+            let mut b = [0u8; 4];
+            self.fill_bytes(&mut b);
+            u32::from_le_bytes(b)
+        }
+
+        fn next_u64(&mut self) -> u64 {
+            let mut b = [0u8; 8];
+            self.fill_bytes(&mut b);
+            u64::from_le_bytes(b)
+        }
+
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            // A machine without an OS random source cannot run this helper at all (the store key
+            // needs it too); failing loudly beats signing with a predictable blinding factor.
+            getrandom::getrandom(dest).expect("OS random source unavailable");
+        }
+
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+            getrandom::getrandom(dest).map_err(|e| rsa::rand_core::Error::from(e.code()))
+        }
+    }
+
+    impl rsa::rand_core::CryptoRng for OsRng {}
+
+    #[test]
+    fn token_uri_must_be_https_or_loopback_http() {
+        for ok in [
+            "https://oauth2.googleapis.com/token",
+            "HTTPS://oauth2.googleapis.com:443/token",
+            "http://127.0.0.1:8080/token",
+            "http://localhost/token",
+            "http://[::1]:9/token",
+        ] {
+            assert!(check_token_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://oauth2.googleapis.com/token",
+            "http://127.0.0.1.evil.example/token",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1@evil.example/",
+            "http://[::1].evil/",
+            "ftp://127.0.0.1/",
+            "oauth2.googleapis.com/token",
+            "https:///token",
+        ] {
+            assert!(check_token_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_errors_name_the_problem_not_the_content() {
+        let e = ServiceAccountKey::parse("{\"private_key\": CANARY}").unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("CANARY"), "{e}");
+        let e = ServiceAccountKey::parse(r#"{"type":"authorized_user","refresh_token":"CANARY"}"#)
+            .unwrap_err();
+        assert!(
+            e.contains("authorized_user") && !e.contains("CANARY"),
+            "{e}"
+        );
+        let e = ServiceAccountKey::parse(r#"{"type":"CANARY is here","client_email":"x"}"#)
+            .unwrap_err();
+        assert!(!e.contains("CANARY"), "{e}");
+        let e = ServiceAccountKey::parse(r#"{"client_email":"a@b","private_key":""}"#).unwrap_err();
+        assert!(e.contains("private_key"), "{e}");
+        let key = ServiceAccountKey::parse(
+            r#"{"type":"service_account","client_email":"a@b","private_key":"CANARY","private_key_id":"k"}"#,
+        )
+        .unwrap();
+        assert_eq!(key.token_uri, DEFAULT_TOKEN_URI);
+        assert!(!format!("{key:?}").contains("CANARY"));
+        let e = key.assertion(1_700_000_000).unwrap_err();
+        assert!(e.contains("PKCS#8") && !e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
+    fn cache_key_changes_with_every_part() {
+        let base = r#"{"client_email":"a@b","private_key":"P","private_key_id":"k","token_uri":"https://t/"}"#;
+        let k = |s: &str| ServiceAccountKey::parse(s).unwrap().cache_key();
+        let a = k(base);
+        assert!(a.starts_with("gcp-sa\0"));
+        assert_eq!(a.len(), "gcp-sa\0".len() + 64);
+        assert_ne!(a, k(&base.replace("a@b", "c@b")));
+        assert_ne!(a, k(&base.replace("\"P\"", "\"Q\"")));
+        assert_ne!(a, k(&base.replace("\"k\"", "\"j\"")));
+        assert_ne!(a, k(&base.replace("https://t/", "https://u/")));
+    }
+
+    #[test]
+    fn assertion_is_rs256_over_the_claims_golang_oauth2_sends() {
+        use base64::Engine as _;
+        use rsa::pkcs1v15::{Signature, VerifyingKey};
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        use rsa::signature::Verifier;
+        let private = RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let json = serde_json::json!({
+            "type": "service_account",
+            "client_email": "sa@p.iam.gserviceaccount.com",
+            "private_key_id": "kid1",
+            "private_key": pem.as_str(),
+            "token_uri": "http://127.0.0.1:1/token",
+        });
+        let key = ServiceAccountKey::parse(&json.to_string()).unwrap();
+        let jwt = key.assertion(1_700_000_000).unwrap();
+        let parts: Vec<&str> = jwt.expose_secret().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert!(!jwt.expose_secret().contains('='));
+        let dec = |s: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .unwrap()
+        };
+        let header: serde_json::Value = serde_json::from_slice(&dec(parts[0])).unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "kid1"})
+        );
+        let claims: serde_json::Value = serde_json::from_slice(&dec(parts[1])).unwrap();
+        assert_eq!(
+            claims,
+            serde_json::json!({
+                "iss": "sa@p.iam.gserviceaccount.com",
+                "scope": SCOPE,
+                "aud": "http://127.0.0.1:1/token",
+                "iat": 1_699_999_990u64,
+                "exp": 1_699_999_990u64 + 3600,
+            })
+        );
+        let verifying = VerifyingKey::<Sha256>::new(private.to_public_key());
+        let sig = Signature::try_from(dec(parts[2]).as_slice()).unwrap();
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        verifying.verify(signed.as_bytes(), &sig).unwrap();
+    }
+}

@@ -1,0 +1,672 @@
+//! Google Artifact Registry / GCR on `get`, against a local token endpoint that verifies the
+//! RS256 assertion (tests/it/gcp_env.rs): minting with a service-account key, the token cache, the
+//! metadata server, the static forms, and the one-line errors. Records go into the store through
+//! the library's own store code (`actions::save`), as `import` will write them.
+
+use crate::gcp_env::GcpStub;
+use crate::support::{Sandbox, CANARY};
+use docker_credential_beta9::actions::{self, Context};
+use docker_credential_beta9::env::Env;
+use docker_credential_beta9::record::{CredentialType, Credentials, Record};
+use docker_credential_beta9::registry::Registry;
+use secrecy::SecretString;
+
+const AR: &str = "us-docker.pkg.dev";
+
+/// The access token the stub hands out: the CANARY, so the cache is checked for plaintext.
+fn token() -> String {
+    format!("ya29.{CANARY}")
+}
+
+/// Writes a `gcp` record for `registry` with these credentials into the sandbox's store.
+fn put_gcp(sb: &Sandbox, registry: &str, creds: &[(&str, &str)]) {
+    let mut credentials = Credentials::new();
+    for (k, v) in creds {
+        credentials.insert(k, SecretString::from(*v));
+    }
+    let record = Record {
+        registry: Registry::from_server_url(registry),
+        kind: CredentialType::Gcp,
+        credentials,
+    };
+    let home = sb.home();
+    let store = sb.store_base();
+    let env = Env::from_pairs([
+        ("HOME", home.to_str().expect("utf-8 path")),
+        ("BETA9_CREDENTIALS_DIR", store.to_str().expect("utf-8 path")),
+    ]);
+    let ctx = Context::from_env(env, None).expect("context");
+    actions::save(&ctx, &record, None).expect("save record");
+}
+
+/// Through the design documents' record JSON, as `import` takes it.
+fn put_record_json(sb: &Sandbox, json: &serde_json::Value) {
+    let record = Record::decode(json.to_string().as_bytes(), None).expect("record decodes");
+    record.validate().expect("record is valid");
+    let home = sb.home();
+    let store = sb.store_base();
+    let env = Env::from_pairs([
+        ("HOME", home.to_str().expect("utf-8 path")),
+        ("BETA9_CREDENTIALS_DIR", store.to_str().expect("utf-8 path")),
+    ]);
+    let ctx = Context::from_env(env, None).expect("context");
+    actions::save(&ctx, &record, None).expect("save record");
+}
+
+fn get(sb: &Sandbox, registry: &str, env: &[(&str, &str)]) -> crate::support::Out {
+    sb.run_env(&["get"], registry.as_bytes(), env)
+}
+
+fn assert_login(out: &crate::support::Out, server_url: &str, user: &str, secret: &str) {
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json(),
+        serde_json::json!({"ServerURL": server_url, "Username": user, "Secret": secret}),
+        "{out:?}"
+    );
+}
+
+/// One line on stdout, exit 1, starting with `prefix`, and no secret anywhere in the output.
+fn assert_error_line<S: AsRef<str>>(out: &crate::support::Out, prefix: &str, secrets: &[S]) {
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stdout.starts_with(prefix),
+        "expected {prefix:?}: {out:?}"
+    );
+    for s in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+        assert!(
+            !out.stdout.contains(s) && !out.stderr.contains(s),
+            "leak: {out:?}"
+        );
+    }
+}
+
+fn key_secrets(stub: &GcpStub) -> Vec<String> {
+    let pem = stub.pem("key-pkcs8.pem");
+    // A line from the middle of the PEM body: any excerpt of the key would contain such a run.
+    let body_line = pem.lines().nth(5).unwrap_or_default().to_string();
+    vec![CANARY.to_string(), body_line]
+}
+
+#[test]
+fn get_with_a_service_account_key_mints_a_token_and_answers_oauth2accesstoken() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+
+    let out = get(&sb, AR, &[]);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert_eq!(out.stderr, "");
+    assert_eq!(stub.count(), 1);
+    assert_eq!(stub.last_error(), "", "the stub accepted the assertion");
+
+    // Cached: the second get makes no request.
+    let out = get(&sb, AR, &[]);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert_eq!(
+        stub.count(),
+        1,
+        "a cache hit must not contact the token endpoint"
+    );
+
+    // The cached token is encrypted at rest, like the key that minted it.
+    sb.assert_not_on_disk(CANARY);
+    for secret in key_secrets(&stub) {
+        sb.assert_not_on_disk(&secret);
+    }
+}
+
+#[test]
+fn every_google_registry_with_the_same_key_shares_one_token() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let key = stub.key_json();
+    for host in [
+        AR,
+        "europe-west1-docker.pkg.dev",
+        "gcr.io",
+        "docker.us-central1.rep.pkg.dev",
+    ] {
+        put_gcp(&sb, host, &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &key)]);
+    }
+    for host in [
+        AR,
+        "europe-west1-docker.pkg.dev",
+        "gcr.io",
+        "docker.us-central1.rep.pkg.dev",
+    ] {
+        assert_login(&get(&sb, host, &[]), host, "oauth2accesstoken", &token());
+    }
+    assert_eq!(stub.count(), 1, "one service account, one token");
+}
+
+#[test]
+fn concurrent_cold_gets_mint_one_token() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| get(&sb, AR, &[]))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("get thread"))
+            .collect()
+    });
+    for out in &outs {
+        assert_login(out, AR, "oauth2accesstoken", &token());
+    }
+    assert_eq!(stub.count(), 1, "the per-key lock lets one process mint");
+}
+
+#[test]
+fn pkcs1_private_keys_sign_too() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+            &stub.key_json_from("key-pkcs1.pem"),
+        )],
+    );
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.last_error(), "");
+}
+
+#[test]
+fn a_record_imported_as_json_mints_the_same_way() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_record_json(
+        &sb,
+        &serde_json::json!({
+            "version": 1,
+            "registry": "us-docker.pkg.dev",
+            "type": "gcp",
+            "credentials": {"GOOGLE_APPLICATION_CREDENTIALS_JSON": stub.key_json()},
+        }),
+    );
+    assert_login(
+        &get(&sb, "https://us-docker.pkg.dev", &[]),
+        "https://us-docker.pkg.dev",
+        "oauth2accesstoken",
+        &token(),
+    );
+}
+
+#[test]
+fn get_with_a_key_the_endpoint_does_not_know_prints_access_denied() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let key = stub.key_json_from("unknown-pkcs8.pem");
+    put_gcp(&sb, AR, &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &key)]);
+
+    let out = get(&sb, AR, &[]);
+    let unknown_pem = stub.pem("unknown-pkcs8.pem");
+    let pem_line = unknown_pem.lines().nth(5).unwrap_or_default();
+    assert_error_line(
+        &out,
+        "us-docker.pkg.dev: access denied: ",
+        &[CANARY, pem_line],
+    );
+    assert!(out.stdout.contains(": invalid_grant;"), "{out:?}");
+    // The stub's error_description is never quoted.
+    assert!(!out.stdout.contains("Signature"), "{out:?}");
+    assert_eq!(
+        stub.last_error(),
+        "Invalid JWT Signature.",
+        "refused for its signature"
+    );
+    assert_eq!(stub.count(), 1, "a refusal is not retried");
+}
+
+#[test]
+fn throttled_token_endpoint_prints_throttled() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    stub.set_mode("throttle");
+    let out = get(&sb, AR, &[]);
+    assert_error_line(&out, "us-docker.pkg.dev: throttled: ", &key_secrets(&stub));
+    assert_eq!(stub.count(), 1);
+}
+
+#[test]
+fn a_token_endpoint_500_is_retried_once() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    stub.set_mode("fail500once");
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.count(), 2);
+
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    stub.set_mode("fail500");
+    let out = get(&sb, AR, &[]);
+    assert_error_line(
+        &out,
+        "us-docker.pkg.dev: unreachable: ",
+        &key_secrets(&stub),
+    );
+    assert!(out.stdout.contains("HTTP 500"), "{out:?}");
+    assert_eq!(stub.count(), 4, "one retry, no more");
+}
+
+#[test]
+fn a_token_endpoint_that_hangs_gives_one_unreachable_line() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    stub.set_mode("hang");
+    let out = get(&sb, AR, &[("BETA9_TIMEOUT", "2")]);
+    assert_error_line(
+        &out,
+        "us-docker.pkg.dev: unreachable: ",
+        &key_secrets(&stub),
+    );
+    assert!(out.stdout.contains("no answer within 2 s"), "{out:?}");
+}
+
+#[test]
+fn a_token_endpoint_that_is_down_gives_one_unreachable_line() {
+    let Some(mut stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    let secrets = key_secrets(&stub);
+    stub.stop();
+    let out = get(&sb, AR, &[("BETA9_TIMEOUT", "2")]);
+    assert_error_line(
+        &out,
+        "us-docker.pkg.dev: unreachable: token endpoint 127.0.0.1:",
+        &secrets,
+    );
+    assert!(out.stdout.contains("connection refused"), "{out:?}");
+}
+
+#[test]
+fn a_nearly_expired_cached_token_is_refreshed_and_used_if_refreshing_fails() {
+    // 200 s tokens are inside the 300 s refresh margin at once, but usable.
+    let Some(stub) = GcpStub::start_with(&token(), &["--expires-in", "200"]) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.count(), 2, "a stale token is refreshed");
+
+    stub.set_mode("invalid_grant");
+    let out = get(&sb, AR, &[]);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert!(out.stderr.contains("using the cached token"), "{out:?}");
+    assert!(!out.stderr.contains(CANARY), "{out:?}");
+}
+
+#[test]
+fn a_token_handed_out_nearly_dead_is_refused() {
+    let Some(stub) = GcpStub::start_with(&token(), &["--expires-in", "5"]) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    let out = get(&sb, AR, &[]);
+    assert_error_line(&out, "us-docker.pkg.dev: expired: ", &[CANARY]);
+}
+
+#[test]
+fn a_malformed_key_is_a_bad_record_error_naming_the_entry_not_the_content() {
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+            &format!("{{\"private_key\": {CANARY}"),
+        )],
+    );
+    let out = get(&sb, AR, &[]);
+    let name = Registry::from_server_url(AR).secret_name().to_string();
+    assert_error_line(
+        &out,
+        &format!("stored entry {name} is not a valid credential record: "),
+        &[CANARY],
+    );
+    assert!(
+        out.stdout.contains("GOOGLE_APPLICATION_CREDENTIALS_JSON"),
+        "{out:?}"
+    );
+
+    let sb = Sandbox::new();
+    let key = serde_json::json!({
+        "type": "service_account",
+        "client_email": "x@y",
+        "private_key": format!("-----BEGIN PRIVATE KEY-----\n{CANARY}\n-----END PRIVATE KEY-----\n"),
+        "token_uri": "http://127.0.0.1:9/token",
+    });
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &key.to_string())],
+    );
+    let out = get(&sb, AR, &[]);
+    assert_error_line(&out, &format!("stored entry {name} "), &[CANARY]);
+    assert!(out.stdout.contains("not an RSA private key"), "{out:?}");
+}
+
+#[test]
+fn a_key_whose_token_uri_is_plain_http_to_another_host_is_refused_before_sending() {
+    let sb = Sandbox::new();
+    let key = serde_json::json!({
+        "type": "service_account",
+        "client_email": "x@y",
+        "private_key": "unused",
+        "token_uri": "http://oauth2.googleapis.com/token",
+    });
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &key.to_string())],
+    );
+    let out = get(&sb, AR, &[]);
+    assert_error_line(&out, "stored entry ", &[CANARY]);
+    assert!(out.stdout.contains("must be an https URL"), "{out:?}");
+}
+
+#[test]
+fn get_through_the_metadata_server_sends_metadata_flavor_and_caches() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(&sb, AR, &[("GCP_METADATA", "1")]);
+    let env = [("GCE_METADATA_HOST", stub.metadata_host.as_str())];
+    let out = get(&sb, AR, &env);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.last_flavor(), "Google");
+    assert_eq!(stub.count(), 1);
+    assert_login(&get(&sb, AR, &env), AR, "oauth2accesstoken", &token());
+    assert_eq!(
+        stub.count(),
+        1,
+        "a cache hit must not contact the metadata server"
+    );
+    sb.assert_not_on_disk(CANARY);
+}
+
+#[test]
+fn the_metadata_stub_refuses_requests_without_metadata_flavor() {
+    // The kit itself: without the header there is no token, so the test above proves we send it.
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let path = "/computeMetadata/v1/instance/service-accounts/default/token";
+    let (code, body) = stub.request("GET", path, &[]);
+    assert_eq!(code, 403);
+    assert!(!body.contains(CANARY));
+    let (code, body) = stub.request("GET", path, &[("Metadata-Flavor", "Google")]);
+    assert_eq!(code, 200);
+    assert!(body.contains(CANARY));
+}
+
+#[test]
+fn a_metadata_server_that_is_down_gives_one_unreachable_line() {
+    let Some(mut stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let host = stub.metadata_host.clone();
+    stub.stop();
+    let sb = Sandbox::new();
+    put_gcp(&sb, AR, &[("GCP_METADATA", "1")]);
+    let out = get(
+        &sb,
+        AR,
+        &[("GCE_METADATA_HOST", &host), ("BETA9_TIMEOUT", "2")],
+    );
+    assert_error_line(
+        &out,
+        &format!("us-docker.pkg.dev: unreachable: metadata server {host}: "),
+        &[CANARY],
+    );
+}
+
+#[test]
+fn the_metadata_server_is_never_asked_unless_the_record_says_so() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let env = [("GCE_METADATA_HOST", stub.metadata_host.as_str())];
+
+    let sb = Sandbox::new();
+    put_gcp(&sb, AR, &[("GCP_ACCESS_TOKEN", "ya29.static")]);
+    assert_login(&get(&sb, AR, &env), AR, "oauth2accesstoken", "ya29.static");
+
+    let sb = Sandbox::new();
+    put_gcp(&sb, AR, &[("GCP_METADATA", "0")]);
+    let out = get(&sb, AR, &env);
+    assert_error_line(&out, "stored entry ", &[CANARY]);
+    assert!(out.stdout.contains("GCP_METADATA=1"), "{out:?}");
+
+    assert_eq!(stub.count(), 0);
+}
+
+#[test]
+fn a_non_google_host_never_gets_a_google_token() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let key = stub.key_json();
+    for host in [
+        "registry.example.com",
+        "notgcr.io",
+        "us-docker.pkg.dev.evil.example",
+    ] {
+        put_gcp(&sb, host, &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &key)]);
+        let out = get(&sb, host, &[]);
+        assert_error_line(&out, &format!("{host}: "), &key_secrets(&stub));
+        assert!(out.stdout.contains("nothing was sent"), "{out:?}");
+    }
+    let sb = Sandbox::new();
+    put_gcp(&sb, "registry.example.com", &[("GCP_METADATA", "1")]);
+    let out = get(
+        &sb,
+        "registry.example.com",
+        &[("GCE_METADATA_HOST", &stub.metadata_host)],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        stub.count(),
+        0,
+        "neither the token endpoint nor the metadata server was contacted"
+    );
+}
+
+#[test]
+fn a_stored_access_token_is_answered_and_refused_once_expired() {
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[
+            ("GCP_ACCESS_TOKEN", CANARY),
+            ("GCP_ACCESS_TOKEN_EXPIRY", "2999-01-01T00:00:00Z"),
+        ],
+    );
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", CANARY);
+
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[
+            ("GCP_ACCESS_TOKEN", CANARY),
+            ("GCP_ACCESS_TOKEN_EXPIRY", "1700000000"),
+        ],
+    );
+    let out = get(&sb, AR, &[]);
+    assert_error_line(&out, "us-docker.pkg.dev: expired: ", &[CANARY]);
+}
+
+#[test]
+fn json_key_logins_from_docker_login_come_back_as_stored() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let key = stub.key_json();
+    sb.store("https://us-docker.pkg.dev", "_json_key", &key)
+        .assert_ok();
+    assert_login(
+        &get(&sb, "https://us-docker.pkg.dev", &[]),
+        "https://us-docker.pkg.dev",
+        "_json_key",
+        &key,
+    );
+
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&key);
+    sb.store("gcr.io", "_json_key_base64", &b64).assert_ok();
+    assert_login(&get(&sb, "gcr.io", &[]), "gcr.io", "_json_key_base64", &b64);
+
+    let list = sb.list();
+    assert_eq!(list.json()["https://us-docker.pkg.dev"], "_json_key");
+    assert_eq!(stub.count(), 0, "static logins mint nothing");
+    for secret in key_secrets(&stub) {
+        sb.assert_not_on_disk(&secret);
+    }
+}
+
+#[test]
+fn a_cache_hit_opens_no_socket() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let have_strace = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_strace {
+        eprintln!("gcp: skipping the socket check, strace is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+
+    let trace = sb.path().join("strace.out");
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=network", "-o"])
+        .arg(&trace)
+        .arg(crate::support::bin())
+        .arg("get")
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", sb.home())
+        .env("BETA9_CREDENTIALS_DIR", sb.store_base());
+    let out = sb.run_with(cmd, AR.as_bytes());
+    if out.code != 0 && out.stdout.is_empty() {
+        eprintln!("gcp: skipping the socket check, strace cannot trace here: {out:?}");
+        return;
+    }
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    let calls = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        !calls.contains("socket("),
+        "a cache hit opened a socket:\n{calls}"
+    );
+    assert_eq!(stub.count(), 1);
+}
+
+/// Not a check: leaves a store with a cached gcp token (us-docker.pkg.dev, minted from a
+/// service-account key), a stored access token (gcr.io) and a static login (registry.example.com),
+/// for timing a cached `get` (hyperfine). Run with `cargo test --test it gcp::prepare_timing --
+/// --ignored --nocapture`; it prints the directory and the env to run the binary with.
+#[test]
+#[ignore]
+fn prepare_timing() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    put_gcp(&sb, "gcr.io", &[("GCP_ACCESS_TOKEN", "ya29.static")]);
+    sb.store("registry.example.com", "user", "password")
+        .assert_ok();
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    let home = sb.home();
+    let store = sb.store_base();
+    let dir = sb.dir.keep();
+    eprintln!("timing store in {}", dir.display());
+    eprintln!(
+        "env HOME={} BETA9_CREDENTIALS_DIR={}",
+        home.display(),
+        store.display()
+    );
+}
