@@ -25,6 +25,10 @@ declare -A PKG_CMD=(
     [dbus]=dbus-run-session
     [gnome-keyring]=gnome-keyring-daemon
     [strace]=strace
+    [dpkg-dev]=dpkg-shlibdeps
+    [rpm]=rpm
+    [rpm2cpio]=rpm2cpio
+    [cpio]=cpio
 )
 
 missing=()

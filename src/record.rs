@@ -10,8 +10,8 @@ use std::fmt;
 
 pub const RECORD_VERSION: u32 = 1;
 
-/// The six types of the integration guide's table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The six types of the integration guide's table (also the values of `add --type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum CredentialType {
     Aws,
     Gcp,

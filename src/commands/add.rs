@@ -2,7 +2,7 @@
 //! the caller names (the design documents' `base_image_creds` list) or from a JSON object on
 //! stdin; argv only ever holds names.
 
-use super::checks::{self, TypeArg, GOOGLE_PATH};
+use super::checks::{self, GOOGLE_PATH};
 use super::{entries, CmdResult, Failure, Output};
 use crate::actions::{self, Context};
 use crate::detect;
@@ -35,7 +35,7 @@ pub struct AddArgs {
         value_name = "TYPE",
         hide_possible_values = true
     )]
-    pub kind: Option<TypeArg>,
+    pub kind: Option<CredentialType>,
     /// Read {"NAME": "value", ...} from stdin instead of the environment
     #[arg(long, conflicts_with = "names")]
     pub json: bool,
@@ -51,7 +51,7 @@ enum Source {
 
 pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     let registry = entries::registry_arg(&args.reference)?;
-    let forced = args.kind.map(CredentialType::from);
+    let forced = args.kind;
     let (creds, source) = if args.json {
         (from_json(stdin)?, Source::Json)
     } else if args.names.is_empty() {

@@ -12,30 +12,6 @@ pub const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
 /// A service-account key is a few KiB; anything past this is not one.
 const KEY_FILE_LIMIT: usize = 1 << 20;
 
-/// `--type` values: the guide's six.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum TypeArg {
-    Aws,
-    Gcp,
-    Dockerhub,
-    Ghcr,
-    Ngc,
-    Generic,
-}
-
-impl From<TypeArg> for CredentialType {
-    fn from(t: TypeArg) -> CredentialType {
-        match t {
-            TypeArg::Aws => CredentialType::Aws,
-            TypeArg::Gcp => CredentialType::Gcp,
-            TypeArg::Dockerhub => CredentialType::Dockerhub,
-            TypeArg::Ghcr => CredentialType::Ghcr,
-            TypeArg::Ngc => CredentialType::Ngc,
-            TypeArg::Generic => CredentialType::Generic,
-        }
-    }
-}
-
 /// A name some type accepts (or the Google path form `add` and `import` rewrite).
 pub fn is_known_name(name: &str) -> bool {
     name == GOOGLE_PATH

@@ -549,16 +549,7 @@ fn concurrent_gets_and_stores_never_see_partial_entries() {
             format!("own{i}")
         );
     }
-    let leftovers: Vec<_> = s
-        .files()
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".tmp-")
-        })
-        .collect();
+    let leftovers = s.temp_files();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -116,16 +116,7 @@ fn sixty_four_processes_of_random_operations_keep_every_acknowledged_write() {
         }
     }
     assert_eq!(checked, REGISTRIES);
-    let temps: Vec<_> = s
-        .files()
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".tmp-")
-        })
-        .collect();
+    let temps = s.temp_files();
     assert!(temps.is_empty(), "temp files left: {temps:?}");
 }
 
@@ -197,15 +188,6 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     );
     // The next completed write sweeps temp files that killed writers left behind.
     s.store("crash.example", "u", "final").assert_ok();
-    let temps: Vec<_> = s
-        .files()
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".tmp-")
-        })
-        .collect();
+    let temps = s.temp_files();
     assert!(temps.is_empty(), "{temps:?}");
 }

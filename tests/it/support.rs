@@ -175,6 +175,17 @@ impl Sandbox {
         out
     }
 
+    /// In-flight temp files (`.tmp-*`) anywhere under the sandbox: leftovers of a write.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        self.files()
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+            })
+            .collect()
+    }
+
     /// Fails if `needle` appears in the bytes of any file under the sandbox.
     pub fn assert_not_on_disk(&self, needle: &str) {
         for f in self.files() {
