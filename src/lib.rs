@@ -20,6 +20,7 @@ pub mod env;
 pub mod error;
 pub mod fsutil;
 pub mod hosts;
+pub mod kubelet;
 pub mod log;
 pub mod paths;
 pub mod protocol;

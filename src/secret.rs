@@ -151,6 +151,49 @@ pub fn login_json(server_url: &str, login: &Login) -> SecretBuf {
     out
 }
 
+/// A kubelet `CredentialProviderResponse` (COMPAT.md §8): `auth` maps the match key to the login,
+/// or is `null` when nothing is stored.
+pub fn kubelet_response_json(
+    api_version: &str,
+    cache_key_type: &str,
+    cache_duration: &str,
+    auth: Option<(&str, &Login)>,
+) -> SecretBuf {
+    let size = auth.map_or(0, |(_, l)| {
+        l.username.expose_secret().len() + l.secret.expose_secret().len()
+    });
+    let mut out = SecretBuf::with_capacity(size * 2 + 256);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let write = (|| {
+        let mut map = ser.serialize_map(Some(5))?;
+        map.serialize_entry("apiVersion", api_version)?;
+        map.serialize_entry("kind", "CredentialProviderResponse")?;
+        map.serialize_entry("cacheKeyType", cache_key_type)?;
+        map.serialize_entry("cacheDuration", cache_duration)?;
+        match auth {
+            Some((key, login)) => map.serialize_entry("auth", &KubeletAuth(key, login))?,
+            None => map.serialize_entry("auth", &())?,
+        }
+        map.end()
+    })();
+    debug_assert!(write.is_ok());
+    out.0.push(b'\n');
+    out
+}
+
+struct KubeletAuth<'a>(&'a str, &'a Login);
+
+impl serde::Serialize for KubeletAuth<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut outer = s.serialize_map(Some(1))?;
+        let mut inner = std::collections::BTreeMap::new();
+        inner.insert("username", self.1.username.expose_secret());
+        inner.insert("password", self.1.secret.expose_secret());
+        outer.serialize_entry(self.0, &inner)?;
+        outer.end()
+    }
+}
+
 /// The design documents' record JSON, the value of one secret.
 pub fn record_json(record: &Record) -> SecretBuf {
     let mut out = SecretBuf::with_capacity(estimate(record));

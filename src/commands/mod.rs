@@ -24,6 +24,7 @@ pub mod docs;
 pub mod entries;
 pub mod import;
 pub mod jsonfile;
+pub mod kubelet;
 pub mod rekey;
 pub mod time;
 
@@ -43,6 +44,7 @@ const SUBCOMMANDS: &[&str] = &[
     "completions",
     "man",
     "rekey",
+    "kubelet",
     "help",
 ];
 
@@ -112,6 +114,8 @@ pub enum Command {
     Man(docs::ManArgs),
     #[command(about = rekey::ABOUT, after_help = rekey::EXAMPLES)]
     Rekey(rekey::RekeyArgs),
+    #[command(about = kubelet::ABOUT, after_help = kubelet::EXAMPLES)]
+    Kubelet(kubelet::KubeletArgs),
 }
 
 /// What a command produced: stdout (written once, at the end) and one-line notes for stderr.
@@ -194,7 +198,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
 impl Command {
     fn reads_stdin(&self) -> bool {
         match self {
-            Command::Import(_) => true,
+            Command::Import(_) | Command::Kubelet(_) => true,
             Command::Add(a) => a.json,
             _ => false,
         }
@@ -226,6 +230,7 @@ pub fn dispatch(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String
         Command::Ls(a) => with_ctx(env, ws, notes, |ctx| entries::ls(ctx, &a)),
         Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
         Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
+        Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
     }
 }
 

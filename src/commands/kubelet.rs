@@ -1,0 +1,35 @@
+//! `kubelet`: answers the kubelet's image credential provider plugin API on stdin/stdout, so a
+//! node pulls with the same store and minted tokens as docker.
+
+use super::{read_stdin, CmdResult, Output};
+use crate::actions::Context;
+use crate::kubelet;
+use std::io::Read;
+
+pub const ABOUT: &str =
+    "Kubelet image credential provider: CredentialProviderRequest in, Response out";
+pub const EXAMPLES: &str = "\
+Example (kubelet --image-credential-provider-config=/etc/kubernetes/credential-providers.yaml):
+  apiVersion: kubelet.config.k8s.io/v1
+  kind: CredentialProviderConfig
+  providers:
+    - name: docker-credential-beta9
+      apiVersion: credentialprovider.kubelet.k8s.io/v1
+      matchImages: [\"ghcr.io\", \"nvcr.io\", \"*.dkr.ecr.*.amazonaws.com\", \"*-docker.pkg.dev\"]
+      defaultCacheDuration: 5m
+      args: [kubelet]
+By hand:
+  echo '{\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"kind\":\"CredentialProviderRequest\",\"image\":\"ghcr.io/org/app:1\"}' \\
+    | docker-credential-beta9 kubelet";
+
+#[derive(clap::Args)]
+pub struct KubeletArgs {}
+
+pub fn run(ctx: &Context, _args: &KubeletArgs, stdin: &mut dyn Read) -> CmdResult {
+    let input = read_stdin(stdin)?;
+    let answer = kubelet::answer(ctx, input.as_slice())?;
+    Ok(Output {
+        stdout: answer,
+        notes: Vec::new(),
+    })
+}

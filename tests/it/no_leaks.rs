@@ -1,0 +1,166 @@
+//! The canary: one secret driven through every verb and failure path at every log level. It may
+//! appear only in a successful `get` answer, in `export`'s output, and encrypted on disk: never on
+//! stderr, never in an error line, never in plaintext in any file the helper writes.
+
+use crate::support::{Out, Sandbox, CANARY};
+
+const LEVELS: [&str; 6] = ["", "error", "warn", "info", "debug", "trace"];
+
+/// Runs `f` against a fresh sandbox at every log level and checks each run's streams.
+fn at_every_level(f: impl Fn(&Sandbox) -> Vec<(String, Out, bool)>) {
+    for level in LEVELS {
+        let mut s = Sandbox::new();
+        if !level.is_empty() {
+            s.set_env("BETA9_LOG", level);
+        }
+        for (what, out, may_print) in f(&s) {
+            assert!(
+                !out.stderr.contains(CANARY),
+                "BETA9_LOG={level:?} {what}: canary on stderr:\n{}",
+                out.stderr
+            );
+            if !may_print {
+                assert!(
+                    !out.stdout.contains(CANARY),
+                    "BETA9_LOG={level:?} {what}: canary on stdout: {}",
+                    out.stdout
+                );
+            }
+        }
+        s.assert_not_on_disk(CANARY);
+    }
+}
+
+fn step(what: &str, out: Out, may_print: bool) -> (String, Out, bool) {
+    (what.to_string(), out, may_print)
+}
+
+#[test]
+fn protocol_verbs_and_their_failures_never_leak() {
+    at_every_level(|s| {
+        let mut steps = vec![
+            step("store", s.store("ghcr.io", "octo", CANARY), false),
+            step("get", s.get("ghcr.io"), true),
+            step("list", s.list(), false),
+            step("get path probe", s.get("ghcr.io/org/img"), false),
+        ];
+        let body = format!(r#"{{"ServerURL":"x.example","Username":"u","Secret":{CANARY}}}"#);
+        steps.push(step(
+            "store malformed",
+            s.run(&["store"], body.as_bytes()),
+            false,
+        ));
+        let huge = format!(
+            r#"{{"ServerURL":"x","Username":"u","Secret":"{CANARY}{}"}}"#,
+            "a".repeat(1 << 20)
+        );
+        steps.push(step(
+            "store oversized",
+            s.run(&["store"], huge.as_bytes()),
+            false,
+        ));
+        let nourl = format!(r#"{{"ServerURL":"","Username":"u","Secret":"{CANARY}"}}"#);
+        steps.push(step(
+            "store without URL",
+            s.run(&["store"], nourl.as_bytes()),
+            false,
+        ));
+        // A damaged entry and a wrong key.
+        let entry = s.entries_dir().join("oci-creds-0fd460f0568e29c1");
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let keep = bytes.clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&entry, &bytes).unwrap();
+        steps.push(step("get damaged", s.get("ghcr.io"), false));
+        steps.push(step("list damaged", s.list(), false));
+        steps.push(step("erase damaged", s.erase("ghcr.io"), false));
+        std::fs::write(&entry, &keep).unwrap();
+        let other_key = s.path().join("other.key");
+        std::fs::write(&other_key, "ab".repeat(32)).unwrap();
+        steps.push(step(
+            "get wrong key",
+            s.run_env(
+                &["get"],
+                b"ghcr.io",
+                &[("BETA9_CREDENTIALS_KEY_FILE", other_key.to_str().unwrap())],
+            ),
+            false,
+        ));
+        steps.push(step("erase", s.erase("ghcr.io"), false));
+        steps.push(step("get after erase", s.get("ghcr.io"), false));
+        steps
+    });
+}
+
+#[test]
+fn scripted_commands_never_leak_except_export() {
+    at_every_level(|s| {
+        let env = [("GITHUB_TOKEN", CANARY), ("GITHUB_USERNAME", "octo")];
+        let mut steps = vec![
+            step(
+                "add",
+                s.run_env(
+                    &["add", "ghcr.io", "GITHUB_USERNAME", "GITHUB_TOKEN"],
+                    b"",
+                    &env,
+                ),
+                false,
+            ),
+            step("ls", s.run(&["ls"], b""), false),
+            step("ls --json", s.run(&["ls", "--json"], b""), false),
+            step("show", s.run(&["show", "ghcr.io"], b""), false),
+            step(
+                "show --json",
+                s.run(&["show", "ghcr.io", "--json"], b""),
+                false,
+            ),
+            step("export", s.run(&["export", "ghcr.io"], b""), true),
+            step("get", s.get("ghcr.io"), true),
+        ];
+        // A secret typed where a variable name belongs is refused without being echoed.
+        steps.push(step(
+            "add secret as NAME",
+            s.run(&["add", "ghcr.io", CANARY], b""),
+            false,
+        ));
+        let bad = format!(
+            r#"{{"registry":"nvcr.io","type":"ngc","credentials":{{"NGC_API_KEY":{CANARY}}}}}"#
+        );
+        steps.push(step(
+            "import malformed",
+            s.run(&["import"], bad.as_bytes()),
+            false,
+        ));
+        let foreign =
+            format!(r#"{{"version":1,"registry":"nvcr.io","type":"{CANARY}","credentials":{{}}}}"#);
+        steps.push(step(
+            "import bad type",
+            s.run(&["import"], foreign.as_bytes()),
+            false,
+        ));
+        let json = format!(r#"{{"USERNAME":"u","PASSWORD":"{CANARY}","EXTRA":"{CANARY}"}}"#);
+        steps.push(step(
+            "add --json foreign name",
+            s.run(&["add", "r.example", "--json"], json.as_bytes()),
+            false,
+        ));
+        let gcp = format!(
+            r#"{{"version":1,"registry":"us-docker.pkg.dev","type":"gcp","credentials":{{"GOOGLE_APPLICATION_CREDENTIALS_JSON":"{{\"type\":\"service_account\",\"private_key\":\"{CANARY}\"}}"}}}}"#
+        );
+        steps.push(step(
+            "import bad google key",
+            s.run(&["import"], gcp.as_bytes()),
+            false,
+        ));
+        steps.push(step(
+            "get bad google key",
+            s.get("us-docker.pkg.dev"),
+            false,
+        ));
+        steps.push(step("rekey", s.run(&["rekey"], b""), false));
+        steps.push(step("get after rekey", s.get("ghcr.io"), true));
+        steps.push(step("remove", s.run(&["remove", "ghcr.io"], b""), false));
+        steps
+    });
+}
