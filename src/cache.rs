@@ -3,21 +3,16 @@
 //! under a per-key lock so many concurrent cold `get`s make one upstream call.
 
 use crate::actions::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fsutil;
 use crate::paths;
 use crate::secret::{Login, SecretBuf};
 use crate::store::crypt::{self, Key, Purpose};
-use crate::store::key::KeySource;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-
-#[cfg(unix)]
-use std::os::unix::fs::OpenOptionsExt;
 
 /// One cached token and its lifetime.
 pub struct CachedToken {
@@ -121,13 +116,10 @@ pub struct TokenCache {
 impl TokenCache {
     /// Opens the cache. It needs the master key, so it exists only once an entry was read.
     pub fn open(ctx: &Context) -> Result<TokenCache> {
-        let master = KeySource::from_env(&ctx.env)?
-            .load()?
-            .ok_or_else(|| Error::KeyUnavailable("no master key for the token cache".into()))?;
         Ok(TokenCache {
             dir: paths::cache_dir(&ctx.env, &ctx.workspace)?,
             workspace: ctx.workspace.clone(),
-            key: master.derive(&ctx.workspace, Purpose::TokenCache),
+            key: ctx.store.token_cache_key()?,
         })
     }
 
@@ -183,16 +175,7 @@ impl TokenCache {
         let path = self
             .dir
             .join(format!("{}.lock", Self::file_name(cache_key)));
-        let mut o = OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        o.mode(0o600);
-        let f = o
-            .open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-        f.lock()
-            .map_err(|e| anyhow::anyhow!("cannot lock {}: {e}", path.display()))?;
-        Ok(f)
+        Ok(fsutil::lock_file(&path)?)
     }
 }
 

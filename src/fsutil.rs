@@ -96,6 +96,21 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Opens (creating, 0600) and exclusively locks `path`, blocking until it is free. The lock goes
+/// with the returned file (or the process).
+pub fn lock_file(path: &Path) -> anyhow::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let file = o
+        .open(path)
+        .with_context(|| format!("cannot open lock {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
 /// An exclusive advisory lock on `dir/.lock`, released on drop (or when the process dies).
 pub struct DirLock {
     _file: File,
@@ -104,17 +119,9 @@ pub struct DirLock {
 impl DirLock {
     pub fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
         ensure_dir(dir)?;
-        let path = dir.join(LOCK_NAME);
-        let mut o = OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        o.mode(0o600);
-        let file = o
-            .open(&path)
-            .with_context(|| format!("cannot open lock {}", path.display()))?;
-        file.lock()
-            .with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(DirLock { _file: file })
+        Ok(DirLock {
+            _file: lock_file(&dir.join(LOCK_NAME))?,
+        })
     }
 
     /// Removes temp files left by writers that died mid-write. Only safe while holding the lock.

@@ -105,7 +105,10 @@ fn repository(image: &str) -> Option<String> {
     // `localhost` is the registry, otherwise the whole name is a Hub repository.
     let rest = match without_digest.split_once('/') {
         Some((f, rest)) if f.contains('.') || f.contains(':') || f == "localhost" => rest,
-        _ => without_digest,
+        Some(_) => without_digest,
+        // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
+        None if !Registry::from_reference(image).is_docker_hub() => return None,
+        None => without_digest,
     };
     let repo = match rest.rsplit_once(':') {
         Some((path, tag)) if !tag.contains('/') => path,

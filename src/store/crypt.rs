@@ -48,6 +48,11 @@ impl Key {
         Ok(Key(SecretBox::new(k)))
     }
 
+    /// A second handle on the same key material (zeroized independently on drop).
+    pub fn duplicate(&self) -> Key {
+        Key::from_bytes(*self.expose())
+    }
+
     pub fn expose(&self) -> &[u8; 32] {
         self.0.expose_secret()
     }

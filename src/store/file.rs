@@ -18,6 +18,9 @@ pub struct FileStore {
     /// The workspace's entry keys, derived once per process and only when a file must be opened:
     /// the current key, then the one a running `rekey` is moving entries to (if any).
     keys: OnceCell<Vec<Key>>,
+    /// The workspace's token-cache key, derived from the same master key load (a keyring is asked
+    /// once per process, not once for the entry and again for the cache).
+    cache_key: OnceCell<Key>,
     warnings: RefCell<Vec<String>>,
 }
 
@@ -28,6 +31,7 @@ impl FileStore {
             workspace: workspace.to_string(),
             key_source,
             keys: OnceCell::new(),
+            cache_key: OnceCell::new(),
             warnings: RefCell::new(Vec::new()),
         }
     }
@@ -48,6 +52,9 @@ impl FileStore {
         let mut keys = Vec::with_capacity(2);
         if let Some(k) = self.key_source.load()? {
             keys.push(k.derive(&self.workspace, Purpose::Entry));
+            let _ = self
+                .cache_key
+                .set(k.derive(&self.workspace, Purpose::TokenCache));
         }
         if let Some(next) = self.key_source.next_source() {
             if let Some(k) = next.load()? {
@@ -188,6 +195,16 @@ impl Store for FileStore {
                 self.dir.join(name.as_str()).display()
             ))),
         }
+    }
+
+    fn token_cache_key(&self) -> Result<Key> {
+        if self.cache_key.get().is_none() {
+            self.read_keys()?;
+        }
+        self.cache_key
+            .get()
+            .map(Key::duplicate)
+            .ok_or_else(|| Error::KeyUnavailable("no master key for the token cache".into()))
     }
 
     fn take_warnings(&self) -> Vec<String> {

@@ -148,12 +148,17 @@ pub fn parse_key(bytes: &[u8]) -> Option<Key> {
 }
 
 fn read_key_file(path: &Path) -> Result<Key> {
+    read_key_file_as(path, "key file")
+}
+
+/// Reads and parses a key file; `what` names it in errors ("key file", "new key file").
+pub fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-        Error::KeyUnavailable(format!("cannot read key file {}: {e}", path.display()))
+        Error::KeyUnavailable(format!("cannot read {what} {}: {e}", path.display()))
     })?);
     parse_key(&bytes).ok_or_else(|| {
         Error::KeyUnavailable(format!(
-            "key file {} must hold 64 hex characters or exactly 32 raw bytes",
+            "{what} {} must hold 64 hex characters or exactly 32 raw bytes",
             path.display()
         ))
     })

@@ -23,6 +23,13 @@ pub trait Store {
     fn remove(&self, name: &SecretName) -> Result<bool>;
     /// Every entry name present, in order.
     fn names(&self) -> Result<Vec<SecretName>>;
+    /// The workspace's key for sealing cached tokens (derived from the master key, purpose
+    /// `token-cache`). Stores without a master key have no token cache.
+    fn token_cache_key(&self) -> Result<crypt::Key> {
+        Err(crate::error::Error::KeyUnavailable(
+            "this store has no token cache".into(),
+        ))
+    }
     /// One-line warnings gathered while working (e.g. a key file others can read).
     fn take_warnings(&self) -> Vec<String> {
         Vec::new()

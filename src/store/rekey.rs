@@ -7,7 +7,7 @@
 //! with one of the two keys, and running `rekey` again finishes the job.
 
 use super::crypt::{self, Key, OpenError, Purpose};
-use super::key::{parse_key, KeySource};
+use super::key::{read_key_file_as, KeySource};
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -36,7 +36,7 @@ pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
             if same_file(p, newp) {
                 return Err(Error::Invalid("the new key file is the current one".into()));
             }
-            (source.load()?, read_explicit(newp)?, None)
+            (source.load()?, read_key_file_as(newp, "new key file")?, None)
         }
         (KeySource::File(_), None) => {
             return Err(Error::Invalid(
@@ -126,18 +126,6 @@ fn rekey_workspace(
         }
     }
     Ok(())
-}
-
-fn read_explicit(path: &Path) -> Result<Key> {
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| {
-        Error::KeyUnavailable(format!("cannot read new key file {}: {e}", path.display()))
-    })?);
-    parse_key(&bytes).ok_or_else(|| {
-        Error::KeyUnavailable(format!(
-            "new key file {} must hold 64 hex characters or exactly 32 raw bytes",
-            path.display()
-        ))
-    })
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

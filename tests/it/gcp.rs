@@ -39,6 +39,17 @@ fn put_gcp(sb: &Sandbox, registry: &str, creds: &[(&str, &str)]) {
     actions::save(&ctx, &record, None).expect("save record");
 }
 
+/// A sandbox holding a `gcp` record for `AR` with the stub's service-account key.
+fn sandbox_with_key(stub: &GcpStub) -> Sandbox {
+    let sb = Sandbox::new();
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    );
+    sb
+}
+
 /// Through the design documents' record JSON, as `import` takes it.
 fn put_record_json(sb: &Sandbox, json: &serde_json::Value) {
     let record = Record::decode(json.to_string().as_bytes(), None).expect("record decodes");
@@ -94,12 +105,7 @@ fn get_with_a_service_account_key_mints_a_token_and_answers_oauth2accesstoken() 
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
 
     let out = get(&sb, AR, &[]);
     assert_login(&out, AR, "oauth2accesstoken", &token());
@@ -154,12 +160,7 @@ fn concurrent_cold_gets_mint_one_token() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     let outs: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8).map(|_| s.spawn(|| get(&sb, AR, &[]))).collect();
         handles
@@ -247,12 +248,7 @@ fn throttled_token_endpoint_prints_throttled() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     stub.set_mode("throttle");
     let out = get(&sb, AR, &[]);
     assert_error_line(&out, "us-docker.pkg.dev: throttled: ", &key_secrets(&stub));
@@ -264,22 +260,12 @@ fn a_token_endpoint_500_is_retried_once() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     stub.set_mode("fail500once");
     assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
     assert_eq!(stub.count(), 2);
 
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     stub.set_mode("fail500");
     let out = get(&sb, AR, &[]);
     assert_error_line(
@@ -296,12 +282,7 @@ fn a_token_endpoint_that_hangs_gives_one_unreachable_line() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     stub.set_mode("hang");
     let out = get(&sb, AR, &[("BETA9_TIMEOUT", "2")]);
     assert_error_line(
@@ -317,12 +298,7 @@ fn a_token_endpoint_that_is_down_gives_one_unreachable_line() {
     let Some(mut stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     let secrets = key_secrets(&stub);
     stub.stop();
     let out = get(&sb, AR, &[("BETA9_TIMEOUT", "2")]);
@@ -340,12 +316,7 @@ fn a_nearly_expired_cached_token_is_refreshed_and_used_if_refreshing_fails() {
     let Some(stub) = GcpStub::start_with(&token(), &["--expires-in", "200"]) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
     assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
     assert_eq!(stub.count(), 2, "a stale token is refreshed");
@@ -362,12 +333,7 @@ fn a_token_handed_out_nearly_dead_is_refused() {
     let Some(stub) = GcpStub::start_with(&token(), &["--expires-in", "5"]) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     let out = get(&sb, AR, &[]);
     assert_error_line(&out, "us-docker.pkg.dev: expired: ", &[CANARY]);
 }
@@ -608,12 +574,7 @@ fn a_cache_hit_opens_no_socket() {
         eprintln!("gcp: skipping the socket check, strace is not installed");
         return;
     }
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
 
     let trace = sb.path().join("strace.out");
@@ -650,12 +611,7 @@ fn prepare_timing() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
-    put_gcp(
-        &sb,
-        AR,
-        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
-    );
+    let sb = sandbox_with_key(&stub);
     put_gcp(&sb, "gcr.io", &[("GCP_ACCESS_TOKEN", "ya29.static")]);
     sb.store("registry.example.com", "user", "password")
         .assert_ok();
