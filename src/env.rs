@@ -32,6 +32,9 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const AWS_ENDPOINT_URL_ECR: &str = "AWS_ENDPOINT_URL_ECR";
 pub const AWS_ENDPOINT_URL_ECR_PUBLIC: &str = "AWS_ENDPOINT_URL_ECR_PUBLIC";
 pub const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+/// Only for an aws record with `AWS_CREDENTIALS_SOURCE=ambient` and no profile of its own: part
+/// of the token cache key, as the profile aws-config's chain will read.
+pub const AWS_PROFILE: &str = "AWS_PROFILE";
 /// Replaces `metadata.google.internal` (google-cloud-go `compute/metadata`).
 pub const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
 /// docker's config directory (`configure-docker`); default `~/.docker`.
@@ -58,6 +61,7 @@ const KNOWN: &[&str] = &[
     AWS_ENDPOINT_URL_ECR,
     AWS_ENDPOINT_URL_ECR_PUBLIC,
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
+    AWS_PROFILE,
     GCE_METADATA_HOST,
     DOCKER_CONFIG,
     REGISTRY_AUTH_FILE,

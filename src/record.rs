@@ -55,6 +55,8 @@ impl CredentialType {
                 "AWS_SECRET_ACCESS_KEY",
                 "AWS_REGION",
                 "AWS_SESSION_TOKEN",
+                AWS_CREDENTIALS_SOURCE,
+                AWS_PROFILE,
             ],
             CredentialType::Gcp => &[
                 "GCP_ACCESS_TOKEN",
@@ -87,6 +89,8 @@ impl CredentialType {
     /// Is the set of names enough for `get` to answer?
     pub fn missing(self, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
         let need: &[&str] = match self {
+            // The opt-in form names no keys: they come from the ambient chain at `get` time.
+            CredentialType::Aws if has(AWS_CREDENTIALS_SOURCE) => &[],
             CredentialType::Aws => &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
             CredentialType::Gcp => {
                 let forms = [
@@ -255,8 +259,54 @@ impl Record {
         if let Some(missing) = self.kind.missing(&|n| self.credentials.contains(n)) {
             return Err(format!("a {} record needs {missing}", self.kind));
         }
+        if self.kind == CredentialType::Aws {
+            aws_ambient(&self.credentials)?;
+        }
         Ok(())
     }
+}
+
+/// An aws record's opt-in to the ambient AWS credential chain instead of stored keys (see
+/// `resolve::ecr`); its only accepted value is [`AMBIENT`].
+pub const AWS_CREDENTIALS_SOURCE: &str = "AWS_CREDENTIALS_SOURCE";
+pub const AMBIENT: &str = "ambient";
+/// With the opt-in only: the shared-config profile to take the keys from.
+pub const AWS_PROFILE: &str = "AWS_PROFILE";
+/// The names that hold key material, which the ambient form must not have.
+const AWS_KEY_NAMES: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// Which form an aws record has: `Ok(true)` for `AWS_CREDENTIALS_SOURCE=ambient` (no keys, an
+/// optional `AWS_PROFILE`), `Ok(false)` for stored keys (no `AWS_PROFILE`). Mixing the two is an
+/// error: a record must say unambiguously where its keys come from. Errors quote no value.
+pub fn aws_ambient(c: &Credentials) -> Result<bool, String> {
+    let Some(source) = c.get(AWS_CREDENTIALS_SOURCE) else {
+        if c.contains(AWS_PROFILE) {
+            return Err(format!(
+                "{AWS_PROFILE} is only used with {AWS_CREDENTIALS_SOURCE}={AMBIENT}; a record with stored keys takes no profile"
+            ));
+        }
+        return Ok(false);
+    };
+    if !source.expose_secret().eq_ignore_ascii_case(AMBIENT) {
+        return Err(format!(
+            "{AWS_CREDENTIALS_SOURCE} must be {AMBIENT} (keys from the environment, ~/.aws profiles, web identity, container or EC2 instance metadata); to use stored keys, remove it"
+        ));
+    }
+    if let Some(key) = AWS_KEY_NAMES.iter().find(|n| c.contains(n)) {
+        return Err(format!(
+            "{AWS_CREDENTIALS_SOURCE}={AMBIENT} and {key} conflict: give stored keys or the ambient opt-in, not both"
+        ));
+    }
+    if c.get(AWS_PROFILE)
+        .is_some_and(|p| p.expose_secret().trim().is_empty())
+    {
+        return Err(format!("{AWS_PROFILE} is empty"));
+    }
+    Ok(true)
 }
 
 /// Errors never quote the declared type: a malformed record may hold anything in that field.
@@ -367,6 +417,64 @@ mod tests {
         )
         .unwrap();
         assert!(r.validate().unwrap_err().contains("AWS_REGION"));
+    }
+
+    #[test]
+    fn aws_records_hold_stored_keys_or_the_ambient_opt_in_never_both() {
+        let aws = |creds: &str| {
+            Record::decode(
+                format!(
+                    r#"{{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{creds}}}"#
+                )
+                .as_bytes(),
+                None,
+            )
+            .unwrap()
+            .validate()
+        };
+        // Stored keys, as before.
+        aws(r#"{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b","AWS_REGION":"us-east-1"}"#)
+            .unwrap();
+        // The opt-in, any case, with or without a profile (and a harmless region).
+        for form in [
+            r#"{"AWS_CREDENTIALS_SOURCE":"ambient"}"#,
+            r#"{"AWS_CREDENTIALS_SOURCE":"AMBIENT","AWS_PROFILE":"ci"}"#,
+            r#"{"AWS_CREDENTIALS_SOURCE":"Ambient","AWS_REGION":"us-east-1"}"#,
+        ] {
+            aws(form).unwrap();
+        }
+        // Both forms at once: refused, naming the conflicting name.
+        for key in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            let e = aws(&format!(
+                r#"{{"AWS_CREDENTIALS_SOURCE":"ambient","{key}":"SEKRIT"}}"#
+            ))
+            .unwrap_err();
+            assert!(e.contains("conflict") && e.contains(key), "{e}");
+            assert!(!e.contains("SEKRIT"), "{e}");
+        }
+        // Any other value is refused without being quoted.
+        let e = aws(r#"{"AWS_CREDENTIALS_SOURCE":"imds-SEKRIT"}"#).unwrap_err();
+        assert!(
+            e.contains("must be ambient") && !e.contains("SEKRIT"),
+            "{e}"
+        );
+        // A profile only goes with the opt-in; an empty one is refused.
+        let e = aws(r#"{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b","AWS_PROFILE":"ci"}"#)
+            .unwrap_err();
+        assert!(e.contains("AWS_PROFILE is only used with"), "{e}");
+        assert!(aws(r#"{"AWS_CREDENTIALS_SOURCE":"ambient","AWS_PROFILE":" "}"#).is_err());
+        // Neither form: the keys are what is missing.
+        let e = aws(r#"{"AWS_REGION":"us-east-1"}"#).unwrap_err();
+        assert!(e.contains("needs AWS_ACCESS_KEY_ID"), "{e}");
+        let has = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
+        assert_eq!(
+            CredentialType::Aws.missing(&has(&["AWS_CREDENTIALS_SOURCE"])),
+            None
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{entries, CmdResult, Failure, Output};
 use crate::actions::{self, Context};
 use crate::detect;
 use crate::env::Env;
-use crate::record::{CredentialType, Credentials, Record};
+use crate::record::{self, CredentialType, Credentials, Record};
 use crate::registry::Registry;
 use secrecy::ExposeSecret;
 use std::io::Read;
@@ -124,6 +124,11 @@ fn from_type_names(
         &[]
     };
     for name in kind.names().iter().chain(extra) {
+        // A shell's AWS_PROFILE is taken only with the ambient opt-in (listed before it); next to
+        // stored keys it is the user's everyday setting, not a reason to refuse the keys.
+        if *name == record::AWS_PROFILE && !creds.contains(record::AWS_CREDENTIALS_SOURCE) {
+            continue;
+        }
         // Unset and empty are skipped here: CI systems export unset secrets as empty strings.
         if let Some(v) = Env::credential(name).filter(|v| !v.expose_secret().is_empty()) {
             creds.insert(name, v);

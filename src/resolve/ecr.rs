@@ -3,7 +3,21 @@
 //!
 //! * Keys come from the record only: no ambient credential chain, no profile files, no IMDS. The
 //!   SDK client is built by hand ([`ecr_sdk`](super::ecr_sdk)) with the record's keys as a static
-//!   credentials provider, so nothing else can be picked up.
+//!   credentials provider, so nothing else can be picked up. The one exception is a record that
+//!   asks for it (below).
+//! * **Opt-in to ambient credentials.** A record holding `AWS_CREDENTIALS_SOURCE=ambient` (any
+//!   case) *instead of* `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` takes its keys at `get` time
+//!   from aws-config: without `AWS_PROFILE` in the record, its default chain (environment
+//!   variables, the `AWS_PROFILE` or `default` profile of `~/.aws/config` / `credentials`, web
+//!   identity, ECS/EKS container credentials, EC2 instance metadata); with `AWS_PROFILE` in the
+//!   record, exactly that profile (like `aws --profile`; a missing profile never falls through to
+//!   the instance's role). SSO and `credential_process` profiles are not compiled in and fail with
+//!   a one-line error. Create one with `AWS_CREDENTIALS_SOURCE=ambient docker-credential-beta9
+//!   add <ecr-host> AWS_CREDENTIALS_SOURCE [AWS_PROFILE]`. Keys next to the opt-in, any other
+//!   value, or `AWS_PROFILE` without it are refused by `add`/`import` and a `BadRecord` at `get`
+//!   ([`record::aws_ambient`]). The same budget holds: instance metadata gets 1 s to connect and 1 s
+//!   to answer, one attempt, and everything stays inside `BETA9_TIMEOUT`. The region is still the
+//!   host's, and the same HTTP client (rustls with ring) is used.
 //! * Only hosts that pass [`hosts::ecr_host`] or [`hosts::is_ecr_public`] are ever sent the keys.
 //! * The token (never the keys) is cached encrypted by [`cache::get_or_refresh`], which makes many
 //!   concurrent cold `get`s one API call and falls back to a stale-but-valid token when a refresh
@@ -19,7 +33,7 @@ use crate::cache::{self, CachedToken, Policy, TokenCache};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
-use crate::record::Record;
+use crate::record::{self, Record};
 use crate::secret::Login;
 use crate::timeout;
 use base64::Engine as _;
@@ -97,16 +111,26 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
         });
     };
     let c = &record.credentials;
-    let need = |name: &str| -> Result<&SecretString> {
-        c.non_empty(name).ok_or_else(|| Error::BadRecord {
-            entry: record.registry.secret_name().to_string(),
-            reason: format!("an aws record needs {name}"),
-        })
+    let bad_record = |reason: String| Error::BadRecord {
+        entry: record.registry.secret_name().to_string(),
+        reason,
     };
-    let keys = Keys {
-        access_key_id: need("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
-        session_token: c.non_empty("AWS_SESSION_TOKEN"),
+    let need = |name: &str| -> Result<&SecretString> {
+        c.non_empty(name)
+            .ok_or_else(|| bad_record(format!("an aws record needs {name}")))
+    };
+    let source = if record::aws_ambient(c).map_err(bad_record)? {
+        Source::Ambient {
+            profile: c
+                .non_empty(record::AWS_PROFILE)
+                .map(|p| p.expose_secret().trim().to_string()),
+        }
+    } else {
+        Source::Record(Keys {
+            access_key_id: need("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+            session_token: c.non_empty("AWS_SESSION_TOKEN"),
+        })
     };
     // The host wins over the record's AWS_REGION: an ECR token is only valid for the registries
     // of the region whose API issued it, so asking another region's API would hand docker a token
@@ -121,17 +145,44 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
             ));
         }
     }
-    let key = cache_key(
-        &ctx.workspace,
-        record.registry.as_str(),
-        &target.region,
-        &keys,
-    );
+    let key = match &source {
+        Source::Record(keys) => cache_key(
+            &ctx.workspace,
+            record.registry.as_str(),
+            &target.region,
+            keys,
+        ),
+        Source::Ambient { profile } => ambient_cache_key(
+            &ctx.workspace,
+            record.registry.as_str(),
+            &target.region,
+            profile.as_deref(),
+            ctx.env.get(env::AWS_PROFILE),
+        ),
+    };
     let cache = TokenCache::open(ctx)?;
     let token = cache::get_or_refresh(ctx, &cache, &key, &POLICY, || {
-        fetch(ctx, &registry, &target, &keys)
+        fetch(ctx, &registry, &target, &source)
     })?;
     Ok(token.login())
+}
+
+/// Where the keys for GetAuthorizationToken come from.
+pub(crate) enum Source<'a> {
+    /// The record's own keys: the default, and the only form that never looks elsewhere.
+    Record(Keys<'a>),
+    /// `AWS_CREDENTIALS_SOURCE=ambient`: aws-config's chain, or exactly the record's profile.
+    Ambient { profile: Option<String> },
+}
+
+impl Source<'_> {
+    /// How error lines name the keys that were used.
+    fn keys_name(&self) -> &'static str {
+        match self {
+            Source::Record(_) => "the record's AWS keys",
+            Source::Ambient { .. } => "the ambient AWS credentials",
+        }
+    }
 }
 
 /// The record's key material.
@@ -157,6 +208,29 @@ pub(crate) fn cache_key(workspace: &str, registry: &str, region: &str, keys: &Ke
     format!("ecr\0{workspace}\0{registry}\0{region}\0{digest}")
 }
 
+/// The cache key of an ambient record: workspace + canonical registry + region + `ambient` + the
+/// profile the chain will read (the record's, which is used alone, else the `AWS_PROFILE` of this
+/// `get`'s environment). The keys themselves are not part of it: they are only known after
+/// resolving the chain, and resolving it on every cache hit would cost file reads and, off EC2,
+/// an instance-metadata timeout per `get`, which the cache exists to avoid. So a hit does no SDK
+/// work at all, and a change of the ambient keys shows after at most the 11 h refresh (the old
+/// token stays valid until its own expiry anyway: ECR tokens are not revoked by key rotation).
+pub(crate) fn ambient_cache_key(
+    workspace: &str,
+    registry: &str,
+    region: &str,
+    record_profile: Option<&str>,
+    env_profile: Option<&str>,
+) -> String {
+    // Digest-free and `\0`-separated: it can never equal a stored-keys key (hex digest last).
+    let profile = match (record_profile, env_profile) {
+        (Some(p), _) => format!("record\0{p}"),
+        (None, Some(p)) => format!("env\0{}", p.trim()),
+        (None, None) => "chain".to_string(),
+    };
+    format!("ecr\0{workspace}\0{registry}\0{region}\0ambient\0{profile}")
+}
+
 /// The endpoint override for this API from the environment, if any.
 pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
     let ignore = env
@@ -178,7 +252,7 @@ pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
 }
 
 /// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
-fn fetch(ctx: &Context, registry: &str, target: &Target, keys: &Keys) -> Result<CachedToken> {
+fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
     let endpoint = endpoint_override(&ctx.env, &target.api);
     if let Some(e) = &endpoint {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
@@ -202,7 +276,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, keys: &Keys) -> Result<
         fips: fips && endpoint.is_none(),
         dual_stack: dual_stack && endpoint.is_none(),
         endpoint: endpoint.as_deref(),
-        keys,
+        source,
         budget,
     };
     tracing::debug!(api = target.api.name(), region = %target.region, "GetAuthorizationToken");
@@ -211,7 +285,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, keys: &Keys) -> Result<
         None => format!("{} API", target.api.name()),
     };
     let reply = ecr_sdk::get_authorization_token(&call)
-        .map_err(|f| classify(registry, &api, &f, budget))?;
+        .map_err(|f| classify(registry, &api, source, &f, budget))?;
     let now = ctx.now_unix().max(cache::unix_now());
     let (username, secret) = decode_token(&reply.token).map_err(|what| {
         Error::Other(anyhow::anyhow!(
@@ -272,9 +346,36 @@ const THROTTLED: &[&str] = &[
 
 /// One line naming the registry and the cause class (COMPAT.md §10.11); at most the API's error
 /// code, never its message, never any key.
-pub(crate) fn classify(registry: &str, api: &str, f: &Failure, budget: Duration) -> Error {
+pub(crate) fn classify(
+    registry: &str,
+    api: &str,
+    source: &Source,
+    f: &Failure,
+    budget: Duration,
+) -> Error {
     let registry = registry.to_string();
+    let keys = source.keys_name();
     match f {
+        Failure::NoCredentials => Error::Rejected {
+            registry,
+            detail: match source {
+                Source::Ambient { profile: Some(p) } => format!(
+                    "no usable AWS credentials in profile {} of ~/.aws/config and ~/.aws/credentials (SSO and credential_process profiles are not supported); nothing was sent to the {api}",
+                    sanitise(p)
+                ),
+                _ => format!(
+                    "no usable AWS credentials from the ambient chain (environment, ~/.aws profile, web identity, container or EC2 instance metadata); nothing was sent to the {api}"
+                ),
+            },
+        },
+        Failure::CredentialsTimeout => Error::Unreachable {
+            registry,
+            detail: format!(
+                "the ambient AWS credential chain gave no credentials within {} s ({} to change)",
+                secs(budget),
+                env::TIMEOUT
+            ),
+        },
         Failure::Timeout => Error::Unreachable {
             registry,
             detail: format!(
@@ -304,14 +405,19 @@ pub(crate) fn classify(registry: &str, api: &str, f: &Failure, budget: Duration)
             if is(REJECTED) || (code_s.is_empty() && matches!(status, Some(401 | 403))) {
                 Error::Rejected {
                     registry,
-                    detail: format!("the {api} refused the record's AWS keys ({shown})"),
+                    detail: format!("the {api} refused {keys} ({shown})"),
                 }
             } else if is(EXPIRED) {
                 Error::Expired {
                     registry,
-                    detail: format!(
-                        "the record's AWS_SESSION_TOKEN has expired ({shown}); store fresh keys"
-                    ),
+                    detail: match source {
+                        Source::Record(_) => format!(
+                            "the record's AWS_SESSION_TOKEN has expired ({shown}); store fresh keys"
+                        ),
+                        Source::Ambient { .. } => format!(
+                            "the ambient AWS session credentials have expired ({shown}); refresh them"
+                        ),
+                    },
                 }
             } else if is(THROTTLED) || matches!(status, Some(429)) {
                 Error::Throttled {
@@ -499,7 +605,14 @@ mod tests {
             code: code.map(str::to_string),
             status,
         };
-        let msg = |f: &Failure| classify("reg.example", "ECR API", f, b).protocol_message();
+        let (akid, secret) = (s("AKIA1"), s("secret1"));
+        let record = Source::Record(Keys {
+            access_key_id: &akid,
+            secret_access_key: &secret,
+            session_token: None,
+        });
+        let msg =
+            |f: &Failure| classify("reg.example", "ECR API", &record, f, b).protocol_message();
         let m = msg(&svc(Some("UnrecognizedClientException"), Some(400)));
         assert!(m.starts_with("reg.example: access denied:"), "{m}");
         assert!(m.contains("UnrecognizedClientException"), "{m}");
@@ -525,9 +638,82 @@ mod tests {
         let m = msg(&svc(Some("Bad\nCode <script>"), Some(400)));
         assert!(!m.contains('\n') && !m.contains('<'), "{m}");
         assert!(matches!(
-            classify("r", "ECR API", &svc(Some("AccessDeniedException"), None), b),
+            classify(
+                "r",
+                "ECR API",
+                &record,
+                &svc(Some("AccessDeniedException"), None),
+                b
+            ),
             Error::Rejected { .. }
         ));
+    }
+
+    #[test]
+    fn ambient_failures_say_where_the_keys_were_looked_for() {
+        let b = Duration::from_secs(3);
+        let chain = Source::Ambient { profile: None };
+        let named = Source::Ambient {
+            profile: Some("ci\nrole".into()),
+        };
+        let msg = |src: &Source, f: &Failure| {
+            classify("reg.example", "ECR API", src, f, b).protocol_message()
+        };
+        let m = msg(&chain, &Failure::NoCredentials);
+        assert!(
+            m.starts_with(
+                "reg.example: access denied: no usable AWS credentials from the ambient chain"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("nothing was sent"), "{m}");
+        let m = msg(&named, &Failure::NoCredentials);
+        assert!(m.contains("in profile cirole of ~/.aws/config"), "{m}");
+        let m = msg(&chain, &Failure::CredentialsTimeout);
+        assert!(
+            m.starts_with("reg.example: unreachable: the ambient AWS credential chain gave no credentials within 3 s"),
+            "{m}"
+        );
+        let refused = Failure::Service {
+            code: Some("UnrecognizedClientException".into()),
+            status: Some(400),
+        };
+        assert!(msg(&chain, &refused).contains("refused the ambient AWS credentials"));
+        let expired = Failure::Service {
+            code: Some("ExpiredTokenException".into()),
+            status: Some(400),
+        };
+        let m = msg(&chain, &expired);
+        assert!(m.contains(": expired: the ambient AWS session"), "{m}");
+    }
+
+    #[test]
+    fn ambient_cache_keys_name_the_profile_and_never_meet_stored_key_ones() {
+        let key = |p, e| ambient_cache_key("ws", "reg", "us-east-1", p, e);
+        let base = key(None, None);
+        let variants = [
+            ambient_cache_key("ws2", "reg", "us-east-1", None, None),
+            ambient_cache_key("ws", "reg2", "us-east-1", None, None),
+            ambient_cache_key("ws", "reg", "us-west-2", None, None),
+            key(Some("dev"), None),
+            key(None, Some("dev")),
+            key(Some("prod"), None),
+        ];
+        for v in &variants {
+            assert_ne!(&base, v);
+        }
+        assert_eq!(base, key(None, None), "stable");
+        // The record's profile is used alone, so the environment's does not change the key.
+        assert_eq!(key(Some("dev"), Some("other")), key(Some("dev"), None));
+        assert_ne!(key(Some("dev"), None), key(None, Some("dev")));
+        let (akid, secret) = (s("AKIA1"), s("secret1"));
+        let stored = Keys {
+            access_key_id: &akid,
+            secret_access_key: &secret,
+            session_token: None,
+        };
+        assert!(!variants.contains(&cache_key("ws", "reg", "us-east-1", &stored)));
+        assert_ne!(base, cache_key("ws", "reg", "us-east-1", &stored));
     }
 
     #[test]

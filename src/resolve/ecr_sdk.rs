@@ -6,22 +6,39 @@
 //! files, no environment credentials, no IMDS, no region lookup. Credentials are the record's keys
 //! as a static provider; the HTTP client is hyper + rustls with ring; the budget bounds connect,
 //! each attempt, the whole operation (one retry at most), and the call itself.
+//!
+//! Only for a record with `AWS_CREDENTIALS_SOURCE=ambient` are credentials first resolved through
+//! aws-config ([`ambient_credentials`]), with the same HTTP client, the host's region (no region
+//! lookup, so no instance-metadata call for it) and a bounded instance-metadata client; the
+//! resolved keys then go to the client as the same static provider.
 
-use super::ecr::Keys;
+use super::ecr::{Keys, Source};
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::imds;
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::config::retry::RetryConfig;
 use aws_sdk_ecr::config::timeout::TimeoutConfig;
-use aws_sdk_ecr::config::{BehaviorVersion, Credentials, IdentityCache, Region, SharedHttpClient};
+use aws_sdk_ecr::config::{
+    BehaviorVersion, Credentials, IdentityCache, ProvideCredentials, Region, SharedHttpClient,
+};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use secrecy::ExposeSecret;
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// Connecting takes at most this long (less when the whole budget is smaller).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Two attempts: one retry for a transient failure, still inside the budget.
 const MAX_ATTEMPTS: u32 = 2;
+/// Instance metadata is link-local: off EC2 it never answers, so it gets one short attempt to
+/// connect and one to answer (aws-config's default is 1 s each with 4 attempts; ecr-login's
+/// minute-long waits on IMDS are awslabs/amazon-ecr-credential-helper #137, #351).
+const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What to ask and where.
 pub(crate) struct Call<'a> {
@@ -30,7 +47,7 @@ pub(crate) struct Call<'a> {
     pub fips: bool,
     pub dual_stack: bool,
     pub endpoint: Option<&'a str>,
-    pub keys: &'a Keys<'a>,
+    pub source: &'a Source<'a>,
     pub budget: Duration,
 }
 
@@ -58,6 +75,17 @@ pub(crate) enum Failure {
     BadReply(&'static str),
     /// The request could not be built or the runtime not started.
     Setup(&'static str),
+    /// Ambient opt-in: the credential chain (or the record's profile) gave no usable keys.
+    NoCredentials,
+    /// Ambient opt-in: the budget ran out while resolving credentials.
+    CredentialsTimeout,
+}
+
+/// Which step the budget was spent in, for the timeout's message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Credentials,
+    Api,
 }
 
 pub(crate) fn get_authorization_token(call: &Call) -> Result<Reply, Failure> {
@@ -65,10 +93,12 @@ pub(crate) fn get_authorization_token(call: &Call) -> Result<Reply, Failure> {
         .enable_all()
         .build()
         .map_err(|_| Failure::Setup("cannot start the async runtime"))?;
+    let step = Cell::new(Step::Credentials);
     let result = rt.block_on(async {
         // The SDK's own operation timeout should fire first; this is the hard stop.
-        match tokio::time::timeout(call.budget, send(call)).await {
+        match tokio::time::timeout(call.budget, run(call, &step)).await {
             Ok(r) => r,
+            Err(_) if step.get() == Step::Credentials => Err(Failure::CredentialsTimeout),
             Err(_) => Err(Failure::Timeout),
         }
     });
@@ -86,34 +116,114 @@ struct Common {
     region: Region,
 }
 
-fn common(call: &Call) -> Common {
+/// Credentials first (no I/O for the record's keys), then the API call with what is left of the
+/// budget.
+async fn run(call: &Call<'_>, step: &Cell<Step>) -> Result<Reply, Failure> {
+    let start = Instant::now();
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let credentials = Credentials::new(
-        call.keys.access_key_id.expose_secret(),
-        call.keys.secret_access_key.expose_secret(),
-        call.keys
-            .session_token
-            .map(|t| t.expose_secret().to_string()),
-        None,
-        "beta9-record",
-    );
-    let attempt = (call.budget / 2)
-        .max(Duration::from_secs(1))
-        .min(call.budget);
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT.min(attempt))
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(call.budget)
-        .build();
-    Common {
+    let credentials = match call.source {
+        Source::Record(keys) => record_credentials(keys),
+        Source::Ambient { profile } => {
+            ambient_credentials(http.clone(), call, profile.as_deref()).await?
+        }
+    };
+    step.set(Step::Api);
+    let left = call.budget.saturating_sub(start.elapsed());
+    if left.is_zero() {
+        return Err(Failure::Timeout);
+    }
+    let common = Common {
         http,
         credentials,
-        timeouts,
+        timeouts: timeouts(left),
         retry: RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS),
         region: Region::new(call.region.to_string()),
-    }
+    };
+    send(call, common).await
+}
+
+fn record_credentials(keys: &Keys) -> Credentials {
+    Credentials::new(
+        keys.access_key_id.expose_secret(),
+        keys.secret_access_key.expose_secret(),
+        keys.session_token.map(|t| t.expose_secret().to_string()),
+        None,
+        "beta9-record",
+    )
+}
+
+/// Connect, per attempt (half the budget: room for the one retry) and whole operation.
+fn timeouts(budget: Duration) -> TimeoutConfig {
+    let attempt = (budget / 2).max(Duration::from_secs(1)).min(budget);
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(attempt))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(budget)
+        .build()
+}
+
+/// `AWS_CREDENTIALS_SOURCE=ambient`: keys from aws-config, read from this process's environment
+/// and files. With a profile named in the record, exactly that profile (a missing profile must not
+/// fall through to the environment or the instance's role); without, the default chain. Any
+/// instance-metadata lookup, the chain's own or a profile's `credential_source =
+/// Ec2InstanceMetadata`, uses the bounded client. The error is reduced to [`Failure::NoCredentials`]:
+/// its text can name files and profiles and is not ours to print (`BETA9_LOG` shows aws-config's
+/// warnings).
+async fn ambient_credentials(
+    http: SharedHttpClient,
+    call: &Call<'_>,
+    profile: Option<&str>,
+) -> Result<Credentials, Failure> {
+    let region = Region::new(call.region.to_string());
+    let conf = ProviderConfig::without_region()
+        .with_http_client(http)
+        .with_region(Some(region.clone()))
+        // For the STS / container-credential calls some sources make.
+        .with_timeout_config(timeouts(call.budget))
+        .with_retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    let imds_client = imds::Client::builder()
+        .configure(&conf)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_attempt_timeout(IMDS_TIMEOUT * 2)
+        .operation_timeout(IMDS_TIMEOUT * 2)
+        .max_attempts(1)
+        .build();
+    let imds_provider = || {
+        ImdsCredentialsProvider::builder()
+            .configure(&conf)
+            .imds_client(imds_client.clone())
+            .build()
+    };
+    let result = match profile {
+        Some(name) => {
+            ProfileFileCredentialsProvider::builder()
+                .configure(&conf)
+                .profile_name(name)
+                .with_custom_provider("Ec2InstanceMetadata", imds_provider())
+                .build()
+                .provide_credentials()
+                .await
+        }
+        None => {
+            DefaultCredentialsChain::builder()
+                .configure(conf.clone())
+                .region(region)
+                .imds_client(imds_client.clone())
+                .with_custom_credential_source("Ec2InstanceMetadata", imds_provider())
+                .build()
+                .await
+                .provide_credentials()
+                .await
+        }
+    };
+    result.map_err(|e| {
+        // Display only: a fixed text per kind ("the credential provider was not enabled", ...).
+        tracing::debug!(kind = %e, "the ambient AWS credential chain gave no credentials");
+        Failure::NoCredentials
+    })
 }
 
 /// Applies [`Common`] and the endpoint flags to either crate's config builder.
@@ -137,9 +247,9 @@ macro_rules! configure {
     }};
 }
 
-async fn send(call: &Call<'_>) -> Result<Reply, Failure> {
+async fn send(call: &Call<'_>, common: Common) -> Result<Reply, Failure> {
     if call.public {
-        let conf = configure!(aws_sdk_ecrpublic::Config::builder(), common(call), call);
+        let conf = configure!(aws_sdk_ecrpublic::Config::builder(), common, call);
         let client = aws_sdk_ecrpublic::Client::from_conf(conf);
         let out = client
             .get_authorization_token()
@@ -151,7 +261,7 @@ async fn send(call: &Call<'_>) -> Result<Reply, Failure> {
             .ok_or(Failure::BadReply("has no authorizationData"))?;
         reply(data.authorization_token, data.expires_at)
     } else {
-        let conf = configure!(aws_sdk_ecr::Config::builder(), common(call), call);
+        let conf = configure!(aws_sdk_ecr::Config::builder(), common, call);
         let client = aws_sdk_ecr::Client::from_conf(conf);
         // No registryIds: deprecated, and the token works for every registry the keys may use.
         let out = client

@@ -3,7 +3,7 @@
 //! own emulator and sandbox. Without python3/moto the tests skip (BETA9_REQUIRE_MOTO=1 fails them).
 
 use crate::moto_env::Moto;
-use crate::support::{bin, Out, Sandbox, CANARY};
+use crate::support::{bin, free_port, Out, Sandbox, CANARY};
 use docker_credential_beta9::actions::{self, Context};
 use docker_credential_beta9::env::Env;
 use docker_credential_beta9::record::Record;
@@ -128,6 +128,217 @@ fn ambient_aws_credentials_are_never_used() {
     assert_eq!(out.json(), expected(HOST, PASSWORD));
     assert_eq!(moto.count(), 1);
     assert_eq!(moto.last_akid(), AKID);
+}
+
+/// Keys an SDK's environment provider would find, for the ambient opt-in tests.
+const AMBIENT_AKID: &str = "AKIDAMBIENT000000001";
+const AMBIENT_SECRET: &str = "ambient-secret-key-0001";
+
+/// A sandbox for ambient records: ECR calls go to moto, and instance metadata to a closed loopback
+/// port (never a real IMDS, whatever machine runs the tests).
+fn ambient_sandbox(moto: &Moto) -> Sandbox {
+    let mut sb = sandbox(moto);
+    sb.set_env(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    sb
+}
+
+/// `add HOST AWS_CREDENTIALS_SOURCE [AWS_PROFILE]` with the values in add's environment only.
+fn add_ambient(sb: &Sandbox, host: &str, profile: Option<&str>) {
+    let mut args = vec!["add", host, "AWS_CREDENTIALS_SOURCE"];
+    let mut env = vec![("AWS_CREDENTIALS_SOURCE", "ambient")];
+    if let Some(p) = profile {
+        args.push("AWS_PROFILE");
+        env.push(("AWS_PROFILE", p));
+    }
+    sb.run_env(&args, b"", &env).assert_ok();
+}
+
+#[test]
+fn an_ambient_record_signs_with_the_environment_keys_and_a_cache_hit_needs_none() {
+    let Some(moto) = moto() else { return };
+    let sb = ambient_sandbox(&moto);
+    add_ambient(&sb, HOST, None);
+    let out = sb.run_env(
+        &["get"],
+        HOST.as_bytes(),
+        &[
+            ("AWS_ACCESS_KEY_ID", AMBIENT_AKID),
+            ("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET),
+        ],
+    );
+    out.assert_ok();
+    assert_eq!(out.json(), expected(HOST, PASSWORD));
+    assert_eq!(moto.count(), 1);
+    assert_eq!(
+        moto.last_akid(),
+        AMBIENT_AKID,
+        "signed with the ambient key id"
+    );
+    assert_no_keys(&out, &[AMBIENT_SECRET]);
+    // The second get has no credentials anywhere: only a cache hit that resolves nothing answers.
+    let cached = sb.get(HOST);
+    cached.assert_ok();
+    assert_eq!(cached.stdout, out.stdout);
+    assert_eq!(moto.count(), 1, "a cached token makes no API call");
+    sb.assert_not_on_disk(AMBIENT_SECRET);
+    sb.assert_not_on_disk(PASSWORD);
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // decoy AWS profile files in the sandbox, nothing real
+fn an_ambient_record_with_a_profile_uses_exactly_that_profile() {
+    let Some(moto) = moto() else { return };
+    let mut sb = ambient_sandbox(&moto);
+    sb.set_env("BETA9_TIMEOUT", "3");
+    let aws_dir = sb.home().join(".aws");
+    std::fs::create_dir_all(&aws_dir).unwrap();
+    std::fs::write(
+        aws_dir.join("credentials"),
+        "[default]\naws_access_key_id = AKIDPROFILEDEFAULT01\naws_secret_access_key = d\n\
+         [ci]\naws_access_key_id = AKIDPROFILECI0000001\naws_secret_access_key = c\n",
+    )
+    .unwrap();
+    add_ambient(&sb, HOST, Some("ci"));
+    // Environment keys would win in the default chain; the record's profile wins over them.
+    let env_keys = [
+        ("AWS_ACCESS_KEY_ID", AMBIENT_AKID),
+        ("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET),
+        ("AWS_PROFILE", "default"),
+    ];
+    let out = sb.run_env(&["get"], HOST.as_bytes(), &env_keys);
+    out.assert_ok();
+    assert_eq!(out.json(), expected(HOST, PASSWORD));
+    assert_eq!(moto.last_akid(), "AKIDPROFILECI0000001");
+
+    // A profile that does not exist fails; it never falls through to the environment's keys.
+    let other = format!("{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com");
+    add_ambient(&sb, &other, Some("missing"));
+    let out = sb.run_env(&["get"], other.as_bytes(), &env_keys);
+    assert_one_line_failure(&out, &other, "access denied");
+    assert!(out.stdout.contains("profile missing"), "{out:?}");
+    assert_eq!(moto.count(), 1, "nothing was sent");
+}
+
+#[test]
+fn an_ambient_record_without_any_credentials_fails_in_one_line() {
+    // No env keys, a HOME without ~/.aws, instance metadata refused (closed port) or disabled:
+    // the chain runs dry inside the 3 s budget (no timing assertion; a hang would fail the
+    // harness, not this check).
+    let Some(moto) = moto() else { return };
+    let mut sb = ambient_sandbox(&moto);
+    sb.set_env("BETA9_TIMEOUT", "3");
+    add_ambient(&sb, HOST, None);
+    for extra in [&[][..], &[("AWS_EC2_METADATA_DISABLED", "true")][..]] {
+        let out = sb.run_env(&["get"], HOST.as_bytes(), extra);
+        assert_one_line_failure(&out, HOST, "access denied");
+        assert!(
+            out.stdout
+                .contains("no usable AWS credentials from the ambient chain"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(moto.count(), 0, "nothing was sent");
+}
+
+#[test]
+fn keys_next_to_the_ambient_opt_in_are_refused_by_add_and_by_get() {
+    let Some(moto) = moto() else { return };
+    let sb = ambient_sandbox(&moto);
+    let out = sb.run_env(
+        &[
+            "add",
+            HOST,
+            "AWS_CREDENTIALS_SOURCE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ],
+        b"",
+        &[
+            ("AWS_CREDENTIALS_SOURCE", "ambient"),
+            ("AWS_ACCESS_KEY_ID", AKID),
+            ("AWS_SECRET_ACCESS_KEY", CANARY),
+        ],
+    );
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    assert!(out.stderr.contains("conflict"), "{out:?}");
+    assert_no_keys(&out, &[CANARY]);
+    let out = sb.run_env(
+        &["add", HOST, "AWS_CREDENTIALS_SOURCE"],
+        b"",
+        &[("AWS_CREDENTIALS_SOURCE", "instance-SEKRIT")],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("must be ambient"), "{out:?}");
+    assert!(!out.stderr.contains("SEKRIT"), "{out:?}");
+    assert_eq!(
+        sb.get(HOST).stdout.trim(),
+        "credentials not found in native keychain",
+        "nothing was stored"
+    );
+
+    // Such a record can still arrive by other means; get refuses it and sends nothing.
+    let ctx = Context::from_env(
+        Env::from_pairs([
+            ("HOME", sb.home().to_str().unwrap()),
+            ("BETA9_CREDENTIALS_DIR", sb.store_base().to_str().unwrap()),
+        ]),
+        None,
+    )
+    .unwrap();
+    let json = serde_json::json!({
+        "version": 1, "registry": HOST, "type": "aws",
+        "credentials": {"AWS_CREDENTIALS_SOURCE": "ambient",
+                        "AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": CANARY}
+    });
+    let record = Record::decode(json.to_string().as_bytes(), None).unwrap();
+    actions::save(&ctx, &record, None).unwrap();
+    let out = sb.get(HOST);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    assert!(out.stdout.contains("conflict"), "{out:?}");
+    assert_no_keys(&out, &[CANARY, AKID]);
+    assert_eq!(moto.count(), 0);
+}
+
+#[test]
+fn add_without_names_takes_the_opt_in_and_profile_from_the_environment_and_ignores_a_stray_profile()
+{
+    let Some(moto) = moto() else { return };
+    let sb = ambient_sandbox(&moto);
+    // Stored keys plus an everyday AWS_PROFILE in the shell: the keys are stored, the profile not.
+    sb.run_env(
+        &["add", HOST],
+        b"",
+        &[
+            ("AWS_ACCESS_KEY_ID", AKID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ("AWS_PROFILE", "dev"),
+        ],
+    )
+    .assert_ok();
+    sb.get(HOST).assert_ok();
+    assert_eq!(moto.last_akid(), AKID);
+    // The opt-in from the environment.
+    let other = format!("{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com");
+    sb.run_env(
+        &["add", &other],
+        b"",
+        &[("AWS_CREDENTIALS_SOURCE", "ambient")],
+    )
+    .assert_ok();
+    let out = sb.run_env(
+        &["get"],
+        other.as_bytes(),
+        &[
+            ("AWS_ACCESS_KEY_ID", AMBIENT_AKID),
+            ("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET),
+        ],
+    );
+    out.assert_ok();
+    assert_eq!(moto.last_akid(), AMBIENT_AKID);
 }
 
 #[test]
