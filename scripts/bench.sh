@@ -1,0 +1,487 @@
+#!/usr/bin/env bash
+# Benchmarks of docker-credential-beta9 (issues 5 and 7), side by side with hyperfine, in one run:
+#   - /bin/true, a static `get`, a cached ECR `get`, Debian's docker-credential-ecr-login answering a
+#     cached ECR `get` (its pre-filled cache, COMPAT.md §10.14), a cold ECR `get` against moto,
+#     `get` with 10 and with 10,000 stored entries, `list` with 10 and with 10,000 entries;
+#   - 64 concurrent cold ECR `get`s -> GetAuthorizationToken calls seen by moto (3 trials);
+#   - peak RSS (/usr/bin/time %M), syscall counts (strace -c -f), sockets opened by a cached `get`
+#     (strace -e trace=network), instruction counts (valgrind callgrind, stable under load);
+#   - stripped binary size and release build time (incremental unless --build-time).
+# Prints a table with every goal, writes target/bench/results.{json,csv} (raw hyperfine JSON in
+# target/bench/raw/) and the plot benches/results/latency.png (+ a copy of results.json there).
+#
+# Usage: scripts/bench.sh [--runs N] [--rounds R] [--entries N] [--build-time]
+#                         [--wait-quiet SECONDS] [--no-install] [--bin PATH]
+#   --runs N          hyperfine runs per hot case per round (default 200; cold ECR N/10, list-10k N/20)
+#   --rounds R        alternating rounds (default 3); the p50 is taken over all rounds' runs
+#   --entries N       size of the big store (default 10000)
+#   --build-time      also time a from-scratch release build into target/bench-build (minutes)
+#   --wait-quiet S    before measuring, wait up to S seconds for the 1-min load average < 1.0
+#   --no-install      do not apt-get/cargo/pip install missing tools (skip what is missing)
+#   --bin PATH        measure this prebuilt binary instead of building target/release (no build
+#                     time; results and plot stay in target/bench/, benches/results/ is untouched)
+# Needs: cargo, python3. Installs if missing: hyperfine >= 1.16 with --input (else
+# `cargo install hyperfine@1.20.0 --locked --root target/bench-tools`), amazon-ecr-credential-helper,
+# gnuplot-nox, strace, time, valgrind (Debian), moto[server] 5.x (pip).
+set -euo pipefail
+
+RUNS=200
+ROUNDS=3
+ENTRIES=10000
+BUILD_TIME=0
+QUIET_WAIT=0
+INSTALL=1
+PREBUILT=""
+CONC=64
+CONC_TRIALS=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --entries) ENTRIES="$2"; shift 2 ;;
+        --build-time) BUILD_TIME=1; shift ;;
+        --wait-quiet) QUIET_WAIT="$2"; shift 2 ;;
+        --no-install) INSTALL=0; shift ;;
+        --bin) PREBUILT=$(realpath "$2"); shift 2 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+COLD_RUNS=$(( RUNS / 10 > 10 ? RUNS / 10 : 10 ))
+LIST_RUNS=$(( RUNS / 20 > 5 ? RUNS / 20 : 5 ))
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# The helper runs with a sandbox HOME below; cargo and rustup keep finding theirs.
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+OUT="$ROOT/target/bench"
+RAW="$OUT/raw"
+PUBLISH="$ROOT/benches/results"
+if [ -n "$PREBUILT" ]; then
+    PUBLISH="$OUT"
+fi
+rm -rf "$RAW"
+mkdir -p "$RAW" "$PUBLISH"
+
+log() { echo "bench: $*" >&2; }
+now() { date +%s.%N; }
+elapsed_ms() { python3 -c "import sys; print('%.1f' % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$2"; }
+
+# --- tools ----------------------------------------------------------------------------------
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo -n"
+fi
+APT_UPDATED=0
+apt_install() {
+    if [ "$INSTALL" = 0 ]; then
+        log "missing Debian package(s) $*; --no-install given"
+        return 1
+    fi
+    if [ "$APT_UPDATED" = 0 ]; then
+        $SUDO apt-get update -qq >&2 || true
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+# need CMD PACKAGE: install PACKAGE when CMD is missing; false if it is still missing.
+need() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] && return 0
+    apt_install "$2" || true
+    command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]
+}
+
+command -v cargo >/dev/null || { log "cargo is required"; exit 1; }
+command -v python3 >/dev/null || { log "python3 is required"; exit 1; }
+need curl curl || { log "curl is required"; exit 1; }
+HAVE_TIME=0; need /usr/bin/time time && HAVE_TIME=1
+HAVE_STRACE=0; need strace strace && HAVE_STRACE=1
+HAVE_VALGRIND=0; need valgrind valgrind && HAVE_VALGRIND=1
+HAVE_GNUPLOT=0; need gnuplot gnuplot-nox && HAVE_GNUPLOT=1
+need docker-credential-ecr-login amazon-ecr-credential-helper || true
+
+# hyperfine with --input (1.16+): runs the command without a shell, stdin from a file.
+pick_hyperfine() {
+    local h
+    for h in "${HYPERFINE:-}" "$ROOT/target/bench-tools/bin/hyperfine" "$(command -v hyperfine || true)"; do
+        if [ -n "$h" ] && [ -x "$h" ] && "$h" --help 2>/dev/null | grep -q -- '--input'; then
+            echo "$h"
+            return 0
+        fi
+    done
+    return 1
+}
+if ! HF=$(pick_hyperfine); then
+    if [ "$INSTALL" = 0 ]; then
+        log "no hyperfine with --input (>= 1.16) found; --no-install given"
+        exit 1
+    fi
+    log "cargo install hyperfine@1.20.0 --locked --root target/bench-tools (system one lacks --input)"
+    cargo install hyperfine@1.20.0 --locked --quiet --root "$ROOT/target/bench-tools" >&2
+    HF=$(pick_hyperfine)
+fi
+
+if ! python3 -c 'import moto.server, werkzeug' 2>/dev/null; then
+    if [ "$INSTALL" = 0 ]; then
+        log "moto[server] missing; --no-install given"
+        exit 1
+    fi
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    log "pip install moto[server]==5.*"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.*' >&2 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]==5.*' >&2
+fi
+
+# --- build ----------------------------------------------------------------------------------
+BUILD_INCR_MS=0
+if [ -z "$PREBUILT" ]; then
+    log "building release (incremental)"
+    t0=$(now)
+    cargo build --release --locked --quiet
+    t1=$(now)
+    BUILD_INCR_MS=$(elapsed_ms "$t0" "$t1")
+    PREBUILT="$ROOT/target/release/docker-credential-beta9"
+fi
+
+WORK=$(mktemp -d /tmp/beta9-bench.XXXXXX)
+MOTO_PID=""
+cleanup() {
+    exec 3>&- 2>/dev/null || true
+    if [ -n "$MOTO_PID" ]; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A private copy: other builds of the tree must not swap the binary under the benchmark.
+mkdir -p "$WORK/bin"
+cp "$PREBUILT" "$WORK/bin/docker-credential-beta9"
+BIN="$WORK/bin/docker-credential-beta9"
+BIN_BYTES=$(stat -c %s "$BIN")
+if file "$BIN" 2>/dev/null | grep -q ', stripped'; then BIN_STRIPPED=true; else BIN_STRIPPED=false; fi
+# Relocations the dynamic loader applies at every start (relative, and by symbol).
+RELOCS="? ?"
+if command -v readelf >/dev/null 2>&1; then
+    RELOCS="$(readelf -rW "$BIN" | grep -c '_RELATIVE' || true) $(readelf -rW "$BIN" | grep -cE '_(GLOB_DAT|JUMP_SLOT|64) ' || true)"
+fi
+
+# --- moto on a free loopback port -----------------------------------------------------------
+python3 tests/support/moto_ecr.py --port 0 --port-file "$WORK/port" --parent-pid $$ \
+    --ignore-stdin --quiet 2>"$WORK/moto.log" &
+MOTO_PID=$!
+for _ in $(seq 300); do
+    [ -s "$WORK/port" ] && break
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+        log "moto did not start:"
+        cat "$WORK/moto.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+[ -s "$WORK/port" ] || { log "moto did not start within 30 s"; exit 1; }
+ENDPOINT="http://127.0.0.1:$(cat "$WORK/port")"
+moto_count() { curl -fsS "$ENDPOINT/__count"; }
+moto_reset() { curl -fsS -X POST "$ENDPOINT/__reset" >/dev/null; }
+
+# --- the helper's sandbox: a 10-entry store and a big one, same key -------------------------
+for v in $(env | sed -n 's/^\(BETA9_[A-Z_]*\|AWS_[A-Z_]*\|XDG_[A-Z_]*\)=.*/\1/p'); do
+    unset "$v"
+done
+export HOME="$WORK/home"
+export AWS_ENDPOINT_URL_ECR="$ENDPOINT"
+S10="$WORK/store10"
+SBIG="$WORK/store-big"
+export BETA9_CREDENTIALS_DIR="$S10"
+mkdir -p "$HOME"
+STATIC=registry.example.com
+HOST=123456789012.dkr.ecr.us-east-1.amazonaws.com
+COLD_HOST=123456789012.dkr.ecr.us-west-2.amazonaws.com
+AKID=AKIABETA9BENCH000001
+store_static() { # STORE_DIR REGISTRY
+    printf '{"ServerURL":"%s","Username":"bench","Secret":"bench-secret"}' "$2" \
+        | BETA9_CREDENTIALS_DIR="$1" "$BIN" store
+}
+add_aws() { # REGISTRY
+    AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=bench-secret-key \
+        "$BIN" add "$1" AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY >/dev/null 2>&1
+}
+store_static "$S10" "$STATIC"
+add_aws "$HOST"
+add_aws "$COLD_HOST"
+for i in $(seq 1 7); do
+    store_static "$S10" "filler$i.bench.example"
+done
+IN_STATIC="$WORK/in.static"; printf '%s' "$STATIC" >"$IN_STATIC"
+IN_ECR="$WORK/in.ecr"; printf '%s' "$HOST" >"$IN_ECR"
+IN_COLD="$WORK/in.cold"; printf '%s' "$COLD_HOST" >"$IN_COLD"
+: >"$WORK/in.empty"
+
+# The big store: ENTRIES entries (the static one + fillers), filled with `store` over xargs -P.
+log "filling a store with $ENTRIES entries (xargs -P $(nproc) over \`store\`)"
+store_static "$SBIG" "$STATIC"
+t0=$(now)
+# shellcheck disable=SC2016 # the inner script expands its own variables
+seq 2 "$ENTRIES" | BIN="$BIN" SBIG="$SBIG" xargs -P "$(nproc)" -n 250 sh -c '
+    for i; do
+        printf "{\"ServerURL\":\"r%06d.bench.example\",\"Username\":\"u%d\",\"Secret\":\"s%d\"}" "$i" "$i" "$i" \
+            | BETA9_CREDENTIALS_DIR="$SBIG" "$BIN" store || exit 255
+    done' sh
+t1=$(now)
+FILL_MS=$(elapsed_ms "$t0" "$t1")
+
+# Check every answer once; warm the ECR cache (one GetAuthorizationToken call).
+expect() { # WHAT PATTERN CMD...
+    local what=$1 pat=$2 out
+    shift 2
+    if ! out=$("$@" 2>"$WORK/expect.err") || [[ "$out" != *$pat* ]]; then
+        log "$what failed: $(head -c 300 "$WORK/expect.err")"
+        exit 1
+    fi
+}
+expect "static get" '"Username":"bench"' "$BIN" get <"$IN_STATIC"
+expect "ECR get (warm-up)" '"Username":"AWS"' "$BIN" get <"$IN_ECR"
+expect "static get, big store" '"Username":"bench"' env BETA9_CREDENTIALS_DIR="$SBIG" "$BIN" get <"$IN_STATIC"
+BIG_COUNT=$(BETA9_CREDENTIALS_DIR="$SBIG" "$BIN" list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+S10_COUNT=$("$BIN" list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+if [ "$BIG_COUNT" != "$ENTRIES" ] || [ "$S10_COUNT" != 10 ]; then
+    log "store sizes are $S10_COUNT and $BIG_COUNT, expected 10 and $ENTRIES"
+    exit 1
+fi
+
+# --- the peer: ecr-login with a pre-filled cache (COMPAT.md §10.14) --------------------------
+# Debian's 0.6.x ignores AWS_ENDPOINT_URL*, so it cannot be pointed at moto: only its cached
+# path is measured, from a cache.json it would have written itself, with no network.
+PEER=""
+PEER_VERSION=""
+PEER_ENV=(env -i PATH=/usr/bin:/bin HOME="$WORK/peer-home" AWS_ECR_CACHE_DIR="$WORK/ecr-cache"
+    AWS_ACCESS_KEY_ID="$AKID" AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_EC2_METADATA_DISABLED=true)
+if command -v docker-credential-ecr-login >/dev/null 2>&1; then
+    PEER=$(command -v docker-credential-ecr-login)
+    PEER_VERSION="Debian $(dpkg-query -W -f='${Version}' amazon-ecr-credential-helper 2>/dev/null || echo '?'),"
+    PEER_VERSION="$PEER_VERSION \`version\` says $(timeout 10 "$PEER" version 2>/dev/null || echo '?')"
+    mkdir -p "$WORK/ecr-cache" "$WORK/peer-home"
+    python3 - "$WORK/ecr-cache/cache.json" "$AKID" "$HOST" <<'PY'
+import base64, datetime, hashlib, json, sys
+path, akid, host = sys.argv[1:4]
+account, region = host.split(".")[0], host.split(".")[3]
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+ts = lambda t: t.isoformat().replace("+00:00", "Z")
+# 0.6.x keys entries by base64(access key id bytes + md5("")): that version's `hash.Sum(b)` slip.
+key = "%s-%s-%s" % (region, base64.b64encode(akid.encode() + hashlib.md5().digest()).decode(), account)
+entry = {
+    "AuthorizationToken": base64.b64encode(b"AWS:%s-auth-token" % account.encode()).decode(),
+    "RequestedAt": ts(now),
+    "ExpiresAt": ts(now + datetime.timedelta(hours=12)),
+    "ProxyEndpoint": "https://" + host,
+    "Service": "ecr",
+}
+json.dump({"Registries": {key: entry}, "Version": "1.0"}, open(path, "w"))
+PY
+    # It must answer from the cache (a miss would go to the real AWS and fail or hang).
+    if ! out=$(timeout 20 "${PEER_ENV[@]}" "$PEER" get <"$IN_ECR" 2>/dev/null) \
+        || [[ "$out" != *123456789012-auth-token* ]]; then
+        log "ecr-login did not answer from its pre-filled cache; skipping the peer"
+        PEER=""
+    fi
+else
+    log "docker-credential-ecr-login not installed; skipping the peer"
+fi
+
+# --- wait for a quiet machine -----------------------------------------------------------------
+load1() { cut -d' ' -f1 /proc/loadavg; }
+quiet() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.0 else 1)" "$(load1)"; }
+waited=0
+while ! quiet && [ "$waited" -lt "$QUIET_WAIT" ]; do
+    log "load average $(load1) >= 1.0; waiting (${waited}s of ${QUIET_WAIT}s)"
+    sleep 30
+    waited=$(( waited + 30 ))
+done
+LOAD_START=$(load1)
+quiet || log "measuring with load average $LOAD_START (>= 1.0): expect noise"
+
+# --- latency: hyperfine, alternating rounds ---------------------------------------------------
+# hf NAME RUNS INPUT PREPARE WRAP... -- CMD...: hyperfine runs CMD (no shell, stdin from INPUT)
+# under the environment WRAP sets up for hyperfine itself (so no `env` process is timed).
+hf() {
+    local name=$1 runs=$2 input=$3 prepare=$4
+    shift 4
+    local wrap=()
+    while [ "$1" != "--" ]; do wrap+=("$1"); shift; done
+    shift
+    local args=(--style basic --warmup 5 --runs "$runs" -N --input "$input"
+        --export-json "$RAW/$name.json" -n "$name")
+    if [ -n "$prepare" ]; then
+        args+=(--prepare "$prepare")
+    fi
+    "${wrap[@]}" "$HF" "${args[@]}" "$*" >>"$RAW/hyperfine.log" 2>&1 \
+        || { log "hyperfine $name failed:"; tail -20 "$RAW/hyperfine.log" >&2; exit 1; }
+}
+COLD_CACHE="$WORK/cold-cache"
+moto_reset
+for r in $(seq "$ROUNDS"); do
+    log "round $r of $ROUNDS"
+    hf "true.$r" "$RUNS" "$WORK/in.empty" "" env -- /bin/true
+    hf "static.$r" "$RUNS" "$IN_STATIC" "" env -- "$BIN" get
+    hf "static-big.$r" "$RUNS" "$IN_STATIC" "" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" get
+    hf "ecr-cached.$r" "$RUNS" "$IN_ECR" "" env -- "$BIN" get
+    if [ -n "$PEER" ]; then
+        hf "peer-cached.$r" "$RUNS" "$IN_ECR" "" "${PEER_ENV[@]}" -- "$PEER" get
+    fi
+    hf "ecr-cold.$r" "$COLD_RUNS" "$IN_COLD" "rm -rf $COLD_CACHE" \
+        env BETA9_CACHE_DIR="$COLD_CACHE" -- "$BIN" get
+    hf "list.$r" "$RUNS" "$WORK/in.empty" "" env -- "$BIN" list
+    hf "list-big.$r" "$LIST_RUNS" "$WORK/in.empty" "" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" list
+done
+LOAD_END=$(load1)
+# Every cold run (and its warm-ups) must have made exactly one GetAuthorizationToken call.
+COLD_CALLS="$(moto_count) of $(( ROUNDS * (COLD_RUNS + 5) ))"
+
+# --- 64 concurrent cold gets -> GetAuthorizationToken calls -------------------------------------
+# All CONC processes wait on one pipe, then a single write of CONC newlines releases them at once.
+conc_trial() { # N -> "calls ok wall_ms"
+    local t=$1
+    local dir="$WORK/conc.$t" i pids=() rc ok=0 ref=""
+    mkdir -p "$dir"
+    mkfifo "$dir/go"
+    exec 3<>"$dir/go"
+    moto_reset
+    for i in $(seq "$CONC"); do
+        (
+            read -r _ <&3
+            exec 3>&-
+            BETA9_CACHE_DIR="$dir/cache" exec "$BIN" get <"$IN_COLD" >"$dir/out.$i" 2>"$dir/err.$i"
+        ) &
+        pids+=($!)
+    done
+    sleep 1
+    local s
+    s=$(now)
+    printf "%${CONC}s" "" | tr ' ' '\n' >&3
+    for i in "${!pids[@]}"; do
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        if [ "$rc" = 0 ] && [ -s "$dir/out.$((i + 1))" ]; then
+            ref=${ref:-$(cat "$dir/out.$((i + 1))")}
+            [ "$(cat "$dir/out.$((i + 1))")" = "$ref" ] && ok=$(( ok + 1 ))
+        fi
+    done
+    local e
+    e=$(now)
+    exec 3>&-
+    echo "$(moto_count) $ok $(elapsed_ms "$s" "$e")"
+}
+CONC_RESULTS=()
+for t in $(seq "$CONC_TRIALS"); do
+    CONC_RESULTS+=("$(conc_trial "$t")")
+    log "concurrent trial $t: calls, identical answers, wall ms = ${CONC_RESULTS[-1]}"
+done
+
+# The probes below take NAME INPUT [WRAP... --] CMD...: WRAP (e.g. `env -i ...`) sets up the
+# environment for the probe itself, so only CMD is measured, never an `env` process.
+split_wrap() {
+    WRAP=()
+    CMD=("$@")
+    local i
+    for i in "${!CMD[@]}"; do
+        if [ "${CMD[$i]}" = "--" ]; then
+            WRAP=("${CMD[@]:0:$i}")
+            CMD=("${CMD[@]:$((i + 1))}")
+            return 0
+        fi
+    done
+}
+
+# --- peak RSS (20 runs each, KiB) ---------------------------------------------------------------
+rss() {
+    local name=$1 input=$2
+    shift 2
+    [ "$HAVE_TIME" = 1 ] || return 0
+    split_wrap "$@"
+    for _ in $(seq 20); do
+        "${WRAP[@]}" /usr/bin/time -f %M -o "$RAW/rss.tmp" "${CMD[@]}" <"$input" >/dev/null 2>&1
+        cat "$RAW/rss.tmp" >>"$RAW/rss.$name"
+    done
+}
+rss true "$WORK/in.empty" /bin/true
+rss static "$IN_STATIC" "$BIN" get
+rss ecr-cached "$IN_ECR" "$BIN" get
+rss list-big "$WORK/in.empty" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" list
+if [ -n "$PEER" ]; then
+    rss peer-cached "$IN_ECR" "${PEER_ENV[@]}" -- "$PEER" get
+fi
+
+# --- syscalls and sockets (strace) --------------------------------------------------------------
+sys_count() { # total syscalls of one run, all threads
+    local name=$1 input=$2
+    shift 2
+    [ "$HAVE_STRACE" = 1 ] || return 0
+    split_wrap "$@"
+    "${WRAP[@]}" strace -f -c -o "$RAW/strace-c.$name" "${CMD[@]}" <"$input" >/dev/null 2>&1 || true
+}
+net_count() { # socket() calls of one run
+    local name=$1 input=$2
+    shift 2
+    [ "$HAVE_STRACE" = 1 ] || return 0
+    split_wrap "$@"
+    "${WRAP[@]}" strace -f -e trace=network -o "$RAW/strace-net.$name" "${CMD[@]}" <"$input" \
+        >/dev/null 2>&1 || true
+}
+sys_count true "$WORK/in.empty" /bin/true
+sys_count static "$IN_STATIC" "$BIN" get
+sys_count ecr-cached "$IN_ECR" "$BIN" get
+if [ -n "$PEER" ]; then
+    sys_count peer-cached "$IN_ECR" "${PEER_ENV[@]}" -- "$PEER" get
+fi
+net_count static "$IN_STATIC" "$BIN" get
+net_count ecr-cached "$IN_ECR" "$BIN" get
+rm -rf "$WORK/strace-cold"
+net_count ecr-cold "$IN_COLD" env BETA9_CACHE_DIR="$WORK/strace-cold" -- "$BIN" get
+
+# --- instruction counts (callgrind; independent of machine load) --------------------------------
+ir_count() {
+    local name=$1 input=$2
+    shift 2
+    [ "$HAVE_VALGRIND" = 1 ] || return 0
+    split_wrap "$@"
+    "${WRAP[@]}" valgrind --tool=callgrind --callgrind-out-file="$RAW/callgrind.$name" "${CMD[@]}" \
+        <"$input" >/dev/null 2>"$RAW/valgrind.$name" || true
+    callgrind_annotate --inclusive=yes "$RAW/callgrind.$name" >"$RAW/callgrind-annotate.$name" 2>/dev/null || true
+}
+ir_count true "$WORK/in.empty" /bin/true
+ir_count static "$IN_STATIC" "$BIN" get
+ir_count static-big "$IN_STATIC" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" get
+ir_count ecr-cached "$IN_ECR" "$BIN" get
+
+# --- build time -------------------------------------------------------------------------------
+BUILD_KIND=incremental
+BUILD_MS=$BUILD_INCR_MS
+BUILD_LOAD=""
+[ "$PUBLISH" = "$OUT" ] && BUILD_KIND=skipped
+if [ "$BUILD_TIME" = 1 ]; then
+    log "timing a from-scratch release build into target/bench-build (takes minutes)"
+    rm -rf "$ROOT/target/bench-build"
+    BUILD_LOAD=$(load1)
+    t0=$(now)
+    CARGO_TARGET_DIR="$ROOT/target/bench-build" cargo build --release --locked --quiet
+    t1=$(now)
+    BUILD_MS=$(elapsed_ms "$t0" "$t1")
+    BUILD_KIND=scratch
+    rm -rf "$ROOT/target/bench-build"
+fi
+
+# --- summary, files, plot ------------------------------------------------------------------------
+export BENCH_HF="$HF" BENCH_PEER="$PEER" BENCH_PEER_VERSION="$PEER_VERSION" BENCH_ENTRIES="$ENTRIES"
+export BENCH_FILL_MS="$FILL_MS" BENCH_BIN_BYTES="$BIN_BYTES" BENCH_BIN_STRIPPED="$BIN_STRIPPED"
+export BENCH_BUILD_MS="$BUILD_MS" BENCH_BUILD_KIND="$BUILD_KIND" BENCH_LOAD_START="$LOAD_START"
+export BENCH_BUILD_LOAD="$BUILD_LOAD" BENCH_LOAD_END="$LOAD_END" BENCH_RUNS="$RUNS" BENCH_ROUNDS="$ROUNDS" BENCH_CONC="$CONC"
+export BENCH_CONC_RESULTS="${CONC_RESULTS[*]}" BENCH_COLD_CALLS="$COLD_CALLS" BENCH_RELOCS="$RELOCS"
+python3 "$ROOT/scripts/bench-report.py" "$RAW" "$OUT" "$PUBLISH"
+if [ "$HAVE_GNUPLOT" = 1 ]; then
+    gnuplot -e "datafile='$OUT/plot.dat'; outfile='$PUBLISH/latency.png'" "$ROOT/scripts/bench-plot.gp"
+    log "plot: benches/results/latency.png ($(stat -c %s "$PUBLISH/latency.png") bytes)"
+else
+    log "gnuplot missing: no plot"
+fi
