@@ -164,3 +164,65 @@ fn scripted_commands_never_leak_except_export() {
         steps
     });
 }
+
+/// Secrets never travel in argv: the helper never starts another program (so no child's argv or
+/// environment can carry one). strace counts every `execve` of a run and its threads.
+#[test]
+fn the_helper_never_starts_another_program() {
+    let have_strace = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_strace {
+        assert!(
+            std::env::var("BETA9_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "strace is required"
+        );
+        eprintln!("skipping: strace not installed");
+        return;
+    }
+    let s = Sandbox::new();
+    let log = s.path().join("execve.log");
+    let bin = crate::support::bin();
+    let traced = |args: &[&str], stdin: &[u8], env: &[(&str, &str)]| {
+        let mut argv = vec![
+            "-f".to_string(),
+            "-qq".to_string(),
+            "-e".to_string(),
+            "trace=execve,execveat".to_string(),
+            "-o".to_string(),
+            log.to_str().unwrap().to_string(),
+            bin.to_str().unwrap().to_string(),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let mut cmd = std::process::Command::new("strace");
+        cmd.args(&argv)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", s.home())
+            .env("BETA9_CREDENTIALS_DIR", s.store_base());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = s.run_with(cmd, stdin);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let execs = text.lines().filter(|l| l.contains("execve")).count();
+        assert_eq!(
+            execs, 1,
+            "{args:?} started another program: {text}\n{out:?}"
+        );
+        assert!(!text.contains(CANARY));
+    };
+    let body = format!(r#"{{"ServerURL":"ghcr.io","Username":"u","Secret":"{CANARY}"}}"#);
+    traced(&["store"], body.as_bytes(), &[]);
+    traced(&["get"], b"ghcr.io", &[]);
+    traced(&["list"], b"", &[]);
+    traced(
+        &["add", "nvcr.io", "NGC_API_KEY"],
+        b"",
+        &[("NGC_API_KEY", CANARY)],
+    );
+    traced(&["export", "nvcr.io"], b"", &[]);
+    traced(&["rekey"], b"", &[]);
+    traced(&["erase"], b"ghcr.io", &[]);
+}
