@@ -41,9 +41,11 @@ command -v dpkg-shlibdeps >/dev/null 2>&1 || {
     exit 1
 }
 
+# Pinned: an unpinned `cargo install` takes the newest release, which may need a newer rustc than
+# the machine has (hyperfine 2.0 already does).
 tools=()
-cargo deb --version >/dev/null 2>&1 || tools+=(cargo-deb)
-cargo generate-rpm --version >/dev/null 2>&1 || tools+=(cargo-generate-rpm)
+cargo deb --version >/dev/null 2>&1 || tools+=(cargo-deb@3.8.0)
+cargo generate-rpm --version >/dev/null 2>&1 || tools+=(cargo-generate-rpm@0.21.1)
 if [ "${#tools[@]}" -gt 0 ]; then
     echo "packaging/build.sh: cargo install --locked ${tools[*]}" >&2
     cargo install --locked "${tools[@]}"
