@@ -83,8 +83,8 @@ fi
 pass "file list: binary 0755, man page, bash/zsh/fish completions, README, copyright, examples"
 
 # --- .deb: unpack and run --------------------------------------------------------------------
-dpkg-deb -x "$DEB" "$TMP/root"
-bin="$TMP/root/usr/bin/$NAME"
+dpkg-deb -x "$DEB" "$TMP/unpacked"
+bin="$TMP/unpacked/usr/bin/$NAME"
 got=$("$bin" version)
 [ "$got" = "$WANT_VERSION_LINE" ] || fail "'$NAME version' printed '$got', want '$WANT_VERSION_LINE'"
 pass "unpacked binary: '$NAME version' -> $got"
@@ -103,13 +103,13 @@ fi
 pass "unpacked binary: store -> get -> erase round trip in a throwaway store"
 
 for ex in config auth; do
-    f="$TMP/root/usr/share/doc/$NAME/examples/$ex.json"
+    f="$TMP/unpacked/usr/share/doc/$NAME/examples/$ex.json"
     if command -v python3 >/dev/null 2>&1; then
         python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["credHelpers"]' "$f" \
             || fail "examples/$ex.json is not a credHelpers JSON object"
     fi
 done
-gzip -t "$TMP/root/usr/share/man/man1/$NAME.1.gz" || fail "man page is not gzip"
+gzip -t "$TMP/unpacked/usr/share/man/man1/$NAME.1.gz" || fail "man page is not gzip"
 pass "examples are credHelpers JSON; man page is gzip"
 
 # --- .rpm ----------------------------------------------------------------------------------
