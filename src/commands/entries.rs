@@ -31,6 +31,9 @@ pub struct RemoveArgs {
     /// Registry host or image reference
     #[arg(value_name = "REF")]
     pub reference: String,
+    /// Delete the entry's file even if it cannot be decrypted (damaged, or sealed with a lost key)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args)]
@@ -120,7 +123,23 @@ fn not_stored(ctx: &Context, reference: &str) -> String {
 }
 
 pub fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
-    let Some(entry) = lookup(ctx, &args.reference)? else {
+    let entry = match lookup(ctx, &args.reference) {
+        Ok(entry) => entry,
+        // Without --force an unreadable entry stays (a wrong key must never cost data); with it,
+        // the operator has decided: the file named by the registry goes, unread.
+        Err(_) if args.force => return remove_unread(ctx, &args.reference),
+        Err(e) => {
+            return Err(match e {
+                Failure::User(m) => {
+                    Failure::User(format!("{m}; to delete it unread: remove --force"))
+                }
+                Failure::Internal(m) => {
+                    Failure::Internal(format!("{m}; to delete it unread: remove --force"))
+                }
+            })
+        }
+    };
+    let Some(entry) = entry else {
         return Ok(Output::default().note(not_stored(ctx, &args.reference)));
     };
     actions::remove(ctx, &entry.record.registry)?;
@@ -130,6 +149,23 @@ pub fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
         entry.record.registry.secret_name(),
         ctx.workspace
     )))
+}
+
+/// `remove --force` on an entry that cannot be opened: deletes the first candidate file (exact
+/// key, then the registry of the REF) that exists but does not open; readable entries stay.
+fn remove_unread(ctx: &Context, reference: &str) -> CmdResult {
+    let registry = registry_arg(reference)?;
+    for r in [Registry::from_server_url(reference), registry] {
+        if actions::load(ctx, &r).is_err() {
+            let name = r.secret_name();
+            ctx.store.remove(&name)?;
+            return Ok(Output::default().note(format!(
+                "removed unreadable {name} from workspace {} (--force)",
+                ctx.workspace
+            )));
+        }
+    }
+    Ok(Output::default().note(not_stored(ctx, reference)))
 }
 
 pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {

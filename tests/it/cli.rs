@@ -794,3 +794,31 @@ fn keys_docker_login_stored_can_be_named_as_ls_shows_them() {
     assert_login(&b.get(token_key), "me", CANARY);
     assert_login(&b.get("https://index.docker.io/v1/"), "me", "pat");
 }
+
+#[test]
+fn remove_refuses_an_unreadable_entry_unless_forced() {
+    let s = Sandbox::new();
+    s.store("ghcr.io", "g", "gs").assert_ok();
+    s.store("nvcr.io", "n", "ns").assert_ok();
+    let file = s.entries_dir().join("oci-creds-0fd460f0568e29c1");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let o = s.run(&["remove", "ghcr.io"], b"");
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("remove --force"), "{}", o.stderr);
+    assert!(file.exists(), "nothing deleted without --force");
+    let o = s.run(&["remove", "--force", "ghcr.io"], b"");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("removed unreadable oci-creds-0fd460f0568e29c1"),
+        "{}",
+        o.stderr
+    );
+    assert!(!file.exists());
+    // The readable neighbour is untouched, and docker can log in again.
+    assert_eq!(s.get("nvcr.io").json()["Secret"], "ns");
+    s.store("ghcr.io", "g", "fresh").assert_ok();
+    assert_eq!(s.get("ghcr.io").json()["Secret"], "fresh");
+}
