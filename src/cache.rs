@@ -202,7 +202,17 @@ pub fn get_or_refresh(
         tracing::debug!("token cache hit");
         return Ok(t);
     }
-    let _lock = cache.lock(cache_key)?;
+    // A cache that cannot be locked (read-only or full disk) costs single-flight, not the answer.
+    let _lock = match cache.lock(cache_key) {
+        Ok(lock) => Some(lock),
+        Err(e) => {
+            ctx.note(format!(
+                "token cache unavailable ({}); fetching without it",
+                e.protocol_message()
+            ));
+            None
+        }
+    };
     let cached = cache.read(cache_key);
     if let Some(t) = cached.as_ref().filter(|t| fresh(t)) {
         tracing::debug!("token refreshed by another process");

@@ -626,3 +626,20 @@ fn prepare_timing() {
         store.display()
     );
 }
+
+#[test]
+fn an_unusable_token_cache_costs_caching_not_the_answer() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = sandbox_with_key(&stub);
+    // A cache directory that cannot exist (its parent is a file), as on a read-only or full disk.
+    let env = [("BETA9_CACHE_DIR", "/dev/null/beta9-cache")];
+    let out = get(&sb, AR, &env);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert!(out.stderr.contains("token cache unavailable"), "{out:?}");
+    assert!(!out.stderr.contains(&token()));
+    let again = get(&sb, AR, &env);
+    assert_login(&again, AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.count(), 2, "no cache, so every get asks");
+}
