@@ -7,6 +7,7 @@
 #
 #   packaging/test-deb.sh              # runs packaging/build.sh first
 #   packaging/test-deb.sh --no-build   # tests what is in target/packages/ now
+# With CI=true as root (CI's throwaway machine) it also installs the .deb with dpkg and purges it.
 set -euo pipefail
 
 NAME=docker-credential-beta9
@@ -111,6 +112,18 @@ for ex in config auth; do
 done
 gzip -t "$TMP/unpacked/usr/share/man/man1/$NAME.1.gz" || fail "man page is not gzip"
 pass "examples are credHelpers JSON; man page is gzip"
+
+# --- .deb: a real install, on CI only ------------------------------------------------------
+# CI runs on a throwaway machine as root, so there the package is installed for real with dpkg,
+# answers from /usr/bin, and is purged again. Elsewhere the unpacked checks above stand in for it.
+if [ "${CI:-}" = true ] && [ "$(id -u)" -eq 0 ] && ! dpkg-query -W "$NAME" >/dev/null 2>&1; then
+    dpkg -i "$DEB" >/dev/null
+    got=$(/usr/bin/$NAME version)
+    dpkg --purge "$NAME" >/dev/null
+    [ "$got" = "$WANT_VERSION_LINE" ] || fail "installed /usr/bin/$NAME version printed '$got'"
+    [ ! -e "/usr/bin/$NAME" ] || fail "dpkg --purge left /usr/bin/$NAME behind"
+    pass "dpkg -i installed it; /usr/bin/$NAME answers version; dpkg --purge removed it"
+fi
 
 # --- .rpm ----------------------------------------------------------------------------------
 case "$(basename "$RPM")" in
