@@ -12,6 +12,12 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Packages: builds the release binary, the .deb and the .rpm, and checks the unpacked .deb answers.
 packaging/test-deb.sh
+# The README's first command, into a throwaway prefix: install, self-check, uninstall.
+prefix=$(mktemp -d)
+./install.sh --prefix "$prefix"
+./install.sh --uninstall --prefix "$prefix"
+[ -z "$(find "$prefix" -type f)" ] || { echo "install.sh --uninstall left files in $prefix" >&2; exit 1; }
+rm -rf "$prefix"
 export BETA9_REQUIRE_TOOLS=1 BETA9_REQUIRE_MOTO=1
 # The keyring backend needs a session bus and a Secret Service: run its tests inside one.
 scripts/with-keyring.sh cargo test --locked --test it keyring::
