@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 pub const ABOUT: &str = "Rotate the master key and re-encrypt every entry of every workspace";
 pub const EXAMPLES: &str = "\
+Examples:
 Generated key file or OS keyring (rotated in place):
   docker-credential-beta9 rekey
 Your own key file (BETA9_CREDENTIALS_KEY_FILE); afterwards point the variable at the new file:

@@ -740,18 +740,18 @@ fn help_starts_with_the_protocol_usage_and_every_command_has_an_example() {
         assert!(o.stdout.starts_with(USAGE), "{:?}", o.stdout);
         assert!(o.stdout.contains("configure-docker"));
     }
-    for cmd in [
-        "add",
-        "remove",
-        "ls",
-        "show",
-        "secret-name",
-        "import",
-        "export",
-        "configure-docker",
-        "completions",
-        "man",
-    ] {
+    // Every command the top-level help lists (so a new one cannot slip through without an example).
+    let top = s.run(&["--help"], b"").stdout;
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 12, "{commands:?}");
+    for cmd in commands.iter().map(String::as_str) {
         let o = s.run(&[cmd, "--help"], b"");
         assert_eq!(o.code, 0, "{cmd}");
         assert!(o.stdout.contains("Example"), "{cmd}: {}", o.stdout);
