@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of docker-credential-beta9 (issues 5 and 7), side by side with hyperfine, in one run:
 #   - /bin/true, a static `get`, a cached ECR `get`, Debian's docker-credential-ecr-login answering a
-#     cached ECR `get` (its pre-filled cache, COMPAT.md §10.14), a cold ECR `get` against moto,
+#     cached ECR `get` (its pre-filled cache, docs/ecr.md, "ecr-login's cache key versions"), a cold ECR `get` against moto,
 #     `get` with 10 and with 10,000 stored entries, `list` with 10 and with 10,000 entries;
 #   - 64 concurrent cold ECR `get`s -> GetAuthorizationToken calls seen by moto (3 trials);
 #   - peak RSS (/usr/bin/time %M), syscall counts (strace -c -f), sockets opened by a cached `get`
@@ -251,7 +251,7 @@ if [ "$BIG_COUNT" != "$ENTRIES" ] || [ "$S10_COUNT" != 10 ]; then
     exit 1
 fi
 
-# --- the peer: ecr-login with a pre-filled cache (COMPAT.md §10.14) --------------------------
+# --- the peer: ecr-login with a pre-filled cache (docs/ecr.md, "ecr-login's cache key versions") --------------------------
 # Debian's 0.6.x ignores AWS_ENDPOINT_URL*, so it cannot be pointed at moto: only its cached
 # path is measured, from a cache.json it would have written itself, with no network.
 PEER=""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command with a private D-Bus session and an unlocked gnome-keyring Secret Service, so the
-# keyring backend is tested for real on a headless machine (COMPAT.md §10.12). Everything it starts
+# keyring backend is tested for real on a headless machine (docs/storage.md, "Key sources"). Everything it starts
 # belongs to the session and stops with it.
 #   scripts/with-keyring.sh cargo test --test it keyring::
 set -euo pipefail

@@ -1,131 +1,47 @@
-//! What each verb does, as plain functions over a [`Context`]. No stdin, stdout or exit codes here:
-//! `cli` turns these results into bytes and statuses.
+//! What each verb and command does, as plain functions over a [`Context`]. No stdin, stdout or exit
+//! codes here: the edge turns these results into bytes and statuses. Every read-decide-write of an
+//! entry happens inside one store update, so nothing can land between the decision and the change.
 
+use crate::context::Context;
+use crate::credential_type::CredentialType;
 use crate::detect;
-use crate::env::{self, Env};
 use crate::error::{Error, Result};
-use crate::paths;
-use crate::protocol::StoreRequest;
-use crate::record::{CredentialType, Credentials, Record};
-use crate::registry::{Registry, SecretName};
+use crate::login::{Login, NewLogin};
+use crate::record::{self, Credentials, Entry, Record};
+use crate::registry::Registry;
 use crate::resolve;
-use crate::secret::{self, Login};
-use crate::store::file::FileStore;
-use crate::store::key::KeySource;
-use crate::store::Store;
+use crate::store::name::SecretName;
+use crate::store::sealed::{Current, Plan};
 use secrecy::SecretString;
-use serde::Deserialize;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Everything an action may use: the env snapshot, the workspace, the store and the clock.
-/// Notes are one-line hints for stderr, collected here so only `cli` picks the stream.
-pub struct Context {
-    pub env: Env,
-    pub workspace: String,
-    pub store: Box<dyn Store>,
-    pub now: SystemTime,
-    notes: RefCell<Vec<String>>,
+/// The registry a REF argument names (a bare host is a registry, docs/registry-identity.md,
+/// "Image references"). Empty is an error: the image-reference rule would read it as Docker Hub.
+pub fn registry_arg(reference: &str) -> Result<Registry> {
+    if reference.trim().is_empty() {
+        return Err(Error::Invalid(
+            "empty registry: give a host such as ghcr.io or an image reference".into(),
+        ));
+    }
+    Ok(Registry::from_reference(reference))
 }
 
-impl Context {
-    /// The real context: file store in the workspace's directory, key from the configured source.
-    pub fn from_env(env: Env, workspace: Option<&str>) -> Result<Context> {
-        let workspace = workspace
-            .or_else(|| env.get(env::WORKSPACE))
-            .unwrap_or(paths::DEFAULT_WORKSPACE)
-            .to_string();
-        paths::validate_workspace(&workspace)?;
-        let dir = paths::store_dir(&env, &workspace)?;
-        let keys = KeySource::from_env(&env)?;
-        let store = FileStore::new(dir, &workspace, keys);
-        Ok(Context::with_store(env, &workspace, Box::new(store)))
-    }
-
-    pub fn with_store(env: Env, workspace: &str, store: Box<dyn Store>) -> Context {
-        Context {
-            env,
-            workspace: workspace.to_string(),
-            store,
-            now: SystemTime::now(),
-            notes: RefCell::new(Vec::new()),
-        }
-    }
-
-    pub fn now_unix(&self) -> u64 {
-        self.now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-
-    pub fn note(&self, line: String) {
-        self.notes.borrow_mut().push(line);
-    }
-
-    pub fn take_notes(&self) -> Vec<String> {
-        let mut notes = self.store.take_warnings();
-        notes.append(&mut self.notes.borrow_mut());
-        notes
-    }
-}
-
-/// A decrypted entry: the record and what `list`/`ls` show about it.
-#[derive(Debug)]
-pub struct Entry {
-    pub record: Record,
-    /// The ServerURL docker gave to `store`, reported back by `list` (COMPAT.md §10.5).
-    pub server_url: Option<String>,
-    pub updated_at: u64,
-}
-
-impl Entry {
-    pub fn list_key(&self) -> String {
-        self.server_url
-            .clone()
-            .unwrap_or_else(|| self.record.registry.list_key())
-    }
-}
-
-#[derive(Deserialize)]
-struct RawEntry<'a> {
-    #[serde(default)]
-    updated_at: u64,
-    #[serde(default)]
-    server_url: Option<String>,
-    #[serde(borrow)]
-    record: &'a serde_json::value::RawValue,
-}
-
-fn decode_entry(name: &SecretName, plaintext: &[u8]) -> Result<Entry> {
-    let bad = |reason: String| Error::BadRecord {
+fn bad_record(name: &SecretName, reason: String) -> Error {
+    Error::BadRecord {
         entry: name.to_string(),
         reason,
-    };
-    let raw: RawEntry = serde_json::from_slice(plaintext).map_err(|e| {
-        bad(format!(
-            "malformed entry at line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let record = Record::decode_stored(raw.record.get().as_bytes()).map_err(bad)?;
-    Ok(Entry {
-        record,
-        server_url: raw.server_url,
-        updated_at: raw.updated_at,
-    })
+    }
 }
 
 /// The entry stored for exactly this registry. A different registry under the same 64-bit name
-/// (a hash collision, or a file copied by hand) is treated as absent, never returned.
+/// (a hash collision, or a file copied by hand) is treated as absent, never returned
+/// (docs/registry-identity.md, "Collision guard").
 pub fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
     let name = registry.secret_name();
     let Some(plain) = ctx.store.read(&name)? else {
         return Ok(None);
     };
-    let entry = decode_entry(&name, plain.as_slice())?;
+    let entry = Entry::decode(plain.as_slice()).map_err(|r| bad_record(&name, r))?;
     if entry.record.registry != *registry {
         tracing::debug!(entry = %name, "entry belongs to another registry; treated as absent");
         return Ok(None);
@@ -133,20 +49,62 @@ pub fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
     Ok(Some(entry))
 }
 
-/// Writes a record (replacing any previous one for its registry) and returns its secret name.
-pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<SecretName> {
+/// What [`save`] did.
+#[derive(Debug)]
+pub struct Saved {
+    pub name: SecretName,
+    pub replaced: bool,
+}
+
+/// Writes a record, replacing the registry's previous one. Refuses (and leaves it as it is) an
+/// entry under that name that cannot be opened or decoded, or that holds another registry's
+/// record: a wrong key or a name collision must never cost a credential.
+pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<Saved> {
+    put(ctx, record, server_url, false)
+}
+
+fn put(
+    ctx: &Context,
+    record: &Record,
+    server_url: Option<&str>,
+    over_unreadable: bool,
+) -> Result<Saved> {
     let name = record.registry.secret_name();
-    let plain = secret::entry_json(record, server_url, ctx.now_unix());
-    ctx.store.write(&name, plain.as_slice())?;
+    let keep = |why: String| {
+        Error::Invalid(format!(
+            "{why}; it was left as it is: remove it first (or restore the key) to replace it"
+        ))
+    };
+    let replaced = ctx.store.update(&name, |current| {
+        let replaced = match current {
+            Current::Absent => false,
+            Current::Unreadable(_) if over_unreadable => true,
+            Current::Unreadable(e) => return Err(keep(e.protocol_message())),
+            Current::Open(plain) => match Entry::decode(plain.as_slice()) {
+                Ok(e) if e.record.registry == record.registry => true,
+                Ok(_) => {
+                    return Err(keep(format!(
+                        "entry {name} holds another registry's record"
+                    )))
+                }
+                Err(_) if over_unreadable => true,
+                Err(reason) => return Err(keep(bad_record(&name, reason).protocol_message())),
+            },
+        };
+        let plain = record::entry_json(record, server_url, ctx.now());
+        Ok(Plan::Put(plain, replaced))
+    })?;
     tracing::debug!(entry = %name, kind = %record.kind, "stored");
-    Ok(name)
+    Ok(Saved { name, replaced })
 }
 
 /// `store`: docker's login becomes a record that keeps exactly the Username and Secret given
-/// (COMPAT.md §10.6). Hub and GHCR use their types' names; everything else, ECR, Google and NGC
-/// hosts included, becomes `generic`: an explicit login wins over detection, nothing is minted.
-pub fn store(ctx: &Context, req: StoreRequest) -> Result<()> {
-    let registry = Registry::from_server_url(&req.server_url);
+/// (docs/records.md, "Logins stored by docker"). Hub and GHCR use their types' names; everything
+/// else, ECR, Google and NGC hosts included, becomes `generic`: an explicit login wins over
+/// detection, nothing is minted. A `docker login` replaces an entry that cannot be opened (the
+/// user is typing the credential again); another registry's entry is never replaced.
+pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
+    let registry = Registry::from_server_url(&login.server_url);
     let kind = match detect::by_registry(&registry) {
         Some(t @ (CredentialType::Dockerhub | CredentialType::Ghcr)) => t,
         _ => CredentialType::Generic,
@@ -155,14 +113,14 @@ pub fn store(ctx: &Context, req: StoreRequest) -> Result<()> {
         return Err(Error::Invalid(format!("{kind} has no login pair")));
     };
     let mut credentials = Credentials::new();
-    credentials.insert(user_name, SecretString::from(req.username));
-    credentials.insert(secret_name, req.secret);
+    credentials.insert(user_name, SecretString::from(login.username));
+    credentials.insert(secret_name, login.secret);
     let record = Record {
         registry,
         kind,
         credentials,
     };
-    save(ctx, &record, Some(&req.server_url))?;
+    put(ctx, &record, Some(&login.server_url), true)?;
     Ok(())
 }
 
@@ -175,24 +133,78 @@ pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
     resolve::resolve(ctx, &entry.record)
 }
 
-/// `erase`: removes the entry; absent is fine (`docker logout` erases up to four keys). An entry
-/// that cannot be decrypted is an error, not a silent delete: a wrong key must never cost data.
-pub fn erase(ctx: &Context, server_url: &str) -> Result<()> {
-    let registry = Registry::from_server_url(server_url);
-    // `load` is None for another registry's entry under the same name: leave that one alone.
-    if load(ctx, &registry)?.is_some() {
-        ctx.store.remove(&registry.secret_name())?;
-    }
-    Ok(())
+/// Deletes the entry of exactly `registry` if it is there. `force` also deletes an entry that
+/// cannot be opened or decoded; otherwise that is an error (a wrong key must never cost data).
+/// Another registry's entry under the same name is left alone.
+fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Removed>> {
+    let name = registry.secret_name();
+    ctx.store.update(&name, |current| {
+        Ok(match current {
+            Current::Absent => Plan::Keep(None),
+            Current::Open(plain) => match Entry::decode(plain.as_slice()) {
+                Ok(e) if e.record.registry == *registry => Plan::Delete(Some(Removed::Entry {
+                    registry: registry.clone(),
+                    name: name.clone(),
+                })),
+                Ok(_) => Plan::Keep(None),
+                Err(_) if force => Plan::Delete(Some(Removed::Unread { name: name.clone() })),
+                Err(reason) => return Err(bad_record(&name, reason)),
+            },
+            Current::Unreadable(_) if force => {
+                Plan::Delete(Some(Removed::Unread { name: name.clone() }))
+            }
+            Current::Unreadable(e) => return Err(e),
+        })
+    })
 }
 
-/// `remove`: deletes the entry for exactly this (canonical) registry; `false` if there was none.
-/// Like `erase`, an entry that cannot be decrypted is an error, never a silent delete.
-pub fn remove(ctx: &Context, registry: &Registry) -> Result<bool> {
-    if load(ctx, registry)?.is_none() {
-        return Ok(false);
+/// `erase`: removes the entry; absent is fine (`docker logout` erases up to four keys).
+pub fn erase(ctx: &Context, server_url: &str) -> Result<()> {
+    delete(ctx, &Registry::from_server_url(server_url), false).map(drop)
+}
+
+/// What [`remove`] did.
+#[derive(Debug)]
+pub enum Removed {
+    Entry {
+        registry: Registry,
+        name: SecretName,
+    },
+    /// `--force` deleted an entry that could not be opened.
+    Unread { name: SecretName },
+}
+
+/// The keys a REF may mean, most specific first: exactly the key as given (what `ls` shows for
+/// keys `docker login` stored, such as `ghcr.io/org/app` or Hub's OAuth keys), then the registry
+/// of the REF read as an image reference (`ghcr.io/org/app:1` → `ghcr.io`).
+fn candidates(reference: &str) -> Result<Vec<Registry>> {
+    let by_ref = registry_arg(reference)?;
+    let exact = Registry::from_server_url(reference);
+    Ok(if exact != by_ref {
+        vec![exact, by_ref]
+    } else {
+        vec![by_ref]
+    })
+}
+
+/// `remove`: deletes the entry a REF names (see [`candidates`]); `None` if there was none.
+pub fn remove(ctx: &Context, reference: &str, force: bool) -> Result<Option<Removed>> {
+    for registry in candidates(reference)? {
+        if let Some(removed) = delete(ctx, &registry, force)? {
+            return Ok(Some(removed));
+        }
     }
-    ctx.store.remove(&registry.secret_name())
+    Ok(None)
+}
+
+/// The entry a REF names (see [`candidates`]).
+pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
+    for registry in candidates(reference)? {
+        if let Some(e) = load(ctx, &registry)? {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
 }
 
 /// `list`: server URL → username for every readable entry, offline. An unreadable entry is skipped
@@ -209,10 +221,10 @@ pub fn list(ctx: &Context) -> Result<BTreeMap<String, String>> {
 pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for name in ctx.store.names()? {
-        let entry = ctx
-            .store
-            .read(&name)
-            .and_then(|p| p.map(|p| decode_entry(&name, p.as_slice())).transpose());
+        let entry = ctx.store.read(&name).and_then(|p| {
+            p.map(|p| Entry::decode(p.as_slice()).map_err(|r| bad_record(&name, r)))
+                .transpose()
+        });
         match entry {
             Ok(Some(e)) => out.push(e),
             Ok(None) => {}
@@ -222,19 +234,72 @@ pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Which key of an image a login was found under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// An entry stored for exactly the image's repository.
+    Repository,
+    /// The registry's entry.
+    Registry,
+}
+
+/// The login for an image (the kubelet plugin's question).
+#[derive(Debug)]
+pub struct ImageLogin {
+    /// The key the entry was found under (`ghcr.io/org/app` or `ghcr.io`).
+    pub key: Registry,
+    pub scope: Scope,
+    pub kind: CredentialType,
+    pub login: Login,
+}
+
+/// An entry stored for exactly the image's repository wins over the registry's (as
+/// go-containerregistry looks them up, docs/clients.md).
+pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
+    let registry = registry_arg(image)?;
+    let mut keys = Vec::with_capacity(2);
+    if let Some(repo) = crate::registry::repository(image) {
+        let key = Registry::from_server_url(&format!("{}/{repo}", registry.as_str()));
+        keys.push((key, Scope::Repository));
+    }
+    keys.push((registry, Scope::Registry));
+    for (key, scope) in keys {
+        if let Some(entry) = load(ctx, &key)? {
+            if let Some(login) = resolve::resolve(ctx, &entry.record)? {
+                return Ok(Some(ImageLogin {
+                    key,
+                    scope,
+                    kind: entry.record.kind,
+                    login,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Env;
     use crate::protocol::parse_store;
-    use crate::store::MemoryStore;
     use secrecy::ExposeSecret;
 
     fn ctx() -> Context {
-        Context::with_store(Env::default(), "default", Box::new(MemoryStore::default()))
+        Context::in_memory(Env::default())
     }
 
     fn store_json(ctx: &Context, json: &str) {
         store(ctx, parse_store(json.as_bytes()).unwrap()).unwrap();
+    }
+
+    fn put_raw(ctx: &Context, name: &SecretName, plain: crate::secret::SecretBuf) {
+        let mut plain = Some(plain);
+        ctx.store
+            .update(name, |_| {
+                Ok(Plan::Put(plain.take().unwrap_or_default(), ()))
+            })
+            .unwrap();
     }
 
     #[test]
@@ -317,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn collision_guard_returns_nothing_for_another_registry() {
+    fn collision_guard_returns_nothing_for_another_registry_and_keeps_it() {
         let c = ctx();
         // Plant ghcr.io's record under nvcr.io's secret name, as a collision would.
         let rec = Record::decode(
@@ -325,20 +390,39 @@ mod tests {
             None,
         )
         .unwrap();
-        let plain = secret::entry_json(&rec, None, 0);
-        c.store
-            .write(
-                &Registry::from_canonical("nvcr.io").secret_name(),
-                plain.as_slice(),
-            )
-            .unwrap();
+        let nvcr = Registry::from_canonical("nvcr.io");
+        put_raw(&c, &nvcr.secret_name(), record::entry_json(&rec, None, 0));
         assert!(get(&c, "nvcr.io").unwrap().is_none());
         erase(&c, "nvcr.io").unwrap();
-        assert!(c
-            .store
-            .read(&Registry::from_canonical("nvcr.io").secret_name())
-            .unwrap()
-            .is_some());
+        assert!(remove(&c, "nvcr.io", true).unwrap().is_none());
+        assert!(c.store.read(&nvcr.secret_name()).unwrap().is_some());
+        // A write for nvcr.io refuses to replace it.
+        let login = parse_store(br#"{"ServerURL":"nvcr.io","Username":"u","Secret":"s"}"#);
+        let err = store(&c, login.unwrap()).unwrap_err();
+        assert!(err.to_string().contains("another registry"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_entries_are_kept_by_add_and_erase_and_deleted_only_by_force() {
+        let c = ctx();
+        let ghcr = Registry::from_canonical("ghcr.io");
+        let mut junk = crate::secret::SecretBuf::default();
+        std::io::Write::write_all(&mut junk, b"not json").unwrap();
+        put_raw(&c, &ghcr.secret_name(), junk);
+        let rec = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t"}}"#,
+            None,
+        )
+        .unwrap();
+        let err = save(&c, &rec, None).unwrap_err();
+        assert!(err.to_string().contains("left as it is"), "{err}");
+        assert!(erase(&c, "ghcr.io").is_err());
+        assert!(remove(&c, "ghcr.io", false).is_err());
+        assert!(matches!(
+            remove(&c, "ghcr.io", true).unwrap(),
+            Some(Removed::Unread { .. })
+        ));
+        assert!(c.store.read(&ghcr.secret_name()).unwrap().is_none());
     }
 
     #[test]
@@ -356,9 +440,6 @@ mod tests {
         );
         put(
             r#"{"version":1,"registry":"gcr.io","type":"gcp","credentials":{"GCP_ACCESS_TOKEN":"ya29"}}"#,
-        );
-        put(
-            r#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b"}}"#,
         );
         let ngc = get(&c, "nvcr.io").unwrap().unwrap();
         assert_eq!(ngc.username.expose_secret(), "$oauthtoken");
@@ -391,5 +472,26 @@ mod tests {
         save(&c, &rec, None).unwrap();
         let err = get(&c, "us-docker.pkg.dev").unwrap_err();
         assert!(matches!(err, Error::Expired { .. }), "{err}");
+    }
+
+    #[test]
+    fn repository_entries_win_over_the_registry_for_images() {
+        let c = ctx();
+        store_json(
+            &c,
+            r#"{"ServerURL":"ghcr.io","Username":"reg","Secret":"s1"}"#,
+        );
+        store_json(
+            &c,
+            r#"{"ServerURL":"ghcr.io/org/app","Username":"repo","Secret":"s2"}"#,
+        );
+        let hit = image_login(&c, "ghcr.io/org/app:1").unwrap().unwrap();
+        assert_eq!(
+            (hit.key.as_str(), hit.scope),
+            ("ghcr.io/org/app", Scope::Repository)
+        );
+        let hit = image_login(&c, "ghcr.io/org/other").unwrap().unwrap();
+        assert_eq!((hit.key.as_str(), hit.scope), ("ghcr.io", Scope::Registry));
+        assert!(image_login(&c, "nvcr.io/x").unwrap().is_none());
     }
 }

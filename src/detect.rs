@@ -1,8 +1,8 @@
 //! Credential type detection, as the integration guide orders it: variable names first, then
-//! registry patterns.
+//! registry patterns (docs/records.md, "Detection").
 
+use crate::credential_type::CredentialType;
 use crate::hosts;
-use crate::record::CredentialType;
 use crate::registry::Registry;
 
 /// The type a set of credential names implies for a registry, if any.

@@ -3,13 +3,14 @@
 //! The rest of the crate works from an [`Env`] snapshot, so tests inject values instead of
 //! mutating the process environment (which is racy in a multi-threaded test binary).
 
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Base directory of the encrypted store (overrides the XDG data dir).
 pub const CREDENTIALS_DIR: &str = "BETA9_CREDENTIALS_DIR";
-/// A file holding the master key: 64 hex characters or 32 raw bytes (COMPAT.md §10.4).
+/// A file holding the master key: 64 hex characters or 32 raw bytes (docs/storage.md, "Key file shape").
 pub const CREDENTIALS_KEY_FILE: &str = "BETA9_CREDENTIALS_KEY_FILE";
 /// `file` or `keyring`: where the master key lives when no key file is named.
 pub const KEY_BACKEND: &str = "BETA9_KEY_BACKEND";
@@ -69,15 +70,22 @@ const KNOWN: &[&str] = &[
 ];
 
 /// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.
+/// Credential variables (`AWS_SECRET_ACCESS_KEY`, ...) are in the snapshot only when the caller
+/// asked for them ([`Env::with_credentials`], for `add`): a `get` never reads a secret from the
+/// environment.
 #[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<&'static str, OsString>,
+    credentials: BTreeMap<String, SecretString>,
 }
 
 impl std::fmt::Debug for Env {
-    // Paths and flags only, but keep the habit: never print values wholesale.
+    // Names only: credential values are secrets, and paths need not be printed wholesale.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.vars.keys()).finish()
+        f.debug_list()
+            .entries(self.vars.keys())
+            .entries(self.credentials.keys())
+            .finish()
     }
 }
 
@@ -93,20 +101,41 @@ impl Env {
                 }
             }
         }
-        Env { vars }
+        Env {
+            vars,
+            credentials: BTreeMap::new(),
+        }
     }
 
-    /// An environment for tests: only the given pairs are set.
+    /// Adds the credential variables among `names` that are set (empty ones included, so `add`
+    /// can say "is empty"; non-UTF-8 ones are left out and reported as unset by [`Env::credential`]).
+    #[allow(clippy::disallowed_methods)]
+    pub fn with_credentials<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Env {
+        for name in names {
+            if let Ok(v) = std::env::var(name) {
+                self.credentials
+                    .insert(name.to_string(), SecretString::from(v));
+            }
+        }
+        self
+    }
+
+    /// An environment for tests: only the given pairs are set. Names the helper reads for itself
+    /// go to the snapshot's settings; any other name is a credential variable.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
-        let mut vars = BTreeMap::new();
+        let mut env = Env::default();
         for (k, v) in pairs {
-            if let Some(name) = KNOWN.iter().find(|n| **n == k) {
-                if !v.is_empty() {
-                    vars.insert(*name, OsString::from(v));
+            match KNOWN.iter().find(|n| **n == k) {
+                Some(name) if !v.is_empty() => {
+                    env.vars.insert(*name, OsString::from(v));
+                }
+                Some(_) => {}
+                None => {
+                    env.credentials.insert(k.to_string(), SecretString::from(v));
                 }
             }
         }
-        Env { vars }
+        env
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -117,12 +146,8 @@ impl Env {
         self.vars.get(name).map(PathBuf::from)
     }
 
-    /// A credential value from the process environment, for `add NAME...`. Values never pass
-    /// through argv; they are read here and go straight into a secret type.
-    #[allow(clippy::disallowed_methods)]
-    pub fn credential(name: &str) -> Option<secrecy::SecretString> {
-        let v = std::env::var(name).ok()?;
-        let secret = secrecy::SecretString::from(v);
-        Some(secret)
+    /// A credential value from the snapshot, for `add NAME...`. Values never pass through argv.
+    pub fn credential(&self, name: &str) -> Option<&SecretString> {
+        self.credentials.get(name)
     }
 }

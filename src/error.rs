@@ -3,11 +3,9 @@
 //! Messages say where (a registry, an entry name, a path, a line and column), never what: no
 //! secret, no input excerpt. `serde_json` errors quote input, so only their position is kept.
 
-use std::path::PathBuf;
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Docker's fixed texts (docker/docker-credential-helpers `credentials/error.go`). Callers compare
+/// Docker's fixed texts (docs/protocol.md). Callers compare
 /// stdout against them, so they are consts checked as literals in the protocol case files.
 pub const NOT_FOUND: &str = "credentials not found in native keychain";
 pub const MISSING_SERVER_URL: &str = "no credentials server URL";
@@ -31,8 +29,10 @@ pub enum Error {
     Invalid(String),
     #[error("input on stdin exceeds the {limit}-byte limit")]
     InputTooLarge { limit: usize },
-    #[error("cannot decrypt {entry} ({path}): wrong key or corrupted file; other entries are unaffected")]
-    Undecryptable { entry: String, path: PathBuf },
+    #[error("cannot decrypt {entry} in {location}: wrong key or corrupted file; other entries are unaffected")]
+    Undecryptable { entry: String, location: String },
+    #[error("stored entry {entry} is in format {version}, newer than this helper understands")]
+    StoreFormat { entry: String, version: u8 },
     #[error("stored entry {entry} is not a valid credential record: {reason}")]
     BadRecord { entry: String, reason: String },
     #[error("master key unavailable: {0}")]

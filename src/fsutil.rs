@@ -90,7 +90,7 @@ pub fn create_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<boo
     result.with_context(|| format!("cannot create {}", dir.join(name).display()))
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     Ok(())

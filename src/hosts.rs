@@ -1,5 +1,6 @@
 //! Anchored host patterns for the registries whose type decides what `get` does. A cloud credential
-//! is only ever sent to a host that passes these (COMPAT.md §5, §6, §10.7): substring checks such as
+//! is only ever sent to a host that passes these (docs/ecr.md, "Host patterns"; docs/google.md, "Hosts";
+//! docs/records.md, "Cloud records on other hosts"): substring checks such as
 //! beta9's `strings.Contains(registry, "ecr")` would hand AWS keys to `secret-registry.io`.
 
 /// The parts of a private ECR host (awslabs/amazon-ecr-credential-helper `ecr-login/api/client.go`).

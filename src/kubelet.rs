@@ -1,16 +1,19 @@
 //! The kubelet image credential provider plugin API (`credentialprovider.kubelet.k8s.io/v1`,
-//! COMPAT.md §8): a `CredentialProviderRequest` naming an image on stdin, a
-//! `CredentialProviderResponse` with `auth` for its registry on stdout. Lets a node's kubelet pull
-//! with the same encrypted store and minted ECR/Google tokens as docker, instead of a separate
-//! plugin per cloud.
+//! docs/kubelet.md): a `CredentialProviderRequest` naming an image on stdin, a
+//! `CredentialProviderResponse` with `auth` for it on stdout. Lets a node's kubelet pull with the
+//! same encrypted store and minted ECR/Google tokens as docker, instead of a separate plugin per
+//! cloud. The wire format is here; which login answers is [`actions::image_login`].
 
-use crate::actions::{self, Context};
+use crate::actions::{self, Scope};
+use crate::context::Context;
+use crate::credential_type::CredentialType;
 use crate::error::{Error, Result};
-use crate::record::CredentialType;
-use crate::registry::Registry;
-use crate::resolve;
-use crate::secret::{self, SecretBuf};
+use crate::login::Login;
+use crate::secret::SecretBuf;
+use secrecy::ExposeSecret;
+use serde::ser::{SerializeMap, Serializer as _};
 use serde::Deserialize;
+use std::io::Write;
 
 /// The versions kubelet speaks; the response echoes the request's.
 const API_VERSIONS: [&str; 3] = [
@@ -55,99 +58,64 @@ pub fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
     if image.is_empty() {
         return Err(Error::Invalid("the request names no image".into()));
     }
-    // An entry stored for exactly this repository wins over the registry's (as ggcr looks up).
-    let mut found = None;
-    for (key, key_type) in candidates(image) {
-        if let Some(entry) = actions::load(ctx, &key)? {
-            if let Some(login) = resolve::resolve(ctx, &entry.record)? {
-                found = Some((key, key_type, entry.record.kind, login));
-                break;
-            }
-        }
-    }
-    let Some((key, key_type, kind, login)) = found else {
-        return Ok(secret::kubelet_response_json(api, "Registry", "0s", None));
+    let Some(hit) = actions::image_login(ctx, image)? else {
+        return Ok(response_json(api, "Registry", "0s", None));
     };
-    let duration = match kind {
+    let duration = match hit.kind {
         CredentialType::Aws | CredentialType::Gcp => TOKEN_CACHE,
         _ => STATIC_CACHE,
     };
-    Ok(secret::kubelet_response_json(
+    let key_type = match hit.scope {
+        Scope::Repository => "Image",
+        Scope::Registry => "Registry",
+    };
+    Ok(response_json(
         api,
         key_type,
         duration,
-        Some((key.as_str(), &login)),
+        Some((hit.key.as_str(), &hit.login)),
     ))
 }
 
-/// Lookup keys for an image, most specific first, with the cache key type each implies.
-fn candidates(image: &str) -> Vec<(Registry, &'static str)> {
-    let registry = Registry::from_reference(image);
-    let mut out = Vec::with_capacity(2);
-    if let Some(repo) = repository(image) {
-        out.push((
-            Registry::from_server_url(&format!("{}/{repo}", registry.as_str())),
-            "Image",
-        ));
-    }
-    out.push((registry, "Registry"));
+/// A `CredentialProviderResponse`: `auth` maps the match key to the login, or is `null` when
+/// nothing is stored. One of the few places a secret is exposed, straight into a zeroizing buffer.
+pub fn response_json(
+    api_version: &str,
+    cache_key_type: &str,
+    cache_duration: &str,
+    auth: Option<(&str, &Login)>,
+) -> SecretBuf {
+    let size = auth.map_or(0, |(_, l)| {
+        l.username.expose_secret().len() + l.secret.expose_secret().len()
+    });
+    let mut out = SecretBuf::with_capacity(size * 2 + 256);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let write = (|| {
+        let mut map = ser.serialize_map(Some(5))?;
+        map.serialize_entry("apiVersion", api_version)?;
+        map.serialize_entry("kind", "CredentialProviderResponse")?;
+        map.serialize_entry("cacheKeyType", cache_key_type)?;
+        map.serialize_entry("cacheDuration", cache_duration)?;
+        match auth {
+            Some((key, login)) => map.serialize_entry("auth", &Auth(key, login))?,
+            None => map.serialize_entry("auth", &())?,
+        }
+        map.end()
+    })();
+    debug_assert!(write.is_ok());
+    let _ = out.write_all(b"\n");
     out
 }
 
-/// The repository path of an image reference, without registry, tag or digest (Hub's single
-/// names get `library/`).
-fn repository(image: &str) -> Option<String> {
-    let r = image
-        .trim_start_matches("docker://")
-        .trim_start_matches("oci://");
-    let without_digest = r.split('@').next()?;
-    // Same registry rule as `Registry::from_reference`: a first component with `.`/`:` or
-    // `localhost` is the registry, otherwise the whole name is a Hub repository.
-    let rest = match without_digest.split_once('/') {
-        Some((f, rest)) if f.contains('.') || f.contains(':') || f == "localhost" => rest,
-        Some(_) => without_digest,
-        // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
-        None if !Registry::from_reference(image).is_docker_hub() => return None,
-        None => without_digest,
-    };
-    let repo = match rest.rsplit_once(':') {
-        Some((path, tag)) if !tag.contains('/') => path,
-        _ => rest,
-    };
-    if repo.is_empty() {
-        return None;
-    }
-    if Registry::from_reference(image).is_docker_hub() && !repo.contains('/') {
-        return Some(format!("library/{repo}"));
-    }
-    Some(repo.to_string())
-}
+struct Auth<'a>(&'a str, &'a Login);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repositories_drop_registry_tag_and_digest() {
-        assert_eq!(repository("ghcr.io/org/img:1").as_deref(), Some("org/img"));
-        assert_eq!(
-            repository("ghcr.io/org/img@sha256:ab").as_deref(),
-            Some("org/img")
-        );
-        assert_eq!(repository("localhost:5000/a/b").as_deref(), Some("a/b"));
-        assert_eq!(repository("nginx").as_deref(), Some("library/nginx"));
-        assert_eq!(repository("nginx:1.25").as_deref(), Some("library/nginx"));
-        assert_eq!(repository("me/app:2").as_deref(), Some("me/app"));
-        assert_eq!(repository("ghcr.io").as_deref(), None);
-    }
-
-    #[test]
-    fn candidates_go_from_repository_to_registry() {
-        let c = candidates("ghcr.io/org/img:1");
-        assert_eq!(c[0].0.as_str(), "ghcr.io/org/img");
-        assert_eq!(c[1].0.as_str(), "ghcr.io");
-        let hub = candidates("nginx");
-        assert_eq!(hub[0].0.as_str(), "docker.io/library/nginx");
-        assert_eq!(hub[1].0.as_str(), "docker.io");
+impl serde::Serialize for Auth<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut outer = s.serialize_map(Some(1))?;
+        let mut inner = std::collections::BTreeMap::new();
+        inner.insert("username", self.1.username.expose_secret());
+        inner.insert("password", self.1.secret.expose_secret());
+        outer.serialize_entry(self.0, &inner)?;
+        outer.end()
     }
 }

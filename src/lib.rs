@@ -1,20 +1,25 @@
 //! `docker-credential-beta9`: a docker credential helper over an encrypted local store of the
 //! beta9 design documents' credential records.
 //!
-//! Design in one paragraph: `cli` matches the protocol verb on argv before any other set-up;
-//! `protocol` turns stdin bytes into typed requests and answers back into docker's exact bytes;
-//! `actions` does the work over a [`actions::Context`] (env snapshot, workspace, store, clock);
-//! `registry` gives each entry one canonical registry and its `oci-creds-<16 hex>` secret name;
-//! `record` is the versioned record JSON; `resolve` turns a record into a login (static types
-//! without I/O); `store` keeps one XChaCha20-Poly1305-sealed file per secret, written atomically
-//! under a lock, with the master key from a key file, the OS keyring or a generated 0600 file.
+//! Design in one paragraph: `cli` (the only module that touches argv, streams and exit codes)
+//! matches the protocol verb on argv before any other set-up and prints the [`output::Output`]
+//! every command returns; `protocol` turns stdin bytes into typed requests and answers back into
+//! docker's exact bytes; `actions` does the work over a [`context::Context`] (env snapshot,
+//! workspace, sealed store, token cache, clock); `registry` gives each entry one canonical registry
+//! and its `oci-creds-<16 hex>` secret name; `record` is the versioned record JSON;
+//! `resolve` turns a record into a login (static types without I/O, ECR and Google tokens through
+//! the `token` cache); `store` keeps sealed bytes behind the `Store` trait (files today), sealed
+//! with XChaCha20-Poly1305 under a master key from a key file, the OS keyring or a generated file.
+//! The docs/ directory holds the facts the code relies on.
 
 #![forbid(unsafe_code)]
 
 pub mod actions;
-pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod commands;
+pub mod context;
+pub mod credential_type;
 pub mod detect;
 pub mod env;
 pub mod error;
@@ -22,11 +27,17 @@ pub mod fsutil;
 pub mod hosts;
 pub mod kubelet;
 pub mod log;
+pub mod login;
+pub mod output;
 pub mod paths;
 pub mod protocol;
 pub mod record;
 pub mod registry;
 pub mod resolve;
+pub mod rfc3339;
 pub mod secret;
 pub mod store;
 pub mod timeout;
+pub mod tls;
+pub mod token;
+pub mod url;

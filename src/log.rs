@@ -1,44 +1,104 @@
 //! Stderr diagnostics, off unless `BETA9_LOG` asks (`debug`, `trace`, or `target=level,...`).
-//! Nothing is installed otherwise, so a quiet `get` pays nothing for logging.
+//! Nothing is installed otherwise, so a quiet `get` pays nothing for logging. The edge hands in
+//! the writer; this module never opens a stream itself.
 
 use crate::env::{self, Env};
-use std::io::IsTerminal;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-pub fn init(env: &Env) {
+/// Crates that see request details (the SDK, SigV4's canonical request with the session token,
+/// the HTTP and TLS stacks): never logged below `warn`, whatever the directives say.
+const CAPPED: [&str; 11] = [
+    "aws_config",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_sdk_ecr",
+    "aws_sdk_ecrpublic",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_smithy_http_client",
+    "hyper",
+    "hyper_util",
+    "rustls",
+];
+
+pub fn init<W>(env: &Env, writer: W, ansi: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let Some(spec) = env.get(env::LOG) else {
         return;
     };
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter(spec)))
+        .try_init();
+}
+
+/// The user's directives with every capped crate (and any module inside it) held at `warn` or
+/// quieter: a more specific directive such as `aws_smithy_runtime::client::orchestrator=trace`
+/// would otherwise outrank a crate-level cap.
+fn filter(spec: &str) -> Targets {
     let spec = match spec {
         "1" | "true" | "yes" => "debug",
         s => s,
     };
-    let filter: Targets = match spec.parse() {
-        Ok(f) => f,
-        Err(_) => {
-            // An unreadable filter should not cost the user the answer; fall back to debug.
-            "debug".parse().unwrap_or_default()
-        }
+    // An unreadable filter should not cost the user the answer; fall back to debug.
+    let user: Targets = spec
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::DEBUG));
+    let capped = |target: &str| {
+        CAPPED.iter().any(|c| {
+            target == *c
+                || target
+                    .strip_prefix(c)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        })
     };
-    // The SDK and HTTP stack are chatty at debug and can log request details: cap them at warn.
-    let filter = filter
-        .with_target("aws_config", tracing::Level::WARN)
-        .with_target("aws_smithy_runtime", tracing::Level::WARN)
-        .with_target("aws_sdk_ecr", tracing::Level::WARN)
-        .with_target("aws_sdk_ecrpublic", tracing::Level::WARN)
-        // SigV4 traces the canonical request, which holds the session token: never below warn.
-        .with_target("aws_sigv4", tracing::Level::WARN)
-        .with_target("aws_runtime", tracing::Level::WARN)
-        .with_target("aws_smithy_http_client", tracing::Level::WARN)
-        .with_target("hyper", tracing::Level::WARN)
-        .with_target("hyper_util", tracing::Level::WARN)
-        .with_target("rustls", tracing::Level::WARN);
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
-    let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
-        .try_init();
+    let mut out = Targets::new();
+    if let Some(level) = user.default_level() {
+        out = out.with_default(level);
+    }
+    for (target, level) in user.iter() {
+        let level = if capped(target) {
+            level.min(LevelFilter::WARN)
+        } else {
+            level
+        };
+        out = out.with_target(target, level);
+    }
+    for c in CAPPED {
+        if !user.iter().any(|(t, _)| t == c) {
+            out = out.with_target(c, LevelFilter::WARN);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn no_directive_lowers_the_caps() {
+        let f = filter("debug,aws_smithy_runtime::client::orchestrator=trace,aws_sigv4=trace");
+        for target in [
+            "aws_smithy_runtime::client::orchestrator",
+            "aws_smithy_runtime::client::orchestrator::auth",
+            "aws_sigv4::http_request",
+            "hyper_util::client",
+            "rustls",
+        ] {
+            assert!(!f.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(f.would_enable(target, &Level::WARN), "{target}");
+        }
+        assert!(f.would_enable("docker_credential_beta9::actions", &Level::DEBUG));
+        assert!(!filter("aws_sigv4=off").would_enable("aws_sigv4", &Level::ERROR));
+    }
 }

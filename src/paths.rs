@@ -37,7 +37,7 @@ pub fn store_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
 }
 
 /// `$XDG_CONFIG_HOME/docker-credential-beta9`, else `~/.config/docker-credential-beta9`
-/// (COMPAT.md §10.3): the generated key lives apart from the data it protects.
+/// (docs/storage.md, "Key sources"): the generated key lives apart from the data it protects.
 pub fn config_dir(env: &Env) -> Result<PathBuf> {
     if let Some(p) = env.path(env::XDG_CONFIG_HOME).filter(|p| p.is_absolute()) {
         return Ok(p.join(APP));

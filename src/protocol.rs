@@ -3,10 +3,14 @@
 //! must become bytes; it never touches the store, stdin/stdout or exit codes.
 
 use crate::error::{Error, Result};
-use secrecy::SecretString;
+use crate::login::{Login, NewLogin};
+use crate::secret::SecretBuf;
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::{self, Deserialize as _, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer as _};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{self, Write};
 
 pub const NAME: &str = "docker-credential-beta9";
 pub const PACKAGE: &str = "beta9";
@@ -54,28 +58,11 @@ pub fn unknown_action(action: &str) -> String {
     format!("{NAME}: unknown action: {action}")
 }
 
-/// `store`'s input. `Debug` is hand-written so the secret never prints.
-pub struct StoreRequest {
-    pub server_url: String,
-    pub username: String,
-    pub secret: SecretString,
-}
-
-impl fmt::Debug for StoreRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreRequest")
-            .field("server_url", &self.server_url)
-            .field("username", &"[REDACTED]")
-            .field("secret", &"[REDACTED]")
-            .finish()
-    }
-}
-
 /// Decodes `{"ServerURL","Username","Secret"}` as Go's `encoding/json` would into
 /// `credentials.Credentials`: keys match case-insensitively, unknown keys and `null` are ignored,
 /// only the first JSON value counts. Go's scanner drops line breaks first, which changes nothing
 /// for valid JSON, so it is not emulated.
-pub fn parse_store(input: &[u8]) -> Result<StoreRequest> {
+pub fn parse_store(input: &[u8]) -> Result<NewLogin> {
     let mut de = serde_json::Deserializer::from_slice(input);
     let raw = RawStore::deserialize(&mut de).map_err(|e| Error::from_json(&e))?;
     let server_url = raw.server_url.unwrap_or_default();
@@ -86,7 +73,7 @@ pub fn parse_store(input: &[u8]) -> Result<StoreRequest> {
     if username.is_empty() {
         return Err(Error::MissingUsername);
     }
-    Ok(StoreRequest {
+    Ok(NewLogin {
         server_url,
         username,
         secret: raw.secret.unwrap_or_else(|| SecretString::from("")),
@@ -161,7 +148,7 @@ pub fn parse_server_url(input: &[u8]) -> Result<String> {
 /// `list`'s answer: a JSON object, keys sorted as Go's encoder sorts map keys, `{}` when empty.
 pub fn list_json(accounts: &BTreeMap<String, String>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 * accounts.len() + 4);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, crate::secret::GoFormatter);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
     if serde::Serialize::serialize(accounts, &mut ser).is_err() {
         out = b"{}".to_vec();
     }
@@ -169,10 +156,79 @@ pub fn list_json(accounts: &BTreeMap<String, String>) -> Vec<u8> {
     out
 }
 
+/// Go's `encoding/json` escapes `<`, `>`, `&`, U+2028 and U+2029 (so `<token>` goes out as
+/// `\u003ctoken\u003e`). Parsers do not care, but byte-for-byte fidelity with the reference helpers
+/// costs nothing (docs/protocol.md).
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        frag: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in frag.char_indices() {
+            let esc = match c {
+                '<' => "\\u003c",
+                '>' => "\\u003e",
+                '&' => "\\u0026",
+                '\u{2028}' => "\\u2028",
+                '\u{2029}' => "\\u2029",
+                _ => continue,
+            };
+            w.write_all(&frag.as_bytes()[start..i])?;
+            w.write_all(esc.as_bytes())?;
+            start = i + c.len_utf8();
+        }
+        w.write_all(&frag.as_bytes()[start..])
+    }
+}
+
+/// `get`'s answer: `{"ServerURL":…,"Username":…,"Secret":…}` and a newline, as Go's encoder
+/// writes it. One of the few places a secret is exposed, straight into a zeroizing buffer.
+pub fn login_json(server_url: &str, login: &Login) -> SecretBuf {
+    let size = server_url.len()
+        + login.username.expose_secret().len()
+        + login.secret.expose_secret().len();
+    let mut out = SecretBuf::with_capacity(size * 2 + 64);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
+    let write = (|| {
+        let mut map = ser.serialize_map(Some(3))?;
+        map.serialize_entry("ServerURL", server_url)?;
+        map.serialize_entry("Username", login.username.expose_secret())?;
+        map.serialize_entry("Secret", login.secret.expose_secret())?;
+        map.end()
+    })();
+    // Serialising strings into memory cannot fail.
+    debug_assert!(write.is_ok());
+    let _ = out.write_all(b"\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn login_json_matches_go_bytes() {
+        let login = Login::new("<token>", &SecretString::from("a&b"));
+        let out = login_json("https://index.docker.io/v1/", &login);
+        assert_eq!(
+            std::str::from_utf8(out.as_slice()).unwrap(),
+            "{\"ServerURL\":\"https://index.docker.io/v1/\",\"Username\":\"\\u003ctoken\\u003e\",\"Secret\":\"a\\u0026b\"}\n"
+        );
+    }
+
+    #[test]
+    fn login_json_escapes_quotes_newlines_unicode() {
+        let secret = "q\"uo\\te\nline\u{2028}é😀";
+        let out = login_json("r", &Login::new("u", &SecretString::from(secret)));
+        let v: serde_json::Value = serde_json::from_slice(out.as_slice()).unwrap();
+        assert_eq!(v["Secret"], secret);
+        assert_eq!(out.as_slice().iter().filter(|b| **b == b'\n').count(), 1);
+    }
 
     #[test]
     fn store_accepts_go_shapes() {

@@ -1,126 +1,20 @@
 //! The design documents' credential record: `{"version":1,"registry","type","credentials"}`, plus
-//! reading the shape beta9 actually ships (no `version`; types `basic`/`token`/`public`/...).
+//! reading the shape beta9 actually ships (no `version`; types `basic`/`token`/`public`/...), and
+//! the stored entry around it (docs/records.md). The serialisers here are the only code that
+//! writes a record's values out (`export` and the store's plaintext).
 
+use crate::credential_type::{CredentialType, AMBIENT, AWS_CREDENTIALS_SOURCE, AWS_PROFILE};
 use crate::detect;
 use crate::registry::Registry;
+use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
+use serde::ser::{SerializeMap, Serializer as _};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{self, Write};
 
 pub const RECORD_VERSION: u32 = 1;
-
-/// The six types of the integration guide's table (also the values of `add --type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
-pub enum CredentialType {
-    Aws,
-    Gcp,
-    Dockerhub,
-    Ghcr,
-    Ngc,
-    Generic,
-}
-
-impl CredentialType {
-    pub const ALL: [CredentialType; 6] = [
-        CredentialType::Aws,
-        CredentialType::Gcp,
-        CredentialType::Dockerhub,
-        CredentialType::Ghcr,
-        CredentialType::Ngc,
-        CredentialType::Generic,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialType::Aws => "aws",
-            CredentialType::Gcp => "gcp",
-            CredentialType::Dockerhub => "dockerhub",
-            CredentialType::Ghcr => "ghcr",
-            CredentialType::Ngc => "ngc",
-            CredentialType::Generic => "generic",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CredentialType> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// The variable names a record of this type may hold (the guide's table, plus the names
-    /// COMPAT.md §7 and §10.10 add: `DOCKERHUB_TOKEN`, the Google key forms and expiry).
-    pub fn names(self) -> &'static [&'static str] {
-        match self {
-            CredentialType::Aws => &[
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-                "AWS_REGION",
-                "AWS_SESSION_TOKEN",
-                AWS_CREDENTIALS_SOURCE,
-                AWS_PROFILE,
-            ],
-            CredentialType::Gcp => &[
-                "GCP_ACCESS_TOKEN",
-                "GCP_ACCESS_TOKEN_EXPIRY",
-                "GOOGLE_APPLICATION_CREDENTIALS_JSON",
-                "GCP_METADATA",
-                "GCP_PROJECT_ID",
-            ],
-            CredentialType::Dockerhub => &[
-                "DOCKERHUB_USERNAME",
-                "DOCKERHUB_PASSWORD",
-                "DOCKERHUB_TOKEN",
-            ],
-            CredentialType::Ghcr => &["GITHUB_USERNAME", "GITHUB_TOKEN"],
-            CredentialType::Ngc => &["NGC_API_KEY"],
-            CredentialType::Generic => &["USERNAME", "PASSWORD"],
-        }
-    }
-
-    /// The user/secret names a docker `store` fills for this type, if it has a pair.
-    pub fn login_names(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            CredentialType::Dockerhub => Some(("DOCKERHUB_USERNAME", "DOCKERHUB_PASSWORD")),
-            CredentialType::Ghcr => Some(("GITHUB_USERNAME", "GITHUB_TOKEN")),
-            CredentialType::Generic => Some(("USERNAME", "PASSWORD")),
-            _ => None,
-        }
-    }
-
-    /// Is the set of names enough for `get` to answer?
-    pub fn missing(self, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
-        let need: &[&str] = match self {
-            // The opt-in form names no keys: they come from the ambient chain at `get` time.
-            CredentialType::Aws if has(AWS_CREDENTIALS_SOURCE) => &[],
-            CredentialType::Aws => &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
-            CredentialType::Gcp => {
-                let forms = [
-                    "GCP_ACCESS_TOKEN",
-                    "GOOGLE_APPLICATION_CREDENTIALS_JSON",
-                    "GCP_METADATA",
-                ];
-                return (!forms.iter().any(|n| has(n))).then_some(
-                    "GCP_ACCESS_TOKEN (or GOOGLE_APPLICATION_CREDENTIALS_JSON, or GCP_METADATA=1)",
-                );
-            }
-            CredentialType::Dockerhub => {
-                if !has("DOCKERHUB_PASSWORD") && !has("DOCKERHUB_TOKEN") {
-                    return Some("DOCKERHUB_PASSWORD (or DOCKERHUB_TOKEN)");
-                }
-                &["DOCKERHUB_USERNAME"]
-            }
-            CredentialType::Ghcr => &["GITHUB_TOKEN"],
-            CredentialType::Ngc => &["NGC_API_KEY"],
-            CredentialType::Generic => &["USERNAME", "PASSWORD"],
-        };
-        need.iter().copied().find(|n| !has(n))
-    }
-}
-
-impl fmt::Display for CredentialType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Credential values by variable name. Values are secrets: redacted in `Debug`, zeroed on drop.
 #[derive(Default, Deserialize)]
@@ -266,12 +160,6 @@ impl Record {
     }
 }
 
-/// An aws record's opt-in to the ambient AWS credential chain instead of stored keys (see
-/// `resolve::ecr`); its only accepted value is [`AMBIENT`].
-pub const AWS_CREDENTIALS_SOURCE: &str = "AWS_CREDENTIALS_SOURCE";
-pub const AMBIENT: &str = "ambient";
-/// With the opt-in only: the shared-config profile to take the keys from.
-pub const AWS_PROFILE: &str = "AWS_PROFILE";
 /// The names that hold key material, which the ambient form must not have.
 const AWS_KEY_NAMES: [&str; 3] = [
     "AWS_ACCESS_KEY_ID",
@@ -314,7 +202,8 @@ const UNKNOWN_TYPE: &str =
     "unknown credential type (expected aws, gcp, dockerhub, ghcr, ngc or generic)";
 
 /// Maps a declared type to one of the six. Version-1 records must use the six names; beta9's
-/// records (no version) use `basic`/`token`/`public`/`azure`/`unknown` (COMPAT.md §4).
+/// records (no version) use `basic`/`token`/`public`/`azure`/`unknown` (docs/records.md,
+/// "Mapping shipped types").
 fn normalise_type(
     declared: &str,
     versioned: bool,
@@ -349,6 +238,110 @@ fn normalise_type(
         }
         _ => Err(UNKNOWN_TYPE.to_string()),
     }
+}
+
+/// A decrypted entry: the record and what `list`/`ls` show about it.
+#[derive(Debug)]
+pub struct Entry {
+    pub record: Record,
+    /// The ServerURL docker gave to `store`, reported back by `list` (docs/clients.md).
+    pub server_url: Option<String>,
+    pub updated_at: u64,
+}
+
+impl Entry {
+    pub fn list_key(&self) -> String {
+        self.server_url
+            .clone()
+            .unwrap_or_else(|| self.record.registry.list_key())
+    }
+
+    /// Decodes a stored entry's plaintext. Errors give a position or a reason, never content.
+    pub fn decode(plaintext: &[u8]) -> Result<Entry, String> {
+        #[derive(Deserialize)]
+        struct RawEntry<'a> {
+            #[serde(default)]
+            updated_at: u64,
+            #[serde(default)]
+            server_url: Option<String>,
+            #[serde(borrow)]
+            record: &'a serde_json::value::RawValue,
+        }
+        let raw: RawEntry = serde_json::from_slice(plaintext).map_err(|e| {
+            format!(
+                "malformed entry at line {}, column {}",
+                e.line(),
+                e.column()
+            )
+        })?;
+        let record = Record::decode_stored(raw.record.get().as_bytes())?;
+        Ok(Entry {
+            record,
+            server_url: raw.server_url,
+            updated_at: raw.updated_at,
+        })
+    }
+}
+
+/// The design documents' record JSON, the value of one secret (what `export` prints).
+pub fn record_json(record: &Record) -> SecretBuf {
+    let mut out = SecretBuf::with_capacity(estimate(record));
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let write = write_record(&mut ser, record);
+    debug_assert!(write.is_ok());
+    out
+}
+
+/// The stored plaintext: the record plus the metadata `list` and `ls` need.
+pub fn entry_json(record: &Record, server_url: Option<&str>, updated_at: u64) -> SecretBuf {
+    let mut out = SecretBuf::with_capacity(estimate(record) + 128);
+    let write = (|| -> io::Result<()> {
+        out.write_all(b"{\"updated_at\":")?;
+        out.write_all(updated_at.to_string().as_bytes())?;
+        if let Some(url) = server_url {
+            out.write_all(b",\"server_url\":")?;
+            serde_json::to_writer(&mut out, url)?;
+        }
+        out.write_all(b",\"record\":")?;
+        let mut ser = serde_json::Serializer::new(&mut out);
+        write_record(&mut ser, record).map_err(io::Error::other)?;
+        out.write_all(b"}")
+    })();
+    debug_assert!(write.is_ok());
+    out
+}
+
+fn estimate(record: &Record) -> usize {
+    let values: usize = record
+        .credentials
+        .iter()
+        .map(|(k, v)| k.len() + v.expose_secret().len() * 2 + 8)
+        .sum();
+    values + record.registry.as_str().len() + 96
+}
+
+struct ExposedCredentials<'a>(&'a Record);
+
+impl serde::Serialize for ExposedCredentials<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.credentials.len()))?;
+        for (k, v) in self.0.credentials.iter() {
+            map.serialize_entry(k, v.expose_secret())?;
+        }
+        map.end()
+    }
+}
+
+fn write_record<W: Write>(
+    ser: &mut serde_json::Serializer<W>,
+    record: &Record,
+) -> Result<(), serde_json::Error> {
+    let mut map = ser.serialize_map(Some(4))?;
+    map.serialize_entry("version", &RECORD_VERSION)?;
+    map.serialize_entry("registry", record.registry.as_str())?;
+    map.serialize_entry("type", record.kind.as_str())?;
+    map.serialize_entry("credentials", &ExposedCredentials(record))?;
+    map.end()
 }
 
 #[cfg(test)]
@@ -470,11 +463,33 @@ mod tests {
         // Neither form: the keys are what is missing.
         let e = aws(r#"{"AWS_REGION":"us-east-1"}"#).unwrap_err();
         assert!(e.contains("needs AWS_ACCESS_KEY_ID"), "{e}");
-        let has = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
+    }
+
+    #[test]
+    fn entries_round_trip_through_their_serialiser() {
+        let r = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t<&>"}}"#,
+            None,
+        )
+        .unwrap();
+        let plain = entry_json(&r, Some("https://ghcr.io"), 42);
+        let e = Entry::decode(plain.as_slice()).unwrap();
+        assert_eq!(e.updated_at, 42);
+        assert_eq!(e.list_key(), "https://ghcr.io");
         assert_eq!(
-            CredentialType::Aws.missing(&has(&["AWS_CREDENTIALS_SOURCE"])),
-            None
+            e.record
+                .credentials
+                .get("GITHUB_TOKEN")
+                .unwrap()
+                .expose_secret(),
+            "t<&>"
         );
+        let v: serde_json::Value = serde_json::from_slice(record_json(&r).as_slice()).unwrap();
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["credentials"]["GITHUB_TOKEN"], "t<&>");
+        assert!(Entry::decode(b"{\"record\":SEKRIT}")
+            .unwrap_err()
+            .contains("line 1"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Registry identity: the one canonical string per entry, and the secret name derived from it.
 //!
-//! Two entry points, because callers speak two dialects (COMPAT.md §3): docker and friends send a
+//! Two entry points, because callers speak two dialects (docs/registry-identity.md): docker and friends send a
 //! *server URL* on the protocol (`https://index.docker.io/v1/`, `ghcr.io`, `host:443`), people and the
 //! platform's SDK give an *image reference* (`myuser/img:tag`, `docker://ghcr.io/org/img`).
 
-use sha2::{Digest, Sha256};
+use crate::store::name::SecretName;
 use std::fmt;
 
 /// Docker Hub's canonical registry string (the design documents' and beta9's `registry`).
@@ -23,7 +23,6 @@ const HUB_ALIASES: [&str; 4] = [
     "registry-1.docker.io",
     "registry.hub.docker.com",
 ];
-const SECRET_PREFIX: &str = "oci-creds-";
 
 /// A canonical registry: lower-case host, no scheme, no default port, Hub folded to `docker.io`,
 /// possibly followed by a repository path (an exact-match key such as ggcr's `ghcr.io/org/img`).
@@ -59,7 +58,7 @@ impl Registry {
 
     /// The registry an image reference pulls from: beta9's `ParseRegistry` rule (strip
     /// `docker://`/`oci://`/a scheme; the first `/` component is the registry iff it contains `.`
-    /// or `:` or is `localhost`), extended by COMPAT.md §10.1 so a bare host is a registry.
+    /// or `:` or is `localhost`), extended so (docs/registry-identity.md, "Image references") a bare host is a registry.
     pub fn from_reference(reference: &str) -> Registry {
         let r = reference.trim();
         let r = strip_prefix_ci(r, "docker://")
@@ -109,7 +108,7 @@ impl Registry {
         !self.0.starts_with("https://") && self.0.contains('/')
     }
 
-    /// The key `list` reports for an entry made by `add`/`import` (COMPAT.md §10.5).
+    /// The key `list` reports for an entry made by `add`/`import` (docs/clients.md, "Docker Hub keys").
     pub fn list_key(&self) -> String {
         if self.is_docker_hub() {
             DOCKER_HUB_SERVER_URL.to_string()
@@ -119,8 +118,7 @@ impl Registry {
     }
 
     pub fn secret_name(&self) -> SecretName {
-        let digest = Sha256::digest(self.0.as_bytes());
-        SecretName(format!("{SECRET_PREFIX}{}", hex::encode(&digest[..8])))
+        SecretName::derive(&self.0)
     }
 
     /// The name beta9 itself ships (`pkg/registry/credentials.go`): `oci-registry-` + the registry
@@ -142,30 +140,33 @@ impl fmt::Display for Registry {
     }
 }
 
-/// `oci-creds-` + 16 lower-case hex characters: the name of one stored secret.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SecretName(String);
-
-impl SecretName {
-    /// Accepts only well-formed names, so a stray file in the store dir is never read as an entry.
-    pub fn parse(s: &str) -> Option<SecretName> {
-        let hexpart = s.strip_prefix(SECRET_PREFIX)?;
-        let ok = hexpart.len() == 16
-            && hexpart
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| SecretName(s.to_string()))
+/// The repository path of an image reference, without registry, tag or digest (Hub's single
+/// names get `library/`); `None` for a bare registry host.
+pub fn repository(image: &str) -> Option<String> {
+    let registry = Registry::from_reference(image);
+    let r = image.trim();
+    let r = strip_prefix_ci(r, "docker://")
+        .or_else(|| strip_prefix_ci(r, "oci://"))
+        .unwrap_or(r);
+    let without_digest = r.split('@').next()?;
+    let rest = match without_digest.split_once('/') {
+        Some((f, rest)) if looks_like_host_in_path(f) => rest,
+        Some(_) => without_digest,
+        // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
+        None if !registry.is_docker_hub() => return None,
+        None => without_digest,
+    };
+    let repo = match rest.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => path,
+        _ => rest,
+    };
+    if repo.is_empty() {
+        return None;
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+    if registry.is_docker_hub() && !repo.contains('/') {
+        return Some(format!("library/{repo}"));
     }
-}
-
-impl fmt::Display for SecretName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+    Some(repo.to_string())
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -327,7 +328,7 @@ mod tests {
 
     #[test]
     fn bare_hosts_are_registries() {
-        // COMPAT.md §10.1: not `library/ghcr.io` on Hub.
+        // docs/registry-identity.md: not `library/ghcr.io` on Hub.
         for h in [
             "ghcr.io",
             "nvcr.io",
@@ -355,11 +356,17 @@ mod tests {
     }
 
     #[test]
-    fn secret_names_parse_strictly() {
-        assert!(SecretName::parse("oci-creds-0fd460f0568e29c1").is_some());
-        assert!(SecretName::parse("oci-creds-0FD460F0568E29C1").is_none());
-        assert!(SecretName::parse("oci-creds-0fd460f0568e29c").is_none());
-        assert!(SecretName::parse(".tmp-oci-creds-0fd460f0568e29c1").is_none());
+    fn repositories_drop_registry_tag_and_digest() {
+        assert_eq!(repository("ghcr.io/org/img:1").as_deref(), Some("org/img"));
+        assert_eq!(
+            repository("ghcr.io/org/img@sha256:ab").as_deref(),
+            Some("org/img")
+        );
+        assert_eq!(repository("localhost:5000/a/b").as_deref(), Some("a/b"));
+        assert_eq!(repository("nginx").as_deref(), Some("library/nginx"));
+        assert_eq!(repository("nginx:1.25").as_deref(), Some("library/nginx"));
+        assert_eq!(repository("me/app:2").as_deref(), Some("me/app"));
+        assert_eq!(repository("ghcr.io").as_deref(), None);
     }
 
     #[test]

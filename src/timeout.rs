@@ -2,8 +2,7 @@
 //! default 10. A `get` that has to mint a token answers within this bound, retry included, so
 //! docker, skopeo or a kubelet pull never hang on an unreachable endpoint.
 
-use crate::actions::Context;
-use crate::env;
+use crate::env::{self, Env};
 use std::time::{Duration, Instant};
 
 /// When `BETA9_TIMEOUT` is unset.
@@ -11,22 +10,23 @@ pub const DEFAULT: Duration = Duration::from_secs(10);
 /// Upper clamp: a larger value is almost certainly a typo (milliseconds), and docker waits on us.
 pub const MAX: Duration = Duration::from_secs(600);
 
-/// The budget from `BETA9_TIMEOUT`. A value that is not a positive number of seconds is noted on
-/// stderr and the default is used: a typo must not turn a pull into a hang or an instant failure.
-pub fn budget(ctx: &Context) -> Duration {
-    let Some(raw) = ctx.env.get(env::TIMEOUT) else {
-        return DEFAULT;
+/// The budget from `BETA9_TIMEOUT`, and a note for stderr when the value is not a positive number
+/// of seconds: then the default is used, as a typo must not turn a pull into a hang or an instant
+/// failure.
+pub fn budget(env: &Env) -> (Duration, Option<String>) {
+    let Some(raw) = env.get(env::TIMEOUT) else {
+        return (DEFAULT, None);
     };
     match parse(raw) {
-        Some(d) => d,
-        None => {
-            ctx.note(format!(
+        Some(d) => (d, None),
+        None => (
+            DEFAULT,
+            Some(format!(
                 "{} is not a positive number of seconds; using {} s",
                 env::TIMEOUT,
                 DEFAULT.as_secs()
-            ));
-            DEFAULT
-        }
+            )),
+        ),
     }
 }
 
@@ -75,19 +75,14 @@ mod tests {
 
     #[test]
     fn unset_or_bad_timeout_is_the_default() {
-        use crate::env::Env;
-        use crate::store::MemoryStore;
-        let ctx = |pairs: &[(&str, &str)]| {
-            Context::with_store(
-                Env::from_pairs(pairs.iter().copied()),
-                "default",
-                Box::new(MemoryStore::default()),
-            )
-        };
-        assert_eq!(budget(&ctx(&[])), DEFAULT);
-        assert_eq!(budget(&ctx(&[(env::TIMEOUT, "3")])), Duration::from_secs(3));
-        let c = ctx(&[(env::TIMEOUT, "soon")]);
-        assert_eq!(budget(&c), DEFAULT);
-        assert_eq!(c.take_notes().len(), 1);
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        assert_eq!(budget(&env(&[])), (DEFAULT, None));
+        assert_eq!(
+            budget(&env(&[(env::TIMEOUT, "3")])),
+            (Duration::from_secs(3), None)
+        );
+        let (d, note) = budget(&env(&[(env::TIMEOUT, "soon")]));
+        assert_eq!(d, DEFAULT);
+        assert!(note.unwrap().contains("BETA9_TIMEOUT"));
     }
 }

@@ -5,7 +5,9 @@
 
 #![allow(unsafe_code)]
 
-use docker_credential_beta9::secret::{login_json, Login, SecretBuf};
+use docker_credential_beta9::login::Login;
+use docker_credential_beta9::protocol::login_json;
+use docker_credential_beta9::secret::SecretBuf;
 use secrecy::SecretString;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;

@@ -2,12 +2,17 @@
 //! the caller names (the design documents' `base_image_creds` list) or from a JSON object on
 //! stdin; argv only ever holds names.
 
-use super::checks::{self, GOOGLE_PATH};
-use super::{entries, CmdResult, Failure, Output};
-use crate::actions::{self, Context};
+use super::checks;
+use super::{CmdResult, Failure};
+use crate::actions;
+use crate::context::Context;
+use crate::credential_type::{
+    self, CredentialType, AWS_CREDENTIALS_SOURCE, AWS_PROFILE, GOOGLE_PATH,
+};
 use crate::detect;
 use crate::env::Env;
-use crate::record::{self, CredentialType, Credentials, Record};
+use crate::output::Output;
+use crate::record::{Credentials, Record};
 use crate::registry::Registry;
 use secrecy::ExposeSecret;
 use std::io::Read;
@@ -29,16 +34,19 @@ pub struct AddArgs {
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
     /// aws, gcp, dockerhub, ghcr, ngc or generic (default: detected)
-    #[arg(
-        long = "type",
-        value_enum,
-        value_name = "TYPE",
-        hide_possible_values = true
-    )]
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub kind: Option<CredentialType>,
     /// Read {"NAME": "value", ...} from stdin instead of the environment
     #[arg(long, conflicts_with = "names")]
     pub json: bool,
+}
+
+/// `--type`: one of the six names (the core type knows nothing of clap).
+fn parse_type(s: &str) -> Result<CredentialType, String> {
+    CredentialType::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = CredentialType::ALL.iter().map(|t| t.as_str()).collect();
+        format!("expected one of: {}", names.join(", "))
+    })
 }
 
 /// Where the values came from, for messages that say what to do next.
@@ -50,17 +58,17 @@ enum Source {
 }
 
 pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
-    let registry = entries::registry_arg(&args.reference)?;
+    let registry = actions::registry_arg(&args.reference)?;
     let forced = args.kind;
     let (creds, source) = if args.json {
         (from_json(stdin)?, Source::Json)
     } else if args.names.is_empty() {
         (
-            from_type_names(&registry, forced, &args.reference)?,
+            from_type_names(&ctx.env, &registry, forced, &args.reference)?,
             Source::TypeNames,
         )
     } else {
-        (from_named(&args.names)?, Source::Named)
+        (from_named(&ctx.env, &args.names)?, Source::Named)
     };
     let creds = checks::inline_google_key(creds, true)?;
     let names: Vec<&str> = creds.names().collect();
@@ -77,11 +85,10 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     };
     let what = if args.json { "JSON keys" } else { "NAMEs" };
     checks::check_record(&record, what)?;
-    let replaced = entries::existing(ctx, &record.registry)?;
-    let name = actions::save(ctx, &record, None)?;
-    Ok(Output::line(name.as_str()).note(format!(
+    let saved = actions::save(ctx, &record, None)?;
+    Ok(Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {}",
-        if replaced { "replaced" } else { "stored" },
+        if saved.replaced { "replaced" } else { "stored" },
         record.kind,
         record.registry,
         ctx.workspace
@@ -89,8 +96,11 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
 }
 
 /// `add R NAME...`: every name must be known, set and non-empty.
-fn from_named(names: &[String]) -> Result<Credentials, Failure> {
-    if let Some(pos) = names.iter().position(|n| !checks::is_known_name(n)) {
+fn from_named(env: &Env, names: &[String]) -> Result<Credentials, Failure> {
+    if let Some(pos) = names
+        .iter()
+        .position(|n| !credential_type::is_known_name(n))
+    {
         let hint = checks::suggest(&names[pos])
             .map(|s| format!("did you mean {s}?"))
             .unwrap_or_else(|| "see `docker-credential-beta9 add --help`".into());
@@ -102,7 +112,7 @@ fn from_named(names: &[String]) -> Result<Credentials, Failure> {
     let mut creds = Credentials::new();
     for name in names {
         if !creds.contains(name) {
-            creds.insert(name, checks::env_value(name)?);
+            creds.insert(name, checks::env_value(env, name)?);
         }
     }
     Ok(creds)
@@ -110,6 +120,7 @@ fn from_named(names: &[String]) -> Result<Credentials, Failure> {
 
 /// `add R` with no names: the names of the forced or detected type that are set in the env.
 fn from_type_names(
+    env: &Env,
     registry: &Registry,
     forced: Option<CredentialType>,
     reference: &str,
@@ -126,12 +137,15 @@ fn from_type_names(
     for name in kind.names().iter().chain(extra) {
         // A shell's AWS_PROFILE is taken only with the ambient opt-in (listed before it); next to
         // stored keys it is the user's everyday setting, not a reason to refuse the keys.
-        if *name == record::AWS_PROFILE && !creds.contains(record::AWS_CREDENTIALS_SOURCE) {
+        if *name == AWS_PROFILE && !creds.contains(AWS_CREDENTIALS_SOURCE) {
             continue;
         }
         // Unset and empty are skipped here: CI systems export unset secrets as empty strings.
-        if let Some(v) = Env::credential(name).filter(|v| !v.expose_secret().is_empty()) {
-            creds.insert(name, v);
+        if let Some(v) = env
+            .credential(name)
+            .filter(|v| !v.expose_secret().is_empty())
+        {
+            creds.insert(name, v.clone());
         }
     }
     if creds.is_empty() {
@@ -158,7 +172,7 @@ fn from_json(stdin: &mut dyn Read) -> Result<Credentials, Failure> {
     }
     if let Some((name, _)) = creds
         .iter()
-        .find(|(n, v)| checks::is_known_name(n) && v.expose_secret().is_empty())
+        .find(|(n, v)| credential_type::is_known_name(n) && v.expose_secret().is_empty())
     {
         return Err(Failure::user(format!(
             "{name} is empty in the JSON object on stdin"

@@ -1,61 +1,35 @@
 //! Checks a record must pass before `add` or `import` stores it, and the one rewrite both do:
-//! a Google key named by path becomes its JSON content (COMPAT.md §10.10).
+//! a Google key named by path becomes its JSON content (docs/records.md, "Google names").
 
 use super::Failure;
+use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
+use crate::env::Env;
 use crate::hosts;
-use crate::record::{CredentialType, Credentials, Record};
+use crate::record::{Credentials, Record};
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
-
-pub const GOOGLE_PATH: &str = "GOOGLE_APPLICATION_CREDENTIALS";
-pub const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
 /// A service-account key is a few KiB; anything past this is not one.
 const KEY_FILE_LIMIT: usize = 1 << 20;
-
-/// A name some type accepts (or the Google path form `add` and `import` rewrite).
-pub fn is_known_name(name: &str) -> bool {
-    name == GOOGLE_PATH
-        || CredentialType::ALL
-            .iter()
-            .any(|t| t.names().contains(&name))
-}
 
 /// The known name a typo most likely meant (edit distance at most 2), for "did you mean".
 /// Only a known name is ever printed, never the argument itself.
 pub fn suggest(typed: &str) -> Option<&'static str> {
     let typed = typed.to_ascii_uppercase();
-    CredentialType::ALL
-        .iter()
-        .flat_map(|t| t.names().iter().copied())
-        .chain([GOOGLE_PATH])
-        .map(|n| (edit_distance(&typed, n), n))
+    credential_type::all_names()
+        .map(|n| (strsim::levenshtein(&typed, n), n))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Everything `validate` checks, with two additions: a name no type knows is never echoed (it may
 /// be a value typed where a name belongs), and cloud keys are refused for hosts that fail the
-/// anchored patterns (COMPAT.md §10.7).
+/// anchored patterns (docs/records.md, "Cloud records on other hosts").
 pub fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
     let unknown = record
         .credentials
         .names()
-        .filter(|n| !is_known_name(n))
+        .filter(|n| !credential_type::is_known_name(n))
         .count();
     if unknown > 0 {
         return Err(Failure::user(format!(
@@ -180,15 +154,15 @@ fn check_key_json(bytes: &[u8], name: &str) -> Result<(), Failure> {
 }
 
 /// Reads one credential variable for `add`, with errors that say what to do.
-pub fn env_value(name: &str) -> Result<SecretString, Failure> {
-    match crate::env::Env::credential(name) {
+pub fn env_value(env: &Env, name: &str) -> Result<SecretString, Failure> {
+    match env.credential(name) {
         None => Err(Failure::user(format!(
             "{name} is not set: export {name}=... first (values come from the environment or stdin, never from arguments)"
         ))),
         Some(v) if v.expose_secret().is_empty() => Err(Failure::user(format!(
             "{name} is empty: export a non-empty value first"
         ))),
-        Some(v) => Ok(v),
+        Some(v) => Ok(v.clone()),
     }
 }
 
@@ -196,10 +170,14 @@ pub fn env_value(name: &str) -> Result<SecretString, Failure> {
 mod tests {
     use super::*;
     use crate::registry::Registry;
-    use std::io::Write as _;
 
     fn put(p: &std::path::Path, bytes: &[u8]) {
-        std::fs::File::create(p).unwrap().write_all(bytes).unwrap();
+        crate::fsutil::write_atomic(
+            p.parent().unwrap(),
+            p.file_name().unwrap().to_str().unwrap(),
+            bytes,
+        )
+        .unwrap();
     }
 
     fn record(registry: &str, kind: CredentialType, pairs: &[(&str, &str)]) -> Record {

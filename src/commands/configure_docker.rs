@@ -1,7 +1,7 @@
 //! `configure-docker`: route registries to this helper in docker's config.json (and, asked,
 //! containers' auth.json) through `credHelpers` entries.
 //!
-//! Keys (COMPAT.md §2): docker and BuildKit look `credHelpers` up by exact key, Hub as
+//! Keys (docs/clients.md, "Docker Hub keys"): docker and BuildKit look `credHelpers` up by exact key, Hub as
 //! `https://index.docker.io/v1/`; containers/image (podman, skopeo, buildah) uses `docker.io`.
 //! Other registries are `host[:port]` in both. Every other key of the file is kept byte for byte
 //! (see `jsonfile`), the file's mode is kept, the write is atomic, the old file is kept as
@@ -9,10 +9,12 @@
 
 use super::diff;
 use super::jsonfile::Document;
-use super::{entries, CmdResult, Failure, Output};
-use crate::actions::{self, Context};
+use super::{CmdResult, Failure};
+use crate::actions;
+use crate::context::Context;
 use crate::env::{self, Env};
 use crate::fsutil;
+use crate::output::Output;
 use crate::registry::{Registry, DOCKER_HUB, DOCKER_HUB_SERVER_URL};
 use crate::secret::SecretBuf;
 use std::path::{Path, PathBuf};
@@ -90,7 +92,7 @@ fn target_registries(ctx: &Context, named: &[String]) -> Result<Vec<Registry>, F
     } else {
         named
             .iter()
-            .map(|r| entries::registry_arg(r))
+            .map(|r| actions::registry_arg(r))
             .collect::<Result<_, _>>()?
     };
     regs.sort();

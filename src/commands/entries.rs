@@ -1,10 +1,17 @@
 //! Commands over stored entries: `remove`, `ls`, `show`, `export`, `secret-name`. Only `export`
 //! prints values; `ls` and `show` print names, types and times, values as a fixed mask.
 
-use super::{time, CmdResult, Failure, Output};
-use crate::actions::{self, Context, Entry};
+use super::{CmdResult, Failure};
+use crate::actions::{self, Removed};
+use crate::context::Context;
+use crate::error::Error;
+use crate::output::Output;
+use crate::record::{self, Entry};
 use crate::registry::Registry;
+use crate::rfc3339;
 use std::io::Write as _;
+
+const FORCE_HINT: &str = "to delete it unread: remove --force";
 
 /// What `show` prints instead of every value: fixed width, so not even the length leaks.
 pub const MASK: &str = "********";
@@ -67,53 +74,6 @@ pub struct SecretNameArgs {
     pub reference: String,
 }
 
-/// The registry of a REF argument (COMPAT.md §10.1: bare hosts are registries). Empty is an
-/// error: the image-reference rule would read it as Docker Hub.
-pub fn registry_arg(reference: &str) -> Result<Registry, Failure> {
-    if reference.trim().is_empty() {
-        return Err(Failure::user(
-            "empty registry: give a host such as ghcr.io or an image reference",
-        ));
-    }
-    Ok(Registry::from_reference(reference))
-}
-
-/// The entry a REF names: an entry stored under exactly that key first (what `ls` shows for keys
-/// `docker login` stored, such as `ghcr.io/org/app` or Hub's OAuth keys), then the registry of
-/// the REF read as an image reference (`ghcr.io/org/app:1` → `ghcr.io`).
-pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>, Failure> {
-    let by_ref = registry_arg(reference)?;
-    let exact = Registry::from_server_url(reference);
-    if exact != by_ref {
-        if let Some(e) = actions::load(ctx, &exact)? {
-            return Ok(Some(e));
-        }
-    }
-    Ok(actions::load(ctx, &by_ref)?)
-}
-
-/// Is there already an entry for `registry`? Errors rather than let a write replace an entry
-/// that cannot be read (wrong key, damage) or that belongs to another registry (name collision).
-pub fn existing(ctx: &Context, registry: &Registry) -> Result<bool, Failure> {
-    let name = registry.secret_name();
-    let keep = |why: String| {
-        Failure::user(format!(
-            "{why}; it was left as it is: remove it first (or fix the key) to replace it"
-        ))
-    };
-    match actions::load(ctx, registry) {
-        Ok(Some(_)) => Ok(true),
-        Ok(None) => match ctx.store.read(&name) {
-            Ok(None) => Ok(false),
-            Ok(Some(_)) => Err(keep(format!(
-                "entry {name} holds another registry's record"
-            ))),
-            Err(e) => Err(keep(e.protocol_message())),
-        },
-        Err(e) => Err(keep(e.protocol_message())),
-    }
-}
-
 fn not_stored(ctx: &Context, reference: &str) -> String {
     let registry = Registry::from_reference(reference);
     format!(
@@ -123,49 +83,31 @@ fn not_stored(ctx: &Context, reference: &str) -> String {
 }
 
 pub fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
-    let entry = match lookup(ctx, &args.reference) {
-        Ok(entry) => entry,
-        // Without --force an unreadable entry stays (a wrong key must never cost data); with it,
-        // the operator has decided: the file named by the registry goes, unread.
-        Err(_) if args.force => return remove_unread(ctx, &args.reference),
-        Err(e) => {
-            return Err(match e {
-                Failure::User(m) => {
-                    Failure::User(format!("{m}; to delete it unread: remove --force"))
-                }
-                Failure::Internal(m) => {
-                    Failure::Internal(format!("{m}; to delete it unread: remove --force"))
-                }
-            })
+    // Without --force an unreadable entry stays (a wrong key must never cost data); with it, the
+    // operator has decided: the entry the REF names goes, unread.
+    let removed = actions::remove(ctx, &args.reference, args.force).map_err(|e| {
+        let unread = matches!(
+            e,
+            Error::Undecryptable { .. } | Error::BadRecord { .. } | Error::StoreFormat { .. }
+        );
+        match Failure::from(e) {
+            Failure::User(m) if unread => Failure::User(format!("{m}; {FORCE_HINT}")),
+            Failure::Internal(m) if unread => Failure::Internal(format!("{m}; {FORCE_HINT}")),
+            other => other,
         }
+    })?;
+    let note = match removed {
+        None => not_stored(ctx, &args.reference),
+        Some(Removed::Entry { registry, name }) => format!(
+            "removed {registry} ({name}) from workspace {}",
+            ctx.workspace
+        ),
+        Some(Removed::Unread { name }) => format!(
+            "removed unreadable {name} from workspace {} (--force)",
+            ctx.workspace
+        ),
     };
-    let Some(entry) = entry else {
-        return Ok(Output::default().note(not_stored(ctx, &args.reference)));
-    };
-    actions::remove(ctx, &entry.record.registry)?;
-    Ok(Output::default().note(format!(
-        "removed {} ({}) from workspace {}",
-        entry.record.registry,
-        entry.record.registry.secret_name(),
-        ctx.workspace
-    )))
-}
-
-/// `remove --force` on an entry that cannot be opened: deletes the first candidate file (exact
-/// key, then the registry of the REF) that exists but does not open; readable entries stay.
-fn remove_unread(ctx: &Context, reference: &str) -> CmdResult {
-    let registry = registry_arg(reference)?;
-    for r in [Registry::from_server_url(reference), registry] {
-        if actions::load(ctx, &r).is_err() {
-            let name = r.secret_name();
-            ctx.store.remove(&name)?;
-            return Ok(Output::default().note(format!(
-                "removed unreadable {name} from workspace {} (--force)",
-                ctx.workspace
-            )));
-        }
-    }
-    Ok(Output::default().note(not_stored(ctx, reference)))
+    Ok(Output::default().note(note))
 }
 
 pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
@@ -190,7 +132,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
                 e.record.registry.to_string(),
                 e.record.kind.to_string(),
                 e.record.registry.secret_name().to_string(),
-                time::rfc3339(e.updated_at),
+                rfc3339::format(e.updated_at),
             ]
         })
         .collect();
@@ -213,7 +155,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
 }
 
 pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
-    let Some(entry) = lookup(ctx, &args.reference)? else {
+    let Some(entry) = actions::lookup(ctx, &args.reference)? else {
         return Err(Failure::user(not_stored(ctx, &args.reference)));
     };
     let mut out = Output::default();
@@ -235,7 +177,10 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     out.println(format!("type:        {}", r.kind));
     out.println(format!("secret name: {}", r.registry.secret_name()));
     out.println(format!("workspace:   {}", ctx.workspace));
-    out.println(format!("updated:     {}", time::rfc3339(entry.updated_at)));
+    out.println(format!(
+        "updated:     {}",
+        rfc3339::format(entry.updated_at)
+    ));
     if let Some(url) = &entry.server_url {
         out.println(format!("stored by:   docker login as {url}"));
     }
@@ -248,12 +193,12 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
 }
 
 pub fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
-    let Some(entry) = lookup(ctx, &args.reference)? else {
+    let Some(entry) = actions::lookup(ctx, &args.reference)? else {
         return Err(Failure::user(not_stored(ctx, &args.reference)));
     };
     let mut out = Output {
-        stdout: crate::secret::record_json(&entry.record),
-        notes: Vec::new(),
+        stdout: record::record_json(&entry.record),
+        ..Output::default()
     };
     let _ = out.stdout.write_all(b"\n");
     Ok(out)
@@ -262,7 +207,9 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
 /// No store access: the name is a function of the registry alone.
 pub fn secret_name(args: &SecretNameArgs) -> CmdResult {
     Ok(Output::line(
-        registry_arg(&args.reference)?.secret_name().as_str(),
+        actions::registry_arg(&args.reference)?
+            .secret_name()
+            .as_str(),
     ))
 }
 
@@ -273,7 +220,7 @@ fn summary(e: &Entry) -> serde_json::Value {
         "type": e.record.kind.as_str(),
         "secret_name": e.record.registry.secret_name().as_str(),
         "updated_at": e.updated_at,
-        "updated": time::rfc3339(e.updated_at),
+        "updated": rfc3339::format(e.updated_at),
     });
     if let Some(url) = &e.server_url {
         v["server_url"] = url.clone().into();

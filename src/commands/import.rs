@@ -1,14 +1,17 @@
 //! `import`: one record on stdin, in any shape the platform produces, stored as a version-1
-//! record (COMPAT.md §4):
+//! record (docs/records.md):
 //! - the design documents' record (`"version": 1`),
 //! - beta9's shipped record (no version; types public/basic/aws/gcp/azure/token/unknown), which is
 //!   also the scheduler's `ImageCredentials` value, bare or wrapped as `{"ImageCredentials": "<json>"}`,
 //! - a flat `{"NAME": "value"}` map or a legacy `user:pass` line, both with `--registry`.
 
 use super::checks;
-use super::{entries, CmdResult, Failure, Output};
-use crate::actions::{self, Context};
+use super::{CmdResult, Failure};
+use crate::actions;
+use crate::context::Context;
+use crate::credential_type::CredentialType;
 use crate::detect;
+use crate::output::Output;
 use crate::record::{Credentials, Record};
 use crate::registry::Registry;
 use secrecy::{ExposeSecret, SecretString};
@@ -56,7 +59,7 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     let given = args
         .registry
         .as_deref()
-        .map(entries::registry_arg)
+        .map(actions::registry_arg)
         .transpose()?;
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
     let (credentials, dropped) = checks::drop_empty(record.credentials);
@@ -66,11 +69,14 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
         ..record
     };
     checks::check_record(&record, "credential names")?;
-    let replaced = entries::existing(ctx, &record.registry)?;
-    let name = actions::save(ctx, &record, None)?;
-    let mut out = Output::line(name.as_str()).note(format!(
+    let saved = actions::save(ctx, &record, None)?;
+    let mut out = Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {} (from {format})",
-        if replaced { "replaced" } else { "imported" },
+        if saved.replaced {
+            "replaced"
+        } else {
+            "imported"
+        },
         record.kind,
         record.registry,
         ctx.workspace
@@ -120,7 +126,7 @@ fn decode(
     let mut record =
         Record::decode(text, given).map_err(|e| Failure::user(format!("cannot import: {e}")))?;
     // Hub's OAuth keys (an exported `docker login` token entry) stay separate from the Hub PAT
-    // entry, as on the protocol side (COMPAT.md §3), instead of folding into `docker.io`.
+    // entry, as on the protocol side (docs/registry-identity.md), instead of folding into `docker.io`.
     if let Some(json) = &shape.registry {
         let exact = Registry::from_server_url(json);
         if exact.as_str().starts_with("https://") {
@@ -185,7 +191,7 @@ fn user_pass(text: &[u8], given: Option<&Registry>) -> Result<(Record, &'static 
     Ok((
         Record {
             registry,
-            kind: crate::record::CredentialType::Generic,
+            kind: CredentialType::Generic,
             credentials,
         },
         "a user:pass line",
@@ -208,7 +214,6 @@ fn trim(b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::CredentialType;
 
     fn dec(json: &str, given: Option<&str>) -> Result<(Record, &'static str), Failure> {
         let g = given.map(Registry::from_reference);

@@ -1,9 +1,10 @@
 //! `kubelet`: answers the kubelet's image credential provider plugin API on stdin/stdout, so a
 //! node pulls with the same store and minted tokens as docker.
 
-use super::{read_stdin, CmdResult, Output};
-use crate::actions::Context;
+use super::{read_stdin, CmdResult};
+use crate::context::Context;
 use crate::kubelet;
+use crate::output::Output;
 use std::io::Read;
 
 pub const ABOUT: &str =
@@ -30,6 +31,6 @@ pub fn run(ctx: &Context, _args: &KubeletArgs, stdin: &mut dyn Read) -> CmdResul
     let answer = kubelet::answer(ctx, input.as_slice())?;
     Ok(Output {
         stdout: answer,
-        notes: Vec::new(),
+        ..Output::default()
     })
 }

@@ -2,19 +2,19 @@
 //! `configure-docker`, ...). The five protocol verbs never come here: `cli` matches them on
 //! argv[1] first, so a `get` never builds this parser.
 //!
-//! Streams: a command returns an [`Output`] (stdout bytes written once, notes for stderr) or a
-//! [`Failure`]; [`run`] prints them and picks the exit status (0 ok, 1 user error, 2 internal or
-//! clap usage error). Values of secrets only ever come from the environment or stdin.
+//! A command returns an [`Output`] (stdout bytes written once, notes for stderr, a status) or a
+//! [`Failure`]; [`dispatch`] folds both into one [`Output`] and the edge (`cli`) prints it and
+//! picks the exit status (0 ok, 1 user error, 2 internal or clap usage error). Values of secrets
+//! only ever come from the environment snapshot or stdin.
 
-use crate::actions::Context;
+use crate::context::Context;
 use crate::env::Env;
-use crate::error::{self, Error};
+use crate::error::Error;
+use crate::output::{Output, Status};
 use crate::protocol::{self, NAME};
 use crate::secret::SecretBuf;
 use clap::{CommandFactory, Parser, Subcommand};
-use std::ffi::OsString;
-use std::io::{IsTerminal, Read, Write};
-use std::process::ExitCode;
+use std::io::Read;
 
 pub mod add;
 pub mod checks;
@@ -26,7 +26,7 @@ pub mod import;
 pub mod jsonfile;
 pub mod kubelet;
 pub mod rekey;
-pub mod time;
+pub mod verbs;
 
 /// Stdin cap for `add --json` and `import`: the protocol's cap (a record is far smaller).
 pub const STDIN_LIMIT: usize = protocol::STDIN_LIMIT;
@@ -49,7 +49,7 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 /// Does `cli` hand this first argument to [`run`]? Subcommands and the global `--workspace` flag
-/// (`cli` also sends a lone `-h`/`--help`). Anything else stays an unknown action (COMPAT.md §10.2).
+/// (`cli` also sends a lone `-h`/`--help`). Anything else stays an unknown action (docs/protocol.md).
 pub fn handles(first: &str) -> bool {
     SUBCOMMANDS.contains(&first) || first == "--workspace" || first.starts_with("--workspace=")
 }
@@ -118,30 +118,6 @@ pub enum Command {
     Kubelet(kubelet::KubeletArgs),
 }
 
-/// What a command produced: stdout (written once, at the end) and one-line notes for stderr.
-#[derive(Default)]
-pub struct Output {
-    pub stdout: SecretBuf,
-    pub notes: Vec<String>,
-}
-
-impl Output {
-    pub fn line(text: impl AsRef<str>) -> Output {
-        let mut o = Output::default();
-        o.println(text);
-        o
-    }
-
-    pub fn println(&mut self, text: impl AsRef<str>) {
-        let _ = writeln!(self.stdout, "{}", text.as_ref());
-    }
-
-    pub fn note(mut self, text: impl Into<String>) -> Output {
-        self.notes.push(text.into());
-        self
-    }
-}
-
 /// Why a command failed. `User` is something the caller can fix (exit 1); `Internal` is the
 /// store, the key or the machine (exit 2). Messages are one line and never hold a secret value.
 #[derive(Debug)]
@@ -160,9 +136,10 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let msg = e.protocol_message();
         match e {
-            Error::Other(_) | Error::KeyUnavailable(_) | Error::Undecryptable { .. } => {
-                Failure::Internal(msg)
-            }
+            Error::Other(_)
+            | Error::KeyUnavailable(_)
+            | Error::Undecryptable { .. }
+            | Error::StoreFormat { .. } => Failure::Internal(msg),
             _ => Failure::User(msg),
         }
     }
@@ -170,33 +147,9 @@ impl From<Error> for Failure {
 
 pub type CmdResult = Result<Output, Failure>;
 
-/// Parses `args` (argv including the program name) and runs one subcommand.
-pub fn run(args: Vec<OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            // Help goes to stdout with status 0; usage errors to stderr with status 2.
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
-    let env = Env::from_process();
-    crate::log::init(&env);
-    let stdin = std::io::stdin();
-    // A command that reads stdin would sit waiting on a terminal: say what it expects instead.
-    if cli.command.reads_stdin() && stdin.is_terminal() {
-        let hint = Failure::user(
-            "this command reads stdin: pipe the input in (see --help for an example)",
-        );
-        return emit(Err(hint), Vec::new());
-    }
-    let mut notes = Vec::new();
-    let result = dispatch(cli, env, &mut stdin.lock(), &mut notes);
-    emit(result, notes)
-}
-
 impl Command {
-    fn reads_stdin(&self) -> bool {
+    /// Does this command read stdin? (The edge refuses to wait on a terminal for it.)
+    pub fn reads_stdin(&self) -> bool {
         match self {
             Command::Import(_) | Command::Kubelet(_) => true,
             Command::Add(a) => a.json,
@@ -206,7 +159,26 @@ impl Command {
 }
 
 /// Runs a parsed command. Tests may call this with their own env and stdin.
-pub fn dispatch(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> CmdResult {
+pub fn dispatch(cli: Cli, env: Env, stdin: &mut dyn Read) -> Output {
+    let mut notes = Vec::new();
+    let result = run(cli, env, stdin, &mut notes);
+    finish(result, notes)
+}
+
+/// A command's result as the one [`Output`] the edge prints.
+pub fn finish(result: CmdResult, mut notes: Vec<String>) -> Output {
+    match result {
+        Ok(mut out) => {
+            notes.append(&mut out.notes);
+            out.notes = notes;
+            out
+        }
+        Err(Failure::User(m)) => Output::failure(Status::Failed, m, notes),
+        Err(Failure::Internal(m)) => Output::failure(Status::Internal, m, notes),
+    }
+}
+
+fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> CmdResult {
     let ws = cli.workspace.as_deref();
     match cli.command {
         // These need no store: nothing is opened or created.
@@ -253,36 +225,4 @@ pub fn read_stdin(stdin: &mut dyn Read) -> Result<SecretBuf, Failure> {
     SecretBuf::read_capped(&mut r, STDIN_LIMIT)
         .map_err(|e| Failure::user(format!("cannot read stdin: {e}")))?
         .map_err(|limit| Failure::user(format!("input on stdin exceeds the {limit}-byte limit")))
-}
-
-/// Notes, then the error line or stdout (written once), then the status.
-fn emit(result: CmdResult, mut notes: Vec<String>) -> ExitCode {
-    let (stdout, failure) = match result {
-        Ok(out) => {
-            notes.extend(out.notes);
-            (out.stdout, None)
-        }
-        Err(f) => (SecretBuf::default(), Some(f)),
-    };
-    let mut err = std::io::stderr().lock();
-    for note in &notes {
-        let _ = writeln!(err, "{NAME}: {}", error::one_line(note));
-    }
-    let code = match &failure {
-        None => 0,
-        Some(Failure::User(m)) => {
-            let _ = writeln!(err, "error: {}", error::one_line(m));
-            1
-        }
-        Some(Failure::Internal(m)) => {
-            let _ = writeln!(err, "error: {}", error::one_line(m));
-            2
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    let written = out.write_all(stdout.as_slice()).and_then(|()| out.flush());
-    if written.is_err() && code == 0 {
-        return ExitCode::from(2);
-    }
-    ExitCode::from(code)
 }

@@ -1,5 +1,6 @@
 //! Amazon ECR: `AWS` + the password from GetAuthorizationToken, exchanged for the AWS keys an `aws`
-//! record holds (COMPAT.md §5, §10.7–§10.9, §10.11).
+//! record holds (docs/ecr.md; docs/records.md, "Cloud records on other hosts" and "Not found versus
+//! error").
 //!
 //! * Keys come from the record only: no ambient credential chain, no profile files, no IMDS. The
 //!   SDK client is built by hand ([`ecr_sdk`](super::ecr_sdk)) with the record's keys as a static
@@ -25,17 +26,18 @@
 //!   SDK-related sits behind [`fetch`], which only runs on a miss.
 //! * Endpoint overrides: `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL_ECR_PUBLIC` win over
 //!   `AWS_ENDPOINT_URL`; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` ignores all of them. With an
-//!   override the FIPS and dual-stack flags stay off (COMPAT.md §10.8).
+//!   override the FIPS and dual-stack flags stay off (docs/ecr.md, "Endpoint overrides").
 
-use super::ecr_sdk::{self, Call, Failure};
-use crate::actions::Context;
-use crate::cache::{self, CachedToken, Policy, TokenCache};
+use super::ecr_sdk::{self, Call, Failure, Keys, Source};
+use crate::context::Context;
+use crate::credential_type::AWS_PROFILE;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
+use crate::login::Login;
 use crate::record::{self, Record};
-use crate::secret::Login;
-use crate::timeout;
+use crate::token::{self, CachedToken, Policy};
+use crate::url::Url;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -122,7 +124,7 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
     let source = if record::aws_ambient(c).map_err(bad_record)? {
         Source::Ambient {
             profile: c
-                .non_empty(record::AWS_PROFILE)
+                .non_empty(AWS_PROFILE)
                 .map(|p| p.expose_secret().trim().to_string()),
         }
     } else {
@@ -160,39 +162,18 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
             ctx.env.get(env::AWS_PROFILE),
         ),
     };
-    let cache = TokenCache::open(ctx)?;
-    let token = cache::get_or_refresh(ctx, &cache, &key, &POLICY, || {
-        fetch(ctx, &registry, &target, &source)
-    })?;
+    let token = token::get_or_refresh(
+        ctx.tokens()?,
+        &key,
+        &POLICY,
+        ctx.clock(),
+        &|n| ctx.note(n),
+        || fetch(ctx, &registry, &target, &source),
+    )?;
     Ok(token.login())
 }
 
-/// Where the keys for GetAuthorizationToken come from.
-pub(crate) enum Source<'a> {
-    /// The record's own keys: the default, and the only form that never looks elsewhere.
-    Record(Keys<'a>),
-    /// `AWS_CREDENTIALS_SOURCE=ambient`: aws-config's chain, or exactly the record's profile.
-    Ambient { profile: Option<String> },
-}
-
-impl Source<'_> {
-    /// How error lines name the keys that were used.
-    fn keys_name(&self) -> &'static str {
-        match self {
-            Source::Record(_) => "the record's AWS keys",
-            Source::Ambient { .. } => "the ambient AWS credentials",
-        }
-    }
-}
-
-/// The record's key material.
-pub(crate) struct Keys<'a> {
-    pub access_key_id: &'a SecretString,
-    pub secret_access_key: &'a SecretString,
-    pub session_token: Option<&'a SecretString>,
-}
-
-/// COMPAT.md §10.9: workspace + canonical registry + region + SHA-256 over the access key id, the
+/// docs/ecr.md, "Token cache": workspace + canonical registry + region + SHA-256 over the access key id, the
 /// secret key and the session token. Any change of the record's keys gives a new key, so a
 /// rotation takes effect at once and a removed record's token is never found again.
 pub(crate) fn cache_key(workspace: &str, registry: &str, region: &str, keys: &Keys) -> String {
@@ -200,7 +181,7 @@ pub(crate) fn cache_key(workspace: &str, registry: &str, region: &str, keys: &Ke
         .session_token
         .map(|s| s.expose_secret().as_bytes())
         .unwrap_or_default();
-    let digest = cache::digest_parts(&[
+    let digest = token::digest_parts(&[
         keys.access_key_id.expose_secret().as_bytes(),
         keys.secret_access_key.expose_secret().as_bytes(),
         session,
@@ -262,7 +243,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
             )));
         }
     }
-    let budget = timeout::budget(ctx);
+    let budget = ctx.budget();
     let (fips, dual_stack) = match &target.api {
         Api::Private {
             fips, dual_stack, ..
@@ -272,7 +253,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
     let call = Call {
         public: target.api == Api::Public,
         region: &target.region,
-        // COMPAT.md §10.8: the SDK's endpoint rules refuse FIPS with a custom endpoint.
+        // docs/ecr.md, "Endpoint overrides": the SDK's endpoint rules refuse FIPS with a custom endpoint.
         fips: fips && endpoint.is_none(),
         dual_stack: dual_stack && endpoint.is_none(),
         endpoint: endpoint.as_deref(),
@@ -286,7 +267,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
     };
     let reply = ecr_sdk::get_authorization_token(&call)
         .map_err(|f| classify(registry, &api, source, &f, budget))?;
-    let now = ctx.now_unix().max(cache::unix_now());
+    let now = ctx.now();
     let (username, secret) = decode_token(&reply.token).map_err(|what| {
         Error::Other(anyhow::anyhow!(
             "{registry}: the {} authorization token {what}",
@@ -344,7 +325,7 @@ const THROTTLED: &[&str] = &[
     "LimitExceededException",
 ];
 
-/// One line naming the registry and the cause class (COMPAT.md §10.11); at most the API's error
+/// One line naming the registry and the cause class (docs/records.md, "Not found versus error"); at most the API's error
 /// code, never its message, never any key.
 pub(crate) fn classify(
     registry: &str,
@@ -455,10 +436,10 @@ fn secs(d: Duration) -> String {
 
 /// `host[:port]` of an endpoint URL: what an error line may show of it (no user info, no path).
 fn url_authority(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    sanitise(host)
+    Url::parse(url).map_or_else(
+        || "the configured endpoint".into(),
+        |u| sanitise(&u.to_string()),
+    )
 }
 
 /// Text from outside (an error code, a region) made safe for one line: a short run of plain

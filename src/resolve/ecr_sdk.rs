@@ -12,7 +12,6 @@
 //! lookup, so no instance-metadata call for it) and a bounded instance-metadata client; the
 //! resolved keys then go to the client as the same static provider.
 
-use super::ecr::{Keys, Source};
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::imds;
 use aws_config::imds::credentials::ImdsCredentialsProvider;
@@ -26,7 +25,7 @@ use aws_sdk_ecr::config::{
 };
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -39,6 +38,31 @@ const MAX_ATTEMPTS: u32 = 2;
 /// connect and one to answer (aws-config's default is 1 s each with 4 attempts; ecr-login's
 /// minute-long waits on IMDS are awslabs/amazon-ecr-credential-helper #137, #351).
 const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the keys for GetAuthorizationToken come from.
+pub(crate) enum Source<'a> {
+    /// The record's own keys: the default, and the only form that never looks elsewhere.
+    Record(Keys<'a>),
+    /// `AWS_CREDENTIALS_SOURCE=ambient`: aws-config's chain, or exactly the record's profile.
+    Ambient { profile: Option<String> },
+}
+
+impl Source<'_> {
+    /// How error lines name the keys that were used.
+    pub(crate) fn keys_name(&self) -> &'static str {
+        match self {
+            Source::Record(_) => "the record's AWS keys",
+            Source::Ambient { .. } => "the ambient AWS credentials",
+        }
+    }
+}
+
+/// The record's key material.
+pub(crate) struct Keys<'a> {
+    pub access_key_id: &'a SecretString,
+    pub secret_access_key: &'a SecretString,
+    pub session_token: Option<&'a SecretString>,
+}
 
 /// What to ask and where.
 pub(crate) struct Call<'a> {

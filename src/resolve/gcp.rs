@@ -1,5 +1,5 @@
 //! Google Artifact Registry and GCR: `oauth2accesstoken` + an access token, from one of the forms a
-//! `gcp` record can hold (COMPAT.md §6, §10.10). The first form present wins, in this order:
+//! `gcp` record can hold (docs/google.md; docs/records.md, "Google names"). The first form present wins, in this order:
 //!
 //! 1. `GCP_ACCESS_TOKEN` (+ optional `GCP_ACCESS_TOKEN_EXPIRY`): answered as stored, no I/O.
 //! 2. `GOOGLE_APPLICATION_CREDENTIALS_JSON` (a service-account key): an access token is minted with
@@ -14,13 +14,14 @@
 
 use super::gcp_http::{self, Peer, Request, METADATA_SERVER, TOKEN_ENDPOINT};
 use super::gcp_jwt::{self, ServiceAccountKey};
-use crate::actions::Context;
-use crate::cache::{self, CachedToken, Policy, TokenCache};
+use crate::context::Context;
 use crate::env;
 use crate::error::{Error, Result};
+use crate::login::Login;
 use crate::record::Record;
-use crate::secret::Login;
-use crate::timeout::{self, Deadline};
+use crate::timeout::Deadline;
+use crate::token::{self, CachedToken, Policy};
+use crate::url::Url;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -78,12 +79,12 @@ fn static_token(ctx: &Context, record: &Record, token: &SecretString) -> Result<
                 "GCP_ACCESS_TOKEN_EXPIRY is neither RFC 3339 nor Unix seconds".into(),
             )
         })?;
-        if at <= ctx.now_unix() {
+        if at <= ctx.now() {
             return Err(Error::Expired {
                 registry: record.registry.to_string(),
                 detail: format!(
                     "the stored GCP_ACCESS_TOKEN expired {} s ago; store a fresh one (gcloud auth print-access-token)",
-                    ctx.now_unix() - at
+                    ctx.now() - at
                 ),
             });
         }
@@ -104,16 +105,13 @@ fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
 /// parses no PEM, signs nothing and opens no socket.
 fn service_account(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
     let key = ServiceAccountKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
-    let cache = TokenCache::open(ctx)?;
-    let token = cache::get_or_refresh(ctx, &cache, &key.cache_key(), &POLICY, || {
-        mint(ctx, record, &key)
-    })?;
+    let token = refresh(ctx, &key.cache_key(), || mint(ctx, record, &key))?;
     Ok(token.login())
 }
 
 fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<CachedToken> {
-    let budget = timeout::budget(ctx);
-    let now = ctx.now_unix().max(cache::unix_now());
+    let budget = ctx.budget();
+    let now = ctx.now();
     let assertion = key.assertion(now).map_err(|r| bad_record(record, r))?;
     let mut body = Zeroizing::new(Vec::with_capacity(assertion.expose_secret().len() + 96));
     body.extend_from_slice(b"grant_type=");
@@ -125,7 +123,7 @@ fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<Cache
     let peer = Peer {
         registry: &registry,
         what: TOKEN_ENDPOINT,
-        host: url_host(&key.token_uri).to_string(),
+        host: Url::parse(&key.token_uri).map_or_else(String::new, |u| u.to_string()),
     };
     tracing::debug!(host = %peer.host, "minting a Google access token (JWT bearer)");
     let request = Request::Form {
@@ -148,11 +146,10 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
             env::GCE_METADATA_HOST
         )));
     }
-    let cache = TokenCache::open(ctx)?;
     let cache_key = format!("gcp-metadata\0{host}");
-    let token = cache::get_or_refresh(ctx, &cache, &cache_key, &POLICY, || {
-        let budget = timeout::budget(ctx);
-        let now = ctx.now_unix().max(cache::unix_now());
+    let token = refresh(ctx, &cache_key, || {
+        let budget = ctx.budget();
+        let now = ctx.now();
         let registry = record.registry.to_string();
         let peer = Peer {
             registry: &registry,
@@ -195,67 +192,26 @@ fn cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedToken>
     })
 }
 
-/// `host[:port]` of an absolute URL, for messages.
-fn url_host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or("")
+/// The token cache's refresh with this context's cache, clock and notes.
+fn refresh(
+    ctx: &Context,
+    cache_key: &str,
+    fetch: impl FnOnce() -> Result<CachedToken>,
+) -> Result<CachedToken> {
+    token::get_or_refresh(
+        ctx.tokens()?,
+        cache_key,
+        &POLICY,
+        ctx.clock(),
+        &|n| ctx.note(n),
+        fetch,
+    )
 }
 
-/// Unix seconds, or an RFC 3339 UTC/offset timestamp such as `2026-11-24T10:00:00Z`.
+/// Unix seconds, or an RFC 3339 timestamp such as `2026-11-24T10:00:00Z`.
 pub fn parse_expiry(s: &str) -> Option<u64> {
     let s = s.trim();
-    if let Ok(n) = s.parse::<u64>() {
-        return Some(n);
-    }
-    parse_rfc3339(s)
-}
-
-fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let oh = rest.get(1..3)?.parse::<i64>().ok()?;
-            let om = rest.get(4..6)?.parse::<i64>().ok()?;
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    let days = days_from_civil(y, mo, d);
-    let t = days * 86400 + h * 3600 + mi * 60 + sec - offset;
-    u64::try_from(t).ok()
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    s.parse::<u64>().ok().or_else(|| crate::rfc3339::parse(s))
 }
 
 #[cfg(test)]
@@ -286,14 +242,5 @@ mod tests {
         assert_eq!(metadata_opt_in("TRUE"), Ok(true));
         assert_eq!(metadata_opt_in("0"), Ok(false));
         assert!(metadata_opt_in("maybe").is_err());
-    }
-
-    #[test]
-    fn url_host_is_authority_only() {
-        assert_eq!(
-            url_host("https://oauth2.googleapis.com/token?x=1"),
-            "oauth2.googleapis.com"
-        );
-        assert_eq!(url_host("http://127.0.0.1:5/token"), "127.0.0.1:5");
     }
 }

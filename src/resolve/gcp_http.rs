@@ -1,7 +1,7 @@
 //! The two HTTP exchanges of Google token minting (the OAuth token endpoint, the metadata server)
 //! over blocking `ureq`: no async runtime for a process that makes one call. Each exchange fits in
 //! one time budget, with at most one retry, only after a connection failure or a 5xx; errors are
-//! classified into the cause classes of COMPAT.md §10.11 and never quote a body, a token or an
+//! classified into the cause classes of docs/records.md ("Not found versus error") and never quote a body, a token or an
 //! assertion (an OAuth `error` code such as `invalid_grant` is the most that is shown).
 
 use crate::error::Error;
@@ -85,7 +85,15 @@ fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply
     if remaining.is_zero() {
         return Err(Failure::Timeout);
     }
-    let config = ureq::Agent::config_builder()
+    let url = match req {
+        Request::Form { url, .. } | Request::Get { url, .. } => *url,
+    };
+    let mut config = ureq::Agent::config_builder();
+    // The system's CA store, read only when this exchange is https (src/tls.rs).
+    if url.starts_with("https://") {
+        config = config.tls_config(crate::tls::ureq_config());
+    }
+    let config = config
         // Statuses are classified here, not turned into opaque errors.
         .http_status_as_error(false)
         // A redirect would carry the assertion somewhere the key did not name.

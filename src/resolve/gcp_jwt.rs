@@ -1,5 +1,5 @@
 //! Service-account keys and the signed assertion of the OAuth 2.0 JWT-bearer grant (RFC 7523), as
-//! golang/oauth2 `jwt/jwt.go`, `jws/jws.go` and `google/google.go` build it (COMPAT.md §6).
+//! golang/oauth2 `jwt/jwt.go`, `jws/jws.go` and `google/google.go` build it (docs/google.md, "Service-account JWT bearer").
 //!
 //! Signing is RSASSA-PKCS1-v1_5 with SHA-256 (RS256) by `ring`, which rustls already compiles in for
 //! the HTTPS clients: constant-time, blinded RSA with no extra dependency, and no ambient-credential
@@ -7,7 +7,8 @@
 //! stacks to a process that lives for one `get`). RustCrypto `rsa` was the first choice but carries
 //! RUSTSEC-2023-0071 (Marvin timing side channel); it remains only a dev-dependency for tests.
 
-use crate::cache;
+use crate::token;
+use crate::url::Url;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use secrecy::{ExposeSecret, SecretString};
@@ -108,7 +109,7 @@ impl ServiceAccountKey {
     /// every Google registry host that uses this key shares one cached token. Any change of the
     /// key (rotation, another `token_uri`) gives a new cache key at once.
     pub fn cache_key(&self) -> String {
-        let digest = cache::digest_parts(&[
+        let digest = token::digest_parts(&[
             self.client_email.as_bytes(),
             self.private_key_id.as_deref().unwrap_or("").as_bytes(),
             self.private_key.expose_secret().as_bytes(),
@@ -188,51 +189,14 @@ fn pem_decode(pem: &str) -> Option<(&str, Zeroizing<Vec<u8>>)> {
 /// is allowed only to a loopback host (`127.0.0.1`, `[::1]`, `localhost`), which is what the
 /// tests' local token endpoint uses; nothing on the wire leaves the machine then.
 pub fn check_token_uri(uri: &str) -> Result<(), String> {
-    let bad = || {
-        "the token_uri of GOOGLE_APPLICATION_CREDENTIALS_JSON must be an https URL (plain http only to a loopback host)"
-            .to_string()
-    };
-    let (scheme, rest) = uri.split_once("://").ok_or_else(bad)?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    if scheme.eq_ignore_ascii_case("https") {
-        return Ok(());
-    }
-    if !scheme.eq_ignore_ascii_case("http") {
-        return Err(bad());
-    }
-    if is_loopback_authority(authority) {
+    let ok = Url::parse(uri).is_some_and(|u| {
+        !u.has_userinfo && (u.scheme == "https" || (u.scheme == "http" && u.is_loopback()))
+    });
+    if ok {
         Ok(())
     } else {
-        Err(bad())
+        Err("the token_uri of GOOGLE_APPLICATION_CREDENTIALS_JSON must be an https URL (plain http only to a loopback host)".into())
     }
-}
-
-/// `127.0.0.1[:port]`, `[::1][:port]`, `localhost[:port]`.
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
-            _ => return false,
-        }
-    } else {
-        authority.split(':').next().unwrap_or("")
-    };
-    let port_ok = match authority
-        .rsplit_once(']')
-        .map_or(authority, |(_, p)| p)
-        .split_once(':')
-    {
-        Some((_, p)) => p.bytes().all(|b| b.is_ascii_digit()),
-        None => true,
-    };
-    port_ok
-        && matches!(
-            host.to_ascii_lowercase().as_str(),
-            "127.0.0.1" | "::1" | "localhost"
-        )
 }
 
 /// Unpadded base64url (RFC 7515 §2).

@@ -1,11 +1,12 @@
 //! From a stored record to the login `get` answers. Static types do no I/O; cloud types mint
 //! short-lived tokens in their own modules.
 
-use crate::actions::Context;
+use crate::context::Context;
+use crate::credential_type::CredentialType;
 use crate::error::{Error, Result};
 use crate::hosts;
-use crate::record::{CredentialType, Record};
-use crate::secret::Login;
+use crate::login::Login;
+use crate::record::Record;
 use secrecy::{ExposeSecret, SecretString};
 
 pub mod ecr;

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 const KEYRING_SERVICE: &str = "docker-credential-beta9";
@@ -16,7 +17,7 @@ const KEYRING_USER: &str = "master-key";
 const KEYRING_USER_NEXT: &str = "master-key-next";
 const NEXT_SUFFIX: &str = ".next";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KeySource {
     /// A key file the operator provides (e.g. a mounted Kubernetes secret). Never created by us.
     File(PathBuf),
@@ -24,6 +25,20 @@ pub enum KeySource {
     Keyring(&'static str),
     /// A key we generate on first write, 0600 in a 0700 directory.
     Generated(PathBuf),
+    /// A key held in memory only: tests and in-memory stores.
+    Memory(Arc<Key>),
+}
+
+impl PartialEq for KeySource {
+    fn eq(&self, other: &KeySource) -> bool {
+        match (self, other) {
+            (KeySource::File(a), KeySource::File(b)) => a == b,
+            (KeySource::Keyring(a), KeySource::Keyring(b)) => a == b,
+            (KeySource::Generated(a), KeySource::Generated(b)) => a == b,
+            (KeySource::Memory(a), KeySource::Memory(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl KeySource {
@@ -50,7 +65,22 @@ impl KeySource {
             KeySource::File(p) => format!("key file {}", p.display()),
             KeySource::Keyring(user) => format!("OS keyring item {KEYRING_SERVICE}/{user}"),
             KeySource::Generated(p) => format!("generated key file {}", p.display()),
+            KeySource::Memory(_) => "in-memory key".to_string(),
         }
+    }
+
+    /// A one-line warning when the key file is readable by others. Warned, not refused: a
+    /// Kubernetes secret volume mounts files 0644 by default, and refusing would break every pull.
+    pub fn check(&self) -> Option<String> {
+        let (KeySource::File(p) | KeySource::Generated(p)) = self else {
+            return None;
+        };
+        let mode = fsutil::loose_mode(p)?;
+        Some(format!(
+            "warning: key file {} is accessible to other users (mode {mode:04o}); run: chmod 600 {}",
+            p.display(),
+            p.display()
+        ))
     }
 
     /// The key, or `None` if none was ever created (so nothing can have been stored with it).
@@ -63,6 +93,7 @@ impl KeySource {
                 Err(e) => Err(Error::KeyUnavailable(format!("{}: {e}", p.display()))),
             },
             KeySource::Keyring(user) => keyring_load(user),
+            KeySource::Memory(k) => Ok(Some(k.duplicate())),
         }
     }
 
@@ -70,7 +101,7 @@ impl KeySource {
     /// An operator-provided key file has none: its rotation is the operator's (`--new-key-file`).
     pub fn next_source(&self) -> Option<KeySource> {
         match self {
-            KeySource::File(_) => None,
+            KeySource::File(_) | KeySource::Memory(_) => None,
             KeySource::Generated(p) => {
                 let mut name = p.as_os_str().to_owned();
                 name.push(NEXT_SUFFIX);
@@ -122,6 +153,7 @@ impl KeySource {
             KeySource::File(_) => unreachable_file(),
             KeySource::Generated(p) => create_key_file(p),
             KeySource::Keyring(user) => keyring_create(user),
+            KeySource::Memory(k) => Ok(k.duplicate()),
         }
     }
 }
@@ -130,7 +162,7 @@ fn unreachable_file() -> Result<Key> {
     Err(Error::KeyUnavailable("key file could not be read".into()))
 }
 
-/// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (COMPAT.md §10.4).
+/// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (docs/storage.md, "Key file shape").
 pub fn parse_key(bytes: &[u8]) -> Option<Key> {
     let text = std::str::from_utf8(bytes).ok().map(str::trim);
     if let Some(t) = text.filter(|t| t.len() == 64) {

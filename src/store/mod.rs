@@ -1,65 +1,82 @@
-//! Where records are kept. One sealed file per secret name, so a `get` touches one file however
-//! many entries exist, and one damaged file never hides another.
+//! Where entries are kept, as sealed bytes under a [`SecretName`]: the [`Store`] trait knows bytes
+//! and names only. Sealing, keys and records sit above it ([`sealed::SealedStore`]), so a file
+//! directory, an in-memory map and a database are interchangeable backends.
+//!
+//! One entry per secret name, so a `get` touches one entry however many exist, and one damaged
+//! entry never hides another (docs/storage.md, "Files and modes").
 
 pub mod crypt;
 pub mod file;
 pub mod key;
+pub mod name;
 pub mod rekey;
+pub mod sealed;
 
 use crate::error::Result;
-use crate::registry::SecretName;
-use crate::secret::SecretBuf;
+use name::SecretName;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
 
-/// The seam between the actions and the storage backend; tests use [`MemoryStore`].
+/// What an [`Store::update`] decision does to one entry.
+#[derive(Debug)]
+pub enum Change {
+    Keep,
+    Put(Vec<u8>),
+    Delete,
+}
+
+/// The seam between the sealed store and a backend.
 pub trait Store {
-    /// The plaintext of one entry, or `None` if nothing is stored under that name.
-    fn read(&self, name: &SecretName) -> Result<Option<SecretBuf>>;
-    /// Creates or replaces one entry atomically.
-    fn write(&self, name: &SecretName, plaintext: &[u8]) -> Result<()>;
-    /// Removes one entry; `false` if there was none.
-    fn remove(&self, name: &SecretName) -> Result<bool>;
-    /// Every entry name present, in order.
+    /// Where the entries are, for messages (a directory, a database).
+    fn location(&self) -> String;
+    /// The sealed bytes of one entry, `None` when absent.
+    fn read(&self, name: &SecretName) -> Result<Option<Vec<u8>>>;
+    /// Every entry name present, sorted.
     fn names(&self) -> Result<Vec<SecretName>>;
-    /// The workspace's key for sealing cached tokens (derived from the master key, purpose
-    /// `token-cache`). Stores without a master key have no token cache.
-    fn token_cache_key(&self) -> Result<crypt::Key> {
-        Err(crate::error::Error::KeyUnavailable(
-            "this store has no token cache".into(),
-        ))
-    }
-    /// One-line warnings gathered while working (e.g. a key file others can read).
-    fn take_warnings(&self) -> Vec<String> {
+    /// Reads the entry and applies what `decide` makes of it, atomically with respect to every
+    /// other update of this store: nothing can land between the read and the change. `decide`
+    /// may run more than once (a backend may retry after a concurrent change); only the last
+    /// run's answer is applied. Returns whether anything changed.
+    fn update(
+        &self,
+        name: &SecretName,
+        decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Change>,
+    ) -> Result<bool>;
+    /// One-line warnings about how the store is kept (e.g. a directory others can read).
+    fn check(&self) -> Vec<String> {
         Vec::new()
     }
 }
 
-/// An in-memory store for unit tests of the actions.
+/// An in-memory backend for tests of the layers above.
 #[derive(Default)]
 pub struct MemoryStore {
     entries: RefCell<BTreeMap<SecretName, Vec<u8>>>,
 }
 
 impl Store for MemoryStore {
-    fn read(&self, name: &SecretName) -> Result<Option<SecretBuf>> {
-        Ok(self.entries.borrow().get(name).map(|v| {
-            let mut b = SecretBuf::with_capacity(v.len());
-            let _ = b.write_all(v);
-            b
-        }))
+    fn location(&self) -> String {
+        "memory".into()
     }
-    fn write(&self, name: &SecretName, plaintext: &[u8]) -> Result<()> {
-        self.entries
-            .borrow_mut()
-            .insert(name.clone(), plaintext.to_vec());
-        Ok(())
-    }
-    fn remove(&self, name: &SecretName) -> Result<bool> {
-        Ok(self.entries.borrow_mut().remove(name).is_some())
+    fn read(&self, name: &SecretName) -> Result<Option<Vec<u8>>> {
+        Ok(self.entries.borrow().get(name).cloned())
     }
     fn names(&self) -> Result<Vec<SecretName>> {
         Ok(self.entries.borrow().keys().cloned().collect())
+    }
+    fn update(
+        &self,
+        name: &SecretName,
+        decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Change>,
+    ) -> Result<bool> {
+        let current = self.entries.borrow().get(name).cloned();
+        match decide(current.as_deref())? {
+            Change::Keep => Ok(false),
+            Change::Put(bytes) => {
+                self.entries.borrow_mut().insert(name.clone(), bytes);
+                Ok(true)
+            }
+            Change::Delete => Ok(self.entries.borrow_mut().remove(name).is_some()),
+        }
     }
 }

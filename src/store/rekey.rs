@@ -6,13 +6,15 @@
 //! all are converted does the new key replace the old. Killed at any point, every entry opens
 //! with one of the two keys, and running `rekey` again finishes the job.
 
-use super::crypt::{self, Key, OpenError, Purpose};
+use super::crypt::{self, Key, Purpose};
+use super::file::FileStore;
 use super::key::{read_key_file_as, KeySource};
+use super::{Change, Store};
 use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::paths;
-use crate::registry::SecretName;
+use crate::token::file::FileTokenCache;
+use crate::token::TokenCache;
 use std::path::Path;
 
 /// What a rotation did.
@@ -74,10 +76,12 @@ pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
         }
     };
     for ws in &workspaces {
-        rekey_workspace(&base.join(ws), ws, old.as_ref(), &new, &mut report)?;
-        // Cached tokens were sealed with the old key; they are only a cache.
-        if let Ok(cache) = paths::cache_dir(env, ws) {
-            let _ = std::fs::remove_dir_all(cache);
+        let store = FileStore::new(base.join(ws));
+        rekey_workspace(&store, ws, old.as_ref(), &new, &mut report)?;
+        // Cached tokens were sealed with the old key; they are only a cache. Only the token files
+        // the cache itself names are removed, never the directory.
+        if let Ok(dir) = paths::cache_dir(env, ws) {
+            let _ = FileTokenCache::new(dir, ws, new.derive(ws, Purpose::TokenCache)).clear();
         }
         report.workspaces += 1;
     }
@@ -87,42 +91,51 @@ pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
     Ok(report)
 }
 
+/// What happened to one entry.
+enum Outcome {
+    Converted,
+    Already,
+    Unreadable,
+}
+
 fn rekey_workspace(
-    dir: &Path,
+    store: &FileStore,
     ws: &str,
     old: Option<&Key>,
     new: &Key,
     report: &mut RekeyReport,
 ) -> Result<()> {
-    let lock = fsutil::DirLock::acquire(dir)?;
-    lock.sweep_temp_files(dir);
     let old = old.map(|k| k.derive(ws, Purpose::Entry));
     let new = new.derive(ws, Purpose::Entry);
-    let mut names: Vec<SecretName> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.display()))?
-        .flatten()
-        .filter_map(|e| SecretName::parse(e.file_name().to_str()?))
-        .collect();
-    names.sort();
-    for name in names {
-        let sealed = std::fs::read(dir.join(name.as_str())).map_err(|e| {
-            anyhow::anyhow!("cannot read {}: {e}", dir.join(name.as_str()).display())
+    for name in store.names()? {
+        let mut outcome = Outcome::Already;
+        store.update(&name, &mut |bytes| {
+            let Some(sealed) = bytes else {
+                outcome = Outcome::Already;
+                return Ok(Change::Keep);
+            };
+            let open = |k: &Key| crypt::open(k, Purpose::Entry, ws, name.as_str(), sealed);
+            if open(&new).is_ok() {
+                outcome = Outcome::Already;
+                return Ok(Change::Keep);
+            }
+            match old.as_ref().map(open) {
+                Some(Ok(plain)) => {
+                    outcome = Outcome::Converted;
+                    let resealed =
+                        crypt::seal(&new, Purpose::Entry, ws, name.as_str(), plain.as_slice())?;
+                    Ok(Change::Put(resealed))
+                }
+                _ => {
+                    outcome = Outcome::Unreadable;
+                    Ok(Change::Keep)
+                }
+            }
         })?;
-        let open = |k: &Key| crypt::open(k, Purpose::Entry, ws, name.as_str(), &sealed);
-        if open(&new).is_ok() {
-            report.already += 1;
-            continue;
-        }
-        match old.as_ref().map(open) {
-            Some(Ok(plain)) => {
-                let resealed =
-                    crypt::seal(&new, Purpose::Entry, ws, name.as_str(), plain.as_slice())?;
-                fsutil::write_atomic(dir, name.as_str(), &resealed)?;
-                report.converted += 1;
-            }
-            Some(Err(OpenError::UnsupportedVersion(_))) | Some(Err(_)) | None => {
-                report.unreadable.push(format!("{ws}/{name}"));
-            }
+        match outcome {
+            Outcome::Converted => report.converted += 1,
+            Outcome::Already => report.already += 1,
+            Outcome::Unreadable => report.unreadable.push(format!("{ws}/{name}")),
         }
     }
     Ok(())
@@ -138,7 +151,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{self, Context};
+    use crate::actions;
+    use crate::context::Context;
+    use crate::fsutil;
     use crate::protocol::parse_store;
     use secrecy::ExposeSecret;
 
@@ -195,8 +210,7 @@ mod tests {
             new.derive("default", Purpose::Entry),
         );
         for i in 0..3 {
-            let name =
-                crate::registry::Registry::from_canonical(&format!("r{i}.example")).secret_name();
+            let name = crate::store::name::SecretName::derive(&format!("r{i}.example"));
             let sealed = std::fs::read(dir.join(name.as_str())).unwrap();
             let plain = crypt::open(&o, Purpose::Entry, "default", name.as_str(), &sealed).unwrap();
             let re = crypt::seal(

@@ -4,14 +4,15 @@
 
 use crate::moto_env::Moto;
 use crate::support::{bin, free_port, Out, Sandbox, CANARY};
-use docker_credential_beta9::actions::{self, Context};
+use docker_credential_beta9::actions;
+use docker_credential_beta9::context::Context;
 use docker_credential_beta9::env::Env;
 use docker_credential_beta9::record::Record;
 use std::process::Command;
 
 const ACCOUNT: &str = "123456789012";
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
-/// moto's fixed password for ACCOUNT (COMPAT.md §5).
+/// moto's fixed password for ACCOUNT (docs/ecr.md, "Testing against moto").
 const PASSWORD: &str = "123456789012-auth-token";
 const AKID: &str = "AKIABETA9RECORD00001";
 const SECRET: &str = "record-secret-key-0001";
@@ -492,7 +493,7 @@ fn rotated_keys_fetch_a_new_token_at_once() {
     add_keys(&sb, HOST, AKID, SECRET);
     sb.get(HOST).assert_ok();
     assert_eq!(moto.count(), 1);
-    // Same key id, new secret: moto's password never changes (COMPAT.md §5), so the proof is the
+    // Same key id, new secret: moto's password never changes (docs/ecr.md, "Testing against moto"), so the proof is the
     // new API call.
     add_keys(&sb, HOST, AKID, "rotated-secret-key-0002");
     let out = sb.get(HOST);

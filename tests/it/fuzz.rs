@@ -4,17 +4,19 @@
 //! holds. CI runs the default case count; `scripts/fuzz.sh` runs ≥ 1,000,000 cases per property
 //! (`PROPTEST_CASES`).
 
-use docker_credential_beta9::actions::{self, Context};
+use docker_credential_beta9::actions;
+use docker_credential_beta9::context::Context;
 use docker_credential_beta9::env::Env;
 use docker_credential_beta9::protocol;
 use docker_credential_beta9::record::Record;
 use docker_credential_beta9::registry::Registry;
 use docker_credential_beta9::secret::SecretBuf;
-use docker_credential_beta9::store::crypt::{self, Key, Purpose};
-use docker_credential_beta9::store::MemoryStore;
+use docker_credential_beta9::store::crypt::{self, Key, OpenError, Purpose};
+use docker_credential_beta9::store::sealed::Plan;
 use proptest::prelude::*;
 
 const MARK: &str = "QQSEKRITQQ";
+const NAME: &str = "oci-creds-0000000000000000";
 
 #[allow(clippy::disallowed_methods)]
 fn config() -> ProptestConfig {
@@ -142,9 +144,14 @@ proptest! {
 
     #[test]
     fn stored_plaintext_of_any_shape_is_a_clean_error(bytes in input(), url in "[a-z]{1,8}\\.io") {
-        let ctx = Context::with_store(Env::default(), "default", Box::new(MemoryStore::default()));
+        let ctx = Context::in_memory(Env::default());
         let reg = Registry::from_server_url(&url);
-        ctx.store.write(&reg.secret_name(), &bytes).unwrap();
+        let mut plain = SecretBuf::default();
+        std::io::Write::write_all(&mut plain, &bytes).unwrap();
+        let mut plain = Some(plain);
+        ctx.store
+            .update(&reg.secret_name(), |_| Ok(Plan::Put(plain.take().unwrap_or_default(), ())))
+            .unwrap();
         match actions::get(&ctx, &url) {
             Ok(_) => {}
             Err(e) => one_line_without_mark(&e.protocol_message()),
@@ -155,10 +162,48 @@ proptest! {
         }
     }
 
+    /// Well-formed headers with forged bodies get past the header checks into the AEAD, which
+    /// must refuse them.
     #[test]
-    fn sealed_files_reject_anything_forged(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+    fn sealed_files_with_valid_headers_and_forged_bodies_fail_authentication(
+        nonce in prop::collection::vec(any::<u8>(), 24),
+        body in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
         let key = Key::from_bytes([9; 32]);
-        prop_assert!(crypt::open(&key, Purpose::Entry, "default", "oci-creds-0000000000000000", &bytes).is_err());
+        let mut forged = crypt::MAGIC.to_vec();
+        forged.push(crypt::FORMAT_VERSION);
+        forged.extend_from_slice(&nonce);
+        forged.extend_from_slice(&body);
+        prop_assert_eq!(
+            crypt::open(&key, Purpose::Entry, "default", NAME, &forged).err(),
+            Some(OpenError::Authentication)
+        );
+    }
+
+    /// Real sealed files, changed anywhere (flipped bytes, cut short, extended), never open; the
+    /// untouched file does (the positive control).
+    #[test]
+    fn real_sealed_files_changed_anywhere_never_open(
+        plain in prop::collection::vec(any::<u8>(), 0..200),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..4),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+        extra in prop::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let key = Key::from_bytes([9; 32]);
+        let sealed = crypt::seal(&key, Purpose::Entry, "default", NAME, &plain).unwrap();
+        let opened = crypt::open(&key, Purpose::Entry, "default", NAME, &sealed).unwrap();
+        prop_assert_eq!(opened.as_slice(), &plain[..]);
+        let mut changed = sealed.clone();
+        for (at, x) in &flips {
+            let i = at.index(changed.len());
+            changed[i] ^= x;
+        }
+        if let Some(c) = cut {
+            changed.truncate(c.index(changed.len()));
+        }
+        changed.extend_from_slice(&extra);
+        prop_assume!(changed != sealed);
+        prop_assert!(crypt::open(&key, Purpose::Entry, "default", NAME, &changed).is_err());
     }
 
     #[test]

@@ -5,9 +5,11 @@
 
 use crate::gcp_env::GcpStub;
 use crate::support::{Sandbox, CANARY};
-use docker_credential_beta9::actions::{self, Context};
+use docker_credential_beta9::actions;
+use docker_credential_beta9::context::Context;
+use docker_credential_beta9::credential_type::CredentialType;
 use docker_credential_beta9::env::Env;
-use docker_credential_beta9::record::{CredentialType, Credentials, Record};
+use docker_credential_beta9::record::{Credentials, Record};
 use docker_credential_beta9::registry::Registry;
 use secrecy::SecretString;
 

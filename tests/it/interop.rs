@@ -301,7 +301,7 @@ fn helper_auth_file(sb: &Sandbox, host: &str) -> PathBuf {
     p
 }
 
-/// The version-1 secret name for a canonical registry (COMPAT.md §3).
+/// The version-1 secret name for a canonical registry (docs/registry-identity.md).
 fn secret_name(registry: &str) -> String {
     format!(
         "oci-creds-{}",
@@ -646,7 +646,7 @@ fn import_then_pull(t: &str, record: impl Fn(&str) -> serde_json::Value) {
         "{o:?}"
     );
     assert_get(&sb, w.host(), USER, CANARY);
-    // Listed under its registry, with the username and never the secret (COMPAT.md §10.5).
+    // Listed under its registry, with the username and never the secret (docs/clients.md, "Docker Hub keys").
     assert_eq!(sb.list().json(), serde_json::json!({ w.host(): USER }));
     assert_skopeo_pulls(&h, &sb, &w, &auth);
     sb.assert_not_on_disk(CANARY);

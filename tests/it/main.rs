@@ -3,11 +3,18 @@
 
 // Test code may unwrap (a panic is the failure report), write fixtures with fs::write and read
 // CI knobs from the environment; the production rules in clippy.toml are for src/.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 mod support;
 
 mod cli;
+mod docs;
 mod ecr;
 mod fuzz;
 mod gcp;

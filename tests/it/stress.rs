@@ -136,7 +136,7 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     }
     let span_us = (started.elapsed().as_micros() as u64 / 5).max(1000) * 3 / 2;
     let mut current = "v-initial".to_string();
-    let (mut killed, mut finished) = (0, 0);
+    let (mut killed, mut finished, mut mid_write) = (0, 0, 0);
     for i in 0..runs {
         // Large values stretch the write (seal, write, fsync, rename) so kills land inside it.
         let new = format!(
@@ -164,6 +164,11 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
             finished += 1;
         } else {
             killed += 1;
+            // Evidence that the kill landed inside the write: its temp file is still there (the
+            // next completed write sweeps it). A kill before or after the write leaves none.
+            if !s.temp_files().is_empty() {
+                mid_write += 1;
+            }
         }
         let o = s.get("crash.example");
         assert_eq!(o.code, 0, "run {i}: entry unreadable after a kill: {o:?}");
@@ -181,10 +186,12 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     let l = s.list();
     assert_eq!(l.code, 0);
     assert!(l.stderr.is_empty(), "{}", l.stderr);
-    eprintln!("crash test: {killed} killed, {finished} finished first (delays 0..{span_us} us)");
+    eprintln!(
+        "crash test: {killed} killed ({mid_write} inside the write), {finished} finished first (delays 0..{span_us} us)"
+    );
     assert!(
-        killed > 0,
-        "no store was ever interrupted: the test proved nothing"
+        mid_write > 0,
+        "no kill landed inside a write (no temp file was ever left): the test proved nothing"
     );
     // The next completed write sweeps temp files that killed writers left behind.
     s.store("crash.example", "u", "final").assert_ok();

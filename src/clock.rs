@@ -1,0 +1,65 @@
+//! Wall-clock time, injectable: actions, the token cache and the cloud resolvers ask
+//! [`crate::context::Context::now`], never the system directly, so tests can pin or move time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of Unix time in seconds.
+pub trait Clock {
+    fn now(&self) -> u64;
+}
+
+/// The machine's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+/// A clock tests set and move by hand. Clones share one time, so a test keeps a handle while the
+/// context owns another.
+#[derive(Debug, Default, Clone)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    pub fn at(unix: u64) -> ManualClock {
+        ManualClock(Arc::new(AtomicU64::new(unix)))
+    }
+
+    pub fn set(&self, unix: u64) {
+        self.0.store(unix, Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_handles_share_one_time() {
+        let a = ManualClock::at(100);
+        let b = a.clone();
+        b.advance(5);
+        assert_eq!(a.now(), 105);
+        a.set(7);
+        assert_eq!(b.now(), 7);
+        assert!(SystemClock.now() > 1_700_000_000);
+    }
+}
