@@ -3,7 +3,7 @@
 //! stdin; argv only ever holds names.
 
 use super::checks;
-use super::{CmdResult, Failure};
+use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::context::Context;
 use crate::credential_type::{
@@ -159,7 +159,7 @@ fn from_type_names(
 
 /// `add R --json`: a JSON object of string values on stdin.
 fn from_json(stdin: &mut dyn Read) -> Result<Credentials, Failure> {
-    let buf = super::read_stdin(stdin)?;
+    let buf = super::outcome::read_stdin(stdin)?;
     let creds: Credentials = serde_json::from_slice(buf.as_slice()).map_err(|e| {
         Failure::user(format!(
             "stdin must be a JSON object of \"NAME\": \"value\" strings (error at line {}, column {})",

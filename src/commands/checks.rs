@@ -1,7 +1,7 @@
 //! Checks a record must pass before `add` or `import` stores it, and the one rewrite both do:
 //! a Google key named by path becomes its JSON content (docs/records.md, "Google names").
 
-use super::Failure;
+use super::outcome::Failure;
 use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
 use crate::env::Env;
 use crate::hosts;

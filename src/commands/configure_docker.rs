@@ -9,7 +9,7 @@
 
 use super::diff;
 use super::jsonfile::Document;
-use super::{CmdResult, Failure};
+use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::context::Context;
 use crate::env::{self, Env};

@@ -1,6 +1,7 @@
 //! `completions` and `man`: generated from the clap definition, for install.sh and packages.
 
-use super::{CmdResult, Failure, Output};
+use super::outcome::{CmdResult, Failure};
+use crate::output::Output;
 use crate::protocol::NAME;
 
 pub const COMPLETIONS_ABOUT: &str = "Print a shell completion script";

@@ -1,7 +1,7 @@
 //! Commands over stored entries: `remove`, `ls`, `show`, `export`, `secret-name`. Only `export`
 //! prints values; `ls` and `show` print names, types and times, values as a fixed mask.
 
-use super::{CmdResult, Failure};
+use super::outcome::{CmdResult, Failure};
 use crate::actions::{self, Removed};
 use crate::context::Context;
 use crate::error::Error;

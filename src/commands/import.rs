@@ -6,7 +6,7 @@
 //! - a flat `{"NAME": "value"}` map or a legacy `user:pass` line, both with `--registry`.
 
 use super::checks;
-use super::{CmdResult, Failure};
+use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::context::Context;
 use crate::credential_type::CredentialType;
@@ -55,7 +55,7 @@ struct Shape {
 }
 
 pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult {
-    let buf = super::read_stdin(stdin)?;
+    let buf = super::outcome::read_stdin(stdin)?;
     let given = args
         .registry
         .as_deref()

@@ -1,7 +1,7 @@
 //! `kubelet`: answers the kubelet's image credential provider plugin API on stdin/stdout, so a
 //! node pulls with the same store and minted tokens as docker.
 
-use super::{read_stdin, CmdResult};
+use super::outcome::{read_stdin, CmdResult};
 use crate::context::Context;
 use crate::kubelet;
 use crate::output::Output;

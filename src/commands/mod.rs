@@ -9,10 +9,8 @@
 
 use crate::context::Context;
 use crate::env::Env;
-use crate::error::Error;
 use crate::output::{Output, Status};
-use crate::protocol::{self, NAME};
-use crate::secret::SecretBuf;
+use crate::protocol::NAME;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Read;
 
@@ -25,11 +23,11 @@ pub mod entries;
 pub mod import;
 pub mod jsonfile;
 pub mod kubelet;
+pub mod outcome;
 pub mod rekey;
 pub mod verbs;
 
-/// Stdin cap for `add --json` and `import`: the protocol's cap (a record is far smaller).
-pub const STDIN_LIMIT: usize = protocol::STDIN_LIMIT;
+use outcome::{CmdResult, Failure};
 
 /// First arguments that belong to this parser rather than the protocol fast path.
 const SUBCOMMANDS: &[&str] = &[
@@ -118,35 +116,6 @@ pub enum Command {
     Kubelet(kubelet::KubeletArgs),
 }
 
-/// Why a command failed. `User` is something the caller can fix (exit 1); `Internal` is the
-/// store, the key or the machine (exit 2). Messages are one line and never hold a secret value.
-#[derive(Debug)]
-pub enum Failure {
-    User(String),
-    Internal(String),
-}
-
-impl Failure {
-    pub fn user(msg: impl Into<String>) -> Failure {
-        Failure::User(msg.into())
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        let msg = e.protocol_message();
-        match e {
-            Error::Other(_)
-            | Error::KeyUnavailable(_)
-            | Error::Undecryptable { .. }
-            | Error::StoreFormat { .. } => Failure::Internal(msg),
-            _ => Failure::User(msg),
-        }
-    }
-}
-
-pub type CmdResult = Result<Output, Failure>;
-
 impl Command {
     /// Does this command read stdin? (The edge refuses to wait on a terminal for it.)
     pub fn reads_stdin(&self) -> bool {
@@ -217,12 +186,4 @@ fn with_ctx(
     let result = f(&ctx);
     notes.extend(ctx.take_notes());
     result
-}
-
-/// Reads stdin to EOF into a zeroizing buffer, capped at [`STDIN_LIMIT`].
-pub fn read_stdin(stdin: &mut dyn Read) -> Result<SecretBuf, Failure> {
-    let mut r = stdin;
-    SecretBuf::read_capped(&mut r, STDIN_LIMIT)
-        .map_err(|e| Failure::user(format!("cannot read stdin: {e}")))?
-        .map_err(|limit| Failure::user(format!("input on stdin exceeds the {limit}-byte limit")))
 }

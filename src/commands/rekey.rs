@@ -1,8 +1,9 @@
 //! `rekey`: rotate the master key and re-seal every entry (see `store::rekey` for why a crash at any
 //! point loses nothing).
 
-use super::{CmdResult, Failure, Output};
+use super::outcome::{CmdResult, Failure};
 use crate::env::Env;
+use crate::output::Output;
 use crate::store::rekey;
 use std::path::PathBuf;
 

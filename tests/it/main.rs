@@ -22,6 +22,7 @@ mod gcp_env;
 mod interop;
 mod keyring;
 mod kubelet;
+mod layout;
 mod moto_env;
 mod no_leaks;
 mod protocol;
