@@ -15,15 +15,9 @@ use crate::store::sealed::{Current, Plan};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 
-/// The registry a REF argument names (a bare host is a registry, docs/registry-identity.md,
-/// "Image references"). Empty is an error: the image-reference rule would read it as Docker Hub.
+/// The registry a REF argument names (docs/registry-identity.md, "Table of forms").
 pub fn registry_arg(reference: &str) -> Result<Registry> {
-    if reference.trim().is_empty() {
-        return Err(Error::Invalid(
-            "empty registry: give a host such as ghcr.io or an image reference".into(),
-        ));
-    }
-    Ok(Registry::from_reference(reference))
+    Registry::from_reference(reference)
 }
 
 fn bad_record(name: &SecretName, reason: String) -> Error {
@@ -104,7 +98,7 @@ fn put(
 /// detection, nothing is minted. A `docker login` replaces an entry that cannot be opened (the
 /// user is typing the credential again); another registry's entry is never replaced.
 pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
-    let registry = Registry::from_server_url(&login.server_url);
+    let registry = Registry::from_server_url(&login.server_url)?;
     let kind = match detect::by_registry(&registry) {
         Some(t @ (CredentialType::Dockerhub | CredentialType::Ghcr)) => t,
         _ => CredentialType::Generic,
@@ -126,7 +120,7 @@ pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
 
 /// `get`: the login for a server URL, `None` when nothing is stored for exactly that key.
 pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
-    let registry = Registry::from_server_url(server_url);
+    let registry = Registry::from_server_url(server_url)?;
     let Some(entry) = load(ctx, &registry)? else {
         return Ok(None);
     };
@@ -160,7 +154,7 @@ fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Remo
 
 /// `erase`: removes the entry; absent is fine (`docker logout` erases up to four keys).
 pub fn erase(ctx: &Context, server_url: &str) -> Result<()> {
-    delete(ctx, &Registry::from_server_url(server_url), false).map(drop)
+    delete(ctx, &Registry::from_server_url(server_url)?, false).map(drop)
 }
 
 /// What [`remove`] did.
@@ -179,11 +173,9 @@ pub enum Removed {
 /// of the REF read as an image reference (`ghcr.io/org/app:1` → `ghcr.io`).
 fn candidates(reference: &str) -> Result<Vec<Registry>> {
     let by_ref = registry_arg(reference)?;
-    let exact = Registry::from_server_url(reference);
-    Ok(if exact != by_ref {
-        vec![exact, by_ref]
-    } else {
-        vec![by_ref]
+    Ok(match Registry::from_server_url(reference) {
+        Ok(exact) if exact != by_ref => vec![exact, by_ref],
+        _ => vec![by_ref],
     })
 }
 
@@ -259,7 +251,7 @@ pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
     let registry = registry_arg(image)?;
     let mut keys = Vec::with_capacity(2);
     if let Some(repo) = crate::registry::repository(image) {
-        let key = Registry::from_server_url(&format!("{}/{repo}", registry.as_str()));
+        let key = Registry::from_server_url(&format!("{}/{repo}", registry.as_str()))?;
         keys.push((key, Scope::Repository));
     }
     keys.push((registry, Scope::Registry));
@@ -312,7 +304,7 @@ mod tests {
         let login = get(&c, "ghcr.io").unwrap().unwrap();
         assert_eq!(login.username.expose_secret(), "octo");
         assert_eq!(login.secret.expose_secret(), "ghp_x");
-        let entry = load(&c, &Registry::from_server_url("ghcr.io"))
+        let entry = load(&c, &Registry::from_server_url("ghcr.io").unwrap())
             .unwrap()
             .unwrap();
         assert_eq!(entry.record.kind, CredentialType::Ghcr);
@@ -348,7 +340,7 @@ mod tests {
             Some("me")
         );
         assert!(listed.contains_key("https://index.docker.io/v1/access-token"));
-        let hub = load(&c, &Registry::from_server_url("docker.io"))
+        let hub = load(&c, &Registry::from_server_url("docker.io").unwrap())
             .unwrap()
             .unwrap();
         assert_eq!(hub.record.kind, CredentialType::Dockerhub);
@@ -363,7 +355,7 @@ mod tests {
         );
         let e = load(
             &c,
-            &Registry::from_server_url("111111111111.dkr.ecr.us-east-1.amazonaws.com"),
+            &Registry::from_server_url("111111111111.dkr.ecr.us-east-1.amazonaws.com").unwrap(),
         )
         .unwrap()
         .unwrap();

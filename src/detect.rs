@@ -58,7 +58,7 @@ mod tests {
     use super::*;
 
     fn reg(s: &str) -> Registry {
-        Registry::from_reference(s)
+        Registry::from_reference(s).unwrap()
     }
 
     #[test]

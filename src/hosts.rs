@@ -109,7 +109,7 @@ mod tests {
     const A: &str = "123456789012";
 
     fn ecr(input: &str) -> Option<EcrHost> {
-        ecr_host(Registry::from_server_url(input).hostname())
+        ecr_host(Registry::from_server_url(input).ok()?.hostname())
     }
 
     #[test]

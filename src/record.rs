@@ -90,23 +90,25 @@ struct RawRecord {
 }
 
 impl Record {
-    /// Decodes a record in either format, normalising its `registry` as an image reference would
-    /// be (input from people and other tools). `fallback_registry` is used when the JSON has none
-    /// (beta9's flat maps). Errors never quote the input.
+    /// Decodes a record in either format, normalising its `registry` as a registry name (a
+    /// single label such as `artifactory` is that host, never Docker Hub). `fallback_registry` is
+    /// used when the JSON has none (beta9's flat maps). Errors never quote the input.
     pub fn decode(json: &[u8], fallback_registry: Option<&Registry>) -> Result<Record, String> {
-        Self::decode_as(json, fallback_registry, Registry::from_reference)
+        Self::decode_as(json, fallback_registry, |r| {
+            Registry::from_server_url(r).map_err(|e| format!("the record's registry is {e}"))
+        })
     }
 
     /// Decodes a record this helper wrote: its `registry` is already canonical and kept verbatim
     /// (repository-path keys and Hub's OAuth keys must not be re-normalised).
     pub fn decode_stored(json: &[u8]) -> Result<Record, String> {
-        Self::decode_as(json, None, Registry::from_canonical)
+        Self::decode_as(json, None, |r| Ok(Registry::from_canonical(r)))
     }
 
     fn decode_as(
         json: &[u8],
         fallback_registry: Option<&Registry>,
-        normalise: fn(&str) -> Registry,
+        normalise: fn(&str) -> Result<Registry, String>,
     ) -> Result<Record, String> {
         let raw: RawRecord = serde_json::from_slice(json).map_err(|e| {
             format!(
@@ -123,7 +125,7 @@ impl Record {
             }
         }
         let registry = match (&raw.registry, fallback_registry) {
-            (Some(r), _) if !r.trim().is_empty() => normalise(r),
+            (Some(r), _) if !r.trim().is_empty() => normalise(r)?,
             (_, Some(r)) => r.clone(),
             _ => return Err("record has no registry".into()),
         };

@@ -4,6 +4,7 @@
 //! *server URL* on the protocol (`https://index.docker.io/v1/`, `ghcr.io`, `host:443`), people and the
 //! platform's SDK give an *image reference* (`myuser/img:tag`, `docker://ghcr.io/org/img`).
 
+use crate::error::{Error, Result};
 use crate::store::name::SecretName;
 use std::fmt;
 
@@ -30,13 +31,15 @@ const HUB_ALIASES: [&str; 4] = [
 pub struct Registry(String);
 
 impl Registry {
-    /// Canonical form of a protocol server URL, as `get`/`store`/`erase` receive it.
-    pub fn from_server_url(input: &str) -> Registry {
+    /// A registry *named* as such: a protocol server URL (`get`/`store`/`erase`), a `--registry`
+    /// value or a record's `registry` field. Any host is that host, a single label included
+    /// (`artifactory`, `registry:5000`); a path after it is kept as an exact-match key.
+    pub fn from_server_url(input: &str) -> Result<Registry> {
         let trimmed = input.trim();
         let lower = trimmed.to_ascii_lowercase();
         let no_slash = lower.trim_end_matches('/');
         if let Some(key) = HUB_OAUTH_KEYS.iter().find(|k| **k == no_slash) {
-            return Registry((*key).to_string());
+            return Ok(Registry((*key).to_string()));
         }
         // Slashes and whitespace are trimmed together so the canonical form is a fixed point.
         let edge = |c: char| c == '/' || c.is_whitespace();
@@ -45,33 +48,59 @@ impl Registry {
             Some((h, p)) => (h.trim_matches(edge), p.trim_matches(edge)),
             None => (rest, ""),
         };
-        let host = canonical_host(host);
-        if host == DOCKER_HUB && matches!(path, "" | "v1" | "v2") {
-            return Registry(host);
+        let host = canonical_host(host)?;
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(not_a_registry(
+                "the path after the host has spaces or control characters",
+            ));
         }
-        if path.is_empty() {
+        if host == DOCKER_HUB && matches!(path, "" | "v1" | "v2") {
+            return Ok(Registry(host));
+        }
+        Ok(if path.is_empty() {
             Registry(host)
         } else {
             Registry(format!("{host}/{path}"))
-        }
+        })
     }
 
-    /// The registry an image reference pulls from: beta9's `ParseRegistry` rule (strip
-    /// `docker://`/`oci://`/a scheme; the first `/` component is the registry iff it contains `.`
-    /// or `:` or is `localhost`), extended so (docs/registry-identity.md, "Image references") a bare host is a registry.
-    pub fn from_reference(reference: &str) -> Registry {
+    /// The registry an image reference pulls from (`add`, `remove`, `show`, `export` arguments),
+    /// by docker's rule: strip `docker://`/`oci://`/a scheme; with a `/`, the first component is
+    /// the registry iff it contains `.` or `:` or is `localhost`, else the image is on Docker Hub
+    /// (`myuser/img`). A single component is a registry when it is a host: it has a dot, is
+    /// `localhost`, or ends in a numeric port (`registry:5000`); otherwise it is a Hub image
+    /// (`ubuntu`, `ubuntu:22.04`, `img@sha256:…`). See docs/registry-identity.md, "Table of forms".
+    pub fn from_reference(reference: &str) -> Result<Registry> {
         let r = reference.trim();
         let r = strip_prefix_ci(r, "docker://")
             .or_else(|| strip_prefix_ci(r, "oci://"))
             .unwrap_or(r);
-        let r = strip_scheme(r);
-        let host = match r.split_once('/') {
-            Some((first, _)) if looks_like_host_in_path(first) => first,
-            Some(_) => DOCKER_HUB,
-            None if looks_like_bare_host(r) => r,
-            None => DOCKER_HUB,
-        };
-        Registry(canonical_host(host))
+        let r = strip_scheme(r).trim_end_matches('/');
+        if r.is_empty() {
+            return Err(not_a_registry("it is empty"));
+        }
+        if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(not_a_registry("it has spaces or control characters"));
+        }
+        match r.split_once('/') {
+            Some((first, rest)) if looks_like_host_in_path(first) => {
+                if rest.is_empty() {
+                    return Err(not_a_registry("the repository after the host is empty"));
+                }
+                Ok(Registry(canonical_host(first)?))
+            }
+            Some((first, _)) => {
+                hub_name(first)?;
+                Ok(Registry(DOCKER_HUB.to_string()))
+            }
+            None if looks_like_bare_host(r) => Ok(Registry(canonical_host(r)?)),
+            None => {
+                // `name[:tag]` or `name@digest`: a Hub image.
+                let name = r.split(['@', ':']).next().unwrap_or_default();
+                hub_name(name)?;
+                Ok(Registry(DOCKER_HUB.to_string()))
+            }
+        }
     }
 
     /// Wraps a string already in canonical form (a stored record's `registry`).
@@ -143,7 +172,7 @@ impl fmt::Display for Registry {
 /// The repository path of an image reference, without registry, tag or digest (Hub's single
 /// names get `library/`); `None` for a bare registry host.
 pub fn repository(image: &str) -> Option<String> {
-    let registry = Registry::from_reference(image);
+    let registry = Registry::from_reference(image).ok()?;
     let r = image.trim();
     let r = strip_prefix_ci(r, "docker://")
         .or_else(|| strip_prefix_ci(r, "oci://"))
@@ -181,24 +210,88 @@ fn strip_scheme(s: &str) -> &str {
         .unwrap_or(s)
 }
 
-/// Lower-case, drop the default `:443`, fold Hub's aliases.
-fn canonical_host(host: &str) -> String {
-    let mut h = host.to_ascii_lowercase();
-    if let Some(stripped) = h.strip_suffix(":443") {
-        h = stripped.to_string();
+fn not_a_registry(why: &str) -> Error {
+    Error::Invalid(format!(
+        "not a registry or image reference: {why} (give a host such as ghcr.io, registry.example.com:5000 or localhost, or an image such as ghcr.io/org/app:1)"
+    ))
+}
+
+/// A Hub repository component: lower-case letters, digits and `._-` (docker's rule).
+fn hub_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(not_a_registry(
+            "the image name is empty or has characters docker does not allow",
+        ))
     }
-    if HUB_ALIASES.contains(&h.as_str()) {
-        return DOCKER_HUB.to_string();
+}
+
+/// Validates `host[:port]` and puts it in canonical form: lower case, the default `:443` dropped,
+/// Hub's aliases folded. A host is letters, digits, `.`, `-`, `_` (or a bracketed IPv6 literal);
+/// a port is 1 to 65535.
+fn canonical_host(host: &str) -> Result<String> {
+    let h = host.to_ascii_lowercase();
+    let (name, port) = if let Some(rest) = h.strip_prefix('[') {
+        let (literal, after) = rest
+            .split_once(']')
+            .ok_or_else(|| not_a_registry("an IPv6 address has no closing ]"))?;
+        if literal.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(not_a_registry("the IPv6 address is not valid"));
+        }
+        match after {
+            "" => (format!("[{literal}]"), None),
+            p => match p.strip_prefix(':') {
+                Some(port) => (format!("[{literal}]"), Some(port)),
+                None => return Err(not_a_registry("text after the IPv6 address")),
+            },
+        }
+    } else {
+        match h.rsplit_once(':') {
+            Some((n, p)) => (n.to_string(), Some(p)),
+            None => (h.clone(), None),
+        }
+    };
+    let plain =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_');
+    if name.is_empty() {
+        return Err(not_a_registry("the host is empty"));
     }
-    h
+    if !name.starts_with('[')
+        && (!name.bytes().all(plain) || name.starts_with(['.', '-']) || name.ends_with(['.', '-']))
+    {
+        return Err(not_a_registry(
+            "the host has characters a host name cannot have",
+        ));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err(not_a_registry("the port is not a number from 1 to 65535")),
+        },
+    };
+    let canonical = match port {
+        None | Some(443) => name,
+        Some(p) => format!("{name}:{p}"),
+    };
+    if HUB_ALIASES.contains(&canonical.as_str()) {
+        return Ok(DOCKER_HUB.to_string());
+    }
+    Ok(canonical)
 }
 
 fn looks_like_host_in_path(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost"
 }
 
-/// A single component is a host when it has a dot or is `localhost` (with an optional port) or an
-/// IPv6 literal; `ubuntu`, `ubuntu:22.04` and `img@sha256:...` are Hub images.
+/// A single component is a host when it is an IPv6 literal, has a numeric port
+/// (`registry:5000`), has a dot or is `localhost`; `ubuntu`, `ubuntu:22.04` and
+/// `img@sha256:...` are Hub images.
 fn looks_like_bare_host(s: &str) -> bool {
     if s.contains('@') {
         return false;
@@ -206,12 +299,10 @@ fn looks_like_bare_host(s: &str) -> bool {
     if s.starts_with('[') {
         return true;
     }
-    let (name, port) = match s.rsplit_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (s, None),
-    };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    port_ok && (name.contains('.') || name.eq_ignore_ascii_case("localhost"))
+    match s.rsplit_once(':') {
+        Some((_, port)) => !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
+        None => s.contains('.') || s.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 #[cfg(test)]
@@ -219,10 +310,10 @@ mod tests {
     use super::*;
 
     fn url(s: &str) -> String {
-        Registry::from_server_url(s).as_str().to_string()
+        Registry::from_server_url(s).unwrap().as_str().to_string()
     }
     fn reference(s: &str) -> String {
-        Registry::from_reference(s).as_str().to_string()
+        Registry::from_reference(s).unwrap().as_str().to_string()
     }
 
     #[test]
@@ -275,8 +366,12 @@ mod tests {
             "https://index.docker.io/v1/refresh-token"
         );
         assert_ne!(
-            Registry::from_server_url("https://index.docker.io/v1/access-token").secret_name(),
-            Registry::from_server_url("https://index.docker.io/v1/").secret_name()
+            Registry::from_server_url("https://index.docker.io/v1/access-token")
+                .unwrap()
+                .secret_name(),
+            Registry::from_server_url("https://index.docker.io/v1/")
+                .unwrap()
+                .secret_name()
         );
     }
 
@@ -302,8 +397,12 @@ mod tests {
             url("index.docker.io/library/ubuntu"),
             "docker.io/library/ubuntu"
         );
-        assert!(Registry::from_server_url("ghcr.io/org/img").has_path());
-        assert!(!Registry::from_server_url("https://index.docker.io/v1/").has_path());
+        assert!(Registry::from_server_url("ghcr.io/org/img")
+            .unwrap()
+            .has_path());
+        assert!(!Registry::from_server_url("https://index.docker.io/v1/")
+            .unwrap()
+            .has_path());
     }
 
     #[test]
@@ -341,6 +440,55 @@ mod tests {
         }
         assert_eq!(reference("ghcr.io:443"), "ghcr.io");
         assert_eq!(reference("docker.io"), "docker.io");
+    }
+
+    #[test]
+    fn the_table_of_forms() {
+        // REF arguments: docker's image-reference rules, plus bare hosts.
+        for (input, want) in [
+            ("registry:5000", "registry:5000"),
+            ("nexus:8082", "nexus:8082"),
+            ("registry:5000/img:1", "registry:5000"),
+            ("localhost", "localhost"),
+            ("myregistry", "docker.io"),
+            ("ubuntu:22.04", "docker.io"),
+            ("myuser/img", "docker.io"),
+            ("img@sha256:0123", "docker.io"),
+            ("[::1]:5000", "[::1]:5000"),
+            ("Registry.Example.com:443/x", "registry.example.com"),
+        ] {
+            assert_eq!(reference(input), want, "{input}");
+        }
+        // Names (ServerURL, --registry, a record's field): any host is that host.
+        for (input, want) in [
+            ("myregistry", "myregistry"),
+            ("artifactory", "artifactory"),
+            ("registry:5000", "registry:5000"),
+            ("http://nexus:8082/", "nexus:8082"),
+        ] {
+            assert_eq!(url(input), want, "{input}");
+        }
+        // Input that names nothing is refused, in both dialects.
+        for bad in [
+            ":",
+            "@",
+            "https://",
+            ":443",
+            "",
+            " ",
+            "host:0",
+            "host:99999",
+            "a b",
+            "-x.io",
+            "[zz]:1",
+            "ho\u{1b}st",
+        ] {
+            assert!(Registry::from_reference(bad).is_err(), "reference {bad:?}");
+            assert!(Registry::from_server_url(bad).is_err(), "name {bad:?}");
+        }
+        assert!(Registry::from_reference("UPPER/img").is_err());
+        assert!(Registry::from_server_url("ubuntu:22.04").is_err());
+        assert!(Registry::from_server_url("img@sha256:0").is_err());
     }
 
     #[test]

@@ -186,7 +186,7 @@ mod tests {
             credentials.insert(k, SecretString::from(*v));
         }
         Record {
-            registry: Registry::from_reference(registry),
+            registry: Registry::from_reference(registry).unwrap(),
             kind,
             credentials,
         }

@@ -87,7 +87,7 @@ fn target_registries(ctx: &Context, named: &[String]) -> Result<Vec<Registry>, F
     let mut regs: Vec<Registry> = if named.is_empty() {
         actions::entries(ctx)?
             .into_iter()
-            .map(|e| Registry::from_reference(e.record.registry.host()))
+            .filter_map(|e| Registry::from_server_url(e.record.registry.host()).ok())
             .collect()
     } else {
         named

@@ -7,7 +7,6 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::output::Output;
 use crate::record::{self, Entry};
-use crate::registry::Registry;
 use crate::rfc3339;
 use std::io::Write as _;
 
@@ -75,7 +74,9 @@ pub struct SecretNameArgs {
 }
 
 fn not_stored(ctx: &Context, reference: &str) -> String {
-    let registry = Registry::from_reference(reference);
+    let registry = actions::registry_arg(reference)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "that reference".into());
     format!(
         "nothing stored for {registry} in workspace {}",
         ctx.workspace

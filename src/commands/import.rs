@@ -29,7 +29,8 @@ Examples:
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// The registry, for input that names none (NAME map, user:pass); must match one that does
+    /// The registry, for input that names none (NAME map, user:pass); must match one that does.
+    /// A registry name: `myregistry` is that host, not Docker Hub
     #[arg(long, value_name = "REGISTRY")]
     pub registry: Option<String>,
 }
@@ -59,7 +60,7 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     let given = args
         .registry
         .as_deref()
-        .map(actions::registry_arg)
+        .map(Registry::from_server_url)
         .transpose()?;
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
     let (credentials, dropped) = checks::drop_empty(record.credentials);
@@ -116,23 +117,18 @@ fn decode(
         return flat_map(text, given);
     }
     if let (Some(json), Some(arg)) = (&shape.registry, given) {
-        let named = Registry::from_reference(json);
+        let named = Registry::from_server_url(json)?;
         if named != *arg {
             return Err(Failure::user(format!(
                 "the record is for {named} but --registry says {arg}; credentials only go to the registry they were made for"
             )));
         }
     }
-    let mut record =
+    // The record's registry is read as a registry name, as on the protocol side, so Hub's OAuth
+    // keys (an exported `docker login` token entry) stay apart from the Hub PAT entry
+    // (docs/registry-identity.md, "Server URLs").
+    let record =
         Record::decode(text, given).map_err(|e| Failure::user(format!("cannot import: {e}")))?;
-    // Hub's OAuth keys (an exported `docker login` token entry) stay separate from the Hub PAT
-    // entry, as on the protocol side (docs/registry-identity.md), instead of folding into `docker.io`.
-    if let Some(json) = &shape.registry {
-        let exact = Registry::from_server_url(json);
-        if exact.as_str().starts_with("https://") {
-            record.registry = exact;
-        }
-    }
     let format = if shape.version.is_some() {
         "a version-1 record"
     } else {
@@ -216,7 +212,7 @@ mod tests {
     use super::*;
 
     fn dec(json: &str, given: Option<&str>) -> Result<(Record, &'static str), Failure> {
-        let g = given.map(Registry::from_reference);
+        let g = given.map(|r| Registry::from_server_url(r).unwrap());
         decode(trim(json.as_bytes()), g.as_ref(), true)
     }
 

@@ -120,14 +120,27 @@ proptest! {
     }
 
     #[test]
-    fn server_urls_and_references_always_canonicalise(s in ".{0,80}") {
-        let r = Registry::from_server_url(&s);
-        let again = Registry::from_server_url(r.as_str());
-        // Canonical forms are fixed points (and secret names are stable).
-        prop_assert_eq!(r.secret_name(), again.secret_name());
-        let name = Registry::from_reference(&s).secret_name();
-        prop_assert_eq!(name.as_str().len(), "oci-creds-".len() + 16);
+    fn server_urls_and_references_canonicalise_or_fail_cleanly(s in ".{0,80}") {
+        match Registry::from_server_url(&s) {
+            // Canonical forms are fixed points (and secret names are stable).
+            Ok(r) => {
+                let again = Registry::from_server_url(r.as_str()).unwrap();
+                prop_assert_eq!(r.secret_name(), again.secret_name());
+            }
+            Err(e) => one_line_without_mark(&e.protocol_message()),
+        }
+        match Registry::from_reference(&s) {
+            Ok(r) => prop_assert_eq!(r.secret_name().as_str().len(), "oci-creds-".len() + 16),
+            Err(e) => one_line_without_mark(&e.protocol_message()),
+        }
         let _ = protocol::parse_server_url(s.as_bytes());
+    }
+
+    #[test]
+    fn registry_errors_never_quote_their_input(s in "[a-z:@/]{0,6}QQSEKRITQQ[a-z:@/ ]{0,6}") {
+        for e in [Registry::from_server_url(&s).err(), Registry::from_reference(&s).err()].into_iter().flatten() {
+            one_line_without_mark(&e.protocol_message());
+        }
     }
 
     #[test]
@@ -145,7 +158,7 @@ proptest! {
     #[test]
     fn stored_plaintext_of_any_shape_is_a_clean_error(bytes in input(), url in "[a-z]{1,8}\\.io") {
         let ctx = Context::in_memory(Env::default());
-        let reg = Registry::from_server_url(&url);
+        let reg = Registry::from_server_url(&url).unwrap();
         let mut plain = SecretBuf::default();
         std::io::Write::write_all(&mut plain, &bytes).unwrap();
         let mut plain = Some(plain);

@@ -27,7 +27,7 @@ fn put_gcp(sb: &Sandbox, registry: &str, creds: &[(&str, &str)]) {
         credentials.insert(k, SecretString::from(*v));
     }
     let record = Record {
-        registry: Registry::from_server_url(registry),
+        registry: Registry::from_server_url(registry).unwrap(),
         kind: CredentialType::Gcp,
         credentials,
     };
@@ -352,7 +352,10 @@ fn a_malformed_key_is_a_bad_record_error_naming_the_entry_not_the_content() {
         )],
     );
     let out = get(&sb, AR, &[]);
-    let name = Registry::from_server_url(AR).secret_name().to_string();
+    let name = Registry::from_server_url(AR)
+        .unwrap()
+        .secret_name()
+        .to_string();
     assert_error_line(
         &out,
         &format!("stored entry {name} is not a valid credential record: "),

@@ -19,6 +19,7 @@ mod ecr;
 mod fuzz;
 mod gcp;
 mod gcp_env;
+mod hardening;
 mod interop;
 mod keyring;
 mod kubelet;
