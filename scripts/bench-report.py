@@ -25,6 +25,7 @@ CASES = [
     ("static-big", "static get, %s entries" % format(int(E["BENCH_ENTRIES"]), ","), 1),
     ("ecr-cached", "cached ECR get", 1),
     ("peer-cached", "ecr-login cached get", 2),
+    ("gcp-cached", "cached Google get", 1),
     ("ecr-cold", "cold ECR get (moto)", 1),
     ("list", "list, 10 entries", 1),
     ("list-big", "list, %s entries" % format(int(E["BENCH_ENTRIES"]), ","), 1),
@@ -211,6 +212,9 @@ goal("cached ECR get / static get (p50)", r, "x", "<= 1.2", le(r, 1.2),
 goal("cold ECR get against moto (p50)", p50("ecr-cold"), "ms", "-", None,
      "cache removed before each run; GetAuthorizationToken calls %s runs (incl. warm-ups)"
      % E.get("BENCH_COLD_CALLS", "?"))
+r, rr = ratio("gcp-cached", "static")
+goal("cached Google get / static get (p50)", r, "x", "-", None,
+     "per-round %s; token requests %s (the one minting get)" % (rr, E.get("BENCH_GCP_CALLS", "?")))
 r, rr = ratio("static-big", "static")
 goal("get with %d / with 10 entries (p50)" % entries, r, "x", "<= 1.1", le(r, 1.1),
      "per-round %s" % rr)
@@ -237,6 +241,9 @@ goal("release build time (%s)" % E["BENCH_BUILD_KIND"], round(float(E["BENCH_BUI
 sock = sockets("ecr-cached")
 goal("sockets opened by a cached ECR get", sock, "socket()", "0", sock == 0 if sock is not None else None,
      "strace -f -e trace=network; cold get opens %s" % sockets("ecr-cold"))
+sock = sockets("gcp-cached")
+goal("sockets opened by a cached Google get", sock, "socket()", "0", sock == 0 if sock is not None else None,
+     "strace -f -e trace=network; minting get opens %s" % sockets("gcp-cold"))
 
 results = {
     "machine": machine(),
@@ -252,11 +259,13 @@ results = {
     "latency": {name: dict(lat[name], label=label) for name, label, _ in CASES if lat[name]},
     "goals": goals,
     "concurrency": conc,
-    "rss_kib": {n: rss(n) for n in ("true", "static", "ecr-cached", "list-big", "peer-cached") if rss(n)},
-    "syscalls": {n: syscalls(n) for n in ("true", "static", "ecr-cached", "peer-cached")
+    "rss_kib": {n: rss(n) for n in ("true", "static", "ecr-cached", "gcp-cached", "list-big", "peer-cached")
+                if rss(n)},
+    "syscalls": {n: syscalls(n) for n in ("true", "static", "ecr-cached", "gcp-cached", "peer-cached")
                  if syscalls(n) is not None},
-    "sockets": {n: sockets(n) for n in ("static", "ecr-cached", "ecr-cold") if sockets(n) is not None},
-    "instructions": {n: instructions(n) for n in ("true", "static", "static-big", "ecr-cached")
+    "sockets": {n: sockets(n) for n in ("static", "ecr-cached", "ecr-cold", "gcp-cached", "gcp-cold")
+                if sockets(n) is not None},
+    "instructions": {n: instructions(n) for n in ("true", "static", "static-big", "ecr-cached", "gcp-cached")
                      if instructions(n) is not None},
     "instructions_static_breakdown": ir_breakdown("static"),
     "binary_bytes": bin_bytes,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of docker-credential-beta9 (issues 5 and 7), side by side with hyperfine, in one run:
 #   - /bin/true, a static `get`, a cached ECR `get`, Debian's docker-credential-ecr-login answering a
-#     cached ECR `get` (its pre-filled cache, docs/ecr.md, "ecr-login's cache key versions"), a cold ECR `get` against moto,
+#     cached ECR `get` (its pre-filled cache, docs/ecr.md, "ecr-login's cache key versions"), a cached
+#     Google `get` (a token minted once from a service-account key against
+#     tests/support/gcp_token_server.py), a cold ECR `get` against moto,
 #     `get` with 10 and with 10,000 stored entries, `list` with 10 and with 10,000 entries;
 #   - 64 concurrent cold ECR `get`s -> GetAuthorizationToken calls seen by moto (3 trials);
 #   - peak RSS (/usr/bin/time %M), syscall counts (strace -c -f), sockets opened by a cached `get`
@@ -22,7 +24,7 @@
 #                     time; results and plot stay in target/bench/, benches/results/ is untouched)
 # Needs: cargo, python3. Installs if missing: hyperfine >= 1.16 with --input (else
 # `cargo install hyperfine@1.20.0 --locked --root target/bench-tools`), amazon-ecr-credential-helper,
-# gnuplot-nox, strace, time, valgrind (Debian), moto[server] 5.x (pip).
+# gnuplot-nox, strace, time, valgrind (Debian), moto[server] 5.x and cryptography (pip).
 set -euo pipefail
 
 RUNS=200
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
         --wait-quiet) QUIET_WAIT="$2"; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         --bin) PREBUILT=$(realpath "$2"); shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -122,16 +124,21 @@ if ! HF=$(pick_hyperfine); then
     HF=$(pick_hyperfine)
 fi
 
-if ! python3 -c 'import moto.server, werkzeug' 2>/dev/null; then
+# pip_need MODULES SPEC: pip install SPEC when python3 cannot import MODULES.
+pip_need() {
+    python3 -c "import $1" 2>/dev/null && return 0
     if [ "$INSTALL" = 0 ]; then
-        log "moto[server] missing; --no-install given"
+        log "$2 missing; --no-install given"
         exit 1
     fi
     python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-    log "pip install moto[server]==5.*"
-    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.*' >&2 2>/dev/null \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]==5.*' >&2
-fi
+    log "pip install $2"
+    python3 -m pip install --quiet --disable-pip-version-check "$2" >&2 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$2" >&2
+}
+pip_need 'moto.server, werkzeug' 'moto[server]==5.*'
+# The Google token stub (tests/support/gcp_token_server.py) signs nothing but verifies RS256.
+pip_need cryptography cryptography
 
 # --- build ----------------------------------------------------------------------------------
 BUILD_INCR_MS=0
@@ -146,12 +153,14 @@ fi
 
 WORK=$(mktemp -d /tmp/beta9-bench.XXXXXX)
 MOTO_PID=""
+GCP_PID=""
 cleanup() {
     exec 3>&- 2>/dev/null || true
-    if [ -n "$MOTO_PID" ]; then
-        kill "$MOTO_PID" 2>/dev/null || true
-        wait "$MOTO_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in $MOTO_PID $GCP_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -168,23 +177,64 @@ if command -v readelf >/dev/null 2>&1; then
     RELOCS="$(readelf -rW "$BIN" | grep -c '_RELATIVE' || true) $(readelf -rW "$BIN" | grep -cE '_(GLOB_DAT|JUMP_SLOT|64) ' || true)"
 fi
 
+# Waits up to 30 s for a server started in the background to write its port file.
+wait_for_port_file() { # <port file> <pid> <what> <log>
+    for _ in $(seq 300); do
+        [ -s "$1" ] && return 0
+        if ! kill -0 "$2" 2>/dev/null; then
+            log "$3 did not start:"
+            cat "$4" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    log "$3 did not start within 30 s"
+    exit 1
+}
+
 # --- moto on a free loopback port -----------------------------------------------------------
 python3 tests/support/moto_ecr.py --port 0 --port-file "$WORK/port" --parent-pid $$ \
     --ignore-stdin --quiet 2>"$WORK/moto.log" &
 MOTO_PID=$!
-for _ in $(seq 300); do
-    [ -s "$WORK/port" ] && break
-    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-        log "moto did not start:"
-        cat "$WORK/moto.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-[ -s "$WORK/port" ] || { log "moto did not start within 30 s"; exit 1; }
+wait_for_port_file "$WORK/port" "$MOTO_PID" moto "$WORK/moto.log"
 ENDPOINT="http://127.0.0.1:$(cat "$WORK/port")"
 moto_count() { curl -fsS "$ENDPOINT/__count"; }
 moto_reset() { curl -fsS -X POST "$ENDPOINT/__reset" >/dev/null; }
+
+# --- the Google token endpoint stub on a free loopback port -------------------------------------
+# It generates a key pair into its state dir, then writes `port` (docstring of the script). Its
+# tokens live 12 h like ECR's (Google's live 1 h), so no refresh falls inside a long run.
+GCP_STATE="$WORK/gcp-stub"
+GCP_EMAIL=beta9-bench@beta9-bench.iam.gserviceaccount.com
+GCP_KID=0123456789abcdef0123456789abcdef01234567
+mkdir -p "$GCP_STATE"
+python3 tests/support/gcp_token_server.py --state-dir "$GCP_STATE" --ignore-stdin \
+    --token ya29.beta9-bench-token --expires-in 43200 --client-email "$GCP_EMAIL" --key-id "$GCP_KID" \
+    2>"$WORK/gcp-stub.log" &
+GCP_PID=$!
+wait_for_port_file "$GCP_STATE/port" "$GCP_PID" "the Google token stub" "$WORK/gcp-stub.log"
+GCP_ENDPOINT="http://127.0.0.1:$(cat "$GCP_STATE/port")"
+gcp_count() { curl -fsS "$GCP_ENDPOINT/__count"; }
+# A service-account key JSON for the stub's key pair, as Google issues them (PKCS#8 PEM), whose
+# token_uri is the stub: the helper mints from it like from a real key.
+GCP_KEY="$WORK/gcp-key.json"
+python3 - "$GCP_STATE/key-pkcs8.pem" "$GCP_ENDPOINT/token" "$GCP_EMAIL" "$GCP_KID" >"$GCP_KEY" <<'PY'
+import json, sys
+pem, token_uri, email, kid = sys.argv[1:5]
+json.dump({
+    "type": "service_account",
+    "project_id": "beta9-bench",
+    "private_key_id": kid,
+    "private_key": open(pem).read(),
+    "client_email": email,
+    "client_id": "100000000000000000001",
+    "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+    "token_uri": token_uri,
+    "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    "universe_domain": "googleapis.com",
+}, sys.stdout)
+PY
+chmod 600 "$GCP_KEY"
 
 # --- the helper's sandbox: a 10-entry store and a big one, same key -------------------------
 for v in $(env | sed -n 's/^\(BETA9_[A-Z_]*\|AWS_[A-Z_]*\|XDG_[A-Z_]*\)=.*/\1/p'); do
@@ -199,6 +249,7 @@ mkdir -p "$HOME"
 STATIC=registry.example.com
 HOST=123456789012.dkr.ecr.us-east-1.amazonaws.com
 COLD_HOST=123456789012.dkr.ecr.us-west-2.amazonaws.com
+GCP_HOST=us-docker.pkg.dev
 AKID=AKIABETA9BENCH000001
 store_static() { # STORE_DIR REGISTRY
     printf '{"ServerURL":"%s","Username":"bench","Secret":"bench-secret"}' "$2" \
@@ -211,11 +262,15 @@ add_aws() { # REGISTRY
 store_static "$S10" "$STATIC"
 add_aws "$HOST"
 add_aws "$COLD_HOST"
-for i in $(seq 1 7); do
+# The Google record: the key file's JSON, read by `add` from the path in its environment.
+GOOGLE_APPLICATION_CREDENTIALS="$GCP_KEY" "$BIN" add "$GCP_HOST" GOOGLE_APPLICATION_CREDENTIALS \
+    >/dev/null 2>"$WORK/gcp-add.err" || { log "add $GCP_HOST failed: $(head -c 300 "$WORK/gcp-add.err")"; exit 1; }
+for i in $(seq 1 6); do
     store_static "$S10" "filler$i.bench.example"
 done
 IN_STATIC="$WORK/in.static"; printf '%s' "$STATIC" >"$IN_STATIC"
 IN_ECR="$WORK/in.ecr"; printf '%s' "$HOST" >"$IN_ECR"
+IN_GCP="$WORK/in.gcp"; printf '%s' "$GCP_HOST" >"$IN_GCP"
 IN_COLD="$WORK/in.cold"; printf '%s' "$COLD_HOST" >"$IN_COLD"
 : >"$WORK/in.empty"
 
@@ -232,7 +287,8 @@ seq 2 "$ENTRIES" | BIN="$BIN" SBIG="$SBIG" xargs -P "$(nproc)" -n 250 sh -c '
 t1=$(now)
 FILL_MS=$(elapsed_ms "$t0" "$t1")
 
-# Check every answer once; warm the ECR cache (one GetAuthorizationToken call).
+# Check every answer once; warm the ECR cache (one GetAuthorizationToken call) and the Google one
+# (one token request, the only one the stub should see until the socket probe below).
 expect() { # WHAT PATTERN CMD...
     local what=$1 pat=$2 out
     shift 2
@@ -243,6 +299,12 @@ expect() { # WHAT PATTERN CMD...
 }
 expect "static get" '"Username":"bench"' "$BIN" get <"$IN_STATIC"
 expect "ECR get (warm-up)" '"Username":"AWS"' "$BIN" get <"$IN_ECR"
+expect "Google get (mints)" '"Secret":"ya29.beta9-bench-token"' "$BIN" get <"$IN_GCP"
+expect "Google get (cached)" '"Username":"oauth2accesstoken"' "$BIN" get <"$IN_GCP"
+if [ "$(gcp_count)" != 1 ]; then
+    log "the Google token stub saw $(gcp_count) token requests after a minting and a cached get, expected 1"
+    exit 1
+fi
 expect "static get, big store" '"Username":"bench"' env BETA9_CREDENTIALS_DIR="$SBIG" "$BIN" get <"$IN_STATIC"
 BIG_COUNT=$(BETA9_CREDENTIALS_DIR="$SBIG" "$BIN" list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 S10_COUNT=$("$BIN" list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
@@ -330,6 +392,7 @@ for r in $(seq "$ROUNDS"); do
     if [ -n "$PEER" ]; then
         hf "peer-cached.$r" "$RUNS" "$IN_ECR" "" "${PEER_ENV[@]}" -- "$PEER" get
     fi
+    hf "gcp-cached.$r" "$RUNS" "$IN_GCP" "" env -- "$BIN" get
     hf "ecr-cold.$r" "$COLD_RUNS" "$IN_COLD" "rm -rf $COLD_CACHE" \
         env BETA9_CACHE_DIR="$COLD_CACHE" -- "$BIN" get
     hf "list.$r" "$RUNS" "$WORK/in.empty" "" env -- "$BIN" list
@@ -338,6 +401,8 @@ done
 LOAD_END=$(load1)
 # Every cold run (and its warm-ups) must have made exactly one GetAuthorizationToken call.
 COLD_CALLS="$(moto_count) of $(( ROUNDS * (COLD_RUNS + 5) ))"
+# Every cached Google get must have answered from the cache: still the one minting request.
+GCP_CALLS="$(gcp_count) for $(( ROUNDS * (RUNS + 5) + 2 )) gets"
 
 # --- 64 concurrent cold gets -> GetAuthorizationToken calls -------------------------------------
 # All CONC processes wait on one pipe, then a single write of CONC newlines releases them at once.
@@ -408,6 +473,7 @@ rss() {
 rss true "$WORK/in.empty" /bin/true
 rss static "$IN_STATIC" "$BIN" get
 rss ecr-cached "$IN_ECR" "$BIN" get
+rss gcp-cached "$IN_GCP" "$BIN" get
 rss list-big "$WORK/in.empty" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" list
 if [ -n "$PEER" ]; then
     rss peer-cached "$IN_ECR" "${PEER_ENV[@]}" -- "$PEER" get
@@ -432,13 +498,17 @@ net_count() { # socket() calls of one run
 sys_count true "$WORK/in.empty" /bin/true
 sys_count static "$IN_STATIC" "$BIN" get
 sys_count ecr-cached "$IN_ECR" "$BIN" get
+sys_count gcp-cached "$IN_GCP" "$BIN" get
 if [ -n "$PEER" ]; then
     sys_count peer-cached "$IN_ECR" "${PEER_ENV[@]}" -- "$PEER" get
 fi
 net_count static "$IN_STATIC" "$BIN" get
 net_count ecr-cached "$IN_ECR" "$BIN" get
+net_count gcp-cached "$IN_GCP" "$BIN" get
 rm -rf "$WORK/strace-cold"
 net_count ecr-cold "$IN_COLD" env BETA9_CACHE_DIR="$WORK/strace-cold" -- "$BIN" get
+rm -rf "$WORK/strace-cold"
+net_count gcp-cold "$IN_GCP" env BETA9_CACHE_DIR="$WORK/strace-cold" -- "$BIN" get
 
 # --- instruction counts (callgrind; independent of machine load) --------------------------------
 ir_count() {
@@ -454,6 +524,7 @@ ir_count true "$WORK/in.empty" /bin/true
 ir_count static "$IN_STATIC" "$BIN" get
 ir_count static-big "$IN_STATIC" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" get
 ir_count ecr-cached "$IN_ECR" "$BIN" get
+ir_count gcp-cached "$IN_GCP" "$BIN" get
 
 # --- build time -------------------------------------------------------------------------------
 BUILD_KIND=incremental
@@ -478,6 +549,7 @@ export BENCH_FILL_MS="$FILL_MS" BENCH_BIN_BYTES="$BIN_BYTES" BENCH_BIN_STRIPPED=
 export BENCH_BUILD_MS="$BUILD_MS" BENCH_BUILD_KIND="$BUILD_KIND" BENCH_LOAD_START="$LOAD_START"
 export BENCH_BUILD_LOAD="$BUILD_LOAD" BENCH_LOAD_END="$LOAD_END" BENCH_RUNS="$RUNS" BENCH_ROUNDS="$ROUNDS" BENCH_CONC="$CONC"
 export BENCH_CONC_RESULTS="${CONC_RESULTS[*]}" BENCH_COLD_CALLS="$COLD_CALLS" BENCH_RELOCS="$RELOCS"
+export BENCH_GCP_CALLS="$GCP_CALLS"
 python3 "$ROOT/scripts/bench-report.py" "$RAW" "$OUT" "$PUBLISH"
 if [ "$HAVE_GNUPLOT" = 1 ]; then
     gnuplot -e "datafile='$OUT/plot.dat'; outfile='$PUBLISH/latency.png'" "$ROOT/scripts/bench-plot.gp"

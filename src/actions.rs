@@ -54,25 +54,15 @@ pub struct Saved {
 /// entry under that name that cannot be opened or decoded, or that holds another registry's
 /// record: a wrong key or a name collision must never cost a credential.
 pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<Saved> {
-    put(ctx, record, server_url, false)
-}
-
-fn put(
-    ctx: &Context,
-    record: &Record,
-    server_url: Option<&str>,
-    over_unreadable: bool,
-) -> Result<Saved> {
     let name = record.registry.secret_name();
     let keep = |why: String| {
         Error::Invalid(format!(
-            "{why}; it was left as it is: remove it first (or restore the key) to replace it"
+            "{why}; it was left as it is: restore the key it was sealed with, or delete it with `remove --force` first"
         ))
     };
     let replaced = ctx.store.update(&name, |current| {
         let replaced = match current {
             Current::Absent => false,
-            Current::Unreadable(_) if over_unreadable => true,
             Current::Unreadable(e) => return Err(keep(e.protocol_message())),
             Current::Open(plain) => match Entry::decode(plain.as_slice()) {
                 Ok(e) if e.record.registry == record.registry => true,
@@ -81,7 +71,6 @@ fn put(
                         "entry {name} holds another registry's record"
                     )))
                 }
-                Err(_) if over_unreadable => true,
                 Err(reason) => return Err(keep(bad_record(&name, reason).protocol_message())),
             },
         };
@@ -95,8 +84,8 @@ fn put(
 /// `store`: docker's login becomes a record that keeps exactly the Username and Secret given
 /// (docs/records.md, "Logins stored by docker"). Hub and GHCR use their types' names; everything
 /// else, ECR, Google and NGC hosts included, becomes `generic`: an explicit login wins over
-/// detection, nothing is minted. A `docker login` replaces an entry that cannot be opened (the
-/// user is typing the credential again); another registry's entry is never replaced.
+/// detection, nothing is minted. Like every write, it never replaces an entry it cannot open
+/// (`remove --force` deletes one) or another registry's entry.
 pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
     let registry = Registry::from_server_url(&login.server_url)?;
     let kind = match detect::by_registry(&registry) {
@@ -114,7 +103,7 @@ pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
         kind,
         credentials,
     };
-    put(ctx, &record, Some(&login.server_url), true)?;
+    save(ctx, &record, Some(&login.server_url))?;
     Ok(())
 }
 
@@ -395,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_entries_are_kept_by_add_and_erase_and_deleted_only_by_force() {
+    fn unreadable_entries_are_kept_by_every_write_and_deleted_only_by_force() {
         let c = ctx();
         let ghcr = Registry::from_canonical("ghcr.io");
         let mut junk = crate::secret::SecretBuf::default();
@@ -408,6 +397,11 @@ mod tests {
         .unwrap();
         let err = save(&c, &rec, None).unwrap_err();
         assert!(err.to_string().contains("left as it is"), "{err}");
+        let login = parse_store(br#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#);
+        assert!(
+            store(&c, login.unwrap()).is_err(),
+            "docker login refuses too"
+        );
         assert!(erase(&c, "ghcr.io").is_err());
         assert!(remove(&c, "ghcr.io", false).is_err());
         assert!(matches!(

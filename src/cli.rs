@@ -96,10 +96,17 @@ fn run_command(args: Vec<OsString>) -> ExitCode {
     )
 }
 
-/// Help and version go to stdout with status 0; usage errors to stderr with status 2.
+/// Help and version go to stdout with status 0; usage errors to stderr with status 2, in words
+/// that never repeat what was typed (a misplaced secret, `remove ghcr.io ghp_…`, must not reach
+/// the terminal or a CI log).
 fn clap_error(e: &clap::Error) -> ExitCode {
-    let _ = e.print();
-    ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {}", commands::usage_error(e));
+    ExitCode::from(2)
 }
 
 /// Which side of the binary is answering: the protocol knows only exit 0 and 1.

@@ -5,6 +5,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::env::{self, Env};
 use crate::error::Result;
+use crate::fsutil;
 use crate::paths;
 use crate::store::crypt::Key;
 use crate::store::file::FileStore;
@@ -13,7 +14,7 @@ use crate::store::sealed::SealedStore;
 use crate::store::MemoryStore;
 use crate::timeout;
 use crate::token::file::FileTokenCache;
-use crate::token::{MemoryTokenCache, TokenCache};
+use crate::token::{MemoryTokenCache, NoTokenCache, TokenCache};
 use std::cell::{OnceCell, RefCell};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,14 +32,16 @@ pub struct Context {
 impl Context {
     /// The real context: the workspace's file store, the key from the configured source.
     pub fn from_env(env: Env, workspace: Option<&str>) -> Result<Context> {
+        env.validate()?;
         let workspace = workspace
             .or_else(|| env.get(env::WORKSPACE))
             .unwrap_or(paths::DEFAULT_WORKSPACE)
             .to_string();
         paths::validate_workspace(&workspace)?;
-        let dir = paths::store_dir(&env, &workspace)?;
+        let base = paths::data_base(&env)?;
         let keys = KeySource::from_env(&env)?;
-        let store = SealedStore::new(Box::new(FileStore::new(dir)), &workspace, keys);
+        let files = FileStore::new(base, timeout::budget(&env).0);
+        let store = SealedStore::new(Box::new(files), &workspace, keys);
         Ok(Context::new(env, store))
     }
 
@@ -83,17 +86,30 @@ impl Context {
         self.clock.as_ref()
     }
 
-    /// The token cache: the workspace's file cache unless one was injected.
+    /// The token cache: the workspace's file cache unless one was injected. A cache directory
+    /// another user owns or others can write to is not used (a shared `BETA9_CACHE_DIR` on a
+    /// node): tokens are minted without caching, with a note.
     pub fn tokens(&self) -> Result<&dyn TokenCache> {
         if let Some(t) = self.tokens.get() {
             return Ok(t.as_ref());
         }
-        let cache = FileTokenCache::new(
-            paths::cache_dir(&self.env, &self.workspace)?,
-            &self.workspace,
-            self.store.token_cache_key()?,
-        );
-        Ok(self.tokens.get_or_init(|| Box::new(cache)).as_ref())
+        let dir = paths::cache_dir(&self.env, &self.workspace)?;
+        let cache: Box<dyn TokenCache> = match untrusted_cache_dir(&dir) {
+            Some(why) => {
+                self.note(format!(
+                    "warning: not using the token cache {}: {why}; tokens are minted without caching",
+                    dir.display()
+                ));
+                Box::new(NoTokenCache)
+            }
+            None => Box::new(FileTokenCache::new(
+                dir,
+                &self.workspace,
+                self.store.token_cache_key()?,
+                timeout::budget(&self.env).0,
+            )),
+        };
+        Ok(self.tokens.get_or_init(|| cache).as_ref())
     }
 
     /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once per call.
@@ -115,4 +131,10 @@ impl Context {
         notes.append(&mut self.notes.borrow_mut());
         notes
     }
+}
+
+/// The cache directory, or the nearest existing parent it would be created in, must be trusted.
+fn untrusted_cache_dir(dir: &std::path::Path) -> Option<String> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    fsutil::untrusted_dir(existing)
 }

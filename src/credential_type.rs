@@ -1,14 +1,17 @@
 //! The credential types and their tables: which variable names each holds, which pair a docker
-//! `store` fills, what `get` needs. The six types are the design documents' (docs/records.md,
-//! "Types and variables"); the extra names are ours (docs/records.md, "Google names").
+//! `store` fills, what `get` needs. Six types are the design documents' (docs/records.md,
+//! "Types and variables"); the seventh, `azure`, is the platform's shipped type for Azure
+//! Container Registry (docs/records.md, "Static registries"); the extra names are ours
+//! (docs/records.md, "Google names").
 
 use std::fmt;
 
-/// The six types of the integration guide's table.
+/// The six types of the integration guide's table, plus `azure` (a service principal for ACR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CredentialType {
     Aws,
     Gcp,
+    Azure,
     Dockerhub,
     Ghcr,
     Ngc,
@@ -25,11 +28,17 @@ pub const AWS_PROFILE: &str = "AWS_PROFILE";
 /// [`GOOGLE_JSON`] (docs/records.md, "Google names"). Never stored under this name.
 pub const GOOGLE_PATH: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 pub const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+/// An azure record's service principal: the application (client) id is ACR's username, the
+/// client secret its password; the tenant id is kept (the platform ships it) but `get` needs none.
+pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
 
 impl CredentialType {
-    pub const ALL: [CredentialType; 6] = [
+    pub const ALL: [CredentialType; 7] = [
         CredentialType::Aws,
         CredentialType::Gcp,
+        CredentialType::Azure,
         CredentialType::Dockerhub,
         CredentialType::Ghcr,
         CredentialType::Ngc,
@@ -40,10 +49,19 @@ impl CredentialType {
         match self {
             CredentialType::Aws => "aws",
             CredentialType::Gcp => "gcp",
+            CredentialType::Azure => "azure",
             CredentialType::Dockerhub => "dockerhub",
             CredentialType::Ghcr => "ghcr",
             CredentialType::Ngc => "ngc",
             CredentialType::Generic => "generic",
+        }
+    }
+
+    /// "a" or "an" before the type's name in a message ("an azure record needs ...").
+    pub fn article(self) -> &'static str {
+        match self {
+            CredentialType::Aws | CredentialType::Azure => "an",
+            _ => "a",
         }
     }
 
@@ -69,6 +87,7 @@ impl CredentialType {
                 "GCP_METADATA",
                 "GCP_PROJECT_ID",
             ],
+            CredentialType::Azure => &[AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID],
             CredentialType::Dockerhub => &[
                 "DOCKERHUB_USERNAME",
                 "DOCKERHUB_PASSWORD",
@@ -80,7 +99,9 @@ impl CredentialType {
         }
     }
 
-    /// The user/secret names a docker `store` fills for this type, if it has a pair.
+    /// The user/secret names a docker `store` fills for this type, if it has a pair. `azure` has
+    /// none: a `docker login` to an ACR host is kept as a `generic` login (docs/records.md, "Logins
+    /// stored by docker"), whatever its username is.
     pub fn login_names(self) -> Option<(&'static str, &'static str)> {
         match self {
             CredentialType::Dockerhub => Some(("DOCKERHUB_USERNAME", "DOCKERHUB_PASSWORD")),
@@ -108,6 +129,7 @@ impl CredentialType {
                 }
                 &["DOCKERHUB_USERNAME"]
             }
+            CredentialType::Azure => &[AZURE_CLIENT_ID, AZURE_CLIENT_SECRET],
             CredentialType::Ghcr => &["GITHUB_TOKEN"],
             CredentialType::Ngc => &["NGC_API_KEY"],
             CredentialType::Generic => &["USERNAME", "PASSWORD"],
@@ -115,9 +137,15 @@ impl CredentialType {
         need.iter().copied().find(|n| !has(n))
     }
 
-    /// Does this type send key material to a cloud API (and so only to that cloud's hosts)?
+    /// Does this type hold a cloud identity's keys, which may only ever go to that cloud's
+    /// registry hosts (docs/records.md, "Cloud records on other hosts")? This says nothing about
+    /// minting: `aws` and `gcp` mint tokens, while an `azure` service principal is answered as a
+    /// static login, but its secret may reach far more than one registry, so it is host-bound too.
     pub fn is_cloud(self) -> bool {
-        matches!(self, CredentialType::Aws | CredentialType::Gcp)
+        matches!(
+            self,
+            CredentialType::Aws | CredentialType::Gcp | CredentialType::Azure
+        )
     }
 }
 
@@ -174,5 +202,45 @@ mod tests {
             Some("DOCKERHUB_USERNAME")
         );
         assert!(CredentialType::Gcp.missing(&has(&[])).is_some());
+        assert_eq!(
+            CredentialType::Azure.missing(&has(&[AZURE_CLIENT_ID, AZURE_TENANT_ID])),
+            Some(AZURE_CLIENT_SECRET)
+        );
+        assert_eq!(
+            CredentialType::Azure.missing(&has(&[AZURE_CLIENT_SECRET])),
+            Some(AZURE_CLIENT_ID)
+        );
+        // The tenant is optional: ACR takes the client id and secret alone.
+        assert_eq!(
+            CredentialType::Azure.missing(&has(&[AZURE_CLIENT_ID, AZURE_CLIENT_SECRET])),
+            None
+        );
+    }
+
+    #[test]
+    fn azure_is_the_seventh_type_host_bound_with_no_login_pair() {
+        assert_eq!(CredentialType::ALL.len(), 7);
+        assert_eq!(CredentialType::parse("azure"), Some(CredentialType::Azure));
+        assert_eq!(CredentialType::Azure.to_string(), "azure");
+        assert_eq!(
+            CredentialType::Azure.names(),
+            &[AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID]
+        );
+        for n in [AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID] {
+            assert!(is_known_name(n), "{n}");
+        }
+        // A docker `store` never makes an azure record: no pair to fill.
+        assert_eq!(CredentialType::Azure.login_names(), None);
+        assert!(CredentialType::Azure.is_cloud());
+        assert!(!CredentialType::Generic.is_cloud() && !CredentialType::Ngc.is_cloud());
+        // No name belongs to two types (detection and validation rely on it).
+        for a in CredentialType::ALL {
+            for b in CredentialType::ALL.into_iter().filter(|b| *b != a) {
+                assert!(
+                    !a.names().iter().any(|n| b.names().contains(n)),
+                    "{a} and {b} share a name"
+                );
+            }
+        }
     }
 }

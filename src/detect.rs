@@ -1,7 +1,7 @@
 //! Credential type detection, as the integration guide orders it: variable names first, then
 //! registry patterns (docs/records.md, "Detection").
 
-use crate::credential_type::CredentialType;
+use crate::credential_type::{CredentialType, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET};
 use crate::hosts;
 use crate::registry::Registry;
 
@@ -22,6 +22,9 @@ pub fn by_names(names: &[&str]) -> Option<CredentialType> {
         || has("GCP_METADATA")
     {
         Some(CredentialType::Gcp)
+    } else if has(AZURE_CLIENT_ID) && has(AZURE_CLIENT_SECRET) {
+        // The pair, as beta9 detects `azure`; AZURE_TENANT_ID is optional and alone decides nothing.
+        Some(CredentialType::Azure)
     } else if has("NGC_API_KEY") {
         Some(CredentialType::Ngc)
     } else if any_prefix("GITHUB_") {
@@ -42,6 +45,8 @@ pub fn by_registry(registry: &Registry) -> Option<CredentialType> {
         Some(CredentialType::Aws)
     } else if hosts::is_google_host(host) {
         Some(CredentialType::Gcp)
+    } else if hosts::is_acr_host(host) {
+        Some(CredentialType::Azure)
     } else if hosts::is_ghcr(host) {
         Some(CredentialType::Ghcr)
     } else if hosts::is_ngc(host) {
@@ -93,6 +98,38 @@ mod tests {
     }
 
     #[test]
+    fn azure_names_need_the_client_id_and_secret() {
+        let sp = ["AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"];
+        // Names first: the pair detects azure on any host (add/import then refuse a non-ACR one).
+        assert_eq!(detect(&reg("x.example"), &sp), Some(CredentialType::Azure));
+        assert_eq!(
+            detect(&reg("ghcr.io"), &sp[..2]),
+            Some(CredentialType::Azure)
+        );
+        // One of the pair alone is not azure by name; an ACR host still is by registry.
+        assert_eq!(by_names(&["AZURE_CLIENT_ID"]), None);
+        assert_eq!(by_names(&["AZURE_TENANT_ID"]), None);
+        assert_eq!(
+            detect(&reg("myacr.azurecr.io"), &["AZURE_CLIENT_ID"]),
+            Some(CredentialType::Azure)
+        );
+        // A plain login on an ACR host (the admin user, a token) stays generic.
+        assert_eq!(
+            detect(&reg("myacr.azurecr.io"), &["USERNAME", "PASSWORD"]),
+            Some(CredentialType::Generic)
+        );
+        // AWS keys beside Azure names: the guide's order puts aws first.
+        assert_eq!(
+            by_names(&[
+                "AWS_ACCESS_KEY_ID",
+                "AZURE_CLIENT_ID",
+                "AZURE_CLIENT_SECRET"
+            ]),
+            Some(CredentialType::Aws)
+        );
+    }
+
+    #[test]
     fn registry_patterns_follow_the_guide() {
         let cases = [
             (
@@ -108,6 +145,18 @@ mod tests {
                 "myuser/private-image:latest",
                 Some(CredentialType::Dockerhub),
             ),
+            ("myacr.azurecr.io/team/app:1", Some(CredentialType::Azure)),
+            ("myacr.azurecr.cn/x", Some(CredentialType::Azure)),
+            ("myacr.azurecr.us/x", Some(CredentialType::Azure)),
+            ("myacr-abc123.azurecr.io/x", Some(CredentialType::Azure)),
+            (
+                "myacr.eastus2.geo.azurecr.io/x",
+                Some(CredentialType::Azure),
+            ),
+            ("myacr.eastus2.data.azurecr.io/x", None),
+            ("myacr.azurecr.io.evil.example/x", None),
+            ("my_acr.azurecr.io/x", None),
+            ("azurecr.io/x", None),
             ("registry.example.com:5000/x", None),
             ("secret-registry.io/x", None),
         ];

@@ -44,30 +44,40 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
 pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 
-/// The names the helper itself reads. Credential variable names (AWS_ACCESS_KEY_ID, ...) are read
-/// only by `add`, through [`Env::credential`], because their values are secrets.
-const KNOWN: &[&str] = &[
-    CREDENTIALS_DIR,
-    CREDENTIALS_KEY_FILE,
-    KEY_BACKEND,
+/// The names the helper itself reads, as text it interprets: a value that is not UTF-8 is an
+/// error, never "unset" (a mangled `BETA9_WORKSPACE` must not silently mean `default`).
+/// Credential variable names (AWS_ACCESS_KEY_ID, ...) are read only for `add`, through
+/// [`Env::with_credentials`], because their values are secrets.
+const TEXT: &[&str] = &[
     WORKSPACE,
+    KEY_BACKEND,
     LOG,
     TIMEOUT,
-    CACHE_DIR,
-    XDG_DATA_HOME,
-    XDG_CONFIG_HOME,
-    XDG_CACHE_HOME,
-    HOME,
     AWS_ENDPOINT_URL,
     AWS_ENDPOINT_URL_ECR,
     AWS_ENDPOINT_URL_ECR_PUBLIC,
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
     AWS_PROFILE,
     GCE_METADATA_HOST,
+];
+
+/// The names the helper reads as paths (any bytes).
+const PATHS: &[&str] = &[
+    CREDENTIALS_DIR,
+    CREDENTIALS_KEY_FILE,
+    CACHE_DIR,
+    XDG_DATA_HOME,
+    XDG_CONFIG_HOME,
+    XDG_CACHE_HOME,
+    HOME,
     DOCKER_CONFIG,
     REGISTRY_AUTH_FILE,
     XDG_RUNTIME_DIR,
 ];
+
+fn known() -> impl Iterator<Item = &'static str> {
+    TEXT.iter().chain(PATHS).copied()
+}
 
 /// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.
 /// Credential variables (`AWS_SECRET_ACCESS_KEY`, ...) are in the snapshot only when the caller
@@ -77,6 +87,7 @@ const KNOWN: &[&str] = &[
 pub struct Env {
     vars: BTreeMap<&'static str, OsString>,
     credentials: BTreeMap<String, SecretString>,
+    unreadable: Vec<String>,
 }
 
 impl std::fmt::Debug for Env {
@@ -94,30 +105,55 @@ impl Env {
     #[allow(clippy::disallowed_methods)]
     pub fn from_process() -> Env {
         let mut vars = BTreeMap::new();
-        for name in KNOWN {
+        for name in known() {
             if let Some(v) = std::env::var_os(name) {
                 if !v.is_empty() {
-                    vars.insert(*name, v);
+                    vars.insert(name, v);
                 }
             }
         }
         Env {
             vars,
-            credentials: BTreeMap::new(),
+            ..Env::default()
+        }
+    }
+
+    /// Fails, naming the variable, when one the helper reads as text is set but not UTF-8.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        match TEXT
+            .iter()
+            .find(|n| self.vars.get(**n).is_some_and(|v| v.to_str().is_none()))
+        {
+            Some(name) => Err(crate::error::Error::Invalid(format!(
+                "{name} is set but is not valid UTF-8 text; fix or unset it"
+            ))),
+            None => Ok(()),
         }
     }
 
     /// Adds the credential variables among `names` that are set (empty ones included, so `add`
-    /// can say "is empty"; non-UTF-8 ones are left out and reported as unset by [`Env::credential`]).
+    /// can say "is empty"). A value that is not UTF-8 is kept as unreadable, so `add` says so
+    /// instead of "is not set".
     #[allow(clippy::disallowed_methods)]
     pub fn with_credentials<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Env {
         for name in names {
-            if let Ok(v) = std::env::var(name) {
-                self.credentials
-                    .insert(name.to_string(), SecretString::from(v));
+            match std::env::var(name) {
+                Ok(v) => {
+                    self.credentials
+                        .insert(name.to_string(), SecretString::from(v));
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    self.unreadable.push(name.to_string());
+                }
+                Err(std::env::VarError::NotPresent) => {}
             }
         }
         self
+    }
+
+    /// Is this credential variable set to something that is not UTF-8?
+    pub fn credential_unreadable(&self, name: &str) -> bool {
+        self.unreadable.iter().any(|n| n == name)
     }
 
     /// An environment for tests: only the given pairs are set. Names the helper reads for itself
@@ -125,9 +161,9 @@ impl Env {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
         let mut env = Env::default();
         for (k, v) in pairs {
-            match KNOWN.iter().find(|n| **n == k) {
+            match known().find(|n| *n == k) {
                 Some(name) if !v.is_empty() => {
-                    env.vars.insert(*name, OsString::from(v));
+                    env.vars.insert(name, OsString::from(v));
                 }
                 Some(_) => {}
                 None => {
@@ -149,5 +185,30 @@ impl Env {
     /// A credential value from the snapshot, for `add NAME...`. Values never pass through argv.
     pub fn credential(&self, name: &str) -> Option<&SecretString> {
         self.credentials.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn text_variables_that_are_not_utf8_are_errors_not_unset() {
+        use std::os::unix::ffi::OsStringExt;
+        let mut env = Env::from_pairs([("HOME", "/h")]);
+        assert!(env.validate().is_ok());
+        env.vars
+            .insert(WORKSPACE, OsString::from_vec(vec![b't', 0xff]));
+        let err = env.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("BETA9_WORKSPACE") && err.contains("UTF-8"),
+            "{err}"
+        );
+        // A path may be any bytes.
+        let mut env = Env::from_pairs([]);
+        env.vars
+            .insert(CREDENTIALS_DIR, OsString::from_vec(vec![b'/', 0xff]));
+        assert!(env.validate().is_ok());
     }
 }

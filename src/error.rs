@@ -37,6 +37,14 @@ pub enum Error {
     BadRecord { entry: String, reason: String },
     #[error("master key unavailable: {0}")]
     KeyUnavailable(String),
+    /// The key at hand did not seal this store (docs/storage.md, "Key ownership and rotation").
+    #[error("{}", wrong_key(entry.as_deref(), key, location))]
+    WrongKey {
+        /// The entry that would not open, when a read found out.
+        entry: Option<String>,
+        key: String,
+        location: String,
+    },
     #[error("{registry}: access denied: {detail}")]
     Rejected { registry: String, detail: String },
     #[error("{registry}: unreachable: {detail}")]
@@ -73,13 +81,45 @@ impl Error {
     }
 }
 
-/// Folds any line breaks so one error is always one line.
+fn wrong_key(entry: Option<&str>, key: &str, location: &str) -> String {
+    let what = entry.map_or(String::new(), |e| format!("cannot decrypt {e}: "));
+    format!(
+        "{what}wrong key: the {key} did not seal the store in {location}; restore the key its entries were sealed with, or point BETA9_CREDENTIALS_KEY_FILE at it (after `rekey --new-key-file NEW`, at NEW); nothing was changed"
+    )
+}
+
+/// Folds any line breaks so one error is always one line, and escapes what a terminal would act
+/// on (see [`printable`]).
 pub fn one_line(text: &str) -> String {
-    text.split(['\n', '\r'])
+    let folded = text
+        .split(['\n', '\r'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    printable(&folded)
+}
+
+/// Text from outside (a registry name from a docker `store` or an imported record) made safe to
+/// show people: control characters (escape sequences, carriage returns, forged line breaks) and
+/// bidirectional overrides are written as `\u{..}` escapes instead of reaching the terminal raw.
+pub fn printable(text: &str) -> String {
+    let risky = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(risky) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if risky(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,6 +143,17 @@ mod tests {
     fn chains_are_folded_into_one_line() {
         let e = Error::Other(anyhow::anyhow!("inner\nsecond").context("outer"));
         assert_eq!(e.protocol_message(), "outer: inner second");
+    }
+
+    #[test]
+    fn terminal_controls_are_escaped_for_people() {
+        assert_eq!(printable("ghcr.io"), "ghcr.io");
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(
+            one_line("evil\u{1b}]0;t\u{7}\nnext"),
+            "evil\\u{1b}]0;t\\u{7} next"
+        );
     }
 
     #[test]

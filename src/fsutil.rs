@@ -1,10 +1,14 @@
-//! The one way the helper writes files: 0700 directories, 0600 files created with that mode (never
-//! chmod afterwards), temp file in the same directory + fsync + rename, under an exclusive lock.
+//! The one way the helper touches files: 0700 directories, 0600 files created with that mode
+//! (never chmod afterwards), temp file in the same directory + fsync + rename, under an exclusive
+//! lock; and reads that trust nothing: no symbolic link followed, no FIFO or device waited on, only
+//! regular files of a sane size (docs/storage.md, "Files and modes").
 
 use anyhow::Context as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 #[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -96,19 +100,94 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Opens (creating, 0600) and exclusively locks `path`, blocking until it is free. The lock goes
-/// with the returned file (or the process).
-pub fn lock_file(path: &Path) -> anyhow::Result<File> {
+/// Size caps for what the helper reads: an entry (a record of a few KiB; a 1 MiB secret fits),
+/// a key file (64 hex characters), the base's own records, a cached token.
+pub const ENTRY_LIMIT: u64 = 8 << 20;
+pub const KEY_LIMIT: u64 = 1024;
+pub const META_LIMIT: u64 = 64 << 10;
+pub const TOKEN_LIMIT: u64 = 1 << 20;
+
+/// Opens for reading without following a symbolic link and without blocking on a FIFO or device,
+/// and checks it is a regular file.
+fn open_regular(path: &Path, write: bool, create: bool) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false);
+    o.read(true).write(write).create(create);
     #[cfg(unix)]
-    o.mode(0o600);
-    let file = o
-        .open(path)
-        .with_context(|| format!("cannot open lock {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", path.display()))?;
+    {
+        use rustix::fs::OFlags;
+        o.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+        o.mode(0o600);
+    }
+    let file = o.open(path).map_err(|e| {
+        // O_NOFOLLOW on a link fails with ELOOP: say what it is.
+        if is_symlink(path) {
+            std::io::Error::other("it is a symbolic link, which the helper never follows")
+        } else {
+            e
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file (a FIFO, device or directory)",
+        ));
+    }
     Ok(file)
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Reads a file the helper trusts only as far as it checks: a regular file, not through a link,
+/// at most `limit` bytes (zeroized after use: it may hold a key). `Ok(None)` when absent.
+pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let file = match open_regular(path, false, false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {limit} bytes, too large for what it should hold"
+        )));
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+    file.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {limit} bytes, too large for what it should hold"
+        )));
+    }
+    Ok(Some(buf))
+}
+
+/// Opens (creating, 0600; never through a link) and exclusively locks `path`, waiting at most
+/// `timeout` for another holder. The lock goes with the returned file (or the process).
+pub fn lock_file(path: &Path, timeout: Duration) -> anyhow::Result<File> {
+    let file = open_regular(path, true, true)
+        .with_context(|| format!("cannot open lock {}", path.display()))?;
+    let end = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < end => {
+                std::thread::sleep(pause.min(end.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                anyhow::bail!(
+                    "waited {:.1} s for the lock {} (another process holds it; BETA9_TIMEOUT bounds the wait)",
+                    timeout.as_secs_f64(),
+                    path.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
 }
 
 /// An exclusive advisory lock on `dir/.lock`, released on drop (or when the process dies).
@@ -117,10 +196,10 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    pub fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
+    pub fn acquire(dir: &Path, timeout: Duration) -> anyhow::Result<DirLock> {
         ensure_dir(dir)?;
         Ok(DirLock {
-            _file: lock_file(&dir.join(LOCK_NAME))?,
+            _file: lock_file(&dir.join(LOCK_NAME), timeout)?,
         })
     }
 
@@ -133,6 +212,41 @@ impl DirLock {
                 }
             }
         }
+    }
+}
+
+/// Why a directory must not be used: owned by another user (other than root), or writable by
+/// others (they could plant files or links in it). `None` when it is fine or absent.
+pub fn untrusted_dir(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::symlink_metadata(dir).ok()?;
+        if m.file_type().is_symlink() {
+            // A link is followed only to check its target; the target must pass too.
+            return untrusted_dir(&fs::canonicalize(dir).ok()?);
+        }
+        if !m.is_dir() {
+            // Not a directory: creating anything in it fails on its own, with its own error.
+            return None;
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if m.uid() != me && m.uid() != 0 {
+            return Some(format!("it is owned by another user (uid {})", m.uid()));
+        }
+        let mode = m.mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Some(format!(
+                "others can write to it (mode {:04o})",
+                mode & 0o777
+            ));
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
     }
 }
 
@@ -168,7 +282,7 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         write_atomic(&dir, "x", b"1").unwrap();
         assert_eq!(mode(&dir.join("x")), 0o600);
-        let _l = DirLock::acquire(&dir).unwrap();
+        let _l = DirLock::acquire(&dir, Duration::from_secs(1)).unwrap();
         assert_eq!(mode(&dir.join(LOCK_NAME)), 0o600);
     }
 
@@ -184,6 +298,56 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn reads_refuse_links_fifos_devices_and_huge_files() {
+        let t = tempfile::tempdir().unwrap();
+        write_atomic(t.path(), "real", b"data").unwrap();
+        assert_eq!(
+            read_regular(&t.path().join("real"), 10)
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            b"data"
+        );
+        assert!(read_regular(&t.path().join("absent"), 10)
+            .unwrap()
+            .is_none());
+        std::os::unix::fs::symlink(t.path().join("real"), t.path().join("link")).unwrap();
+        let e = read_regular(&t.path().join("link"), 10).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            t.path().join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Would block forever without O_NONBLOCK.
+        let e = read_regular(&t.path().join("fifo"), 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = read_regular(Path::new("/dev/zero"), 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_regular(&t.path().join("real"), 3).is_err());
+        // A lock file that is a link is never created through.
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), t.path().join(".lock")).unwrap();
+        assert!(DirLock::acquire(t.path(), Duration::from_secs(1)).is_err());
+        assert!(!t.path().join("elsewhere").exists());
+    }
+
+    #[test]
+    fn lock_waits_are_bounded() {
+        let t = tempfile::tempdir().unwrap();
+        let _held = DirLock::acquire(t.path(), Duration::from_secs(1)).unwrap();
+        let start = Instant::now();
+        let e = DirLock::acquire(t.path(), Duration::from_millis(200))
+            .err()
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(format!("{e:#}").contains("waited"), "{e:#}");
     }
 
     #[test]

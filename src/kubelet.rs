@@ -59,22 +59,33 @@ pub fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
         return Err(Error::Invalid("the request names no image".into()));
     }
     let Some(hit) = actions::image_login(ctx, image)? else {
-        return Ok(response_json(api, "Registry", "0s", None));
+        return Ok(response_json(api, "Image", "0s", None));
     };
     let duration = match hit.kind {
         CredentialType::Aws | CredentialType::Gcp => TOKEN_CACHE,
         _ => STATIC_CACHE,
     };
-    let key_type = match hit.scope {
-        Scope::Repository => "Image",
-        Scope::Registry => "Registry",
+    // Always `Image`, keyed by the image's repository: kubelet reuses a `Registry` answer for
+    // every image of that registry before asking again, so a registry login would shadow an
+    // entry stored for another repository for the whole cache duration (docs/kubelet.md,
+    // "kubelet's cache").
+    let key = match (hit.scope, repository_key(image)) {
+        (Scope::Registry, Some(repo)) => repo,
+        _ => hit.key.as_str().to_string(),
     };
     Ok(response_json(
         api,
-        key_type,
+        "Image",
         duration,
-        Some((hit.key.as_str(), &hit.login)),
+        Some((&key, &hit.login)),
     ))
+}
+
+/// `<registry>/<repository>` of an image: the most specific key kubelet matches it with.
+fn repository_key(image: &str) -> Option<String> {
+    let registry = actions::registry_arg(image).ok()?;
+    let repo = crate::registry::repository(image)?;
+    Some(format!("{}/{repo}", registry.as_str()))
 }
 
 /// A `CredentialProviderResponse`: `auth` maps the match key to the login, or is `null` when

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 // The edge: the panic hook writes its fixed line to stderr itself.
 #[allow(clippy::disallowed_macros, clippy::print_stderr)]
 fn main() -> ExitCode {
+    // Before any secret is read: a crash must not write one to a core file.
+    docker_credential_beta9::process::forbid_core_dumps();
     // A panic message can carry data from the code that failed: print a fixed line, never the payload.
     std::panic::set_hook(Box::new(|_| {
         eprintln!("docker-credential-beta9: internal error (panic); rerun with BETA9_LOG=debug and report it");

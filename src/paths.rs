@@ -3,6 +3,7 @@
 
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 const APP: &str = "docker-credential-beta9";
@@ -10,11 +11,13 @@ pub const DEFAULT_WORKSPACE: &str = "default";
 /// Name of the generated master key inside the config dir.
 pub const KEY_FILE_NAME: &str = "master.key";
 
-fn home(env: &Env) -> Result<PathBuf> {
+/// `$HOME`, or an error naming what could not be located and every variable that would locate it
+/// (a kubelet under systemd often runs with no HOME).
+fn home(env: &Env, what: &str, vars: &[&str]) -> Result<PathBuf> {
     env.path(env::HOME).ok_or_else(|| {
         Error::Invalid(format!(
-            "cannot locate the store: set {} or HOME",
-            env::CREDENTIALS_DIR
+            "cannot locate {what}: HOME is not set; set {} or HOME",
+            vars.join(", ")
         ))
     })
 }
@@ -23,12 +26,39 @@ fn home(env: &Env) -> Result<PathBuf> {
 /// else `~/.local/share/docker-credential-beta9`.
 pub fn data_base(env: &Env) -> Result<PathBuf> {
     if let Some(p) = env.path(env::CREDENTIALS_DIR) {
-        return Ok(p);
+        return Ok(absolute(p));
     }
+    default_data_base(env)
+}
+
+/// The store base when `BETA9_CREDENTIALS_DIR` is not set.
+fn default_data_base(env: &Env) -> Result<PathBuf> {
     if let Some(p) = env.path(env::XDG_DATA_HOME).filter(|p| p.is_absolute()) {
         return Ok(p.join(APP));
     }
-    Ok(home(env)?.join(".local/share").join(APP))
+    let vars = [env::CREDENTIALS_DIR, env::XDG_DATA_HOME];
+    Ok(home(env, "the store", &vars)?
+        .join(".local/share")
+        .join(APP))
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+/// Which store base a generated key belongs to: `None` for the default base (its key keeps the
+/// historical name `master.key`), else 16 hex characters of SHA-256 over the base's absolute path.
+/// A key belongs to what it seals: rotating one base's key never touches another's.
+pub fn base_id(env: &Env) -> Result<Option<String>> {
+    let Some(explicit) = env.path(env::CREDENTIALS_DIR) else {
+        return Ok(None);
+    };
+    let explicit = absolute(explicit);
+    if default_data_base(env).is_ok_and(|d| absolute(d) == explicit) {
+        return Ok(None);
+    }
+    let digest = Sha256::digest(explicit.as_os_str().as_encoded_bytes());
+    Ok(Some(hex::encode(&digest[..8])))
 }
 
 /// One directory per workspace, so workspaces never see each other's entries.
@@ -42,11 +72,29 @@ pub fn config_dir(env: &Env) -> Result<PathBuf> {
     if let Some(p) = env.path(env::XDG_CONFIG_HOME).filter(|p| p.is_absolute()) {
         return Ok(p.join(APP));
     }
-    Ok(home(env)?.join(".config").join(APP))
+    let vars = [env::CREDENTIALS_KEY_FILE, env::XDG_CONFIG_HOME];
+    Ok(home(env, "the generated key", &vars)?
+        .join(".config")
+        .join(APP))
 }
 
+/// The generated key of this store base: `master.key` for the default base, else
+/// `stores/<base id>.key` beside it (see [`base_id`]).
 pub fn generated_key_file(env: &Env) -> Result<PathBuf> {
-    Ok(config_dir(env)?.join(KEY_FILE_NAME))
+    let dir = config_dir(env)?;
+    Ok(match base_id(env)? {
+        None => dir.join(KEY_FILE_NAME),
+        Some(id) => dir.join("stores").join(format!("{id}.key")),
+    })
+}
+
+/// The key every store base shared before keys were tied to their base (`master.key`): a custom
+/// base that has no key of its own yet may adopt it, if it provably sealed that base.
+pub fn legacy_shared_key_file(env: &Env) -> Result<Option<PathBuf>> {
+    Ok(match base_id(env)? {
+        None => None,
+        Some(_) => Some(config_dir(env)?.join(KEY_FILE_NAME)),
+    })
 }
 
 /// Token cache: `$BETA9_CACHE_DIR`; with an explicit store dir, `<store>/cache` (a throwaway store
@@ -59,7 +107,10 @@ pub fn cache_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
     } else if let Some(p) = env.path(env::XDG_CACHE_HOME).filter(|p| p.is_absolute()) {
         p.join(APP)
     } else {
-        home(env)?.join(".cache").join(APP)
+        let vars = [env::CACHE_DIR, env::XDG_CACHE_HOME];
+        home(env, "the token cache", &vars)?
+            .join(".cache")
+            .join(APP)
     };
     Ok(base.join(workspace))
 }
@@ -108,6 +159,49 @@ mod tests {
             PathBuf::from("/h/.config/docker-credential-beta9/master.key")
         );
         assert!(data_base(&Env::default()).is_err());
+    }
+
+    #[test]
+    fn each_store_base_has_its_own_generated_key() {
+        let home = ("HOME", "/h");
+        let default = Env::from_pairs([home]);
+        let a = Env::from_pairs([home, ("BETA9_CREDENTIALS_DIR", "/a")]);
+        let b = Env::from_pairs([home, ("BETA9_CREDENTIALS_DIR", "/b")]);
+        let same_as_default = Env::from_pairs([
+            home,
+            (
+                "BETA9_CREDENTIALS_DIR",
+                "/h/.local/share/docker-credential-beta9",
+            ),
+        ]);
+        let ka = generated_key_file(&a).unwrap();
+        assert_ne!(ka, generated_key_file(&b).unwrap());
+        assert_ne!(ka, generated_key_file(&default).unwrap());
+        assert!(ka.starts_with("/h/.config/docker-credential-beta9/stores/"));
+        assert_eq!(
+            generated_key_file(&same_as_default).unwrap(),
+            generated_key_file(&default).unwrap()
+        );
+        assert_eq!(
+            legacy_shared_key_file(&a).unwrap(),
+            Some(PathBuf::from(
+                "/h/.config/docker-credential-beta9/master.key"
+            ))
+        );
+        assert_eq!(legacy_shared_key_file(&default).unwrap(), None);
+    }
+
+    #[test]
+    fn a_missing_home_names_what_is_missing() {
+        // The kubelet under systemd: the store dir is set, the key location is not.
+        let e = Env::from_pairs([("BETA9_CREDENTIALS_DIR", "/s")]);
+        assert!(data_base(&e).is_ok());
+        let err = generated_key_file(&e).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot locate the generated key")
+                && err.contains("BETA9_CREDENTIALS_KEY_FILE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -147,13 +147,18 @@ impl Record {
             .find(|n| !self.kind.names().contains(n))
         {
             return Err(format!(
-                "{unknown} is not a {} credential name (expected one of: {})",
+                "{unknown} is not {} {} credential name (expected one of: {})",
+                self.kind.article(),
                 self.kind,
                 self.kind.names().join(", ")
             ));
         }
         if let Some(missing) = self.kind.missing(&|n| self.credentials.contains(n)) {
-            return Err(format!("a {} record needs {missing}", self.kind));
+            return Err(format!(
+                "{} {} record needs {missing}",
+                self.kind.article(),
+                self.kind
+            ));
         }
         if self.kind == CredentialType::Aws {
             aws_ambient(&self.credentials)?;
@@ -201,19 +206,24 @@ pub fn aws_ambient(c: &Credentials) -> Result<bool, String> {
 
 /// Errors never quote the declared type: a malformed record may hold anything in that field.
 const UNKNOWN_TYPE: &str =
-    "unknown credential type (expected aws, gcp, dockerhub, ghcr, ngc or generic)";
+    "unknown credential type (expected aws, gcp, azure, dockerhub, ghcr, ngc or generic)";
 
-/// Maps a declared type to one of the six. Version-1 records must use the six names; beta9's
+/// Maps a declared type to one of the seven. Version-1 records must use the seven names; beta9's
 /// records (no version) use `basic`/`token`/`public`/`azure`/`unknown` (docs/records.md,
-/// "Mapping shipped types").
+/// "Mapping shipped types"). A shipped `azure` goes through detection like `basic`: with
+/// `AZURE_CLIENT_ID` + `AZURE_CLIENT_SECRET` (the pair beta9 itself tests) it is our `azure`;
+/// a shipped `azure` record holding `USERNAME`/`PASSWORD` (an ACR admin or token login) is
+/// `generic`, answered as stored.
 fn normalise_type(
     declared: &str,
     versioned: bool,
     registry: &Registry,
     creds: &Credentials,
 ) -> Result<CredentialType, String> {
-    if let Some(t) = CredentialType::parse(declared) {
-        return Ok(t);
+    match CredentialType::parse(declared) {
+        Some(CredentialType::Azure) if !versioned => {}
+        Some(t) => return Ok(t),
+        None => {}
     }
     if versioned || declared.is_empty() && creds.is_empty() {
         return Err(if declared.is_empty() {
@@ -386,6 +396,57 @@ mod tests {
         );
         let public = br#"{"credentials":{},"registry":"docker.io","type":"public"}"#;
         assert!(Record::decode(public, None).is_err());
+    }
+
+    #[test]
+    fn azure_records_in_both_formats() {
+        let shipped = br#"{"registry":"myacr.azurecr.io","type":"azure","credentials":{"AZURE_CLIENT_ID":"00000000-1111-2222-3333-444444444444","AZURE_CLIENT_SECRET":"CANARY-azure","AZURE_TENANT_ID":"t"}}"#;
+        let r = Record::decode(shipped, None).unwrap();
+        assert_eq!(r.kind, CredentialType::Azure);
+        assert_eq!(r.registry.as_str(), "myacr.azurecr.io");
+        r.validate().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(record_json(&r).as_slice()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"version":1,"registry":"myacr.azurecr.io","type":"azure",
+                "credentials":{"AZURE_CLIENT_ID":"00000000-1111-2222-3333-444444444444",
+                               "AZURE_CLIENT_SECRET":"CANARY-azure","AZURE_TENANT_ID":"t"}})
+        );
+        // What we write reads back as the same record.
+        let again = Record::decode(record_json(&r).as_slice(), None).unwrap();
+        assert_eq!(again.kind, CredentialType::Azure);
+        assert!(!format!("{r:?}").contains("CANARY"));
+
+        // Shipped, without the tenant: still azure (ACR needs only the pair).
+        let no_tenant = br#"{"registry":"myacr.azurecr.io","type":"azure","credentials":{"AZURE_CLIENT_ID":"c","AZURE_CLIENT_SECRET":"s"}}"#;
+        assert_eq!(
+            Record::decode(no_tenant, None).unwrap().kind,
+            CredentialType::Azure
+        );
+        // Shipped `azure` with a plain login: generic, answered as stored.
+        let admin = br#"{"registry":"myacr.azurecr.io","type":"azure","credentials":{"USERNAME":"myacr","PASSWORD":"p"}}"#;
+        assert_eq!(
+            Record::decode(admin, None).unwrap().kind,
+            CredentialType::Generic
+        );
+        // Shipped `azure` with half a service principal: refused, naming no value.
+        let half = br#"{"registry":"x.example","type":"azure","credentials":{"AZURE_CLIENT_SECRET":"SEKRIT"}}"#;
+        let err = Record::decode(half, None).unwrap_err();
+        assert!(
+            err.contains("beta9 type azure") && !err.contains("SEKRIT"),
+            "{err}"
+        );
+        // Version 1 with half a service principal decodes, and validate names what is missing.
+        let v1 = br#"{"version":1,"registry":"myacr.azurecr.io","type":"azure","credentials":{"AZURE_CLIENT_ID":"c"}}"#;
+        let r = Record::decode(v1, None).unwrap();
+        assert!(r.validate().unwrap_err().contains("AZURE_CLIENT_SECRET"));
+        // A name of another type in an azure record is foreign.
+        let mixed = br#"{"version":1,"registry":"myacr.azurecr.io","type":"azure","credentials":{"AZURE_CLIENT_ID":"c","AZURE_CLIENT_SECRET":"s","PASSWORD":"p"}}"#;
+        let err = Record::decode(mixed, None).unwrap().validate().unwrap_err();
+        assert!(
+            err.contains("PASSWORD is not an azure credential name"),
+            "{err}"
+        );
     }
 
     #[test]

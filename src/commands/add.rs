@@ -23,7 +23,8 @@ pub const ABOUT: &str =
 pub const EXAMPLES: &str = "\
 Examples:
   GITHUB_TOKEN=... docker-credential-beta9 add ghcr.io GITHUB_USERNAME GITHUB_TOKEN
-  echo '{\"NGC_API_KEY\":\"...\"}' | docker-credential-beta9 add nvcr.io --json";
+  echo '{\"NGC_API_KEY\":\"...\"}' | docker-credential-beta9 add nvcr.io --json
+  AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=... docker-credential-beta9 add myacr.azurecr.io";
 
 #[derive(clap::Args)]
 pub struct AddArgs {
@@ -33,7 +34,7 @@ pub struct AddArgs {
     /// Env variables to read (default: the type's names, e.g. GITHUB_USERNAME GITHUB_TOKEN)
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
-    /// aws, gcp, dockerhub, ghcr, ngc or generic (default: detected)
+    /// aws, gcp, azure, dockerhub, ghcr, ngc or generic (default: detected)
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub kind: Option<CredentialType>,
     /// Read {"NAME": "value", ...} from stdin instead of the environment
@@ -41,7 +42,7 @@ pub struct AddArgs {
     pub json: bool,
 }
 
-/// `--type`: one of the six names (the core type knows nothing of clap).
+/// `--type`: one of the seven names (the core type knows nothing of clap).
 fn parse_type(s: &str) -> Result<CredentialType, String> {
     CredentialType::parse(s).ok_or_else(|| {
         let names: Vec<&str> = CredentialType::ALL.iter().map(|t| t.as_str()).collect();
@@ -197,5 +198,8 @@ fn needs(kind: CredentialType, missing: &str, source: Source, reference: &str) -
         Source::TypeNames if single => format!("export {missing}=... first"),
         _ => "set one of them first".to_string(),
     };
-    Failure::user(format!("a {kind} record needs {missing}: {hint}"))
+    Failure::user(format!(
+        "{} {kind} record needs {missing}: {hint}",
+        kind.article()
+    ))
 }

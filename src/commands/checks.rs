@@ -33,8 +33,9 @@ pub fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
         .count();
     if unknown > 0 {
         return Err(Failure::user(format!(
-            "{unknown} of the {what} {} not a credential variable name this helper knows (not echoed, in case it is a value); a {} record takes: {}",
+            "{unknown} of the {what} {} not a credential variable name this helper knows (not echoed, in case it is a value); {} {} record takes: {}",
             if unknown == 1 { "is" } else { "are" },
+            record.kind.article(),
             record.kind,
             record.kind.names().join(", ")
         )));
@@ -43,7 +44,8 @@ pub fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
     check_cloud_host(record)
 }
 
-/// AWS keys only for ECR hosts, Google credentials only for Google hosts.
+/// AWS keys only for ECR hosts, Google credentials only for Google hosts, an Azure service
+/// principal only for ACR hosts (docs/records.md, "Cloud records on other hosts").
 pub fn check_cloud_host(record: &Record) -> Result<(), Failure> {
     let host = record.registry.hostname();
     match record.kind {
@@ -55,6 +57,10 @@ pub fn check_cloud_host(record: &Record) -> Result<(), Failure> {
         }
         CredentialType::Gcp if !hosts::is_google_host(host) => Err(Failure::user(format!(
             "refusing to store Google credentials for {}: not a Google registry host (gcr.io, *.gcr.io, <location>-docker.pkg.dev); for a _json_key login use --type generic with USERNAME PASSWORD",
+            record.registry
+        ))),
+        CredentialType::Azure if !hosts::is_acr_host(host) => Err(Failure::user(format!(
+            "refusing to store Azure service-principal credentials for {}: not an Azure Container Registry host (<name>.azurecr.io, <name>.azurecr.cn, <name>.azurecr.us); for a fixed password use --type generic with USERNAME PASSWORD",
             record.registry
         ))),
         _ => Ok(()),
@@ -142,20 +148,28 @@ fn check_key_json(bytes: &[u8], name: &str) -> Result<(), Failure> {
         #[serde(rename = "type", default)]
         _kind: Option<serde::de::IgnoredAny>,
     }
-    serde_json::from_slice::<Shape>(bytes)
+    serde_json::from_slice::<Shape>(bytes).map_err(|e| {
+        Failure::user(format!(
+            "the Google key from {name} is not a JSON object (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    // A key `get` could never sign with is refused now rather than on every pull. The parser's
+    // messages name the problem, never the content.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Failure::user(format!("the Google key from {name} is not UTF-8")))?;
+    crate::resolve::gcp_jwt::ServiceAccountKey::parse(text)
         .map(drop)
-        .map_err(|e| {
-            Failure::user(format!(
-                "the Google key from {name} is not a JSON object (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })
+        .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))
 }
 
 /// Reads one credential variable for `add`, with errors that say what to do.
 pub fn env_value(env: &Env, name: &str) -> Result<SecretString, Failure> {
     match env.credential(name) {
+        None if env.credential_unreadable(name) => Err(Failure::user(format!(
+            "{name} is set but is not valid UTF-8 text; export it again"
+        ))),
         None => Err(Failure::user(format!(
             "{name} is not set: export {name}=... first (values come from the environment or stdin, never from arguments)"
         ))),
@@ -223,6 +237,79 @@ mod tests {
     }
 
     #[test]
+    fn azure_service_principals_only_for_acr_hosts() {
+        let sp = [
+            ("AZURE_CLIENT_ID", "00000000-1111-2222-3333-444444444444"),
+            ("AZURE_CLIENT_SECRET", "CANARY-azure"),
+            ("AZURE_TENANT_ID", "t"),
+        ];
+        for host in [
+            "myacr.azurecr.io",
+            "myacr.azurecr.cn",
+            "myacr.azurecr.us/team/app",
+        ] {
+            assert!(
+                check_record(&record(host, CredentialType::Azure, &sp), "names").is_ok(),
+                "{host}"
+            );
+        }
+        // Without the tenant too.
+        assert!(check_record(
+            &record("myacr.azurecr.io", CredentialType::Azure, &sp[..2]),
+            "names"
+        )
+        .is_ok());
+        for host in [
+            "ghcr.io",
+            "myacr.azurecr.io.evil.example",
+            "azurecr.io",
+            "my_acr.azurecr.io",
+            "registry.example.com:5000",
+        ] {
+            let err = format!(
+                "{:?}",
+                check_record(&record(host, CredentialType::Azure, &sp), "names").unwrap_err()
+            );
+            assert!(
+                err.contains("not an Azure Container Registry host"),
+                "{err}"
+            );
+            assert!(!err.contains("CANARY"), "{err}");
+        }
+        // Missing secret is named; the value never is.
+        let half = record("myacr.azurecr.io", CredentialType::Azure, &sp[..1]);
+        let err = format!("{:?}", check_record(&half, "names").unwrap_err());
+        assert!(
+            err.contains("an azure record needs AZURE_CLIENT_SECRET"),
+            "{err}"
+        );
+        // A plain login for an ACR host is fine as generic.
+        assert!(check_record(
+            &record(
+                "myacr.azurecr.io",
+                CredentialType::Generic,
+                &[("USERNAME", "u"), ("PASSWORD", "p")]
+            ),
+            "names"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_google_key_that_could_never_sign_is_refused_without_echoing_it() {
+        let mut c = Credentials::new();
+        c.insert(
+            GOOGLE_JSON,
+            SecretString::from(r#"{"type":"service_account","private_key":"SEKRIT"}"#),
+        );
+        let err = format!("{:?}", inline_google_key(c, false).unwrap_err());
+        assert!(
+            err.contains("client_email") && !err.contains("SEKRIT"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn typos_get_a_known_name_and_values_get_none() {
         assert_eq!(suggest("GITHUB_TOKN"), Some("GITHUB_TOKEN"));
         assert_eq!(suggest("ngc_api_key"), Some("NGC_API_KEY"));
@@ -246,14 +333,19 @@ mod tests {
         let mut c = Credentials::new();
         c.insert(
             GOOGLE_PATH,
-            SecretString::from(r#"{"type":"service_account"}"#),
+            SecretString::from(
+                r#"{"type":"service_account","client_email":"a@b","private_key":"k"}"#,
+            ),
         );
         let out = inline_google_key(c, false).unwrap();
         assert!(out.contains(GOOGLE_JSON) && !out.contains(GOOGLE_PATH));
 
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("key.json");
-        put(&p, br#"{"type":"service_account","private_key":"SEKRIT"}"#);
+        put(
+            &p,
+            br#"{"type":"service_account","client_email":"a@b","private_key":"SEKRIT"}"#,
+        );
         let mut c = Credentials::new();
         c.insert(
             GOOGLE_PATH,

@@ -7,7 +7,9 @@ use crate::protocol::NAME;
 pub const COMPLETIONS_ABOUT: &str = "Print a shell completion script";
 pub const COMPLETIONS_EXAMPLES: &str = "\
 Example:
-  docker-credential-beta9 completions bash > ~/.local/share/bash-completion/completions/docker-credential-beta9";
+  mkdir -p ~/.local/share/bash-completion/completions
+  docker-credential-beta9 completions bash \\
+    > ~/.local/share/bash-completion/completions/docker-credential-beta9";
 pub const MAN_ABOUT: &str = "Print the man page (roff) on stdout";
 pub const MAN_EXAMPLES: &str = "\
 Example:

@@ -4,7 +4,7 @@
 use super::outcome::{CmdResult, Failure};
 use crate::actions::{self, Removed};
 use crate::context::Context;
-use crate::error::Error;
+use crate::error::{printable, Error};
 use crate::output::Output;
 use crate::record::{self, Entry};
 use crate::rfc3339;
@@ -130,7 +130,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
         .iter()
         .map(|e| {
             [
-                e.record.registry.to_string(),
+                printable(e.record.registry.as_str()),
                 e.record.kind.to_string(),
                 e.record.registry.secret_name().to_string(),
                 rfc3339::format(e.updated_at),
@@ -174,7 +174,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
         return Ok(out);
     }
     let r = &entry.record;
-    out.println(format!("registry:    {}", r.registry));
+    out.println(format!("registry:    {}", printable(r.registry.as_str())));
     out.println(format!("type:        {}", r.kind));
     out.println(format!("secret name: {}", r.registry.secret_name()));
     out.println(format!("workspace:   {}", ctx.workspace));
@@ -183,7 +183,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
         rfc3339::format(entry.updated_at)
     ));
     if let Some(url) = &entry.server_url {
-        out.println(format!("stored by:   docker login as {url}"));
+        out.println(format!("stored by:   docker login as {}", printable(url)));
     }
     out.println("credentials:");
     let w = r.credentials.names().map(str::len).max().unwrap_or(0);

@@ -187,3 +187,108 @@ fn with_ctx(
     notes.extend(ctx.take_notes());
     result
 }
+
+/// A clap usage error in words that never repeat a value typed on the command line: only names
+/// the parser itself defines (`--type <TYPE>`, `<REF>`, the possible values) are shown.
+pub fn usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let defined = |kind: ContextKind| -> Option<String> {
+        match e.get(kind)? {
+            ContextValue::String(s) => Some(s.clone()),
+            ContextValue::Strings(v) => Some(v.join(", ")),
+            _ => None,
+        }
+    };
+    let usage = e
+        .get(ContextKind::Usage)
+        .map(|u| format!("; {}", u.to_string().trim().replace('\n', " ")))
+        .unwrap_or_default();
+    let hint = "see --help";
+    let what = match e.kind() {
+        ErrorKind::UnknownArgument => format!(
+            "unexpected argument (not repeated here, in case it is a secret: values come from the environment or stdin){}",
+            defined(ContextKind::SuggestedArg)
+                .map(|s| format!("; did you mean {s}?"))
+                .unwrap_or_default()
+        ),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => format!(
+            "invalid value for {} (not repeated here){}",
+            defined(ContextKind::InvalidArg).unwrap_or_else(|| "an argument".into()),
+            defined(ContextKind::ValidValue)
+                .map(|v| format!("; possible values: {v}"))
+                // A value parser's own message (ours, e.g. `parse_type`'s) names no value.
+                .or_else(|| std::error::Error::source(e).map(|s| format!("; {s}")))
+                .unwrap_or_default()
+        ),
+        ErrorKind::MissingRequiredArgument => format!(
+            "missing {}",
+            defined(ContextKind::InvalidArg).unwrap_or_else(|| "a required argument".into())
+        ),
+        ErrorKind::ArgumentConflict => format!(
+            "{} cannot be used with {}",
+            defined(ContextKind::InvalidArg).unwrap_or_else(|| "an argument".into()),
+            defined(ContextKind::PriorArg).unwrap_or_else(|| "another one".into())
+        ),
+        ErrorKind::InvalidSubcommand => "unknown command (not repeated here)".to_string(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "a command is required".to_string()
+        }
+        ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {
+            "wrong number of values (not repeated here)".to_string()
+        }
+        _ => "invalid usage (not repeated here)".to_string(),
+    };
+    format!("{what}{usage}; {hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(args: &[&str]) -> String {
+        let argv = std::iter::once(NAME).chain(args.iter().copied());
+        match Cli::try_parse_from(argv) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => usage_error(&e),
+        }
+    }
+
+    #[test]
+    fn usage_errors_never_repeat_what_was_typed() {
+        for args in [
+            &["remove", "ghcr.io", "ghp_SEKRIT"][..],
+            &["add", "ghcr.io", "--type", "SEKRIT"],
+            &["add", "ghcr.io", "--SEKRIT"],
+            &["ls", "SEKRIT"],
+            &["--workspace", "w", "SEKRIT"],
+        ] {
+            let msg = parse_error(args);
+            assert!(!msg.contains("SEKRIT"), "{args:?}: {msg}");
+            assert!(!msg.contains('\n'), "{args:?}: {msg}");
+        }
+        let msg = parse_error(&["add", "ghcr.io", "--type", "x"]);
+        assert!(msg.contains("expected one of: aws"), "{msg}");
+        assert!(parse_error(&["remove"]).contains("<REF>"));
+    }
+
+    /// clap wraps help at 100 columns; an example that it wrapped could not be pasted. Every line
+    /// of every subcommand's examples must come out of `--help` unchanged.
+    #[test]
+    fn every_help_example_is_printed_as_written() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            let Some(after) = sub.get_after_help().map(|h| h.to_string()) else {
+                continue;
+            };
+            let shown = sub.clone().term_width(100).render_help().to_string();
+            for line in after.lines() {
+                assert!(
+                    shown.lines().any(|l| l.trim_end() == line.trim_end()),
+                    "{}: wrapped or changed: {line:?}",
+                    sub.get_name()
+                );
+            }
+        }
+    }
+}

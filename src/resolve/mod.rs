@@ -1,5 +1,6 @@
 //! From a stored record to the login `get` answers. Static types do no I/O; cloud types mint
-//! short-lived tokens in their own modules.
+//! short-lived tokens in their own modules, except `azure`, a static login bound to ACR hosts
+//! ([`acr`]).
 
 use crate::context::Context;
 use crate::credential_type::CredentialType;
@@ -9,6 +10,7 @@ use crate::login::Login;
 use crate::record::Record;
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod acr;
 pub mod ecr;
 mod ecr_sdk;
 pub mod gcp;
@@ -21,7 +23,11 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
     let need = |name: &str| -> Result<&SecretString> {
         c.get(name).ok_or_else(|| Error::BadRecord {
             entry: record.registry.secret_name().to_string(),
-            reason: format!("a {} record needs {name}", record.kind),
+            reason: format!(
+                "{} {} record needs {name}",
+                record.kind.article(),
+                record.kind
+            ),
         })
     };
     let login = match record.kind {
@@ -47,6 +53,8 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
             return gcp::resolve(ctx, record).map(Some);
         }
         CredentialType::Aws => return ecr::resolve(ctx, record).map(Some),
+        // Checks the host itself: the secret goes to ACR hosts only.
+        CredentialType::Azure => return acr::resolve(record).map(Some),
     };
     Ok(Some(login))
 }
@@ -67,6 +75,8 @@ pub fn list_username(record: &Record) -> String {
         CredentialType::Generic => plain("USERNAME"),
         CredentialType::Gcp => gcp::USERNAME.to_string(),
         CredentialType::Aws => "AWS".to_string(),
+        // The application (client) id: an identifier, not a secret.
+        CredentialType::Azure => acr::list_username(record),
     }
 }
 

@@ -22,6 +22,10 @@ const HEADER_LEN: usize = MAGIC.len() + 1 + NONCE_LEN;
 pub enum Purpose {
     Entry,
     TokenCache,
+    /// The store base's key-check value: proves which master key sealed the base.
+    KeyCheck,
+    /// A master key sealed under another during a rotation.
+    Rotation,
 }
 
 impl Purpose {
@@ -29,6 +33,8 @@ impl Purpose {
         match self {
             Purpose::Entry => "entry",
             Purpose::TokenCache => "token-cache",
+            Purpose::KeyCheck => "key-check",
+            Purpose::Rotation => "rotation",
         }
     }
 }

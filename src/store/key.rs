@@ -1,30 +1,44 @@
-//! Where the master key comes from, in order: `$BETA9_CREDENTIALS_KEY_FILE`; the OS keyring when
-//! chosen (`BETA9_KEY_BACKEND=keyring`) or native to the platform (macOS, Windows); else a generated
-//! key file under the XDG config dir. A Linux server needs no keyring daemon and waits on nothing.
+//! Where a store base's master key comes from, in order: `$BETA9_CREDENTIALS_KEY_FILE`; the OS
+//! keyring when chosen (`BETA9_KEY_BACKEND=keyring`) or native to the platform (macOS, Windows);
+//! else a generated key file under the XDG config dir. Generated keys and keyring items belong to
+//! one store base each (docs/storage.md, "Key ownership and rotation"). A Linux server needs no
+//! keyring daemon and waits on nothing.
 
 use super::crypt::Key;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
+use crate::timeout;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 const KEYRING_SERVICE: &str = "docker-credential-beta9";
 const KEYRING_USER: &str = "master-key";
-/// Where `rekey` keeps the new key until every entry is converted (suffix for files).
-const KEYRING_USER_NEXT: &str = "master-key-next";
-const NEXT_SUFFIX: &str = ".next";
+/// Where versions before 0.2 parked the new key of an interrupted rotation.
+const LEGACY_NEXT_SUFFIX: &str = ".next";
+const LEGACY_KEYRING_NEXT: &str = "master-key-next";
 
 #[derive(Debug, Clone)]
 pub enum KeySource {
     /// A key file the operator provides (e.g. a mounted Kubernetes secret). Never created by us.
     File(PathBuf),
-    /// The OS keyring (Secret Service on Linux, Keychain, Credential Manager), under this user.
-    Keyring(&'static str),
-    /// A key we generate on first write, 0600 in a 0700 directory.
-    Generated(PathBuf),
+    /// The OS keyring (Secret Service on Linux, Keychain, Credential Manager): this base's item,
+    /// the item all bases shared before keys were tied to their base, and how long to wait for
+    /// the keyring to answer (`BETA9_TIMEOUT`).
+    Keyring {
+        user: String,
+        legacy: Option<String>,
+        timeout: Duration,
+    },
+    /// A key we generate on first write (0600 in a 0700 directory), and the shared key file a
+    /// custom base may adopt (see [`paths::legacy_shared_key_file`]).
+    Generated {
+        path: PathBuf,
+        legacy: Option<PathBuf>,
+    },
     /// A key held in memory only: tests and in-memory stores.
     Memory(Arc<Key>),
 }
@@ -33,8 +47,8 @@ impl PartialEq for KeySource {
     fn eq(&self, other: &KeySource) -> bool {
         match (self, other) {
             (KeySource::File(a), KeySource::File(b)) => a == b,
-            (KeySource::Keyring(a), KeySource::Keyring(b)) => a == b,
-            (KeySource::Generated(a), KeySource::Generated(b)) => a == b,
+            (KeySource::Keyring { user: a, .. }, KeySource::Keyring { user: b, .. }) => a == b,
+            (KeySource::Generated { path: a, .. }, KeySource::Generated { path: b, .. }) => a == b,
             (KeySource::Memory(a), KeySource::Memory(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -46,33 +60,168 @@ impl KeySource {
         if let Some(p) = env.path(env::CREDENTIALS_KEY_FILE) {
             return Ok(KeySource::File(p));
         }
+        let keyring = || -> Result<KeySource> {
+            let id = paths::base_id(env)?;
+            Ok(KeySource::Keyring {
+                user: match &id {
+                    None => KEYRING_USER.to_string(),
+                    Some(id) => format!("{KEYRING_USER}-{id}"),
+                },
+                legacy: id.map(|_| KEYRING_USER.to_string()),
+                timeout: timeout::budget(env).0,
+            })
+        };
+        let generated = || -> Result<KeySource> {
+            Ok(KeySource::Generated {
+                path: paths::generated_key_file(env)?,
+                legacy: paths::legacy_shared_key_file(env)?,
+            })
+        };
         match env.get(env::KEY_BACKEND) {
-            Some("keyring") => Ok(KeySource::Keyring(KEYRING_USER)),
-            Some("file") => Ok(KeySource::Generated(paths::generated_key_file(env)?)),
+            Some("keyring") => keyring(),
+            Some("file") => generated(),
             Some(other) => Err(Error::Invalid(format!(
                 "{}={other:?} is not a key backend: use 'file' or 'keyring'",
                 env::KEY_BACKEND
             ))),
-            None if cfg!(any(target_os = "macos", target_os = "windows")) => {
-                Ok(KeySource::Keyring(KEYRING_USER))
-            }
-            None => Ok(KeySource::Generated(paths::generated_key_file(env)?)),
+            None if cfg!(any(target_os = "macos", target_os = "windows")) => keyring(),
+            None => generated(),
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
             KeySource::File(p) => format!("key file {}", p.display()),
-            KeySource::Keyring(user) => format!("OS keyring item {KEYRING_SERVICE}/{user}"),
-            KeySource::Generated(p) => format!("generated key file {}", p.display()),
+            KeySource::Keyring { user, .. } => {
+                format!("OS keyring item {KEYRING_SERVICE}/{user}")
+            }
+            KeySource::Generated { path, .. } => format!("generated key file {}", path.display()),
             KeySource::Memory(_) => "in-memory key".to_string(),
+        }
+    }
+
+    /// The key, or `None` if none was ever created (so nothing can have been stored with it).
+    pub fn load(&self) -> Result<Option<Key>> {
+        match self {
+            KeySource::File(p) => read_key_file(p).map(Some),
+            KeySource::Generated { path, .. } => read_key_file_if_present(path, "key file"),
+            KeySource::Keyring { user, timeout, .. } => keyring_load(user, *timeout),
+            KeySource::Memory(k) => Ok(Some(k.duplicate())),
+        }
+    }
+
+    /// The key all store bases shared before keys were tied to their base, if this source may
+    /// adopt one (a custom base whose own key does not exist yet).
+    pub fn load_legacy_shared(&self) -> Result<Option<Key>> {
+        match self {
+            KeySource::Generated {
+                legacy: Some(p), ..
+            } => read_key_file_if_present(p, "key file"),
+            KeySource::Keyring {
+                legacy: Some(u),
+                timeout,
+                ..
+            } => keyring_load(u, *timeout),
+            _ => Ok(None),
+        }
+    }
+
+    /// The new key an interrupted rotation of a version before 0.2 parked (`master.key.next`, or
+    /// the `master-key-next` keyring item). Only the default base ever had one.
+    pub fn load_legacy_next(&self) -> Result<Option<Key>> {
+        match self {
+            KeySource::Generated { path, legacy: None } => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(LEGACY_NEXT_SUFFIX);
+                read_key_file_if_present(Path::new(&name), "parked key file")
+            }
+            KeySource::Keyring {
+                legacy: None,
+                timeout,
+                ..
+            } => keyring_load(LEGACY_KEYRING_NEXT, *timeout),
+            _ => Ok(None),
+        }
+    }
+
+    /// Forgets a legacy parked key once the rotation it belonged to is finished.
+    pub fn drop_legacy_next(&self) {
+        match self {
+            KeySource::Generated { path, legacy: None } => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(LEGACY_NEXT_SUFFIX);
+                let _ = std::fs::remove_file(name);
+            }
+            KeySource::Keyring {
+                legacy: None,
+                timeout,
+                ..
+            } => {
+                let _ = keyring_call(*timeout, || {
+                    keyring_entry(LEGACY_KEYRING_NEXT)?
+                        .delete_credential()
+                        .map_err(keyring_error)
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Can this source hold a key we give it (generated file, keyring)? An operator's key file is
+    /// theirs: rotated with `rekey --new-key-file`.
+    pub fn is_managed(&self) -> bool {
+        !matches!(self, KeySource::File(_))
+    }
+
+    /// Makes `key` this source's key: atomically replaces the generated file, or sets the keyring
+    /// item (the last step of a rotation, and the adoption of a legacy shared key).
+    pub fn store_key(&self, key: &Key) -> Result<()> {
+        match self {
+            KeySource::Generated { path, .. } => {
+                let (dir, name) = split(path)?;
+                fsutil::ensure_dir(dir)?;
+                let mut text = Zeroizing::new(hex::encode(key.expose()));
+                text.push('\n');
+                fsutil::write_atomic(dir, name, text.as_bytes()).map_err(|e| {
+                    Error::KeyUnavailable(format!("cannot write {}: {e:#}", path.display()))
+                })
+            }
+            KeySource::Keyring { user, timeout, .. } => {
+                let text = Zeroizing::new(hex::encode(key.expose()));
+                let user = user.clone();
+                keyring_call(*timeout, move || {
+                    keyring_entry(&user)?
+                        .set_password(&text)
+                        .map_err(keyring_error)
+                })
+            }
+            KeySource::File(_) | KeySource::Memory(_) => Err(Error::KeyUnavailable(
+                "this key source is not managed by the helper".into(),
+            )),
+        }
+    }
+
+    /// The key, created if this is the first write. Racing first writers agree on one key (files
+    /// are created link-atomically; the keyring item is read back).
+    pub fn load_or_create(&self) -> Result<Key> {
+        if let Some(k) = self.load()? {
+            return Ok(k);
+        }
+        match self {
+            KeySource::File(p) => Err(Error::KeyUnavailable(format!(
+                "cannot read key file {}",
+                p.display()
+            ))),
+            KeySource::Generated { path, .. } => create_key_file(path),
+            KeySource::Keyring { user, timeout, .. } => keyring_create(user, *timeout),
+            KeySource::Memory(k) => Ok(k.duplicate()),
         }
     }
 
     /// A one-line warning when the key file is readable by others. Warned, not refused: a
     /// Kubernetes secret volume mounts files 0644 by default, and refusing would break every pull.
     pub fn check(&self) -> Option<String> {
-        let (KeySource::File(p) | KeySource::Generated(p)) = self else {
+        let (KeySource::File(p) | KeySource::Generated { path: p, .. }) = self else {
             return None;
         };
         let mode = fsutil::loose_mode(p)?;
@@ -82,87 +231,20 @@ impl KeySource {
             p.display()
         ))
     }
+}
 
-    /// The key, or `None` if none was ever created (so nothing can have been stored with it).
-    pub fn load(&self) -> Result<Option<Key>> {
-        match self {
-            KeySource::File(p) => read_key_file(p).map(Some),
-            KeySource::Generated(p) => match std::fs::metadata(p) {
-                Ok(_) => read_key_file(p).map(Some),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::KeyUnavailable(format!("{}: {e}", p.display()))),
-            },
-            KeySource::Keyring(user) => keyring_load(user),
-            KeySource::Memory(k) => Ok(Some(k.duplicate())),
-        }
-    }
-
-    /// Where a key rotation parks the new key: `<key file>.next`, or a second keyring item.
-    /// An operator-provided key file has none: its rotation is the operator's (`--new-key-file`).
-    pub fn next_source(&self) -> Option<KeySource> {
-        match self {
-            KeySource::File(_) | KeySource::Memory(_) => None,
-            KeySource::Generated(p) => {
-                let mut name = p.as_os_str().to_owned();
-                name.push(NEXT_SUFFIX);
-                Some(KeySource::Generated(PathBuf::from(name)))
-            }
-            KeySource::Keyring(_) => Some(KeySource::Keyring(KEYRING_USER_NEXT)),
-        }
-    }
-
-    /// Makes `next` this source's key and removes `next` (the last step of a rotation).
-    pub fn promote(&self, next: &KeySource) -> Result<()> {
-        match (self, next) {
-            (KeySource::Generated(cur), KeySource::Generated(nxt)) => {
-                std::fs::rename(nxt, cur).map_err(|e| {
-                    Error::KeyUnavailable(format!(
-                        "cannot install the new key at {}: {e}",
-                        cur.display()
-                    ))
-                })?;
-                if let Some(dir) = cur.parent() {
-                    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-                }
-                Ok(())
-            }
-            (KeySource::Keyring(cur), KeySource::Keyring(nxt)) => {
-                let key = keyring_load(nxt)?.ok_or_else(|| {
-                    Error::KeyUnavailable("the new key vanished from the keyring".into())
-                })?;
-                let text = Zeroizing::new(hex::encode(key.expose()));
-                keyring_entry(cur)?
-                    .set_password(&text)
-                    .map_err(keyring_error)?;
-                // If this delete is lost to a crash, both items hold the same key: harmless.
-                let _ = keyring_entry(nxt)?.delete_credential();
-                Ok(())
-            }
-            _ => Err(Error::KeyUnavailable(
-                "this key source cannot be rotated in place".into(),
-            )),
-        }
-    }
-
-    /// The key, created if this is the first write.
-    pub fn load_or_create(&self) -> Result<Key> {
-        if let Some(k) = self.load()? {
-            return Ok(k);
-        }
-        match self {
-            KeySource::File(_) => unreachable_file(),
-            KeySource::Generated(p) => create_key_file(p),
-            KeySource::Keyring(user) => keyring_create(user),
-            KeySource::Memory(k) => Ok(k.duplicate()),
-        }
+fn split(path: &Path) -> Result<(&Path, &str)> {
+    match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        (Some(d), Some(n)) => Ok((d, n)),
+        _ => Err(Error::KeyUnavailable(format!(
+            "bad key path {}",
+            path.display()
+        ))),
     }
 }
 
-fn unreachable_file() -> Result<Key> {
-    Err(Error::KeyUnavailable("key file could not be read".into()))
-}
-
-/// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (docs/storage.md, "Key file shape").
+/// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (docs/storage.md,
+/// "Key file shape").
 pub fn parse_key(bytes: &[u8]) -> Option<Key> {
     let text = std::str::from_utf8(bytes).ok().map(str::trim);
     if let Some(t) = text.filter(|t| t.len() == 64) {
@@ -183,11 +265,28 @@ fn read_key_file(path: &Path) -> Result<Key> {
     read_key_file_as(path, "key file")
 }
 
-/// Reads and parses a key file; `what` names it in errors ("key file", "new key file").
+fn read_key_file_if_present(path: &Path, what: &str) -> Result<Option<Key>> {
+    match fsutil::read_regular(path, fsutil::KEY_LIMIT) {
+        Ok(None) => Ok(None),
+        Ok(Some(_)) => read_key_file_as(path, what).map(Some),
+        Err(e) => Err(Error::KeyUnavailable(format!(
+            "cannot read {what} {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Reads and parses a key file (a regular file, not through a link, at most 1 KiB); `what` names
+/// it in errors ("key file", "new key file").
 pub fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-        Error::KeyUnavailable(format!("cannot read {what} {}: {e}", path.display()))
-    })?);
+    let bytes = fsutil::read_regular(path, fsutil::KEY_LIMIT)
+        .map_err(|e| Error::KeyUnavailable(format!("cannot read {what} {}: {e}", path.display())))?
+        .ok_or_else(|| {
+            Error::KeyUnavailable(format!(
+                "cannot read {what} {}: no such file",
+                path.display()
+            ))
+        })?;
     parse_key(&bytes).ok_or_else(|| {
         Error::KeyUnavailable(format!(
             "{what} {} must hold 64 hex characters or exactly 32 raw bytes",
@@ -197,23 +296,43 @@ pub fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
 }
 
 fn create_key_file(path: &Path) -> Result<Key> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::KeyUnavailable(format!("bad key path {}", path.display())))?;
+    let (dir, name) = split(path)?;
     fsutil::ensure_dir(dir)?;
     let key = Key::generate()?;
     let mut text = Zeroizing::new(hex::encode(key.expose()));
     text.push('\n');
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(paths::KEY_FILE_NAME);
     // Two first writers may race: the loser reads the winner's key instead of replacing it.
     if fsutil::create_atomic(dir, name, text.as_bytes())? {
         Ok(key)
     } else {
         read_key_file(path)
     }
+}
+
+/// Runs a keyring call on its own thread and gives up after `timeout`: a D-Bus peer that accepts
+/// and never answers must not hang a pull. A call left running is abandoned with the process.
+fn keyring_call<T: Send + 'static>(
+    timeout: Duration,
+    call: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("keyring".into())
+        .spawn(move || {
+            let _ = tx.send(call());
+        });
+    if spawned.is_err() {
+        return Err(Error::KeyUnavailable(
+            "OS keyring: cannot start a thread".into(),
+        ));
+    }
+    rx.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(Error::KeyUnavailable(format!(
+            "OS keyring: no answer within {:.1} s ({} to change; is the Secret Service hung?)",
+            timeout.as_secs_f64(),
+            env::TIMEOUT
+        )))
+    })
 }
 
 fn keyring_entry(user: &str) -> Result<keyring::Entry> {
@@ -232,27 +351,34 @@ fn keyring_error(e: keyring::Error) -> Error {
     Error::KeyUnavailable(format!("OS keyring: {what}"))
 }
 
-fn keyring_load(user: &str) -> Result<Option<Key>> {
-    match keyring_entry(user)?.get_password() {
-        Ok(text) => {
-            let text = Zeroizing::new(text);
-            parse_key(text.as_bytes()).map(Some).ok_or_else(|| {
-                Error::KeyUnavailable("OS keyring holds a malformed master key".into())
-            })
+fn keyring_load(user: &str, timeout: Duration) -> Result<Option<Key>> {
+    let user = user.to_string();
+    keyring_call(timeout, move || {
+        match keyring_entry(&user)?.get_password() {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                parse_key(text.as_bytes()).map(Some).ok_or_else(|| {
+                    Error::KeyUnavailable("OS keyring holds a malformed master key".into())
+                })
+            }
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_error(e)),
         }
-        Err(keyring::Error::NoEntry) => Ok(None),
-        Err(e) => Err(keyring_error(e)),
-    }
+    })
 }
 
-fn keyring_create(user: &str) -> Result<Key> {
+fn keyring_create(user: &str, timeout: Duration) -> Result<Key> {
     let key = Key::generate()?;
     let text = Zeroizing::new(hex::encode(key.expose()));
-    keyring_entry(user)?
-        .set_password(&text)
-        .map_err(keyring_error)?;
+    let u = user.to_string();
+    keyring_call(timeout, move || {
+        keyring_entry(&u)?
+            .set_password(&text)
+            .map_err(keyring_error)
+    })?;
     // Read back: another process may have won the race, and its key is the one that counts.
-    keyring_load(user)?.ok_or_else(|| Error::KeyUnavailable("OS keyring lost the new key".into()))
+    keyring_load(user, timeout)?
+        .ok_or_else(|| Error::KeyUnavailable("OS keyring lost the new key".into()))
 }
 
 #[cfg(test)]
@@ -279,10 +405,19 @@ mod tests {
             KeySource::File("/k".into())
         );
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "keyring"), ("HOME", "/h")]);
-        assert_eq!(
+        assert!(matches!(
             KeySource::from_env(&e).unwrap(),
-            KeySource::Keyring("master-key")
-        );
+            KeySource::Keyring { user, legacy: None, .. } if user == "master-key"
+        ));
+        let e = Env::from_pairs([
+            ("BETA9_KEY_BACKEND", "keyring"),
+            ("HOME", "/h"),
+            ("BETA9_CREDENTIALS_DIR", "/s"),
+        ]);
+        assert!(matches!(
+            KeySource::from_env(&e).unwrap(),
+            KeySource::Keyring { user, legacy: Some(_), .. } if user.starts_with("master-key-")
+        ));
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "nope"), ("HOME", "/h")]);
         assert!(KeySource::from_env(&e).is_err());
         #[cfg(target_os = "linux")]
@@ -290,7 +425,10 @@ mod tests {
             let e = Env::from_pairs([("HOME", "/h")]);
             assert_eq!(
                 KeySource::from_env(&e).unwrap(),
-                KeySource::Generated("/h/.config/docker-credential-beta9/master.key".into())
+                KeySource::Generated {
+                    path: "/h/.config/docker-credential-beta9/master.key".into(),
+                    legacy: None
+                }
             );
         }
     }
@@ -298,7 +436,10 @@ mod tests {
     #[test]
     fn generated_key_is_created_once() {
         let t = tempfile::tempdir().unwrap();
-        let src = KeySource::Generated(t.path().join("cfg/master.key"));
+        let src = KeySource::Generated {
+            path: t.path().join("cfg/master.key"),
+            legacy: None,
+        };
         assert!(src.load().unwrap().is_none());
         let k1 = src.load_or_create().unwrap();
         let k2 = src.load_or_create().unwrap();
@@ -310,5 +451,30 @@ mod tests {
     fn missing_explicit_key_file_is_an_error() {
         let src = KeySource::File("/nonexistent/key".into());
         assert!(matches!(src.load(), Err(Error::KeyUnavailable(_))));
+    }
+
+    #[test]
+    fn oversized_or_linked_key_files_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        fsutil::write_atomic(t.path(), "big", &[b'a'; 4096]).unwrap();
+        assert!(read_key_file(&t.path().join("big")).is_err());
+        #[cfg(unix)]
+        {
+            fsutil::write_atomic(t.path(), "k", "ab".repeat(32).as_bytes()).unwrap();
+            std::os::unix::fs::symlink(t.path().join("k"), t.path().join("link")).unwrap();
+            let e = read_key_file(&t.path().join("link")).unwrap_err();
+            assert!(e.to_string().contains("symbolic link"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_keyring_that_never_answers_is_bounded() {
+        let start = std::time::Instant::now();
+        let r: Result<()> = keyring_call(Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(())
+        });
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(r.unwrap_err().to_string().contains("no answer within"));
     }
 }

@@ -1,18 +1,24 @@
-//! Master-key rotation: every entry of every workspace re-sealed under a new key.
+//! Master-key rotation of one store base: every entry of every workspace re-sealed under a new
+//! key (docs/storage.md, "Key ownership and rotation").
 //!
-//! Crash-safe by construction: the new key is parked beside the old one (`<key file>.next`, or a
-//! second keyring item) before any entry changes; readers try both keys and writers use the new
-//! one while it is parked; each entry is replaced atomically under its workspace's lock; only when
-//! all are converted does the new key replace the old. Killed at any point, every entry opens
-//! with one of the two keys, and running `rekey` again finishes the job.
+//! Crash-safe by construction, for generated keys, the keyring and operator key files alike: the
+//! new key is parked in the base, sealed under the old one and the old under the new, before any
+//! entry changes; readers holding either key find the other and writers seal with the new one while
+//! it is parked; each entry is replaced atomically under its workspace's lock; only when all are
+//! converted are the key check re-sealed, the new key installed (generated file, keyring) and the
+//! parked records removed. Killed at any point, every entry opens with either key, and running
+//! `rekey` again finishes the job. A rotation lock, held from parking to promoting, keeps
+//! rotations from overlapping.
 
 use super::crypt::{self, Key, Purpose};
 use super::file::FileStore;
 use super::key::{read_key_file_as, KeySource};
-use super::{Change, Store};
+use super::keys::{self, MasterKeys};
+use super::{Change, Meta, Store};
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::paths;
+use crate::timeout;
 use crate::token::file::FileTokenCache;
 use crate::token::TokenCache;
 use std::path::Path;
@@ -27,68 +33,129 @@ pub struct RekeyReport {
     pub already: usize,
     /// Entries neither key opens (damaged files): left untouched, named here.
     pub unreadable: Vec<String>,
+    /// Whether this run finished a rotation an earlier run had started.
+    pub resumed: bool,
 }
 
-/// Rotates the master key. With an operator-provided key file (`BETA9_CREDENTIALS_KEY_FILE`) the
-/// new key must be given (`new_key_file`); for the generated key and the keyring one is made.
+/// Rotates the master key of the store base `env` names. With an operator-provided key file
+/// (`BETA9_CREDENTIALS_KEY_FILE`) the new key must be given (`new_key_file`); for the generated
+/// key and the keyring one is made.
 pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
+    env.validate()?;
     let source = KeySource::from_env(env)?;
-    let (old, new, next_source) = match (&source, new_key_file) {
+    let new = match (&source, new_key_file) {
         (KeySource::File(p), Some(newp)) => {
             if same_file(p, newp) {
                 return Err(Error::Invalid("the new key file is the current one".into()));
             }
-            (source.load()?, read_key_file_as(newp, "new key file")?, None)
+            Some(read_key_file_as(newp, "new key file")?)
         }
-        (KeySource::File(_), None) => {
-            return Err(Error::Invalid(
-                "BETA9_CREDENTIALS_KEY_FILE is managed by you: pass --new-key-file NEW, then point the variable at NEW".into(),
-            ))
-        }
+        (KeySource::File(_), None) => None,
         (_, Some(_)) => {
             return Err(Error::Invalid(
                 "--new-key-file only applies with BETA9_CREDENTIALS_KEY_FILE; the generated and keyring keys are rotated in place".into(),
             ))
         }
-        (_, None) => {
-            let next = source
-                .next_source()
-                .ok_or_else(|| Error::Invalid("this key source cannot be rotated".into()))?;
-            let new = next.load_or_create()?;
-            (source.load()?, new, Some(next))
-        }
+        (_, None) => None,
     };
-    let mut report = RekeyReport::default();
-    let base = paths::data_base(env)?.join("workspaces");
-    let workspaces = match std::fs::read_dir(&base) {
-        Ok(rd) => rd
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|w| paths::validate_workspace(w).is_ok())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(Error::Other(anyhow::anyhow!(
-                "cannot list {}: {e}",
-                base.display()
-            )))
-        }
-    };
-    for ws in &workspaces {
-        let store = FileStore::new(base.join(ws));
-        rekey_workspace(&store, ws, old.as_ref(), &new, &mut report)?;
-        // Cached tokens were sealed with the old key; they are only a cache. Only the token files
-        // the cache itself names are removed, never the directory.
+    let budget = timeout::budget(env).0;
+    let store = FileStore::new(paths::data_base(env)?, budget);
+    let clear_caches = |ws: &str, key: &Key| {
         if let Ok(dir) = paths::cache_dir(env, ws) {
-            let _ = FileTokenCache::new(dir, ws, new.derive(ws, Purpose::TokenCache)).clear();
+            let key = key.derive(ws, Purpose::TokenCache);
+            let _ = FileTokenCache::new(dir, ws, key, budget).clear();
         }
+    };
+    rotate(&source, &store, new, &clear_caches)
+}
+
+/// The rotation over any backend. `new` is the operator's new key; `None` makes one for a managed
+/// source (or, for an operator's key file, finishes a rotation already parked).
+pub fn rotate(
+    source: &KeySource,
+    store: &dyn Store,
+    new: Option<Key>,
+    clear_caches: &dyn Fn(&str, &Key),
+) -> Result<RekeyReport> {
+    let _rotation = store.lock_rotation()?;
+    let keys = MasterKeys::load(source, store)?;
+    let mut report = RekeyReport::default();
+    let (old, next) = if keys.is_rotating() {
+        // An interrupted rotation: finish it, towards the key it parked.
+        let (Some(next), Some(old)) = (keys.write_key(), keys.old_key()) else {
+            return Err(Error::Other(anyhow::anyhow!("inconsistent rotation state")));
+        };
+        if new.as_ref().is_some_and(|n| n.expose() != next.expose()) {
+            return Err(Error::Invalid(
+                "a rotation to another key is in progress: finish it first with --new-key-file naming the key it started with".into(),
+            ));
+        }
+        report.resumed = true;
+        (old.duplicate(), next.duplicate())
+    } else {
+        let Some(current) = keys.write_key() else {
+            if keys::base_is_sealed(store)? {
+                return Err(Error::KeyUnavailable(format!(
+                    "{} holds sealed entries but the {} does not exist; restore it before rotating",
+                    store.location(),
+                    source.describe()
+                )));
+            }
+            // Nothing sealed, no key: nothing to rotate, and no key is made for nothing.
+            return Ok(report);
+        };
+        if keys.opens_key_check(store)? == Some(false) {
+            return Err(keys::wrong_key(source, store));
+        }
+        let next = match new {
+            Some(n) if n.expose() == current.expose() => {
+                return Err(Error::Invalid("the new key is the current one".into()))
+            }
+            Some(n) => n,
+            None if source.is_managed() => Key::generate()?,
+            None => {
+                return Err(Error::Invalid(
+                    "BETA9_CREDENTIALS_KEY_FILE is managed by you: pass --new-key-file NEW, then point the variable at NEW".into(),
+                ))
+            }
+        };
+        let current = current.duplicate();
+        // Park: the old key under the new first (readers holding the new key need it only once
+        // the new one is in use), then the new under the old.
+        put_meta(
+            store,
+            Meta::RotationPrev,
+            keys::seal_parked(Meta::RotationPrev, &current, &next)?,
+        )?;
+        put_meta(
+            store,
+            Meta::RotationNext,
+            keys::seal_parked(Meta::RotationNext, &next, &current)?,
+        )?;
+        (current, next)
+    };
+    for ws in store.workspaces()? {
+        rekey_workspace(store, &ws, &old, &next, &mut report)?;
+        // Cached tokens were sealed with the old key; they are only a cache.
+        clear_caches(&ws, &old);
         report.workspaces += 1;
     }
-    if let Some(next) = next_source {
-        source.promote(&next)?;
+    // Promote: the key check first (writers verify against it), then the key itself, then the
+    // parked records go.
+    put_meta(store, Meta::KeyCheck, keys::seal_key_check(&next)?)?;
+    if source.is_managed() {
+        source.store_key(&next)?;
     }
+    for meta in [Meta::RotationNext, Meta::RotationPrev] {
+        store.update_meta(meta, &mut |_| Ok(Change::Delete))?;
+    }
+    source.drop_legacy_next();
     Ok(report)
+}
+
+fn put_meta(store: &dyn Store, meta: Meta, bytes: Vec<u8>) -> Result<()> {
+    store.update_meta(meta, &mut |_| Ok(Change::Put(bytes.clone())))?;
+    Ok(())
 }
 
 /// What happened to one entry.
@@ -99,17 +166,17 @@ enum Outcome {
 }
 
 fn rekey_workspace(
-    store: &FileStore,
+    store: &dyn Store,
     ws: &str,
-    old: Option<&Key>,
+    old: &Key,
     new: &Key,
     report: &mut RekeyReport,
 ) -> Result<()> {
-    let old = old.map(|k| k.derive(ws, Purpose::Entry));
+    let old = old.derive(ws, Purpose::Entry);
     let new = new.derive(ws, Purpose::Entry);
-    for name in store.names()? {
+    for name in store.names(ws)? {
         let mut outcome = Outcome::Already;
-        store.update(&name, &mut |bytes| {
+        store.update(ws, &name, &mut |bytes| {
             let Some(sealed) = bytes else {
                 outcome = Outcome::Already;
                 return Ok(Change::Keep);
@@ -119,14 +186,14 @@ fn rekey_workspace(
                 outcome = Outcome::Already;
                 return Ok(Change::Keep);
             }
-            match old.as_ref().map(open) {
-                Some(Ok(plain)) => {
+            match open(&old) {
+                Ok(plain) => {
                     outcome = Outcome::Converted;
                     let resealed =
                         crypt::seal(&new, Purpose::Entry, ws, name.as_str(), plain.as_slice())?;
                     Ok(Change::Put(resealed))
                 }
-                _ => {
+                Err(_) => {
                     outcome = Outcome::Unreadable;
                     Ok(Change::Keep)
                 }
@@ -187,7 +254,7 @@ mod tests {
         let r = rekey(&e, None).unwrap();
         assert_eq!((r.workspaces, r.converted, r.already), (2, 2, 0));
         assert_ne!(std::fs::read(&key_path).unwrap(), before);
-        assert!(!key_path.with_file_name("master.key.next").exists());
+        assert!(!t.path().join("store/rotation.next").exists());
         assert_eq!(secret(&e, "default", "ghcr.io"), "a");
         assert_eq!(secret(&e, "team", "nvcr.io"), "b");
     }
@@ -199,16 +266,28 @@ mod tests {
         for i in 0..6 {
             put(&e, "default", &format!("r{i}.example"), &format!("s{i}"));
         }
-        // Simulate a crash half-way: the next key is parked and some entries converted.
+        // Simulate a crash half-way: the next key parked and some entries converted.
         let source = KeySource::from_env(&e).unwrap();
-        let next = source.next_source().unwrap();
-        let new = next.load_or_create().unwrap();
-        let dir = paths::store_dir(&e, "default").unwrap();
+        let store = FileStore::new(t.path().join("store"), std::time::Duration::from_secs(2));
         let old = source.load().unwrap().unwrap();
+        let new = Key::generate().unwrap();
+        put_meta(
+            &store,
+            Meta::RotationPrev,
+            keys::seal_parked(Meta::RotationPrev, &old, &new).unwrap(),
+        )
+        .unwrap();
+        put_meta(
+            &store,
+            Meta::RotationNext,
+            keys::seal_parked(Meta::RotationNext, &new, &old).unwrap(),
+        )
+        .unwrap();
         let (o, n) = (
             old.derive("default", Purpose::Entry),
             new.derive("default", Purpose::Entry),
         );
+        let dir = store.dir("default").unwrap();
         for i in 0..3 {
             let name = crate::store::name::SecretName::derive(&format!("r{i}.example"));
             let sealed = std::fs::read(dir.join(name.as_str())).unwrap();
@@ -232,7 +311,13 @@ mod tests {
         }
         put(&e, "default", "late.example", "late");
         let r = rekey(&e, None).unwrap();
+        assert!(r.resumed);
         assert_eq!((r.converted, r.already), (3, 4));
+        assert_eq!(
+            source.load().unwrap().unwrap().expose(),
+            new.expose(),
+            "the parked key was promoted"
+        );
         for i in 0..6 {
             assert_eq!(
                 secret(&e, "default", &format!("r{i}.example")),
@@ -268,5 +353,14 @@ mod tests {
         pairs[1].1 = k2.to_str().unwrap().to_string();
         let e2 = Env::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
         assert_eq!(secret(&e2, "default", "ghcr.io"), "a");
+    }
+
+    #[test]
+    fn an_empty_base_has_nothing_to_rotate_and_makes_no_key() {
+        let t = tempfile::tempdir().unwrap();
+        let e = env(t.path());
+        let r = rekey(&e, None).unwrap();
+        assert_eq!(r, RekeyReport::default());
+        assert!(!paths::generated_key_file(&e).unwrap().exists());
     }
 }

@@ -1,15 +1,16 @@
 //! Sealing over a [`Store`]: entries go in and come out as plaintext here, and only as sealed
-//! bytes below (docs/storage.md, "Sealed format"). The workspace's keys are derived from the master
-//! key once per process and only when an entry must be opened, so a `get` of an absent entry loads
-//! no key at all.
+//! bytes below (docs/storage.md, "Sealed format"). Keys come from [`keys`](super::keys): loaded
+//! once per process for reading and only when an entry must be opened (a `get` of an absent entry
+//! loads no key), verified against the base's key check before every write.
 
 use super::crypt::{self, Key, OpenError, Purpose};
 use super::key::KeySource;
+use super::keys::{self, MasterKeys};
 use super::name::SecretName;
 use super::{Change, Store};
 use crate::error::{Error, Result};
 use crate::secret::SecretBuf;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Ref, RefCell};
 
 /// The current state of an entry, as an update decision sees it.
 pub enum Current {
@@ -26,16 +27,16 @@ pub enum Plan<T> {
     Delete(T),
 }
 
+/// How often a read re-reads the keys when an entry does not open: a concurrent rotation may have
+/// moved the entry to a key this process did not know when it started.
+const READ_ATTEMPTS: usize = 4;
+
 pub struct SealedStore {
     store: Box<dyn Store>,
     workspace: String,
     key_source: KeySource,
-    /// Keys to try when opening: the current one, then the one a running `rekey` is moving
-    /// entries to (if any).
-    read_keys: OnceCell<Vec<Key>>,
-    /// The workspace's token-cache key, derived from the same master key load (a keyring is asked
-    /// once per process, not once for the entry and again for the cache).
-    cache_key: OnceCell<Key>,
+    /// The keys readers try, loaded on first use and again when an entry does not open.
+    keys: RefCell<Option<MasterKeys>>,
     warnings: RefCell<Vec<String>>,
 }
 
@@ -45,8 +46,7 @@ impl SealedStore {
             store,
             workspace: workspace.to_string(),
             key_source,
-            read_keys: OnceCell::new(),
-            cache_key: OnceCell::new(),
+            keys: RefCell::new(None),
             warnings: RefCell::new(Vec::new()),
         }
     }
@@ -59,39 +59,62 @@ impl SealedStore {
         &self.key_source
     }
 
+    pub fn backend(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
     pub fn location(&self) -> String {
         self.store.location()
     }
 
     pub fn names(&self) -> Result<Vec<SecretName>> {
-        self.store.names()
+        self.store.names(&self.workspace)
     }
 
     /// The plaintext of one entry, `None` when absent.
     pub fn read(&self, name: &SecretName) -> Result<Option<SecretBuf>> {
-        match self.store.read(name)? {
-            None => Ok(None),
-            Some(sealed) => self.open(name, &sealed).map(Some),
+        let mut result = Err(OpenError::Authentication);
+        for attempt in 0..READ_ATTEMPTS {
+            let Some(sealed) = self.store.read(&self.workspace, name)? else {
+                return Ok(None);
+            };
+            result = keys::open_entry(&*self.read_keys()?, &self.workspace, name, &sealed);
+            if !matches!(result, Err(OpenError::Authentication)) {
+                break;
+            }
+            // Keys that changed since they were loaded (a rotation finished meanwhile) are worth
+            // another try; the same keys are not.
+            if attempt + 1 < READ_ATTEMPTS && !self.reload_keys()? {
+                break;
+            }
         }
+        result.map(Some).map_err(|e| self.open_error(name, e))
     }
 
-    /// Reads one entry and applies `decide`'s plan atomically (see [`Store::update`]). New
-    /// plaintext is sealed inside the backend's critical section, with the key read afresh
-    /// there, so a concurrent `rekey` is never undone.
+    /// Reads one entry and applies `decide`'s plan atomically (see [`Store::update`]). The keys
+    /// are read afresh inside the backend's critical section, and verified against the base's key
+    /// check before anything is sealed, so a concurrent `rekey` is never undone and a wrong key
+    /// never writes.
     pub fn update<T>(
         &self,
         name: &SecretName,
         mut decide: impl FnMut(Current) -> Result<Plan<T>>,
     ) -> Result<T> {
         let mut outcome = None;
-        self.store.update(name, &mut |bytes| {
+        let store = self.store.as_ref();
+        store.update(&self.workspace, name, &mut |bytes| {
             let current = match bytes {
                 None => Current::Absent,
-                Some(sealed) => match self.open(name, sealed) {
-                    Ok(plain) => Current::Open(plain),
-                    Err(e @ Error::KeyUnavailable(_)) => return Err(e),
-                    Err(e) => Current::Unreadable(e),
-                },
+                Some(sealed) => {
+                    let fresh = MasterKeys::load(&self.key_source, store)?;
+                    if fresh.is_empty() {
+                        return Err(self.missing_key());
+                    }
+                    match keys::open_entry(&fresh, &self.workspace, name, sealed) {
+                        Ok(plain) => Current::Open(plain),
+                        Err(e) => Current::Unreadable(self.open_error_with(&fresh, name, e)),
+                    }
+                }
             };
             Ok(match decide(current)? {
                 Plan::Keep(t) => {
@@ -103,7 +126,10 @@ impl SealedStore {
                     Change::Delete
                 }
                 Plan::Put(plain, t) => {
-                    let key = self.write_key()?;
+                    let verified = keys::for_write(&self.key_source, store)?;
+                    self.check();
+                    let master = verified.write_key().ok_or_else(|| self.missing_key())?;
+                    let key = master.derive(&self.workspace, Purpose::Entry);
                     let sealed = crypt::seal(
                         &key,
                         Purpose::Entry,
@@ -119,16 +145,12 @@ impl SealedStore {
         outcome.ok_or_else(|| Error::Other(anyhow::anyhow!("the store made no decision")))
     }
 
-    /// The workspace's key for sealing cached tokens (derived from the master key, purpose
-    /// `token-cache`).
+    /// The workspace's key for sealing cached tokens (derived from the write key, purpose
+    /// `token-cache`, so every process agrees on it during a rotation too).
     pub fn token_cache_key(&self) -> Result<Key> {
-        if self.cache_key.get().is_none() {
-            self.read_keys()?;
-        }
-        self.cache_key
-            .get()
-            .map(Key::duplicate)
-            .ok_or_else(|| Error::KeyUnavailable("no master key for the token cache".into()))
+        let keys = self.read_keys()?;
+        let master = keys.write_key().ok_or_else(|| self.missing_key())?;
+        Ok(master.derive(&self.workspace, Purpose::TokenCache))
     }
 
     /// One-line warnings gathered while working (a key file or directory others can read).
@@ -136,87 +158,78 @@ impl SealedStore {
         std::mem::take(&mut self.warnings.borrow_mut())
     }
 
-    fn read_keys(&self) -> Result<&[Key]> {
-        if let Some(k) = self.read_keys.get() {
-            return Ok(k);
-        }
-        let mut keys = Vec::with_capacity(2);
-        if let Some(k) = self.key_source.load()? {
-            keys.push(k.derive(&self.workspace, Purpose::Entry));
-            let _ = self
-                .cache_key
-                .set(k.derive(&self.workspace, Purpose::TokenCache));
-        }
-        if let Some(next) = self.key_source.next_source() {
-            if let Some(k) = next.load()? {
-                keys.push(k.derive(&self.workspace, Purpose::Entry));
-            }
-        }
-        if keys.is_empty() {
-            return Err(Error::KeyUnavailable(format!(
-                "entries exist in {} but the {} does not",
-                self.store.location(),
-                self.key_source.describe()
-            )));
-        }
-        self.check();
-        Ok(self.read_keys.get_or_init(|| keys))
+    fn missing_key(&self) -> Error {
+        Error::KeyUnavailable(format!(
+            "entries exist in {} but the {} does not",
+            self.store.location(),
+            self.key_source.describe()
+        ))
     }
 
-    /// The key new writes are sealed with, read afresh (the caller holds the backend's critical
-    /// section): during a rotation writes go to the next key.
-    fn write_key(&self) -> Result<Key> {
-        if let Some(next) = self.key_source.next_source() {
-            if let Some(k) = next.load()? {
-                return Ok(k.derive(&self.workspace, Purpose::Entry));
-            }
+    fn read_keys(&self) -> Result<Ref<'_, MasterKeys>> {
+        if self.keys.borrow().is_none() {
+            self.reload_keys()?;
         }
-        let master = match self.key_source.load()? {
-            Some(k) => k,
-            // Never mint a second key next to entries sealed with a lost one: that would mix
-            // keys in one store and hide the real problem (a moved HOME, a lost file).
-            None if !self.store.names()?.is_empty() => {
-                return Err(Error::KeyUnavailable(format!(
-                    "entries exist in {} but the {} does not; restore it (or move the entries away) before storing",
-                    self.store.location(),
-                    self.key_source.describe()
-                )))
-            }
-            // First write: racing first writers agree on one key (key files are created
-            // link-atomically, the keyring item is read back).
-            None => self.key_source.load_or_create()?,
-        };
+        let keys = Ref::map(self.keys.borrow(), |k| {
+            k.as_ref()
+                .unwrap_or_else(|| unreachable!("keys were just loaded"))
+        });
+        if keys.is_empty() {
+            return Err(self.missing_key());
+        }
+        Ok(keys)
+    }
+
+    /// Loads the keys again; `true` when they differ from the ones held.
+    fn reload_keys(&self) -> Result<bool> {
+        let fresh = MasterKeys::load(&self.key_source, self.store.as_ref())?;
         self.check();
-        Ok(master.derive(&self.workspace, Purpose::Entry))
+        let changed = self
+            .keys
+            .borrow()
+            .as_ref()
+            .is_none_or(|old| old.fingerprint() != fresh.fingerprint());
+        *self.keys.borrow_mut() = Some(fresh);
+        Ok(changed)
     }
 
     fn check(&self) {
         let mut w = self.warnings.borrow_mut();
         if w.is_empty() {
             w.extend(self.key_source.check());
-            w.extend(self.store.check());
+            w.extend(self.store.check(&self.workspace));
         }
     }
 
-    fn open(&self, name: &SecretName, sealed: &[u8]) -> Result<SecretBuf> {
-        let keys = self.read_keys()?;
-        let mut result = Err(OpenError::Authentication);
-        for key in keys {
-            result = crypt::open(key, Purpose::Entry, &self.workspace, name.as_str(), sealed);
-            if !matches!(result, Err(OpenError::Authentication)) {
-                break;
-            }
+    fn open_error(&self, name: &SecretName, e: OpenError) -> Error {
+        match self.read_keys() {
+            Ok(keys) => self.open_error_with(&keys, name, e),
+            Err(err) => err,
         }
-        result.map_err(|e| match e {
-            OpenError::Authentication | OpenError::NotSealed => Error::Undecryptable {
-                entry: name.to_string(),
-                location: self.store.location(),
-            },
+    }
+
+    /// A wrong key and a damaged entry are told apart by the base's key check.
+    fn open_error_with(&self, keys: &MasterKeys, name: &SecretName, e: OpenError) -> Error {
+        match e {
             OpenError::UnsupportedVersion(version) => Error::StoreFormat {
                 entry: name.to_string(),
                 version,
             },
-        })
+            OpenError::Authentication | OpenError::NotSealed => {
+                if keys.opens_key_check(self.store.as_ref()).ok().flatten() == Some(false) {
+                    Error::WrongKey {
+                        entry: Some(name.to_string()),
+                        key: self.key_source.describe(),
+                        location: self.store.location(),
+                    }
+                } else {
+                    Error::Undecryptable {
+                        entry: name.to_string(),
+                        location: self.store.location(),
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -227,6 +240,7 @@ mod tests {
     use crate::store::MemoryStore;
     use std::io::Write as _;
     use std::path::Path;
+    use std::time::Duration;
 
     fn buf(b: &[u8]) -> SecretBuf {
         let mut s = SecretBuf::default();
@@ -240,76 +254,78 @@ mod tests {
 
     fn file_store(t: &Path, ws: &str, key: &str) -> SealedStore {
         SealedStore::new(
-            Box::new(FileStore::new(t.join("store").join(ws))),
+            Box::new(FileStore::new(t.join("store"), Duration::from_secs(2))),
             ws,
-            KeySource::Generated(t.join(key)),
+            KeySource::Generated {
+                path: t.join(key),
+                legacy: None,
+            },
         )
     }
 
     #[test]
     fn sealed_round_trip_and_nothing_in_clear_below() {
-        let mem = std::rc::Rc::new(MemoryStore::default());
-        struct Shared(std::rc::Rc<MemoryStore>);
-        impl Store for Shared {
-            fn location(&self) -> String {
-                self.0.location()
-            }
-            fn read(&self, n: &SecretName) -> Result<Option<Vec<u8>>> {
-                self.0.read(n)
-            }
-            fn names(&self) -> Result<Vec<SecretName>> {
-                self.0.names()
-            }
-            fn update(
-                &self,
-                n: &SecretName,
-                d: &mut dyn FnMut(Option<&[u8]>) -> Result<Change>,
-            ) -> Result<bool> {
-                self.0.update(n, d)
-            }
-        }
-        let key = KeySource::Memory(std::sync::Arc::new(Key::from_bytes([3; 32])));
-        let s = SealedStore::new(Box::new(Shared(mem.clone())), "default", key);
+        let t = tempfile::tempdir().unwrap();
+        let s = file_store(t.path(), "default", "k");
         let n = SecretName::derive("ghcr.io");
         put(&s, &n, b"CANARY-plain");
         assert_eq!(s.read(&n).unwrap().unwrap().as_slice(), b"CANARY-plain");
-        let raw = mem.read(&n).unwrap().unwrap();
+        let raw =
+            std::fs::read(t.path().join("store/workspaces/default").join(n.as_str())).unwrap();
         assert!(!raw.windows(6).any(|w| w == b"CANARY"));
+        let mem = SealedStore::new(
+            Box::new(MemoryStore::default()),
+            "default",
+            KeySource::Memory(std::sync::Arc::new(Key::from_bytes([3; 32]))),
+        );
+        put(&mem, &n, b"x");
+        assert_eq!(mem.read(&n).unwrap().unwrap().as_slice(), b"x");
     }
 
     #[test]
-    fn wrong_key_is_unreadable_and_bytes_stay() {
+    fn a_wrong_key_is_named_as_such_and_bytes_stay() {
         let t = tempfile::tempdir().unwrap();
         let n = SecretName::derive("ghcr.io");
         put(&file_store(t.path(), "default", "k1"), &n, b"v");
-        let path = t.path().join("store/default").join(n.as_str());
+        let path = t.path().join("store/workspaces/default").join(n.as_str());
         let before = std::fs::read(&path).unwrap();
-        KeySource::Generated(t.path().join("k2"))
-            .load_or_create()
-            .unwrap();
         let other = file_store(t.path(), "default", "k2");
+        KeySource::Generated {
+            path: t.path().join("k2"),
+            legacy: None,
+        }
+        .load_or_create()
+        .unwrap();
         let err = other.read(&n).unwrap_err();
-        assert!(matches!(err, Error::Undecryptable { .. }), "{err}");
-        assert!(err.to_string().contains(n.as_str()));
-        // An update sees it as unreadable and may keep it.
-        other
-            .update(&n, |c| {
-                assert!(matches!(c, Current::Unreadable(_)));
-                Ok(Plan::Keep(()))
+        assert!(matches!(err, Error::WrongKey { .. }), "{err}");
+        // A write with the wrong key is refused before anything is sealed.
+        let err = other
+            .update(&SecretName::derive("nvcr.io"), |_| {
+                Ok(Plan::Put(buf(b"x"), ()))
             })
-            .unwrap();
+            .unwrap_err();
+        assert!(matches!(err, Error::WrongKey { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Damage under the right key is a damaged entry, not a wrong key.
+        let mut bytes = before.clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        crate::fsutil::write_atomic(path.parent().unwrap(), n.as_str(), &bytes).unwrap();
+        let err = file_store(t.path(), "default", "k1").read(&n).unwrap_err();
+        assert!(matches!(err, Error::Undecryptable { .. }), "{err}");
     }
 
     #[test]
-    fn missing_key_with_entries_is_key_unavailable() {
+    fn a_missing_key_is_noticed_across_workspaces() {
         let t = tempfile::tempdir().unwrap();
         let n = SecretName::derive("ghcr.io");
         put(&file_store(t.path(), "default", "k1"), &n, b"v");
         std::fs::remove_file(t.path().join("k1")).unwrap();
         let s = file_store(t.path(), "default", "k1");
         assert!(matches!(s.read(&n), Err(Error::KeyUnavailable(_))));
-        let err = s
+        // Another workspace of the same base: no new key is minted beside the old entries.
+        let team = file_store(t.path(), "team", "k1");
+        let err = team
             .update(&SecretName::derive("nvcr.io"), |_| {
                 Ok(Plan::Put(buf(b"x"), ()))
             })
@@ -324,7 +340,7 @@ mod tests {
         let s = file_store(t.path(), "default", "k1");
         let n = SecretName::derive("ghcr.io");
         put(&s, &n, b"v");
-        let path = t.path().join("store/default").join(n.as_str());
+        let path = t.path().join("store/workspaces/default").join(n.as_str());
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[4] = 9;
         crate::fsutil::write_atomic(path.parent().unwrap(), n.as_str(), &bytes).unwrap();

@@ -8,6 +8,7 @@ use crate::fsutil;
 use crate::store::crypt::{self, Key, Purpose};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const PREFIX: &str = "tok-";
 const LOCK_SUFFIX: &str = ".lock";
@@ -16,14 +17,17 @@ pub struct FileTokenCache {
     dir: PathBuf,
     workspace: String,
     key: Key,
+    /// How long to wait for another process refreshing the same token (`BETA9_TIMEOUT`).
+    lock_timeout: Duration,
 }
 
 impl FileTokenCache {
-    pub fn new(dir: PathBuf, workspace: &str, key: Key) -> FileTokenCache {
+    pub fn new(dir: PathBuf, workspace: &str, key: Key, lock_timeout: Duration) -> FileTokenCache {
         FileTokenCache {
             dir,
             workspace: workspace.to_string(),
             key,
+            lock_timeout,
         }
     }
 
@@ -51,7 +55,7 @@ impl FileTokenCache {
 impl TokenCache for FileTokenCache {
     fn read(&self, cache_key: &str) -> Option<CachedToken> {
         let name = Self::file_name(cache_key);
-        let sealed = std::fs::read(self.dir.join(&name)).ok()?;
+        let sealed = fsutil::read_regular(&self.dir.join(&name), fsutil::TOKEN_LIMIT).ok()??;
         let plain = crypt::open(
             &self.key,
             Purpose::TokenCache,
@@ -88,7 +92,7 @@ impl TokenCache for FileTokenCache {
         let path = self
             .dir
             .join(format!("{}{LOCK_SUFFIX}", Self::file_name(cache_key)));
-        Ok(Guard::new(fsutil::lock_file(&path)?))
+        Ok(Guard::new(fsutil::lock_file(&path, self.lock_timeout)?))
     }
 
     fn clear(&self) -> Result<usize> {
@@ -117,7 +121,12 @@ mod tests {
     #[test]
     fn tokens_round_trip_sealed_and_clear_removes_only_ours() {
         let t = tempfile::tempdir().unwrap();
-        let c = FileTokenCache::new(t.path().to_path_buf(), "default", Key::from_bytes([1; 32]));
+        let c = FileTokenCache::new(
+            t.path().to_path_buf(),
+            "default",
+            Key::from_bytes([1; 32]),
+            Duration::from_secs(1),
+        );
         let tok = CachedToken {
             username: "AWS".into(),
             secret: SecretString::from("CANARY-tok"),

@@ -6,6 +6,7 @@ pub mod file;
 
 use crate::clock::Clock;
 use crate::error::Result;
+pub use crate::guard::Guard;
 use crate::login::Login;
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
@@ -130,19 +131,6 @@ pub trait TokenCache {
     fn clear(&self) -> Result<usize>;
 }
 
-/// Holds a [`TokenCache::lock`] until dropped.
-pub struct Guard {
-    _held: Box<dyn std::any::Any>,
-}
-
-impl Guard {
-    pub fn new(held: impl std::any::Any) -> Guard {
-        Guard {
-            _held: Box::new(held),
-        }
-    }
-}
-
 /// Policy for one kind of token.
 pub struct Policy {
     pub min_margin: u64,
@@ -204,6 +192,24 @@ pub fn get_or_refresh(
             }
             _ => Err(e),
         },
+    }
+}
+
+/// No cache at all: every `get` mints (when the cache directory cannot be trusted).
+pub struct NoTokenCache;
+
+impl TokenCache for NoTokenCache {
+    fn read(&self, _key: &str) -> Option<CachedToken> {
+        None
+    }
+    fn write(&self, _key: &str, _token: &CachedToken) -> Result<()> {
+        Ok(())
+    }
+    fn lock(&self, _key: &str) -> Result<Guard> {
+        Ok(Guard::new(()))
+    }
+    fn clear(&self) -> Result<usize> {
+        Ok(0)
     }
 }
 

@@ -1,14 +1,13 @@
 //! Amazon ECR `get` against a real AWS API emulator (moto, via `moto_env`): what docker gets, how
 //! often the API is called, what happens when it is down, refuses, or throttles. Each test has its
-//! own emulator and sandbox. Without python3/moto the tests skip (BETA9_REQUIRE_MOTO=1 fails them).
+//! own emulator and sandbox. Without python3/moto the tests skip (BETA9_REQUIRE_TOOLS=1 fails them).
 
 use crate::moto_env::Moto;
-use crate::support::{bin, free_port, Out, Sandbox, CANARY};
+use crate::support::{free_port, strace_usable, Out, Sandbox, CANARY};
 use docker_credential_beta9::actions;
 use docker_credential_beta9::context::Context;
 use docker_credential_beta9::env::Env;
 use docker_credential_beta9::record::Record;
-use std::process::Command;
 
 const ACCOUNT: &str = "123456789012";
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -16,19 +15,6 @@ const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const PASSWORD: &str = "123456789012-auth-token";
 const AKID: &str = "AKIABETA9RECORD00001";
 const SECRET: &str = "record-secret-key-0001";
-
-/// An emulator, or `None` to skip the test.
-fn moto() -> Option<Moto> {
-    moto_with(&[])
-}
-
-fn moto_with(args: &[&str]) -> Option<Moto> {
-    let m = Moto::start_with(args);
-    if m.is_none() {
-        eprintln!("skipping: moto is not available");
-    }
-    m
-}
 
 /// A sandbox whose ECR calls go to `moto`.
 fn sandbox(moto: &Moto) -> Sandbox {
@@ -75,7 +61,7 @@ fn assert_no_keys(out: &Out, keys: &[&str]) {
 
 #[test]
 fn get_answers_the_ecr_password_and_reuses_it_without_calling_again() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, SECRET);
 
@@ -102,7 +88,7 @@ fn get_answers_the_ecr_password_and_reuses_it_without_calling_again() {
 #[test]
 #[allow(clippy::disallowed_methods)] // decoy AWS profile files in the sandbox, nothing real
 fn ambient_aws_credentials_are_never_used() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, SECRET);
     // A profile file and env keys that an SDK's default chain would pick up first.
@@ -159,7 +145,7 @@ fn add_ambient(sb: &Sandbox, host: &str, profile: Option<&str>) {
 
 #[test]
 fn an_ambient_record_signs_with_the_environment_keys_and_a_cache_hit_needs_none() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = ambient_sandbox(&moto);
     add_ambient(&sb, HOST, None);
     let out = sb.run_env(
@@ -191,7 +177,7 @@ fn an_ambient_record_signs_with_the_environment_keys_and_a_cache_hit_needs_none(
 #[test]
 #[allow(clippy::disallowed_methods)] // decoy AWS profile files in the sandbox, nothing real
 fn an_ambient_record_with_a_profile_uses_exactly_that_profile() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let mut sb = ambient_sandbox(&moto);
     sb.set_env("BETA9_TIMEOUT", "3");
     let aws_dir = sb.home().join(".aws");
@@ -228,7 +214,7 @@ fn an_ambient_record_without_any_credentials_fails_in_one_line() {
     // No env keys, a HOME without ~/.aws, instance metadata refused (closed port) or disabled:
     // the chain runs dry inside the 3 s budget (no timing assertion; a hang would fail the
     // harness, not this check).
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let mut sb = ambient_sandbox(&moto);
     sb.set_env("BETA9_TIMEOUT", "3");
     add_ambient(&sb, HOST, None);
@@ -246,7 +232,7 @@ fn an_ambient_record_without_any_credentials_fails_in_one_line() {
 
 #[test]
 fn keys_next_to_the_ambient_opt_in_are_refused_by_add_and_by_get() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = ambient_sandbox(&moto);
     let out = sb.run_env(
         &[
@@ -307,7 +293,7 @@ fn keys_next_to_the_ambient_opt_in_are_refused_by_add_and_by_get() {
 #[test]
 fn add_without_names_takes_the_opt_in_and_profile_from_the_environment_and_ignores_a_stray_profile()
 {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = ambient_sandbox(&moto);
     // Stored keys plus an everyday AWS_PROFILE in the shell: the keys are stored, the profile not.
     sb.run_env(
@@ -344,7 +330,7 @@ fn add_without_names_takes_the_opt_in_and_profile_from_the_environment_and_ignor
 
 #[test]
 fn session_keys_work_and_trace_logging_shows_no_secret() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     let secret = format!("{CANARY}-secret");
     let session = format!("{CANARY}-session");
@@ -374,7 +360,7 @@ fn session_keys_work_and_trace_logging_shows_no_secret() {
 
 #[test]
 fn ecr_public_goes_through_the_ecr_public_api() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let mut sb = Sandbox::new();
     // The generic override: ECR Public has no AWS_ENDPOINT_URL_ECR_PUBLIC here.
     sb.set_env("AWS_ENDPOINT_URL", &moto.endpoint);
@@ -391,7 +377,7 @@ fn ecr_public_goes_through_the_ecr_public_api() {
 
 #[test]
 fn sixty_four_concurrent_cold_gets_make_one_api_call() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, SECRET);
     let outs: Vec<Out> = std::thread::scope(|s| {
@@ -408,7 +394,9 @@ fn sixty_four_concurrent_cold_gets_make_one_api_call() {
 
 #[test]
 fn with_the_api_down_a_cached_token_still_works_and_an_uncached_registry_fails_in_one_line() {
-    let Some(mut moto) = moto() else { return };
+    let Some(mut moto) = Moto::start() else {
+        return;
+    };
     let mut sb = sandbox(&moto);
     sb.set_env("BETA9_TIMEOUT", "3");
     let other = format!("{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com");
@@ -430,7 +418,7 @@ fn with_the_api_down_a_cached_token_still_works_and_an_uncached_registry_fails_i
 fn a_hanging_api_fails_within_the_timeout_in_one_line() {
     // moto answers only after 20 s; the 2 s budget must end the call first (no timing assertion:
     // an unbounded call would succeed and fail the test).
-    let Some(moto) = moto_with(&["--hang-seconds", "20"]) else {
+    let Some(moto) = Moto::start_with(&["--hang-seconds", "20"]) else {
         return;
     };
     let mut sb = sandbox(&moto);
@@ -445,7 +433,7 @@ fn a_hanging_api_fails_within_the_timeout_in_one_line() {
 
 #[test]
 fn an_erased_record_is_not_found_even_with_a_cached_token() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, SECRET);
     sb.get(HOST).assert_ok();
@@ -461,7 +449,7 @@ fn an_erased_record_is_not_found_even_with_a_cached_token() {
 
 #[test]
 fn refused_keys_say_access_denied_without_showing_any_key() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, CANARY);
     for mode in ["deny", "accessdenied"] {
@@ -475,7 +463,7 @@ fn refused_keys_say_access_denied_without_showing_any_key() {
 
 #[test]
 fn a_throttled_api_says_throttled() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, CANARY);
     moto.set_mode("throttle");
@@ -488,7 +476,7 @@ fn a_throttled_api_says_throttled() {
 
 #[test]
 fn rotated_keys_fetch_a_new_token_at_once() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, SECRET);
     sb.get(HOST).assert_ok();
@@ -510,7 +498,7 @@ fn rotated_keys_fetch_a_new_token_at_once() {
 #[test]
 fn a_failed_refresh_serves_the_still_valid_token_with_a_warning() {
     // 58 s tokens: due for refresh at once (margin max(58/12, 60) s), dead 30 s before the end.
-    let Some(mut moto) = moto_with(&["--expires-in", "58"]) else {
+    let Some(mut moto) = Moto::start_with(&["--expires-in", "58"]) else {
         return;
     };
     let mut sb = sandbox(&moto);
@@ -533,7 +521,7 @@ fn a_failed_refresh_serves_the_still_valid_token_with_a_warning() {
 #[test]
 fn an_expired_cached_token_is_never_served() {
     // 20 s tokens are already inside the 30 s safety margin when they arrive.
-    let Some(mut moto) = moto_with(&["--expires-in", "20"]) else {
+    let Some(mut moto) = Moto::start_with(&["--expires-in", "20"]) else {
         return;
     };
     let mut sb = sandbox(&moto);
@@ -547,7 +535,7 @@ fn an_expired_cached_token_is_never_served() {
 
 #[test]
 fn aws_keys_for_a_spoofed_ecr_host_are_never_sent() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let mut sb = sandbox(&moto);
     sb.set_env("AWS_ENDPOINT_URL", &moto.endpoint);
     let spoof = format!("{HOST}.evil.example");
@@ -578,55 +566,28 @@ fn aws_keys_for_a_spoofed_ecr_host_are_never_sent() {
 
 #[test]
 fn a_cached_get_opens_no_socket() {
-    if !strace_available() {
+    if !strace_usable("ecr::a_cached_get_opens_no_socket") {
         return;
     }
-    let Some(moto) = moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     let sb = sandbox(&moto);
     add_keys(&sb, HOST, AKID, SECRET);
-    let trace = |name: &str| -> String {
-        let file = sb.path().join(name);
-        let mut c = Command::new("strace");
-        c.args(["-f", "-qq", "-e", "trace=network", "-o"])
-            .arg(&file)
-            .arg(bin())
-            .arg("get")
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", sb.home())
-            .env("BETA9_CREDENTIALS_DIR", sb.store_base())
-            .env("AWS_ENDPOINT_URL_ECR", &moto.endpoint);
-        let out = sb.run_with(c, HOST.as_bytes());
+    let trace = || -> String {
+        let (out, trace) = sb.run_traced("network", &["get"], HOST.as_bytes(), &[]);
         out.assert_ok();
         assert_eq!(out.json(), expected(HOST, PASSWORD));
-        std::fs::read_to_string(&file).unwrap()
+        trace
     };
     // The cold get shows the method sees sockets at all.
-    let cold = trace("cold.strace");
+    let cold = trace();
     assert!(
         cold.contains("socket("),
         "cold get opened no socket?\n{cold}"
     );
-    let hot = trace("hot.strace");
+    let hot = trace();
     assert!(
         !hot.contains("socket("),
         "cached get opened a socket:\n{hot}"
     );
     assert_eq!(moto.count(), 1);
-}
-
-/// strace is installed and may trace here; BETA9_REQUIRE_TOOLS=1 turns a skip into a failure.
-#[allow(clippy::disallowed_methods)] // test harness switch, not helper configuration
-fn strace_available() -> bool {
-    let ok = Command::new("strace")
-        .args(["-qq", "-o", "/dev/null", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("BETA9_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("strace is required (BETA9_REQUIRE_TOOLS=1) but missing or cannot trace");
-        }
-        eprintln!("skipping: strace missing or not permitted");
-    }
-    ok
 }

@@ -4,7 +4,7 @@
 //! the library's own store code (`actions::save`), as `import` will write them.
 
 use crate::gcp_env::GcpStub;
-use crate::support::{Sandbox, CANARY};
+use crate::support::{strace_usable, Sandbox, CANARY};
 use docker_credential_beta9::actions;
 use docker_credential_beta9::context::Context;
 use docker_credential_beta9::credential_type::CredentialType;
@@ -430,10 +430,10 @@ fn the_metadata_stub_refuses_requests_without_metadata_flavor() {
         return;
     };
     let path = "/computeMetadata/v1/instance/service-accounts/default/token";
-    let (code, body) = stub.request("GET", path, &[]);
+    let (code, body) = stub.get(path, &[]);
     assert_eq!(code, 403);
     assert!(!body.contains(CANARY));
-    let (code, body) = stub.request("GET", path, &[("Metadata-Flavor", "Google")]);
+    let (code, body) = stub.get(path, &[("Metadata-Flavor", "Google")]);
     assert_eq!(code, 200);
     assert!(body.contains(CANARY));
 }
@@ -566,70 +566,32 @@ fn json_key_logins_from_docker_login_come_back_as_stored() {
     }
 }
 
+/// Guarded like ecr::a_cached_get_opens_no_socket: under BETA9_REQUIRE_TOOLS=1 a missing or
+/// unusable strace fails, and the cold (minting) get must show a socket, so the method sees them.
 #[test]
 fn a_cache_hit_opens_no_socket() {
+    if !strace_usable("gcp::a_cache_hit_opens_no_socket") {
+        return;
+    }
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let have_strace = std::process::Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_strace {
-        eprintln!("gcp: skipping the socket check, strace is not installed");
-        return;
-    }
     let sb = sandbox_with_key(&stub);
-    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
-
-    let trace = sb.path().join("strace.out");
-    let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=network", "-o"])
-        .arg(&trace)
-        .arg(crate::support::bin())
-        .arg("get")
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", sb.home())
-        .env("BETA9_CREDENTIALS_DIR", sb.store_base());
-    let out = sb.run_with(cmd, AR.as_bytes());
-    if out.code != 0 && out.stdout.is_empty() {
-        eprintln!("gcp: skipping the socket check, strace cannot trace here: {out:?}");
-        return;
-    }
-    assert_login(&out, AR, "oauth2accesstoken", &token());
-    let calls = std::fs::read_to_string(&trace).unwrap_or_default();
+    let (cold_out, cold) = sb.run_traced("network", &["get"], AR.as_bytes(), &[]);
+    assert_login(&cold_out, AR, "oauth2accesstoken", &token());
     assert!(
-        !calls.contains("socket("),
-        "a cache hit opened a socket:\n{calls}"
+        cold.contains("socket("),
+        "the cold (minting) get opened no socket?\n{cold}"
     );
     assert_eq!(stub.count(), 1);
-}
 
-/// Not a check: leaves a store with a cached gcp token (us-docker.pkg.dev, minted from a
-/// service-account key), a stored access token (gcr.io) and a static login (registry.example.com),
-/// for timing a cached `get` (hyperfine). Run with `cargo test --test it gcp::prepare_timing --
-/// --ignored --nocapture`; it prints the directory and the env to run the binary with.
-#[test]
-#[ignore]
-fn prepare_timing() {
-    let Some(stub) = GcpStub::start(&token()) else {
-        return;
-    };
-    let sb = sandbox_with_key(&stub);
-    put_gcp(&sb, "gcr.io", &[("GCP_ACCESS_TOKEN", "ya29.static")]);
-    sb.store("registry.example.com", "user", "password")
-        .assert_ok();
-    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
-    let home = sb.home();
-    let store = sb.store_base();
-    let dir = sb.dir.keep();
-    eprintln!("timing store in {}", dir.display());
-    eprintln!(
-        "env HOME={} BETA9_CREDENTIALS_DIR={}",
-        home.display(),
-        store.display()
+    let (hot_out, hot) = sb.run_traced("network", &["get"], AR.as_bytes(), &[]);
+    assert_login(&hot_out, AR, "oauth2accesstoken", &token());
+    assert!(
+        !hot.contains("socket("),
+        "a cache hit opened a socket:\n{hot}"
     );
+    assert_eq!(stub.count(), 1);
 }
 
 #[test]

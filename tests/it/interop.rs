@@ -4,11 +4,12 @@
 //! symlink to it, or a small recorder script that logs the verb and server key and then runs it
 //! with the same stdin) and gets only the sandbox's environment.
 //!
-//! A missing tool skips a test with a note on stderr; with `BETA9_REQUIRE_TOOLS=1` (set by
-//! scripts/test.sh) it fails it instead. scripts/install-test-deps.sh installs them all.
+//! A missing tool skips a test with a note on stderr (`support::tool_missing`); with
+//! `BETA9_REQUIRE_TOOLS=1` (set by scripts/test.sh) it fails it instead.
+//! scripts/install-test-deps.sh installs them all.
 
 use crate::registry_env::{self as kit, Registry};
-use crate::support::{bin, Sandbox, CANARY};
+use crate::support::{bin, tool_missing, Sandbox, CANARY};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,11 +27,6 @@ const NOT_FOUND: &str = "credentials not found in native keychain\n";
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-#[allow(clippy::disallowed_methods)] // test harness switch, not helper configuration
-fn tools_required() -> bool {
-    std::env::var_os("BETA9_REQUIRE_TOOLS").is_some_and(|v| v == "1")
-}
-
 /// True when every tool is here. Otherwise skips (false) or, under BETA9_REQUIRE_TOOLS=1, fails.
 fn tools_present(test: &str, tools: &[&str]) -> bool {
     let missing: Vec<&str> = tools
@@ -41,15 +37,7 @@ fn tools_present(test: &str, tools: &[&str]) -> bool {
             t => !kit::have(t),
         })
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        !tools_required(),
-        "{test}: BETA9_REQUIRE_TOOLS=1 but {missing:?} not found (scripts/install-test-deps.sh installs them)"
-    );
-    eprintln!("SKIP {test}: {missing:?} not found (scripts/install-test-deps.sh installs them)");
-    false
+    missing.is_empty() || !tool_missing(test, &missing.join(", "), "not found on PATH")
 }
 
 /// A registry on 127.0.0.1 accepting USER/`password`, holding one tiny image `REPO:TAG`.
@@ -64,7 +52,7 @@ impl World {
         let reg = Registry::start(USER, password);
         // The push authenticates with a plain auth file outside the sandbox, removed at once:
         // afterwards only the helper (or nobody) knows the password on the client side.
-        let push_auth = reg.dir.path().join("push-auth.json");
+        let push_auth = reg.dir().join("push-auth.json");
         kit::write_plain_auth_file(&push_auth, &reg.host, USER, password);
         let digest = kit::push_tiny_image(&reg, REPO, TAG, &push_auth);
         fs::remove_file(&push_auth).expect("remove push auth file");
@@ -463,11 +451,11 @@ fn docker_py() -> Option<(PathBuf, PathBuf)> {
 fn docker_py_store_get_list_erase_round_trip() {
     let t = "docker_py_store_get_list_erase_round_trip";
     let Some((python, site)) = docker_py() else {
-        assert!(
-            !tools_required(),
-            "{t}: BETA9_REQUIRE_TOOLS=1 but python3 with docker-py (`import docker.credentials`) not found"
+        tool_missing(
+            t,
+            "python3 with docker-py",
+            "`import docker.credentials` failed (pip install docker)",
         );
-        eprintln!("SKIP {t}: python3 with docker-py not found (pip install docker)");
         return;
     };
     let sb = Sandbox::new();

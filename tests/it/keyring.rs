@@ -1,20 +1,21 @@
 //! The OS keyring backend (`BETA9_KEY_BACKEND=keyring`) against a real Secret Service:
 //! gnome-keyring on a private D-Bus session. `scripts/test.sh` runs these inside
-//! `dbus-run-session` with `BETA9_KEYRING_TEST=1`; elsewhere they skip (there is no session bus).
+//! `scripts/with-keyring.sh` (which sets `BETA9_KEYRING_TEST=1`) and skips them in its full run.
+//! Elsewhere the session tests skip, or fail under `BETA9_REQUIRE_TOOLS=1`.
 
-use crate::support::{Sandbox, CANARY};
+use crate::support::{knob, tool_missing, Sandbox, CANARY};
 
 /// The session bus address to hand to the helper, when this run has one prepared for us.
-#[allow(clippy::disallowed_methods)]
-fn session_bus() -> Option<String> {
-    if std::env::var("BETA9_KEYRING_TEST").as_deref() != Ok("1") {
-        eprintln!("skipping: keyring tests run under scripts/test.sh's dbus-run-session");
+fn session_bus(test: &str) -> Option<String> {
+    if knob("BETA9_KEYRING_TEST").as_deref() != Some("1") {
+        tool_missing(
+            test,
+            "a Secret Service session",
+            "BETA9_KEYRING_TEST is not 1: run under scripts/with-keyring.sh, as scripts/test.sh does",
+        );
         return None;
     }
-    Some(
-        std::env::var("DBUS_SESSION_BUS_ADDRESS")
-            .expect("BETA9_KEYRING_TEST=1 without a session bus"),
-    )
+    Some(knob("DBUS_SESSION_BUS_ADDRESS").expect("BETA9_KEYRING_TEST=1 without a session bus"))
 }
 
 fn keyring_sandbox(bus: &str) -> Sandbox {
@@ -26,7 +27,10 @@ fn keyring_sandbox(bus: &str) -> Sandbox {
 
 #[test]
 fn master_key_lives_in_the_secret_service_not_on_disk() {
-    let Some(bus) = session_bus() else { return };
+    let Some(bus) = session_bus("keyring::master_key_lives_in_the_secret_service_not_on_disk")
+    else {
+        return;
+    };
     let s = keyring_sandbox(&bus);
     s.store("ghcr.io", "octo", CANARY).assert_ok();
     let o = s.get("ghcr.io");

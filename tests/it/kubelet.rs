@@ -14,7 +14,7 @@ fn request(image: &str) -> Vec<u8> {
 }
 
 #[test]
-fn kubelet_gets_the_registrys_login_with_a_registry_cache_key() {
+fn kubelet_gets_the_registrys_login_keyed_by_the_image() {
     let s = Sandbox::new();
     s.store("ghcr.io", "octo", CANARY).assert_ok();
     let o = s.run(&["kubelet"], &request("ghcr.io/org/app:1.2"));
@@ -24,9 +24,9 @@ fn kubelet_gets_the_registrys_login_with_a_registry_cache_key() {
         serde_json::json!({
             "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
             "kind": "CredentialProviderResponse",
-            "cacheKeyType": "Registry",
+            "cacheKeyType": "Image",
             "cacheDuration": "5m0s",
-            "auth": {"ghcr.io": {"username": "octo", "password": CANARY}},
+            "auth": {"ghcr.io/org/app": {"username": "octo", "password": CANARY}},
         })
     );
     assert!(!o.stderr.contains(CANARY));
@@ -43,7 +43,119 @@ fn kubelet_prefers_an_entry_for_the_exact_repository() {
     assert_eq!(v["cacheKeyType"], "Image");
     assert_eq!(v["auth"]["ghcr.io/org/special"]["password"], "repo-secret");
     let o = s.run(&["kubelet"], &request("ghcr.io/org/other:1"));
-    assert_eq!(o.json()["auth"]["ghcr.io"]["password"], "host-secret");
+    assert_eq!(o.json()["cacheKeyType"], "Image");
+    assert_eq!(
+        o.json()["auth"]["ghcr.io/org/other"]["password"],
+        "host-secret"
+    );
+}
+
+/// kubelet's own cache (docs/kubelet.md, "kubelet's cache"), replayed: it looks up the image, then
+/// the registry host, before it calls the plugin, and an answer is used for every image its
+/// cache key covers. A registry-scoped answer for one image must not shadow another repository's
+/// entry.
+#[test]
+fn a_registry_login_never_shadows_a_repository_entry_in_kubelets_cache() {
+    let s = Sandbox::new();
+    s.store("ghcr.io", "host", "host-secret").assert_ok();
+    s.store("ghcr.io/test/hello", "repo", "repo-secret")
+        .assert_ok();
+    let mut by_image: std::collections::HashMap<String, serde_json::Value> = Default::default();
+    let mut by_registry: std::collections::HashMap<String, serde_json::Value> = Default::default();
+    let mut pull = |image: &str| -> String {
+        let host = image.split('/').next().unwrap().to_string();
+        let cached = by_image
+            .get(image)
+            .or_else(|| by_registry.get(&host))
+            .cloned();
+        let answer = cached.unwrap_or_else(|| {
+            let v = s.run(&["kubelet"], &request(image)).json();
+            match v["cacheKeyType"].as_str().unwrap() {
+                "Image" => by_image.insert(image.to_string(), v.clone()),
+                "Registry" => by_registry.insert(host, v.clone()),
+                other => panic!("cacheKeyType {other}"),
+            };
+            v
+        });
+        // The most specific auth key that prefixes the image wins.
+        let auth = answer["auth"].as_object().unwrap();
+        let (_, login) = auth
+            .iter()
+            .filter(|(k, _)| image.starts_with(k.as_str()))
+            .max_by_key(|(k, _)| k.len())
+            .unwrap_or_else(|| panic!("no auth key matches {image}: {answer}"));
+        login["password"].as_str().unwrap().to_string()
+    };
+    assert_eq!(pull("ghcr.io/test/other"), "host-secret");
+    assert_eq!(pull("ghcr.io/test/hello"), "repo-secret");
+    assert_eq!(pull("ghcr.io/test/other"), "host-secret");
+}
+
+/// kubelet under systemd: no HOME, the store and key named in the provider's `env`.
+#[test]
+fn kubelet_without_home_works_with_the_env_of_the_example_config() {
+    let s = Sandbox::new();
+    let key = s.path().join("node.key");
+    std::fs::write(&key, "ab".repeat(32)).unwrap();
+    let key = key.to_str().unwrap().to_string();
+    let no_home = |args: &[&str], stdin: &[u8], key: Option<&str>| {
+        let mut c = s.cmd(args);
+        c.env_remove("HOME");
+        if let Some(k) = key {
+            c.env("BETA9_CREDENTIALS_KEY_FILE", k);
+        }
+        s.run_with(c, stdin)
+    };
+    let login = br#"{"ServerURL":"nvcr.io","Username":"$oauthtoken","Secret":"nk"}"#;
+    no_home(&["store"], login, Some(&key)).assert_ok();
+    let o = no_home(
+        &["kubelet"],
+        &request("nvcr.io/nvidia/pytorch:24.01"),
+        Some(&key),
+    );
+    assert_eq!(
+        o.json()["auth"]["nvcr.io/nvidia/pytorch"]["password"],
+        "nk",
+        "{o:?}"
+    );
+    // Without the key file the message names what is actually missing, not the store dir.
+    let o = no_home(&["kubelet"], &request("nvcr.io/nvidia/pytorch:24.01"), None);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("cannot locate the generated key")
+            && o.stderr.contains("BETA9_CREDENTIALS_KEY_FILE"),
+        "{o:?}"
+    );
+}
+
+/// The "By hand" example of `kubelet --help`, pasted into a shell as printed.
+#[test]
+fn the_help_by_hand_example_runs_as_pasted() {
+    let s = Sandbox::new();
+    s.store("ghcr.io", "octo", CANARY).assert_ok();
+    let help = s.run(&["kubelet", "--help"], b"").stdout;
+    let example: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("By hand"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(example.len(), 3, "{help}");
+    let bin_dir = crate::support::bin().parent().unwrap().to_path_buf();
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg(example.join("\n"))
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .env("HOME", s.home())
+        .env("BETA9_CREDENTIALS_DIR", s.store_base());
+    let o = s.run_with(c, b"");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(
+        o.json()["auth"]["ghcr.io/org/app"]["password"],
+        CANARY,
+        "{o:?}"
+    );
 }
 
 #[test]
@@ -51,9 +163,13 @@ fn kubelet_hub_images_use_the_docker_io_key() {
     let s = Sandbox::new();
     s.store("https://index.docker.io/v1/", "me", "pat")
         .assert_ok();
-    for image in ["nginx:1.25", "me/app", "docker.io/library/ubuntu"] {
+    for (image, key) in [
+        ("nginx:1.25", "docker.io/library/nginx"),
+        ("me/app", "docker.io/me/app"),
+        ("docker.io/library/ubuntu", "docker.io/library/ubuntu"),
+    ] {
         let o = s.run(&["kubelet"], &request(image));
-        assert_eq!(o.json()["auth"]["docker.io"]["password"], "pat", "{image}");
+        assert_eq!(o.json()["auth"][key]["password"], "pat", "{image}");
     }
 }
 

@@ -11,8 +11,10 @@
     clippy::print_stderr
 )]
 
+mod harness;
 mod support;
 
+mod azure;
 mod cli;
 mod docs;
 mod ecr;

@@ -83,7 +83,11 @@ fn step(what: &str, out: Out, expect: Expect) -> Step {
 fn protocol_verbs_and_their_failures_never_leak() {
     at_every_level(|s| {
         let mut steps = vec![
-            step("store", s.store("ghcr.io", "octo", CANARY), Expect::Succeeds),
+            step(
+                "store",
+                s.store("ghcr.io", "octo", CANARY),
+                Expect::Succeeds,
+            ),
             step("get", s.get("ghcr.io"), Expect::Answers),
             step("list", s.list(), Expect::Succeeds),
             step("get path probe", s.get("ghcr.io/org/img"), Expect::Fails),
@@ -159,7 +163,11 @@ fn scripted_commands_never_leak_except_export() {
                 s.run(&["show", "ghcr.io", "--json"], b""),
                 Expect::Succeeds,
             ),
-            step("export", s.run(&["export", "ghcr.io"], b""), Expect::Answers),
+            step(
+                "export",
+                s.run(&["export", "ghcr.io"], b""),
+                Expect::Answers,
+            ),
             step("get", s.get("ghcr.io"), Expect::Answers),
         ];
         // A secret typed where a variable name belongs is refused without being echoed.
@@ -204,7 +212,11 @@ fn scripted_commands_never_leak_except_export() {
         ));
         steps.push(step("rekey", s.run(&["rekey"], b""), Expect::Succeeds));
         steps.push(step("get after rekey", s.get("ghcr.io"), Expect::Answers));
-        steps.push(step("remove", s.run(&["remove", "ghcr.io"], b""), Expect::Succeeds));
+        steps.push(step(
+            "remove",
+            s.run(&["remove", "ghcr.io"], b""),
+            Expect::Succeeds,
+        ));
         steps
     });
 }
@@ -213,43 +225,12 @@ fn scripted_commands_never_leak_except_export() {
 /// environment can carry one). strace counts every `execve` of a run and its threads.
 #[test]
 fn the_helper_never_starts_another_program() {
-    let have_strace = std::process::Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_strace {
-        assert!(
-            std::env::var("BETA9_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "strace is required"
-        );
-        eprintln!("skipping: strace not installed");
+    if !crate::support::strace_usable("no_leaks::the_helper_never_starts_another_program") {
         return;
     }
     let s = Sandbox::new();
-    let log = s.path().join("execve.log");
-    let bin = crate::support::bin();
     let traced = |args: &[&str], stdin: &[u8], env: &[(&str, &str)]| {
-        let mut argv = vec![
-            "-f".to_string(),
-            "-qq".to_string(),
-            "-e".to_string(),
-            "trace=execve,execveat".to_string(),
-            "-o".to_string(),
-            log.to_str().unwrap().to_string(),
-            bin.to_str().unwrap().to_string(),
-        ];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let mut cmd = std::process::Command::new("strace");
-        cmd.args(&argv)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", s.home())
-            .env("BETA9_CREDENTIALS_DIR", s.store_base());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = s.run_with(cmd, stdin);
-        let text = std::fs::read_to_string(&log).unwrap();
+        let (out, text) = s.run_traced("execve,execveat", args, stdin, env);
         let execs = text.lines().filter(|l| l.contains("execve")).count();
         assert_eq!(
             execs, 1,

@@ -374,8 +374,9 @@ fn wrong_key_is_a_one_line_error_naming_the_entry_and_loses_nothing() {
         "{}",
         o.stdout
     );
+    // The key check tells a wrong key from a damaged file, and says what to restore.
     assert!(
-        o.stdout.contains("wrong key or corrupted file"),
+        o.stdout.contains("wrong key") && o.stdout.contains("restore the key"),
         "{}",
         o.stdout
     );
@@ -444,7 +445,12 @@ fn corrupt_entry_fails_alone_and_other_entries_keep_working() {
     overwrite(&s.entries_dir().join("README"), b"not ours");
     assert_eq!(s.get("nvcr.io").json()["Secret"], "ns");
     assert_eq!(s.list().stdout, "{\"nvcr.io\":\"n\"}\n");
-    // Storing again replaces the damaged entry.
+    // No write replaces what it cannot open (docker login included): one line, nothing changed;
+    // `remove --force` deletes it, then a login stores again.
+    let o = s.store("ghcr.io", "g", "gs2");
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("remove --force"), "{o:?}");
+    s.run(&["remove", "--force", "ghcr.io"], b"").assert_ok();
     s.store("ghcr.io", "g", "gs2").assert_ok();
     assert_eq!(s.get("ghcr.io").json()["Secret"], "gs2");
 }

@@ -3,8 +3,9 @@
 //! built by hand (no network), and bounded runs of `skopeo` / other clients.
 //!
 //! Needs: `docker-registry`, `htpasswd` (apache2-utils), `skopeo` — see
-//! `scripts/install-test-deps.sh`. Tests should skip (not fail) when `have(...)` says a tool is
-//! missing. Std only, plus `tempfile`, `sha2` and `hex`.
+//! `scripts/install-test-deps.sh`. Tests check `have(...)` first and call
+//! `support::tool_missing` for what is missing (a skip, or a failure under `BETA9_REQUIRE_TOOLS=1`).
+//! The registry runs under `harness::ServerSpec`.
 //!
 //! Verified behaviour (skopeo 1.9.3 / containers-image 5.23, docker CLI 28.2):
 //! - an auth.json `{"credHelpers":{"127.0.0.1:PORT":"NAME"}}` makes skopeo run
@@ -13,14 +14,14 @@
 //!   so the registry answers `unauthorized: authentication required`.
 //! - `skopeo copy` to `docker://` gzips uncompressed layers unless `--preserve-digests` is given;
 //!   `push_tiny_image` passes it, so the pushed manifest digest equals the local one.
-#![allow(dead_code)]
 
+use crate::harness::{Ready, Server, ServerSpec};
+use crate::support::free_port;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -98,15 +99,13 @@ fn write_private(path: &Path, contents: &[u8]) {
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
-/// A `docker-registry serve` child on 127.0.0.1 with htpasswd auth and filesystem storage in a
+/// A `docker-registry serve` child on 127.0.0.1 with htpasswd auth and filesystem storage in its
 /// temp dir. Killed, and its dir removed, on drop.
 pub struct Registry {
     pub port: u16,
     /// `127.0.0.1:PORT`, the form clients use as the registry's server key.
     pub host: String,
-    /// Holds `config.yml`, `htpasswd`, `registry.log` and `data/`.
-    pub dir: tempfile::TempDir,
-    child: Child,
+    server: Server,
 }
 
 impl Registry {
@@ -132,12 +131,10 @@ impl Registry {
     }
 
     fn try_start(user: &str, password: &str) -> Result<Registry, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("beta9-registry-")
-            .tempdir()
-            .map_err(|e| format!("tempdir: {e}"))?;
-        let htpasswd_path = dir.path().join("htpasswd");
-        let data_dir = dir.path().join("data");
+        let mut spec = ServerSpec::new("registry", registry_bin())?;
+        let dir = spec.dir().to_path_buf();
+        let htpasswd_path = dir.join("htpasswd");
+        let data_dir = dir.join("data");
         fs::create_dir(&data_dir).map_err(|e| format!("mkdir data: {e}"))?;
 
         // bcrypt entry; the password goes over stdin (-i), never argv.
@@ -170,14 +167,13 @@ impl Registry {
         }
         write_private(&htpasswd_path, format!("{line}\n").as_bytes());
 
-        let port = free_port().map_err(|e| format!("free port: {e}"))?;
-        let host = format!("127.0.0.1:{port}");
-        let config_path = dir.path().join("config.yml");
+        let port = free_port();
+        let config_path = dir.join("config.yml");
         let config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: \"{data}\"\n  delete:\n    enabled: true\n\
-             http:\n  addr: \"{host}\"\n  headers:\n    X-Content-Type-Options: [nosniff]\n\
+             http:\n  addr: \"127.0.0.1:{port}\"\n  headers:\n    X-Content-Type-Options: [nosniff]\n\
              auth:\n  htpasswd:\n    realm: beta9-test-realm\n    path: \"{htpasswd}\"\n\
              health:\n  storagedriver:\n    enabled: false\n",
             data = yaml_escape(&data_dir.to_string_lossy()),
@@ -185,112 +181,45 @@ impl Registry {
         );
         write_private(&config_path, config.as_bytes());
 
-        let log_path = dir.path().join("registry.log");
-        let log = File::create(&log_path).map_err(|e| format!("create log: {e}"))?;
-        let log_err = log.try_clone().map_err(|e| format!("clone log: {e}"))?;
-        let child = Command::new(registry_bin())
-            .arg("serve")
+        spec.arg("serve")
             .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("spawn docker-registry (installed?): {e}"))?;
-        let mut reg = Registry {
-            port,
-            host,
-            dir,
-            child,
-        };
-
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = reg.child.try_wait() {
-                return Err(format!(
-                    "docker-registry exited with {status}; log:\n{}",
-                    reg.log()
-                ));
-            }
-            match http_status(port, "/v2/") {
-                Ok(401) => return Ok(reg),
-                Ok(other) => {
-                    return Err(format!(
-                        "GET /v2/ answered {other}, want 401; log:\n{}",
-                        reg.log()
-                    ))
-                }
-                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-                Err(e) => {
-                    return Err(format!(
-                        "no answer on {} within {READY_TIMEOUT:?} ({e}); log:\n{}",
-                        reg.host,
-                        reg.log()
-                    ))
-                }
-            }
+            .ready(Ready::Tcp(port))
+            .timeout(READY_TIMEOUT);
+        let server = spec
+            .start()
+            .map_err(|e| format!("{e} (docker-registry installed?)"))?;
+        // Listening is not enough: another process may have taken the port first.
+        match server.http().try_request("GET", "/v2/", &[], "") {
+            Ok((401, _)) => Ok(Registry {
+                port: server.port(),
+                host: server.host(),
+                server,
+            }),
+            Ok((other, _)) => Err(format!(
+                "GET /v2/ answered {other}, want 401; log:\n{}",
+                server.log()
+            )),
+            Err(e) => Err(format!(
+                "GET /v2/ on {} failed ({e}); log:\n{}",
+                server.host(),
+                server.log()
+            )),
         }
+    }
+
+    /// The registry's temp dir (config, htpasswd, data, log).
+    pub fn dir(&self) -> &Path {
+        self.server.dir()
     }
 
     /// The registry's own log (stdout + stderr) so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
-        format!("http://{}", self.host)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // `dir` (TempDir) removes itself after this.
+        self.server.log()
     }
 }
 
 fn yaml_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// Binds 127.0.0.1:0 and releases it (racy by nature; `Registry::start` retries).
-fn free_port() -> std::io::Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(l.local_addr()?.port())
-}
-
-/// One raw `GET path` to 127.0.0.1:port; returns the HTTP status code.
-pub fn http_status(port: u16, path: &str) -> std::io::Result<u16> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.set_write_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = [0u8; 64];
-    let mut got = 0;
-    while got < 12 {
-        let n = s.read(&mut buf[got..])?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    let head = String::from_utf8_lossy(&buf[..got]);
-    // "HTTP/1.1 401 Unauthorized"
-    head.split(' ')
-        .nth(1)
-        .and_then(|c| c.get(..3))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("bad status line {head:?}"),
-            )
-        })
 }
 
 /// Runs `cmd` with stdin closed, collecting stdout/stderr; kills it after `timeout`

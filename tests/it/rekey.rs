@@ -50,7 +50,7 @@ fn rekey_rotates_the_generated_key_and_keeps_every_entry() {
         "rekeyed 21 entries in 2 workspaces (0 already under the new key)\n"
     );
     assert_ne!(std::fs::read(s.key_file()).unwrap(), before, "key changed");
-    assert!(!s.key_file().with_file_name("master.key.next").exists());
+    assert!(!s.rotation_parked());
     all_readable(&s, 20, 10);
     let o = s.run_env(&["get"], b"ghcr.io", &[("BETA9_WORKSPACE", "team")]);
     assert_eq!(o.json()["Secret"], "team");
@@ -95,7 +95,7 @@ fn rekey_killed_at_random_points_leaves_everything_readable() {
         // Evidence that the kill landed mid-rotation: the next key is still parked (it is promoted
         // only when every entry was converted). A kill before it was parked proves nothing.
         let finished = child.wait().unwrap().success();
-        if !finished && s.key_file().with_file_name("master.key.next").exists() {
+        if !finished && s.rotation_parked() {
             interrupted += 1;
         }
         all_readable(&s, N, BIG);
@@ -115,7 +115,7 @@ fn rekey_killed_at_random_points_leaves_everything_readable() {
     );
     let o = s.run(&["rekey"], b"");
     assert_eq!(o.code, 0, "{o:?}");
-    assert!(!s.key_file().with_file_name("master.key.next").exists());
+    assert!(!s.rotation_parked());
     all_readable(&s, N, BIG);
 }
 

@@ -1,11 +1,12 @@
 //! Shared test fixtures: a sandbox per test (its own HOME, store, key and cache, nothing from the
-//! caller's environment), the real binary run as docker runs it, and the CANARY secret.
+//! caller's environment), the real binary run as docker runs it, the CANARY secret, and the one
+//! switch for tests that need an external tool (`tool_missing`).
 
-#![allow(dead_code)]
-
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A secret value that must never show up anywhere but a `get`/`export` answer and the encrypted
 /// store. Tests grep stdout, stderr and every file for it.
@@ -86,9 +87,19 @@ impl Sandbox {
         self.store_base().join("workspaces/default")
     }
 
+    /// The generated key of this sandbox's store base: each base has its own
+    /// (`stores/<16 hex of SHA-256 over the base path>.key`, docs/storage.md, "Key sources").
     pub fn key_file(&self) -> PathBuf {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.store_base().as_os_str().as_encoded_bytes());
         self.home()
-            .join(".config/docker-credential-beta9/master.key")
+            .join(".config/docker-credential-beta9/stores")
+            .join(format!("{}.key", hex::encode(&digest[..8])))
+    }
+
+    /// Evidence of a rotation in progress: the next key parked in the store base.
+    pub fn rotation_parked(&self) -> bool {
+        self.store_base().join("rotation.next").exists()
     }
 
     /// Adds an environment variable to every later run.
@@ -98,9 +109,15 @@ impl Sandbox {
 
     /// The binary with a clean environment: PATH, HOME and the store, nothing inherited.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args)
-            .env_clear()
+        let mut c = self.command(bin());
+        c.args(args);
+        c
+    }
+
+    /// `program` with the environment `cmd` gives the binary.
+    fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", self.home())
             .env("BETA9_CREDENTIALS_DIR", self.store_base())
@@ -136,6 +153,36 @@ impl Sandbox {
             let _ = si.write_all(stdin);
         }
         Out::from(child.wait_with_output().expect("wait"))
+    }
+
+    /// Runs the binary as `run_env` does, under `strace -f -qq -e trace=FILTER` (e.g. `network`,
+    /// `execve,execveat`): what it printed, and the trace. Check `strace_usable` first.
+    pub fn run_traced(
+        &self,
+        filter: &str,
+        args: &[&str],
+        stdin: &[u8],
+        env: &[(&str, &str)],
+    ) -> (Out, String) {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let file = self.path().join(format!(
+            "strace-{}.log",
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut c = self.command("strace");
+        c.args(["-f", "-qq", "-e", &format!("trace={filter}"), "-o"])
+            .arg(&file)
+            .arg(bin())
+            .args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = self.run_with(c, stdin);
+        let trace = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("no strace output ({e}): {out:?}"));
+        // Not left for `files()` / `assert_not_on_disk` to find.
+        let _ = std::fs::remove_file(&file);
+        (out, trace)
     }
 
     /// `store` as docker sends it.
@@ -207,7 +254,55 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// The secret-name vector file format: `registry<TAB>oci-creds-...` per line.
-pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+/// The test harness's own knobs (not the helper's environment, which src/env.rs owns).
+#[allow(clippy::disallowed_methods)]
+pub fn knob(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The one switch for external tools (moto, the Google stub's python cryptography, the keyring
+/// session, strace, docker-registry, skopeo, the docker CLI, docker-py): `BETA9_REQUIRE_TOOLS=1`
+/// (scripts/test.sh) makes a missing one a failure instead of a skip.
+pub fn tools_required() -> bool {
+    knob("BETA9_REQUIRE_TOOLS").as_deref() == Some("1")
+}
+
+/// `test` cannot run because `what` is missing or unusable (`reason`): panics under
+/// `BETA9_REQUIRE_TOOLS=1`, otherwise prints `skipping: ...` on stderr and returns true, for
+/// `if tool_missing(..) { return; }`.
+pub fn tool_missing(test: &str, what: &str, reason: &str) -> bool {
+    assert!(
+        !tools_required(),
+        "{test}: {what} is required (BETA9_REQUIRE_TOOLS=1) but unavailable: {reason}\n\
+         (scripts/install-test-deps.sh installs the test tools; without BETA9_REQUIRE_TOOLS=1 \
+         such a test skips)"
+    );
+    eprintln!("skipping: {test}: {what} unavailable: {reason}");
+    true
+}
+
+/// The running test's name (libtest names each test's thread after it), for skip messages.
+pub fn current_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string()
+}
+
+/// strace is installed and may trace here. Otherwise the test skips (false) or, under
+/// `BETA9_REQUIRE_TOOLS=1`, fails.
+pub fn strace_usable(test: &str) -> bool {
+    let reason = match Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .output()
+    {
+        Ok(o) if o.status.success() => return true,
+        Ok(o) => format!(
+            "cannot trace here ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("cannot run strace: {e}"),
+    };
+    !tool_missing(test, "strace", &reason)
 }
