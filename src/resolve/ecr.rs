@@ -103,8 +103,41 @@ pub(crate) fn target(hostname: &str) -> Option<Target> {
     })
 }
 
+/// What a `get` for an `aws` record will do: the API and region, where the keys come from, and
+/// the token cache key. No I/O.
+pub(crate) struct Plan<'a> {
+    registry: String,
+    target: Target,
+    source: Source<'a>,
+    key: String,
+}
+
 /// `get` for an `aws` record.
 pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
+    let Plan {
+        registry,
+        target,
+        source,
+        key,
+    } = plan(ctx, record)?;
+    let token = token::get_or_refresh(
+        ctx.tokens()?,
+        &key,
+        &POLICY,
+        ctx.clock(),
+        &|n| ctx.note(n),
+        || fetch(ctx, &registry, &target, &source),
+    )?;
+    Ok(token.login())
+}
+
+/// The token a `get` would answer from the cache right now, if any; no network, no minting.
+pub fn cached(ctx: &Context, record: &Record) -> Result<Option<CachedToken>> {
+    let plan = plan(ctx, record)?;
+    Ok(ctx.tokens()?.read(&plan.key))
+}
+
+fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
     let registry = record.registry.to_string();
     let Some(target) = target(record.registry.hostname()) else {
         return Err(Error::Unsupported {
@@ -162,15 +195,12 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
             ctx.env.get(env::AWS_PROFILE),
         ),
     };
-    let token = token::get_or_refresh(
-        ctx.tokens()?,
-        &key,
-        &POLICY,
-        ctx.clock(),
-        &|n| ctx.note(n),
-        || fetch(ctx, &registry, &target, &source),
-    )?;
-    Ok(token.login())
+    Ok(Plan {
+        registry,
+        target,
+        source,
+        key,
+    })
 }
 
 /// docs/ecr.md, "Token cache": workspace + canonical registry + region + SHA-256 over the access key id, the

@@ -62,6 +62,24 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
     ))
 }
 
+/// The token a `get` would answer from the cache right now, if any (no network, no minting);
+/// `None` as well for a stored access token, which is not cached.
+pub fn cached(ctx: &Context, record: &Record) -> Result<Option<CachedToken>> {
+    let c = &record.credentials;
+    if c.non_empty("GCP_ACCESS_TOKEN").is_some() {
+        return Ok(None);
+    }
+    let key = if let Some(json) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
+        ServiceAccountKey::parse(json.expose_secret())
+            .map_err(|r| bad_record(record, r))?
+            .cache_key()
+    } else {
+        let host = ctx.env.get(env::GCE_METADATA_HOST).unwrap_or(METADATA_HOST);
+        format!("gcp-metadata\0{host}")
+    };
+    Ok(ctx.tokens()?.read(&key))
+}
+
 fn bad_record(record: &Record, reason: String) -> Error {
     Error::BadRecord {
         entry: record.registry.secret_name().to_string(),
@@ -133,7 +151,7 @@ fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<Cache
     // Half the budget per connection attempt leaves room for the one retry.
     let connect = (budget / 2).max(Duration::from_secs(1));
     let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect)?;
-    cached(&peer, &reply, now)
+    to_cached(&peer, &reply, now)
 }
 
 /// Form 3: the metadata server's token for the instance's default service account.
@@ -164,7 +182,7 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
         };
         let connect = METADATA_CONNECT.min(budget);
         let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect)?;
-        cached(&peer, &reply, now)
+        to_cached(&peer, &reply, now)
     })?;
     Ok(token.login())
 }
@@ -172,7 +190,7 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
 /// A reply as a cache entry. A token that arrives within the hard margin of its end is refused:
 /// docker would get a dead token (GKE's metadata server has returned such, docker-credential-gcr
 /// PR #183).
-fn cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedToken> {
+fn to_cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedToken> {
     let t = gcp_http::access_token(peer, reply)?;
     let expires_in = t.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
     if expires_in <= POLICY.hard_margin {

@@ -17,6 +17,38 @@ pub mod gcp;
 pub mod gcp_http;
 pub mod gcp_jwt;
 
+/// How a record's login is produced, as `ls`, `show` and `doctor` report it: no network, nothing
+/// minted, no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginKind {
+    /// Answered as stored.
+    Static,
+    /// A short-lived token minted from the record; the cached one, if any.
+    Token(Option<TokenInfo>),
+}
+
+/// What is known about a cached token, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub fetched_at: u64,
+    pub expires_at: u64,
+}
+
+/// See [`LoginKind`].
+pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
+    let cached = match record.kind {
+        CredentialType::Aws => ecr::cached(ctx, record)?,
+        CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
+            gcp::cached(ctx, record)?
+        }
+        _ => return Ok(LoginKind::Static),
+    };
+    Ok(LoginKind::Token(cached.map(|t| TokenInfo {
+        fetched_at: t.fetched_at,
+        expires_at: t.expires_at,
+    })))
+}
+
 /// The login for a record, `None` when the record cannot serve logins yet.
 pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
     let c = &record.credentials;
@@ -84,5 +116,32 @@ fn not_google(record: &Record) -> Error {
     Error::Unsupported {
         registry: record.registry.to_string(),
         detail: "a gcp record is only used for Google registry hosts (gcr.io, *.gcr.io, *-docker.pkg.dev, docker.*.rep.pkg.dev); nothing was sent".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    fn record(json: &str) -> Record {
+        Record::decode(json.as_bytes(), None).unwrap()
+    }
+
+    #[test]
+    fn login_kinds_need_no_network() {
+        let ctx = Context::in_memory(Env::default());
+        let ghcr = record(
+            r#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t"}}"#,
+        );
+        assert_eq!(login_kind(&ctx, &ghcr).unwrap(), LoginKind::Static);
+        let aws = record(
+            r#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b"}}"#,
+        );
+        assert_eq!(login_kind(&ctx, &aws).unwrap(), LoginKind::Token(None));
+        let stored = record(
+            r#"{"version":1,"registry":"gcr.io","type":"gcp","credentials":{"GCP_ACCESS_TOKEN":"ya29"}}"#,
+        );
+        assert_eq!(login_kind(&ctx, &stored).unwrap(), LoginKind::Static);
     }
 }
