@@ -120,7 +120,7 @@ fn open_regular(path: &Path, write: bool, create: bool) -> std::io::Result<File>
     }
     let file = o.open(path).map_err(|e| {
         // O_NOFOLLOW on a link fails with ELOOP: say what it is.
-        if is_symlink(path) {
+        if e.kind() != std::io::ErrorKind::NotFound && is_symlink(path) {
             std::io::Error::other("it is a symbolic link, which the helper never follows")
         } else {
             e

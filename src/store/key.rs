@@ -268,12 +268,21 @@ fn read_key_file(path: &Path) -> Result<Key> {
 fn read_key_file_if_present(path: &Path, what: &str) -> Result<Option<Key>> {
     match fsutil::read_regular(path, fsutil::KEY_LIMIT) {
         Ok(None) => Ok(None),
-        Ok(Some(_)) => read_key_file_as(path, what).map(Some),
+        Ok(Some(bytes)) => parse_key_bytes(&bytes, path, what).map(Some),
         Err(e) => Err(Error::KeyUnavailable(format!(
             "cannot read {what} {}: {e}",
             path.display()
         ))),
     }
+}
+
+fn parse_key_bytes(bytes: &[u8], path: &Path, what: &str) -> Result<Key> {
+    parse_key(bytes).ok_or_else(|| {
+        Error::KeyUnavailable(format!(
+            "{what} {} must hold 64 hex characters or exactly 32 raw bytes",
+            path.display()
+        ))
+    })
 }
 
 /// Reads and parses a key file (a regular file, not through a link, at most 1 KiB); `what` names
@@ -287,12 +296,7 @@ pub fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
                 path.display()
             ))
         })?;
-    parse_key(&bytes).ok_or_else(|| {
-        Error::KeyUnavailable(format!(
-            "{what} {} must hold 64 hex characters or exactly 32 raw bytes",
-            path.display()
-        ))
-    })
+    parse_key_bytes(&bytes, path, what)
 }
 
 fn create_key_file(path: &Path) -> Result<Key> {
