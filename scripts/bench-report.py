@@ -29,7 +29,21 @@ CASES = [
     ("ecr-cold", "cold ECR get (moto)", 1),
     ("list", "list, 10 entries", 1),
     ("list-big", "list, %s entries" % format(int(E["BENCH_ENTRIES"]), ","), 1),
+    # The fleet's shared token cache (issue 13); only measured when redis-server is installed.
+    ("fleet-local-hit", "local hit, shared cache on", 1),
+    ("fleet-redis", "served from Redis, cold local", 1),
+    ("fleet-mint", "cold mint through Redis", 1),
+    ("fleet-no-redis", "cold mint, no shared cache", 1),
+    ("fleet-refused", "cold mint, Redis refused", 1),
+    ("fleet-skipped", "cold mint, skip marker", 1),
+    # The shared store (issue 14); only measured when PostgreSQL is installed.
+    ("pg-ttl0", "shared store get, TTL 0", 1),
+    ("pg-ttl0-tls", "shared store get, TTL 0, TLS", 1),
+    ("pg-hot", "shared store get, fresh copy", 1),
+    ("pg-list-big", "shared store list, %s rows" % format(int(E["BENCH_ENTRIES"]), ","), 1),
 ]
+# Measured but kept out of the plot (300 ms would flatten it).
+EXTRA = [("fleet-paused", "cold mint, Redis never answers")]
 
 
 def pct(xs, q):
@@ -63,6 +77,7 @@ def latency(name):
         "p50_ms": ms(statistics.median(times)),
         "p10_ms": ms(pct(times, 0.10)),
         "p90_ms": ms(pct(times, 0.90)),
+        "p99_ms": ms(pct(times, 0.99)),
         "mean_ms": ms(statistics.fmean(times)),
         "min_ms": ms(min(times)),
         "runs": len(times),
@@ -165,7 +180,7 @@ def version(cmd):
         return ""
 
 
-lat = {name: latency(name) for name, _, _ in CASES}
+lat = {name: latency(name) for name, _, _ in CASES + [(n, l, 0) for n, l in EXTRA]}
 p50 = lambda n: lat[n]["p50_ms"] if lat.get(n) else None
 
 
@@ -225,6 +240,88 @@ goal("%d concurrent cold ECR gets -> GetAuthorizationToken calls" % n_conc,
      max(calls) if calls else None, "calls", "1", bool(calls) and all(c == 1 for c in calls)
      and all(c["identical_answers"] == n_conc for c in conc),
      "per trial %s; identical answers %s" % (calls, [c["identical_answers"] for c in conc]))
+fleet = []
+words = E.get("BENCH_FLEET_RESULTS", "").split()
+for i in range(0, len(words) - 2, 3):
+    fleet.append({"calls": int(words[i]), "identical_answers": int(words[i + 1]), "wall_ms": float(words[i + 2])})
+n_fleet = int(E.get("BENCH_FLEET_N", "0"))
+if fleet:
+    calls = [c["calls"] for c in fleet]
+    goal("%d machines cold-starting at once -> GetAuthorizationToken calls" % n_fleet,
+         max(calls), "calls", "1", all(c == 1 for c in calls)
+         and all(c["identical_answers"] == n_fleet for c in fleet),
+         "per trial %s; identical answers %s; wall ms %s" % (
+             calls, [c["identical_answers"] for c in fleet], [c["wall_ms"] for c in fleet]))
+
+
+def p99(n):
+    return lat[n]["p99_ms"] if lat.get(n) else None
+
+
+def diff(a, b):
+    """p50(a) - p50(b) in ms, and the min/max of the per-round differences."""
+    if not lat.get(a) or not lat.get(b):
+        return None, None
+    per = [x - y for x, y in zip(lat[a]["round_p50_ms"], lat[b]["round_p50_ms"])]
+    return round(p50(a) - p50(b), 3), [round(min(per), 3), round(max(per), 3)]
+
+
+def span_us(kind):
+    """Median of the strace-measured Redis spans (microseconds) and the number of runs."""
+    text = read("fleet-span." + kind)
+    xs = [int(x) for x in (text or "").split() if x.isdigit()]
+    return (int(statistics.median(xs)), len(xs)) if xs else (None, 0)
+
+
+if lat.get("fleet-redis"):
+    r, rr = ratio("fleet-redis", "fleet-local-hit")
+    r99 = round(p99("fleet-redis") / p99("fleet-local-hit"), 3) if lat.get("fleet-local-hit") else None
+    goal("get served from Redis (cold local) / local hit (p50)", r, "x", "<= 2", le(r, 2),
+         "%s / %s ms; per-round %s; p99 %s / %s ms = %sx" % (
+             p50("fleet-redis"), p50("fleet-local-hit"), rr, p99("fleet-redis"),
+             p99("fleet-local-hit"), r99))
+    r, rr = ratio("fleet-local-hit", "ecr-cached")
+    goal("local hit with the shared cache on / without (p50)", r, "x", "-", None,
+         "per-round %s; sockets %s" % (rr, sockets("fleet-local-hit")))
+    goal("cold mint (p50 / p99)", p50("fleet-mint"), "ms", "-", None,
+         "through Redis (lock, mint, publish); p99 %s ms; without a shared cache %s / %s ms" % (
+             p99("fleet-mint"), p50("fleet-no-redis"), p99("fleet-no-redis")))
+    d, dr = diff("fleet-refused", "fleet-no-redis")
+    goal("cost of a refused Redis on a cold get (p50 difference)", d, "ms", "<= 1", le(d, 1),
+         "%s vs %s ms; per-round %s; syscalls %s vs %s" % (
+             p50("fleet-refused"), p50("fleet-no-redis"), dr, syscalls("fleet-refused"),
+             syscalls("fleet-no-redis")))
+    us, n = span_us("refused")
+    goal("refused Redis: socket() to the marker's rename() (strace, median)",
+         None if us is None else round(us / 1000, 3), "ms", "<= 1", le(None if us is None else us / 1000, 1),
+         "%d runs under strace -ttt -T (an upper bound: strace slows every syscall)" % n)
+    us, n = span_us("marker")
+    goal("skip marker holding: reading it (strace, median)",
+         None if us is None else round(us / 1000, 3), "ms", "~0", None,
+         "%d runs; openat() to close() of the marker; no Redis socket" % n)
+    d, dr = diff("fleet-skipped", "fleet-no-redis")
+    sk, base = sockets("fleet-skipped"), sockets("fleet-no-redis")
+    goal("cost while the skip marker holds (p50 difference)", d, "ms", "0", None if sk is None else sk == base,
+         "per-round %s; sockets %s vs %s (no Redis connection); syscalls %s vs %s (reading the marker)" % (
+             dr, sk, base, syscalls("fleet-skipped"), syscalls("fleet-no-redis")))
+    d, _ = diff("fleet-paused", "fleet-no-redis")
+    goal("cost of a Redis that never answers (p50 difference)", d, "ms", "-", None,
+         "SIGSTOPped Redis: the 300 ms read timeout once, then the marker spares 30 s of gets")
+
+if lat.get("pg-ttl0"):
+    goal("shared-store get through PostgreSQL, TTL 0, loopback (p50)", p50("pg-ttl0"), "ms", "<= 5",
+         le(p50("pg-ttl0"), 5),
+         "scram-sha-256, sslmode=disable; p10 %s p90 %s ms; verify-full TLS %s ms (p90 %s); sockets %s; "
+         "peak RSS %s KiB" % (lat["pg-ttl0"]["p10_ms"], lat["pg-ttl0"]["p90_ms"], p50("pg-ttl0-tls"),
+                             lat["pg-ttl0-tls"]["p90_ms"] if lat.get("pg-ttl0-tls") else None,
+                             sockets("pg-ttl0"), (rss("pg-ttl0") or {}).get("max_kib")))
+    r, rr = ratio("pg-hot", "static")
+    goal("shared-store get from a fresh local copy / local-store get (p50)", r, "x", "<= 1.2",
+         le(r, 1.2), "%s / %s ms; per-round %s; sockets %s" % (
+             p50("pg-hot"), p50("static"), rr, sockets("pg-hot")))
+    goal("shared-store list of %s rows (p50)" % E.get("BENCH_PG_ROWS", "?"), p50("pg-list-big"), "ms",
+         "-", None, "one query for every row, then each opened; local store: %s ms" % p50("list-big"))
+
 goal("peak RSS of one static get", round(static_rss["max_kib"] / 1024, 2) if static_rss else None,
      "MiB", "<= 8", bool(static_rss) and static_rss["max_kib"] <= 8 * 1024,
      "max of %d runs (/usr/bin/time %%M)" % (static_rss["runs"] if static_rss else 0))
@@ -256,14 +353,20 @@ results = {
     "settings": {"runs": int(E["BENCH_RUNS"]), "rounds": int(E["BENCH_ROUNDS"]),
                  "entries": entries, "load_start": float(E["BENCH_LOAD_START"]),
                  "load_end": float(E["BENCH_LOAD_END"])},
-    "latency": {name: dict(lat[name], label=label) for name, label, _ in CASES if lat[name]},
+    "latency": {name: dict(lat[name], label=label) for name, label, _ in CASES + [(n, l, 0) for n, l in EXTRA]
+                if lat[name]},
     "goals": goals,
     "concurrency": conc,
+    "fleet": {"machines": n_fleet, "trials": fleet},
     "rss_kib": {n: rss(n) for n in ("true", "static", "ecr-cached", "gcp-cached", "list-big", "peer-cached")
                 if rss(n)},
-    "syscalls": {n: syscalls(n) for n in ("true", "static", "ecr-cached", "gcp-cached", "peer-cached")
+    "syscalls": {n: syscalls(n) for n in ("true", "static", "ecr-cached", "gcp-cached", "peer-cached",
+                                          "fleet-local-hit", "fleet-redis", "fleet-no-redis",
+                                          "fleet-refused", "fleet-skipped")
                  if syscalls(n) is not None},
-    "sockets": {n: sockets(n) for n in ("static", "ecr-cached", "ecr-cold", "gcp-cached", "gcp-cold")
+    "sockets": {n: sockets(n) for n in ("static", "ecr-cached", "ecr-cold", "gcp-cached", "gcp-cold",
+                                        "fleet-local-hit", "fleet-redis", "fleet-no-redis",
+                                        "fleet-refused", "fleet-skipped")
                 if sockets(n) is not None},
     "instructions": {n: instructions(n) for n in ("true", "static", "static-big", "ecr-cached", "gcp-cached")
                      if instructions(n) is not None},
@@ -313,12 +416,12 @@ print("hyperfine %s, -N --input, %s rounds x %s runs (cold ECR %s, big list %s p
 print("peer: %s (%s), cached path from a pre-filled cache, no network"
       % (results["tools"]["peer"] or "not installed", results["tools"]["peer_version"]))
 print()
-print("%-32s %9s %9s %9s %6s   %s" % ("case", "p50 ms", "p10 ms", "p90 ms", "runs", "per-round p50"))
-for name, label, _ in CASES:
+print("%-32s %9s %9s %9s %9s %6s   %s" % ("case", "p50 ms", "p10 ms", "p90 ms", "p99 ms", "runs", "per-round p50"))
+for name, label, _ in CASES + [(n, l, 0) for n, l in EXTRA]:
     v = lat[name]
     if v:
-        print("%-32s %9.3f %9.3f %9.3f %6d   %s" % (label, v["p50_ms"], v["p10_ms"], v["p90_ms"],
-                                                   v["runs"], " ".join("%.3f" % x for x in v["round_p50_ms"])))
+        print("%-32s %9.3f %9.3f %9.3f %9.3f %6d   %s" % (label, v["p50_ms"], v["p10_ms"], v["p90_ms"], v["p99_ms"],
+                                                        v["runs"], " ".join("%.3f" % x for x in v["round_p50_ms"])))
     else:
         print("%-32s %9s" % (label, "n/a"))
 print()

@@ -8,7 +8,14 @@
 #   - 64 concurrent cold ECR `get`s -> GetAuthorizationToken calls seen by moto (3 trials);
 #   - peak RSS (/usr/bin/time %M), syscall counts (strace -c -f), sockets opened by a cached `get`
 #     (strace -e trace=network), instruction counts (valgrind callgrind, stable under load);
-#   - stripped binary size and release build time (incremental unless --build-time).
+#   - stripped binary size and release build time (incremental unless --build-time);
+#   - the fleet's shared token cache (issue 13, Debian's redis-server on loopback): 100 simulated
+#     machines cold-starting at once -> GetAuthorizationToken calls (3 trials); a `get` served from
+#     Redis with a cold local cache vs a local hit vs a cold mint (p50/p99); what a refused Redis,
+#     a Redis that never answers, and the skip marker add to a cold `get`;
+#   - the shared store (issue 14, Debian's PostgreSQL on loopback, scram-sha-256): `get` through the
+#     database with TTL 0 (plain and verify-full TLS), `get` answered by a fresh local copy, and
+#     `list` of the big store's 10,000 entries copied into the table byte for byte.
 # Prints a table with every goal, writes target/bench/results.{json,csv} (raw hyperfine JSON in
 # target/bench/raw/) and the plot benches/results/latency.png (+ a copy of results.json there).
 #
@@ -24,7 +31,8 @@
 #                     time; results and plot stay in target/bench/, benches/results/ is untouched)
 # Needs: cargo, python3. Installs if missing: hyperfine >= 1.16 with --input (else
 # `cargo install hyperfine@1.20.0 --locked --root target/bench-tools`), amazon-ecr-credential-helper,
-# gnuplot-nox, strace, time, valgrind (Debian), moto[server] 5.x and cryptography (pip).
+# gnuplot-nox, strace, time, valgrind, redis-server, postgresql (Debian), moto[server] 5.x and
+# cryptography (pip).
 set -euo pipefail
 
 RUNS=200
@@ -102,6 +110,7 @@ HAVE_STRACE=0; need strace strace && HAVE_STRACE=1
 HAVE_VALGRIND=0; need valgrind valgrind && HAVE_VALGRIND=1
 HAVE_GNUPLOT=0; need gnuplot gnuplot-nox && HAVE_GNUPLOT=1
 need docker-credential-ecr-login amazon-ecr-credential-helper || true
+HAVE_REDIS=0; need redis-server redis-server && HAVE_REDIS=1
 
 # hyperfine with --input (1.16+): runs the command without a shell, stdin from a file.
 pick_hyperfine() {
@@ -154,14 +163,19 @@ fi
 WORK=$(mktemp -d /tmp/beta9-bench.XXXXXX)
 MOTO_PID=""
 GCP_PID=""
+REDIS_PID=""
+PG_PID=""
 cleanup() {
     exec 3>&- 2>/dev/null || true
     local pid
-    for pid in $MOTO_PID $GCP_PID; do
+    for pid in $MOTO_PID $GCP_PID $REDIS_PID $PG_PID; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
+    if [ -n "${PGROOT:-}" ]; then
+        rm -rf "$PGROOT"
+    fi
 }
 trap cleanup EXIT
 
@@ -352,6 +366,133 @@ else
     log "docker-credential-ecr-login not installed; skipping the peer"
 fi
 
+# --- the fleet: Redis on a free loopback port and FLEET_N simulated machines -------------------
+# Each machine has its own HOME and store (so its own generated master key) and the same AWS keys
+# stored; every `get` is a separate process, as on a fleet of workers.
+FLEET_N=100
+FLEET_TRIALS=3
+FLEET_COLD_RUNS=$(( RUNS / 4 > 10 ? RUNS / 4 : 10 ))
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+if [ "$HAVE_REDIS" = 1 ]; then
+    REDIS_PORT=$(free_port)
+    REDIS_PW="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --requirepass "$REDIS_PW" --save "" \
+        --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -a "$REDIS_PW" --no-auth-warning "$@"; }
+    for _ in $(seq 100); do
+        [ "$(rcli PING 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+    done
+    [ "$(rcli PING 2>/dev/null)" = PONG ] || { log "redis-server did not start:"; cat "$WORK/redis.log" >&2; exit 1; }
+    RURL="redis://:$REDIS_PW@127.0.0.1:$REDIS_PORT/0"
+    # Nothing listens here: a refused connection.
+    DEAD_PORT=$(free_port)
+    DEAD_URL="redis://:$REDIS_PW@127.0.0.1:$DEAD_PORT/0"
+    FLEET="$WORK/fleet"
+    log "making $FLEET_N simulated machines"
+    for i in $(seq "$FLEET_N"); do
+        mkdir -p "$FLEET/m$i/home"
+        HOME="$FLEET/m$i/home" BETA9_CREDENTIALS_DIR="$FLEET/m$i/store" add_aws "$HOST"
+    done
+    # Prepare scripts for hyperfine (it runs them without a shell): a cold local cache, with or
+    # without the skip marker (docs/fleet.md, "Failure behaviour"), or a cold Redis too.
+    FCOLD="$WORK/fleet-cold"
+    printf 'rm -rf %s\n' "$FCOLD" >"$WORK/prep-cold.sh"
+    printf 'rm -rf %s\nmkdir -p %s/default\necho $(( $(date +%%s) + 86400 )) >%s/default/shared-cache-unreachable\n' \
+        "$FCOLD" "$FCOLD" "$FCOLD" >"$WORK/prep-marker.sh"
+    printf 'rm -rf %s\nredis-cli -h 127.0.0.1 -p %s -a %s --no-auth-warning FLUSHALL >/dev/null\n' \
+        "$FCOLD" "$REDIS_PORT" "$REDIS_PW" >"$WORK/prep-flush.sh"
+    # Redis holds the token for $HOST (one mint through it), and the main store's cache too.
+    expect "get through Redis (mints, publishes)" '"Username":"AWS"' \
+        env BETA9_TOKEN_CACHE_URL="$RURL" BETA9_CACHE_DIR="$FCOLD" "$BIN" get <"$IN_ECR"
+    rm -rf "$FCOLD"
+    expect "get served from Redis" '"Username":"AWS"' \
+        env BETA9_TOKEN_CACHE_URL="$RURL" BETA9_CACHE_DIR="$FCOLD" "$BIN" get <"$IN_ECR"
+    [ "$(rcli --scan | wc -l)" = 1 ] || { log "expected one key in Redis, found: $(rcli --scan)"; exit 1; }
+else
+    log "redis-server missing: skipping the fleet cases"
+fi
+
+# --- the shared store: PostgreSQL on a free loopback port (issue 14) ---------------------------
+# Debian's server in $WORK (initdb, and the server, as the `postgres` user when root: initdb refuses
+# root), scram-sha-256 passwords, TLS from a CA made here. The table holds the big local store's
+# entries byte for byte (rows are the local entry format) and its key check, so the helper opens
+# them with that store's generated key.
+HAVE_PG=0
+PG_COUNT=0
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+PG_BIN=$(pg_bin || true)
+if [ -z "$PG_BIN" ] && apt_install postgresql postgresql-client; then
+    PG_BIN=$(pg_bin || true)
+fi
+if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
+    # Its own dir: $WORK is 0700 root's, which the postgres user may not enter.
+    PGROOT=$(mktemp -d /tmp/beta9-bench-pg.XXXXXX)
+    mkdir -p "$PGROOT/sock" "$PGROOT/tls"
+    AS_PG=()
+    EXEC_PG=()
+    if [ "$(id -u)" = 0 ]; then
+        AS_PG=(runuser -u postgres --)
+        # setpriv execs the server, so $PG_PID is the server itself (runuser would stay between).
+        EXEC_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    fi
+    PG_SUPER_PW="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    PG_PW="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    printf '%s\n' "$PG_SUPER_PW" >"$PGROOT/pw"
+    python3 "$ROOT/tests/support/pg_tls.py" "$PGROOT/tls"
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres "$PGROOT"
+    fi
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PGROOT/data" -U postgres --auth=scram-sha-256 \
+        --pwfile="$PGROOT/pw" -N -E UTF8 --locale=C >"$PGROOT/initdb.log" 2>&1 \
+        || { log "initdb failed:"; cat "$PGROOT/initdb.log" >&2; exit 1; }
+    PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "${EXEC_PG[@]}" "$PG_BIN/postgres" -D "$PGROOT/data" -p "$PG_PORT" -k "$PGROOT/sock" \
+        -c listen_addresses=127.0.0.1 -c ssl=on -c "ssl_cert_file=$PGROOT/tls/server.crt" \
+        -c "ssl_key_file=$PGROOT/tls/server.key" >"$PGROOT/server.log" 2>&1 &
+    PG_PID=$!
+    pg_sql() {
+        PGPASSWORD="$PG_SUPER_PW" "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$PGROOT/sock" \
+            -p "$PG_PORT" -U postgres "$@"
+    }
+    for _ in $(seq 100); do
+        pg_sql -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    pg_sql -d postgres -c 'SELECT 1' >/dev/null || { log "postgres did not start:"; cat "$PGROOT/server.log" >&2; exit 1; }
+    pg_sql -d postgres -c "CREATE ROLE beta9 LOGIN PASSWORD '$PG_PW'" -c "CREATE DATABASE creds OWNER beta9"
+    "$BIN" db schema | pg_sql -d creds -f - >/dev/null
+    pg_sql -d creds -c "ALTER TABLE beta9_credentials OWNER TO beta9" \
+        -c "ALTER TABLE beta9_credentials_base OWNER TO beta9"
+    python3 - "$SBIG" <<'PY' | pg_sql -d creds -c "COPY beta9_credentials (workspace, name, sealed) FROM STDIN"
+import os, sys
+d = os.path.join(sys.argv[1], "workspaces", "default")
+for n in sorted(os.listdir(d)):
+    if n.startswith("oci-creds-"):
+        sys.stdout.write("default\t%s\t\\\\x%s\n" % (n, open(os.path.join(d, n), "rb").read().hex()))
+PY
+    KEYCHECK_HEX=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().hex())' "$SBIG/keycheck")
+    pg_sql -d creds -c "INSERT INTO beta9_credentials_base (name, sealed) VALUES ('keycheck', '\\x$KEYCHECK_HEX')"
+    # The big store's own generated key (docs/storage.md, "Key sources": one per store base).
+    BIGKEY="$HOME/.config/docker-credential-beta9/stores/$(python3 -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16])' "$SBIG").key"
+    [ -f "$BIGKEY" ] || { log "the big store's key $BIGKEY is missing"; exit 1; }
+    PG_URL="postgres://beta9:$PG_PW@127.0.0.1:$PG_PORT/creds?sslmode=disable"
+    PG_URL_TLS="postgres://beta9:$PG_PW@127.0.0.1:$PG_PORT/creds?sslmode=verify-full&sslrootcert=$PGROOT/tls/ca.pem"
+    PG_ENV=(BETA9_STORE_URL="$PG_URL" BETA9_CREDENTIALS_KEY_FILE="$BIGKEY")
+    expect "shared-store get, TTL 0" '"Username":"bench"' env "${PG_ENV[@]}" BETA9_STORE_CACHE_TTL=0 "$BIN" get <"$IN_STATIC"
+    expect "shared-store get, TTL 0, TLS" '"Username":"bench"' \
+        env BETA9_STORE_URL="$PG_URL_TLS" BETA9_CREDENTIALS_KEY_FILE="$BIGKEY" BETA9_STORE_CACHE_TTL=0 "$BIN" get <"$IN_STATIC"
+    PG_COUNT=$(env "${PG_ENV[@]}" "$BIN" list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    if [ "$PG_COUNT" != "$ENTRIES" ]; then
+        log "the shared store lists $PG_COUNT entries, expected $ENTRIES"
+        exit 1
+    fi
+    HAVE_PG=1
+else
+    log "PostgreSQL missing: skipping the shared-store cases"
+fi
+
 # --- wait for a quiet machine -----------------------------------------------------------------
 load1() { cut -d' ' -f1 /proc/loadavg; }
 quiet() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.0 else 1)" "$(load1)"; }
@@ -397,6 +538,26 @@ for r in $(seq "$ROUNDS"); do
         env BETA9_CACHE_DIR="$COLD_CACHE" -- "$BIN" get
     hf "list.$r" "$RUNS" "$WORK/in.empty" "" env -- "$BIN" list
     hf "list-big.$r" "$LIST_RUNS" "$WORK/in.empty" "" env BETA9_CREDENTIALS_DIR="$SBIG" -- "$BIN" list
+    if [ "$HAVE_PG" = 1 ]; then
+        hf "pg-ttl0.$r" "$RUNS" "$IN_STATIC" "" env "${PG_ENV[@]}" BETA9_STORE_CACHE_TTL=0 -- "$BIN" get
+        hf "pg-ttl0-tls.$r" "$RUNS" "$IN_STATIC" "" env BETA9_STORE_URL="$PG_URL_TLS" \
+            BETA9_CREDENTIALS_KEY_FILE="$BIGKEY" BETA9_STORE_CACHE_TTL=0 -- "$BIN" get
+        hf "pg-hot.$r" "$RUNS" "$IN_STATIC" "" env "${PG_ENV[@]}" BETA9_STORE_CACHE_TTL=86400 -- "$BIN" get
+        hf "pg-list-big.$r" "$LIST_RUNS" "$WORK/in.empty" "" env "${PG_ENV[@]}" -- "$BIN" list
+    fi
+    if [ "$HAVE_REDIS" = 1 ]; then
+        hf "fleet-local-hit.$r" "$RUNS" "$IN_ECR" "" env BETA9_TOKEN_CACHE_URL="$RURL" -- "$BIN" get
+        hf "fleet-redis.$r" "$RUNS" "$IN_ECR" "sh $WORK/prep-cold.sh" \
+            env BETA9_TOKEN_CACHE_URL="$RURL" BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+        hf "fleet-mint.$r" "$FLEET_COLD_RUNS" "$IN_ECR" "sh $WORK/prep-flush.sh" \
+            env BETA9_TOKEN_CACHE_URL="$RURL" BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+        hf "fleet-no-redis.$r" "$FLEET_COLD_RUNS" "$IN_ECR" "sh $WORK/prep-cold.sh" \
+            env BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+        hf "fleet-refused.$r" "$FLEET_COLD_RUNS" "$IN_ECR" "sh $WORK/prep-cold.sh" \
+            env BETA9_TOKEN_CACHE_URL="$DEAD_URL" BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+        hf "fleet-skipped.$r" "$FLEET_COLD_RUNS" "$IN_ECR" "sh $WORK/prep-marker.sh" \
+            env BETA9_TOKEN_CACHE_URL="$DEAD_URL" BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+    fi
 done
 LOAD_END=$(load1)
 # Every cold run (and its warm-ups) must have made exactly one GetAuthorizationToken call.
@@ -443,6 +604,56 @@ for t in $(seq "$CONC_TRIALS"); do
     CONC_RESULTS+=("$(conc_trial "$t")")
     log "concurrent trial $t: calls, identical answers, wall ms = ${CONC_RESULTS[-1]}"
 done
+
+# --- the fleet: FLEET_N machines cold-starting at once -> GetAuthorizationToken calls ------------
+# Fresh local caches and an empty Redis each trial; released together as above.
+fleet_trial() { # N -> "calls identical_answers wall_ms"
+    local t=$1
+    local dir="$WORK/fleet-trial.$t" i pids=() rc ok=0 ref=""
+    mkdir -p "$dir"
+    mkfifo "$dir/go"
+    exec 3<>"$dir/go"
+    rcli FLUSHALL >/dev/null
+    moto_reset
+    for i in $(seq "$FLEET_N"); do
+        (
+            read -r _ <&3
+            exec 3>&-
+            HOME="$FLEET/m$i/home" BETA9_CREDENTIALS_DIR="$FLEET/m$i/store" BETA9_CACHE_DIR="$dir/cache.$i" \
+                BETA9_TOKEN_CACHE_URL="$RURL" exec "$BIN" get <"$IN_ECR" >"$dir/out.$i" 2>"$dir/err.$i"
+        ) &
+        pids+=($!)
+    done
+    sleep 1
+    local s
+    s=$(now)
+    printf "%${FLEET_N}s" "" | tr ' ' '\n' >&3
+    for i in "${!pids[@]}"; do
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        if [ "$rc" = 0 ] && [ -s "$dir/out.$((i + 1))" ]; then
+            ref=${ref:-$(cat "$dir/out.$((i + 1))")}
+            [ "$(cat "$dir/out.$((i + 1))")" = "$ref" ] && ok=$(( ok + 1 ))
+        fi
+    done
+    local e
+    e=$(now)
+    exec 3>&-
+    echo "$(moto_count) $ok $(elapsed_ms "$s" "$e")"
+}
+FLEET_RESULTS=()
+if [ "$HAVE_REDIS" = 1 ]; then
+    for t in $(seq "$FLEET_TRIALS"); do
+        FLEET_RESULTS+=("$(fleet_trial "$t")")
+        log "fleet trial $t: calls, identical answers, wall ms = ${FLEET_RESULTS[-1]}"
+    done
+    # A Redis that accepts connections but never answers (SIGSTOP): the read timeout, then the
+    # local path; the marker then spares the next gets (cold caches here, so each pays it).
+    kill -STOP "$REDIS_PID"
+    hf "fleet-paused.1" 10 "$IN_ECR" "sh $WORK/prep-cold.sh" \
+        env BETA9_TOKEN_CACHE_URL="$RURL" BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+    kill -CONT "$REDIS_PID"
+fi
 
 # The probes below take NAME INPUT [WRAP... --] CMD...: WRAP (e.g. `env -i ...`) sets up the
 # environment for the probe itself, so only CMD is measured, never an `env` process.
@@ -509,6 +720,65 @@ rm -rf "$WORK/strace-cold"
 net_count ecr-cold "$IN_COLD" env BETA9_CACHE_DIR="$WORK/strace-cold" -- "$BIN" get
 rm -rf "$WORK/strace-cold"
 net_count gcp-cold "$IN_GCP" env BETA9_CACHE_DIR="$WORK/strace-cold" -- "$BIN" get
+if [ "$HAVE_PG" = 1 ]; then
+    # A fresh local copy answers without the database; TTL 0 opens one connection.
+    net_count pg-hot "$IN_STATIC" env "${PG_ENV[@]}" BETA9_STORE_CACHE_TTL=86400 -- "$BIN" get
+    net_count pg-ttl0 "$IN_STATIC" env "${PG_ENV[@]}" BETA9_STORE_CACHE_TTL=0 -- "$BIN" get
+    rss pg-ttl0 "$IN_STATIC" env "${PG_ENV[@]}" BETA9_STORE_CACHE_TTL=0 -- "$BIN" get
+fi
+if [ "$HAVE_REDIS" = 1 ]; then
+    # With the shared cache on: a local hit opens no socket, a Redis-served get one (Redis), and a
+    # cold get while the marker holds only the mint's.
+    net_count fleet-local-hit "$IN_ECR" env BETA9_TOKEN_CACHE_URL="$RURL" -- "$BIN" get
+    sys_count fleet-local-hit "$IN_ECR" env BETA9_TOKEN_CACHE_URL="$RURL" -- "$BIN" get
+    for c in redis:cold no-redis:cold skipped:marker refused:cold; do
+        name=${c%%:*}
+        case $name in
+            redis) url=$RURL ;; no-redis) url="" ;; *) url=$DEAD_URL ;;
+        esac
+        sh "$WORK/prep-${c##*:}.sh"
+        net_count "fleet-$name" "$IN_ECR" env ${url:+BETA9_TOKEN_CACHE_URL="$url"} BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+        sh "$WORK/prep-${c##*:}.sh"
+        sys_count "fleet-$name" "$IN_ECR" env ${url:+BETA9_TOKEN_CACHE_URL="$url"} BETA9_CACHE_DIR="$FCOLD" -- "$BIN" get
+    done
+    # What Redis itself costs inside a cold get, from strace timestamps (an upper bound: strace
+    # slows every syscall): refused, from the socket() towards Redis to the skip marker's rename();
+    # marker holding, from the marker's openat() to its close(). 20 runs each, microseconds.
+    for c in refused:cold marker:marker; do
+        for _ in $(seq 20); do
+            sh "$WORK/prep-${c##*:}.sh"
+            strace -f -ttt -T -o "$RAW/strace-span.tmp" env BETA9_TOKEN_CACHE_URL="$DEAD_URL" \
+                BETA9_CACHE_DIR="$FCOLD" "$BIN" get <"$IN_ECR" >/dev/null 2>&1 || true
+            python3 - "$RAW/strace-span.tmp" "${c%%:*}" "$DEAD_PORT" >>"$RAW/fleet-span.${c%%:*}" <<'PY'
+import re, sys
+path, kind, port = sys.argv[1:4]
+calls = []
+for line in open(path):
+    m = re.match(r"\d+\s+(\d+\.\d+) (.*) <(\d+\.\d+)>$", line.rstrip())
+    if m:
+        calls.append((float(m.group(1)), m.group(2), float(m.group(3))))
+start = end = None
+marker_fd = None
+for i, (ts, call, dur) in enumerate(calls):
+    if kind == "refused":
+        if start is None and call.startswith("connect(") and "htons(%s)" % port in call:
+            start = next((t for t, c, _ in reversed(calls[:i]) if c.startswith("socket(")), ts)
+        if start is not None and call.startswith("rename(") and "shared-cache-unreachable" in call:
+            end = ts + dur
+            break
+    else:
+        if start is None and call.startswith("openat(") and "shared-cache-unreachable" in call:
+            start = ts
+            marker_fd = call.rsplit("= ", 1)[-1].strip()
+        elif start is not None and call.startswith("close(%s)" % marker_fd):
+            end = ts + dur
+            break
+if start is not None and end is not None:
+    print(round((end - start) * 1e6))
+PY
+        done
+    done
+fi
 
 # --- instruction counts (callgrind; independent of machine load) --------------------------------
 ir_count() {
@@ -549,7 +819,8 @@ export BENCH_FILL_MS="$FILL_MS" BENCH_BIN_BYTES="$BIN_BYTES" BENCH_BIN_STRIPPED=
 export BENCH_BUILD_MS="$BUILD_MS" BENCH_BUILD_KIND="$BUILD_KIND" BENCH_LOAD_START="$LOAD_START"
 export BENCH_BUILD_LOAD="$BUILD_LOAD" BENCH_LOAD_END="$LOAD_END" BENCH_RUNS="$RUNS" BENCH_ROUNDS="$ROUNDS" BENCH_CONC="$CONC"
 export BENCH_CONC_RESULTS="${CONC_RESULTS[*]}" BENCH_COLD_CALLS="$COLD_CALLS" BENCH_RELOCS="$RELOCS"
-export BENCH_GCP_CALLS="$GCP_CALLS"
+export BENCH_GCP_CALLS="$GCP_CALLS" BENCH_FLEET_N="$FLEET_N" BENCH_FLEET_RESULTS="${FLEET_RESULTS[*]}"
+export BENCH_PG_ROWS="$PG_COUNT"
 python3 "$ROOT/scripts/bench-report.py" "$RAW" "$OUT" "$PUBLISH"
 if [ "$HAVE_GNUPLOT" = 1 ]; then
     gnuplot -e "datafile='$OUT/plot.dat'; outfile='$PUBLISH/latency.png'" "$ROOT/scripts/bench-plot.gp"

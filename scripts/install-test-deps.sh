@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the real-client interop tests (tests/it) need on Debian 12:
-# a local registry (docker-registry), htpasswd (apache2-utils), skopeo, hyperfine,
-# the ECR credential helper, jq, the docker CLI, and moto/docker/cryptography for Python.
+# a local registry (docker-registry), htpasswd (apache2-utils), skopeo, podman, buildah, hyperfine,
+# the ECR credential helper, jq, the docker CLI, redis-server, and moto/docker/cryptography for Python.
 # Idempotent and non-interactive; fast when everything is already there.
 set -euo pipefail
 
@@ -17,9 +17,18 @@ declare -A PKG_CMD=(
     [docker-registry]=docker-registry
     [apache2-utils]=htpasswd
     [skopeo]=skopeo
+    [podman]=podman
+    [buildah]=buildah
     [hyperfine]=hyperfine
     [amazon-ecr-credential-helper]=docker-credential-ecr-login
     [jq]=jq
+    # The shared-store tests start their own server (tests/it/postgres.rs); initdb is not on PATH.
+    [postgresql]=""
+    [postgresql-client]=psql
+    # The shared token cache tests start their own servers (tests/it/redis.rs), TLS ones with a
+    # CA made by openssl; redis-server's package brings redis-cli (redis-tools).
+    [redis-server]=redis-server
+    [openssl]=openssl
     [strace]=strace
     [ca-certificates]=""
     [dbus]=dbus-run-session
@@ -85,9 +94,15 @@ fi
 # start their own, so stop a system one if systemd/sysv started it (ignore failures).
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
 fi
 
-for cmd in docker-registry htpasswd skopeo hyperfine docker-credential-ecr-login jq docker dbus-run-session gnome-keyring-daemon strace; do
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "install-test-deps: PostgreSQL's initdb is still missing after install" >&2
+    exit 1
+fi
+
+for cmd in docker-registry htpasswd skopeo podman buildah hyperfine docker-credential-ecr-login jq docker dbus-run-session gnome-keyring-daemon strace redis-server redis-cli openssl; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         echo "install-test-deps: '$cmd' is still missing after install" >&2
         exit 1

@@ -4,16 +4,20 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::env::{self, Env};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
 use crate::store::crypt::Key;
 use crate::store::file::FileStore;
 use crate::store::key::KeySource;
 use crate::store::sealed::SealedStore;
-use crate::store::MemoryStore;
+use crate::store::{cached, MemoryStore, Store};
 use crate::timeout;
 use crate::token::file::FileTokenCache;
+use crate::token::fleet::{
+    FileSkipMarker, Layered, NoSkipMarker, Settings, SharedTokens, SkipMarker, SystemPace,
+};
+use crate::token::redis::RedisStore;
 use crate::token::{MemoryTokenCache, NoTokenCache, TokenCache};
 use std::cell::{OnceCell, RefCell};
 use std::sync::Arc;
@@ -30,7 +34,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// The real context: the workspace's file store, the key from the configured source.
+    /// The real context: the workspace's file store (or, with `BETA9_STORE_URL`, the shared
+    /// PostgreSQL store behind this machine's local copies), the key from the configured source.
     pub fn from_env(env: Env, workspace: Option<&str>) -> Result<Context> {
         env.validate()?;
         let workspace = workspace
@@ -38,10 +43,22 @@ impl Context {
             .unwrap_or(paths::DEFAULT_WORKSPACE)
             .to_string();
         paths::validate_workspace(&workspace)?;
-        let base = paths::data_base(&env)?;
         let keys = KeySource::from_env(&env)?;
-        let files = FileStore::new(base, timeout::budget(&env).0);
-        let store = SealedStore::new(Box::new(files), &workspace, keys);
+        let backend: Box<dyn Store> = if env.get(env::STORE_URL).is_some() {
+            // Every machine of a shared store seals with one key (docs/postgres.md, "Keys").
+            if !matches!(keys, KeySource::File(_)) {
+                return Err(Error::Invalid(format!(
+                    "{} needs {}: every machine must seal with the same master key (e.g. a mounted secret)",
+                    env::STORE_URL,
+                    env::CREDENTIALS_KEY_FILE
+                )));
+            }
+            Box::new(cached::open(&env)?)
+        } else {
+            let base = paths::data_base(&env)?;
+            Box::new(FileStore::new(base, timeout::budget(&env).0))
+        };
+        let store = SealedStore::new(backend, &workspace, keys);
         Ok(Context::new(env, store))
     }
 
@@ -88,13 +105,16 @@ impl Context {
 
     /// The token cache: the workspace's file cache unless one was injected. A cache directory
     /// another user owns or others can write to is not used (a shared `BETA9_CACHE_DIR` on a
-    /// node): tokens are minted without caching, with a note.
+    /// node): tokens are minted without caching, with a note. With `BETA9_TOKEN_CACHE_URL`, the
+    /// fleet's shared cache sits behind the local one (connected only on a local miss).
     pub fn tokens(&self) -> Result<&dyn TokenCache> {
         if let Some(t) = self.tokens.get() {
             return Ok(t.as_ref());
         }
         let dir = paths::cache_dir(&self.env, &self.workspace)?;
-        let cache: Box<dyn TokenCache> = match untrusted_cache_dir(&dir) {
+        let budget = timeout::budget(&self.env).0;
+        let untrusted = untrusted_cache_dir(&dir);
+        let local: Box<dyn TokenCache> = match &untrusted {
             Some(why) => {
                 self.note(format!(
                     "warning: not using the token cache {}: {why}; tokens are minted without caching",
@@ -103,11 +123,33 @@ impl Context {
                 Box::new(NoTokenCache)
             }
             None => Box::new(FileTokenCache::new(
-                dir,
+                dir.clone(),
                 &self.workspace,
                 self.store.token_cache_key()?,
-                timeout::budget(&self.env).0,
+                budget,
             )),
+        };
+        let cache = match self.env.get(env::TOKEN_CACHE_URL) {
+            None => local,
+            Some(url) => match RedisStore::new(url, self.env.path(env::TOKEN_CACHE_CA_FILE)) {
+                Ok(store) => {
+                    let marker: Box<dyn SkipMarker> = match untrusted {
+                        Some(_) => Box::new(NoSkipMarker),
+                        None => Box::new(FileSkipMarker::new(dir)),
+                    };
+                    let shared = SharedTokens::new(
+                        Box::new(store),
+                        marker,
+                        Box::new(SystemPace::new()),
+                        Settings::new(budget),
+                    );
+                    Box::new(Layered::new(local, shared))
+                }
+                Err(why) => {
+                    self.note(format!("warning: not using the shared token cache: {why}"));
+                    local
+                }
+            },
         };
         Ok(self.tokens.get_or_init(|| cache).as_ref())
     }

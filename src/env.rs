@@ -22,6 +22,21 @@ pub const LOG: &str = "BETA9_LOG";
 pub const TIMEOUT: &str = "BETA9_TIMEOUT";
 /// Where short-lived tokens are cached (overrides the XDG cache dir).
 pub const CACHE_DIR: &str = "BETA9_CACHE_DIR";
+/// The fleet's shared token cache: `redis://`, `rediss://` or `redis+unix://` (may hold a
+/// password: never echoed). Unset: per-machine cache only.
+pub const TOKEN_CACHE_URL: &str = "BETA9_TOKEN_CACHE_URL";
+/// Extra CA certificates (PEM) trusted for a `rediss://` shared token cache, beside the system's.
+pub const TOKEN_CACHE_CA_FILE: &str = "BETA9_TOKEN_CACHE_CA_FILE";
+/// The fleet's shared store: a `postgres://` or `postgresql://` URL (may hold a password: never
+/// echoed). Unset: the local file store.
+pub const STORE_URL: &str = "BETA9_STORE_URL";
+/// A file holding the shared store's password (a mounted secret), when the URL holds none.
+pub const STORE_PASSWORD_FILE: &str = "BETA9_STORE_PASSWORD_FILE";
+/// Seconds a local copy of a shared-store entry answers without asking the database (default 60).
+pub const STORE_CACHE_TTL: &str = "BETA9_STORE_CACHE_TTL";
+/// How long after the database last confirmed it a local copy may answer while the database is
+/// unreachable (default 24 h).
+pub const STORE_MAX_STALE: &str = "BETA9_STORE_MAX_STALE";
 
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
@@ -59,6 +74,10 @@ const TEXT: &[&str] = &[
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
     AWS_PROFILE,
     GCE_METADATA_HOST,
+    STORE_URL,
+    STORE_CACHE_TTL,
+    STORE_MAX_STALE,
+    TOKEN_CACHE_URL,
 ];
 
 /// The names the helper reads as paths (any bytes).
@@ -66,6 +85,8 @@ const PATHS: &[&str] = &[
     CREDENTIALS_DIR,
     CREDENTIALS_KEY_FILE,
     CACHE_DIR,
+    STORE_PASSWORD_FILE,
+    TOKEN_CACHE_CA_FILE,
     XDG_DATA_HOME,
     XDG_CONFIG_HOME,
     XDG_CACHE_HOME,

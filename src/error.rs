@@ -49,6 +49,9 @@ pub enum Error {
     Rejected { registry: String, detail: String },
     #[error("{registry}: unreachable: {detail}")]
     Unreachable { registry: String, detail: String },
+    /// A server that took longer than `BETA9_TIMEOUT` (a database, a token endpoint).
+    #[error("{place}: timeout: {detail}")]
+    Timeout { place: String, detail: String },
     #[error("{registry}: throttled: {detail}")]
     Throttled { registry: String, detail: String },
     #[error("{registry}: expired: {detail}")]

@@ -74,6 +74,22 @@ pub fn write_atomic_mode(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> any
     result.with_context(|| format!("cannot write {}", dir.join(name).display()))
 }
 
+/// [`write_atomic`] without the fsyncs, for copies that can be fetched again (a shared store's
+/// local copies): readers still see the old file or the new one; after a crash the file may be
+/// missing or empty, which its reader treats as no copy. Saves milliseconds on every refresh.
+pub fn write_atomic_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = temp_path(dir, name);
+    let result = (|| -> std::io::Result<()> {
+        let mut f = create_private(&tmp)?;
+        f.write_all(bytes)?;
+        fs::rename(&tmp, dir.join(name))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", dir.join(name).display()))
+}
+
 /// Creates `dir/name` with `bytes` only if it does not exist yet (hard link of a complete temp
 /// file: no reader ever sees it half-written). Returns false if another writer got there first.
 pub fn create_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<bool> {

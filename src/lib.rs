@@ -16,11 +16,13 @@
 
 pub mod actions;
 pub mod cli;
+pub mod client_config;
 pub mod clock;
 pub mod commands;
 pub mod context;
 pub mod credential_type;
 pub mod detect;
+pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod fsutil;
@@ -31,6 +33,7 @@ pub mod log;
 pub mod login;
 pub mod output;
 pub mod paths;
+pub mod pg;
 pub mod process;
 pub mod protocol;
 pub mod record;

@@ -115,6 +115,12 @@ pub fn cache_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
     Ok(base.join(workspace))
 }
 
+/// Local copies of a shared store's entries (`BETA9_STORE_URL`): `<cache base>/.shared-store/<id>`,
+/// `id` naming the database. A dot name, so no workspace's token cache can be it.
+pub fn shared_store_copies(env: &Env, id: &str) -> Result<PathBuf> {
+    Ok(cache_dir(env, ".shared-store")?.join(id))
+}
+
 /// A workspace name becomes a directory name and key-derivation input: keep it plain.
 pub fn validate_workspace(name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -1,35 +1,41 @@
-//! `configure-docker`: route registries to this helper in docker's config.json (and, asked,
-//! containers' auth.json) through `credHelpers` entries.
+//! `configure-docker`: route registries to this helper in every client's config through
+//! `credHelpers`, and (with `--migrate`) move plaintext logins the clients left in `auths` into
+//! the store (docs/clients.md, "Config files").
 //!
-//! Keys (docs/clients.md, "Docker Hub keys"): docker and BuildKit look `credHelpers` up by exact key, Hub as
-//! `https://index.docker.io/v1/`; containers/image (podman, skopeo, buildah) uses `docker.io`.
-//! Other registries are `host[:port]` in both. Every other key of the file is kept byte for byte
-//! (see `jsonfile`), the file's mode is kept, the write is atomic, the old file is kept as
-//! `<name>.bak` (0600). A file that is not a JSON object is left untouched.
+//! Keys (docs/clients.md, "Docker Hub keys"): docker's config.json gets both Hub keys,
+//! `https://index.docker.io/v1/` (docker CLI, docker-py) and `docker.io` (the containers tools
+//! read that file too); containers' primary auth file gets `docker.io`. Other registries are
+//! `host[:port]` everywhere. Every other member of a file is kept byte for byte (see `jsonfile`);
+//! the file's mode, owner and group are kept; the write is atomic; the old file is kept as
+//! `<name>.bak` (0600) without any plaintext secret. A file that is not a JSON object, not a
+//! regular file, or has other hard links is left untouched, with one line saying why.
 
 use super::diff;
-use super::jsonfile::Document;
+use super::jsonfile::{self, Document, FileMeta};
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
+use crate::client_config::{self as cc, PrimarySource, HELPER};
 use crate::context::Context;
-use crate::env::{self, Env};
-use crate::fsutil;
+use crate::error::printable;
+use crate::login::NewLogin;
 use crate::output::Output;
 use crate::registry::{Registry, DOCKER_HUB, DOCKER_HUB_SERVER_URL};
+use crate::resolve::{self, LoginKind};
 use crate::secret::SecretBuf;
+use secrecy::ExposeSecret;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// docker runs `docker-credential-<name>`.
-pub const HELPER: &str = "beta9";
 /// A client config is small; refuse to slurp anything huge.
-const CONFIG_LIMIT: usize = 16 << 20;
+const CONFIG_LIMIT: usize = cc::CONFIG_LIMIT as usize;
 
-pub const ABOUT: &str =
-    "Add credHelpers entries for this helper to docker's (and containers') config";
+pub const ABOUT: &str = "Route registries to this helper in docker's and containers' configs";
 pub const EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 configure-docker --dry-run          # every stored registry, show the diff
-  docker-credential-beta9 configure-docker ghcr.io nvcr.io --containers";
+  docker-credential-beta9 configure-docker ghcr.io nvcr.io --containers
+  docker-credential-beta9 configure-docker --containers --migrate   # and move plaintext logins";
 
 #[derive(clap::Args)]
 pub struct ConfigureArgs {
@@ -39,62 +45,217 @@ pub struct ConfigureArgs {
     /// docker's config file (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json)
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Print the change as a unified diff (values masked) and write nothing
+    /// Print the change as a unified diff (secrets masked) and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Also containers' auth.json ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
-    /// else ~/.config/containers/auth.json) for podman, skopeo and buildah
+    /// Also the containers tools' primary auth file, the one `podman login` writes
+    /// ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, else
+    /// /run/containers/$UID/auth.json)
     #[arg(long)]
     pub containers: bool,
+    /// Move plaintext logins for these registries from the clients' `auths` into the store
+    #[arg(long)]
+    pub migrate: bool,
 }
 
-/// Which client reads the file decides Hub's key.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Which client reads the file decides Hub's keys.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Dialect {
     Docker,
     Containers,
 }
 
+fn helper_keys(registry: &Registry, dialect: Dialect) -> Vec<String> {
+    match (registry.is_docker_hub(), dialect) {
+        // docker's config.json is read by the containers tools too (docs/clients.md).
+        (true, Dialect::Docker) => vec![DOCKER_HUB_SERVER_URL.into(), DOCKER_HUB.into()],
+        (true, Dialect::Containers) => vec![DOCKER_HUB.into()],
+        (false, _) => vec![registry.host().to_string()],
+    }
+}
+
+/// One file this run reads: the ones it routes registries in, and the ones it only looks in for
+/// plaintext logins.
+struct File {
+    path: PathBuf,
+    shown: String,
+    dialects: Vec<Dialect>,
+    old: Option<(SecretBuf, FileMeta)>,
+    doc: Document,
+    /// `auths` keys to remove (their logins were moved into the store).
+    remove: Vec<String>,
+}
+
+impl File {
+    fn old_text(&self) -> &str {
+        self.old
+            .as_ref()
+            .and_then(|(b, _)| std::str::from_utf8(b.as_slice()).ok())
+            .unwrap_or("")
+    }
+}
+
 pub fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
-    let registries = target_registries(ctx, &args.registries)?;
-    let mut out = Output::default();
+    let env = &ctx.env;
     let docker_path = match &args.config {
         Some(p) => p.clone(),
-        None => docker_config_path(&ctx.env)?,
+        None => cc::docker_config_path(env)
+            .ok_or_else(|| Failure::user("HOME is not set: pass --config PATH"))?,
     };
-    configure(
-        &docker_path,
-        &registries,
-        Dialect::Docker,
-        args.dry_run,
-        &mut out,
-    )?;
+    let primary = cc::containers_primary(env, cc::real_uid());
     if args.containers {
-        let path = containers_auth_path(&ctx.env)?;
-        configure(
-            &path,
-            &registries,
-            Dialect::Containers,
-            args.dry_run,
-            &mut out,
-        )?;
+        if let Some(dir) = cc::missing_runtime_dir(env) {
+            return Err(Failure::user(format!(
+                "XDG_RUNTIME_DIR names {}, which does not exist: podman, buildah and skopeo fail there too; create it or unset XDG_RUNTIME_DIR",
+                dir.display()
+            )));
+        }
+    }
+    let mut wanted: Vec<(PathBuf, Option<Dialect>)> = vec![(docker_path, Some(Dialect::Docker))];
+    wanted.push((
+        primary.path.clone(),
+        args.containers.then_some(Dialect::Containers),
+    ));
+    let config_home = env
+        .path(crate::env::XDG_CONFIG_HOME)
+        .or_else(|| env.path(crate::env::HOME).map(|h| h.join(".config")));
+    if let Some(dir) = config_home {
+        wanted.push((dir.join("containers/auth.json"), None));
+    }
+    let mut out = Output::default();
+    let mut files: Vec<File> = Vec::new();
+    for (path, dialect) in wanted {
+        let loaded = follow(&path).and_then(|p| match files.iter().position(|f| f.path == p) {
+            Some(i) => Ok(Err(i)),
+            None => load(&p).map(Ok),
+        });
+        match loaded {
+            Ok(Ok(mut f)) => {
+                f.dialects.extend(dialect);
+                files.push(f);
+            }
+            Ok(Err(i)) => files[i].dialects.extend(dialect),
+            // A file this run must write: refuse, one line, nothing written anywhere.
+            Err(why) if dialect.is_some() => {
+                return Err(Failure::user(format!(
+                    "cannot update {}: {why}; the file was left untouched",
+                    path.display()
+                )))
+            }
+            // One it only looks in for plaintext logins: say so and go on.
+            Err(why) => out.notes.push(format!(
+                "not looking for plaintext logins in {}: {why}",
+                path.display()
+            )),
+        }
+    }
+
+    let registries = target_registries(ctx, &args.registries, args.migrate, &files)?;
+    plaintext(ctx, &registries, args, &mut files, &mut out)?;
+
+    for f in &mut files {
+        write_file(f, &registries, args.dry_run, &mut out)?;
+    }
+
+    // The containers tools' own logins.
+    let keys: Vec<String> = registries
+        .iter()
+        .flat_map(|r| helper_keys(r, Dialect::Containers))
+        .collect();
+    if args.containers {
+        if primary.source != PrimarySource::RegistryAuthFile && cc::on_tmpfs(&primary.path) {
+            out.notes.push(format!(
+                "{} is on a tmpfs and is emptied at reboot; to keep this routing, add to your shell profile: export REGISTRY_AUTH_FILE=\"$HOME/.config/containers/auth.json\" and run configure-docker --containers again",
+                primary.path.display()
+            ));
+        }
+    } else {
+        let routed = files
+            .iter()
+            .find(|f| f.path == primary.path)
+            .map(|f| {
+                let helpers = f.doc.cred_helpers().unwrap_or_default();
+                keys.iter()
+                    .all(|k| helpers.iter().any(|(hk, hv)| hk == k && hv == HELPER))
+            })
+            .unwrap_or(false);
+        if !routed {
+            out.notes.push(format!(
+                "podman, buildah and skopeo logins will not go through {HELPER}: they write {}, which does not route {} (a login would land there in plaintext); rerun with --containers",
+                primary.path.display(),
+                keys.join(", ")
+            ));
+        }
     }
     Ok(out)
 }
 
-/// The named registries, else every registry in the store (repository-path keys by their host).
-fn target_registries(ctx: &Context, named: &[String]) -> Result<Vec<Registry>, Failure> {
+/// Write through a symlink (dotfile managers link config.json), never replace the link.
+fn follow(path: &Path) -> Result<PathBuf, String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .map_err(|e| format!("cannot follow the link ({})", e.kind())),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// Reads and parses one client file; the error says why, never what it holds.
+fn load(path: &Path) -> Result<File, String> {
+    let old = jsonfile::read_client_file(path, CONFIG_LIMIT)?;
+    let text = match &old {
+        Some((bytes, _)) => {
+            std::str::from_utf8(bytes.as_slice()).map_err(|_| "not UTF-8 text".to_string())?
+        }
+        None => "",
+    };
+    let doc = Document::parse(text)?;
+    // Both are checked before anything is written anywhere.
+    doc.cred_helpers()?;
+    doc.auths()?;
+    Ok(File {
+        path: path.to_path_buf(),
+        shown: path.display().to_string(),
+        dialects: Vec::new(),
+        old,
+        doc,
+        remove: Vec::new(),
+    })
+}
+
+/// The named registries, else every registry in the store (repository-path keys by their host),
+/// plus, with `--migrate`, every registry a plaintext login was found for.
+fn target_registries(
+    ctx: &Context,
+    named: &[String],
+    migrate: bool,
+    files: &[File],
+) -> Result<Vec<Registry>, Failure> {
     let mut regs: Vec<Registry> = if named.is_empty() {
-        actions::entries(ctx)?
+        let mut r: Vec<Registry> = actions::entries(ctx)?
             .into_iter()
             .filter_map(|e| Registry::from_server_url(e.record.registry.host()).ok())
-            .collect()
+            .collect();
+        if migrate {
+            for f in files {
+                for (key, raw) in f.doc.auths().unwrap_or_default() {
+                    let found = Registry::from_server_url(&key)
+                        .ok()
+                        .filter(|r| !r.has_path());
+                    if let (Some(reg), Ok(Some(_))) = (found, jsonfile::decode_login(&raw)) {
+                        r.push(reg);
+                    }
+                }
+            }
+        }
+        r
     } else {
         named
             .iter()
             .map(|r| actions::registry_arg(r))
             .collect::<Result<_, _>>()?
     };
+    // Hub's OAuth keys are entries of their own, never a registry to route.
+    regs.retain(|r| !r.as_str().starts_with("https://"));
     regs.sort();
     regs.dedup();
     if regs.is_empty() {
@@ -106,156 +267,278 @@ fn target_registries(ctx: &Context, named: &[String]) -> Result<Vec<Registry>, F
     Ok(regs)
 }
 
-fn helper_key(registry: &Registry, dialect: Dialect) -> String {
-    match (registry.is_docker_hub(), dialect) {
-        (true, Dialect::Docker) => DOCKER_HUB_SERVER_URL.to_string(),
-        (true, Dialect::Containers) => DOCKER_HUB.to_string(),
-        (false, _) => registry.host().to_string(),
-    }
+/// A plaintext login found for a routed registry.
+struct Found {
+    file: usize,
+    key: String,
+    login: Result<Option<jsonfile::PlainLogin>, String>,
 }
 
-/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (docker/cli `cli/config`).
-pub fn docker_config_path(env: &Env) -> Result<PathBuf, Failure> {
-    if let Some(dir) = env.path(env::DOCKER_CONFIG) {
-        return Ok(dir.join("config.json"));
-    }
-    Ok(home(env)?.join(".docker/config.json"))
-}
-
-/// `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`, else
-/// `~/.config/containers/auth.json` (containers-auth.json(5)).
-pub fn containers_auth_path(env: &Env) -> Result<PathBuf, Failure> {
-    if let Some(p) = env.path(env::REGISTRY_AUTH_FILE) {
-        return Ok(p);
-    }
-    if let Some(dir) = env.path(env::XDG_RUNTIME_DIR).filter(|p| p.is_absolute()) {
-        return Ok(dir.join("containers/auth.json"));
-    }
-    Ok(home(env)?.join(".config/containers/auth.json"))
-}
-
-fn home(env: &Env) -> Result<PathBuf, Failure> {
-    env.path(env::HOME)
-        .ok_or_else(|| Failure::user("HOME is not set: pass --config PATH"))
-}
-
-/// Adds the entries to one file (or prints the diff), noting what happened.
-fn configure(
-    path: &Path,
+/// Finds plaintext `auths` logins for the routed registries in every file; warns once per
+/// registry, or (with `--migrate`) moves each into the store and marks it for removal.
+fn plaintext(
+    ctx: &Context,
     registries: &[Registry],
-    dialect: Dialect,
+    args: &ConfigureArgs,
+    files: &mut [File],
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let mut by_registry: BTreeMap<Registry, Vec<Found>> = BTreeMap::new();
+    for (i, f) in files.iter().enumerate() {
+        for (key, raw) in f.doc.auths().unwrap_or_default() {
+            let Some(reg) = Registry::from_server_url(&key)
+                .ok()
+                .filter(|r| registries.contains(r))
+            else {
+                continue;
+            };
+            let login = jsonfile::decode_login(&raw);
+            if matches!(login, Ok(None)) {
+                continue;
+            }
+            by_registry.entry(reg).or_default().push(Found {
+                file: i,
+                key,
+                login,
+            });
+        }
+    }
+    for (reg, found) in by_registry {
+        let places = |found: &[Found]| {
+            found
+                .iter()
+                .map(|f| format!("{} ({})", files[f.file].shown, printable(&f.key)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !args.migrate {
+            out.notes.push(format!(
+                "warning: a plaintext login for {reg} is in {}: clients may send it instead of asking {HELPER}; run configure-docker --migrate to move it into the store",
+                places(&found)
+            ));
+            continue;
+        }
+        migrate(ctx, &reg, &found, files, args.dry_run, out)?;
+    }
+    Ok(())
+}
+
+/// Moves one registry's plaintext login into the store (through the same path as a docker
+/// `store`), then marks every copy of that same login for removal. A different login already in
+/// the store is kept, and so is the plaintext that disagrees with it, with a note.
+fn migrate(
+    ctx: &Context,
+    reg: &Registry,
+    found: &[Found],
+    files: &mut [File],
     dry_run: bool,
     out: &mut Output,
 ) -> Result<(), Failure> {
-    // Write through a symlink (dotfile managers link config.json), never replace the link.
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| {
-            Failure::user(format!("cannot follow the link {}: {e}", path.display()))
-        })?,
-        _ => path.to_path_buf(),
+    let mut stored = stored_login(ctx, reg)?;
+    for f in found {
+        let place = format!("{} ({})", files[f.file].shown, printable(&f.key));
+        let login = match &f.login {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            Err(why) => {
+                out.notes.push(format!(
+                    "warning: the plaintext login for {reg} in {place} was left: {why}"
+                ));
+                continue;
+            }
+        };
+        let same = match &stored {
+            Stored::Nothing => None,
+            Stored::Login(u, p) => {
+                Some(*u == login.username && p.expose_secret() == login.secret.expose_secret())
+            }
+            Stored::Minted => Some(false),
+        };
+        match same {
+            Some(true) => {}
+            Some(false) => {
+                out.notes.push(format!(
+                    "warning: the plaintext login for {reg} in {place} differs from the one in the store and was left; remove it by hand (or `remove {reg}` and rerun)"
+                ));
+                continue;
+            }
+            None => {
+                if !dry_run {
+                    actions::store(
+                        ctx,
+                        NewLogin {
+                            server_url: f.key.clone(),
+                            username: login.username.clone(),
+                            secret: login.secret.clone(),
+                        },
+                    )?;
+                }
+                out.notes.push(format!(
+                    "{}moved the plaintext login for {reg} (username {}) from {place} into the store",
+                    if dry_run { "dry run: would have " } else { "" },
+                    printable(&login.username)
+                ));
+                stored = Stored::Login(login.username.clone(), login.secret.clone());
+            }
+        }
+        files[f.file].remove.push(f.key.clone());
+    }
+    Ok(())
+}
+
+/// What the store holds for exactly one registry, as far as a migration cares.
+enum Stored {
+    Nothing,
+    /// A static login: username and secret.
+    Login(String, secrecy::SecretString),
+    /// A record that mints tokens: never the same as a plaintext login.
+    Minted,
+}
+
+fn stored_login(ctx: &Context, reg: &Registry) -> Result<Stored, Failure> {
+    let Some(entry) = actions::load(ctx, reg)? else {
+        return Ok(Stored::Nothing);
     };
-    let shown = path.display().to_string();
+    if resolve::login_kind(ctx, &entry.record)? != LoginKind::Static {
+        return Ok(Stored::Minted);
+    }
+    Ok(match resolve::resolve(ctx, &entry.record)? {
+        Some(l) => Stored::Login(l.username.expose_secret().to_string(), l.secret),
+        None => Stored::Minted,
+    })
+}
+
+/// Adds the helper entries and removes migrated logins in one file, then writes it (or prints
+/// the diff), noting what happened.
+fn write_file(
+    f: &mut File,
+    registries: &[Registry],
+    dry_run: bool,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let shown = f.shown.clone();
     let untouched = |why: String| {
         Failure::user(format!(
             "cannot update {shown}: {why}; the file was left untouched"
         ))
     };
-    let old = read_existing(&path).map_err(untouched)?;
-    let old_text = match &old {
-        Some((bytes, _)) => {
-            std::str::from_utf8(bytes.as_slice()).map_err(|_| untouched("not UTF-8 text".into()))?
-        }
-        None => "",
-    };
-    let mut doc = Document::parse(old_text).map_err(untouched)?;
-    let mut helpers = doc.cred_helpers().map_err(untouched)?;
+    let mut doc = Document::parse(f.old_text()).map_err(untouched)?;
     let mut added = Vec::new();
-    for r in registries {
-        let key = helper_key(r, dialect);
-        match helpers.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) if v == HELPER => {}
-            Some((_, v)) => {
-                out.notes.push(format!(
-                    "{shown}: {key} used docker-credential-{v}; now {HELPER}"
-                ));
-                *v = HELPER.to_string();
-                added.push(key);
+    let mut wanted = Vec::new();
+    if !f.dialects.is_empty() {
+        let mut helpers = doc.cred_helpers().map_err(untouched)?;
+        for r in registries {
+            for d in &f.dialects {
+                for key in helper_keys(r, *d) {
+                    if wanted.contains(&key) {
+                        continue;
+                    }
+                    wanted.push(key.clone());
+                    match helpers.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, v)) if v == HELPER => {}
+                        Some((_, v)) => {
+                            out.notes.push(format!(
+                                "{shown}: {key} used docker-credential-{v}; now {HELPER}"
+                            ));
+                            *v = HELPER.to_string();
+                            added.push(key);
+                        }
+                        None => {
+                            helpers.push((key.clone(), HELPER.to_string()));
+                            added.push(key);
+                        }
+                    }
+                }
             }
-            None => {
-                helpers.push((key.clone(), HELPER.to_string()));
-                added.push(key);
-            }
+        }
+        if !added.is_empty() {
+            doc.set_cred_helpers(&helpers).map_err(untouched)?;
         }
     }
-    if added.is_empty() {
-        out.notes.push(format!(
-            "{shown}: already routes {} to {HELPER}; nothing to do",
-            keys_of(registries, dialect)
-        ));
+    if !f.remove.is_empty() {
+        let auths: Vec<(String, Box<RawValue>)> = doc
+            .auths()
+            .map_err(untouched)?
+            .into_iter()
+            .filter(|(k, _)| !f.remove.contains(k))
+            .collect();
+        doc.set_auths(&auths).map_err(untouched)?;
+    }
+    if added.is_empty() && f.remove.is_empty() {
+        if !f.dialects.is_empty() {
+            out.notes.push(format!(
+                "{shown}: already routes {} to {HELPER}; nothing to do",
+                wanted.join(", ")
+            ));
+        }
+        f.doc = doc;
         return Ok(());
     }
-    doc.set_cred_helpers(&helpers).map_err(untouched)?;
     let new_text = doc.render();
     if dry_run {
-        let old_name = if old.is_some() {
+        let old_name = if f.old.is_some() {
             shown.clone()
         } else {
             "/dev/null".into()
         };
-        out.println(diff::unified(old_text, &new_text, &old_name, &shown).trim_end());
+        out.println(diff::unified_masked(f.old_text(), &new_text, &old_name, &shown).trim_end());
         out.notes.push(format!("dry run: {shown} not written"));
+        f.doc = doc;
         return Ok(());
     }
-    write(&path, old.as_ref(), new_text.as_bytes())?;
-    out.notes.push(format!(
-        "{shown}: {} now use{} {HELPER}",
-        added.join(", "),
-        if added.len() == 1 { "s" } else { "" }
-    ));
+    write(f, new_text.as_bytes())?;
+    if !added.is_empty() {
+        out.notes.push(format!(
+            "{shown}: {} now use{} {HELPER}",
+            added.join(", "),
+            if added.len() == 1 { "s" } else { "" }
+        ));
+    }
+    if !f.remove.is_empty() {
+        out.notes.push(format!(
+            "{shown}: removed the plaintext login{} for {}",
+            if f.remove.len() == 1 { "" } else { "s" },
+            f.remove
+                .iter()
+                .map(|k| printable(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    f.doc = doc;
     Ok(())
 }
 
-fn keys_of(registries: &[Registry], dialect: Dialect) -> String {
-    registries
-        .iter()
-        .map(|r| helper_key(r, dialect))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The file's bytes (zeroized after use: `auths` may hold passwords) and mode, or `None`.
-fn read_existing(path: &Path) -> Result<Option<(SecretBuf, u32)>, String> {
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read it ({})", e.kind())),
+/// The backup's bytes: the old file as it was when it held no plaintext secret, else the old
+/// document without the logins that moved and without any `auths` secret (a backup must never
+/// hold a credential: the file itself, or the store, still does).
+fn backup_text(f: &File) -> Result<Option<Vec<u8>>, String> {
+    let Some((bytes, _)) = &f.old else {
+        return Ok(None);
     };
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot stat it ({})", e.kind()))?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
+    let old = Document::parse(f.old_text())?;
+    let has_secret = old
+        .auths()?
+        .iter()
+        .any(|(_, raw)| matches!(jsonfile::decode_login(raw), Ok(Some(_)) | Err(_)));
+    if !has_secret {
+        return Ok(Some(bytes.as_slice().to_vec()));
     }
-    let bytes = SecretBuf::read_capped(&mut f, CONFIG_LIMIT)
-        .map_err(|e| format!("cannot read it ({})", e.kind()))?
-        .map_err(|_| "larger than 16 MiB".to_string())?;
-    Ok(Some((bytes, file_mode(&meta))))
+    let mut trimmed = old;
+    let auths: Vec<_> = trimmed
+        .auths()?
+        .into_iter()
+        .filter(|(k, _)| !f.remove.contains(k))
+        .collect();
+    trimmed.set_auths(&auths)?;
+    Ok(Some(trimmed.without_auth_secrets()?.render().into_bytes()))
 }
 
-#[cfg(unix)]
-fn file_mode(meta: &std::fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o7777
-}
-
-#[cfg(not(unix))]
-fn file_mode(_meta: &std::fs::Metadata) -> u32 {
-    0o600
-}
-
-/// Backup (0600), then the new file with the old file's mode (0600 when new), atomically.
-fn write(path: &Path, old: Option<&(SecretBuf, u32)>, bytes: &[u8]) -> Result<(), Failure> {
-    let internal = |e: anyhow::Error| Failure::Internal(format!("{e:#}"));
+/// Backup (0600, the file's owner), then the new file with the old file's mode, owner and group
+/// (0600 and the directory's owner when new), atomically.
+fn write(f: &File, bytes: &[u8]) -> Result<(), Failure> {
+    let path = &f.path;
+    let shown = &f.shown;
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => (
             if d.as_os_str().is_empty() {
@@ -266,20 +549,26 @@ fn write(path: &Path, old: Option<&(SecretBuf, u32)>, bytes: &[u8]) -> Result<()
             n.to_string_lossy().into_owned(),
         ),
         _ => {
-            return Err(Failure::user(format!(
-                "{} is not a file path",
-                path.display()
-            )))
+            return Err(Failure::user(format!("{shown} is not a file path")));
         }
     };
-    fsutil::ensure_dir(dir).map_err(internal)?;
-    let mode = match old {
-        Some((old_bytes, mode)) => {
-            fsutil::write_atomic(dir, &format!("{name}.bak"), old_bytes.as_slice())
-                .map_err(internal)?;
-            *mode
-        }
-        None => 0o600,
+    let meta = match &f.old {
+        Some((_, meta)) => *meta,
+        None => jsonfile::new_file_meta(dir),
     };
-    fsutil::write_atomic_mode(dir, &name, bytes, mode).map_err(internal)
+    jsonfile::ensure_dir_owned(dir, &meta).map_err(Failure::Internal)?;
+    let backup = backup_text(f).map_err(|e| {
+        Failure::user(format!(
+            "cannot update {shown}: {e}; the file was left untouched"
+        ))
+    })?;
+    if let Some(b) = backup {
+        let bak = FileMeta {
+            mode: 0o600,
+            ..meta
+        };
+        let b = zeroize::Zeroizing::new(b);
+        jsonfile::replace(dir, &format!("{name}.bak"), &b, &bak).map_err(Failure::user)?;
+    }
+    jsonfile::replace(dir, &name, bytes, &meta).map_err(Failure::user)
 }

@@ -1,17 +1,26 @@
 //! A unified diff for `configure-docker --dry-run`, with credential values masked: a docker
 //! config's `auths` can hold base64 passwords and tokens next to the lines that change.
+//!
+//! Masking works on the parsed document, never on lines of text: each side is walked as JSON
+//! (keys decoded, so `"\u0061uth"` is `auth`; a value on the line after its key is still that
+//! key's value) and every secret-bearing value is replaced before the two sides are compared.
 
 use super::entries::MASK;
 
-/// Keys whose string values are never printed (docker's `auths` entries, containers' auth.json).
-const SENSITIVE: [&str; 6] = [
+/// Member names whose values are never printed, wherever they sit (compared decoded and without
+/// regard to case: Go's decoder matches them so).
+const SECRET_NAMES: [&str; 8] = [
     "auth",
     "password",
     "identitytoken",
     "registrytoken",
     "secret",
     "token",
+    "accesstoken",
+    "refreshtoken",
 ];
+/// Members of an `auths` entry that may be shown; every other one is masked.
+const AUTHS_SHOWN: [&str; 3] = ["username", "email", "serveraddress"];
 const CONTEXT: usize = 3;
 /// Past this many lines per side the LCS table would be large; show a whole-file replacement.
 const MAX_LINES: usize = 4000;
@@ -21,6 +30,11 @@ enum Op {
     Keep,
     Del,
     Add,
+}
+
+/// [`unified`] of both documents with every secret-bearing value masked (see [`mask_document`]).
+pub fn unified_masked(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    unified(&mask_document(old), &mask_document(new), old_name, new_name)
 }
 
 /// `--- old_name` / `+++ new_name` and `@@` hunks with three lines of context; empty if equal.
@@ -78,7 +92,7 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
                 Op::Add => '+',
             };
             out.push(sign);
-            out.push_str(&mask_line(line));
+            out.push_str(line);
             out.push('\n');
         }
     }
@@ -121,50 +135,175 @@ fn edit_script<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<(Op, &'a str)> {
     s
 }
 
-/// Replaces the string value after any sensitive key on the line by the mask, wherever it sits
-/// (one-line files put a whole `auths` object on one line).
-pub fn mask_line(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let chars: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    let mut mask_next_string = false;
-    while i < chars.len() {
-        if chars[i] != '"' {
-            if !chars[i].is_whitespace() && chars[i] != ':' {
-                mask_next_string = false;
-            }
-            out.push(chars[i]);
-            i += 1;
-            continue;
+/// The document's text with every secret-bearing value replaced by `"********"`: `auths`
+/// entries' members (all but username, email and serveraddress), every `HttpHeaders` value,
+/// `proxies` values that carry user info, and any member whose decoded name is a secret's
+/// (`auth`, `password`, `identitytoken`, `registrytoken`, `token`, ...), wherever it sits and
+/// whatever its type. Text that is not JSON is not shown at all.
+pub fn mask_document(text: &str) -> String {
+    if text.trim().is_empty() {
+        return text.to_string();
+    }
+    let mut w = Walker {
+        b: text.as_bytes(),
+        i: 0,
+        spans: Vec::new(),
+    };
+    let mut path = Vec::new();
+    w.ws();
+    if w.value(&mut path).is_none() {
+        return "(not shown: the file is not JSON)\n".into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in w.spans {
+        out.push_str(&text[at..start]);
+        out.push('"');
+        out.push_str(MASK);
+        out.push('"');
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Is the value at `path` (decoded member names, lower case; `[]` for array items) a secret?
+fn secret_at(path: &[String], value: &[u8]) -> bool {
+    let Some(last) = path.last() else {
+        return false;
+    };
+    if SECRET_NAMES.contains(&last.as_str()) {
+        return true;
+    }
+    match path.first().map(String::as_str) {
+        Some("auths") => {
+            path.len() >= 3 && !(path.len() == 3 && AUTHS_SHOWN.contains(&last.as_str()))
         }
-        // A JSON string token from i to its closing quote.
-        let start = i;
-        i += 1;
-        while i < chars.len() && chars[i] != '"' {
-            i += if chars[i] == '\\' { 2 } else { 1 };
-        }
-        let end = (i + 1).min(chars.len());
-        let token: String = chars[start..end].iter().collect();
-        i = end;
-        if mask_next_string {
-            out.push('"');
-            out.push_str(MASK);
-            out.push('"');
-            mask_next_string = false;
-            continue;
-        }
-        out.push_str(&token);
-        let rest = chars[i..]
-            .iter()
-            .skip_while(|c| c.is_whitespace())
-            .copied()
-            .next();
-        if rest == Some(':') {
-            let key = token.trim_matches('"').to_ascii_lowercase();
-            mask_next_string = SENSITIVE.contains(&key.as_str());
+        Some("httpheaders") => path.len() >= 2,
+        // `http://user:password@proxy:3128`: a string with user info.
+        Some("proxies") => value.first() == Some(&b'"') && value.contains(&b'@'),
+        _ => false,
+    }
+}
+
+/// A JSON walker over text already known to parse: records the byte spans of secret values.
+struct Walker<'a> {
+    b: &'a [u8],
+    i: usize,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Walker<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
         }
     }
-    out
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// One value at `path`; `None` if the text is not JSON after all.
+    fn value(&mut self, path: &mut Vec<String>) -> Option<()> {
+        let start = self.i;
+        match self.peek()? {
+            b'{' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.ws();
+                        let ks = self.i;
+                        self.string()?;
+                        let key: String = serde_json::from_slice(&self.b[ks..self.i]).ok()?;
+                        self.ws();
+                        if self.peek()? != b':' {
+                            return None;
+                        }
+                        self.i += 1;
+                        self.ws();
+                        path.push(key.to_ascii_lowercase());
+                        self.value(path)?;
+                        path.pop();
+                        self.ws();
+                        match self.peek()? {
+                            b',' => self.i += 1,
+                            b'}' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.ws();
+                        path.push("[]".into());
+                        self.value(path)?;
+                        path.pop();
+                        self.ws();
+                        match self.peek()? {
+                            b',' => self.i += 1,
+                            b']' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+            }
+            b'"' => self.string()?,
+            _ => {
+                // A number, true, false or null.
+                while self.i < self.b.len()
+                    && !matches!(
+                        self.b[self.i],
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
+                {
+                    self.i += 1;
+                }
+                if self.i == start {
+                    return None;
+                }
+            }
+        }
+        if secret_at(path, &self.b[start..self.i]) {
+            // An enclosing secret covers any span recorded inside it.
+            self.spans.retain(|(s, _)| *s < start);
+            self.spans.push((start, self.i));
+        }
+        Some(())
+    }
+
+    fn string(&mut self) -> Option<()> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.i += 1;
+        while self.i < self.b.len() {
+            match self.b[self.i] {
+                b'\\' => self.i += 2,
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => self.i += 1,
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -184,22 +323,36 @@ mod tests {
     }
 
     #[test]
-    fn secrets_in_context_lines_are_masked() {
-        assert_eq!(
-            mask_line("\t\t\t\"auth\": \"dXNlcjpTRUtSSVQ=\""),
-            "\t\t\t\"auth\": \"********\""
+    fn secrets_are_masked_from_the_parsed_document_not_by_line() {
+        let doc = "{\n\t\"auths\": {\n\t\t\"r.example\": {\n\t\t\t\"auth\":\n\t\t\t\t\"NEXTLINE\",\n\t\t\t\"\\u0061uth\": \"ESCAPED\",\n\t\t\t\"Password\": \"UPPER\",\n\t\t\t\"email\": \"me@example.com\",\n\t\t\t\"identitytoken\": {\"nested\": \"OBJ\"}\n\t\t}\n\t},\n\t\"HttpHeaders\": {\"Authorization\": \"Bearer HEADER\"},\n\t\"proxies\": {\"default\": {\"httpProxy\": \"http://u:PROXYPW@proxy:3128\", \"noProxy\": \"localhost\"}},\n\t\"x\": {\"token\": 123456},\n\t\"credHelpers\": {\"ghcr.io\": \"beta9\"}\n}\n";
+        serde_json::from_str::<serde_json::Value>(doc).unwrap();
+        let m = mask_document(doc);
+        for secret in [
+            "NEXTLINE", "ESCAPED", "UPPER", "HEADER", "PROXYPW", "OBJ", "123456",
+        ] {
+            assert!(!m.contains(secret), "{secret} shown: {m}");
+        }
+        for kept in [
+            "me@example.com",
+            "\"localhost\"",
+            "\"ghcr.io\": \"beta9\"",
+            "\"r.example\"",
+        ] {
+            assert!(m.contains(kept), "{kept} hidden: {m}");
+        }
+        // Still JSON, same line count for the unchanged layout.
+        serde_json::from_str::<serde_json::Value>(&m).unwrap();
+        assert_eq!(m.lines().count(), doc.lines().count());
+        let d = unified_masked(
+            doc,
+            &doc.replace("beta9\"}", "beta9\", \"nvcr.io\": \"beta9\"}"),
+            "a",
+            "b",
         );
-        let one_line = r#"{"auths":{"r":{"auth":"SEKRIT","identitytoken":"SEKRIT2"}},"x":"keep"}"#;
-        let m = mask_line(one_line);
-        assert!(!m.contains("SEKRIT"), "{m}");
-        assert!(m.contains("\"keep\""), "{m}");
+        assert!(!d.contains("NEXTLINE") && d.contains("nvcr.io"), "{d}");
         assert_eq!(
-            mask_line("\"ghcr.io\": \"beta9\""),
-            "\"ghcr.io\": \"beta9\""
-        );
-        assert_eq!(
-            mask_line(r#""password": "a\"b", "u": "v""#),
-            r#""password": "********", "u": "v""#
+            mask_document("{\"auths\": "),
+            "(not shown: the file is not JSON)\n"
         );
     }
 }

@@ -1,5 +1,7 @@
 //! Commands over stored entries: `remove`, `ls`, `show`, `export`, `secret-name`. Only `export`
-//! prints values; `ls` and `show` print names, types and times, values as a fixed mask.
+//! prints values; `ls` and `show` print names, types and times, values as a fixed mask, and for
+//! minted tokens where the cached one came from (`local`: minted here, `shared`: from the fleet's
+//! shared cache) and when it expires; never the token. Neither touches the network.
 
 use super::outcome::{CmdResult, Failure};
 use crate::actions::{self, Removed};
@@ -7,7 +9,9 @@ use crate::context::Context;
 use crate::error::{printable, Error};
 use crate::output::Output;
 use crate::record::{self, Entry};
+use crate::resolve::{self, LoginKind, Sharing};
 use crate::rfc3339;
+use crate::token::Origin;
 use std::io::Write as _;
 
 const FORCE_HINT: &str = "to delete it unread: remove --force";
@@ -18,7 +22,7 @@ pub const MASK: &str = "********";
 pub const REMOVE_ABOUT: &str =
     "Delete the stored credentials for a registry (exit 0 if there were none)";
 pub const REMOVE_EXAMPLES: &str = "Example:\n  docker-credential-beta9 remove ghcr.io";
-pub const LS_ABOUT: &str = "List stored registries: type, secret name, last update; never values";
+pub const LS_ABOUT: &str = "List stored registries: type, secret name, updated, token; no values";
 pub const LS_EXAMPLES: &str = "Example:\n  docker-credential-beta9 --workspace ci ls --json";
 pub const SHOW_ABOUT: &str = "Show one registry's record with every value masked";
 pub const SHOW_EXAMPLES: &str =
@@ -116,7 +120,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
     entries.sort_by(|a, b| a.record.registry.cmp(&b.record.registry));
     let mut out = Output::default();
     if args.json {
-        let rows: Vec<serde_json::Value> = entries.iter().map(summary).collect();
+        let rows: Vec<serde_json::Value> = entries.iter().map(|e| summary(ctx, e)).collect();
         out.println(pretty(&serde_json::Value::Array(rows)));
         return Ok(out);
     }
@@ -126,7 +130,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
             ctx.workspace
         )));
     }
-    let rows: Vec<[String; 4]> = entries
+    let rows: Vec<[String; 5]> = entries
         .iter()
         .map(|e| {
             [
@@ -134,10 +138,11 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
                 e.record.kind.to_string(),
                 e.record.registry.secret_name().to_string(),
                 rfc3339::format(e.updated_at),
+                token_cell(ctx, e),
             ]
         })
         .collect();
-    let header = ["REGISTRY", "TYPE", "SECRET NAME", "UPDATED"].map(String::from);
+    let header = ["REGISTRY", "TYPE", "SECRET NAME", "UPDATED", "TOKEN"].map(String::from);
     let width = |i: usize| {
         rows.iter()
             .chain([&header])
@@ -145,11 +150,11 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
             .max()
             .unwrap_or(0)
     };
-    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
     for r in [&header].into_iter().chain(rows.iter()) {
         out.println(format!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            r[0], r[1], r[2], r[3]
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            r[0], r[1], r[2], r[3], r[4]
         ));
     }
     Ok(out)
@@ -161,7 +166,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     };
     let mut out = Output::default();
     if args.json {
-        let mut v = summary(&entry);
+        let mut v = summary(ctx, &entry);
         let masked: serde_json::Map<String, serde_json::Value> = entry
             .record
             .credentials
@@ -184,6 +189,36 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     ));
     if let Some(url) = &entry.server_url {
         out.println(format!("stored by:   docker login as {}", printable(url)));
+    }
+    if let Ok(LoginKind::Token { cached, sharing }) = resolve::login_kind(ctx, r) {
+        let now = ctx.now();
+        let token = match cached {
+            None => "none cached (the next get mints one)".to_string(),
+            Some(t) if t.expires_at <= now => {
+                format!(
+                    "expired {} (the next get mints one)",
+                    rfc3339::format(t.expires_at)
+                )
+            }
+            Some(t) => format!(
+                "{}, fetched {}, expires {}",
+                match t.origin {
+                    Origin::Minted => "minted here",
+                    Origin::Shared => "from the shared token cache",
+                },
+                rfc3339::format(t.fetched_at),
+                rfc3339::format(t.expires_at)
+            ),
+        };
+        out.println(format!("token:       {token}"));
+        out.println(format!(
+            "sharing:     {}",
+            match sharing {
+                Sharing::Off => "off (no BETA9_TOKEN_CACHE_URL)",
+                Sharing::Never => "never (minted from this machine's own identity)",
+                Sharing::Fleet => "with the machines holding the same credential",
+            }
+        ));
     }
     out.println("credentials:");
     let w = r.credentials.names().map(str::len).max().unwrap_or(0);
@@ -214,8 +249,44 @@ pub fn secret_name(args: &SecretNameArgs) -> CmdResult {
     ))
 }
 
+/// The TOKEN column of `ls`: `-` for a static login, else where the cached token came from and
+/// until when it works.
+fn token_cell(ctx: &Context, e: &Entry) -> String {
+    match resolve::login_kind(ctx, &e.record) {
+        Ok(LoginKind::Static) => "-".into(),
+        Ok(LoginKind::Token { cached: None, .. }) => "none cached".into(),
+        Ok(LoginKind::Token {
+            cached: Some(t), ..
+        }) if t.expires_at <= ctx.now() => "expired".into(),
+        Ok(LoginKind::Token {
+            cached: Some(t), ..
+        }) => format!(
+            "{} until {}",
+            t.origin.as_str(),
+            rfc3339::format(t.expires_at)
+        ),
+        // A record `get` would refuse: `show` and `get` say why.
+        Err(_) => "?".into(),
+    }
+}
+
+/// `ls --json`'s and `show --json`'s `token` object for minted tokens (none for static logins).
+fn token_json(ctx: &Context, e: &Entry) -> Option<serde_json::Value> {
+    let LoginKind::Token { cached, sharing } = resolve::login_kind(ctx, &e.record).ok()? else {
+        return None;
+    };
+    let mut v = serde_json::json!({"cached": cached.is_some(), "sharing": sharing.as_str()});
+    if let Some(t) = cached {
+        v["source"] = t.origin.as_str().into();
+        v["fetched_at"] = t.fetched_at.into();
+        v["expires_at"] = t.expires_at.into();
+        v["expires"] = rfc3339::format(t.expires_at).into();
+    }
+    Some(v)
+}
+
 /// What `ls --json` and `show --json` say about an entry, values excluded.
-fn summary(e: &Entry) -> serde_json::Value {
+fn summary(ctx: &Context, e: &Entry) -> serde_json::Value {
     let mut v = serde_json::json!({
         "registry": e.record.registry.as_str(),
         "type": e.record.kind.as_str(),
@@ -225,6 +296,9 @@ fn summary(e: &Entry) -> serde_json::Value {
     });
     if let Some(url) = &e.server_url {
         v["server_url"] = url.clone().into();
+    }
+    if let Some(token) = token_json(ctx, e) {
+        v["token"] = token;
     }
     v
 }

@@ -4,6 +4,9 @@
 //! - beta9's shipped record (no version; types public/basic/aws/gcp/azure/token/unknown), which is
 //!   also the scheduler's `ImageCredentials` value, bare or wrapped as `{"ImageCredentials": "<json>"}`,
 //! - a flat `{"NAME": "value"}` map or a legacy `user:pass` line, both with `--registry`.
+//!
+//! `--from-beta9 URL --beta9-workspace ID` reads the platform's own database instead: every
+//! registry secret of one workspace, decrypted as the platform does, all of them or none.
 
 use super::checks;
 use super::outcome::{CmdResult, Failure};
@@ -11,13 +14,19 @@ use crate::actions;
 use crate::context::Context;
 use crate::credential_type::CredentialType;
 use crate::detect;
+use crate::env;
+use crate::error::printable;
 use crate::output::Output;
+use crate::pg::{SqlType, Target};
 use crate::record::{Credentials, Record};
 use crate::registry::Registry;
+use crate::secret::SecretBuf;
+use crate::timeout::Deadline;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use std::io::Read;
+use std::io::{Read, Write as _};
+use std::path::PathBuf;
 
 pub const ABOUT: &str =
     "Store a record from stdin (v1, beta9, ImageCredentials, NAME map, user:pass)";
@@ -25,14 +34,30 @@ pub const EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 export ghcr.io | docker-credential-beta9 --workspace ci import
   printf '%s' \"$IMAGE_CREDENTIALS\" | docker-credential-beta9 import
-  printf 'user:%s' \"$PASSWORD\" | docker-credential-beta9 import --registry registry.example.com:5000";
+  printf 'user:%s' \"$PASSWORD\" | docker-credential-beta9 import --registry registry.example.com:5000
+Every registry secret of a platform workspace, from the platform's database:
+  docker-credential-beta9 import --from-beta9 postgres://reader@db.internal/beta9 \\
+    --beta9-workspace 6f1d0c9e-... --beta9-password-file /run/secrets/db --dry-run";
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
     /// The registry, for input that names none (NAME map, user:pass); must match one that does.
     /// A registry name: `myregistry` is that host, not Docker Hub
-    #[arg(long, value_name = "REGISTRY")]
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "from_beta9")]
     pub registry: Option<String>,
+    /// Import every registry secret of a platform workspace from the platform's PostgreSQL
+    /// database (read-only; the URL must not hold a password: see --beta9-password-file)
+    #[arg(long, value_name = "POSTGRES_URL", requires = "beta9_workspace")]
+    pub from_beta9: Option<String>,
+    /// The platform workspace's external id, with --from-beta9
+    #[arg(long, value_name = "EXTERNAL_ID", requires = "from_beta9")]
+    pub beta9_workspace: Option<String>,
+    /// A file holding the platform database's password, with --from-beta9
+    #[arg(long, value_name = "PATH", requires = "from_beta9")]
+    pub beta9_password_file: Option<PathBuf>,
+    /// With --from-beta9: list the registries and types that would be imported (never values)
+    #[arg(long, requires = "from_beta9")]
+    pub dry_run: bool,
 }
 
 /// Which keys the top-level object has; values are skipped unread, except a wrapped record.
@@ -56,6 +81,9 @@ struct Shape {
 }
 
 pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult {
+    if let Some(url) = &args.from_beta9 {
+        return from_beta9(ctx, args, url);
+    }
     let buf = super::outcome::read_stdin(stdin)?;
     let given = args
         .registry
@@ -63,13 +91,7 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
         .map(Registry::from_server_url)
         .transpose()?;
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
-    let (credentials, dropped) = checks::drop_empty(record.credentials);
-    let credentials = checks::inline_google_key(credentials, false)?;
-    let record = Record {
-        credentials,
-        ..record
-    };
-    checks::check_record(&record, "credential names")?;
+    let (record, dropped) = prepare(record)?;
     let saved = actions::save(ctx, &record, None)?;
     let mut out = Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {} (from {format})",
@@ -85,6 +107,226 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     if !dropped.is_empty() {
         out = out.note(format!("dropped empty values: {}", dropped.join(", ")));
     }
+    Ok(out)
+}
+
+/// The checks every imported record passes (the same for stdin and the platform's secrets).
+fn prepare(record: Record) -> Result<(Record, Vec<String>), Failure> {
+    let (credentials, dropped) = checks::drop_empty(record.credentials);
+    let credentials = checks::inline_google_key(credentials, false)?;
+    let record = Record {
+        credentials,
+        ..record
+    };
+    checks::check_record(&record, "credential names")?;
+    Ok((record, dropped))
+}
+
+/// One platform secret: its name and the record it decrypted to.
+struct PlatformRecord {
+    secret: String,
+    record: Record,
+}
+
+/// `import --from-beta9`: every `oci-registry-…`/`oci-creds-…` secret of one platform workspace,
+/// read in a read-only transaction, decrypted (AES-256-GCM under the workspace's signing key) and
+/// checked before anything is stored: one that fails names itself and nothing is imported.
+fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
+    let external = args
+        .beta9_workspace
+        .as_deref()
+        .ok_or_else(|| Failure::user("--from-beta9 needs --beta9-workspace EXTERNAL_ID"))?;
+    let home = ctx.env.path(env::HOME);
+    let target = Target::parse(
+        url,
+        "--from-beta9",
+        args.beta9_password_file.clone(),
+        home.as_deref(),
+    )?;
+    if target.has_password_in_url() {
+        return Err(Failure::user(
+            "--from-beta9: the URL holds a password, which any user of this machine can read in the process list; put it in a file and pass --beta9-password-file (nothing was imported)",
+        ));
+    }
+    let (signing_key, secrets) = read_platform(&target, external, ctx.budget())?;
+    let workspace = printable(external);
+    let mut records: Vec<PlatformRecord> = Vec::with_capacity(secrets.len());
+    for (name, value) in &secrets {
+        let name = printable(name);
+        let all_or_nothing = |why: String| {
+            Failure::user(format!(
+                "platform secret {name} of workspace {workspace}: {why}; nothing was imported"
+            ))
+        };
+        let plain =
+            open_platform_secret(&signing_key, value).map_err(|why| all_or_nothing(why.into()))?;
+        let (record, _) = decode(trim(plain.as_slice()), None, true).map_err(|f| match f {
+            Failure::User(m) | Failure::Internal(m) => all_or_nothing(m),
+        })?;
+        let (record, _) = prepare(record).map_err(|f| match f {
+            Failure::User(m) | Failure::Internal(m) => all_or_nothing(m),
+        })?;
+        records.push(PlatformRecord {
+            secret: name,
+            record,
+        });
+    }
+    let mut out = Output::default();
+    // Two secrets for one registry: the later (most recently updated) one is what the platform
+    // would hand out last; the earlier is named and skipped.
+    let mut skipped = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if let Some(prev) = seen.insert(r.record.registry.clone(), i) {
+            skipped.push(prev);
+        }
+    }
+    for i in &skipped {
+        let r = &records[*i];
+        out.notes.push(format!(
+            "skipping platform secret {}: a later one holds {} too",
+            r.secret, r.record.registry
+        ));
+    }
+    let chosen: Vec<&PlatformRecord> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !skipped.contains(i))
+        .map(|(_, r)| r)
+        .collect();
+    if args.dry_run {
+        for r in &chosen {
+            let _ = writeln!(
+                out.stdout,
+                "{}\t{}\t{}",
+                r.record.registry, r.record.kind, r.secret
+            );
+        }
+        out.notes.push(format!(
+            "dry run: {} record{} of platform workspace {workspace} would be imported into workspace {}; nothing was stored",
+            chosen.len(),
+            if chosen.len() == 1 { "" } else { "s" },
+            ctx.workspace
+        ));
+        return Ok(out);
+    }
+    for (done, r) in chosen.iter().enumerate() {
+        let saved = actions::save(ctx, &r.record, None).map_err(|e| {
+            let f = Failure::from(e);
+            let more = format!(
+                " (after importing {done} of {}: run the import again, it replaces what it stored)",
+                chosen.len()
+            );
+            match f {
+                Failure::User(m) => Failure::User(m + &more),
+                Failure::Internal(m) => Failure::Internal(m + &more),
+            }
+        })?;
+        out.println(saved.name.as_str());
+        out.notes.push(format!(
+            "{} {} credentials for {} in workspace {} (from platform secret {})",
+            if saved.replaced {
+                "replaced"
+            } else {
+                "imported"
+            },
+            r.record.kind,
+            r.record.registry,
+            ctx.workspace,
+            r.secret
+        ));
+    }
+    if chosen.is_empty() {
+        out.notes.push(format!(
+            "platform workspace {workspace} holds no registry secrets (oci-registry-…, oci-creds-…)"
+        ));
+    }
+    Ok(out)
+}
+
+/// The workspace's signing key and its registry secrets (name, value), oldest first, read in one
+/// read-only transaction (docs/records.md, "The platform's workspace secrets").
+fn read_platform(
+    target: &Target,
+    external: &str,
+    budget: std::time::Duration,
+) -> Result<(SecretString, Vec<(String, String)>), Failure> {
+    let deadline = Deadline::start(budget);
+    let conn = target.connect(deadline)?;
+    let place = target.label();
+    conn.batch(deadline, "START TRANSACTION READ ONLY")
+        .map_err(crate::error::Error::from)?;
+    let rows = conn
+        .query(
+            deadline,
+            "SELECT id::bigint, signing_key::text FROM workspace WHERE external_id::text = $1",
+            &[(&external, SqlType::TEXT)],
+        )
+        .map_err(crate::error::Error::from)?;
+    let Some(row) = rows.first() else {
+        return Err(Failure::user(format!(
+            "{place}: no workspace has the external id {}",
+            printable(external)
+        )));
+    };
+    let id: i64 = row.get(0);
+    let signing_key: Option<String> = row.get(1);
+    let signing_key = SecretString::from(signing_key.ok_or_else(|| {
+        Failure::user(format!(
+            "{place}: workspace {} has no signing_key, so its secrets cannot be opened",
+            printable(external)
+        ))
+    })?);
+    let rows = conn
+        .query(
+            deadline,
+            "SELECT name, value FROM workspace_secret WHERE workspace_id = $1 \
+             AND (name LIKE 'oci-registry-%' OR name LIKE 'oci-creds-%') \
+             ORDER BY updated_at NULLS FIRST, name",
+            &[(&id, SqlType::INT8)],
+        )
+        .map_err(crate::error::Error::from)?;
+    let secrets = rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    let _ = conn.batch(deadline, "COMMIT");
+    Ok((signing_key, secrets))
+}
+
+/// The platform's cipher (docs/records.md, "The platform's workspace secrets"): AES-256-GCM, the
+/// key the standard-base64 decoding of `signing_key` after its `sk_` prefix, the value standard
+/// base64 of nonce (12) ‖ ciphertext ‖ tag (16), no associated data.
+fn open_platform_secret(
+    signing_key: &SecretString,
+    value: &str,
+) -> Result<SecretBuf, &'static str> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let encoded = signing_key
+        .expose_secret()
+        .strip_prefix("sk_")
+        .ok_or("the workspace's signing_key does not start with sk_")?;
+    let key = zeroize::Zeroizing::new(
+        b64.decode(encoded.trim())
+            .map_err(|_| "the workspace's signing_key is not sk_ + standard base64")?,
+    );
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key)
+        .map_err(|_| "the workspace's signing_key does not hold 32 bytes")?;
+    let raw = b64
+        .decode(value.trim())
+        .map_err(|_| "the value is not standard base64")?;
+    if raw.len() < 12 + 16 {
+        return Err("the value is too short to be sealed");
+    }
+    let plain = zeroize::Zeroizing::new(
+        cipher
+            .decrypt(aes_gcm::Nonce::from_slice(&raw[..12]), &raw[12..])
+            .map_err(|_| "cannot decrypt it: wrong signing key or a damaged value")?,
+    );
+    let mut out = SecretBuf::with_capacity(plain.len());
+    let _ = out.write_all(&plain);
     Ok(out)
 }
 
@@ -265,6 +507,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:?}").contains("--registry says evil.example"));
+    }
+
+    /// docs/records.md, "The platform's workspace secrets": the vector checked there with Python's
+    /// `cryptography`.
+    #[test]
+    fn the_platforms_cipher_opens_its_vector() {
+        let key = SecretString::from("sk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        let value = "ZGVmZ2hpamtsbW5vMzm9FByNM/BKCz6EqUdQhmCSR1nYO7wg4/OWaouBiWrBugWSAlPWQd/JWkrfP+btaT7/jlM+M1HYy46zl+DI+mTp9W25JhkpqRuUM3SoC8QGGWxdxOfwzkfPfb2cbZdG5cFXrexncg==";
+        let plain = open_platform_secret(&key, value).unwrap();
+        assert_eq!(
+            plain.as_slice(),
+            br#"{"credentials":{"PASSWORD":"p","USERNAME":"u"},"registry":"example.com","type":"basic"}"#
+        );
+        let (record, format) = decode(plain.as_slice(), None, true).unwrap();
+        assert_eq!(
+            (record.kind, format),
+            (CredentialType::Generic, "a beta9 record")
+        );
+        // Any other key, or a flipped byte, fails the tag check.
+        let wrong = SecretString::from("sk_AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        assert!(open_platform_secret(&wrong, value)
+            .unwrap_err()
+            .contains("wrong signing key"));
+        let mut flipped = value.as_bytes().to_vec();
+        flipped[20] = if flipped[20] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert!(open_platform_secret(&key, &flipped).is_err());
+        for bad in ["AAECAwQF", "sk_!!", "sk_AAECAwQF"] {
+            assert!(
+                open_platform_secret(&SecretString::from(bad), value).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(open_platform_secret(&key, "ZGVm").is_err());
     }
 
     #[test]

@@ -5,11 +5,20 @@
 //! itself writes tab-indented JSON; a serde_json `Value` would sort keys and reindent). Only
 //! `credHelpers` is re-rendered, and only when it changes.
 
+use crate::client_config::SECRET_FIELDS;
+use crate::fsutil;
+use crate::secret::SecretBuf;
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 pub const CRED_HELPERS: &str = "credHelpers";
+pub const AUTHS: &str = "auths";
 
 pub struct Document {
     members: Vec<(String, Box<RawValue>)>,
@@ -99,29 +108,84 @@ impl Document {
 
     /// Replaces (or appends) `credHelpers`.
     pub fn set_cred_helpers(&mut self, helpers: &[(String, String)]) -> Result<(), String> {
+        let entries: Vec<(String, String)> =
+            helpers.iter().map(|(k, v)| (k.clone(), quote(v))).collect();
+        self.set_object(CRED_HELPERS, &entries)
+    }
+
+    /// Replaces the last member named `key` (or appends one) with an object of these members,
+    /// each value given as JSON text (kept as it is, with its own formatting).
+    fn set_object(&mut self, key: &str, entries: &[(String, String)]) -> Result<(), String> {
         let i = &self.indent;
         let mut text = String::from("{");
-        for (n, (k, v)) in helpers.iter().enumerate() {
+        for (n, (k, v)) in entries.iter().enumerate() {
             text.push_str(if n == 0 { "\n" } else { ",\n" });
-            text.push_str(&format!("{i}{i}{}: {}", quote(k), quote(v)));
+            text.push_str(&format!("{i}{i}{}: {v}", quote(k)));
         }
         text.push_str(&format!("\n{i}}}"));
-        if helpers.is_empty() {
+        if entries.is_empty() {
             text = "{}".into();
         }
-        // Built from quoted strings only, so this cannot fail; keep the error path anyway.
-        let raw =
-            RawValue::from_string(text).map_err(|_| format!("cannot render {CRED_HELPERS}"))?;
-        match self
-            .members
-            .iter_mut()
-            .rev()
-            .find(|(k, _)| k == CRED_HELPERS)
-        {
+        let raw = RawValue::from_string(text).map_err(|_| format!("cannot render {key}"))?;
+        match self.members.iter_mut().rev().find(|(k, _)| k == key) {
             Some((_, v)) => *v = raw,
-            None => self.members.push((CRED_HELPERS.to_string(), raw)),
+            None => self.members.push((key.to_string(), raw)),
         }
         Ok(())
+    }
+
+    /// The `auths` entries (key, entry JSON), in file order; empty when there is none.
+    pub fn auths(&self) -> Result<Vec<(String, Box<RawValue>)>, String> {
+        let Some((_, raw)) = self.members.iter().rev().find(|(k, _)| k == AUTHS) else {
+            return Ok(Vec::new());
+        };
+        serde_json::from_str::<Members>(raw.get())
+            .map(|m| m.0)
+            .map_err(|_| format!("{AUTHS} is not an object"))
+    }
+
+    /// Replaces `auths` with these entries (each kept byte for byte).
+    pub fn set_auths(&mut self, entries: &[(String, Box<RawValue>)]) -> Result<(), String> {
+        let entries: Vec<(String, String)> = entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get().to_string()))
+            .collect();
+        self.set_object(AUTHS, &entries)
+    }
+
+    /// A copy for the `.bak`: every `auths` entry without its secret members (a backup must
+    /// never hold a plaintext credential; the file itself, or the store, keeps it).
+    pub fn without_auth_secrets(&self) -> Result<Document, String> {
+        let mut out = Document {
+            members: self.members.clone(),
+            indent: self.indent.clone(),
+            trailing_newline: self.trailing_newline,
+        };
+        if !self.members.iter().any(|(k, _)| k == AUTHS) {
+            return Ok(out);
+        }
+        let mut kept = Vec::new();
+        for (key, raw) in self.auths()? {
+            // Not an object: it holds no named secret; dropped rather than copied.
+            if let Ok(Members(fields)) = serde_json::from_str::<Members>(raw.get()) {
+                let fields: Vec<(String, String)> = fields
+                    .into_iter()
+                    .filter(|(k, _)| !SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()))
+                    .map(|(k, v)| (k, v.get().to_string()))
+                    .collect();
+                let body = fields
+                    .iter()
+                    .map(|(k, v)| format!("{}: {v}", quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let text = format!("{{{body}}}");
+                let raw =
+                    RawValue::from_string(text).map_err(|_| format!("cannot render {AUTHS}"))?;
+                kept.push((key, raw));
+            }
+        }
+        out.set_auths(&kept)?;
+        Ok(out)
     }
 
     /// The file text: untouched members verbatim, in their order.
@@ -161,6 +225,289 @@ fn detect_indent(text: &str) -> String {
         }
         None => "\t".into(),
     }
+}
+
+/// A plaintext login found in an `auths` entry, ready for the store.
+pub struct PlainLogin {
+    pub username: String,
+    pub secret: SecretString,
+}
+
+impl fmt::Debug for PlainLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainLogin { [REDACTED] }")
+    }
+}
+
+/// The login an `auths` entry holds, read as docker reads it (docker/cli `configfile`): an
+/// `identitytoken` wins (kept as docker's helpers keep it, username `<token>`); else `auth`
+/// (base64 of `user:password`); else `username` and `password`. `Ok(None)`: no secret in it.
+/// Errors say what is wrong, never a value.
+pub fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, String> {
+    let fields: EntryFields = serde_json::from_str(entry.get())
+        .map_err(|_| "the entry is not an object of strings".to_string())?;
+    let non_empty = |v: &Option<SecretString>| {
+        v.as_ref()
+            .filter(|s| !s.expose_secret().is_empty())
+            .cloned()
+    };
+    if let Some(t) = non_empty(&fields.identitytoken) {
+        return Ok(Some(PlainLogin {
+            username: "<token>".into(),
+            secret: t,
+        }));
+    }
+    if let Some(auth) = non_empty(&fields.auth) {
+        use base64::Engine as _;
+        let decoded = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(auth.expose_secret().trim())
+                .map_err(|_| "its auth value is not base64".to_string())?,
+        );
+        let text =
+            std::str::from_utf8(&decoded).map_err(|_| "its auth value is not text".to_string())?;
+        let (user, pass) = text
+            .split_once(':')
+            .ok_or_else(|| "its auth value is not user:password".to_string())?;
+        if user.is_empty() {
+            return Err("its auth value has no username".into());
+        }
+        return Ok(Some(PlainLogin {
+            username: user.to_string(),
+            secret: SecretString::from(pass),
+        }));
+    }
+    match (non_empty(&fields.username), non_empty(&fields.password)) {
+        (Some(u), Some(p)) => Ok(Some(PlainLogin {
+            username: u.expose_secret().to_string(),
+            secret: p,
+        })),
+        (None, Some(_)) => Err("it has a password but no username".into()),
+        _ if non_empty(&fields.registrytoken).is_some() => Err(
+            "it holds a registrytoken (a bearer token for one registry session), which no credential helper can keep"
+                .into(),
+        ),
+        _ => Ok(None),
+    }
+}
+
+/// The members of an `auths` entry that carry a login; Go matches names without regard to case.
+struct EntryFields {
+    auth: Option<SecretString>,
+    identitytoken: Option<SecretString>,
+    registrytoken: Option<SecretString>,
+    username: Option<SecretString>,
+    password: Option<SecretString>,
+}
+
+impl<'de> Deserialize<'de> for EntryFields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EntryFields, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EntryFields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an auth entry object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryFields, A::Error> {
+                let mut out = EntryFields {
+                    auth: None,
+                    identitytoken: None,
+                    registrytoken: None,
+                    username: None,
+                    password: None,
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.to_ascii_lowercase().as_str() {
+                        "auth" => &mut out.auth,
+                        "identitytoken" => &mut out.identitytoken,
+                        "registrytoken" => &mut out.registrytoken,
+                        "username" => &mut out.username,
+                        "password" => &mut out.password,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value::<Option<SecretString>>()?;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// What is kept of a client file that is rewritten: its mode, owner and group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    pub mode: u32,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// A client file's bytes (zeroized after use: `auths` may hold passwords) and what to keep of
+/// it, or `None` when it does not exist. The type is checked on the open file before anything is
+/// read: no link followed, a FIFO or device never waited on, a directory refused; and a file with
+/// more than one hard link is refused, since replacing it would leave the other names with the old
+/// content.
+pub fn read_client_file(
+    path: &Path,
+    limit: usize,
+) -> Result<Option<(SecretBuf, FileMeta)>, String> {
+    let mut o = OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    let mut f = match o.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            return Err("it is a symbolic link".into())
+        }
+        Err(e) => return Err(format!("cannot open it ({})", e.kind())),
+    };
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("cannot stat it ({})", e.kind()))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file (a FIFO, device or directory)".into());
+    }
+    #[cfg(unix)]
+    let kept = {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Err(format!(
+                "it has {} hard links, and replacing it would leave the other names with the old content (remove the other links, or edit it by hand)",
+                meta.nlink()
+            ));
+        }
+        FileMeta {
+            mode: meta.mode() & 0o7777,
+            uid: Some(meta.uid()),
+            gid: Some(meta.gid()),
+        }
+    };
+    #[cfg(not(unix))]
+    let kept = FileMeta {
+        mode: 0o600,
+        uid: None,
+        gid: None,
+    };
+    let bytes = SecretBuf::read_capped(&mut f, limit)
+        .map_err(|e| format!("cannot read it ({})", e.kind()))?
+        .map_err(|_| format!("it is larger than {} MiB", limit >> 20))?;
+    Ok(Some((bytes, kept)))
+}
+
+/// The mode and owner a new client file gets: 0600, and (when root writes it) the owner of the
+/// directory it goes in, so a user's own client can read it.
+pub fn new_file_meta(dir: &Path) -> FileMeta {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let dir_meta = dir.ancestors().find_map(|d| std::fs::metadata(d).ok());
+        let root = rustix::process::geteuid().is_root();
+        match dir_meta {
+            Some(m) if root => FileMeta {
+                mode: 0o600,
+                uid: Some(m.uid()),
+                gid: Some(m.gid()),
+            },
+            _ => FileMeta {
+                mode: 0o600,
+                uid: None,
+                gid: None,
+            },
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        FileMeta {
+            mode: 0o600,
+            uid: None,
+            gid: None,
+        }
+    }
+}
+
+/// Creates `dir` (0700, every missing level) and gives what it created to `meta`'s owner.
+pub fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| std::fs::symlink_metadata(d).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    fsutil::ensure_dir(dir).map_err(|e| format!("{e:#}"))?;
+    #[cfg(unix)]
+    for d in missing.iter().rev() {
+        if meta.uid.is_some() || meta.gid.is_some() {
+            let uid = meta.uid.map(rustix::fs::Uid::from_raw);
+            let gid = meta.gid.map(rustix::fs::Gid::from_raw);
+            rustix::fs::chown(d, uid, gid)
+                .map_err(|e| format!("cannot give {} to its owner: {e}", d.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (missing, meta);
+    Ok(())
+}
+
+/// Replaces `dir/name` atomically with `bytes`: a temp file in the same directory, created 0600,
+/// given `meta`'s mode, owner and group before a byte is written, fsynced, renamed over the old
+/// file. If the owner or group cannot be kept, nothing is replaced.
+pub fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), String> {
+    let mut rnd = [0u8; 6];
+    // A collision only makes create_new fail; the random part is not security-relevant.
+    let _ = getrandom::getrandom(&mut rnd);
+    let tmp = dir.join(format!(
+        "{}{name}-{}-{}",
+        fsutil::TEMP_PREFIX,
+        std::process::id(),
+        hex::encode(rnd)
+    ));
+    let shown = dir.join(name).display().to_string();
+    let result = (|| -> Result<(), String> {
+        let io = |e: std::io::Error| format!("cannot write {shown}: {e}");
+        let mut f = fsutil::create_private(&tmp).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let now = f.metadata().map_err(io)?;
+            let uid = meta.uid.filter(|u| *u != now.uid());
+            let gid = meta.gid.filter(|g| *g != now.gid());
+            if uid.is_some() || gid.is_some() {
+                rustix::fs::fchown(
+                    &f,
+                    uid.map(rustix::fs::Uid::from_raw),
+                    gid.map(rustix::fs::Gid::from_raw),
+                )
+                .map_err(|e| {
+                    format!(
+                        "cannot keep the owner and group of {shown} (uid {}, gid {}): {e}; the file was left untouched",
+                        meta.uid.unwrap_or_default(),
+                        meta.gid.unwrap_or_default()
+                    )
+                })?;
+            }
+            if meta.mode != 0o600 {
+                f.set_permissions(std::fs::Permissions::from_mode(meta.mode))
+                    .map_err(io)?;
+            }
+        }
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
+        fsutil::sync_dir(dir).map_err(io)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]
@@ -210,5 +557,58 @@ mod tests {
         }
         let d = Document::parse("{\"credHelpers\": [\"x\"]}").unwrap();
         assert!(d.cred_helpers().is_err());
+    }
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn logins_decode_as_docker_reads_them() {
+        let l = decode_login(&raw(r#"{"auth": "dXNlcjpwYTpzcw=="}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (l.username.as_str(), l.secret.expose_secret()),
+            ("user", "pa:ss")
+        );
+        let l = decode_login(&raw(r#"{"Auth": "eDp5", "IdentityToken": "tok"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (l.username.as_str(), l.secret.expose_secret()),
+            ("<token>", "tok")
+        );
+        let l = decode_login(&raw(r#"{"username": "u", "password": "p"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!((l.username.as_str(), l.secret.expose_secret()), ("u", "p"));
+        assert!(decode_login(&raw(r#"{"email": "e"}"#)).unwrap().is_none());
+        for bad in [
+            r#"{"auth": "SEKRIT!!"}"#,
+            r#"{"auth": "U0VLUklU"}"#,
+            r#"{"registrytoken": "SEKRIT"}"#,
+            "[1]",
+        ] {
+            let e = decode_login(&raw(bad)).unwrap_err();
+            assert!(!e.contains("SEKRIT"), "{e}");
+        }
+        assert!(
+            !format!("{:?}", decode_login(&raw(r#"{"auth": "dTpTRUtSSVQ="}"#))).contains("SEKRIT")
+        );
+    }
+
+    #[test]
+    fn backups_lose_every_auths_secret_and_keep_the_rest() {
+        let d = Document::parse(
+            "{\n\t\"auths\": {\"a.io\": {\"auth\": \"SEKRIT\", \"email\": \"e\"}, \"b.io\": {\"IdentityToken\": \"SEKRIT\"}},\n\t\"x\": 1\n}\n",
+        )
+        .unwrap();
+        let b = d.without_auth_secrets().unwrap().render();
+        assert!(!b.contains("SEKRIT"), "{b}");
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"auths": {"a.io": {"email": "e"}, "b.io": {}}, "x": 1})
+        );
     }
 }

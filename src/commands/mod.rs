@@ -17,8 +17,10 @@ use std::io::Read;
 pub mod add;
 pub mod checks;
 pub mod configure_docker;
+pub mod db;
 pub mod diff;
 pub mod docs;
+pub mod doctor;
 pub mod entries;
 pub mod import;
 pub mod jsonfile;
@@ -39,10 +41,12 @@ const SUBCOMMANDS: &[&str] = &[
     "import",
     "export",
     "configure-docker",
+    "doctor",
     "completions",
     "man",
     "rekey",
     "kubelet",
+    "db",
     "help",
 ];
 
@@ -106,6 +110,8 @@ pub enum Command {
     Export(entries::ExportArgs),
     #[command(about = configure_docker::ABOUT, after_help = configure_docker::EXAMPLES)]
     ConfigureDocker(configure_docker::ConfigureArgs),
+    #[command(about = doctor::ABOUT, after_help = doctor::EXAMPLES)]
+    Doctor(doctor::DoctorArgs),
     #[command(about = docs::COMPLETIONS_ABOUT, after_help = docs::COMPLETIONS_EXAMPLES)]
     Completions(docs::CompletionsArgs),
     #[command(about = docs::MAN_ABOUT, after_help = docs::MAN_EXAMPLES)]
@@ -114,13 +120,16 @@ pub enum Command {
     Rekey(rekey::RekeyArgs),
     #[command(about = kubelet::ABOUT, after_help = kubelet::EXAMPLES)]
     Kubelet(kubelet::KubeletArgs),
+    #[command(about = db::ABOUT, after_help = db::EXAMPLES)]
+    Db(db::DbArgs),
 }
 
 impl Command {
     /// Does this command read stdin? (The edge refuses to wait on a terminal for it.)
     pub fn reads_stdin(&self) -> bool {
         match self {
-            Command::Import(_) | Command::Kubelet(_) => true,
+            Command::Import(a) => a.from_beta9.is_none(),
+            Command::Kubelet(_) => true,
             Command::Add(a) => a.json,
             _ => false,
         }
@@ -154,6 +163,7 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::SecretName(a) => entries::secret_name(&a),
         Command::Completions(a) => docs::completions(&a, Cli::command()),
         Command::Man(a) => docs::man(&a, Cli::command()),
+        Command::Db(a) => db::run(&a),
         Command::Rekey(a) => {
             if ws.is_some() {
                 return Err(Failure::user(
@@ -165,6 +175,7 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::ConfigureDocker(a) => {
             with_ctx(env, ws, notes, |ctx| configure_docker::run(ctx, &a))
         }
+        Command::Doctor(a) => with_ctx(env, ws, notes, |ctx| doctor::run(ctx, &a)),
         Command::Add(a) => with_ctx(env, ws, notes, |ctx| add::run(ctx, &a, stdin)),
         Command::Import(a) => with_ctx(env, ws, notes, |ctx| import::run(ctx, &a, stdin)),
         Command::Remove(a) => with_ctx(env, ws, notes, |ctx| entries::remove(ctx, &a)),

@@ -20,10 +20,14 @@
 //!   to answer, one attempt, and everything stays inside `BETA9_TIMEOUT`. The region is still the
 //!   host's, and the same HTTP client (rustls with ring) is used.
 //! * Only hosts that pass [`hosts::ecr_host`] or [`hosts::is_ecr_public`] are ever sent the keys.
-//! * The token (never the keys) is cached encrypted by [`cache::get_or_refresh`], which makes many
+//! * The token (never the keys) is cached encrypted by [`token::get_or_refresh`], which makes many
 //!   concurrent cold `get`s one API call and falls back to a stale-but-valid token when a refresh
 //!   fails. A cache hit builds no async runtime, loads no SDK config and sets up no TLS: everything
 //!   SDK-related sits behind [`fetch`], which only runs on a miss.
+//! * Tokens minted from the record's stored keys may also be shared through the fleet's cache
+//!   (`BETA9_TOKEN_CACHE_URL`), under a [`ShareKey`] derived from those keys, the registry, the
+//!   region and the endpoint override; tokens from ambient credentials are this machine's
+//!   identity and stay local (docs/fleet.md, "What is shared").
 //! * Endpoint overrides: `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL_ECR_PUBLIC` win over
 //!   `AWS_ENDPOINT_URL`; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` ignores all of them. With an
 //!   override the FIPS and dual-stack flags stay off (docs/ecr.md, "Endpoint overrides").
@@ -36,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
 use crate::record::{self, Record};
-use crate::token::{self, CachedToken, Policy};
+use crate::token::{self, CachedToken, Origin, Policy, ShareKey};
 use crate::url::Url;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -110,6 +114,8 @@ pub(crate) struct Plan<'a> {
     target: Target,
     source: Source<'a>,
     key: String,
+    /// Set for stored keys only: the fleet may share the token.
+    share: Option<ShareKey>,
 }
 
 /// `get` for an `aws` record.
@@ -119,10 +125,12 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
         target,
         source,
         key,
+        share,
     } = plan(ctx, record)?;
     let token = token::get_or_refresh(
         ctx.tokens()?,
         &key,
+        share.as_ref(),
         &POLICY,
         ctx.clock(),
         &|n| ctx.note(n),
@@ -131,10 +139,11 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
     Ok(token.login())
 }
 
-/// The token a `get` would answer from the cache right now, if any; no network, no minting.
-pub fn cached(ctx: &Context, record: &Record) -> Result<Option<CachedToken>> {
+/// The token a `get` would answer from the local cache right now, if any, and whether this
+/// record's token may be shared; no network, no minting.
+pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let plan = plan(ctx, record)?;
-    Ok(ctx.tokens()?.read(&plan.key))
+    Ok((ctx.tokens()?.read(&plan.key), plan.share.is_some()))
 }
 
 fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
@@ -195,12 +204,51 @@ fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
             ctx.env.get(env::AWS_PROFILE),
         ),
     };
+    let share = match &source {
+        Source::Record(keys) => Some(share_key(
+            record.registry.as_str(),
+            &target,
+            endpoint_override(&ctx.env, &target.api).as_deref(),
+            keys,
+        )),
+        // Ambient credentials are this machine's own identity (docs/fleet.md, "What is shared").
+        Source::Ambient { .. } => None,
+    };
     Ok(Plan {
         registry,
         target,
         source,
         key,
+        share,
     })
+}
+
+/// The fleet's key for a token minted from stored keys: every part of the key material, bound to
+/// the registry, the region and the endpoint (a token from another endpoint is another token).
+/// The workspace is not part of it: machines holding the same keys can mint the same token anyway.
+pub(crate) fn share_key(
+    registry: &str,
+    target: &Target,
+    endpoint: Option<&str>,
+    keys: &Keys,
+) -> ShareKey {
+    let session = keys
+        .session_token
+        .map(|s| s.expose_secret().as_bytes())
+        .unwrap_or_default();
+    ShareKey::derive(
+        "ecr",
+        &[
+            registry.as_bytes(),
+            target.region.as_bytes(),
+            endpoint.unwrap_or_default().as_bytes(),
+        ],
+        &[
+            keys.access_key_id.expose_secret().as_bytes(),
+            keys.secret_access_key.expose_secret().as_bytes(),
+            session,
+        ],
+    )
 }
 
 /// docs/ecr.md, "Token cache": workspace + canonical registry + region + SHA-256 over the access key id, the
@@ -309,6 +357,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
         secret,
         expires_at: reply.expires_at.unwrap_or(now + DEFAULT_LIFETIME),
         fetched_at: now,
+        origin: Origin::Minted,
     })
 }
 

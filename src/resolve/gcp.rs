@@ -4,10 +4,12 @@
 //! 1. `GCP_ACCESS_TOKEN` (+ optional `GCP_ACCESS_TOKEN_EXPIRY`): answered as stored, no I/O.
 //! 2. `GOOGLE_APPLICATION_CREDENTIALS_JSON` (a service-account key): an access token is minted with
 //!    the JWT-bearer grant at the key's `token_uri` ([`gcp_jwt`](super::gcp_jwt)) and cached
-//!    encrypted, shared by every Google registry that uses the same key.
+//!    encrypted, shared by every Google registry that uses the same key, and across the fleet
+//!    (`BETA9_TOKEN_CACHE_URL`) by the machines holding the same key (docs/fleet.md, "What is
+//!    shared").
 //! 3. `GCP_METADATA=1`: the token of the instance's default service account from the metadata
 //!    server (`GCE_METADATA_HOST` or `metadata.google.internal`), cached the same way. Never tried
-//!    unless the record asks for it.
+//!    unless the record asks for it. Its tokens are this machine's identity: never shared.
 //!
 //! `_json_key` / `_json_key_base64` logins are `generic` records and never reach this module.
 //! The caller ([`super::resolve`]) has already checked that the host is a Google registry host.
@@ -20,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::record::Record;
 use crate::timeout::Deadline;
-use crate::token::{self, CachedToken, Policy};
+use crate::token::{self, CachedToken, Origin, Policy, ShareKey};
 use crate::url::Url;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -62,22 +64,24 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
     ))
 }
 
-/// The token a `get` would answer from the cache right now, if any (no network, no minting);
-/// `None` as well for a stored access token, which is not cached.
-pub fn cached(ctx: &Context, record: &Record) -> Result<Option<CachedToken>> {
+/// The token a `get` would answer from the local cache right now, if any (no network, no
+/// minting; `None` as well for a stored access token, which is not cached), and whether the token
+/// may be shared (service-account keys only).
+pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let c = &record.credentials;
     if c.non_empty("GCP_ACCESS_TOKEN").is_some() {
-        return Ok(None);
+        return Ok((None, false));
     }
-    let key = if let Some(json) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
-        ServiceAccountKey::parse(json.expose_secret())
+    let (key, shared) = if let Some(json) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
+        let key = ServiceAccountKey::parse(json.expose_secret())
             .map_err(|r| bad_record(record, r))?
-            .cache_key()
+            .cache_key();
+        (key, true)
     } else {
         let host = ctx.env.get(env::GCE_METADATA_HOST).unwrap_or(METADATA_HOST);
-        format!("gcp-metadata\0{host}")
+        (format!("gcp-metadata\0{host}"), false)
     };
-    Ok(ctx.tokens()?.read(&key))
+    Ok((ctx.tokens()?.read(&key), shared))
 }
 
 fn bad_record(record: &Record, reason: String) -> Error {
@@ -123,8 +127,26 @@ fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
 /// parses no PEM, signs nothing and opens no socket.
 fn service_account(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
     let key = ServiceAccountKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
-    let token = refresh(ctx, &key.cache_key(), || mint(ctx, record, &key))?;
+    let share = share_key(&key);
+    let token = refresh(ctx, &key.cache_key(), Some(&share), || {
+        mint(ctx, record, &key)
+    })?;
     Ok(token.login())
+}
+
+/// The fleet's key for a service-account token: the whole key (private key, key id, account),
+/// bound to the token endpoint. Like the local cache key, no registry: one token serves every
+/// Google registry.
+fn share_key(key: &ServiceAccountKey) -> ShareKey {
+    ShareKey::derive(
+        "gcp-sa",
+        &[key.token_uri.as_bytes()],
+        &[
+            key.private_key.expose_secret().as_bytes(),
+            key.private_key_id.as_deref().unwrap_or_default().as_bytes(),
+            key.client_email.as_bytes(),
+        ],
+    )
 }
 
 fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<CachedToken> {
@@ -165,7 +187,8 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
         )));
     }
     let cache_key = format!("gcp-metadata\0{host}");
-    let token = refresh(ctx, &cache_key, || {
+    // The instance's own identity: never shared (docs/fleet.md, "What is shared").
+    let token = refresh(ctx, &cache_key, None, || {
         let budget = ctx.budget();
         let now = ctx.now();
         let registry = record.registry.to_string();
@@ -207,6 +230,7 @@ fn to_cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedTok
         secret: t.token,
         expires_at: now + expires_in,
         fetched_at: now,
+        origin: Origin::Minted,
     })
 }
 
@@ -214,11 +238,13 @@ fn to_cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedTok
 fn refresh(
     ctx: &Context,
     cache_key: &str,
+    share: Option<&ShareKey>,
     fetch: impl FnOnce() -> Result<CachedToken>,
 ) -> Result<CachedToken> {
     token::get_or_refresh(
         ctx.tokens()?,
         cache_key,
+        share,
         &POLICY,
         ctx.clock(),
         &|n| ctx.note(n),

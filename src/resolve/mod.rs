@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
 use crate::record::Record;
+use crate::token::Origin;
 use secrecy::{ExposeSecret, SecretString};
 
 pub mod acr;
@@ -23,8 +24,12 @@ pub mod gcp_jwt;
 pub enum LoginKind {
     /// Answered as stored.
     Static,
-    /// A short-lived token minted from the record; the cached one, if any.
-    Token(Option<TokenInfo>),
+    /// A short-lived token minted from the record: the locally cached one, if any, and whether
+    /// the fleet shares it.
+    Token {
+        cached: Option<TokenInfo>,
+        sharing: Sharing,
+    },
 }
 
 /// What is known about a cached token, never the token itself.
@@ -32,21 +37,52 @@ pub enum LoginKind {
 pub struct TokenInfo {
     pub fetched_at: u64,
     pub expires_at: u64,
+    /// Minted here (`local`) or taken from the fleet's shared cache (`shared`).
+    pub origin: Origin,
+}
+
+/// Whether a record's token goes through the fleet's shared cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// No shared cache is configured (`BETA9_TOKEN_CACHE_URL` unset).
+    Off,
+    /// Minted from this machine's own identity (ambient AWS credentials, the metadata server):
+    /// never shared.
+    Never,
+    /// Minted from key material stored in the record: shared with the machines holding it.
+    Fleet,
+}
+
+impl Sharing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sharing::Off => "off",
+            Sharing::Never => "never",
+            Sharing::Fleet => "fleet",
+        }
+    }
 }
 
 /// See [`LoginKind`].
 pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
-    let cached = match record.kind {
+    let (cached, shareable) = match record.kind {
         CredentialType::Aws => ecr::cached(ctx, record)?,
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
             gcp::cached(ctx, record)?
         }
         _ => return Ok(LoginKind::Static),
     };
-    Ok(LoginKind::Token(cached.map(|t| TokenInfo {
+    let sharing = match (ctx.tokens()?.fleet().is_some(), shareable) {
+        (false, _) => Sharing::Off,
+        (true, false) => Sharing::Never,
+        (true, true) => Sharing::Fleet,
+    };
+    let cached = cached.map(|t| TokenInfo {
         fetched_at: t.fetched_at,
         expires_at: t.expires_at,
-    })))
+        origin: t.origin,
+    });
+    Ok(LoginKind::Token { cached, sharing })
 }
 
 /// The login for a record, `None` when the record cannot serve logins yet.
@@ -138,7 +174,13 @@ mod tests {
         let aws = record(
             r#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b"}}"#,
         );
-        assert_eq!(login_kind(&ctx, &aws).unwrap(), LoginKind::Token(None));
+        assert_eq!(
+            login_kind(&ctx, &aws).unwrap(),
+            LoginKind::Token {
+                cached: None,
+                sharing: Sharing::Off
+            }
+        );
         let stored = record(
             r#"{"version":1,"registry":"gcr.io","type":"gcp","credentials":{"GCP_ACCESS_TOKEN":"ya29"}}"#,
         );

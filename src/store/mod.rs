@@ -1,17 +1,20 @@
 //! Where entries are kept, as sealed bytes: the [`Store`] trait knows workspaces, names and bytes
 //! only. Sealing, keys and records sit above it ([`sealed::SealedStore`], [`keys`]), so a file
-//! directory, an in-memory map and a database are interchangeable backends.
+//! directory, an in-memory map and a database ([`postgres`], behind [`cached`]'s local copies)
+//! are interchangeable backends.
 //!
 //! One entry per secret name, so a `get` touches one entry however many exist, and one damaged
 //! entry never hides another (docs/storage.md, "Files and modes"). Beside the entries, a store
 //! base keeps a few sealed records of its own ([`Meta`]): the key-check value and, during a
 //! rotation, the two parked keys.
 
+pub mod cached;
 pub mod crypt;
 pub mod file;
 pub mod key;
 pub mod keys;
 pub mod name;
+pub mod postgres;
 pub mod rekey;
 pub mod sealed;
 
@@ -77,6 +80,17 @@ pub trait Store {
     fn lock_rotation(&self) -> Result<Guard>;
     /// One-line warnings about how the store is kept (e.g. a directory others can read).
     fn check(&self, _workspace: &str) -> Vec<String> {
+        Vec::new()
+    }
+    /// An entry this process read did not open: a backend that answered from a copy of its own
+    /// (a shared store's local copy) asks its origin from now on and says `true`, so the reader
+    /// tries again.
+    fn refresh(&self) -> bool {
+        false
+    }
+    /// One-line notes for stderr gathered while working (an answer from a local copy because the
+    /// database was unreachable).
+    fn take_notes(&self) -> Vec<String> {
         Vec::new()
     }
 }

@@ -14,8 +14,9 @@ use super::crypt::{self, Key, Purpose};
 use super::file::FileStore;
 use super::key::{read_key_file_as, KeySource};
 use super::keys::{self, MasterKeys};
+use super::{cached, postgres};
 use super::{Change, Meta, Store};
-use crate::env::Env;
+use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::paths;
 use crate::timeout;
@@ -59,14 +60,30 @@ pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
         (_, None) => None,
     };
     let budget = timeout::budget(env).0;
-    let store = FileStore::new(paths::data_base(env)?, budget);
     let clear_caches = |ws: &str, key: &Key| {
         if let Ok(dir) = paths::cache_dir(env, ws) {
             let key = key.derive(ws, Purpose::TokenCache);
             let _ = FileTokenCache::new(dir, ws, key, budget).clear();
         }
     };
-    rotate(&source, &store, new, &clear_caches)
+    if env.get(env::STORE_URL).is_none() {
+        let store = FileStore::new(paths::data_base(env)?, budget);
+        return rotate(&source, &store, new, &clear_caches);
+    }
+    // The shared store: every row re-sealed in its own transaction, straight against the
+    // database; this machine's local copies (sealed under the old key) are dropped afterwards,
+    // and other machines' copies are asked again when they no longer open.
+    if !matches!(source, KeySource::File(_)) {
+        return Err(Error::Invalid(format!(
+            "{} needs {}: every machine must seal with the same master key",
+            env::STORE_URL,
+            env::CREDENTIALS_KEY_FILE
+        )));
+    }
+    let store = postgres::from_env(env)?;
+    let report = rotate(&source, &store, new, &clear_caches);
+    cached::clear_copies(env, &store);
+    report
 }
 
 /// The rotation over any backend. `new` is the operator's new key; `None` makes one for a managed

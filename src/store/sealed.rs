@@ -83,8 +83,13 @@ impl SealedStore {
                 break;
             }
             // Keys that changed since they were loaded (a rotation finished meanwhile) are worth
-            // another try; the same keys are not.
-            if attempt + 1 < READ_ATTEMPTS && !self.reload_keys()? {
+            // another try, and so are bytes a backend took from its own copy; the same keys over
+            // the same bytes are not.
+            if attempt + 1 >= READ_ATTEMPTS {
+                break;
+            }
+            let refreshed = self.store.refresh();
+            if !self.reload_keys()? && !refreshed {
                 break;
             }
         }
@@ -155,7 +160,9 @@ impl SealedStore {
 
     /// One-line warnings gathered while working (a key file or directory others can read).
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut self.warnings.borrow_mut())
+        let mut out = std::mem::take(&mut *self.warnings.borrow_mut());
+        out.extend(self.store.take_notes());
+        out
     }
 
     fn missing_key(&self) -> Error {

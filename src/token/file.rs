@@ -1,12 +1,14 @@
 //! The per-machine token cache: one file per cache key in the workspace's cache directory, sealed
 //! with the store's key (purpose `token-cache`), refreshed under a per-key file lock so many
-//! concurrent cold `get`s make one upstream call.
+//! concurrent cold `get`s make one upstream call. Written atomically but not flushed: it is only a
+//! cache, and a file a crash damaged is a miss.
 
 use super::{CachedToken, Guard, TokenCache};
 use crate::error::Result;
 use crate::fsutil;
 use crate::store::crypt::{self, Key, Purpose};
 use sha2::{Digest, Sha256};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,7 +85,7 @@ impl TokenCache for FileTokenCache {
             &name,
             plain.as_slice(),
         )?;
-        fsutil::write_atomic(&self.dir, &name, &sealed)?;
+        write_unsynced(&self.dir, &name, &sealed)?;
         Ok(())
     }
 
@@ -113,6 +115,30 @@ impl TokenCache for FileTokenCache {
     }
 }
 
+/// Temp file (0600 from creation) renamed over `name`, without fsync: readers see the old file or
+/// the new one, and a file a crash left empty or torn fails to open, which is a miss. A token is
+/// only a cache, and the flush would be most of the cost of a `get` served from the fleet's cache.
+fn write_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut rnd = [0u8; 6];
+    // A collision only makes create_private fail (and the token go uncached).
+    let _ = getrandom::getrandom(&mut rnd);
+    let tmp = dir.join(format!(
+        "{}{name}-{}-{}",
+        fsutil::TEMP_PREFIX,
+        std::process::id(),
+        hex::encode(rnd)
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fsutil::create_private(&tmp)?;
+        f.write_all(bytes)?;
+        std::fs::rename(&tmp, dir.join(name))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join(name).display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +158,7 @@ mod tests {
             secret: SecretString::from("CANARY-tok"),
             expires_at: 10,
             fetched_at: 5,
+            origin: crate::token::Origin::Minted,
         };
         c.write("ecr\0k", &tok).unwrap();
         drop(c.lock("ecr\0k").unwrap());

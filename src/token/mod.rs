@@ -1,14 +1,22 @@
 //! Short-lived registry tokens (ECR, Google), cached so each fresh `get` process can reuse them:
 //! the [`TokenCache`] trait (get, put, single-flight lock, clear), the freshness rule, and the
 //! refresh algorithm over any cache and an injected clock. The file backend is [`file`].
+//!
+//! A fleet's shared cache sits behind the local one ([`Fleet`], implemented by [`fleet`] over
+//! [`redis`]): [`get_or_refresh`] asks it only on a local miss and only for tokens the resolver
+//! marks as shareable with a [`ShareKey`], so a local hit never opens a socket.
 
 pub mod file;
+pub mod fleet;
+pub mod redis;
 
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use crate::guard::Guard;
 use crate::login::Login;
 use crate::secret::SecretBuf;
+use crate::store::crypt::{self, Key, Purpose};
+use hkdf::Hkdf;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -16,14 +24,34 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// Where a cached token came from: minted by this machine, or taken from the fleet's shared
+/// cache (another machine minted it). What `ls` and `show` report; never secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    #[default]
+    Minted,
+    Shared,
+}
+
+impl Origin {
+    /// `local` or `shared`, as `ls` and `show` print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Minted => "local",
+            Origin::Shared => "shared",
+        }
+    }
+}
+
 /// One cached token and its lifetime.
 pub struct CachedToken {
     pub username: String,
     pub secret: SecretString,
     /// Unix seconds at which the upstream says the token dies.
     pub expires_at: u64,
-    /// Unix seconds at which we fetched it.
+    /// Unix seconds at which we fetched it (the minting machine's clock for a shared token).
     pub fetched_at: u64,
+    pub origin: Origin,
 }
 
 impl std::fmt::Debug for CachedToken {
@@ -33,6 +61,7 @@ impl std::fmt::Debug for CachedToken {
             .field("secret", &"[REDACTED]")
             .field("expires_at", &self.expires_at)
             .field("fetched_at", &self.fetched_at)
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -49,17 +78,21 @@ impl CachedToken {
             secret: self.secret.clone(),
             expires_at: self.expires_at,
             fetched_at: self.fetched_at,
+            origin: self.origin,
         }
     }
 
     /// The token's plaintext, for a cache to seal. One of the few places a secret is exposed.
     pub fn to_json(&self) -> SecretBuf {
         let mut out = SecretBuf::with_capacity(self.secret.expose_secret().len() * 2 + 128);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "username": self.username,
             "expires_at": self.expires_at,
             "fetched_at": self.fetched_at,
         });
+        if self.origin == Origin::Shared {
+            body["origin"] = "shared".into();
+        }
         // Write the secret straight into the zeroizing buffer, not through a `Value`.
         let _ = out.write_all(b"{\"secret\":");
         let _ = serde_json::to_writer(&mut out, self.secret.expose_secret());
@@ -75,6 +108,9 @@ impl CachedToken {
             username: String,
             expires_at: u64,
             fetched_at: u64,
+            /// Absent in files written before the shared cache existed: minted here.
+            #[serde(default)]
+            origin: Option<String>,
         }
         #[derive(Deserialize)]
         struct Raw {
@@ -87,6 +123,10 @@ impl CachedToken {
             secret: raw.secret,
             expires_at: raw.meta.expires_at,
             fetched_at: raw.meta.fetched_at,
+            origin: match raw.meta.origin.as_deref() {
+                Some("shared") => Origin::Shared,
+                _ => Origin::Minted,
+            },
         })
     }
 }
@@ -118,7 +158,8 @@ pub fn freshness(t: &CachedToken, now: u64, min_margin: u64, hard_margin: u64) -
     }
 }
 
-/// Where tokens are cached: a per-machine file cache today; the seam a shared cache plugs into.
+/// Where tokens are cached: a per-machine file cache, optionally with a fleet's shared cache
+/// behind it ([`TokenCache::fleet`]).
 pub trait TokenCache {
     /// The cached token for `key`, if there is a readable one. Any damage means "not cached".
     fn read(&self, key: &str) -> Option<CachedToken>;
@@ -129,6 +170,10 @@ pub trait TokenCache {
     /// Forgets every token this cache holds (after a key rotation they cannot be opened; they are
     /// only a cache). Returns how many were removed.
     fn clear(&self) -> Result<usize>;
+    /// The fleet's shared cache behind this one, when one is configured (`BETA9_TOKEN_CACHE_URL`).
+    fn fleet(&self) -> Option<&dyn Fleet> {
+        None
+    }
 }
 
 /// Policy for one kind of token.
@@ -137,26 +182,168 @@ pub struct Policy {
     pub hard_margin: u64,
 }
 
+/// What one refresh through a fleet's shared cache works with.
+pub struct Refresh<'a> {
+    /// The local cache (it stays in front: a hit there never reaches the fleet).
+    pub local: &'a dyn TokenCache,
+    pub key: &'a str,
+    pub share: &'a ShareKey,
+    pub policy: &'a Policy,
+    pub clock: &'a dyn Clock,
+    pub note: &'a dyn Fn(String),
+}
+
+/// A fleet's shared token cache: called by [`get_or_refresh`] after a local miss, for a shareable
+/// token. It must answer as the local algorithm would when the shared cache fails, and call
+/// `fetch` at most once.
+pub trait Fleet {
+    fn refresh(
+        &self,
+        req: &Refresh<'_>,
+        fetch: &mut dyn FnMut() -> Result<CachedToken>,
+    ) -> Result<CachedToken>;
+}
+
+/// The secret a shared entry is derived from: only machines holding the same key material for the
+/// same registry derive the same entry name and sealing key (docs/fleet.md, "Shared entry keys").
+/// HKDF-SHA256 (RFC 5869) with the material as input keying material, so neither the name nor
+/// the sealed value says anything about the material, the registry or the region.
+pub struct ShareKey {
+    /// 128 bits, hex: the opaque part of the Redis key names.
+    name: String,
+    seal: Key,
+}
+
+impl std::fmt::Debug for ShareKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShareKey([REDACTED])")
+    }
+}
+
+/// Associated-data "workspace" of a shared entry: a value no workspace can have (`\0`), so a
+/// shared value can never be opened as a local cache file or the other way round.
+const SHARED_AD: &str = "\0fleet";
+
+impl ShareKey {
+    /// `kind` names the token type (`ecr`, `gcp-sa`); `binding` is what the token is valid for
+    /// (registry, region, endpoint); `material` is the credential (every part of it).
+    pub fn derive(kind: &str, binding: &[&[u8]], material: &[&[u8]]) -> ShareKey {
+        let mut ikm = zeroize::Zeroizing::new(Vec::new());
+        for m in material {
+            ikm.extend_from_slice(&(m.len() as u64).to_be_bytes());
+            ikm.extend_from_slice(m);
+        }
+        let hk = Hkdf::<Sha256>::new(Some(b"docker-credential-beta9/shared-token/v1"), &ikm);
+        let info = |what: &str| {
+            let mut info = Vec::new();
+            for part in [what.as_bytes(), kind.as_bytes()].iter().chain(binding) {
+                info.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                info.extend_from_slice(part);
+            }
+            info
+        };
+        let mut name = [0u8; 16];
+        let mut seal = Box::new([0u8; 32]);
+        // Both lengths are far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
+        let _ = hk.expand(&info("name"), &mut name);
+        let _ = hk.expand(&info("seal"), &mut seal[..]);
+        let key = Key::from_bytes(*seal);
+        zeroize::Zeroize::zeroize(&mut seal[..]);
+        ShareKey {
+            name: hex::encode(name),
+            seal: key,
+        }
+    }
+
+    /// The opaque id shared entries are named by (hex, no meaning without the material).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The token sealed for the shared cache under `entry` (its Redis key name).
+    pub fn seal(&self, entry: &str, token: &CachedToken) -> Result<Vec<u8>> {
+        let plain = token.to_json();
+        Ok(crypt::seal(
+            &self.seal,
+            Purpose::TokenCache,
+            SHARED_AD,
+            entry,
+            plain.as_slice(),
+        )?)
+    }
+
+    /// A shared value opened, `None` when it is not one this key sealed under `entry` (garbage,
+    /// another credential's, moved from another name): a miss, never an error.
+    pub fn open(&self, entry: &str, sealed: &[u8]) -> Option<CachedToken> {
+        let plain = crypt::open(&self.seal, Purpose::TokenCache, SHARED_AD, entry, sealed).ok()?;
+        CachedToken::from_json(plain.as_slice())
+    }
+}
+
 /// Cached token if fresh; else one process refreshes while the others wait and then read what it
 /// wrote. If the refresh fails and the old token still works, it is used with a note for stderr.
+/// With a fleet behind the cache and a `share` key, a local miss goes to the fleet's cache first
+/// ([`Fleet::refresh`]); without either, this is the local algorithm alone.
 pub fn get_or_refresh(
     cache: &dyn TokenCache,
     cache_key: &str,
+    share: Option<&ShareKey>,
     policy: &Policy,
     clock: &dyn Clock,
     note: &dyn Fn(String),
     fetch: impl FnOnce() -> Result<CachedToken>,
 ) -> Result<CachedToken> {
-    let now = || clock.now();
-    let fresh = |t: &CachedToken| {
-        freshness(t, now(), policy.min_margin, policy.hard_margin) == Freshness::Fresh
-    };
-    if let Some(t) = cache.read(cache_key).filter(fresh) {
+    if let Some(t) = cache
+        .read(cache_key)
+        .filter(|t| is_fresh(t, policy, clock.now()))
+    {
         tracing::debug!("token cache hit");
         return Ok(t);
     }
-    // A cache that cannot be locked (read-only or full disk) costs single-flight, not the answer.
-    let _lock = match cache.lock(cache_key) {
+    if let (Some(share), Some(fleet)) = (share, cache.fleet()) {
+        let mut once = Some(fetch);
+        let mut fetch = || match once.take() {
+            Some(f) => f(),
+            None => Err(Error::Other(anyhow::anyhow!(
+                "internal: a token was minted twice in one refresh"
+            ))),
+        };
+        let req = Refresh {
+            local: cache,
+            key: cache_key,
+            share,
+            policy,
+            clock,
+            note,
+        };
+        return fleet.refresh(&req, &mut fetch);
+    }
+    let _lock = lock_or_note(cache, cache_key, note);
+    let cached = cache.read(cache_key);
+    if let Some(t) = cached.as_ref().filter(|t| is_fresh(t, policy, clock.now())) {
+        tracing::debug!("token refreshed by another process");
+        return Ok(t.duplicate());
+    }
+    mint_locally(cache, cache_key, cached, policy, clock, note, fetch)
+}
+
+pub fn is_fresh(t: &CachedToken, policy: &Policy, now: u64) -> bool {
+    freshness(t, now, policy.min_margin, policy.hard_margin) == Freshness::Fresh
+}
+
+/// Not expired: fresh, or stale but still usable.
+pub fn is_valid(t: &CachedToken, policy: &Policy, now: u64) -> bool {
+    freshness(t, now, policy.min_margin, policy.hard_margin) != Freshness::Expired
+}
+
+/// The cache's single-flight lock; a cache that cannot be locked (read-only or full disk) costs
+/// single-flight, not the answer.
+pub fn lock_or_note(
+    cache: &dyn TokenCache,
+    cache_key: &str,
+    note: &dyn Fn(String),
+) -> Option<Guard> {
+    match cache.lock(cache_key) {
         Ok(lock) => Some(lock),
         Err(e) => {
             note(format!(
@@ -165,12 +352,20 @@ pub fn get_or_refresh(
             ));
             None
         }
-    };
-    let cached = cache.read(cache_key);
-    if let Some(t) = cached.as_ref().filter(|t| fresh(t)) {
-        tracing::debug!("token refreshed by another process");
-        return Ok(t.duplicate());
     }
+}
+
+/// The local refresh, under the caller's lock: mint, cache, answer; if minting fails and `cached`
+/// still works, answer that with a note.
+pub fn mint_locally(
+    cache: &dyn TokenCache,
+    cache_key: &str,
+    cached: Option<CachedToken>,
+    policy: &Policy,
+    clock: &dyn Clock,
+    note: &dyn Fn(String),
+    fetch: impl FnOnce() -> Result<CachedToken>,
+) -> Result<CachedToken> {
     match fetch() {
         Ok(token) => {
             if let Err(e) = cache.write(cache_key, &token) {
@@ -179,20 +374,22 @@ pub fn get_or_refresh(
             Ok(token)
         }
         Err(e) => match cached {
-            Some(t)
-                if freshness(&t, now(), policy.min_margin, policy.hard_margin)
-                    != Freshness::Expired =>
-            {
-                note(format!(
-                    "refresh failed ({}); using the cached token, valid for {} more s",
-                    e.protocol_message(),
-                    t.expires_at.saturating_sub(now())
-                ));
+            Some(t) if is_valid(&t, policy, clock.now()) => {
+                note(stale_note(&e, &t, clock.now()));
                 Ok(t)
             }
             _ => Err(e),
         },
     }
+}
+
+/// What a failed refresh that still has a working token says on stderr.
+pub fn stale_note(e: &Error, t: &CachedToken, now: u64) -> String {
+    format!(
+        "refresh failed ({}); using the cached token, valid for {} more s",
+        e.protocol_message(),
+        t.expires_at.saturating_sub(now)
+    )
 }
 
 /// No cache at all: every `get` mints (when the cache directory cannot be trusted).
@@ -275,6 +472,7 @@ mod tests {
             secret: SecretString::from("CANARY-token"),
             expires_at: expires,
             fetched_at: fetched,
+            origin: Origin::Minted,
         }
     }
 
@@ -328,6 +526,7 @@ mod tests {
             secret: SecretString::from(secret),
             expires_at: expires,
             fetched_at: fetched,
+            origin: Origin::Minted,
         }
     }
 
@@ -340,6 +539,7 @@ mod tests {
         let r = get_or_refresh(
             cache,
             "k",
+            None,
             &POLICY,
             clock,
             &|n| notes.borrow_mut().push(n),
@@ -418,5 +618,500 @@ mod tests {
     fn digest_parts_is_unambiguous() {
         assert_ne!(digest_parts(&[b"ab", b"c"]), digest_parts(&[b"a", b"bc"]));
         assert_eq!(digest_parts(&[b"x"]).len(), 64);
+    }
+
+    // The shared-cache state machine (fleet.rs) under scripted time: the local token fresh, stale
+    // but valid, or expired/absent, × the shared store up, down, or skipped by the marker.
+    mod fleet_matrix {
+        use super::super::fleet::testing::{FakePace, MemoryMarker, MemoryShared};
+        use super::super::fleet::{Layered, Names, Settings, SharedTokens, SkipMarker};
+        use super::*;
+        use std::sync::atomic::Ordering;
+        use std::time::Duration;
+
+        const DAY: u64 = 43_200;
+
+        struct Machine {
+            cache: Layered,
+            marker: MemoryMarker,
+        }
+
+        fn machine(store: &MemoryShared) -> Machine {
+            let marker = MemoryMarker::default();
+            let shared = SharedTokens::new(
+                Box::new(store.clone()),
+                Box::new(marker.clone()),
+                Box::new(store.pace.clone()),
+                Settings::new(Duration::from_secs(10)),
+            );
+            Machine {
+                cache: Layered::new(Box::new(MemoryTokenCache::default()), shared),
+                marker,
+            }
+        }
+
+        fn share() -> ShareKey {
+            ShareKey::derive(
+                "ecr",
+                &[b"reg", b"us-east-1", b""],
+                &[b"AKID", b"secret", b""],
+            )
+        }
+
+        struct Got {
+            result: Result<CachedToken>,
+            notes: Vec<String>,
+            fetches: usize,
+        }
+
+        impl Got {
+            fn secret(&self) -> String {
+                let t = self.result.as_ref().expect("an answer");
+                t.secret.expose_secret().to_string()
+            }
+            fn origin(&self) -> Origin {
+                self.result.as_ref().expect("an answer").origin
+            }
+        }
+
+        /// One `get` on `m` at `clock`; `fetch` answers `minted` (a token fetched now) or fails.
+        fn get(m: &Machine, clock: &ManualClock, key: &ShareKey, minted: Result<&str>) -> Got {
+            let notes = RefCell::new(Vec::new());
+            let fetches = Cell::new(0);
+            let now = clock.now();
+            let result = get_or_refresh(
+                &m.cache,
+                "k",
+                Some(key),
+                &POLICY,
+                clock,
+                &|n| notes.borrow_mut().push(n),
+                || {
+                    fetches.set(fetches.get() + 1);
+                    match &minted {
+                        Ok(s) => Ok(token(s, now, now + DAY)),
+                        Err(Error::Throttled { .. }) => Err(Error::Throttled {
+                            registry: "r".into(),
+                            detail: "slow down".into(),
+                        }),
+                        Err(_) => Err(Error::Unreachable {
+                            registry: "r".into(),
+                            detail: "down".into(),
+                        }),
+                    }
+                },
+            );
+            Got {
+                result,
+                notes: notes.into_inner(),
+                fetches: fetches.get(),
+            }
+        }
+
+        fn unreachable() -> Result<&'static str> {
+            Err(Error::Unreachable {
+                registry: "r".into(),
+                detail: "down".into(),
+            })
+        }
+
+        fn throttled() -> Result<&'static str> {
+            Err(Error::Throttled {
+                registry: "r".into(),
+                detail: "slow down".into(),
+            })
+        }
+
+        fn shared_secret(store: &MemoryShared, key: &ShareKey) -> Option<String> {
+            let names = Names::of(key);
+            let sealed = store.get(&names.entry)?;
+            Some(
+                key.open(&names.entry, &sealed)?
+                    .secret
+                    .expose_secret()
+                    .to_string(),
+            )
+        }
+
+        fn publish(store: &MemoryShared, key: &ShareKey, secret: &str, fetched: u64) {
+            let names = Names::of(key);
+            let sealed = key
+                .seal(&names.entry, &token(secret, fetched, fetched + DAY))
+                .unwrap();
+            store.put(&names.entry, &sealed, None);
+        }
+
+        /// Local states at `clock`: fresh (fetched 1 h ago), stale but valid (20 min left), expired.
+        fn fresh(m: &Machine, clock: &ManualClock) {
+            let now = clock.now();
+            m.cache
+                .write("k", &token("local", now - 3600, now - 3600 + DAY))
+                .unwrap();
+        }
+        fn stale(m: &Machine, clock: &ManualClock) {
+            let now = clock.now();
+            m.cache
+                .write("k", &token("local", now + 1200 - DAY, now + 1200))
+                .unwrap();
+        }
+        fn expired(m: &Machine, clock: &ManualClock) {
+            let now = clock.now();
+            m.cache.write("k", &token("local", now - DAY, now)).unwrap();
+        }
+
+        fn setup() -> (MemoryShared, ManualClock, ShareKey) {
+            let pace = FakePace::default();
+            // Every process is due as soon as the window opens, unless a test says otherwise.
+            pace.fix_random(Some(0));
+            (MemoryShared::new(pace), ManualClock::at(1_000_000), share())
+        }
+
+        #[test]
+        fn a_fresh_local_token_never_reaches_the_shared_store_up_down_or_skipped() {
+            for state in ["up", "down", "skipped"] {
+                let (store, clock, key) = setup();
+                let m = machine(&store);
+                fresh(&m, &clock);
+                match state {
+                    "down" => store.down.store(true, Ordering::SeqCst),
+                    "skipped" => m.marker.set(clock.now() + 30),
+                    _ => {}
+                }
+                let got = get(&m, &clock, &key, Ok("new"));
+                assert_eq!((got.secret(), got.fetches), ("local".into(), 0), "{state}");
+                assert_eq!(store.ops(), 0, "{state}: no shared-store operation");
+                assert!(got.notes.is_empty(), "{state}: {:?}", got.notes);
+            }
+        }
+
+        #[test]
+        fn stale_and_up_the_due_process_refreshes_once_and_publishes() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            stale(&m, &clock);
+            let got = get(&m, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("new".into(), 1));
+            assert_eq!(shared_secret(&store, &key).as_deref(), Some("new"));
+            assert!(store.get(&Names::of(&key).lock).is_none(), "lease released");
+            // Another machine in the same state now adopts it without minting.
+            let other = machine(&store);
+            stale(&other, &clock);
+            let got = get(&other, &clock, &key, Ok("never"));
+            assert_eq!((got.secret(), got.fetches), ("new".into(), 0));
+            assert_eq!(got.origin(), Origin::Shared);
+            assert_eq!(
+                other.cache.read("k").unwrap().origin,
+                Origin::Shared,
+                "kept locally, marked as shared"
+            );
+        }
+
+        #[test]
+        fn stale_and_up_a_process_not_yet_due_or_finding_the_lease_taken_answers_the_valid_token() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            // 20 min before expiry: inside the window (last hour) but before a late jitter point.
+            let now = clock.now();
+            m.cache
+                .write("k", &token("local", now + 3500 - DAY, now + 3500))
+                .unwrap();
+            store.pace.fix_random(Some(u64::MAX));
+            let got = get(&m, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("local".into(), 0));
+            // Due, but another machine holds the lease: answer the valid token, do not wait.
+            store.pace.fix_random(Some(0));
+            store.put(
+                &Names::of(&key).lock,
+                b"someone",
+                Some(Duration::from_secs(3)),
+            );
+            let got = get(&m, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("local".into(), 0));
+            assert!(got.notes.is_empty(), "{:?}", got.notes);
+        }
+
+        #[test]
+        fn stale_and_down_refreshes_locally_with_one_note_and_sets_the_marker() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            stale(&m, &clock);
+            store.down.store(true, Ordering::SeqCst);
+            let got = get(&m, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("new".into(), 1));
+            assert_eq!(got.notes.len(), 1, "{:?}", got.notes);
+            assert!(
+                got.notes[0].contains("connection refused"),
+                "{:?}",
+                got.notes
+            );
+            assert_eq!(m.marker.until(), Some(clock.now() + 30));
+            // Down and the refresh fails too: the stale token, never an error.
+            let m = machine(&store);
+            stale(&m, &clock);
+            let got = get(&m, &clock, &key, unreachable());
+            assert_eq!(got.secret(), "local");
+            assert_eq!(
+                got.notes.len(),
+                2,
+                "store note + stale note: {:?}",
+                got.notes
+            );
+        }
+
+        #[test]
+        fn stale_and_skipped_is_todays_local_refresh_without_touching_the_store() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            stale(&m, &clock);
+            m.marker.set(clock.now() + 10);
+            let got = get(&m, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("new".into(), 1));
+            assert_eq!(store.ops(), 0);
+            assert!(got.notes.is_empty());
+            // The marker lapses: the store is used again.
+            clock.advance(11);
+            stale(&m, &clock);
+            let got = get(&m, &clock, &key, Ok("newer"));
+            assert_eq!(got.secret(), "newer");
+            assert!(store.ops() > 0);
+            assert_eq!(shared_secret(&store, &key).as_deref(), Some("newer"));
+        }
+
+        #[test]
+        fn a_throttled_refresh_serves_the_valid_token_and_backs_the_fleet_off() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            stale(&m, &clock);
+            // The backoff delay is the largest full-jitter draw: min(cap, 2 s * 2^1) = 4 s.
+            store.pace.fix_random(Some(u64::MAX));
+            let now = clock.now();
+            // A late jitter point would not be due: put the token at the end of its window.
+            m.cache
+                .write("k", &token("local", now + 100 - DAY, now + 100))
+                .unwrap();
+            let got = get(&m, &clock, &key, throttled());
+            assert_eq!((got.secret(), got.fetches), ("local".into(), 1));
+            assert!(got.notes[0].contains("throttled"), "{:?}", got.notes);
+            assert!(store.get(&Names::of(&key).backoff).is_some());
+            // While the backoff holds, no machine calls the API.
+            let other = machine(&store);
+            other
+                .cache
+                .write("k", &token("local", now + 100 - DAY, now + 100))
+                .unwrap();
+            let got = get(&other, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("local".into(), 0));
+            // After it, the next due process tries again; a success clears the backoff.
+            store.pace.advance(Duration::from_millis(4001));
+            let got = get(&other, &clock, &key, Ok("new"));
+            assert_eq!((got.secret(), got.fetches), ("new".into(), 1));
+            assert!(store.get(&Names::of(&key).backoff).is_none());
+        }
+
+        #[test]
+        fn expired_and_up_one_machine_mints_and_the_others_are_served_from_the_store() {
+            let (store, clock, key) = setup();
+            let a = machine(&store);
+            expired(&a, &clock);
+            let got = get(&a, &clock, &key, Ok("minted"));
+            assert_eq!(
+                (got.secret(), got.fetches, got.origin()),
+                ("minted".into(), 1, Origin::Minted)
+            );
+            for _ in 0..3 {
+                let b = machine(&store);
+                let got = get(&b, &clock, &key, Ok("never"));
+                assert_eq!((got.secret(), got.fetches), ("minted".into(), 0));
+                assert_eq!(got.origin(), Origin::Shared);
+                // Now a local hit: no store operation.
+                let ops = store.ops();
+                let got = get(&b, &clock, &key, Ok("never"));
+                assert_eq!((got.secret(), store.ops()), ("minted".into(), ops));
+            }
+        }
+
+        #[test]
+        fn expired_and_up_a_waiter_answers_what_the_live_holder_publishes() {
+            let (store, clock, key) = setup();
+            let names = Names::of(&key);
+            store.put(&names.lock, b"holder", Some(Duration::from_secs(3)));
+            // The holder publishes at its third status read (after the waiter polled twice).
+            let sealed = key
+                .seal(
+                    &names.entry,
+                    &token("theirs", clock.now(), clock.now() + DAY),
+                )
+                .unwrap();
+            let (entry, lock) = (names.entry.clone(), names.lock.clone());
+            let mut reads = 0;
+            *store.on_status.lock().unwrap() = Some(Box::new(move |st, _now| {
+                reads += 1;
+                if reads == 3 {
+                    st.keys.insert(entry.clone(), (sealed.clone(), None));
+                    st.keys.remove(&lock);
+                }
+            }));
+            let m = machine(&store);
+            let got = get(&m, &clock, &key, Ok("mine"));
+            assert_eq!((got.secret(), got.fetches), ("theirs".into(), 0));
+            assert!(got.notes.is_empty(), "{:?}", got.notes);
+        }
+
+        #[test]
+        fn expired_and_up_a_dead_holder_blocks_only_until_its_lease_lapses() {
+            let (store, clock, key) = setup();
+            let names = Names::of(&key);
+            // Taken by a process that was SIGKILLed: nobody renews or releases it.
+            store.put(&names.lock, b"dead", Some(Duration::from_secs(3)));
+            let m = machine(&store);
+            let started = store.pace.ms();
+            let got = get(&m, &clock, &key, Ok("mine"));
+            assert_eq!((got.secret(), got.fetches), ("mine".into(), 1));
+            let waited = store.pace.ms() - started;
+            assert!((3000..5000).contains(&waited), "waited {waited} ms");
+            assert_eq!(shared_secret(&store, &key).as_deref(), Some("mine"));
+        }
+
+        #[test]
+        fn expired_and_up_a_holder_that_never_publishes_costs_half_the_budget_then_a_local_mint() {
+            let (store, clock, key) = setup();
+            let names = Names::of(&key);
+            let lock = names.lock.clone();
+            *store.on_status.lock().unwrap() = Some(Box::new(move |st, now| {
+                st.keys
+                    .insert(lock.clone(), (b"stuck".to_vec(), Some(now + 3000)));
+            }));
+            store.put(&names.lock, b"stuck", Some(Duration::from_secs(3)));
+            let m = machine(&store);
+            let got = get(&m, &clock, &key, Ok("mine"));
+            assert_eq!((got.secret(), got.fetches), ("mine".into(), 1));
+            assert_eq!(store.pace.ms(), 5000, "half of the 10 s budget");
+            assert_eq!(got.notes.len(), 1, "{:?}", got.notes);
+            assert!(
+                m.marker.until().is_none(),
+                "a slow holder is not a store failure"
+            );
+        }
+
+        #[test]
+        fn expired_and_down_or_skipped_mints_locally() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            expired(&m, &clock);
+            store.down.store(true, Ordering::SeqCst);
+            let got = get(&m, &clock, &key, Ok("mine"));
+            assert_eq!((got.secret(), got.fetches), ("mine".into(), 1));
+            assert_eq!(got.notes.len(), 1);
+            assert_eq!(m.marker.until(), Some(clock.now() + 30));
+            // Skipped (the marker holds): no store operation, no note; an expired token is never
+            // the answer, whatever fails.
+            store.down.store(false, Ordering::SeqCst);
+            let m2 = machine(&store);
+            m2.marker.set(clock.now() + 30);
+            expired(&m2, &clock);
+            let got = get(&m2, &clock, &key, unreachable());
+            assert!(matches!(got.result, Err(Error::Unreachable { .. })));
+            assert_eq!((store.ops(), got.notes.len()), (0, 0));
+        }
+
+        #[test]
+        fn different_keys_never_read_or_overwrite_each_others_token() {
+            let (store, clock, key) = setup();
+            let other_key = ShareKey::derive(
+                "ecr",
+                &[b"reg", b"us-east-1", b""],
+                &[b"AKID2", b"secret2", b""],
+            );
+            let a = machine(&store);
+            assert_eq!(get(&a, &clock, &key, Ok("token-a")).fetches, 1);
+            let b = machine(&store);
+            let got = get(&b, &clock, &other_key, Ok("token-b"));
+            assert_eq!((got.secret(), got.fetches), ("token-b".into(), 1));
+            assert_eq!(shared_secret(&store, &key).as_deref(), Some("token-a"));
+            assert_eq!(
+                shared_secret(&store, &other_key).as_deref(),
+                Some("token-b")
+            );
+            assert_ne!(Names::of(&key), Names::of(&other_key));
+            // A value copied onto the other name does not open there: a miss, then overwritten.
+            let stolen = store.get(&Names::of(&key).entry).unwrap();
+            store.put(&Names::of(&other_key).entry, &stolen, None);
+            let c = machine(&store);
+            let got = get(&c, &clock, &other_key, Ok("token-b2"));
+            assert_eq!((got.secret(), got.fetches), ("token-b2".into(), 1));
+            assert_eq!(
+                shared_secret(&store, &other_key).as_deref(),
+                Some("token-b2")
+            );
+        }
+
+        #[test]
+        fn garbage_in_the_store_is_a_miss_never_an_error() {
+            let (store, clock, key) = setup();
+            store.put(&Names::of(&key).entry, b"\x00garbage", None);
+            let m = machine(&store);
+            let got = get(&m, &clock, &key, Ok("mine"));
+            assert_eq!((got.secret(), got.fetches), ("mine".into(), 1));
+            assert!(got.notes.is_empty());
+            assert_eq!(shared_secret(&store, &key).as_deref(), Some("mine"));
+        }
+
+        #[test]
+        fn a_newer_shared_token_replaces_a_stale_local_one_and_an_older_one_does_not() {
+            let (store, clock, key) = setup();
+            let m = machine(&store);
+            stale(&m, &clock);
+            publish(&store, &key, "fresh-shared", clock.now() - 60);
+            let got = get(&m, &clock, &key, Ok("never"));
+            assert_eq!((got.secret(), got.fetches), ("fresh-shared".into(), 0));
+        }
+
+        #[test]
+        fn share_keys_are_opaque_and_bound_to_every_input() {
+            let base = share();
+            assert_eq!(base.name().len(), 32);
+            assert_eq!(base.name(), share().name(), "deterministic");
+            for other in [
+                ShareKey::derive(
+                    "gcp-sa",
+                    &[b"reg", b"us-east-1", b""],
+                    &[b"AKID", b"secret", b""],
+                ),
+                ShareKey::derive(
+                    "ecr",
+                    &[b"reg2", b"us-east-1", b""],
+                    &[b"AKID", b"secret", b""],
+                ),
+                ShareKey::derive(
+                    "ecr",
+                    &[b"reg", b"us-west-2", b""],
+                    &[b"AKID", b"secret", b""],
+                ),
+                ShareKey::derive(
+                    "ecr",
+                    &[b"reg", b"us-east-1", b"http://e"],
+                    &[b"AKID", b"secret", b""],
+                ),
+                ShareKey::derive(
+                    "ecr",
+                    &[b"reg", b"us-east-1", b""],
+                    &[b"AKID", b"secreT", b""],
+                ),
+                ShareKey::derive(
+                    "ecr",
+                    &[b"reg", b"us-east-1", b""],
+                    &[b"AKID", b"secret", b"s"],
+                ),
+            ] {
+                assert_ne!(base.name(), other.name());
+            }
+            let names = Names::of(&base);
+            assert!(!names.entry.contains("reg") && !names.entry.contains("AKID"));
+            assert!(names.lock.ends_with(":lock") && names.lock.starts_with(&names.entry));
+            assert_eq!(format!("{base:?}"), "ShareKey([REDACTED])");
+            let sealed = base.seal(&names.entry, &token("CANARY-tok", 1, 2)).unwrap();
+            assert!(!sealed.windows(6).any(|w| w == b"CANARY"));
+            assert!(base.open("beta9:token:{other}", &sealed).is_none());
+        }
     }
 }

@@ -548,6 +548,8 @@ fn configure_docker_keeps_other_keys_and_mode_and_keeps_a_backup() {
     assert_eq!(v["credHelpers"]["ghcr.io"], "beta9");
     assert_eq!(v["credHelpers"]["localhost:5000"], "beta9");
     assert_eq!(v["credHelpers"]["https://index.docker.io/v1/"], "beta9");
+    // The containers tools read this file too and ask Hub as docker.io.
+    assert_eq!(v["credHelpers"]["docker.io"], "beta9");
     // Untouched members keep their place and bytes.
     assert!(
         text.starts_with("{\n\t\"auths\": {\n\t\t\"r.example\""),
@@ -558,8 +560,14 @@ fn configure_docker_keeps_other_keys_and_mode_and_keeps_a_backup() {
         "{text}"
     );
     assert_eq!(mode(&cfg), 0o644);
+    // The backup is the old file without its plaintext secret (never copied into a backup).
     let bak = docker_dir(&s).join("config.json.bak");
-    assert_eq!(std::fs::read_to_string(&bak).unwrap(), DOCKER_CONFIG);
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bak).unwrap()).unwrap();
+    let mut want = before.clone();
+    want["auths"]["r.example"] = serde_json::json!({});
+    assert_eq!(b, want);
+    assert!(!std::fs::read_to_string(&bak).unwrap().contains("c2VjcmV0"));
     assert_eq!(mode(&bak), 0o600);
     // Idempotent: a second run writes nothing.
     let o = s.run_env(
@@ -586,7 +594,7 @@ fn configure_docker_without_registries_routes_every_stored_one_and_creates_the_f
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"credHelpers": {"https://index.docker.io/v1/": "beta9", "nvcr.io": "beta9"}})
+        serde_json::json!({"credHelpers": {"https://index.docker.io/v1/": "beta9", "docker.io": "beta9", "nvcr.io": "beta9"}})
     );
     assert_eq!(mode(&cfg), 0o600);
     assert!(!s.home().join(".docker/config.json.bak").exists());
@@ -669,6 +677,7 @@ fn configure_docker_containers_uses_docker_io_for_hub() {
     assert_eq!(d["credHelpers"]["https://index.docker.io/v1/"], "beta9");
     // Without REGISTRY_AUTH_FILE: $XDG_RUNTIME_DIR/containers/auth.json.
     let run = s.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
     let run_s = run.to_string_lossy().into_owned();
     s.run_env(
         &["configure-docker", "nvcr.io", "--containers"],

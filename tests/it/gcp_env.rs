@@ -134,6 +134,11 @@ impl GcpStub {
         self.http.control("POST", &format!("/__mode/{mode}"));
     }
 
+    /// `expires_in` of the tokens handed out from now on.
+    pub fn set_expires_in(&self, secs: u64) {
+        self.http.control("POST", &format!("/__expires_in/{secs}"));
+    }
+
     /// A raw GET to the stub: (status, body).
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         self.http.request("GET", path, headers, "")

@@ -91,6 +91,12 @@ impl Moto {
         self.http.control("POST", &format!("/__mode/{mode}"));
     }
 
+    /// Lifetime (seconds) of the tokens handed out from now on (the start's `--expires-in` until
+    /// then).
+    pub fn set_expires_in(&self, secs: u64) {
+        self.http.control("POST", &format!("/__expires_in/{secs}"));
+    }
+
     /// Access key id of the last GetAuthorizationToken call's SigV4 header ("" if none).
     pub fn last_akid(&self) -> String {
         self.http.control("GET", "/__last_akid")

@@ -23,6 +23,7 @@ Control endpoints (not counted):
   GET  /__last_flavor  -> Metadata-Flavor header of the last metadata request ("" if none)
   POST /__mode/<mode>  -> normal | invalid_grant | throttle | fail500 | fail500once | hang
   POST /__reset        -> count = 0, last error cleared, mode normal
+  POST /__expires_in/<seconds> -> expires_in of the tokens handed out from now on
 
 Modes affect token and metadata requests alike:
   invalid_grant  400 {"error":"invalid_grant"} whatever the assertion
@@ -112,9 +113,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def token_reply(self):
         a = self.st.args
+        with self.st.lock:
+            expires_in = a.expires_in
         self.reply(200, json.dumps({
             "access_token": a.token,
-            "expires_in": a.expires_in,
+            "expires_in": expires_in,
             "token_type": "Bearer",
         }))
 
@@ -164,6 +167,14 @@ class Handler(BaseHTTPRequestHandler):
             with self.st.lock:
                 self.st.mode = mode
             return self.reply(200, mode, "text/plain")
+        if path.startswith("/__expires_in/"):
+            try:
+                secs = int(path[len("/__expires_in/"):])
+            except ValueError:
+                return self.reply(400, "not a number of seconds\n", "text/plain")
+            with self.st.lock:
+                self.st.args.expires_in = secs
+            return self.reply(200, str(secs), "text/plain")
         if path == "/__reset":
             with self.st.lock:
                 self.st.count = 0

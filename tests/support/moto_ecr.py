@@ -25,6 +25,7 @@ Control endpoints, same port, not AWS paths:
   GET  /__mode          -> current mode
   GET  /__last_akid     -> access key id of the last call ("" if none)
   GET  /__last_target   -> X-Amz-Target of the last call ("" if none)
+  POST /__expires_in/<seconds> -> lifetime of the tokens handed out from now on
   GET  /__health        -> "ok"
 
 Modes (they only affect GetAuthorizationToken calls):
@@ -119,7 +120,8 @@ class EcrMiddleware:
         )
 
     def _expires(self):
-        t = time.time() + self.expires_in
+        with self.state.lock:
+            t = time.time() + self.expires_in
         if self.expires_style == "int":
             return int(t)
         if self.expires_style == "sci":
@@ -159,6 +161,15 @@ class EcrMiddleware:
         if path == "/__last_target" and method == "GET":
             with st.lock:
                 return self._reply(start_response, "200 OK", st.last_target)
+        if path.startswith("/__expires_in/") and method == "POST":
+            try:
+                secs = float(path[len("/__expires_in/"):])
+            except ValueError:
+                return self._reply(start_response, "400 Bad Request", "not a number of seconds")
+            with st.lock:
+                self.expires_in = secs
+            log(f"expires_in -> {secs}")
+            return self._reply(start_response, "200 OK", str(secs))
         if path == "/__health" and method == "GET":
             return self._reply(start_response, "200 OK", "ok")
         return self._reply(start_response, "404 Not Found", "unknown control endpoint %s %s" % (method, path))

@@ -1,0 +1,34 @@
+//! `db schema`: the SQL of the shared store's tables (docs/postgres.md, "The shared store's
+//! tables"), for a DBA when the helper's role may not create them itself.
+
+use super::outcome::CmdResult;
+use crate::output::Output;
+use crate::store::postgres;
+
+pub const ABOUT: &str = "The shared PostgreSQL store (BETA9_STORE_URL): print its schema";
+pub const EXAMPLES: &str = "\
+Example (a DBA creates the tables once, then grants the helper's role):
+  docker-credential-beta9 db schema | psql \"$ADMIN_URL\"";
+pub const SCHEMA_ABOUT: &str = "Print the SQL that creates the shared store's tables";
+
+#[derive(clap::Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(clap::Subcommand)]
+pub enum DbCommand {
+    #[command(about = SCHEMA_ABOUT, after_help = EXAMPLES)]
+    Schema,
+}
+
+pub fn run(args: &DbArgs) -> CmdResult {
+    match args.command {
+        DbCommand::Schema => {
+            let mut out = Output::default();
+            out.println(postgres::schema_sql().trim_end());
+            Ok(out)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `doctor <image>`: prints the steps `crate::doctor` checked, one line each, then a result line
+//! naming the first failing step and what to do (or one JSON object). Exit 1 when a step failed.
+
+use super::outcome::CmdResult;
+use crate::context::Context;
+use crate::doctor::{self, Mark, Report, Step};
+use crate::error::printable;
+use crate::output::{Output, Status};
+use crate::rfc3339;
+
+pub const ABOUT: &str = "Check every step a pull needs: routing, entry, login, registry";
+pub const EXAMPLES: &str = "\
+Examples:
+  docker-credential-beta9 doctor ghcr.io/org/app:1
+  docker-credential-beta9 doctor localhost:5000/team/app --plain-http --json
+  docker-credential-beta9 doctor nvcr.io/nvidia/pytorch:24.01-py3 --no-network";
+
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// The image a client would pull (Docker Hub short names, host:port/..., @sha256:... digests)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// One JSON object instead of lines
+    #[arg(long)]
+    pub json: bool,
+    /// Talk plain http to the registry (loopback registries fall back to it by themselves)
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Stop after the login step: nothing is sent to the registry or a token service
+    #[arg(long)]
+    pub no_network: bool,
+}
+
+pub fn run(ctx: &Context, args: &DoctorArgs) -> CmdResult {
+    let opts = doctor::Options {
+        plain_http: args.plain_http,
+        no_network: args.no_network,
+    };
+    let report = doctor::run(ctx, &args.image, &opts);
+    let mut out = Output::default();
+    if args.json {
+        out.println(serde_json::to_string_pretty(&json(&report)).unwrap_or_default());
+    } else {
+        out.println(text(&report));
+    }
+    if !report.ok() {
+        out.status = Status::Failed;
+    }
+    Ok(out)
+}
+
+/// The result line: the first failure and its fix, or what works.
+pub fn result_line(r: &Report) -> String {
+    match r.first_failure() {
+        Some(f) => format!(
+            "FAIL at {}: {}{}",
+            f.name,
+            f.detail,
+            f.fix
+                .as_ref()
+                .map(|x| format!("; to fix: {x}"))
+                .unwrap_or_default()
+        ),
+        None => {
+            let warnings = r.steps.iter().filter(|s| s.mark == Mark::Warn).count();
+            let live = r
+                .steps
+                .iter()
+                .any(|s| s.name == "manifest" && s.mark == Mark::Ok);
+            let what = if live {
+                format!("a pull of {} works", printable(&r.image))
+            } else {
+                format!(
+                    "nothing fails for {} (the registry was not asked)",
+                    printable(&r.image)
+                )
+            };
+            match warnings {
+                0 => format!("ok: {what}"),
+                n => format!(
+                    "ok: {what}; {n} warning{} above",
+                    if n == 1 { "" } else { "s" }
+                ),
+            }
+        }
+    }
+}
+
+fn line(s: &Step, first_failure: bool) -> String {
+    let fix = match (&s.fix, s.mark, first_failure) {
+        (Some(f), Mark::Warn | Mark::Fail, false) => format!("; to fix: {f}"),
+        _ => String::new(),
+    };
+    format!("{:<5} {:<19} {}{fix}", s.mark.label(), s.name, s.detail)
+}
+
+/// One line per step, then `result: …`.
+pub fn text(r: &Report) -> String {
+    let first = r.first_failure().map(|f| f.name.clone());
+    let mut lines: Vec<String> = r
+        .steps
+        .iter()
+        .map(|s| line(s, Some(&s.name) == first.as_ref()))
+        .collect();
+    lines.push(format!("result: {}", result_line(r)));
+    lines.join("\n")
+}
+
+/// `{"image", "registry", "repository", "reference", "ok", "entry", "steps", "result"}`.
+pub fn json(r: &Report) -> serde_json::Value {
+    use serde_json::json;
+    let entry = r.entry.as_ref().map(|e| {
+        json!({
+            "secret_name": e.secret_name,
+            "type": e.kind.as_str(),
+            "key": e.key,
+            "scope": e.scope,
+            "workspace": e.workspace,
+            "updated": rfc3339::format(e.updated_at),
+            "username": e.username,
+        })
+    });
+    let steps: Vec<serde_json::Value> = r
+        .steps
+        .iter()
+        .map(|s| {
+            let ok = match s.mark {
+                Mark::Ok | Mark::Warn => json!(true),
+                Mark::Fail => json!(false),
+                Mark::Skip => serde_json::Value::Null,
+            };
+            let mut v = json!({
+                "name": s.name,
+                "ok": ok,
+                "status": s.mark.label().to_ascii_lowercase(),
+                "detail": s.detail,
+            });
+            if let Some(f) = &s.fix {
+                v["fix"] = json!(f);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "image": r.image,
+        "registry": r.registry.as_ref().map(|x| x.as_str()),
+        "repository": r.repository,
+        "reference": r.reference.as_ref().map(|x| x.as_str()),
+        "ok": r.ok(),
+        "entry": entry,
+        "steps": steps,
+        "failed_step": r.first_failure().map(|f| f.name.clone()),
+        "result": result_line(r),
+    })
+}

@@ -1,0 +1,1298 @@
+//! `doctor <image>`: every step between an image reference and a pull, checked in order, each
+//! reported with what it found: the reference, the key each client family asks and whether its
+//! config routes that key here, the entry that answers, the login it resolves to, and a live
+//! check against the registry as a client pulls (docs/clients.md, "Registry v2 pull
+//! authentication"). Plain functions returning a [`Report`]; `commands::doctor` prints it.
+//!
+//! Never a secret in a report: usernames may be shown, passwords, tokens and response bodies never.
+
+pub mod probe;
+
+use crate::actions;
+use crate::client_config::{self as cc, ConfigFile, Family, Route, HELPER};
+use crate::context::Context;
+use crate::credential_type::CredentialType;
+use crate::detect;
+use crate::error::printable;
+use crate::login::Login;
+use crate::record::Entry;
+use crate::registry::Registry;
+use crate::resolve::{self, LoginKind};
+use crate::rfc3339;
+use crate::url::Url;
+use probe::{Answer, Client, Method, NetError, Scheme};
+use secrecy::ExposeSecret;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Ok,
+    Fail,
+    /// Works, but something is worth fixing; does not fail the run.
+    Warn,
+    /// Not run (nothing to check, or an earlier step made it pointless).
+    Skip,
+}
+
+impl Mark {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mark::Ok => "ok",
+            Mark::Fail => "FAIL",
+            Mark::Warn => "warn",
+            Mark::Skip => "skip",
+        }
+    }
+}
+
+/// One line of the report. `fix` says what to do about a failure or warning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub mark: Mark,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+fn step(name: &str, mark: Mark, detail: impl Into<String>) -> Step {
+    Step {
+        name: name.to_string(),
+        mark,
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+impl Step {
+    fn fix(mut self, fix: impl Into<String>) -> Step {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// The entry that answers, as far as it may be shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The key it is stored under (`ghcr.io` or `ghcr.io/org/app`).
+    pub key: String,
+    /// `repository` or `registry`.
+    pub scope: &'static str,
+    pub secret_name: String,
+    pub kind: CredentialType,
+    pub workspace: String,
+    pub updated_at: u64,
+    pub username: String,
+}
+
+/// A tag or a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reference {
+    Tag(String),
+    Digest(String),
+}
+
+impl Reference {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reference::Tag(t) | Reference::Digest(t) => t,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Talk plain http to the registry (and a plain-http token endpoint).
+    pub plain_http: bool,
+    /// Stop after the login step: no request to the registry or a token service.
+    pub no_network: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub image: String,
+    pub registry: Option<Registry>,
+    pub repository: Option<String>,
+    pub reference: Option<Reference>,
+    pub entry: Option<EntryInfo>,
+    pub steps: Vec<Step>,
+}
+
+impl Report {
+    /// No step failed.
+    pub fn ok(&self) -> bool {
+        self.first_failure().is_none()
+    }
+
+    pub fn first_failure(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| s.mark == Mark::Fail)
+    }
+}
+
+/// Runs every step it can for `image`.
+pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
+    let mut report = Report {
+        image: image.to_string(),
+        registry: None,
+        repository: None,
+        reference: None,
+        entry: None,
+        steps: Vec::new(),
+    };
+    let (registry, repo, reference) = match parse_target(image) {
+        Ok(t) => t,
+        Err(why) => {
+            report.steps.push(
+                step("reference", Mark::Fail, why)
+                    .fix("give an image reference such as ghcr.io/org/app:1, registry.example.com:5000/team/app@sha256:…, or nginx"),
+            );
+            return report;
+        }
+    };
+    report.steps.push(step(
+        "reference",
+        Mark::Ok,
+        format!(
+            "registry {}, repository {repo}, {}",
+            printable(registry.as_str()),
+            match &reference {
+                Reference::Tag(t) => format!("tag {t}"),
+                Reference::Digest(d) => format!("digest {d}"),
+            }
+        ),
+    ));
+    report.registry = Some(registry.clone());
+    report.repository = Some(repo.clone());
+    report.reference = Some(reference.clone());
+
+    let keys = cc::keys(image, &registry, &repo);
+    for family in Family::ALL {
+        report
+            .steps
+            .push(routing(ctx, family, &keys, &registry, &repo));
+    }
+
+    // The entry: a repository entry answers go-containerregistry and kubelet first; docker and
+    // the containers tools ask the registry key only (docs/clients.md).
+    let repo_key = Registry::from_server_url(&format!("{}/{repo}", registry.as_str())).ok();
+    let loaded = repo_key
+        .as_ref()
+        .map(|k| actions::load(ctx, k))
+        .transpose()
+        .map(Option::flatten)
+        .and_then(|repo_entry| Ok((repo_entry, actions::load(ctx, &registry)?)));
+    let (repo_entry, registry_entry) = match loaded {
+        Ok(pair) => pair,
+        Err(e) => {
+            report.steps.push(
+                step("entry", Mark::Fail, e.protocol_message())
+                    .fix("see `docker-credential-beta9 ls`; an entry that cannot be opened needs the key it was sealed with"),
+            );
+            skip_rest(&mut report, "the entry could not be read");
+            return report;
+        }
+    };
+    let answering = repo_entry.as_ref().or(registry_entry.as_ref());
+    let entry_index = report.steps.len();
+    match answering {
+        Some(e) => {
+            let info = entry_info(ctx, e, repo_entry.is_some());
+            let mut s = step("entry", Mark::Ok, describe_entry(&info));
+            if repo_entry.is_some() {
+                match &registry_entry {
+                    Some(_) => {
+                        s.detail.push_str(&format!(
+                            "; docker and the containers tools ask {} and get the registry's entry instead",
+                            registry.host()
+                        ));
+                    }
+                    None => {
+                        s.mark = Mark::Warn;
+                        s.detail.push_str(&format!(
+                            "; it answers go-containerregistry and kubelet only: docker and the containers tools ask {} and find nothing",
+                            registry.host()
+                        ));
+                        s.fix = Some(add_hint(ctx, &registry));
+                    }
+                }
+            }
+            report.entry = Some(info);
+            report.steps.push(s);
+        }
+        None => report.steps.push(
+            step(
+                "entry",
+                Mark::Fail,
+                format!(
+                    "nothing stored for {} (nor for the repository key {}) in workspace {}",
+                    printable(registry.as_str()),
+                    repo_key
+                        .as_ref()
+                        .map_or_else(|| "-".to_string(), |k| printable(k.as_str())),
+                    ctx.workspace
+                ),
+            )
+            .fix(add_hint(ctx, &registry)),
+        ),
+    }
+
+    // The login.
+    let login = match answering {
+        None => {
+            report
+                .steps
+                .push(step("login", Mark::Skip, "no entry, so no login"));
+            None
+        }
+        Some(e) => {
+            let (s, login) = login_step(ctx, e, opts);
+            report.steps.push(s);
+            login
+        }
+    };
+    if opts.no_network {
+        for name in ["connect", "auth", "manifest"] {
+            report.steps.push(step(
+                name,
+                Mark::Skip,
+                "--no-network: the registry was not asked",
+            ));
+        }
+        return report;
+    }
+    let target = Target {
+        registry: &registry,
+        repo: &repo,
+        reference: &reference,
+    };
+    let anonymous_ok = live(ctx, &target, login.as_ref(), opts, &mut report.steps);
+    // Nothing stored but nothing needed: a public image pulls anonymously.
+    if answering.is_none() && anonymous_ok {
+        let s = &mut report.steps[entry_index];
+        s.mark = Mark::Ok;
+        s.detail
+            .push_str(", and none is needed: the registry serves it anonymously");
+        s.fix = None;
+    }
+    report
+}
+
+fn skip_rest(report: &mut Report, why: &str) {
+    for name in ["login", "connect", "auth", "manifest"] {
+        report.steps.push(step(name, Mark::Skip, why));
+    }
+}
+
+/// Registry, repository and tag or digest of an image reference, each checked before it goes
+/// into a URL path.
+pub fn parse_target(image: &str) -> Result<(Registry, String, Reference), String> {
+    let registry = Registry::from_reference(image).map_err(|e| e.protocol_message())?;
+    let repo = crate::registry::repository(image).ok_or_else(|| {
+        format!(
+            "{} names a registry, not an image: give a repository (and a tag), e.g. {}/team/app:1",
+            printable(image.trim()),
+            printable(registry.as_str())
+        )
+    })?;
+    let repo_ok = !repo.is_empty()
+        && repo.split('/').all(|c| {
+            !c.is_empty()
+                && c.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
+        });
+    if !repo_ok {
+        return Err("the repository has characters a registry does not allow (lower-case letters, digits, . _ - and /)".into());
+    }
+    let r = image.trim();
+    let r = ["docker://", "oci://"]
+        .iter()
+        .find_map(|p| r.strip_prefix(p))
+        .unwrap_or(r);
+    let reference = match r.split_once('@') {
+        Some((_, d)) => {
+            let ok = d.split_once(':').is_some_and(|(alg, hex)| {
+                !alg.is_empty()
+                    && !hex.is_empty()
+                    && alg.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'+' | b'.' | b'_' | b'-')
+                    })
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+            });
+            if !ok {
+                return Err("the digest is not algorithm:hex (sha256:…)".into());
+            }
+            Reference::Digest(d.to_string())
+        }
+        None => {
+            let last = r.rsplit('/').next().unwrap_or(r);
+            let tag = last.rsplit_once(':').map_or("latest", |(_, t)| t);
+            let ok = !tag.is_empty()
+                && tag.len() <= 128
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            if !ok {
+                return Err("the tag has characters a registry does not allow".into());
+            }
+            Reference::Tag(tag.to_string())
+        }
+    };
+    Ok((registry, repo, reference))
+}
+
+fn configure_cmd(registry: &Registry, containers: bool, migrate: bool) -> String {
+    format!(
+        "docker-credential-beta9 configure-docker {}{}{}",
+        registry.as_str(),
+        if containers { " --containers" } else { "" },
+        if migrate { " --migrate" } else { "" }
+    )
+}
+
+fn shown(p: &Path) -> String {
+    printable(&p.display().to_string())
+}
+
+/// What a route means, in words, and how to fix it when it is not this helper.
+fn route_words(route: &Route) -> String {
+    match route {
+        Route::Helper { helper, via, file } => {
+            format!("{via} in {} → docker-credential-{helper}", shown(file))
+        }
+        Route::Plaintext { key, file } => format!(
+            "a plaintext login in auths ({}) of {} answers",
+            printable(key),
+            shown(file)
+        ),
+        Route::Unrouted => "nothing routes it".into(),
+    }
+}
+
+/// One family's routing step.
+fn routing(
+    ctx: &Context,
+    family: Family,
+    keys: &cc::Keys,
+    registry: &Registry,
+    repo: &str,
+) -> Step {
+    let name = format!("routing.{}", family.name());
+    let who = family.clients();
+    let env = &ctx.env;
+    let unreadable = |f: &ConfigFile| match &f.state {
+        cc::FileState::Unreadable(why) => Some(
+            step(
+                &name,
+                Mark::Fail,
+                format!("{who}: {} {why}", shown(&f.path)),
+            )
+            .fix(format!(
+                "fix or move {} (the clients fail on it too)",
+                shown(&f.path)
+            )),
+        ),
+        _ => None,
+    };
+    match family {
+        Family::Docker => {
+            let Some(path) = cc::docker_config_path(env) else {
+                return step(&name, Mark::Skip, format!("{who}: HOME and DOCKER_CONFIG are unset: no config file"));
+            };
+            let file = cc::read(&path, false);
+            if !file.exists() {
+                return step(
+                    &name,
+                    Mark::Skip,
+                    format!("{who} ask \"{}\"; {} does not exist: not counted", keys.docker, shown(&path)),
+                );
+            }
+            if let Some(s) = unreadable(&file) {
+                return s;
+            }
+            let route = cc::docker_route(&file, &keys.docker, registry);
+            let words = match route {
+                Route::Unrouted => format!(
+                    "{} has no credHelpers entry for it and no credsStore",
+                    shown(&path)
+                ),
+                _ => route_words(&route),
+            };
+            let head = format!("{who} ask \"{}\": {words}", printable(&keys.docker));
+            if route.is_ours() {
+                let plain = file.plaintext_for(registry);
+                if let Some(a) = plain.first() {
+                    return step(
+                        &name,
+                        Mark::Warn,
+                        format!(
+                            "{head}; but auths also holds a plaintext login ({}), which docker-py falls back to",
+                            printable(&a.key)
+                        ),
+                    )
+                    .fix(configure_cmd(registry, false, true));
+                }
+                return step(&name, Mark::Ok, head);
+            }
+            let migrate = matches!(route, Route::Plaintext { .. });
+            step(&name, Mark::Fail, not_ours(&head, &route)).fix(configure_cmd(registry, false, migrate))
+        }
+        Family::Containers => {
+            let uid = cc::real_uid();
+            let primary = cc::containers_primary(env, uid);
+            let files: Vec<ConfigFile> = cc::containers_files(env, uid)
+                .into_iter()
+                .map(|a| cc::read(&a.path, a.legacy))
+                .collect();
+            if !files.iter().any(ConfigFile::exists) {
+                return step(
+                    &name,
+                    Mark::Skip,
+                    format!(
+                        "{who} ask \"{}\"; none of their auth files exists ({}, …): not counted",
+                        printable(&keys.containers),
+                        shown(&primary.path)
+                    ),
+                );
+            }
+            if let Some(s) = files.iter().find_map(unreadable) {
+                return s;
+            }
+            let route = cc::containers_route(&files, &keys.containers, registry, repo);
+            let words = match route {
+                Route::Unrouted => format!(
+                    "none of their auth files ({}) routes it",
+                    files
+                        .iter()
+                        .filter(|f| f.exists())
+                        .map(|f| shown(&f.path))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => route_words(&route),
+            };
+            let head = format!("{who} ask \"{}\": {words}", printable(&keys.containers));
+            if !route.is_ours() {
+                let migrate = matches!(route, Route::Plaintext { .. });
+                return step(&name, Mark::Fail, not_ours(&head, &route))
+                    .fix(configure_cmd(registry, true, migrate));
+            }
+            if let Some(dir) = cc::missing_runtime_dir(env) {
+                return step(
+                    &name,
+                    Mark::Warn,
+                    format!(
+                        "{head}; but XDG_RUNTIME_DIR names {}, which does not exist: their login and logout fail",
+                        shown(&dir)
+                    ),
+                )
+                .fix("create that directory or unset XDG_RUNTIME_DIR, then rerun configure-docker --containers");
+            }
+            let primary_routes = files
+                .first()
+                .and_then(|f| f.helper_for(&keys.containers))
+                == Some(HELPER);
+            if !primary_routes {
+                return step(
+                    &name,
+                    Mark::Warn,
+                    format!(
+                        "{head}; but their primary file {} does not route it, so `podman login` would store the password there in plaintext",
+                        shown(&primary.path)
+                    ),
+                )
+                .fix(configure_cmd(registry, true, false));
+            }
+            step(&name, Mark::Ok, head)
+        }
+        Family::Ggcr => {
+            let Some(path) = cc::ggcr_file(env) else {
+                return step(
+                    &name,
+                    Mark::Skip,
+                    format!("{who} ask \"{}\" then \"{}\"; no docker config.json or containers auth file: not counted", printable(&keys.ggcr[0]), printable(&keys.ggcr[1])),
+                );
+            };
+            let file = cc::read(&path, false);
+            if let Some(s) = unreadable(&file) {
+                return s;
+            }
+            let [first, second] = cc::ggcr_routes(&file, &keys.ggcr, registry);
+            let head = format!(
+                "{who} ask \"{}\" then \"{}\": {}",
+                printable(&keys.ggcr[0]),
+                printable(&keys.ggcr[1]),
+                match second {
+                    Route::Unrouted => format!(
+                        "{} has no credHelpers entry for either and no credsStore",
+                        shown(&path)
+                    ),
+                    _ => route_words(&second),
+                }
+            );
+            if let Route::Plaintext { key, .. } = &first {
+                return step(
+                    &name,
+                    Mark::Fail,
+                    format!(
+                        "{head}; but a plaintext login for the repository key ({}) in {} answers first",
+                        printable(key),
+                        shown(&path)
+                    ),
+                )
+                .fix(format!("remove auths[\"{}\"] from {}", printable(key), shown(&path)));
+            }
+            if !second.is_ours() {
+                let migrate = matches!(second, Route::Plaintext { .. });
+                return step(&name, Mark::Fail, not_ours(&head, &second))
+                    .fix(configure_cmd(registry, false, migrate));
+            }
+            if let Route::Helper { helper, .. } = &first {
+                if helper != HELPER {
+                    return step(
+                        &name,
+                        Mark::Warn,
+                        format!("{head}; docker-credential-{helper} is asked for the repository key first"),
+                    );
+                }
+            }
+            step(&name, Mark::Ok, head)
+        }
+        Family::Kubelet => step(
+            &name,
+            Mark::Skip,
+            format!(
+                "{who} asks with the image \"{}\"; kubelet's CredentialProviderConfig (matchImages) decides, not checked here",
+                printable(&keys.kubelet)
+            ),
+        ),
+    }
+}
+
+fn not_ours(head: &str, route: &Route) -> String {
+    match route {
+        Route::Helper { .. } => format!("{head}, not {HELPER}"),
+        Route::Plaintext { .. } => format!("{head} instead of {HELPER}"),
+        Route::Unrouted => format!("{head}: the pull goes anonymous"),
+    }
+}
+
+fn entry_info(ctx: &Context, e: &Entry, repository: bool) -> EntryInfo {
+    EntryInfo {
+        key: e.record.registry.as_str().to_string(),
+        scope: if repository { "repository" } else { "registry" },
+        secret_name: e.record.registry.secret_name().to_string(),
+        kind: e.record.kind,
+        workspace: ctx.workspace.clone(),
+        updated_at: e.updated_at,
+        username: resolve::list_username(&e.record),
+    }
+}
+
+fn describe_entry(i: &EntryInfo) -> String {
+    let user = if i.username.is_empty() {
+        String::new()
+    } else {
+        format!(", username {}", printable(&i.username))
+    };
+    format!(
+        "{} ({} entry {}, type {}, workspace {}, updated {}{user})",
+        i.secret_name,
+        i.scope,
+        printable(&i.key),
+        i.kind,
+        i.workspace,
+        rfc3339::format(i.updated_at)
+    )
+}
+
+/// What to run to store a login for `registry`, or to have docker store one.
+fn add_hint(ctx: &Context, registry: &Registry) -> String {
+    format!(
+        "{} (or `docker login` once docker routes it here)",
+        add_command(ctx, registry)
+    )
+}
+
+/// `export NAMES and run `docker-credential-beta9 add REGISTRY NAMES``: the type's variable
+/// names, whose values `add` reads from the environment.
+fn add_command(ctx: &Context, registry: &Registry) -> String {
+    let kind = detect::by_registry(registry).unwrap_or(CredentialType::Generic);
+    let names: Vec<&str> = match kind.login_names() {
+        Some((u, s)) => vec![u, s],
+        None => match kind {
+            CredentialType::Aws => vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+            CredentialType::Gcp => vec!["GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+            CredentialType::Azure => vec!["AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"],
+            _ => vec!["NGC_API_KEY"],
+        },
+    };
+    let ws = if ctx.workspace == crate::paths::DEFAULT_WORKSPACE {
+        String::new()
+    } else {
+        format!("--workspace {} ", ctx.workspace)
+    };
+    format!(
+        "export {} and run `docker-credential-beta9 {ws}add {} {}`",
+        names.join(", "),
+        registry.as_str(),
+        names.join(" ")
+    )
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+fn token_words(ctx: &Context, kind: CredentialType, cached: &LoginKind) -> String {
+    let now = ctx.now();
+    match cached {
+        LoginKind::Static => format!("static {kind} login, answered as stored"),
+        LoginKind::Token { cached: None, .. } => {
+            format!("token minted from the {kind} record on each get (none cached)")
+        }
+        LoginKind::Token {
+            cached: Some(t), ..
+        } if t.expires_at > now => format!(
+            "token minted from the {kind} record; cached one ({}) fetched {} ago, expires in {} ({})",
+            t.origin.as_str(),
+            ago(now.saturating_sub(t.fetched_at)),
+            ago(t.expires_at - now),
+            rfc3339::format(t.expires_at)
+        ),
+        LoginKind::Token {
+            cached: Some(t), ..
+        } => format!(
+            "token minted from the {kind} record; the cached one expired {} ago, the next get mints a new one",
+            ago(now.saturating_sub(t.expires_at))
+        ),
+    }
+}
+
+fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>) {
+    let kind = e.record.kind;
+    let before = match resolve::login_kind(ctx, &e.record) {
+        Ok(k) => k,
+        Err(err) => {
+            return (
+                step("login", Mark::Fail, err.protocol_message())
+                    .fix("see `docker-credential-beta9 show` for the record"),
+                None,
+            )
+        }
+    };
+    if opts.no_network {
+        return (
+            step("login", Mark::Ok, token_words(ctx, kind, &before)),
+            None,
+        );
+    }
+    match resolve::resolve(ctx, &e.record) {
+        Ok(Some(login)) => {
+            let after = resolve::login_kind(ctx, &e.record).unwrap_or(before);
+            (
+                step("login", Mark::Ok, token_words(ctx, kind, &after)),
+                Some(login),
+            )
+        }
+        Ok(None) => (
+            step(
+                "login",
+                Mark::Fail,
+                format!("the {kind} record cannot serve a login yet"),
+            )
+            .fix("see `docker-credential-beta9 show`"),
+            None,
+        ),
+        Err(err) => (
+            step("login", Mark::Fail, err.protocol_message()).fix(
+                "fix the record's credentials (`docker-credential-beta9 show`, then `add` again)",
+            ),
+            None,
+        ),
+    }
+}
+
+struct Target<'a> {
+    registry: &'a Registry,
+    repo: &'a str,
+    reference: &'a Reference,
+}
+
+/// The host a client talks to for a registry (Hub's API is on registry-1.docker.io).
+fn api_host(registry: &Registry) -> String {
+    if registry.is_docker_hub() {
+        "registry-1.docker.io".into()
+    } else {
+        registry.host().to_string()
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    Url::parse(&format!("http://{host}/")).is_some_and(|u| u.is_loopback())
+}
+
+/// `Basic base64(user:secret)`.
+fn basic(login: &Login) -> Zeroizing<String> {
+    use base64::Engine as _;
+    let pair = Zeroizing::new(format!(
+        "{}:{}",
+        login.username.expose_secret(),
+        login.secret.expose_secret()
+    ));
+    Zeroizing::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+    ))
+}
+
+/// docker's marker for an identity (refresh) token in place of a password.
+fn is_identity_token(login: &Login) -> bool {
+    login.username.expose_secret() == "<token>"
+}
+
+/// The live check: connect (challenge), auth, manifest. Returns whether the manifest was found
+/// without any login.
+fn live(
+    ctx: &Context,
+    t: &Target,
+    login: Option<&Login>,
+    opts: &Options,
+    steps: &mut Vec<Step>,
+) -> bool {
+    let client = Client::new(ctx.budget());
+    let budget = client.budget();
+    let host = api_host(t.registry);
+    let loopback = is_loopback(&host);
+    let schemes: &[Scheme] = if opts.plain_http {
+        &[Scheme::Http]
+    } else if loopback {
+        &[Scheme::Https, Scheme::Http]
+    } else {
+        &[Scheme::Https]
+    };
+    let mut failed: Vec<String> = Vec::new();
+    let mut found: Option<(Scheme, Answer)> = None;
+    for scheme in schemes {
+        let url = format!("{}://{host}/v2/", scheme.as_str());
+        match client.request(Method::Get, &url, None, None) {
+            Ok(a) => {
+                found = Some((*scheme, a));
+                break;
+            }
+            Err(NetError::Timeout) => {
+                failed.push(format!(
+                    "{}: {}",
+                    scheme.as_str(),
+                    NetError::Timeout.describe(budget)
+                ));
+                break;
+            }
+            Err(e) => failed.push(format!("{}: {}", scheme.as_str(), e.describe(budget))),
+        }
+    }
+    let Some((scheme, ping)) = found else {
+        let fix = if loopback || opts.plain_http {
+            format!("start the registry or check the address {host}")
+        } else {
+            format!("check that {host} is reachable from here (DNS, firewall, VPN); a registry on plain http needs --plain-http")
+        };
+        steps.push(
+            step(
+                "connect",
+                Mark::Fail,
+                format!("cannot reach {host}: {}", failed.join("; ")),
+            )
+            .fix(fix),
+        );
+        steps.push(step("auth", Mark::Skip, "the registry was not reached"));
+        steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
+        return false;
+    };
+    let base = format!("{}://{host}", scheme.as_str());
+    let via = if scheme == Scheme::Http && !opts.plain_http {
+        format!(
+            " over plain http ({}; allowed because the registry is on loopback, as docker treats 127.0.0.0/8)",
+            failed.join("; ")
+        )
+    } else {
+        String::new()
+    };
+    let challenge = ping
+        .challenges
+        .iter()
+        .find(|c| c.scheme == "bearer")
+        .or_else(|| ping.challenges.iter().find(|c| c.scheme == "basic"))
+        .cloned();
+    let challenge_words = |c: &probe::Challenge| match c.scheme.as_str() {
+        "bearer" => format!(
+            "Bearer realm {}{}",
+            c.param("realm")
+                .map_or_else(|| "(none)".into(), probe::shown_url),
+            c.param("service")
+                .map(|s| format!(", service {}", printable(s)))
+                .unwrap_or_default()
+        ),
+        _ => format!(
+            "Basic realm \"{}\"",
+            printable(c.param("realm").unwrap_or_default())
+        ),
+    };
+    match (ping.status, &challenge) {
+        (401, Some(c)) => steps.push(step(
+            "connect",
+            Mark::Ok,
+            format!(
+                "GET {base}/v2/ answered 401 with {}{via}",
+                challenge_words(c)
+            ),
+        )),
+        (200, _) => steps.push(step(
+            "connect",
+            Mark::Ok,
+            format!("GET {base}/v2/ answered 200: no credential asked at /v2/{via}"),
+        )),
+        (401, None) => {
+            steps.push(
+                step(
+                    "connect",
+                    Mark::Fail,
+                    format!("GET {base}/v2/ answered 401 without a Basic or Bearer challenge"),
+                )
+                .fix("the registry's auth is not something docker clients can use"),
+            );
+            steps.push(step("auth", Mark::Skip, "no challenge to answer"));
+            steps.push(step("manifest", Mark::Skip, "no challenge to answer"));
+            return false;
+        }
+        (status, _) => {
+            steps.push(
+                step(
+                    "connect",
+                    Mark::Fail,
+                    format!("GET {base}/v2/ answered {status}: not a registry v2 API there"),
+                )
+                .fix(format!("check the registry address {host}")),
+            );
+            steps.push(step("auth", Mark::Skip, "no registry API"));
+            steps.push(step("manifest", Mark::Skip, "no registry API"));
+            return false;
+        }
+    }
+    let scope = format!("repository:{}:pull", t.repo);
+    // What the manifest request carries.
+    let authorization: Option<Zeroizing<String>> = match (&challenge, login) {
+        (None, _) => {
+            steps.push(step(
+                "auth",
+                Mark::Skip,
+                "the registry asked for no credential",
+            ));
+            None
+        }
+        (Some(c), Some(l)) if c.scheme == "basic" => {
+            if is_identity_token(l) {
+                steps.push(
+                    step("auth", Mark::Fail, "the stored login is an identity token, which a Basic challenge cannot take")
+                        .fix("store a username and password for this registry"),
+                );
+                steps.push(step("manifest", Mark::Skip, "no accepted login"));
+                return false;
+            }
+            let header = basic(l);
+            match client.request(Method::Get, &format!("{base}/v2/"), Some(&header), None) {
+                Ok(a) if a.status == 200 => {
+                    steps.push(step(
+                        "auth",
+                        Mark::Ok,
+                        format!(
+                            "GET {base}/v2/ with the stored login: 200, the registry accepts it"
+                        ),
+                    ));
+                    Some(header)
+                }
+                Ok(a) if a.status == 401 => {
+                    steps.push(
+                        step(
+                            "auth",
+                            Mark::Fail,
+                            "401 at /v2/ with the stored login: the registry rejects it",
+                        )
+                        .fix(format!(
+                            "store the right password: `docker login {}` (routed here), or {}",
+                            t.registry.host(),
+                            add_command(ctx, t.registry)
+                        )),
+                    );
+                    steps.push(step("manifest", Mark::Skip, "no accepted login"));
+                    return false;
+                }
+                Ok(a) => {
+                    steps.push(
+                        step(
+                            "auth",
+                            Mark::Fail,
+                            format!("GET /v2/ with the stored login answered {}", a.status),
+                        )
+                        .fix("check the registry's logs"),
+                    );
+                    steps.push(step("manifest", Mark::Skip, "no accepted login"));
+                    return false;
+                }
+                Err(e) => {
+                    steps.push(step(
+                        "auth",
+                        Mark::Fail,
+                        format!("GET /v2/ with the stored login: {}", e.describe(budget)),
+                    ));
+                    steps.push(step("manifest", Mark::Skip, "no accepted login"));
+                    return false;
+                }
+            }
+        }
+        (Some(c), login) if c.scheme == "bearer" => {
+            match bearer(&client, c, &scope, login, opts, steps) {
+                Some(h) => Some(h),
+                None => {
+                    steps.push(step("manifest", Mark::Skip, "no token"));
+                    return false;
+                }
+            }
+        }
+        (Some(_), _) => {
+            steps.push(step("auth", Mark::Skip, "no login to try"));
+            None
+        }
+    };
+    let url = format!("{base}/v2/{}/manifests/{}", t.repo, t.reference.as_str());
+    let what = match t.reference {
+        Reference::Tag(tag) => format!("{}:{tag}", t.repo),
+        Reference::Digest(d) => format!("{}@{d}", t.repo),
+    };
+    let with_login = login.is_some() && authorization.is_some();
+    match client.request(
+        Method::Head,
+        &url,
+        authorization.as_ref().map(|h| h.as_str()),
+        Some(probe::MANIFEST_ACCEPT),
+    ) {
+        Ok(a) if a.status == 200 => {
+            let digest = a
+                .digest
+                .map(|d| format!(" {}", printable(&d)))
+                .unwrap_or_default();
+            let media = a
+                .content_type
+                .map(|m| format!(" ({})", printable(&m)))
+                .unwrap_or_default();
+            steps.push(step(
+                "manifest",
+                Mark::Ok,
+                format!(
+                    "HEAD /v2/{}/manifests/{}: 200,{digest}{media}",
+                    t.repo,
+                    t.reference.as_str()
+                ),
+            ));
+            !with_login
+        }
+        Ok(a) if a.status == 404 => {
+            let detail = if with_login {
+                format!("manifest 404: the credential works but {what} does not exist (no such tag or repository)")
+            } else {
+                format!("manifest 404: {what} does not exist (or is hidden from anonymous pulls)")
+            };
+            steps.push(step("manifest", Mark::Fail, detail).fix(format!(
+                "check the name and tag: `skopeo list-tags docker://{}/{}` shows the tags",
+                t.registry.host(),
+                t.repo
+            )));
+            false
+        }
+        Ok(a) if matches!(a.status, 401 | 403) => {
+            let detail = if with_login {
+                format!("manifest {}: the account cannot pull {}", a.status, t.repo)
+            } else {
+                format!(
+                    "manifest {} without a login: {} needs one",
+                    a.status, t.repo
+                )
+            };
+            let fix = if with_login {
+                format!(
+                    "grant the account pull access to {}, or store a login that has it",
+                    t.repo
+                )
+            } else {
+                add_hint(ctx, t.registry)
+            };
+            steps.push(step("manifest", Mark::Fail, detail).fix(fix));
+            false
+        }
+        Ok(a) => {
+            steps.push(
+                step(
+                    "manifest",
+                    Mark::Fail,
+                    format!("HEAD of the manifest answered {}", a.status),
+                )
+                .fix("check the registry's logs"),
+            );
+            false
+        }
+        Err(e) => {
+            steps.push(step(
+                "manifest",
+                Mark::Fail,
+                format!("HEAD of the manifest: {}", e.describe(budget)),
+            ));
+            false
+        }
+    }
+}
+
+/// The token endpoint for a Bearer challenge: `GET realm?service=…&scope=…` with the login as
+/// Basic auth (anonymous without one), or the OAuth2 refresh-token POST for an identity token.
+/// Pushes the `auth` step; the manifest's `Authorization` on success.
+fn bearer(
+    client: &Client,
+    c: &probe::Challenge,
+    scope: &str,
+    login: Option<&Login>,
+    opts: &Options,
+    steps: &mut Vec<Step>,
+) -> Option<Zeroizing<String>> {
+    let budget = client.budget();
+    let Some(realm) = c.param("realm").filter(|r| !r.is_empty()) else {
+        steps.push(step(
+            "auth",
+            Mark::Fail,
+            "the Bearer challenge names no realm (token endpoint)",
+        ));
+        return None;
+    };
+    let shown_realm = probe::shown_url(realm);
+    let Some(u) = Url::parse(realm).filter(|u| u.scheme == "https" || u.scheme == "http") else {
+        steps.push(step(
+            "auth",
+            Mark::Fail,
+            "the Bearer realm is not an http(s) URL",
+        ));
+        return None;
+    };
+    if u.scheme == "http" && !u.is_loopback() && !opts.plain_http {
+        steps.push(
+            step(
+                "auth",
+                Mark::Fail,
+                format!(
+                    "the token endpoint {shown_realm} is plain http: the login is not sent over it"
+                ),
+            )
+            .fix("pass --plain-http if that is really intended"),
+        );
+        return None;
+    }
+    let service = c.param("service").unwrap_or_default();
+    let mut query = format!("scope={}", probe::encode(scope));
+    if !service.is_empty() {
+        query = format!("service={}&{query}", probe::encode(service));
+    }
+    let anonymous = login.is_none();
+    let answer = match login {
+        Some(l) if is_identity_token(l) => {
+            let body = Zeroizing::new(format!(
+                "grant_type=refresh_token&client_id=docker-credential-beta9&{query}&refresh_token={}",
+                probe::encode(l.secret.expose_secret())
+            ));
+            client.request(
+                Method::Form(body.as_bytes()),
+                realm,
+                None,
+                Some("application/json"),
+            )
+        }
+        _ => {
+            let sep = if realm.contains('?') { '&' } else { '?' };
+            let url = format!("{realm}{sep}{query}");
+            let header = login.map(basic);
+            client.request(
+                Method::Get,
+                &url,
+                header.as_ref().map(|h| h.as_str()),
+                Some("application/json"),
+            )
+        }
+    };
+    let who = if anonymous {
+        "anonymously"
+    } else {
+        "with the stored login"
+    };
+    match answer {
+        Ok(a) if a.status == 200 => match probe::token_reply(&a.body) {
+            Some(tok) => {
+                let exp = tok
+                    .expires_in
+                    .map(|e| format!(", expires in {e}s"))
+                    .unwrap_or_default();
+                steps.push(step(
+                    "auth",
+                    Mark::Ok,
+                    format!("token endpoint {shown_realm} issued a token for {scope} {who}{exp}"),
+                ));
+                Some(Zeroizing::new(format!(
+                    "Bearer {}",
+                    tok.token.expose_secret()
+                )))
+            }
+            None => {
+                steps.push(step(
+                    "auth",
+                    Mark::Fail,
+                    format!("token endpoint {shown_realm} answered 200 without a token"),
+                ));
+                None
+            }
+        },
+        Ok(a) if a.status == 401 => {
+            steps.push(
+                step(
+                    "auth",
+                    Mark::Fail,
+                    if anonymous {
+                        format!("token endpoint 401 for scope {scope} without a login: it needs one")
+                    } else {
+                        format!("token endpoint 401 for scope {scope}: the registry rejects the stored login")
+                    },
+                )
+                .fix("store the right login for this registry (`docker login`, routed here, or `docker-credential-beta9 add`)"),
+            );
+            None
+        }
+        Ok(a) if a.status == 403 => {
+            let repo = scope
+                .strip_prefix("repository:")
+                .and_then(|s| s.strip_suffix(":pull"))
+                .unwrap_or(scope);
+            steps.push(
+                step(
+                    "auth",
+                    Mark::Fail,
+                    format!("token endpoint 403 for scope {scope}: the account cannot pull {repo}"),
+                )
+                .fix(format!(
+                    "grant the account pull access to {repo}, or store a login that has it"
+                )),
+            );
+            None
+        }
+        Ok(a) => {
+            let code = probe::error_code(&a.body)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            steps.push(step(
+                "auth",
+                Mark::Fail,
+                format!("token endpoint {shown_realm} answered {}{code}", a.status),
+            ));
+            None
+        }
+        Err(e) => {
+            steps.push(
+                step(
+                    "auth",
+                    Mark::Fail,
+                    format!("token endpoint {shown_realm}: {}", e.describe(budget)),
+                )
+                .fix("check that the token service is reachable from here"),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    #[test]
+    fn targets_parse_registry_repository_and_reference() {
+        let (r, repo, reference) = parse_target("nginx").unwrap();
+        assert_eq!((r.as_str(), repo.as_str()), ("docker.io", "library/nginx"));
+        assert_eq!(reference, Reference::Tag("latest".into()));
+        let (r, repo, reference) = parse_target("127.0.0.1:5000/beta9/tiny:v1").unwrap();
+        assert_eq!(
+            (r.as_str(), repo.as_str()),
+            ("127.0.0.1:5000", "beta9/tiny")
+        );
+        assert_eq!(reference, Reference::Tag("v1".into()));
+        let (_, _, reference) = parse_target("ghcr.io/o/a:1@sha256:0123abcd").unwrap();
+        assert_eq!(reference, Reference::Digest("sha256:0123abcd".into()));
+        let (_, repo, reference) = parse_target("localhost:5000/img").unwrap();
+        assert_eq!((repo.as_str(), reference.as_str()), ("img", "latest"));
+        for bad in [
+            "ghcr.io",
+            "",
+            ":",
+            "ghcr.io/o/a@nodigest",
+            "ghcr.io/o/a:t%2f",
+            "ghcr.io/O/a",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_entry_names_the_add_command_and_stops_short_offline() {
+        let ctx = Context::in_memory(Env::from_pairs([
+            ("HOME", "/nonexistent-home"),
+            ("XDG_RUNTIME_DIR", "/nonexistent-run"),
+        ]));
+        let r = run(
+            &ctx,
+            "registry.example.com:5000/team/app:1",
+            &Options {
+                plain_http: false,
+                no_network: true,
+            },
+        );
+        let f = r.first_failure().unwrap();
+        assert_eq!(f.name, "entry");
+        assert!(
+            f.fix
+                .as_deref()
+                .unwrap()
+                .contains("add registry.example.com:5000 USERNAME PASSWORD"),
+            "{f:?}"
+        );
+        let names: Vec<_> = r.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "reference",
+                "routing.docker",
+                "routing.containers",
+                "routing.ggcr",
+                "routing.kubelet",
+                "entry",
+                "login",
+                "connect",
+                "auth",
+                "manifest"
+            ]
+        );
+        assert!(r.steps[7..].iter().all(|s| s.mark == Mark::Skip));
+    }
+}

@@ -1,0 +1,429 @@
+//! The registry side of `doctor`: the requests a client makes to pull, over blocking `ureq`
+//! (docs/clients.md, "Registry v2 pull authentication"): `GET /v2/` for the challenge, the token
+//! endpoint for a Bearer challenge, `HEAD` of the manifest. Each request gets what is left of one
+//! time budget. Bodies are never shown; of a token reply only the token is kept (zeroized).
+
+use crate::timeout::Deadline;
+use crate::url::Url;
+use secrecy::SecretString;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// A token reply or an error body is small; anything larger is not one.
+const BODY_LIMIT: u64 = 256 * 1024;
+/// What a pulling client accepts for a manifest (docker 28 and containers/image send these).
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetError {
+    /// Refused, reset, unreachable, no such host: nothing listens there.
+    Connect(String),
+    /// The budget ran out.
+    Timeout,
+    /// TLS failed (or the peer does not speak TLS).
+    Tls(String),
+    Other(String),
+}
+
+impl NetError {
+    pub fn describe(&self, budget: Duration) -> String {
+        match self {
+            NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => why.clone(),
+            NetError::Timeout => format!("no answer within {} s (BETA9_TIMEOUT)", secs(budget)),
+        }
+    }
+}
+
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// An answer: status, the headers doctor looks at, and the body (zeroized: a token reply).
+pub struct Answer {
+    pub status: u16,
+    pub challenges: Vec<Challenge>,
+    pub digest: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+/// The HTTP side of one doctor run: an agent per scheme, one deadline.
+pub struct Client {
+    deadline: Deadline,
+}
+
+pub enum Method<'a> {
+    Get,
+    Head,
+    /// POST an `application/x-www-form-urlencoded` body.
+    Form(&'a [u8]),
+}
+
+impl Client {
+    pub fn new(budget: Duration) -> Client {
+        Client {
+            deadline: Deadline::start(budget),
+        }
+    }
+
+    pub fn budget(&self) -> Duration {
+        self.deadline.budget
+    }
+
+    /// One request; any status is an answer. `auth` is an `Authorization` value.
+    pub fn request(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<Answer, NetError> {
+        let remaining = self.deadline.remaining();
+        if remaining.is_zero() {
+            return Err(NetError::Timeout);
+        }
+        let mut config = ureq::Agent::config_builder();
+        // The system's CA store, loaded only for https (src/tls.rs).
+        if url.starts_with("https://") {
+            config = config.tls_config(crate::tls::ureq_config());
+        }
+        let agent = ureq::Agent::new_with_config(
+            config
+                .http_status_as_error(false)
+                // A redirect could carry the login to a host the challenge did not name.
+                .max_redirects(0)
+                // Proxies are not read from the environment (env.rs is the one reader).
+                .proxy(None)
+                .timeout_global(Some(remaining))
+                .user_agent(concat!(
+                    "docker-credential-beta9/",
+                    env!("CARGO_PKG_VERSION"),
+                    " doctor"
+                ))
+                .build(),
+        );
+        let response = match method {
+            Method::Get => {
+                let mut r = agent.get(url);
+                if let Some(a) = auth {
+                    r = r.header("Authorization", a);
+                }
+                if let Some(a) = accept {
+                    r = r.header("Accept", a);
+                }
+                r.call()
+            }
+            Method::Head => {
+                let mut r = agent.head(url);
+                if let Some(a) = auth {
+                    r = r.header("Authorization", a);
+                }
+                if let Some(a) = accept {
+                    r = r.header("Accept", a);
+                }
+                r.call()
+            }
+            Method::Form(body) => {
+                let mut r = agent
+                    .post(url)
+                    .header("Content-Type", "application/x-www-form-urlencoded");
+                if let Some(a) = accept {
+                    r = r.header("Accept", a);
+                }
+                r.send(body)
+            }
+        };
+        let mut response = response.map_err(classify)?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let challenges = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_challenges)
+            .collect();
+        let digest = header("docker-content-digest");
+        let content_type = header("content-type");
+        let body = if matches!(method, Method::Head) {
+            Vec::new()
+        } else {
+            response
+                .body_mut()
+                .with_config()
+                .limit(BODY_LIMIT)
+                .read_to_vec()
+                .map_err(classify)?
+        };
+        Ok(Answer {
+            status,
+            challenges,
+            digest,
+            content_type,
+            body: Zeroizing::new(body),
+        })
+    }
+}
+
+fn classify(e: ureq::Error) -> NetError {
+    use ureq::Error as E;
+    use ureq::Timeout as T;
+    match e {
+        E::Timeout(T::Connect | T::Resolve) => NetError::Connect("connection timed out".into()),
+        E::Timeout(_) => NetError::Timeout,
+        E::HostNotFound => NetError::Connect("host name not found".into()),
+        E::ConnectionFailed => NetError::Connect("connection failed".into()),
+        E::Io(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => NetError::Timeout,
+            std::io::ErrorKind::ConnectionRefused => NetError::Connect("connection refused".into()),
+            // A plain-http server answering a TLS hello closes or garbles the handshake.
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                NetError::Tls("TLS handshake failed (does it speak https?)".into())
+            }
+            kind => NetError::Connect(kind.to_string()),
+        },
+        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
+            NetError::Tls("TLS handshake failed".into())
+        }
+        E::BodyExceedsLimit(_) => NetError::Other("the reply is too large".into()),
+        E::BadUri(_) | E::Http(_) => NetError::Other("the URL is not valid".into()),
+        E::Protocol(_) => NetError::Tls("not an HTTP answer (TLS or protocol mismatch)".into()),
+        _ => NetError::Other("HTTP exchange failed".into()),
+    }
+}
+
+/// One `WWW-Authenticate` challenge: the scheme (lower case) and its parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a `WWW-Authenticate` value (RFC 7235 §4.1: one or more challenges, each a scheme and
+/// comma-separated `name=value` parameters, values as tokens or quoted strings).
+pub fn parse_challenges(value: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let s = value.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < s.len() && (s[*i] == b' ' || s[*i] == b'\t' || s[*i] == b',') {
+            *i += 1;
+        }
+    };
+    let token = |i: &mut usize| -> String {
+        let start = *i;
+        while *i < s.len() && !matches!(s[*i], b' ' | b'\t' | b',' | b'=' | b'"') {
+            *i += 1;
+        }
+        String::from_utf8_lossy(&s[start..*i]).into_owned()
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= s.len() {
+            break;
+        }
+        let word = token(&mut i);
+        if word.is_empty() {
+            i += 1;
+            continue;
+        }
+        // `name=` continues the current challenge; a bare word starts a new one.
+        let mut j = i;
+        while j < s.len() && (s[j] == b' ' || s[j] == b'\t') {
+            j += 1;
+        }
+        if j < s.len() && s[j] == b'=' && !out.is_empty() {
+            i = j + 1;
+            while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+                i += 1;
+            }
+            let v = if i < s.len() && s[i] == b'"' {
+                i += 1;
+                let mut v = Vec::new();
+                while i < s.len() && s[i] != b'"' {
+                    if s[i] == b'\\' && i + 1 < s.len() {
+                        i += 1;
+                    }
+                    v.push(s[i]);
+                    i += 1;
+                }
+                i += 1;
+                String::from_utf8_lossy(&v).into_owned()
+            } else {
+                token(&mut i)
+            };
+            if let Some(c) = out.last_mut() {
+                c.params.push((word.to_ascii_lowercase(), v));
+            }
+        } else {
+            out.push(Challenge {
+                scheme: word.to_ascii_lowercase(),
+                params: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+/// What a message may say about a URL: scheme, host, port and path, never user info or query.
+pub fn shown_url(url: &str) -> String {
+    let Some(u) = Url::parse(url) else {
+        return "a URL that does not parse".into();
+    };
+    let path = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.find('/').map(|p| &rest[p..]))
+        .unwrap_or("")
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    format!("{}://{u}{path}", u.scheme)
+}
+
+/// `application/x-www-form-urlencoded` / query encoding of one value (RFC 3986 unreserved kept).
+pub fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A token endpoint reply: `token` (docker's spec) or `access_token` (OAuth 2); `expires_in`.
+pub struct Token {
+    pub token: SecretString,
+    pub expires_in: Option<u64>,
+}
+
+pub fn token_reply(body: &[u8]) -> Option<Token> {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        #[serde(default)]
+        token: Option<SecretString>,
+        #[serde(default)]
+        access_token: Option<SecretString>,
+        #[serde(default)]
+        expires_in: Option<f64>,
+    }
+    use secrecy::ExposeSecret;
+    let r: Reply = serde_json::from_slice(body).ok()?;
+    let token = r
+        .token
+        .filter(|t| !t.expose_secret().is_empty())
+        .or(r.access_token.filter(|t| !t.expose_secret().is_empty()))?;
+    Some(Token {
+        token,
+        expires_in: r.expires_in.filter(|e| *e >= 0.0).map(|e| e as u64),
+    })
+}
+
+/// The first `errors[].code` of a registry error body (`UNAUTHORIZED`, `DENIED`,
+/// `MANIFEST_UNKNOWN`): a fixed vocabulary, safe to show.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: String,
+    }
+    let e: Errors = serde_json::from_slice(body).ok()?;
+    let code = e.errors.into_iter().next()?.code;
+    code.bytes()
+        .all(|b| b.is_ascii_uppercase() || b == b'_')
+        .then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_basic_bearer_and_several_in_one_header() {
+        let c = parse_challenges(r#"Basic realm="beta9-test-realm""#);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "basic");
+        assert_eq!(c[0].param("realm"), Some("beta9-test-realm"));
+        let c = parse_challenges(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
+        );
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
+        assert_eq!(c[0].param("scope"), Some("repository:library/nginx:pull"));
+        let c = parse_challenges(r#"Basic realm="a, b", Bearer realm=x, error="invalid_token""#);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[0].param("realm"), Some("a, b"));
+        assert_eq!(c[1].param("realm"), Some("x"));
+        assert_eq!(c[1].param("error"), Some("invalid_token"));
+        assert!(parse_challenges("").is_empty());
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info_or_query() {
+        assert_eq!(
+            shown_url("https://u:CANARY@auth.example:8443/token?x=CANARY"),
+            "https://auth.example:8443/token"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:5/"), "http://127.0.0.1:5/");
+        assert_eq!(encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+    }
+
+    #[test]
+    fn token_replies_and_error_codes() {
+        let t = token_reply(br#"{"token":"t1","expires_in":300}"#).unwrap();
+        assert_eq!(t.expires_in, Some(300));
+        assert!(token_reply(br#"{"access_token":"t2"}"#).is_some());
+        assert!(token_reply(br#"{"token":""}"#).is_none());
+        assert!(token_reply(b"<html>").is_none());
+        assert_eq!(
+            error_code(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"x"}]}"#).as_deref(),
+            Some("MANIFEST_UNKNOWN")
+        );
+        assert_eq!(error_code(br#"{"errors":[{"code":"evil\u001b"}]}"#), None);
+    }
+}
