@@ -36,7 +36,8 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
     o.open(path)
 }
 
-fn temp_path(dir: &Path, name: &str) -> PathBuf {
+/// A fresh temp-file path for `dir/name` (the prefix the lock holder sweeps).
+pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     let mut rnd = [0u8; 6];
     // A collision only makes create_new fail; the random part is not security-relevant.
     let _ = getrandom::getrandom(&mut rnd);

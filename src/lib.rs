@@ -31,6 +31,7 @@ pub mod hosts;
 pub mod kubelet;
 pub mod log;
 pub mod login;
+pub mod net;
 pub mod output;
 pub mod paths;
 pub mod pg;

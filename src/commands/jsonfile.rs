@@ -461,15 +461,7 @@ pub fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
 /// given `meta`'s mode, owner and group before a byte is written, fsynced, renamed over the old
 /// file. If the owner or group cannot be kept, nothing is replaced.
 pub fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), String> {
-    let mut rnd = [0u8; 6];
-    // A collision only makes create_new fail; the random part is not security-relevant.
-    let _ = getrandom::getrandom(&mut rnd);
-    let tmp = dir.join(format!(
-        "{}{name}-{}-{}",
-        fsutil::TEMP_PREFIX,
-        std::process::id(),
-        hex::encode(rnd)
-    ));
+    let tmp = fsutil::temp_path(dir, name);
     let shown = dir.join(name).display().to_string();
     let result = (|| -> Result<(), String> {
         let io = |e: std::io::Error| format!("cannot write {shown}: {e}");

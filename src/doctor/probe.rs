@@ -3,6 +3,7 @@
 //! endpoint for a Bearer challenge, `HEAD` of the manifest. Each request gets what is left of one
 //! time budget. Bodies are never shown; of a token reply only the token is kept (zeroized).
 
+use crate::net::{classify, NetError};
 use crate::timeout::Deadline;
 use crate::url::Url;
 use secrecy::SecretString;
@@ -30,18 +31,6 @@ impl Scheme {
             Scheme::Http => "http",
         }
     }
-}
-
-/// Why a request got no answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NetError {
-    /// Refused, reset, unreachable, no such host: nothing listens there.
-    Connect(String),
-    /// The budget ran out.
-    Timeout,
-    /// TLS failed (or the peer does not speak TLS).
-    Tls(String),
-    Other(String),
 }
 
 impl NetError {
@@ -192,33 +181,6 @@ impl Client {
             content_type,
             body: Zeroizing::new(body),
         })
-    }
-}
-
-fn classify(e: ureq::Error) -> NetError {
-    use ureq::Error as E;
-    use ureq::Timeout as T;
-    match e {
-        E::Timeout(T::Connect | T::Resolve) => NetError::Connect("connection timed out".into()),
-        E::Timeout(_) => NetError::Timeout,
-        E::HostNotFound => NetError::Connect("host name not found".into()),
-        E::ConnectionFailed => NetError::Connect("connection failed".into()),
-        E::Io(io) => match io.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => NetError::Timeout,
-            std::io::ErrorKind::ConnectionRefused => NetError::Connect("connection refused".into()),
-            // A plain-http server answering a TLS hello closes or garbles the handshake.
-            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
-                NetError::Tls("TLS handshake failed (does it speak https?)".into())
-            }
-            kind => NetError::Connect(kind.to_string()),
-        },
-        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
-            NetError::Tls("TLS handshake failed".into())
-        }
-        E::BodyExceedsLimit(_) => NetError::Other("the reply is too large".into()),
-        E::BadUri(_) | E::Http(_) => NetError::Other("the URL is not valid".into()),
-        E::Protocol(_) => NetError::Tls("not an HTTP answer (TLS or protocol mismatch)".into()),
-        _ => NetError::Other("HTTP exchange failed".into()),
     }
 }
 

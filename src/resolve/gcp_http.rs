@@ -5,6 +5,7 @@
 //! assertion (an OAuth `error` code such as `invalid_grant` is the most that is shown).
 
 use crate::error::Error;
+use crate::net::{classify, NetError};
 use crate::timeout::Deadline;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -45,16 +46,6 @@ pub struct Reply {
     pub body: Zeroizing<Vec<u8>>,
 }
 
-/// How an attempt failed.
-enum Failure {
-    /// Could not connect (refused, reset, DNS, connect timeout): worth one retry.
-    Connect(String),
-    /// The budget ran out while waiting for the answer.
-    Timeout,
-    /// Anything else (TLS, protocol): retrying will not help.
-    Fatal(String),
-}
-
 /// One exchange within `deadline`, `connect` bounding each connection attempt.
 pub fn exchange(
     peer: &Peer,
@@ -67,7 +58,7 @@ pub fn exchange(
         let outcome = attempt(req, deadline, connect);
         let retryable = match &outcome {
             Ok(r) => r.status >= 500,
-            Err(Failure::Connect(_)) => true,
+            Err(NetError::Connect(_)) => true,
             Err(_) => false,
         };
         if retryable && !retried && deadline.remaining() > RETRY_MIN + RETRY_PAUSE {
@@ -80,10 +71,10 @@ pub fn exchange(
     }
 }
 
-fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply, Failure> {
+fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply, NetError> {
     let remaining = deadline.remaining();
     if remaining.is_zero() {
-        return Err(Failure::Timeout);
+        return Err(NetError::Timeout);
     }
     let url = match req {
         Request::Form { url, .. } | Request::Get { url, .. } => *url,
@@ -131,33 +122,12 @@ fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply
     })
 }
 
-fn classify(e: ureq::Error) -> Failure {
-    use ureq::Error as E;
-    use ureq::Timeout as T;
-    match e {
-        E::Timeout(T::Connect | T::Resolve) => Failure::Connect("connection timed out".into()),
-        E::Timeout(_) => Failure::Timeout,
-        E::HostNotFound => Failure::Connect("host name not found".into()),
-        E::ConnectionFailed => Failure::Connect("connection failed".into()),
-        E::Io(io) => match io.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Failure::Timeout,
-            kind => Failure::Connect(kind.to_string()),
-        },
-        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
-            Failure::Fatal("TLS handshake failed".into())
-        }
-        E::BodyExceedsLimit(_) => Failure::Fatal("the reply is too large".into()),
-        E::BadUri(_) | E::Http(_) => Failure::Fatal("the URL is not valid".into()),
-        _ => Failure::Fatal("HTTP exchange failed".into()),
-    }
-}
-
-fn unreachable(peer: &Peer, deadline: Deadline, f: Failure) -> Error {
+fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
     let detail = match f {
-        Failure::Connect(why) | Failure::Fatal(why) => {
+        NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => {
             format!("{} {}: {why}", peer.what, peer.host)
         }
-        Failure::Timeout => format!(
+        NetError::Timeout => format!(
             "{} {}: no answer within {} s (BETA9_TIMEOUT)",
             peer.what,
             peer.host,

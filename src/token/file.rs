@@ -8,7 +8,6 @@ use crate::error::Result;
 use crate::fsutil;
 use crate::store::crypt::{self, Key, Purpose};
 use sha2::{Digest, Sha256};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,7 +84,9 @@ impl TokenCache for FileTokenCache {
             &name,
             plain.as_slice(),
         )?;
-        write_unsynced(&self.dir, &name, &sealed)?;
+        // Without fsync: a file a crash left torn fails to open, which is a miss. A token is only
+        // a cache, and the flush would be most of a `get` served from the fleet's cache.
+        fsutil::write_atomic_unsynced(&self.dir, &name, &sealed)?;
         Ok(())
     }
 
@@ -113,30 +114,6 @@ impl TokenCache for FileTokenCache {
         }
         Ok(removed)
     }
-}
-
-/// Temp file (0600 from creation) renamed over `name`, without fsync: readers see the old file or
-/// the new one, and a file a crash left empty or torn fails to open, which is a miss. A token is
-/// only a cache, and the flush would be most of the cost of a `get` served from the fleet's cache.
-fn write_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut rnd = [0u8; 6];
-    // A collision only makes create_private fail (and the token go uncached).
-    let _ = getrandom::getrandom(&mut rnd);
-    let tmp = dir.join(format!(
-        "{}{name}-{}-{}",
-        fsutil::TEMP_PREFIX,
-        std::process::id(),
-        hex::encode(rnd)
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fsutil::create_private(&tmp)?;
-        f.write_all(bytes)?;
-        std::fs::rename(&tmp, dir.join(name))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join(name).display()))
 }
 
 #[cfg(test)]

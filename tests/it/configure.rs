@@ -5,7 +5,7 @@
 //! `.bak` that holds none; and the file rules: secrets masked from the parsed document in a dry
 //! run, owner and group kept, hard links and non-regular files refused in one line.
 
-use crate::registry_env::{self as kit, Registry};
+use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{bin, tool_missing, Out, Sandbox, CANARY};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -19,18 +19,6 @@ const USER: &str = "beta9-tester";
 /// Tests that use `/run/containers/$UID/auth.json` (the machine's own primary file when
 /// `XDG_RUNTIME_DIR` is unset) take turns, and put back what was there.
 static RUN_CONTAINERS: Mutex<()> = Mutex::new(());
-
-fn tools_present(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| match *t {
-            "docker-registry" => !kit::have(kit::REGISTRY_BIN) && !kit::have("docker-registry"),
-            t => !kit::have(t),
-        })
-        .collect();
-    missing.is_empty() || !tool_missing(test, &missing.join(", "), "not found on PATH")
-}
 
 fn is_root() -> bool {
     fs::metadata("/proc/self")

@@ -9,7 +9,7 @@
 //! nothing is timed.
 
 use crate::harness::{python, Ready, Server, ServerSpec};
-use crate::registry_env::{self as kit, Registry};
+use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{free_port, tool_missing, Out, Sandbox, CANARY};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,18 +22,6 @@ const REPO: &str = "beta9/tiny";
 const TAG: &str = "v1";
 /// What the helper may spend on the registry in one doctor run.
 const BUDGET: &str = "5";
-
-fn tools_present(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| match *t {
-            "docker-registry" => !kit::have(kit::REGISTRY_BIN) && !kit::have("docker-registry"),
-            t => !kit::have(t),
-        })
-        .collect();
-    missing.is_empty() || !tool_missing(test, &missing.join(", "), "not found on PATH")
-}
 
 /// An htpasswd registry holding `REPO:TAG`.
 fn world() -> Registry {

@@ -8,7 +8,7 @@
 //! `BETA9_REQUIRE_TOOLS=1` (set by scripts/test.sh) it fails it instead.
 //! scripts/install-test-deps.sh installs them all.
 
-use crate::registry_env::{self as kit, Registry};
+use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{bin, tool_missing, Sandbox, CANARY};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -26,19 +26,6 @@ const NOT_FOUND: &str = "credentials not found in native keychain\n";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-/// True when every tool is here. Otherwise skips (false) or, under BETA9_REQUIRE_TOOLS=1, fails.
-fn tools_present(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| match *t {
-            "docker-registry" => !kit::have(kit::REGISTRY_BIN) && !kit::have("docker-registry"),
-            t => !kit::have(t),
-        })
-        .collect();
-    missing.is_empty() || !tool_missing(test, &missing.join(", "), "not found on PATH")
-}
 
 /// A registry on 127.0.0.1 accepting USER/`password`, holding one tiny image `REPO:TAG`.
 struct World {

@@ -35,6 +35,20 @@ pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// True when `cmd` is an executable file on PATH (or, with a `/`, at that path).
+/// True when every tool is here. Otherwise skips (false) or, under BETA9_REQUIRE_TOOLS=1, fails.
+pub fn tools_present(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| match *t {
+            "docker-registry" => !have(REGISTRY_BIN) && !have("docker-registry"),
+            t => !have(t),
+        })
+        .collect();
+    missing.is_empty()
+        || !crate::support::tool_missing(test, &missing.join(", "), "not found on PATH")
+}
+
 pub fn have(cmd: &str) -> bool {
     if cmd.contains('/') {
         return is_executable(Path::new(cmd));

@@ -1,0 +1,43 @@
+//! How a blocking HTTP exchange (ureq) failed, reduced to what a message may say and what a
+//! caller branches on (retry a connection failure, report a timeout against the budget). Shared by
+//! Google token minting and `doctor`'s registry probe; never quotes a body or a URL.
+
+/// Why a request got no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetError {
+    /// Refused, reset, unreachable, no such host: nothing listens there.
+    Connect(String),
+    /// The budget ran out.
+    Timeout,
+    /// TLS failed (or the peer does not speak TLS).
+    Tls(String),
+    Other(String),
+}
+
+/// The failure class of a ureq error.
+pub fn classify(e: ureq::Error) -> NetError {
+    use ureq::Error as E;
+    use ureq::Timeout as T;
+    match e {
+        E::Timeout(T::Connect | T::Resolve) => NetError::Connect("connection timed out".into()),
+        E::Timeout(_) => NetError::Timeout,
+        E::HostNotFound => NetError::Connect("host name not found".into()),
+        E::ConnectionFailed => NetError::Connect("connection failed".into()),
+        E::Io(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => NetError::Timeout,
+            std::io::ErrorKind::ConnectionRefused => NetError::Connect("connection refused".into()),
+            // A plain-http server answering a TLS hello closes or garbles the handshake.
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                NetError::Tls("TLS handshake failed (does it speak https?)".into())
+            }
+            kind => NetError::Connect(kind.to_string()),
+        },
+        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
+            NetError::Tls("TLS handshake failed".into())
+        }
+        E::BodyExceedsLimit(_) => NetError::Other("the reply is too large".into()),
+        E::BadUri(_) | E::Http(_) => NetError::Other("the URL is not valid".into()),
+        E::Protocol(_) => NetError::Tls("not an HTTP answer (TLS or protocol mismatch)".into()),
+        _ => NetError::Other("HTTP exchange failed".into()),
+    }
+}
