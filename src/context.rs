@@ -154,6 +154,12 @@ impl Context {
         Ok(self.tokens.get_or_init(|| cache).as_ref())
     }
 
+    /// The HTTP proxies the environment names (docs/proxies.md); read only by paths that are
+    /// about to use the network.
+    pub fn proxies(&self) -> Result<crate::proxy::Proxies> {
+        crate::proxy::Proxies::from_env(&self.env)
+    }
+
     /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once per call.
     pub fn budget(&self) -> Duration {
         let (budget, note) = timeout::budget(&self.env);

@@ -59,6 +59,29 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
 pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 
+/// The standard proxy variables (docs/proxies.md), upper case first as curl reads them. Read only
+/// on a path that uses the network, so a mangled one never breaks a static `get`.
+pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
+pub const HTTPS_PROXY_LOWER: &str = "https_proxy";
+pub const HTTP_PROXY: &str = "HTTP_PROXY";
+pub const HTTP_PROXY_LOWER: &str = "http_proxy";
+pub const ALL_PROXY: &str = "ALL_PROXY";
+pub const ALL_PROXY_LOWER: &str = "all_proxy";
+pub const NO_PROXY: &str = "NO_PROXY";
+pub const NO_PROXY_LOWER: &str = "no_proxy";
+
+/// Text read only when needed: set but not UTF-8 is an error then ([`Env::text`]), not at start.
+const LAZY_TEXT: &[&str] = &[
+    HTTPS_PROXY,
+    HTTPS_PROXY_LOWER,
+    HTTP_PROXY,
+    HTTP_PROXY_LOWER,
+    ALL_PROXY,
+    ALL_PROXY_LOWER,
+    NO_PROXY,
+    NO_PROXY_LOWER,
+];
+
 /// The names the helper itself reads, as text it interprets: a value that is not UTF-8 is an
 /// error, never "unset" (a mangled `BETA9_WORKSPACE` must not silently mean `default`).
 /// Credential variable names (AWS_ACCESS_KEY_ID, ...) are read only for `add`, through
@@ -97,7 +120,7 @@ const PATHS: &[&str] = &[
 ];
 
 fn known() -> impl Iterator<Item = &'static str> {
-    TEXT.iter().chain(PATHS).copied()
+    TEXT.iter().chain(PATHS).chain(LAZY_TEXT).copied()
 }
 
 /// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.
@@ -197,6 +220,19 @@ impl Env {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).and_then(|v| v.to_str())
+    }
+
+    /// A variable read as text when it is needed: `None` when unset or empty, an error naming it
+    /// when it is set but not UTF-8 (never "unset").
+    pub fn text(&self, name: &str) -> crate::error::Result<Option<&str>> {
+        match self.vars.get(name) {
+            None => Ok(None),
+            Some(v) => v.to_str().map(Some).ok_or_else(|| {
+                crate::error::Error::Invalid(format!(
+                    "{name} is set but is not valid UTF-8 text; fix or unset it"
+                ))
+            }),
+        }
     }
 
     pub fn path(&self, name: &str) -> Option<PathBuf> {

@@ -37,6 +37,7 @@ pub mod paths;
 pub mod pg;
 pub mod process;
 pub mod protocol;
+pub mod proxy;
 pub mod record;
 pub mod registry;
 pub mod resolve;

@@ -30,11 +30,18 @@ pub fn classify(e: ureq::Error) -> NetError {
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
                 NetError::Tls("TLS handshake failed (does it speak https?)".into())
             }
+            // std's resolver failure has no stable kind; its text is "failed to lookup address
+            // information: …" (the resolver's own words, which name no secret).
+            _ if io.to_string().starts_with("failed to lookup address") => {
+                NetError::Connect("host name not found".into())
+            }
             kind => NetError::Connect(kind.to_string()),
         },
         E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
             NetError::Tls("TLS handshake failed".into())
         }
+        // ureq's reason holds the proxy's status only ("proxy server responded 407/...").
+        E::ConnectProxyFailed(reason) => NetError::Connect(format!("the proxy refused: {reason}")),
         E::BodyExceedsLimit(_) => NetError::Other("the reply is too large".into()),
         E::BadUri(_) | E::Http(_) => NetError::Other("the URL is not valid".into()),
         E::Protocol(_) => NetError::Tls("not an HTTP answer (TLS or protocol mismatch)".into()),

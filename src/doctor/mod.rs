@@ -771,9 +771,21 @@ fn live(
     opts: &Options,
     steps: &mut Vec<Step>,
 ) -> bool {
-    let client = Client::new(ctx.budget());
-    let budget = client.budget();
     let host = api_host(t.registry);
+    let proxies = match ctx.proxies() {
+        Ok(p) => p,
+        Err(e) => {
+            steps.push(
+                step("connect", Mark::Fail, e.to_string())
+                    .fix("fix or unset that proxy variable (docs/proxies.md)".to_string()),
+            );
+            steps.push(step("auth", Mark::Skip, "the registry was not reached"));
+            steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
+            return false;
+        }
+    };
+    let client = Client::new(ctx.budget(), proxies);
+    let budget = client.budget();
     let loopback = is_loopback(&host);
     let schemes: &[Scheme] = if opts.plain_http {
         &[Scheme::Http]
@@ -802,17 +814,23 @@ fn live(
             Err(e) => failed.push(format!("{}: {}", scheme.as_str(), e.describe(budget))),
         }
     }
+    let proxied = |scheme: Scheme| {
+        client
+            .via(&format!("{}://{host}/v2/", scheme.as_str()))
+            .map_or_else(String::new, |v| format!(" {v}"))
+    };
     let Some((scheme, ping)) = found else {
         let fix = if loopback || opts.plain_http {
             format!("start the registry or check the address {host}")
         } else {
             format!("check that {host} is reachable from here (DNS, firewall, VPN); a registry on plain http needs --plain-http")
         };
+        let through = schemes.first().map_or_else(String::new, |s| proxied(*s));
         steps.push(
             step(
                 "connect",
                 Mark::Fail,
-                format!("cannot reach {host}: {}", failed.join("; ")),
+                format!("cannot reach {host}{through}: {}", failed.join("; ")),
             )
             .fix(fix),
         );
@@ -827,7 +845,7 @@ fn live(
             failed.join("; ")
         )
     } else {
-        String::new()
+        proxied(scheme)
     };
     let challenge = ping
         .challenges

@@ -4,6 +4,7 @@
 //! time budget. Bodies are never shown; of a token reply only the token is kept (zeroized).
 
 use crate::net::{classify, NetError};
+use crate::proxy::Proxies;
 use crate::timeout::Deadline;
 use crate::url::Url;
 use secrecy::SecretString;
@@ -60,9 +61,10 @@ pub struct Answer {
     pub body: Zeroizing<Vec<u8>>,
 }
 
-/// The HTTP side of one doctor run: an agent per scheme, one deadline.
+/// The HTTP side of one doctor run: one deadline, the proxies a client on this machine would use.
 pub struct Client {
     deadline: Deadline,
+    proxies: Proxies,
 }
 
 pub enum Method<'a> {
@@ -73,10 +75,16 @@ pub enum Method<'a> {
 }
 
 impl Client {
-    pub fn new(budget: Duration) -> Client {
+    pub fn new(budget: Duration, proxies: Proxies) -> Client {
         Client {
             deadline: Deadline::start(budget),
+            proxies,
         }
+    }
+
+    /// `through the proxy in HTTPS_PROXY (host:port)` when a request to `url` goes through one.
+    pub fn via(&self, url: &str) -> Option<String> {
+        self.proxies.route(url).describe()
     }
 
     pub fn budget(&self) -> Duration {
@@ -95,9 +103,10 @@ impl Client {
         if remaining.is_zero() {
             return Err(NetError::Timeout);
         }
+        let route = self.proxies.route(url);
         let mut config = ureq::Agent::config_builder();
-        // The system's CA store, loaded only for https (src/tls.rs).
-        if url.starts_with("https://") {
+        // The system's CA store, loaded only for https, to the registry or the proxy (src/tls.rs).
+        if url.starts_with("https://") || route.proxy_is_https() {
             config = config.tls_config(crate::tls::ureq_config());
         }
         let agent = ureq::Agent::new_with_config(
@@ -105,8 +114,9 @@ impl Client {
                 .http_status_as_error(false)
                 // A redirect could carry the login to a host the challenge did not name.
                 .max_redirects(0)
-                // Proxies are not read from the environment (env.rs is the one reader).
-                .proxy(None)
+                // The proxy src/proxy.rs chose, as docker, podman and skopeo would use it (ureq's
+                // own environment reading stays off: env.rs is the one reader).
+                .proxy(route.ureq())
                 .timeout_global(Some(remaining))
                 .user_agent(concat!(
                     "docker-credential-beta9/",

@@ -310,6 +310,20 @@ pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The API's usual URL (the SDK's endpoint rules decide the exact one, FIPS and dual-stack
+/// included): enough to match `NO_PROXY` rules such as `.amazonaws.com` for messages.
+fn default_api_url(api: &Api, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    match api {
+        Api::Private { .. } => format!("https://api.ecr.{region}.{suffix}/"),
+        Api::Public => format!("https://api.ecr-public.{region}.{suffix}/"),
+    }
+}
+
 /// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
 fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
     let endpoint = endpoint_override(&ctx.env, &target.api);
@@ -322,6 +336,12 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
         }
     }
     let budget = ctx.budget();
+    let proxies = ctx.proxies()?;
+    // The API's URL, for the proxy choice and messages; the SDK applies NO_PROXY per request.
+    let api_url = endpoint
+        .clone()
+        .unwrap_or_else(|| default_api_url(&target.api, &target.region));
+    let route = proxies.route(&api_url);
     let (fips, dual_stack) = match &target.api {
         Api::Private {
             fips, dual_stack, ..
@@ -337,12 +357,16 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
         endpoint: endpoint.as_deref(),
         source,
         budget,
+        proxy: proxies.smithy(api_url.starts_with("https://")),
     };
     tracing::debug!(api = target.api.name(), region = %target.region, "GetAuthorizationToken");
-    let api = match endpoint.as_deref() {
+    let mut api = match endpoint.as_deref() {
         Some(e) => format!("{} API at {}", target.api.name(), url_authority(e)),
         None => format!("{} API", target.api.name()),
     };
+    if let Some(via) = route.describe() {
+        api = format!("{api} {via}");
+    }
     let reply = ecr_sdk::get_authorization_token(&call)
         .map_err(|f| classify(registry, &api, source, &f, budget))?;
     let now = ctx.now();
@@ -462,7 +486,15 @@ pub(crate) fn classify(
                 (true, Some(s)) => format!("HTTP {s}"),
                 (true, None) => "no error code".into(),
             };
-            if is(REJECTED) || (code_s.is_empty() && matches!(status, Some(401 | 403))) {
+            if code_s.is_empty() && *status == Some(407) {
+                // The proxy answered, not AWS (docs/proxies.md): its credentials are the URL's.
+                Error::Rejected {
+                    registry,
+                    detail: format!(
+                        "the proxy refused its credentials for the {api} (HTTP 407 Proxy Authentication Required): check the user and password in the proxy URL"
+                    ),
+                }
+            } else if is(REJECTED) || (code_s.is_empty() && matches!(status, Some(401 | 403))) {
                 Error::Rejected {
                     registry,
                     detail: format!("the {api} refused {keys} ({shown})"),

@@ -24,7 +24,9 @@ use aws_sdk_ecr::config::{
     BehaviorVersion, Credentials, IdentityCache, ProvideCredentials, Region, SharedHttpClient,
 };
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{http_client_fn, SharedHttpConnector};
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -73,6 +75,9 @@ pub(crate) struct Call<'a> {
     pub endpoint: Option<&'a str>,
     pub source: &'a Source<'a>,
     pub budget: Duration,
+    /// The proxy for every request of this call (docs/proxies.md): one proxy URL, `NO_PROXY`
+    /// and the always-direct destinations applied per request; disabled when none is set.
+    pub proxy: ProxyConfig,
 }
 
 /// The raw answer: base64 of `AWS:<password>` and the expiry in Unix seconds.
@@ -144,9 +149,7 @@ struct Common {
 /// budget.
 async fn run(call: &Call<'_>, step: &Cell<Step>) -> Result<Reply, Failure> {
     let start = Instant::now();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let http = http_client(call.proxy.clone());
     let credentials = match call.source {
         Source::Record(keys) => record_credentials(keys),
         Source::Ambient { profile } => {
@@ -166,6 +169,22 @@ async fn run(call: &Call<'_>, step: &Cell<Step>) -> Result<Reply, Failure> {
         region: Region::new(call.region.to_string()),
     };
     send(call, common).await
+}
+
+/// hyper + rustls (ring) with the SDK's connect/read timeouts and sleep, through `proxy` when one
+/// is configured (the SDK's HTTP client builder has no proxy setting; its connector does).
+fn http_client(proxy: ProxyConfig) -> SharedHttpClient {
+    http_client_fn(move |settings, components| {
+        let mut builder = aws_smithy_http_client::Connector::builder()
+            .connector_settings(settings.clone())
+            .proxy_config(proxy.clone());
+        builder.set_sleep_impl(components.sleep_impl());
+        SharedHttpConnector::new(
+            builder
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build(),
+        )
+    })
 }
 
 fn record_credentials(keys: &Keys) -> Credentials {

@@ -160,10 +160,13 @@ fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<Cache
     body.extend_from_slice(b"&assertion=");
     body.extend_from_slice(assertion.expose_secret().as_bytes());
     let registry = record.registry.to_string();
+    let proxies = ctx.proxies()?;
+    let route = proxies.route(&key.token_uri);
     let peer = Peer {
         registry: &registry,
         what: TOKEN_ENDPOINT,
         host: Url::parse(&key.token_uri).map_or_else(String::new, |u| u.to_string()),
+        via: route.describe(),
     };
     tracing::debug!(host = %peer.host, "minting a Google access token (JWT bearer)");
     let request = Request::Form {
@@ -172,7 +175,13 @@ fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<Cache
     };
     // Half the budget per connection attempt leaves room for the one retry.
     let connect = (budget / 2).max(Duration::from_secs(1));
-    let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect)?;
+    let reply = gcp_http::exchange(
+        &peer,
+        &request,
+        Deadline::start(budget),
+        connect,
+        route.ureq(),
+    )?;
     to_cached(&peer, &reply, now)
 }
 
@@ -196,6 +205,7 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
             registry: &registry,
             what: METADATA_SERVER,
             host: host.to_string(),
+            via: None,
         };
         let url = format!("http://{host}{METADATA_PATH}");
         tracing::debug!(host = %host, "asking the metadata server for a token");
@@ -204,7 +214,9 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
             header: ("Metadata-Flavor", "Google"),
         };
         let connect = METADATA_CONNECT.min(budget);
-        let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect)?;
+        // The machine's own metadata server: never through a proxy (docs/proxies.md, "Never
+        // proxied"), whatever GCE_METADATA_HOST names.
+        let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect, None)?;
         to_cached(&peer, &reply, now)
     })?;
     Ok(token.login())

@@ -27,6 +27,8 @@ pub struct Peer<'a> {
     pub what: &'static str,
     /// `host[:port]`.
     pub host: String,
+    /// `through the proxy in HTTPS_PROXY (host:port)` when the exchange goes through one.
+    pub via: Option<String>,
 }
 
 /// The request to send; the same one again on the retry.
@@ -46,16 +48,18 @@ pub struct Reply {
     pub body: Zeroizing<Vec<u8>>,
 }
 
-/// One exchange within `deadline`, `connect` bounding each connection attempt.
+/// One exchange within `deadline`, `connect` bounding each connection attempt; through `proxy`
+/// when one is given (src/proxy.rs decides).
 pub fn exchange(
     peer: &Peer,
     req: &Request,
     deadline: Deadline,
     connect: Duration,
+    proxy: Option<ureq::Proxy>,
 ) -> Result<Reply, Error> {
     let mut retried = false;
     loop {
-        let outcome = attempt(req, deadline, connect);
+        let outcome = attempt(req, deadline, connect, proxy.clone());
         let retryable = match &outcome {
             Ok(r) => r.status >= 500,
             Err(NetError::Connect(_)) => true,
@@ -71,7 +75,12 @@ pub fn exchange(
     }
 }
 
-fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply, NetError> {
+fn attempt(
+    req: &Request,
+    deadline: Deadline,
+    connect: Duration,
+    proxy: Option<ureq::Proxy>,
+) -> Result<Reply, NetError> {
     let remaining = deadline.remaining();
     if remaining.is_zero() {
         return Err(NetError::Timeout);
@@ -80,8 +89,11 @@ fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply
         Request::Form { url, .. } | Request::Get { url, .. } => *url,
     };
     let mut config = ureq::Agent::config_builder();
-    // The system's CA store, read only when this exchange is https (src/tls.rs).
-    if url.starts_with("https://") {
+    let proxy_tls = proxy
+        .as_ref()
+        .is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https);
+    // The system's CA store, read only when this exchange (or its proxy) is https (src/tls.rs).
+    if url.starts_with("https://") || proxy_tls {
         config = config.tls_config(crate::tls::ureq_config());
     }
     let config = config
@@ -89,9 +101,9 @@ fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply
         .http_status_as_error(false)
         // A redirect would carry the assertion somewhere the key did not name.
         .max_redirects(0)
-        // Proxies are not read from the environment (env.rs is the one reader), and the metadata
-        // server must never be reached through one.
-        .proxy(None)
+        // Only the proxy src/proxy.rs chose (ureq's own environment reading stays off: env.rs
+        // is the one reader), and never one for the metadata server.
+        .proxy(proxy)
         .timeout_global(Some(remaining))
         .timeout_connect(Some(connect.min(remaining)))
         .user_agent(concat!(
@@ -123,12 +135,16 @@ fn attempt(req: &Request, deadline: Deadline, connect: Duration) -> Result<Reply
 }
 
 fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
+    let via = peer
+        .via
+        .as_deref()
+        .map_or_else(String::new, |v| format!(" {v}"));
     let detail = match f {
         NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => {
-            format!("{} {}: {why}", peer.what, peer.host)
+            format!("{} {}{via}: {why}", peer.what, peer.host)
         }
         NetError::Timeout => format!(
-            "{} {}: no answer within {} s (BETA9_TIMEOUT)",
+            "{} {}{via}: no answer within {} s (BETA9_TIMEOUT)",
             peer.what,
             peer.host,
             fmt_secs(deadline.budget)
@@ -249,6 +265,7 @@ mod tests {
             registry: "us-docker.pkg.dev",
             what: TOKEN_ENDPOINT,
             host: "oauth2.googleapis.com".into(),
+            via: None,
         }
     }
 

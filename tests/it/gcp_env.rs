@@ -139,6 +139,11 @@ impl GcpStub {
         self.http.control("POST", &format!("/__expires_in/{secs}"));
     }
 
+    /// The `aud` the stub requires from now on (it is reached under another URL).
+    pub fn set_audience(&self, url: &str) {
+        self.http.request("POST", "/__audience", &[], url);
+    }
+
     /// A raw GET to the stub: (status, body).
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         self.http.request("GET", path, headers, "")

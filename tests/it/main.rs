@@ -32,6 +32,7 @@ mod moto_env;
 mod no_leaks;
 mod postgres;
 mod protocol;
+mod proxy;
 mod redis;
 mod registry_env;
 mod rekey;

@@ -24,6 +24,8 @@ Control endpoints (not counted):
   POST /__mode/<mode>  -> normal | invalid_grant | throttle | fail500 | fail500once | hang
   POST /__reset        -> count = 0, last error cleared, mode normal
   POST /__expires_in/<seconds> -> expires_in of the tokens handed out from now on
+  POST /__audience     -> body = the URL the assertion's aud must equal from now on (when the
+                          stub is reached under another name, e.g. through a TLS front)
 
 Modes affect token and metadata requests alike:
   invalid_grant  400 {"error":"invalid_grant"} whatever the assertion
@@ -175,6 +177,10 @@ class Handler(BaseHTTPRequestHandler):
             with self.st.lock:
                 self.st.args.expires_in = secs
             return self.reply(200, str(secs), "text/plain")
+        if path == "/__audience":
+            with self.st.lock:
+                self.st.url = body.decode()
+            return self.reply(200, self.st.url, "text/plain")
         if path == "/__reset":
             with self.st.lock:
                 self.st.count = 0

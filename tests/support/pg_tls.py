@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""TLS material for the PostgreSQL tests (tests/it/postgres.rs), written into DIR:
+"""TLS material for the PostgreSQL and proxy tests (tests/it/postgres.rs, proxy.rs), written into DIR:
 
   ca.pem           a test CA (EC P-256)
   server.crt/.key  a server certificate it signed: SAN DNS:localhost and IP 127.0.0.1 only
                    (so 127.0.0.2 is a name the certificate does not cover)
   other-ca.pem     a second CA that signed nothing: the "wrong CA"
 
-Usage: pg_tls.py DIR
+Usage: pg_tls.py DIR [DNS-NAME...]   (extra names go into the server certificate's SAN)
 """
 import datetime
 import ipaddress
@@ -70,6 +70,7 @@ def main():
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                + [x509.DNSName(n) for n in sys.argv[2:]]
             ),
             critical=False,
         )
