@@ -28,7 +28,15 @@ pub fn main() -> ExitCode {
         if args.len() != 2 {
             return say(&protocol::usage(), 1);
         }
-        return run_protocol(verb);
+        return run_protocol(verb, None);
+    }
+    // `--workspace W <verb>` (or `--workspace=W <verb>`): a protocol verb in that workspace, for
+    // scripts; same fast path, same protocol answers.
+    if let Some((workspace, verb)) = workspace_verb(&args) {
+        return match workspace {
+            Some(w) => run_protocol(verb, Some(w)),
+            None => say("error: --workspace needs a UTF-8 name", 1),
+        };
     }
     // Subcommands and global flags go to clap; anything else stays an unknown action
     // (docs/protocol.md).
@@ -56,20 +64,41 @@ fn init_log(env: &Env) {
     crate::log::init(env, std::io::stderr, std::io::stderr().is_terminal());
 }
 
-fn run_protocol(verb: Verb) -> ExitCode {
+/// `[prog, --workspace, W, verb]` or `[prog, --workspace=W, verb]`: the workspace (`None` when it
+/// is not UTF-8) and the verb. Anything else is not this form.
+fn workspace_verb(args: &[OsString]) -> Option<(Option<String>, Verb)> {
+    let text = |a: &OsString| a.to_str().map(str::to_string);
+    let (workspace, verb) = match args {
+        [_, flag, w, verb] if flag == "--workspace" => (text(w), verb),
+        [_, flag, verb] => {
+            let w = flag
+                .as_encoded_bytes()
+                .strip_prefix(b"--workspace=")
+                .map(|w| std::str::from_utf8(w).ok().map(str::to_string))?;
+            (w, verb)
+        }
+        _ => return None,
+    };
+    let verb = Verb::parse(verb.to_str()?)?;
+    Some((workspace, verb))
+}
+
+fn run_protocol(verb: Verb, workspace: Option<String>) -> ExitCode {
     let env = Env::from_process();
     init_log(&env);
     let stdin = std::io::stdin();
     // A panic must still give docker one line and exit 1; the hook in main.rs printed no payload.
-    let output = std::panic::catch_unwind(|| verbs::serve(verb, env, &mut stdin.lock()))
-        .unwrap_or_else(|_| Output {
-            stdout: verbs::failure_line(&format!(
-                "{NAME}: internal error; rerun with BETA9_LOG=debug and report it"
-            )),
-            notes: Vec::new(),
-            error: None,
-            status: Status::Failed,
-        });
+    let output = std::panic::catch_unwind(|| {
+        verbs::serve(verb, env, workspace.as_deref(), &mut stdin.lock())
+    })
+    .unwrap_or_else(|_| Output {
+        stdout: verbs::failure_line(&format!(
+            "{NAME}: internal error; rerun with BETA9_LOG=debug and report it"
+        )),
+        notes: Vec::new(),
+        error: None,
+        status: Status::Failed,
+    });
     emit(output, Edge::Protocol)
 }
 

@@ -11,9 +11,9 @@ use crate::secret::SecretBuf;
 use std::io::{Read, Write};
 
 /// Runs one protocol verb against `stdin`. Tests call this directly.
-pub fn serve(verb: Verb, env: Env, stdin: &mut dyn Read) -> Output {
+pub fn serve(verb: Verb, env: Env, workspace: Option<&str>, stdin: &mut dyn Read) -> Output {
     let mut notes = Vec::new();
-    let result = answer(verb, env, stdin, &mut notes);
+    let result = answer(verb, env, workspace, stdin, &mut notes);
     let (stdout, status) = match result {
         Ok(bytes) => (bytes, Status::Success),
         Err(e) => (failure_line(&e.protocol_message()), Status::Failed),
@@ -36,6 +36,7 @@ pub fn failure_line(message: &str) -> SecretBuf {
 fn answer(
     verb: Verb,
     env: Env,
+    workspace: Option<&str>,
     stdin: &mut dyn Read,
     notes: &mut Vec<String>,
 ) -> Result<SecretBuf, Error> {
@@ -50,7 +51,7 @@ fn answer(
     } else {
         SecretBuf::default()
     };
-    let ctx = Context::from_env(env, None)?;
+    let ctx = Context::from_env(env, workspace)?;
     let result = run_verb(verb, &ctx, input.as_slice());
     notes.extend(ctx.take_notes());
     result

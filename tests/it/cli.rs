@@ -831,3 +831,37 @@ fn remove_refuses_an_unreadable_entry_unless_forced() {
     s.store("ghcr.io", "g", "fresh").assert_ok();
     assert_eq!(s.get("ghcr.io").json()["Secret"], "fresh");
 }
+
+#[test]
+fn protocol_verbs_take_a_workspace_flag_when_scripted() {
+    let s = Sandbox::new();
+    let login = br#"{"ServerURL":"r.example","Username":"team-user","Secret":"team-secret"}"#;
+    s.run(&["--workspace", "team-a", "store"], login)
+        .assert_ok();
+    // The entry is in team-a only: the default workspace (docker's flagless call) has nothing.
+    let o = s.get("r.example");
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stdout, "credentials not found in native keychain\n");
+    for flags in [&["--workspace", "team-a"][..], &["--workspace=team-a"][..]] {
+        let mut args = flags.to_vec();
+        args.push("get");
+        let o = s.run(&args, b"r.example");
+        assert_login(&o, "team-user", "team-secret");
+    }
+    let o = s.run(&["--workspace", "team-a", "list"], b"");
+    assert_eq!(o.json(), serde_json::json!({"r.example": "team-user"}));
+    // Same as BETA9_WORKSPACE.
+    let o = s.run_env(&["get"], b"r.example", &[("BETA9_WORKSPACE", "team-a")]);
+    assert_login(&o, "team-user", "team-secret");
+    s.run(&["--workspace=team-a", "erase"], b"r.example")
+        .assert_ok();
+    let o = s.run(&["--workspace", "team-a", "get"], b"r.example");
+    assert_eq!(o.stdout, "credentials not found in native keychain\n");
+
+    // Only that shape: an extra argument is the protocol's usage error, a bad name one line.
+    let o = s.run(&["--workspace", "team-a", "get", "extra"], b"r.example");
+    assert_ne!(o.code, 0, "{o:?}");
+    let o = s.run(&["--workspace", "../etc", "get"], b"r.example");
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("invalid workspace name"), "{o:?}");
+}
