@@ -480,8 +480,22 @@ fn a_google_token_is_minted_through_the_proxy_and_the_metadata_server_never_is()
     assert!(o.stdout.contains("unreachable"), "{o:?}");
     assert_eq!(stub.count(), 0);
 
-    let o = sb.run_env(&["get"], AR.as_bytes(), &[("https_proxy", &proxy.url())]);
+    let o = sb.run_env(
+        &["get"],
+        AR.as_bytes(),
+        &[
+            ("https_proxy", &proxy.url()),
+            (
+                "BETA9_LOG",
+                "trace,ureq=trace,ureq_proto=trace,rustls=trace",
+            ),
+        ],
+    );
     assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stderr.contains("minting a Google access token"),
+        "logging is on: {o:?}"
+    );
     assert_eq!(
         o.json(),
         serde_json::json!({"ServerURL": AR, "Username": "oauth2accesstoken", "Secret": TOKEN})
