@@ -24,7 +24,8 @@ pub const AWS_CREDENTIALS_SOURCE: &str = "AWS_CREDENTIALS_SOURCE";
 pub const AMBIENT: &str = "ambient";
 /// With the opt-in only: the shared-config profile to take the keys from.
 pub const AWS_PROFILE: &str = "AWS_PROFILE";
-/// A Google service-account key given by path (or inline JSON); `add` and `import` turn it into
+/// A Google credential file (service-account key or gcloud's `authorized_user` file) given by path
+/// (or inline JSON); `add` and `import` turn it into
 /// [`GOOGLE_JSON`] (docs/records.md, "Google names"). Never stored under this name.
 pub const GOOGLE_PATH: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 pub const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";

@@ -8,7 +8,7 @@ use crate::hosts;
 use crate::record::{Credentials, Record};
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
-/// A service-account key is a few KiB; anything past this is not one.
+/// A Google credential file is a few KiB; anything past this is not one.
 const KEY_FILE_LIMIT: usize = 1 << 20;
 
 /// The known name a typo most likely meant (edit distance at most 2), for "did you mean".
@@ -159,7 +159,7 @@ fn check_key_json(bytes: &[u8], name: &str) -> Result<(), Failure> {
     // messages name the problem, never the content.
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Failure::user(format!("the Google key from {name} is not UTF-8")))?;
-    crate::resolve::gcp_jwt::ServiceAccountKey::parse(text)
+    crate::resolve::gcp_key::GoogleKey::parse(text)
         .map(drop)
         .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))
 }

@@ -2,11 +2,11 @@
 //! `gcp` record can hold (docs/google.md; docs/records.md, "Google names"). The first form present wins, in this order:
 //!
 //! 1. `GCP_ACCESS_TOKEN` (+ optional `GCP_ACCESS_TOKEN_EXPIRY`): answered as stored, no I/O.
-//! 2. `GOOGLE_APPLICATION_CREDENTIALS_JSON` (a service-account key): an access token is minted with
-//!    the JWT-bearer grant at the key's `token_uri` ([`gcp_jwt`](super::gcp_jwt)) and cached
-//!    encrypted, shared by every Google registry that uses the same key, and across the fleet
-//!    (`BETA9_TOKEN_CACHE_URL`) by the machines holding the same key (docs/fleet.md, "What is
-//!    shared").
+//! 2. `GOOGLE_APPLICATION_CREDENTIALS_JSON` (a service-account key, or gcloud's `authorized_user`
+//!    file): an access token is minted at the file's `token_uri` with the JWT-bearer or the
+//!    refresh-token grant ([`gcp_key`](super::gcp_key)) and cached encrypted, shared by every
+//!    Google registry that uses the same file, and across the fleet (`BETA9_TOKEN_CACHE_URL`) by
+//!    the machines holding the same file (docs/fleet.md, "What is shared").
 //! 3. `GCP_METADATA=1`: the token of the instance's default service account from the metadata
 //!    server (`GCE_METADATA_HOST` or `metadata.google.internal`), cached the same way. Never tried
 //!    unless the record asks for it. Its tokens are this machine's identity: never shared.
@@ -15,7 +15,7 @@
 //! The caller ([`super::resolve`]) has already checked that the host is a Google registry host.
 
 use super::gcp_http::{self, Peer, Request, METADATA_SERVER, TOKEN_ENDPOINT};
-use super::gcp_jwt::{self, ServiceAccountKey};
+use super::gcp_key::GoogleKey;
 use crate::context::Context;
 use crate::env;
 use crate::error::{Error, Result};
@@ -26,7 +26,6 @@ use crate::token::{self, CachedToken, Origin, Policy, ShareKey};
 use crate::url::Url;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
-use zeroize::Zeroizing;
 
 pub const USERNAME: &str = "oauth2accesstoken";
 
@@ -51,7 +50,7 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
         return static_token(ctx, record, token);
     }
     if let Some(key) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
-        return service_account(ctx, record, key);
+        return credential_file(ctx, record, key);
     }
     if let Some(flag) = c.get("GCP_METADATA") {
         if metadata_opt_in(flag.expose_secret()).map_err(|reason| bad_record(record, reason))? {
@@ -73,7 +72,7 @@ pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bo
         return Ok((None, false));
     }
     let (key, shared) = if let Some(json) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
-        let key = ServiceAccountKey::parse(json.expose_secret())
+        let key = GoogleKey::parse(json.expose_secret())
             .map_err(|r| bad_record(record, r))?
             .cache_key();
         (key, true)
@@ -123,54 +122,33 @@ fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
     }
 }
 
-/// Form 2: a token minted from the service-account key, through the token cache. A cache hit
-/// parses no PEM, signs nothing and opens no socket.
-fn service_account(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
-    let key = ServiceAccountKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
-    let share = share_key(&key);
+/// Form 2: a token minted from the credential file, through the token cache. A cache hit parses
+/// no PEM, signs nothing and opens no socket.
+fn credential_file(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
+    let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
+    let share = key.share_key();
     let token = refresh(ctx, &key.cache_key(), Some(&share), || {
         mint(ctx, record, &key)
     })?;
     Ok(token.login())
 }
 
-/// The fleet's key for a service-account token: the whole key (private key, key id, account),
-/// bound to the token endpoint. Like the local cache key, no registry: one token serves every
-/// Google registry.
-fn share_key(key: &ServiceAccountKey) -> ShareKey {
-    ShareKey::derive(
-        "gcp-sa",
-        &[key.token_uri.as_bytes()],
-        &[
-            key.private_key.expose_secret().as_bytes(),
-            key.private_key_id.as_deref().unwrap_or_default().as_bytes(),
-            key.client_email.as_bytes(),
-        ],
-    )
-}
-
-fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<CachedToken> {
+fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> {
     let budget = ctx.budget();
     let now = ctx.now();
-    let assertion = key.assertion(now).map_err(|r| bad_record(record, r))?;
-    let mut body = Zeroizing::new(Vec::with_capacity(assertion.expose_secret().len() + 96));
-    body.extend_from_slice(b"grant_type=");
-    // The grant type URN, form-encoded; the assertion is base64url and dots, safe as it is.
-    body.extend_from_slice(gcp_jwt::GRANT_TYPE.replace(':', "%3A").as_bytes());
-    body.extend_from_slice(b"&assertion=");
-    body.extend_from_slice(assertion.expose_secret().as_bytes());
+    let body = key.form(now).map_err(|r| bad_record(record, r))?;
     let registry = record.registry.to_string();
     let proxies = ctx.proxies()?;
-    let route = proxies.route(&key.token_uri);
+    let route = proxies.route(key.token_uri());
     let peer = Peer {
         registry: &registry,
         what: TOKEN_ENDPOINT,
-        host: Url::parse(&key.token_uri).map_or_else(String::new, |u| u.to_string()),
+        host: Url::parse(key.token_uri()).map_or_else(String::new, |u| u.to_string()),
         via: route.describe(),
     };
-    tracing::debug!(host = %peer.host, "minting a Google access token (JWT bearer)");
+    tracing::debug!(host = %peer.host, grant = key.grant(), "minting a Google access token");
     let request = Request::Form {
-        url: &key.token_uri,
+        url: key.token_uri(),
         body: &body,
     };
     // Half the budget per connection attempt leaves room for the one retry.
@@ -182,7 +160,13 @@ fn mint(ctx: &Context, record: &Record, key: &ServiceAccountKey) -> Result<Cache
         connect,
         route.ureq(),
     )?;
-    to_cached(&peer, &reply, now)
+    to_cached(&peer, &reply, now).map_err(|e| match e {
+        Error::Rejected { registry, detail } => Error::Rejected {
+            registry,
+            detail: format!("{detail}{}", key.refused_hint()),
+        },
+        e => e,
+    })
 }
 
 /// Form 3: the metadata server's token for the instance's default service account.

@@ -73,7 +73,7 @@ impl ServiceAccountKey {
             )
         })?;
         if let Some(kind) = raw.kind.as_deref().filter(|k| *k != "service_account") {
-            // The type is a fixed word such as `authorized_user`; anything odd is not echoed.
+            // The type is a fixed word such as `external_account`; anything odd is not echoed.
             let shown =
                 if kind.len() <= 40 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
                     kind
@@ -81,7 +81,7 @@ impl ServiceAccountKey {
                     "another type"
                 };
             return Err(format!(
-                "{NAME} holds a {shown} credential; only service_account keys can mint tokens"
+                "{NAME} holds a {shown} credential; only service_account keys and authorized_user files can mint tokens"
             ));
         }
         let client_email = raw
@@ -269,10 +269,10 @@ mod tests {
     fn key_errors_name_the_problem_not_the_content() {
         let e = ServiceAccountKey::parse("{\"private_key\": CANARY}").unwrap_err();
         assert!(e.contains("line 1") && !e.contains("CANARY"), "{e}");
-        let e = ServiceAccountKey::parse(r#"{"type":"authorized_user","refresh_token":"CANARY"}"#)
+        let e = ServiceAccountKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#)
             .unwrap_err();
         assert!(
-            e.contains("authorized_user") && !e.contains("CANARY"),
+            e.contains("external_account") && !e.contains("CANARY"),
             "{e}"
         );
         let e = ServiceAccountKey::parse(r#"{"type":"CANARY is here","client_email":"x"}"#)

@@ -17,6 +17,7 @@ mod ecr_sdk;
 pub mod gcp;
 pub mod gcp_http;
 pub mod gcp_jwt;
+pub mod gcp_key;
 
 /// How a record's login is produced, as `ls`, `show` and `doctor` report it: no network, nothing
 /// minted, no secret.

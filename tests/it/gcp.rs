@@ -610,3 +610,115 @@ fn an_unusable_token_cache_costs_caching_not_the_answer() {
     assert_login(&again, AR, "oauth2accesstoken", &token());
     assert_eq!(stub.count(), 2, "no cache, so every get asks");
 }
+
+/// The secrets of the stub's `authorized_user` file.
+fn user_secrets(stub: &GcpStub) -> Vec<String> {
+    let user: serde_json::Value = serde_json::from_str(&stub.user_json()).unwrap();
+    vec![
+        CANARY.to_string(),
+        user["client_secret"].as_str().unwrap().to_string(),
+        user["refresh_token"].as_str().unwrap().to_string(),
+    ]
+}
+
+#[test]
+fn a_gcloud_user_login_file_mints_tokens_with_its_refresh_token() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    // As a person stores it: the file gcloud wrote, named by GOOGLE_APPLICATION_CREDENTIALS and
+    // read once by `add`.
+    let sb = Sandbox::new();
+    let file = sb.path().join("application_default_credentials.json");
+    std::fs::write(&file, stub.user_json()).unwrap();
+    let o = sb.run_env(
+        &["add", AR, "GOOGLE_APPLICATION_CREDENTIALS"],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap())],
+    );
+    o.assert_ok();
+    std::fs::remove_file(&file).unwrap();
+    let shown = sb.run(&["show", AR, "--json"], b"").json();
+    assert_eq!(shown["type"], "gcp", "{shown}");
+
+    let out = get(&sb, AR, &[]);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert_eq!(
+        stub.last_error(),
+        "",
+        "the stub accepted the refresh-token grant"
+    );
+    assert_eq!(stub.count(), 1);
+    // Cached, and shared by every Google registry using the same file.
+    sb.run_env(
+        &["add", "gcr.io", "GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.user_json())],
+    )
+    .assert_ok();
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    assert_login(
+        &get(&sb, "gcr.io", &[]),
+        "gcr.io",
+        "oauth2accesstoken",
+        &token(),
+    );
+    assert_eq!(stub.count(), 1);
+    for secret in user_secrets(&stub) {
+        sb.assert_not_on_disk(&secret);
+    }
+}
+
+#[test]
+fn a_revoked_refresh_token_says_to_log_in_again() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    // Another refresh token than the one the endpoint issued: what a revoked one looks like.
+    let mut user: serde_json::Value = serde_json::from_str(&stub.user_json()).unwrap();
+    user["refresh_token"] = serde_json::json!(format!("1//0gREVOKED-{CANARY}"));
+    put_gcp(
+        &sb,
+        AR,
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &user.to_string())],
+    );
+    let out = get(&sb, AR, &[]);
+    let mut secrets = user_secrets(&stub);
+    secrets.push(user["refresh_token"].as_str().unwrap().to_string());
+    assert_error_line(&out, "us-docker.pkg.dev: access denied: ", &secrets);
+    assert!(out.stdout.contains("invalid_grant"), "{out:?}");
+    assert!(
+        out.stdout.contains("gcloud auth application-default login"),
+        "{out:?}"
+    );
+    assert_eq!(stub.last_error(), "wrong refresh_token");
+}
+
+#[test]
+fn credential_files_that_cannot_mint_are_refused_by_add() {
+    let sb = Sandbox::new();
+    for (json, words) in [
+        (
+            format!(r#"{{"type":"external_account","audience":"{CANARY}"}}"#),
+            "external_account",
+        ),
+        (
+            format!(r#"{{"type":"authorized_user","client_id":"c","client_secret":"{CANARY}"}}"#),
+            "refresh_token",
+        ),
+    ] {
+        let o = sb.run_env(
+            &["add", AR, "GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+            b"",
+            &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &json)],
+        );
+        assert_eq!(o.code, 1, "{o:?}");
+        assert!(o.stderr.contains(words), "{o:?}");
+        assert!(
+            !o.stderr.contains(CANARY) && !o.stdout.contains(CANARY),
+            "{o:?}"
+        );
+    }
+    assert_eq!(sb.list().stdout, "{}\n");
+}

@@ -106,6 +106,11 @@ impl GcpStub {
         .to_string()
     }
 
+    /// gcloud's `authorized_user` file for this stub (its `token_uri` is the stub's).
+    pub fn user_json(&self) -> String {
+        fs::read_to_string(self.server.dir().join("user.json")).unwrap()
+    }
+
     /// The private key PEM of `file`, to check it never leaks.
     pub fn pem(&self, file: &str) -> String {
         fs::read_to_string(self.server.dir().join(file)).unwrap_or_default()

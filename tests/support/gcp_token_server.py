@@ -11,6 +11,11 @@ endpoint does (RFC 7523, golang/oauth2 jwt + google packages):
 * claims: iss == the service account email, scope == cloud-platform, aud == this endpoint's own
   URL, iat not in the future and not older than 10 minutes, 0 < exp - iat <= 3600, exp > now.
 
+The refresh-token grant (RFC 6749 §6) of gcloud's `authorized_user` file is checked too: the form
+must be exactly grant_type=refresh_token, client_id, client_secret and refresh_token, each equal
+to the user.json this stub wrote (a random secret and a refresh token holding `/`, `+` and `=`, so
+the form encoding is exercised).
+
 Only then does it answer {"access_token", "expires_in", "token_type": "Bearer"}. A failed check
 answers 400 {"error": "invalid_grant", "error_description": ...} like Google.
 
@@ -38,7 +43,8 @@ CLI:
   python3 gcp_token_server.py --state-dir DIR [--token TOKEN] [--expires-in S]
       [--client-email EMAIL] [--key-id KID] [--hang-seconds S] [--ignore-stdin]
 Writes to DIR (files 0600): key-pkcs8.pem, key-pkcs1.pem (the known key, two encodings),
-unknown-pkcs8.pem (a key it does not know), then `port` last (tmp + rename) once listening on
+unknown-pkcs8.pem (a key it does not know), user.json (an authorized_user file for this stub),
+then `port` last (tmp + rename) once listening on
 127.0.0.1 (port 0: the OS picks a free one). Exits on EOF on stdin (unless --ignore-stdin) and on
 SIGTERM/SIGINT. Logs to stderr only. Exit code 3: the `cryptography` package is missing.
 """
@@ -83,6 +89,7 @@ class State:
         self.args = args
         self.public_key = public_key
         self.url = ""
+        self.user = {}
 
 
 def write_private(path, data):
@@ -219,6 +226,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.oauth_error(400, "invalid_grant", err)
         self.token_reply()
 
+    def verify_refresh(self, form):
+        """The refresh-token grant: every field present once and equal to user.json's."""
+        if sorted(form) != ["client_id", "client_secret", "grant_type", "refresh_token"]:
+            return "refresh form fields are %r" % sorted(form)
+        for field in ("client_id", "client_secret", "refresh_token"):
+            if form[field] != [self.st.user[field]]:
+                return "wrong " + field
+        return None
+
     def verify(self, body):
         """None when the request carries a valid assertion, else the reason."""
         from cryptography.exceptions import InvalidSignature
@@ -232,6 +248,8 @@ class Handler(BaseHTTPRequestHandler):
             form = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
             return "malformed form body"
+        if form.get("grant_type") == ["refresh_token"]:
+            return self.verify_refresh(form)
         if sorted(form) != ["assertion", "grant_type"]:
             return "form fields are %r" % sorted(form)
         if form["grant_type"] != [GRANT]:
@@ -331,6 +349,19 @@ def main():
     port = server.server_address[1]
     server.state = State(args, known.public_key())
     server.state.url = f"http://127.0.0.1:{port}/token"
+
+    import secrets
+    server.state.user = {
+        "account": "",
+        "client_id": "beta9-test-client.apps.googleusercontent.com",
+        "client_secret": "GOCSPX-" + secrets.token_urlsafe(18),
+        "quota_project_id": "beta9-test",
+        "refresh_token": "1//0g" + secrets.token_urlsafe(24) + "/+=",
+        "type": "authorized_user",
+        "universe_domain": "googleapis.com",
+        "token_uri": server.state.url,
+    }
+    write_private(os.path.join(d, "user.json"), json.dumps(server.state.user).encode())
 
     tmp = os.path.join(d, "port.tmp")
     write_private(tmp, str(port).encode())

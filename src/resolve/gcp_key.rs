@@ -1,0 +1,283 @@
+//! The Google credential files a `gcp` record can hold in `GOOGLE_APPLICATION_CREDENTIALS_JSON`
+//! (docs/google.md, "Credential files"): a service-account key (JWT-bearer grant,
+//! [`super::gcp_jwt`]) or the `authorized_user` file `gcloud auth application-default login`
+//! writes (refresh-token grant, RFC 6749 §6). Both are exchanged at the file's token endpoint for
+//! an hour-long access token; what differs is the form body and what identifies the credential.
+
+use super::gcp_jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
+use crate::token::{self, ShareKey};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::fmt;
+use zeroize::Zeroizing;
+
+const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+
+/// What `application/x-www-form-urlencoded` leaves as it is (WHATWG URL, "urlencoded
+/// serializer"); spaces are encoded as `%20`, which every decoder reads.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// A credential file that can mint access tokens.
+#[derive(Debug)]
+pub enum GoogleKey {
+    ServiceAccount(ServiceAccountKey),
+    AuthorizedUser(AuthorizedUser),
+}
+
+/// gcloud's application-default credentials for a user account: an OAuth client and the user's
+/// refresh token for it.
+pub struct AuthorizedUser {
+    /// The OAuth client's id (public: it is in every consent URL).
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub refresh_token: SecretString,
+    pub token_uri: String,
+}
+
+impl fmt::Debug for AuthorizedUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizedUser")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("refresh_token", &"[REDACTED]")
+            .field("token_uri", &self.token_uri)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawUser {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<SecretString>,
+    #[serde(default)]
+    refresh_token: Option<SecretString>,
+    #[serde(default)]
+    token_uri: Option<String>,
+}
+
+impl GoogleKey {
+    /// Reads the file by its `type`. Errors are reasons for a `BadRecord`: they name what is
+    /// wrong, never any of the content.
+    pub fn parse(json: &str) -> Result<GoogleKey, String> {
+        let kind: Kind = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "{NAME} is not a Google credential JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
+        match kind.kind.as_deref() {
+            Some("authorized_user") => AuthorizedUser::parse(json).map(GoogleKey::AuthorizedUser),
+            // Everything else, a missing type included, is read as a service-account key, which
+            // refuses the types it cannot sign for (external_account, impersonated, ...).
+            _ => ServiceAccountKey::parse(json).map(GoogleKey::ServiceAccount),
+        }
+    }
+
+    pub fn token_uri(&self) -> &str {
+        match self {
+            GoogleKey::ServiceAccount(k) => &k.token_uri,
+            GoogleKey::AuthorizedUser(u) => &u.token_uri,
+        }
+    }
+
+    /// For messages and logs: which grant this file uses.
+    pub fn grant(&self) -> &'static str {
+        match self {
+            GoogleKey::ServiceAccount(_) => "JWT bearer",
+            GoogleKey::AuthorizedUser(_) => "refresh token",
+        }
+    }
+
+    /// The local token cache key: the token belongs to the credential, not to a registry, so
+    /// every Google registry host using this file shares one cached token, and any change of the
+    /// file gives a new key at once.
+    pub fn cache_key(&self) -> String {
+        match self {
+            GoogleKey::ServiceAccount(k) => k.cache_key(),
+            GoogleKey::AuthorizedUser(u) => {
+                let digest = token::digest_parts(&[
+                    u.client_id.as_bytes(),
+                    u.client_secret.expose_secret().as_bytes(),
+                    u.refresh_token.expose_secret().as_bytes(),
+                    u.token_uri.as_bytes(),
+                ]);
+                format!("gcp-user\0{digest}")
+            }
+        }
+    }
+
+    /// The fleet's key (docs/fleet.md, "What is shared"): derived from the whole credential and
+    /// bound to the token endpoint, so exactly the machines holding this file can open the token.
+    pub fn share_key(&self) -> ShareKey {
+        match self {
+            GoogleKey::ServiceAccount(k) => ShareKey::derive(
+                "gcp-sa",
+                &[k.token_uri.as_bytes()],
+                &[
+                    k.private_key.expose_secret().as_bytes(),
+                    k.private_key_id.as_deref().unwrap_or_default().as_bytes(),
+                    k.client_email.as_bytes(),
+                ],
+            ),
+            GoogleKey::AuthorizedUser(u) => ShareKey::derive(
+                "gcp-user",
+                &[u.token_uri.as_bytes()],
+                &[
+                    u.refresh_token.expose_secret().as_bytes(),
+                    u.client_secret.expose_secret().as_bytes(),
+                    u.client_id.as_bytes(),
+                ],
+            ),
+        }
+    }
+
+    /// The `application/x-www-form-urlencoded` body of the token request at `now`.
+    pub fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, String> {
+        let mut body = Zeroizing::new(Vec::with_capacity(1024));
+        match self {
+            GoogleKey::ServiceAccount(k) => {
+                let assertion = k.assertion(now)?;
+                field(&mut body, "grant_type", gcp_jwt::GRANT_TYPE);
+                field(&mut body, "assertion", assertion.expose_secret());
+            }
+            GoogleKey::AuthorizedUser(u) => {
+                // golang/oauth2 sends the client's credentials in the body for Google's endpoint
+                // (AuthStyleInParams); no scope: the refresh token carries the consented ones.
+                field(&mut body, "grant_type", "refresh_token");
+                field(&mut body, "client_id", &u.client_id);
+                field(&mut body, "client_secret", u.client_secret.expose_secret());
+                field(&mut body, "refresh_token", u.refresh_token.expose_secret());
+            }
+        }
+        Ok(body)
+    }
+
+    /// What to do when the token endpoint refuses this credential.
+    pub fn refused_hint(&self) -> &'static str {
+        match self {
+            GoogleKey::ServiceAccount(_) => "",
+            GoogleKey::AuthorizedUser(_) => {
+                "; the refresh token was revoked or has expired: run `gcloud auth application-default login` and store the new file"
+            }
+        }
+    }
+}
+
+/// `&name=value`, form-encoded (the value may hold `/`, `+`, `=`).
+fn field(body: &mut Vec<u8>, name: &str, value: &str) {
+    if !body.is_empty() {
+        body.push(b'&');
+    }
+    body.extend_from_slice(name.as_bytes());
+    body.push(b'=');
+    for part in utf8_percent_encode(value, FORM) {
+        body.extend_from_slice(part.as_bytes());
+    }
+}
+
+impl AuthorizedUser {
+    fn parse(json: &str) -> Result<AuthorizedUser, String> {
+        let raw: RawUser = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "{NAME} is not an authorized_user credential (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
+        let missing = |what: &str| format!("{NAME} (authorized_user) has no {what}");
+        let client_id = raw
+            .client_id
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| missing("client_id"))?;
+        let client_secret = raw
+            .client_secret
+            .filter(|s| !s.expose_secret().is_empty())
+            .ok_or_else(|| missing("client_secret"))?;
+        let refresh_token = raw
+            .refresh_token
+            .filter(|s| !s.expose_secret().is_empty())
+            .ok_or_else(|| missing("refresh_token"))?;
+        let token_uri = raw
+            .token_uri
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string());
+        check_token_uri(&token_uri)?;
+        Ok(AuthorizedUser {
+            client_id,
+            client_secret,
+            refresh_token,
+            token_uri,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: &str = r#"{"account":"","client_id":"764086051850-x.apps.googleusercontent.com","client_secret":"CLIENT-SECRET-CANARY","quota_project_id":"p","refresh_token":"1//0gREFRESH+/=CANARY","type":"authorized_user","universe_domain":"googleapis.com"}"#;
+
+    #[test]
+    fn gclouds_application_default_file_is_an_authorized_user() {
+        let key = GoogleKey::parse(USER).unwrap();
+        assert_eq!(key.grant(), "refresh token");
+        assert_eq!(key.token_uri(), DEFAULT_TOKEN_URI);
+        let body = key.form(0).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "grant_type=refresh_token&client_id=764086051850-x.apps.googleusercontent.com\
+             &client_secret=CLIENT-SECRET-CANARY&refresh_token=1%2F%2F0gREFRESH%2B%2F%3DCANARY"
+        );
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+    }
+
+    #[test]
+    fn each_credential_has_its_own_cache_and_share_keys() {
+        let a = GoogleKey::parse(USER).unwrap();
+        let b = GoogleKey::parse(&USER.replace("1//0gREFRESH", "1//0gOTHER")).unwrap();
+        assert_ne!(a.cache_key(), b.cache_key());
+        assert!(a.cache_key().starts_with("gcp-user\0"));
+        assert!(!a.cache_key().contains("CANARY"));
+        assert_ne!(a.share_key().name(), b.share_key().name());
+    }
+
+    #[test]
+    fn a_missing_field_is_named_never_a_value() {
+        for field in ["client_id", "client_secret", "refresh_token"] {
+            let mut v: serde_json::Value = serde_json::from_str(USER).unwrap();
+            v.as_object_mut().unwrap().remove(field);
+            let e = GoogleKey::parse(&v.to_string()).unwrap_err();
+            assert!(e.contains(field) && !e.contains("CANARY"), "{e}");
+        }
+        let e = GoogleKey::parse(&USER.replace(
+            r#""type":"authorized_user""#,
+            r#""type":"authorized_user","token_uri":"http://evil.example/token""#,
+        ))
+        .unwrap_err();
+        assert!(e.contains("https"), "{e}");
+    }
+
+    #[test]
+    fn other_types_are_still_refused_by_name() {
+        let e = GoogleKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#).unwrap_err();
+        assert!(
+            e.contains("external_account") && !e.contains("CANARY"),
+            "{e}"
+        );
+    }
+}
