@@ -444,7 +444,7 @@ pub(crate) fn classify(
             registry,
             detail: match source {
                 Source::Ambient { profile: Some(p) } => format!(
-                    "no usable AWS credentials in profile {} of ~/.aws/config and ~/.aws/credentials (SSO and credential_process profiles are not supported); nothing was sent to the {api}",
+                    "no usable AWS credentials in profile {} of ~/.aws/config and ~/.aws/credentials (SSO profiles are not supported; a credential_process must print valid credentials); nothing was sent to the {api}",
                     sanitise(p)
                 ),
                 _ => format!(

@@ -210,6 +210,64 @@ fn an_ambient_record_with_a_profile_uses_exactly_that_profile() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // a profile and its credential_process script in the sandbox
+fn an_ambient_profile_with_a_credential_process_signs_with_what_it_prints() {
+    let Some(moto) = Moto::start() else { return };
+    let mut sb = ambient_sandbox(&moto);
+    sb.set_env("BETA9_TIMEOUT", "5");
+    let aws_dir = sb.home().join(".aws");
+    std::fs::create_dir_all(&aws_dir).unwrap();
+    // What aws-vault or a company's tool does: keys as JSON on stdout.
+    let script = sb.path().join("issue-keys.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho 'issue-keys: a note on stderr' >&2\n\
+             printf '%s' '{{\"Version\":1,\"AccessKeyId\":\"AKIDPROCESS000000001\",\"SecretAccessKey\":\"{CANARY}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    let failing = sb.path().join("fail.sh");
+    std::fs::write(
+        &failing,
+        format!("#!/bin/sh\necho 'refused: {CANARY}' >&2\nexit 3\n"),
+    )
+    .unwrap();
+    for f in [&script, &failing] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::fs::write(
+        aws_dir.join("config"),
+        format!(
+            "[profile vault]\ncredential_process = {}\n[profile broken]\ncredential_process = {}\n",
+            script.display(),
+            failing.display()
+        ),
+    )
+    .unwrap();
+    add_ambient(&sb, HOST, Some("vault"));
+    let out = sb.get(HOST);
+    out.assert_ok();
+    assert_eq!(out.json(), expected(HOST, PASSWORD));
+    assert_eq!(moto.last_akid(), "AKIDPROCESS000000001");
+    assert_no_keys(&out, &[CANARY, "a note on stderr"]);
+
+    // A process that fails: one line, nothing of what it printed, nothing sent.
+    let other = format!("{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com");
+    add_ambient(&sb, &other, Some("broken"));
+    let out = sb.get(&other);
+    assert_one_line_failure(&out, &other, "access denied");
+    assert!(out.stdout.contains("profile broken"), "{out:?}");
+    assert_no_keys(&out, &[CANARY, "refused"]);
+    assert_eq!(moto.count(), 1);
+    // The scripts hold the canary themselves; nothing the helper wrote does.
+    std::fs::remove_file(&script).unwrap();
+    std::fs::remove_file(&failing).unwrap();
+    sb.assert_not_on_disk(CANARY);
+}
+
+#[test]
 fn an_ambient_record_without_any_credentials_fails_in_one_line() {
     // No env keys, a HOME without ~/.aws, instance metadata refused (closed port) or disabled:
     // the chain runs dry inside the 3 s budget (no timing assertion; a hang would fail the
