@@ -531,3 +531,89 @@ fn a_google_token_is_minted_through_the_proxy_and_the_metadata_server_never_is()
     assert_eq!(proxy.requests().len(), 1, "{:?}", proxy.requests());
     assert_eq!(stub.count(), 1);
 }
+
+#[test]
+fn an_https_proxy_is_reached_over_tls_from_both_http_stacks() {
+    let Some(moto) = Moto::start() else { return };
+    let Some(stub) = GcpStub::start("ya29.through-an-https-proxy") else {
+        return;
+    };
+    // One CA for everything: the proxy's own TLS (localhost) and the token endpoint's front.
+    let Some(tls) = tls_material("oauth.proxytest.invalid") else {
+        return;
+    };
+    let Some(proxy) = proxy_fronting("0", tls.path()) else {
+        return;
+    };
+    let https_proxy = format!(
+        "https://{PROXY_USER}:{PROXY_PASSWORD}@localhost:{}",
+        tls_port(&proxy)
+    );
+    let ca = tls.path().join("ca.pem").to_string_lossy().into_owned();
+
+    // The AWS SDK's client: TLS to the proxy, then the request in absolute form.
+    let sb = ecr_sandbox(&proxied_endpoint(&moto), "5");
+    let o = sb.run_env(&["get"], HOST.as_bytes(), &[("HTTP_PROXY", &https_proxy)]);
+    assert_one_line(&o, &["unreachable", "through the proxy in HTTP_PROXY"]);
+    assert!(
+        proxy.requests().is_empty(),
+        "untrusted: nothing reached the proxy"
+    );
+    let o = sb.run_env(
+        &["get"],
+        HOST.as_bytes(),
+        &[("HTTP_PROXY", &https_proxy), ("SSL_CERT_FILE", &ca)],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.json(), expected());
+    assert_clean(&o);
+    let port = moto.endpoint.rsplit(':').next().unwrap();
+    assert_eq!(
+        proxy.requests(),
+        vec![format!("FORWARD POST ecr.proxytest.invalid:{port} auth=ok")]
+    );
+
+    // ureq: TLS to the proxy, a CONNECT tunnel inside it, TLS to the token endpoint inside that.
+    let stub_port = stub
+        .token_uri
+        .trim_end_matches("/token")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let Some(front) = proxy_fronting(&stub_port, tls.path()) else {
+        return;
+    };
+    let uri = format!("https://oauth.proxytest.invalid:{}/token", tls_port(&front));
+    stub.set_audience(&uri);
+    let mut key: serde_json::Value = serde_json::from_str(&stub.key_json()).unwrap();
+    key["token_uri"] = serde_json::json!(uri);
+    let mut sb = Sandbox::new();
+    let cache = cache_dir(&sb).to_string_lossy().into_owned();
+    sb.set_env("BETA9_CACHE_DIR", &cache);
+    sb.set_env("BETA9_TIMEOUT", "5");
+    sb.set_env("SSL_CERT_FILE", &ca);
+    sb.set_env("HTTPS_PROXY", &https_proxy);
+    sb.run_env(
+        &[
+            "add",
+            "us-docker.pkg.dev",
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+        ],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &key.to_string())],
+    )
+    .assert_ok();
+    let o = sb.get("us-docker.pkg.dev");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.json()["Secret"], "ya29.through-an-https-proxy");
+    assert_clean(&o);
+    assert_eq!(stub.count(), 1, "{}", stub.last_error());
+    assert_eq!(
+        proxy.requests().last(),
+        Some(&format!(
+            "CONNECT oauth.proxytest.invalid:{} auth=ok",
+            tls_port(&front)
+        ))
+    );
+}

@@ -19,6 +19,7 @@ credential itself).
 With `--tls-front PORT --cert CRT --key KEY` it also listens on a second loopback port that
 terminates TLS with that certificate and relays the plaintext to 127.0.0.1:PORT (an https
 front for a plain-http test server such as moto); that port is written to `tls-port` first.
+`--tls-front 0` fronts this proxy itself: an https:// proxy (TLS to the proxy).
 
 CLI: python3 http_proxy.py --state-dir DIR [--tls-front PORT --cert CRT --key KEY]
 Writes `port` into DIR (tmp + rename) once listening on 127.0.0.1 (the OS picks the port).
@@ -206,19 +207,19 @@ def main():
     STATE["auth"] = os.environ.get("BETA9_TEST_PROXY_AUTH") or None
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     threading.Thread(target=watch_stdin, daemon=True).start()
-    if args.tls_front:
+    server = Server(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    if args.tls_front is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
         TlsFront.context = ctx
-        TlsFront.backend = args.tls_front
+        TlsFront.backend = args.tls_front or port
         front = Server(("127.0.0.1", 0), TlsFront)
         threading.Thread(target=front.serve_forever, daemon=True).start()
         tmp = os.path.join(args.state_dir, "tls-port.tmp")
         with open(tmp, "w") as f:
             f.write(str(front.server_address[1]))
         os.replace(tmp, os.path.join(args.state_dir, "tls-port"))
-    server = Server(("127.0.0.1", 0), Handler)
-    port = server.server_address[1]
     tmp = os.path.join(args.state_dir, "port.tmp")
     with open(tmp, "w") as f:
         f.write(str(port))
