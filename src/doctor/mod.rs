@@ -1014,16 +1014,48 @@ fn live(
                 .content_type
                 .map(|m| format!(" ({})", printable(&m)))
                 .unwrap_or_default();
-            steps.push(step(
-                "manifest",
-                Mark::Ok,
-                format!(
-                    "HEAD /v2/{}/manifests/{}: 200,{digest}{media}",
-                    t.repo,
-                    t.reference.as_str()
-                ),
-            ));
+            let detail = format!(
+                "HEAD /v2/{}/manifests/{}: 200,{digest}{media}",
+                t.repo,
+                t.reference.as_str()
+            );
+            steps.push(match a.rate_limit {
+                // The manifest is there, but the next pull's GET would be refused.
+                Some(r) if r.remaining == 0 => step(
+                    "manifest",
+                    Mark::Warn,
+                    format!(
+                        "{detail}; {}: the next pull fails with 429 toomanyrequests",
+                        allowance(&r)
+                    ),
+                )
+                .fix(rate_limit_fix(ctx, t, with_login)),
+                Some(r) => step("manifest", Mark::Ok, format!("{detail}; {}", allowance(&r))),
+                None => step("manifest", Mark::Ok, detail),
+            });
             !with_login
+        }
+        Ok(a) if a.status == 429 => {
+            let left = a
+                .rate_limit
+                .map(|r| format!(" ({})", allowance(&r)))
+                .unwrap_or_default();
+            let whose = if with_login {
+                "this account's"
+            } else {
+                "anonymous (per address)"
+            };
+            steps.push(
+                step(
+                    "manifest",
+                    Mark::Fail,
+                    format!(
+                        "manifest 429 toomanyrequests: {whose} pull rate limit is used up{left}"
+                    ),
+                )
+                .fix(rate_limit_fix(ctx, t, with_login)),
+            );
+            false
         }
         Ok(a) if a.status == 404 => {
             let detail = if with_login {
@@ -1077,6 +1109,31 @@ fn live(
             ));
             false
         }
+    }
+}
+
+/// `76 of 100 pulls left in this 6 h window`.
+fn allowance(r: &probe::RateLimit) -> String {
+    let window = match r.window {
+        Some(w) if w % 3600 == 0 => format!(" in this {} h window", w / 3600),
+        Some(w) => format!(" in this {w} s window"),
+        None => String::new(),
+    };
+    format!(
+        "rate limit: {} of {} pulls left{window}",
+        r.remaining, r.limit
+    )
+}
+
+/// Anonymous pulls share one allowance per address; an account has its own, larger one.
+fn rate_limit_fix(ctx: &Context, t: &Target, with_login: bool) -> String {
+    if with_login {
+        "wait for the window to pass, or store a login whose plan allows more pulls".into()
+    } else {
+        format!(
+            "pulls without a login share the address's small allowance: {}",
+            add_hint(ctx, t.registry)
+        )
     }
 }
 

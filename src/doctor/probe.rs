@@ -58,7 +58,40 @@ pub struct Answer {
     pub challenges: Vec<Challenge>,
     pub digest: Option<String>,
     pub content_type: Option<String>,
+    /// Docker Hub's pull allowance, when the registry reports one (docs/clients.md, "Pull rate
+    /// limits").
+    pub rate_limit: Option<RateLimit>,
     pub body: Zeroizing<Vec<u8>>,
+}
+
+/// `ratelimit-limit: 100;w=21600` and `ratelimit-remaining: 76;w=21600`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub remaining: u64,
+    /// The window in seconds (`w=`), when given.
+    pub window: Option<u64>,
+}
+
+impl RateLimit {
+    pub fn parse(limit: &str, remaining: &str) -> Option<RateLimit> {
+        // `<count>[;w=<seconds>][;...]`
+        fn count(v: &str) -> Option<(u64, Option<u64>)> {
+            let mut parts = v.split(';').map(str::trim);
+            let n = parts.next()?.parse().ok()?;
+            let w = parts
+                .filter_map(|p| p.strip_prefix("w="))
+                .find_map(|w| w.parse().ok());
+            Some((n, w))
+        }
+        let (limit, w1) = count(limit)?;
+        let (remaining, w2) = count(remaining)?;
+        Some(RateLimit {
+            limit,
+            remaining,
+            window: w2.or(w1),
+        })
+    }
 }
 
 /// The HTTP side of one doctor run: one deadline, the proxies a client on this machine would use.
@@ -174,6 +207,9 @@ impl Client {
             .collect();
         let digest = header("docker-content-digest");
         let content_type = header("content-type");
+        let rate_limit = header("ratelimit-limit")
+            .zip(header("ratelimit-remaining"))
+            .and_then(|(l, r)| RateLimit::parse(&l, &r));
         let body = if matches!(method, Method::Head) {
             Vec::new()
         } else {
@@ -189,6 +225,7 @@ impl Client {
             challenges,
             digest,
             content_type,
+            rate_limit,
             body: Zeroizing::new(body),
         })
     }
@@ -353,6 +390,24 @@ pub fn error_code(body: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn docker_hubs_rate_limit_headers() {
+        use super::RateLimit;
+        assert_eq!(
+            RateLimit::parse("100;w=21600", "76;w=21600"),
+            Some(RateLimit {
+                limit: 100,
+                remaining: 76,
+                window: Some(21600)
+            })
+        );
+        assert_eq!(
+            RateLimit::parse("200", "0").map(|r| (r.remaining, r.window)),
+            Some((0, None))
+        );
+        assert_eq!(RateLimit::parse("many", "0;w=1"), None);
+    }
+
     use super::*;
 
     #[test]

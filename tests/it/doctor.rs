@@ -2,7 +2,8 @@
 //! the same registry with token auth (Bearer) backed by a small token server this test runs
 //! (tests/support/registry_token_server.py: python3 + `cryptography`, RS256 JWTs with an `x5c`
 //! certificate the registry trusts through `rootcertbundle`). No mocks: the registry verifies
-//! every login and token itself.
+//! every login and token itself. Docker Hub's pull-rate-limit headers come from a small edge in
+//! front of the real registry (tests/support/ratelimit_front.py), because Hub cannot run here.
 //!
 //! Each failure case asserts the failing step's line, the result line naming it, and exit 1. Runs
 //! are bounded by `BETA9_TIMEOUT` (given to the helper) and a 60 s kill (the test's own bound);
@@ -492,4 +493,73 @@ fn bearer_token_auth_is_followed_through_the_token_endpoint() {
         "auth",
         &format!("token endpoint 401 for scope repository:{REPO}:pull: the registry rejects the stored login"),
     );
+}
+
+/// Docker Hub's rate-limit edge (tests/support/ratelimit_front.py: Hub cannot run here) in front
+/// of the real registry: `limit` pulls per 6 h window, `remaining` left.
+fn rate_limited(reg: &Registry, limit: u32, remaining: u32, throttle: bool) -> Server {
+    let mut spec = ServerSpec::new("ratelimit", python()).unwrap();
+    let dir = spec.dir().to_path_buf();
+    spec.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ratelimit_front.py"))
+        .arg("--state-dir")
+        .arg(dir)
+        .args(["--upstream", &reg.port.to_string()])
+        .args(["--limit", &limit.to_string()])
+        .args(["--remaining", &remaining.to_string()])
+        .ready(Ready::PortFile("port"));
+    if throttle {
+        spec.arg("--throttle");
+    }
+    spec.start().unwrap()
+}
+
+#[test]
+fn a_pull_rate_limit_is_reported_and_a_used_up_one_named() {
+    let t = "doctor::a_pull_rate_limit_is_reported_and_a_used_up_one_named";
+    if !tools_present(t, &["docker-registry", "htpasswd", "skopeo"]) {
+        return;
+    }
+    let reg = world();
+
+    // Allowance left: the manifest step says how much.
+    let front = rate_limited(&reg, 100, 76, false);
+    let s = sandbox();
+    s.store(&front.host(), USER, CANARY).assert_ok();
+    routed(&s, &front.host());
+    let o = doctor(&s, &image(&front.host(), TAG), &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let l = line(&o, "manifest");
+    assert!(l.starts_with("ok "), "{l}");
+    assert!(
+        l.contains("rate limit: 76 of 100 pulls left in this 6 h window"),
+        "{l}"
+    );
+
+    // Used up: HEAD still answers (it does not count), but the pull's GET would get 429.
+    let front = rate_limited(&reg, 100, 0, false);
+    let s = sandbox();
+    s.store(&front.host(), USER, CANARY).assert_ok();
+    routed(&s, &front.host());
+    let o = doctor(&s, &image(&front.host(), TAG), &[]);
+    let l = line(&o, "manifest");
+    assert!(l.starts_with("warn "), "{o:?}");
+    assert!(l.contains("0 of 100 pulls left"), "{l}");
+    assert!(
+        l.contains("the next pull fails with 429 toomanyrequests"),
+        "{l}"
+    );
+
+    // Throttled outright: the manifest step fails, naming the limit and what to do.
+    let front = rate_limited(&reg, 100, 0, true);
+    let s = sandbox();
+    s.store(&front.host(), USER, CANARY).assert_ok();
+    routed(&s, &front.host());
+    let o = doctor(&s, &image(&front.host(), TAG), &[]);
+    assert_failed_at(
+        &o,
+        "manifest",
+        "429 toomanyrequests: this account's pull rate limit",
+    );
+    let result = o.stdout.lines().last().unwrap();
+    assert!(result.contains("wait for the window to pass"), "{result}");
 }
