@@ -521,12 +521,17 @@ fn a_pull_rate_limit_is_reported_and_a_used_up_one_named() {
     }
     let reg = world();
 
+    // A machine whose login for the edge is stored and routed, asking doctor about the image.
+    let check = |remaining: u32, throttle: bool| {
+        let front = rate_limited(&reg, 100, remaining, throttle);
+        let s = sandbox();
+        s.store(&front.host(), USER, CANARY).assert_ok();
+        routed(&s, &front.host());
+        doctor(&s, &image(&front.host(), TAG), &[])
+    };
+
     // Allowance left: the manifest step says how much.
-    let front = rate_limited(&reg, 100, 76, false);
-    let s = sandbox();
-    s.store(&front.host(), USER, CANARY).assert_ok();
-    routed(&s, &front.host());
-    let o = doctor(&s, &image(&front.host(), TAG), &[]);
+    let o = check(76, false);
     assert_eq!(o.code, 0, "{o:?}");
     let l = line(&o, "manifest");
     assert!(l.starts_with("ok "), "{l}");
@@ -536,11 +541,7 @@ fn a_pull_rate_limit_is_reported_and_a_used_up_one_named() {
     );
 
     // Used up: HEAD still answers (it does not count), but the pull's GET would get 429.
-    let front = rate_limited(&reg, 100, 0, false);
-    let s = sandbox();
-    s.store(&front.host(), USER, CANARY).assert_ok();
-    routed(&s, &front.host());
-    let o = doctor(&s, &image(&front.host(), TAG), &[]);
+    let o = check(0, false);
     let l = line(&o, "manifest");
     assert!(l.starts_with("warn "), "{o:?}");
     assert!(l.contains("0 of 100 pulls left"), "{l}");
@@ -550,11 +551,7 @@ fn a_pull_rate_limit_is_reported_and_a_used_up_one_named() {
     );
 
     // Throttled outright: the manifest step fails, naming the limit and what to do.
-    let front = rate_limited(&reg, 100, 0, true);
-    let s = sandbox();
-    s.store(&front.host(), USER, CANARY).assert_ok();
-    routed(&s, &front.host());
-    let o = doctor(&s, &image(&front.host(), TAG), &[]);
+    let o = check(0, true);
     assert_failed_at(
         &o,
         "manifest",
