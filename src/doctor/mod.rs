@@ -1036,25 +1036,26 @@ fn live(
             !with_login
         }
         Ok(a) if a.status == 429 => {
-            let left = a
-                .rate_limit
-                .map(|r| format!(" ({})", allowance(&r)))
-                .unwrap_or_default();
             let whose = if with_login {
                 "this account's"
             } else {
                 "anonymous (per address)"
             };
-            steps.push(
-                step(
-                    "manifest",
-                    Mark::Fail,
-                    format!(
-                        "manifest 429 toomanyrequests: {whose} pull rate limit is used up{left}"
-                    ),
-                )
-                .fix(rate_limit_fix(ctx, t, with_login)),
-            );
+            let detail = match a.rate_limit {
+                Some(r) if r.remaining > 0 => format!(
+                    "manifest 429 toomanyrequests: the registry is throttling requests ({}, {whose} allowance)",
+                    allowance(&r)
+                ),
+                Some(r) => format!(
+                    "manifest 429 toomanyrequests: {whose} pull rate limit is used up ({})",
+                    allowance(&r)
+                ),
+                None => format!(
+                    "manifest 429 toomanyrequests: {whose} pull rate limit is used up or the registry is throttling requests"
+                ),
+            };
+            steps
+                .push(step("manifest", Mark::Fail, detail).fix(rate_limit_fix(ctx, t, with_login)));
             false
         }
         Ok(a) if a.status == 404 => {
