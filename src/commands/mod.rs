@@ -68,6 +68,7 @@ Docker runs it with one verb (store, get, erase, list, version): request on stdi
 stdout. Route registries to it with `configure-docker`, or by hand in ~/.docker/config.json as
 \"credHelpers\": {\"<registry>\": \"beta9\"}. The commands above are for people and scripts.
 Diagnostics: BETA9_LOG=debug. Store: BETA9_CREDENTIALS_DIR. Workspace: BETA9_WORKSPACE.
+Proxy (token minting, doctor): HTTPS_PROXY, HTTP_PROXY, NO_PROXY.
 
 Example: GITHUB_TOKEN=... docker-credential-beta9 add ghcr.io GITHUB_USERNAME GITHUB_TOKEN";
 
