@@ -120,6 +120,14 @@ fn sixty_four_processes_of_random_operations_keep_every_acknowledged_write() {
     assert!(temps.is_empty(), "temp files left: {temps:?}");
 }
 
+/// When to SIGKILL a `store`.
+enum Kill {
+    /// After this many microseconds.
+    After(u64),
+    /// As soon as its temp file appears in `dir`: inside the write (seal done, rename not yet).
+    InWrite(std::path::PathBuf),
+}
+
 #[test]
 fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     let runs = knob("BETA9_CRASH_RUNS", 200);
@@ -127,8 +135,7 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     s.store("crash.example", "u", "v-initial").assert_ok();
     s.store("bystander.example", "u", "untouched").assert_ok();
     let mut rng = Rng(0xC0FF_EE00_D15E_A5E5);
-    // Calibrate: kill delays spread over 0..1.5x a whole store's duration, so some kills land
-    // before the write, some inside it (seal, write, fsync, rename) and some after.
+    // How long one whole store takes (measured, not assumed: a loaded machine is slower).
     let big = format!("v-cal-{}", "y".repeat(192 * 1024));
     let started = Instant::now();
     for _ in 0..5 {
@@ -136,9 +143,10 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     }
     let span_us = (started.elapsed().as_micros() as u64 / 5).max(1000) * 3 / 2;
     let mut current = "v-initial".to_string();
-    let (mut killed, mut finished, mut mid_write) = (0, 0, 0);
-    for i in 0..runs {
-        // Large values stretch the write (seal, write, fsync, rename) so kills land inside it.
+    // One store of a large value (it stretches the write), killed as `kill` says; then the entry
+    // must hold the old or the new value, and the new one if the store finished. Returns whether
+    // it finished first, and whether the kill left a temp file.
+    let mut attempt = |i: u64, kill: Kill, rng: &mut Rng| -> (bool, bool) {
         let new = format!(
             "v-{i}-{}",
             "y".repeat(64 * 1024 + rng.below(256 * 1024) as usize)
@@ -157,19 +165,26 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
             let mut stdin = child.stdin.take().unwrap();
             let _ = stdin.write_all(body.as_bytes());
         }
-        std::thread::sleep(Duration::from_micros(rng.below(span_us)));
-        let _ = child.kill(); // SIGKILL
-        let status = child.wait().unwrap();
-        if status.success() {
-            finished += 1;
-        } else {
-            killed += 1;
-            // Evidence that the kill landed inside the write: its temp file is still there (the
-            // next completed write sweeps it). A kill before or after the write leaves none.
-            if !s.temp_files().is_empty() {
-                mid_write += 1;
+        match kill {
+            Kill::After(us) => std::thread::sleep(Duration::from_micros(us)),
+            Kill::InWrite(dir) => {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+                    let writing = std::fs::read_dir(&dir)
+                        .unwrap()
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"));
+                    if writing {
+                        break;
+                    }
+                }
             }
         }
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        // Evidence that the kill landed inside the write: its temp file is still there (the next
+        // completed write sweeps it). A kill before or after the write leaves none.
+        let evidence = !status.success() && !s.temp_files().is_empty();
         let o = s.get("crash.example");
         assert_eq!(o.code, 0, "run {i}: entry unreadable after a kill: {o:?}");
         let got = o.json()["Secret"].as_str().unwrap().to_string();
@@ -181,17 +196,41 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
             assert_eq!(got, new, "run {i}: acknowledged write lost");
         }
         current = got;
+        (status.success(), evidence)
+    };
+    let (mut killed, mut finished, mut mid_write) = (0, 0, 0);
+    let mut count = |(done, evidence): (bool, bool)| {
+        if done {
+            finished += 1;
+        } else {
+            killed += 1;
+        }
+        mid_write += u64::from(evidence);
+        mid_write
+    };
+    // Kills anywhere: before, inside or after the write.
+    let mut random_hits = 0;
+    for i in 0..runs {
+        random_hits = count(attempt(i, Kill::After(rng.below(span_us)), &mut rng));
+    }
+    // Kills aimed inside the write, until a few left their evidence.
+    let mut hits = random_hits;
+    for i in runs..runs + 200 {
+        if hits >= random_hits + 3 {
+            break;
+        }
+        hits = count(attempt(i, Kill::InWrite(s.entries_dir()), &mut rng));
     }
     assert_eq!(s.get("bystander.example").json()["Secret"], "untouched");
     let l = s.list();
     assert_eq!(l.code, 0);
     assert!(l.stderr.is_empty(), "{}", l.stderr);
     eprintln!(
-        "crash test: {killed} killed ({mid_write} inside the write), {finished} finished first (delays 0..{span_us} us)"
+        "crash test: {killed} killed ({mid_write} inside the write, {random_hits} of them at random), {finished} finished first (random delays 0..{span_us} us)"
     );
     assert!(
-        mid_write > 0,
-        "no kill landed inside a write (no temp file was ever left): the test proved nothing"
+        mid_write > random_hits,
+        "no aimed kill landed inside a write (no temp file was ever left): the test proved nothing"
     );
     // The next completed write sweeps temp files that killed writers left behind.
     s.store("crash.example", "u", "final").assert_ok();
