@@ -14,7 +14,10 @@
 //! `_json_key` / `_json_key_base64` logins are `generic` records and never reach this module.
 //! The caller ([`super::resolve`]) has already checked that the host is a Google registry host.
 
-use super::gcp_http::{self, Peer, Request, METADATA_SERVER, TOKEN_ENDPOINT};
+use super::gcp_external::{self, ExternalAccount, Source};
+use super::gcp_http::{
+    self, Peer, Request, IAM_CREDENTIALS, METADATA_SERVER, STS, SUBJECT_SOURCE, TOKEN_ENDPOINT,
+};
 use super::gcp_key::GoogleKey;
 use crate::context::Context;
 use crate::env;
@@ -23,7 +26,6 @@ use crate::login::Login;
 use crate::record::Record;
 use crate::timeout::Deadline;
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey};
-use crate::url::Url;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
@@ -72,10 +74,8 @@ pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bo
         return Ok((None, false));
     }
     let (key, shared) = if let Some(json) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
-        let key = GoogleKey::parse(json.expose_secret())
-            .map_err(|r| bad_record(record, r))?
-            .cache_key();
-        (key, true)
+        let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
+        (key.cache_key(), key.share_key().is_some())
     } else {
         let host = ctx.env.get(env::GCE_METADATA_HOST).unwrap_or(METADATA_HOST);
         (format!("gcp-metadata\0{host}"), false)
@@ -127,10 +127,109 @@ fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
 fn credential_file(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
     let share = key.share_key();
-    let token = refresh(ctx, &key.cache_key(), Some(&share), || {
-        mint(ctx, record, &key)
+    let token = refresh(ctx, &key.cache_key(), share.as_ref(), || match &key {
+        GoogleKey::External(x) => federate(ctx, record, x),
+        _ => mint(ctx, record, &key),
     })?;
     Ok(token.login())
+}
+
+/// What an STS refusal most likely means.
+const EXTERNAL_REFUSED: &str = "; the pool or provider does not accept this machine's subject token (audience, attribute condition, or an expired token)";
+
+/// What an IAM Credentials refusal most likely means.
+const IMPERSONATION_REFUSED: &str = "; the pool's principal needs roles/iam.workloadIdentityUser (or serviceAccountTokenCreator) on the service account";
+
+/// Workload identity federation: the subject token (file or URL), Google's STS, then IAM
+/// Credentials when the file names a service account to impersonate. One budget for all steps.
+fn federate(ctx: &Context, record: &Record, x: &ExternalAccount) -> Result<CachedToken> {
+    let budget = ctx.budget();
+    let deadline = Deadline::start(budget);
+    let now = ctx.now();
+    let registry = record.registry.to_string();
+    let proxies = ctx.proxies()?;
+    let connect = (budget / 3).max(Duration::from_secs(1));
+    let no_subject = |reason: String| Error::Rejected {
+        registry: registry.clone(),
+        detail: format!("no subject token for workload identity federation: {reason}"),
+    };
+    let subject = match &x.source {
+        Source::File { .. } => x.subject_from_file().map_err(no_subject)?,
+        Source::Url {
+            url,
+            headers,
+            format,
+        } => {
+            let route = proxies.route(url);
+            let peer = Peer::at(&registry, SUBJECT_SOURCE, url, &route, "");
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let request = Request::Get {
+                url,
+                headers: &headers,
+            };
+            let reply = gcp_http::exchange(&peer, &request, deadline, connect, route.ureq())?;
+            if reply.status != 200 {
+                return Err(no_subject(format!(
+                    "{} answered HTTP {}",
+                    x.source_name(),
+                    reply.status
+                )));
+            }
+            x.subject_from(&reply.body, format).map_err(no_subject)?
+        }
+    };
+    // Google's STS: the subject token for a federated access token.
+    let route = proxies.route(&x.token_url);
+    let peer = Peer::at(&registry, STS, &x.token_url, &route, EXTERNAL_REFUSED);
+    tracing::debug!(host = %peer.host, "exchanging the subject token at Google's STS");
+    let body = x.sts_form(&subject);
+    let request = Request::Form {
+        url: &x.token_url,
+        body: &body,
+    };
+    let reply = gcp_http::exchange(&peer, &request, deadline, connect, route.ureq())?;
+    let federated = to_cached(&peer, &reply, now)?;
+    let Some(url) = &x.impersonation_url else {
+        return Ok(federated);
+    };
+    // IAM Credentials: the federated token for the service account's own token.
+    let route = proxies.route(url);
+    let peer = Peer::at(
+        &registry,
+        IAM_CREDENTIALS,
+        url,
+        &route,
+        IMPERSONATION_REFUSED,
+    );
+    tracing::debug!(host = %peer.host, "impersonating the service account");
+    let body = x.impersonation_body();
+    let request = Request::Json {
+        url,
+        bearer: federated.secret.expose_secret(),
+        body: &body,
+    };
+    let reply = gcp_http::exchange(&peer, &request, deadline, connect, route.ureq())?;
+    if reply.status != 200 {
+        // The same classes as a token endpoint's refusal (the error shape is Google's JSON).
+        return Err(gcp_http::access_token(&peer, &reply)
+            .err()
+            .unwrap_or_else(|| Error::Rejected {
+                registry: registry.clone(),
+                detail: format!("{} {}: HTTP {}", peer.what, peer.host, reply.status),
+            }));
+    }
+    let (token, expires_in) =
+        gcp_external::impersonated(&reply.body, now).ok_or_else(|| Error::Unreachable {
+            registry: registry.clone(),
+            detail: format!(
+                "{} {}: the reply has no accessToken and expireTime",
+                peer.what, peer.host
+            ),
+        })?;
+    cached_token(&peer, token, expires_in, now)
 }
 
 fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> {
@@ -140,12 +239,13 @@ fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> 
     let registry = record.registry.to_string();
     let proxies = ctx.proxies()?;
     let route = proxies.route(key.token_uri());
-    let peer = Peer {
-        registry: &registry,
-        what: TOKEN_ENDPOINT,
-        host: Url::parse(key.token_uri()).map_or_else(String::new, |u| u.to_string()),
-        via: route.describe(),
-    };
+    let peer = Peer::at(
+        &registry,
+        TOKEN_ENDPOINT,
+        key.token_uri(),
+        &route,
+        key.refused_hint(),
+    );
     tracing::debug!(host = %peer.host, grant = key.grant(), "minting a Google access token");
     let request = Request::Form {
         url: key.token_uri(),
@@ -160,13 +260,7 @@ fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> 
         connect,
         route.ureq(),
     )?;
-    to_cached(&peer, &reply, now).map_err(|e| match e {
-        Error::Rejected { registry, detail } => Error::Rejected {
-            registry,
-            detail: format!("{detail}{}", key.refused_hint()),
-        },
-        e => e,
-    })
+    to_cached(&peer, &reply, now)
 }
 
 /// Form 3: the metadata server's token for the instance's default service account.
@@ -190,12 +284,13 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
             what: METADATA_SERVER,
             host: host.to_string(),
             via: None,
+            hint: "",
         };
         let url = format!("http://{host}{METADATA_PATH}");
         tracing::debug!(host = %host, "asking the metadata server for a token");
         let request = Request::Get {
             url: &url,
-            header: ("Metadata-Flavor", "Google"),
+            headers: &[("Metadata-Flavor", "Google")],
         };
         let connect = METADATA_CONNECT.min(budget);
         // The machine's own metadata server: never through a proxy (docs/proxies.md, "Never
@@ -211,7 +306,20 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
 /// PR #183).
 fn to_cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedToken> {
     let t = gcp_http::access_token(peer, reply)?;
-    let expires_in = t.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
+    cached_token(
+        peer,
+        t.token,
+        t.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
+        now,
+    )
+}
+
+fn cached_token(
+    peer: &Peer,
+    token: SecretString,
+    expires_in: u64,
+    now: u64,
+) -> Result<CachedToken> {
     if expires_in <= POLICY.hard_margin {
         return Err(Error::Expired {
             registry: peer.registry.to_string(),
@@ -223,7 +331,7 @@ fn to_cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedTok
     }
     Ok(CachedToken {
         username: USERNAME.to_string(),
-        secret: t.token,
+        secret: token,
         expires_at: now + expires_in,
         fetched_at: now,
         origin: Origin::Minted,

@@ -29,17 +29,65 @@ pub struct Peer<'a> {
     pub host: String,
     /// `through the proxy in HTTPS_PROXY (host:port)` when the exchange goes through one.
     pub via: Option<String>,
+    /// What a refusal (400/401/403) most likely means for this peer, appended to its line.
+    pub hint: &'static str,
+}
+
+impl<'a> Peer<'a> {
+    /// The peer at `url` (named by its authority only), reached by `route`.
+    pub fn at(
+        registry: &'a str,
+        what: &'static str,
+        url: &str,
+        route: &crate::proxy::Route,
+        hint: &'static str,
+    ) -> Peer<'a> {
+        Peer {
+            registry,
+            what,
+            host: crate::url::Url::parse(url).map_or_else(String::new, |u| u.to_string()),
+            via: route.describe(),
+            hint,
+        }
+    }
 }
 
 /// The request to send; the same one again on the retry.
 pub enum Request<'a> {
     /// POST an `application/x-www-form-urlencoded` body.
     Form { url: &'a str, body: &'a [u8] },
-    /// GET with one extra header.
+    /// GET with extra headers.
     Get {
         url: &'a str,
-        header: (&'static str, &'static str),
+        headers: &'a [(&'a str, &'a str)],
     },
+    /// POST a JSON body with a bearer token.
+    Json {
+        url: &'a str,
+        bearer: &'a str,
+        body: &'a [u8],
+    },
+}
+
+/// What `application/x-www-form-urlencoded` leaves as it is (WHATWG URL, "urlencoded
+/// serializer"); spaces are encoded as `%20`, which every decoder reads.
+const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// Appends `&name=value` (no `&` first) to a form body, the value form-encoded (it may hold
+/// `/`, `+`, `=`).
+pub fn form_field(body: &mut Vec<u8>, name: &str, value: &str) {
+    if !body.is_empty() {
+        body.push(b'&');
+    }
+    body.extend_from_slice(name.as_bytes());
+    body.push(b'=');
+    for part in percent_encoding::utf8_percent_encode(value, FORM) {
+        body.extend_from_slice(part.as_bytes());
+    }
 }
 
 /// What an answered exchange gave: the status and the body (zeroized on drop: it holds a token).
@@ -86,7 +134,7 @@ fn attempt(
         return Err(NetError::Timeout);
     }
     let url = match req {
-        Request::Form { url, .. } | Request::Get { url, .. } => *url,
+        Request::Form { url, .. } | Request::Get { url, .. } | Request::Json { url, .. } => *url,
     };
     let mut config = ureq::Agent::config_builder();
     let proxy_tls = proxy
@@ -118,7 +166,19 @@ fn attempt(
             .header("Content-Type", "application/x-www-form-urlencoded")
             .header("Accept", "application/json")
             .send(*body),
-        Request::Get { url, header } => agent.get(*url).header(header.0, header.1).call(),
+        Request::Get { url, headers } => {
+            let mut r = agent.get(*url);
+            for (k, v) in headers.iter() {
+                r = r.header(*k, *v);
+            }
+            r.call()
+        }
+        Request::Json { url, bearer, body } => agent
+            .post(*url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .header("Authorization", &format!("Bearer {bearer}"))
+            .send(*body),
     };
     let mut response = response.map_err(classify)?;
     let status = response.status().as_u16();
@@ -231,16 +291,17 @@ pub fn access_token(peer: &Peer, reply: &Reply) -> Result<AccessToken, Error> {
 
 fn hint(peer: &Peer, status: u16) -> &'static str {
     match (peer.what, status) {
-        (TOKEN_ENDPOINT, _) => {
-            "; the service-account key is unknown, disabled or deleted, or the clock is off"
-        }
         (METADATA_SERVER, 403) => "; the metadata server wants the Metadata-Flavor header",
-        _ => "",
+        _ => peer.hint,
     }
 }
 
 pub const TOKEN_ENDPOINT: &str = "token endpoint";
 pub const METADATA_SERVER: &str = "metadata server";
+/// Workload identity federation's three peers.
+pub const SUBJECT_SOURCE: &str = "subject token source";
+pub const STS: &str = "Google STS";
+pub const IAM_CREDENTIALS: &str = "IAM Credentials";
 
 /// The OAuth `error` code of a refusal (RFC 6749 §5.2), shown only when it is a plain short word:
 /// `error_description` and anything else in the body may quote input, so they are never shown.
@@ -266,6 +327,7 @@ mod tests {
             what: TOKEN_ENDPOINT,
             host: "oauth2.googleapis.com".into(),
             via: None,
+            hint: "; what it most likely means",
         }
     }
 

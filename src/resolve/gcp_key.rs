@@ -1,12 +1,14 @@
 //! The Google credential files a `gcp` record can hold in `GOOGLE_APPLICATION_CREDENTIALS_JSON`
 //! (docs/google.md, "Credential files"): a service-account key (JWT-bearer grant,
-//! [`super::gcp_jwt`]) or the `authorized_user` file `gcloud auth application-default login`
-//! writes (refresh-token grant, RFC 6749 §6). Both are exchanged at the file's token endpoint for
-//! an hour-long access token; what differs is the form body and what identifies the credential.
+//! [`super::gcp_jwt`]), the `authorized_user` file `gcloud auth application-default login`
+//! writes (refresh-token grant, RFC 6749 §6), or an `external_account` file (workload identity
+//! federation, [`super::gcp_external`]). The first two are one form POST at the file's token
+//! endpoint; what differs is the form body and what identifies the credential.
 
+use super::gcp_external::ExternalAccount;
+use super::gcp_http::form_field as field;
 use super::gcp_jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
 use crate::token::{self, ShareKey};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
@@ -14,19 +16,13 @@ use zeroize::Zeroizing;
 
 const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
 
-/// What `application/x-www-form-urlencoded` leaves as it is (WHATWG URL, "urlencoded
-/// serializer"); spaces are encoded as `%20`, which every decoder reads.
-const FORM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'*')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_');
-
 /// A credential file that can mint access tokens.
 #[derive(Debug)]
 pub enum GoogleKey {
     ServiceAccount(ServiceAccountKey),
     AuthorizedUser(AuthorizedUser),
+    /// The machine's own identity from another provider, exchanged at Google's STS.
+    External(ExternalAccount),
 }
 
 /// gcloud's application-default credentials for a user account: an OAuth client and the user's
@@ -81,6 +77,7 @@ impl GoogleKey {
         })?;
         match kind.kind.as_deref() {
             Some("authorized_user") => AuthorizedUser::parse(json).map(GoogleKey::AuthorizedUser),
+            Some("external_account") => ExternalAccount::parse(json).map(GoogleKey::External),
             // Everything else, a missing type included, is read as a service-account key, which
             // refuses the types it cannot sign for (external_account, impersonated, ...).
             _ => ServiceAccountKey::parse(json).map(GoogleKey::ServiceAccount),
@@ -91,6 +88,7 @@ impl GoogleKey {
         match self {
             GoogleKey::ServiceAccount(k) => &k.token_uri,
             GoogleKey::AuthorizedUser(u) => &u.token_uri,
+            GoogleKey::External(x) => &x.token_url,
         }
     }
 
@@ -99,6 +97,7 @@ impl GoogleKey {
         match self {
             GoogleKey::ServiceAccount(_) => "JWT bearer",
             GoogleKey::AuthorizedUser(_) => "refresh token",
+            GoogleKey::External(_) => "token exchange",
         }
     }
 
@@ -117,13 +116,16 @@ impl GoogleKey {
                 ]);
                 format!("gcp-user\0{digest}")
             }
+            GoogleKey::External(x) => x.cache_key(),
         }
     }
 
     /// The fleet's key (docs/fleet.md, "What is shared"): derived from the whole credential and
     /// bound to the token endpoint, so exactly the machines holding this file can open the token.
-    pub fn share_key(&self) -> ShareKey {
-        match self {
+    /// `None` for an `external_account`: its subject token is this machine's identity.
+    pub fn share_key(&self) -> Option<ShareKey> {
+        Some(match self {
+            GoogleKey::External(_) => return None,
             GoogleKey::ServiceAccount(k) => ShareKey::derive(
                 "gcp-sa",
                 &[k.token_uri.as_bytes()],
@@ -142,10 +144,11 @@ impl GoogleKey {
                     u.client_id.as_bytes(),
                 ],
             ),
-        }
+        })
     }
 
-    /// The `application/x-www-form-urlencoded` body of the token request at `now`.
+    /// The `application/x-www-form-urlencoded` body of the token request at `now` (the one
+    /// request of the two single-request grants; an `external_account` has its own steps).
     pub fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, String> {
         let mut body = Zeroizing::new(Vec::with_capacity(1024));
         match self {
@@ -162,30 +165,25 @@ impl GoogleKey {
                 field(&mut body, "client_secret", u.client_secret.expose_secret());
                 field(&mut body, "refresh_token", u.refresh_token.expose_secret());
             }
+            GoogleKey::External(_) => {
+                return Err("an external_account is exchanged in steps, not one form".into())
+            }
         }
         Ok(body)
     }
 
-    /// What to do when the token endpoint refuses this credential.
+    /// What a refusal by the token endpoint most likely means for this credential.
     pub fn refused_hint(&self) -> &'static str {
         match self {
-            GoogleKey::ServiceAccount(_) => "",
+            GoogleKey::ServiceAccount(_) => {
+                "; the service-account key is unknown, disabled or deleted, or the clock is off"
+            }
             GoogleKey::AuthorizedUser(_) => {
                 "; the refresh token was revoked or has expired: run `gcloud auth application-default login` and store the new file"
             }
+            // Its steps carry their own hints (gcp.rs, `federate`).
+            GoogleKey::External(_) => "",
         }
-    }
-}
-
-/// `&name=value`, form-encoded (the value may hold `/`, `+`, `=`).
-fn field(body: &mut Vec<u8>, name: &str, value: &str) {
-    if !body.is_empty() {
-        body.push(b'&');
-    }
-    body.extend_from_slice(name.as_bytes());
-    body.push(b'=');
-    for part in utf8_percent_encode(value, FORM) {
-        body.extend_from_slice(part.as_bytes());
     }
 }
 
@@ -253,7 +251,7 @@ mod tests {
         assert_ne!(a.cache_key(), b.cache_key());
         assert!(a.cache_key().starts_with("gcp-user\0"));
         assert!(!a.cache_key().contains("CANARY"));
-        assert_ne!(a.share_key().name(), b.share_key().name());
+        assert_ne!(a.share_key().unwrap().name(), b.share_key().unwrap().name());
     }
 
     #[test]

@@ -722,3 +722,110 @@ fn credential_files_that_cannot_mint_are_refused_by_add() {
     }
     assert_eq!(sb.list().stdout, "{}\n");
 }
+
+#[test]
+fn workload_identity_federation_from_a_token_file_impersonates_the_service_account() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    // As on a Kubernetes node outside Google: a projected service-account token in a file.
+    let config = stub.external_json(
+        serde_json::json!({"file": stub.subject_path(), "format": {"type": "text"}}),
+        true,
+    );
+    sb.run_env(
+        &["add", AR, "GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &config)],
+    )
+    .assert_ok();
+    let out = get(&sb, AR, &[]);
+    assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.last_error(), "", "STS and IAM Credentials accepted");
+    assert_eq!(
+        stub.count(),
+        2,
+        "one exchange at the STS, one impersonation"
+    );
+    // Cached like any minted token.
+    assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
+    assert_eq!(stub.count(), 2);
+    let subject = std::fs::read_to_string(stub.subject_path()).unwrap();
+    assert!(!out.stderr.contains(&subject));
+    sb.assert_not_on_disk(&subject);
+    sb.assert_not_on_disk(CANARY);
+}
+
+#[test]
+fn workload_identity_federation_from_a_local_url_uses_the_federated_token() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    // As on an Azure VM: the subject token from the instance's identity endpoint, JSON format;
+    // no impersonation, so the federated token itself is the answer.
+    let config = stub.external_json(
+        serde_json::json!({
+            "url": format!("{}/subject", stub.base()),
+            "headers": {"Metadata": "True"},
+            "format": {"type": "json", "subject_token_field_name": "access_token"},
+        }),
+        false,
+    );
+    put_gcp(&sb, AR, &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &config)]);
+    let out = get(&sb, AR, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let secret = out.json()["Secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("sts-"), "the federated token: {out:?}");
+    assert_eq!(stub.count(), 1);
+    assert_eq!(stub.last_error(), "");
+}
+
+#[test]
+fn workload_identity_federation_failures_are_one_line_and_never_leave_google() {
+    let Some(stub) = GcpStub::start(&token()) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    // The subject token file is missing: one line naming it.
+    let gone = sb.path().join("no-such-token");
+    let config = stub.external_json(serde_json::json!({"file": gone}), true);
+    put_gcp(&sb, AR, &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &config)]);
+    let out = get(&sb, AR, &[]);
+    assert_error_line(&out, "us-docker.pkg.dev: access denied: ", &[CANARY]);
+    assert!(
+        out.stdout.contains("no-such-token does not exist"),
+        "{out:?}"
+    );
+    assert_eq!(stub.count(), 0);
+
+    // A subject token the pool does not accept: the STS refusal, with what it most likely means.
+    let wrong = sb.path().join("wrong-token");
+    std::fs::write(&wrong, format!("eyJ.{CANARY}")).unwrap();
+    let config = stub.external_json(serde_json::json!({"file": wrong}), true);
+    put_gcp(&sb, AR, &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &config)]);
+    let out = get(&sb, AR, &[]);
+    assert_error_line(
+        &out,
+        "us-docker.pkg.dev: access denied: Google STS ",
+        &[CANARY],
+    );
+    assert!(out.stdout.contains("invalid_grant"), "{out:?}");
+    assert!(out.stdout.contains("subject token"), "{out:?}");
+    assert_eq!(stub.last_error(), "wrong subject_token");
+
+    // A file that would send this machine's identity anywhere but Google is refused by `add`.
+    let mut evil: serde_json::Value = serde_json::from_str(
+        &stub.external_json(serde_json::json!({"file": stub.subject_path()}), false),
+    )
+    .unwrap();
+    evil["token_url"] = serde_json::json!("https://sts.evil.example/v1/token");
+    let o = sb.run_env(
+        &["add", "gcr.io", "GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &evil.to_string())],
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("googleapis.com"), "{o:?}");
+}

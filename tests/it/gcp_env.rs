@@ -106,6 +106,35 @@ impl GcpStub {
         .to_string()
     }
 
+    /// The stub's base URL, `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        self.server.url()
+    }
+
+    /// The subject token file the stub's STS accepts (workload identity federation).
+    pub fn subject_path(&self) -> std::path::PathBuf {
+        self.server.dir().join("subject-token")
+    }
+
+    /// An `external_account` file for this stub: its STS, IAM Credentials when `impersonate`,
+    /// and `source` as the credential_source.
+    pub fn external_json(&self, source: serde_json::Value, impersonate: bool) -> String {
+        let mut v = serde_json::json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/beta9/providers/test",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{}/v1/token", self.base()),
+            "credential_source": source,
+        });
+        if impersonate {
+            v["service_account_impersonation_url"] = serde_json::json!(format!(
+                "{}/v1/projects/-/serviceAccounts/{CLIENT_EMAIL}:generateAccessToken",
+                self.base()
+            ));
+        }
+        v.to_string()
+    }
+
     /// gcloud's `authorized_user` file for this stub (its `token_uri` is the stub's).
     pub fn user_json(&self) -> String {
         fs::read_to_string(self.server.dir().join("user.json")).unwrap()

@@ -16,6 +16,17 @@ must be exactly grant_type=refresh_token, client_id, client_secret and refresh_t
 to the user.json this stub wrote (a random secret and a refresh token holding `/`, `+` and `=`, so
 the form encoding is exercised).
 
+Workload identity federation (an `external_account` file) is checked end to end:
+* POST /v1/token is Google's STS: an RFC 8693 form with grant_type token-exchange, the pool
+  AUDIENCE, scope cloud-platform, requested_token_type access_token, subject_token_type jwt and
+  subject_token equal to the `subject-token` file this stub wrote; it answers a federated token
+  `sts-<random>` (expires_in as configured).
+* POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken is IAM Credentials: it needs
+  `Authorization: Bearer <that federated token>` and a JSON body asking for cloud-platform, and
+  answers {"accessToken": <--token>, "expireTime": RFC 3339}.
+* GET /subject is a local identity endpoint (as Azure's instance metadata): it needs the header
+  `Metadata: True` and answers {"access_token": <the subject token>}.
+
 Only then does it answer {"access_token", "expires_in", "token_type": "Bearer"}. A failed check
 answers 400 {"error": "invalid_grant", "error_description": ...} like Google.
 
@@ -44,6 +55,7 @@ CLI:
       [--client-email EMAIL] [--key-id KID] [--hang-seconds S] [--ignore-stdin]
 Writes to DIR (files 0600): key-pkcs8.pem, key-pkcs1.pem (the known key, two encodings),
 unknown-pkcs8.pem (a key it does not know), user.json (an authorized_user file for this stub),
+subject-token (a subject token for the STS),
 then `port` last (tmp + rename) once listening on
 127.0.0.1 (port 0: the OS picks a free one). Exits on EOF on stdin (unless --ignore-stdin) and on
 SIGTERM/SIGINT. Logs to stderr only. Exit code 3: the `cryptography` package is missing.
@@ -63,6 +75,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+AUDIENCE = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/beta9/providers/test"
 MODES = ("normal", "invalid_grant", "throttle", "fail500", "fail500once", "hang")
 
 sys.stdout = sys.stderr
@@ -90,6 +103,8 @@ class State:
         self.public_key = public_key
         self.url = ""
         self.user = {}
+        self.subject = ""
+        self.federated = ""
 
 
 def write_private(path, data):
@@ -163,6 +178,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, self.st.last_flavor, "text/plain")
         if path == METADATA_PATH:
             return self.metadata()
+        if path == "/subject":
+            if self.headers.get("Metadata") != "True":
+                return self.reply(400, "Metadata header required\n", "text/plain")
+            return self.reply(200, json.dumps({"access_token": self.st.subject}))
         self.reply(404, "not found\n", "text/plain")
 
     def do_POST(self):  # noqa: N802
@@ -197,6 +216,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, "ok", "text/plain")
         if path == "/token":
             return self.token(body)
+        if path == "/v1/token":
+            return self.sts(body)
+        if path.startswith("/v1/projects/-/serviceAccounts/") and path.endswith(":generateAccessToken"):
+            return self.impersonate(body)
         self.reply(404, "not found\n", "text/plain")
 
     # ---- the metadata server --------------------------------------------
@@ -225,6 +248,74 @@ class Handler(BaseHTTPRequestHandler):
             log("refused: " + err)
             return self.oauth_error(400, "invalid_grant", err)
         self.token_reply()
+
+    def sts(self, body):
+        with self.st.lock:
+            self.st.count += 1
+        if self.mode_gate():
+            return
+        try:
+            form = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            form = {}
+        want = {
+            "grant_type": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+            "audience": [AUDIENCE],
+            "scope": [SCOPE],
+            "requested_token_type": ["urn:ietf:params:oauth:token-type:access_token"],
+            "subject_token_type": ["urn:ietf:params:oauth:token-type:jwt"],
+            "subject_token": [self.st.subject],
+        }
+        err = None
+        if sorted(form) != sorted(want):
+            err = "sts form fields are %r" % sorted(form)
+        else:
+            for k, v in want.items():
+                if form[k] != v:
+                    err = "wrong " + k
+                    break
+        with self.st.lock:
+            self.st.last_error = err or ""
+        if err:
+            log("sts refused: " + err)
+            return self.oauth_error(400, "invalid_grant", err)
+        import secrets
+        with self.st.lock:
+            self.st.federated = "sts-" + secrets.token_urlsafe(16)
+            expires_in = self.st.args.expires_in
+        self.reply(200, json.dumps({
+            "access_token": self.st.federated,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+        }))
+
+    def impersonate(self, body):
+        with self.st.lock:
+            self.st.count += 1
+            federated = self.st.federated
+        if self.mode_gate():
+            return
+        err = None
+        if not federated or self.headers.get("Authorization") != "Bearer " + federated:
+            err = "not the federated token"
+        else:
+            try:
+                req = json.loads(body)
+            except ValueError:
+                req = {}
+            if req.get("scope") != [SCOPE]:
+                err = "wrong scope"
+        with self.st.lock:
+            self.st.last_error = err or ""
+        if err:
+            log("impersonation refused: " + err)
+            return self.reply(403, json.dumps({"error": {"code": 403, "status": "PERMISSION_DENIED"}}))
+        at = time.gmtime(time.time() + self.st.args.expires_in)
+        self.reply(200, json.dumps({
+            "accessToken": self.st.args.token,
+            "expireTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", at),
+        }))
 
     def verify_refresh(self, form):
         """The refresh-token grant: every field present once and equal to user.json's."""
@@ -362,6 +453,8 @@ def main():
         "token_uri": server.state.url,
     }
     write_private(os.path.join(d, "user.json"), json.dumps(server.state.user).encode())
+    server.state.subject = "eyJ.subject-" + secrets.token_urlsafe(24) + "/+="
+    write_private(os.path.join(d, "subject-token"), server.state.subject.encode())
 
     tmp = os.path.join(d, "port.tmp")
     write_private(tmp, str(port).encode())
