@@ -40,7 +40,6 @@ pub struct ExternalAccount {
 }
 
 /// Where the subject token comes from.
-#[derive(Debug)]
 pub enum Source {
     File {
         path: PathBuf,
@@ -48,10 +47,39 @@ pub enum Source {
     },
     Url {
         url: String,
-        /// Header values are configuration, not secrets (e.g. `Metadata: True`).
+        /// Usually configuration (`Metadata: True`), but a value could be a credential: `Debug`
+        /// shows names only.
         headers: Vec<(String, String)>,
         format: Format,
     },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File { path, format } => f
+                .debug_struct("File")
+                .field("path", path)
+                .field("format", format)
+                .finish(),
+            Source::Url {
+                url,
+                headers,
+                format,
+            } => f
+                .debug_struct("Url")
+                .field(
+                    "url",
+                    &Url::parse(url).map_or_else(String::new, |u| u.to_string()),
+                )
+                .field(
+                    "headers",
+                    &headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                )
+                .field("format", format)
+                .finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,6 +431,11 @@ mod tests {
         .unwrap();
         assert!(
             matches!(y.source, Source::Url { ref headers, .. } if headers == &[("Metadata".to_string(), "True".to_string())])
+        );
+        let shown = format!("{y:?}");
+        assert!(
+            shown.contains("Metadata") && !shown.contains("True"),
+            "{shown}"
         );
         assert_ne!(x.cache_key(), y.cache_key());
         let t = y
