@@ -71,6 +71,14 @@ fn doctor(s: &Sandbox, image: &str, extra: &[&str]) -> Out {
     o
 }
 
+/// A machine with `USER`'s login for `host` stored and routed for every client.
+fn logged_in(host: &str) -> Sandbox {
+    let s = sandbox();
+    s.store(host, USER, CANARY).assert_ok();
+    routed(&s, host);
+    s
+}
+
 fn routed(s: &Sandbox, host: &str) {
     s.run(&["configure-docker", host, "--containers"], b"")
         .assert_ok();
@@ -115,9 +123,7 @@ fn right_credential_passes_every_step() {
         return;
     }
     let reg = world();
-    let s = sandbox();
-    s.store(&reg.host, USER, CANARY).assert_ok();
-    routed(&s, &reg.host);
+    let s = logged_in(&reg.host);
     let o = doctor(&s, &image(&reg.host, TAG), &[]);
     assert_eq!(o.code, 0, "{o:?}");
     for step in [
@@ -222,9 +228,7 @@ fn missing_tag_names_the_manifest_step() {
         return;
     }
     let reg = world();
-    let s = sandbox();
-    s.store(&reg.host, USER, CANARY).assert_ok();
-    routed(&s, &reg.host);
+    let s = logged_in(&reg.host);
     let o = doctor(&s, &image(&reg.host, "no-such-tag"), &[]);
     assert_failed_at(
         &o,
@@ -236,11 +240,9 @@ fn missing_tag_names_the_manifest_step() {
 
 #[test]
 fn registry_down_names_the_connection_step() {
-    let s = sandbox();
     // Nothing listens there: a port taken and released.
     let host = format!("127.0.0.1:{}", free_port());
-    s.store(&host, USER, CANARY).assert_ok();
-    routed(&s, &host);
+    let s = logged_in(&host);
     let o = doctor(&s, &image(&host, TAG), &[]);
     assert_failed_at(&o, "connect", &format!("cannot reach {host}"));
     assert!(line(&o, "connect").contains("https:"), "{o:?}");
@@ -460,9 +462,7 @@ fn bearer_token_auth_is_followed_through_the_token_endpoint() {
     let host = w.host();
     push(&host, REPO);
 
-    let s = sandbox();
-    routed(&s, &host);
-    s.store(&host, USER, CANARY).assert_ok();
+    let s = logged_in(&host);
     let o = doctor(&s, &image(&host, TAG), &[]);
     assert_eq!(o.code, 0, "{o:?}");
     assert!(
@@ -524,9 +524,7 @@ fn a_pull_rate_limit_is_reported_and_a_used_up_one_named() {
     // A machine whose login for the edge is stored and routed, asking doctor about the image.
     let check = |remaining: u32, throttle: bool| {
         let front = rate_limited(&reg, 100, remaining, throttle);
-        let s = sandbox();
-        s.store(&front.host(), USER, CANARY).assert_ok();
-        routed(&s, &front.host());
+        let s = logged_in(&front.host());
         doctor(&s, &image(&front.host(), TAG), &[])
     };
 
