@@ -740,13 +740,30 @@ fn workload_identity_federation_from_a_token_file_impersonates_the_service_accou
         &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &config)],
     )
     .assert_ok();
-    let out = get(&sb, AR, &[]);
+    // With every diagnostic asked for, even from the HTTP client's crates.
+    let out = get(
+        &sb,
+        AR,
+        &[(
+            "BETA9_LOG",
+            "trace,ureq=trace,ureq_proto=trace,rustls=trace",
+        )],
+    );
     assert_login(&out, AR, "oauth2accesstoken", &token());
+    assert!(
+        out.stderr.contains("Google's STS"),
+        "logging is on: {out:?}"
+    );
     assert_eq!(stub.last_error(), "", "STS and IAM Credentials accepted");
     assert_eq!(
         stub.count(),
         2,
         "one exchange at the STS, one impersonation"
+    );
+    // Neither the subject token, the federated token nor the final one reaches stderr.
+    assert!(
+        !out.stderr.contains("sts-") && !out.stderr.contains(CANARY),
+        "{out:?}"
     );
     // Cached like any minted token.
     assert_login(&get(&sb, AR, &[]), AR, "oauth2accesstoken", &token());
