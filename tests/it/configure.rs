@@ -11,14 +11,9 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 const USER: &str = "beta9-tester";
-
-/// Tests that use `/run/containers/$UID/auth.json` (the machine's own primary file when
-/// `XDG_RUNTIME_DIR` is unset) take turns, and put back what was there.
-static RUN_CONTAINERS: Mutex<()> = Mutex::new(());
 
 fn is_root() -> bool {
     fs::metadata("/proc/self")
@@ -114,8 +109,13 @@ fn dry_run_masks_every_secret_bearing_value_from_the_parsed_document() {
 
 #[test]
 fn root_keeps_the_owner_and_group_of_another_users_config() {
-    if !is_root() {
-        eprintln!("skipping: needs root to own files as another user");
+    if !is_root()
+        && tool_missing(
+            &crate::support::current_test(),
+            "root",
+            "owning files as another user needs root",
+        )
+    {
         return;
     }
     let s = Sandbox::new();
@@ -232,8 +232,13 @@ fn without_containers_it_says_their_logins_will_not_use_the_helper() {
 #[test]
 fn a_primary_file_on_tmpfs_gets_the_registry_auth_file_line() {
     let shm = Path::new("/dev/shm");
-    if !shm.is_dir() {
-        eprintln!("skipping: no /dev/shm tmpfs here");
+    if !shm.is_dir()
+        && tool_missing(
+            &crate::support::current_test(),
+            "/dev/shm",
+            "no /dev/shm tmpfs here",
+        )
+    {
         return;
     }
     let run = tempfile::Builder::new()
@@ -421,22 +426,73 @@ fn run_stdin(mut c: Command, stdin: &[u8]) -> Out {
     }
 }
 
+/// `c` run inside a private mount namespace whose `/run` is a fresh tmpfs with `rundir` bound at
+/// `/run/containers`: what the containers tools and the helper see as the machine's
+/// `/run/containers/$UID` is the test's own directory, and the machine's real one is never
+/// touched (nor created). `c` must carry its whole environment (built with `env_clear`).
+fn in_private_run(rundir: &Path, c: &Command) -> Command {
+    const SCRIPT: &str =
+        "mount -t tmpfs -o mode=0755 beta9-test-run /run && mkdir /run/containers \
+                          && mount --bind \"$0\" /run/containers && exec \"$@\"";
+    let mut w = Command::new("unshare");
+    w.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        SCRIPT,
+    ])
+    .arg(rundir)
+    .arg(c.get_program())
+    .args(c.get_args())
+    .env_clear();
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            w.env(k, v);
+        }
+    }
+    if let Some(d) = c.get_current_dir() {
+        w.current_dir(d);
+    }
+    w
+}
+
+/// Where the primary auth file is: `XDG_RUNTIME_DIR` (the test's directory), or the machine's
+/// `/run/containers/$UID` stood in for by a test directory inside a private mount namespace.
+#[derive(Clone, Copy)]
+enum Primary<'a> {
+    Xdg(&'a Path),
+    PrivateRun(&'a Path),
+}
+
 /// podman, buildah and skopeo `login`/`logout` after `configure-docker --containers`, with the
-/// primary file named by `xdg` (or `/run/containers/$UID` when `None`).
-fn containers_logins(xdg: Option<&Path>, primary: &Path) {
+/// primary file from `XDG_RUNTIME_DIR` or from `/run/containers/$UID` (in a private namespace).
+fn containers_logins(at: Primary<'_>, primary: &Path) {
     let reg = Registry::start(USER, CANARY);
     for tool in ["podman", "buildah", "skopeo"] {
         let s = Sandbox::new();
         let (helper, _) = helper_dir(&s, false);
         fs::create_dir_all(s.home()).unwrap();
-        let xdg_s = xdg.map(|p| p.to_string_lossy().into_owned());
+        let xdg_s = match at {
+            Primary::Xdg(p) => Some(p.to_string_lossy().into_owned()),
+            Primary::PrivateRun(_) => None,
+        };
         let env: Vec<(&str, &str)> = xdg_s
             .as_deref()
             .map(|x| vec![("XDG_RUNTIME_DIR", x)])
             .unwrap_or_default();
+        let wrap = |c: Command| match at {
+            Primary::Xdg(_) => c,
+            Primary::PrivateRun(run) => in_private_run(run, &c),
+        };
         let _ = fs::remove_file(primary);
-        s.run_env(&["configure-docker", &reg.host, "--containers"], b"", &env)
-            .assert_ok();
+        let mut configure = s.cmd(&["configure-docker", &reg.host, "--containers"]);
+        for (k, v) in &env {
+            configure.env(k, v);
+        }
+        s.run_with(wrap(configure), b"").assert_ok();
         assert_eq!(json(primary)["credHelpers"][&reg.host], "beta9", "{tool}");
         let login = [
             "login",
@@ -446,7 +502,10 @@ fn containers_logins(xdg: Option<&Path>, primary: &Path) {
             "--password-stdin",
             &reg.host,
         ];
-        let o = run_stdin(client(&s, &helper, tool, &login, &env), CANARY.as_bytes());
+        let o = run_stdin(
+            wrap(client(&s, &helper, tool, &login, &env)),
+            CANARY.as_bytes(),
+        );
         assert_eq!(o.code, 0, "{tool} login: {o:?}");
         let got = s.get(&reg.host);
         got.assert_ok();
@@ -457,7 +516,10 @@ fn containers_logins(xdg: Option<&Path>, primary: &Path) {
         // Logout erases through the helper; a second one finds nothing and still succeeds
         // (erasing an absent login is not an error: docs/clients.md, "Erasing an absent login").
         for round in ["first", "second"] {
-            let o = run_stdin(client(&s, &helper, tool, &["logout", &reg.host], &env), b"");
+            let o = run_stdin(
+                wrap(client(&s, &helper, tool, &["logout", &reg.host], &env)),
+                b"",
+            );
             assert_eq!(o.code, 0, "{tool} {round} logout: {o:?}");
         }
         assert_eq!(
@@ -483,7 +545,10 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_with_xdg_runtime_dir() {
         .tempdir()
         .unwrap();
     fs::set_permissions(run.path(), fs::Permissions::from_mode(0o700)).unwrap();
-    containers_logins(Some(run.path()), &run.path().join("containers/auth.json"));
+    containers_logins(
+        Primary::Xdg(run.path()),
+        &run.path().join("containers/auth.json"),
+    );
 }
 
 #[test]
@@ -491,27 +556,37 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_without_xdg_runtime_dir() 
     let t = "configure::podman_buildah_skopeo_logins_go_through_the_helper_without_xdg_runtime_dir";
     if !tools_present(
         t,
-        &["podman", "buildah", "skopeo", "docker-registry", "htpasswd"],
+        &[
+            "podman",
+            "buildah",
+            "skopeo",
+            "docker-registry",
+            "htpasswd",
+            "unshare",
+        ],
     ) {
         return;
     }
-    if !is_root() {
-        eprintln!("skipping {t}: /run/containers/$UID is only writable for root here");
+    if !is_root() && tool_missing(t, "root", "a private mount namespace needs root here") {
         return;
     }
-    let _turn = RUN_CONTAINERS.lock().unwrap_or_else(|e| e.into_inner());
-    let primary = PathBuf::from("/run/containers/0/auth.json");
-    let saved = fs::read(&primary).ok();
-    let result = std::panic::catch_unwind(|| containers_logins(None, &primary));
-    match saved {
-        Some(b) => fs::write(&primary, b).unwrap(),
-        None => {
-            let _ = fs::remove_file(&primary);
-        }
-    }
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+    // The machine's /run/containers/0 is stood in for by this directory, seen only inside the
+    // namespace each command runs in: nothing outside the test directory is written.
+    let run = tempfile::Builder::new()
+        .prefix("beta9-run-")
+        .tempdir()
+        .unwrap();
+    containers_logins(
+        Primary::PrivateRun(run.path()),
+        &run.path().join("0/auth.json"),
+    );
+    assert!(
+        !Path::new("/run/containers/0/auth.json").exists()
+            || fs::read("/run/containers/0/auth.json")
+                .map(|b| !String::from_utf8_lossy(&b).contains("beta9"))
+                .unwrap_or(true),
+        "the machine's /run/containers was written"
+    );
 }
 
 /// The interpreter and site dir that have docker-py (found with the caller's environment).
