@@ -22,6 +22,7 @@ pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
     let Some(first) = first else {
+        hint(None);
         return say(&protocol::usage(), 1);
     };
     if let Some(verb) = Verb::parse(&first) {
@@ -48,7 +49,17 @@ pub fn main() -> ExitCode {
         // clap's top-level help, which starts with the protocol usage line.
         ("-h" | "--help", 2) => run_command(args),
         ("-v" | "--version" | "-h" | "--help", _) => say(&protocol::usage(), 1),
-        (other, _) => say(&protocol::unknown_action(other), 1),
+        (other, _) => {
+            hint(Some(other));
+            say(&protocol::unknown_action(other), 1)
+        }
+    }
+}
+
+/// A person's hint on stderr (a bare command, a mistyped one); docker reads only stdout.
+fn hint(first: Option<&str>) {
+    if let Some(line) = commands::hint(first) {
+        let _ = writeln!(std::io::stderr().lock(), "{NAME}: {line}");
     }
 }
 

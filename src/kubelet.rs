@@ -22,6 +22,33 @@ const API_VERSIONS: [&str; 3] = [
     "credentialprovider.kubelet.k8s.io/v1alpha1",
 ];
 
+/// The `matchImages` patterns of every registry family a record type serves (kubelet's glob
+/// language, docs/kubelet.md "Match keys"): one `*` per DNS label, equal label counts. The
+/// packaged example config and `kubelet --help` show exactly these; a registry of your own is
+/// added by name.
+pub const MATCH_IMAGES: &[&str] = &[
+    "docker.io",
+    "registry-1.docker.io",
+    "ghcr.io",
+    "nvcr.io",
+    "gcr.io",
+    "*.gcr.io",
+    "*-docker.pkg.dev",
+    "docker.*.rep.pkg.dev",
+    "*.dkr.ecr.*.amazonaws.com",
+    "*.dkr.ecr-fips.*.amazonaws.com",
+    "*.dkr.ecr.*.amazonaws.com.cn",
+    "*.dkr-ecr.*.on.aws",
+    "*.dkr-ecr-fips.*.on.aws",
+    "public.ecr.aws",
+    "*.azurecr.io",
+    "*.azurecr.cn",
+    "*.azurecr.us",
+    "*.*.geo.azurecr.io",
+    "*.*.geo.azurecr.cn",
+    "*.*.geo.azurecr.us",
+];
+
 /// How long kubelet may reuse an answer. Static logins change only when someone stores new ones;
 /// minted tokens are cached by us anyway, so kubelet asking again each minute costs a cache hit.
 pub const STATIC_CACHE: &str = "5m0s";
@@ -39,6 +66,12 @@ struct Request {
 
 /// Answers one request. Nothing stored is not an error: `auth` is null and nothing is cached.
 pub fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
+    // Go's `EOF` is the protocol's text for an empty `store`; kubelet's operator gets words.
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Invalid(
+            "empty stdin: expected a CredentialProviderRequest (JSON) naming an image".into(),
+        ));
+    }
     let req: Request = serde_json::from_slice(input).map_err(|e| Error::from_json(&e))?;
     let api = API_VERSIONS
         .iter()

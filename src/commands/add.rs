@@ -22,7 +22,8 @@ pub const ABOUT: &str =
 
 pub const EXAMPLES: &str = "\
 Examples:
-  GITHUB_TOKEN=... docker-credential-beta9 add ghcr.io GITHUB_USERNAME GITHUB_TOKEN
+  read -rs GITHUB_TOKEN && export GITHUB_TOKEN GITHUB_USERNAME=octocat   # paste the token, Enter
+  docker-credential-beta9 add ghcr.io
   echo '{\"NGC_API_KEY\":\"...\"}' | docker-credential-beta9 add nvcr.io --json
   AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=... docker-credential-beta9 add myacr.azurecr.io";
 

@@ -9,38 +9,16 @@ use std::io::Read;
 
 pub const ABOUT: &str =
     "Kubelet image credential provider: CredentialProviderRequest in, Response out";
-pub const EXAMPLES: &str = "\
-Example (kubelet --image-credential-provider-config=/etc/kubernetes/credential-providers.yaml
-and --image-credential-provider-bin-dir=/usr/bin; kubelet under systemd has no HOME, so env
-names the store and its key):
-  apiVersion: kubelet.config.k8s.io/v1
-  kind: CredentialProviderConfig
-  providers:
-    - name: docker-credential-beta9
-      apiVersion: credentialprovider.kubelet.k8s.io/v1
-      defaultCacheDuration: 5m
-      args: [kubelet]
-      env:
-        - {name: BETA9_CREDENTIALS_DIR, value: /var/lib/docker-credential-beta9}
-        - {name: BETA9_CREDENTIALS_KEY_FILE, value: /etc/docker-credential-beta9/master.key}
-      matchImages:
-        - docker.io
-        - registry-1.docker.io
-        - ghcr.io
-        - nvcr.io
-        - gcr.io
-        - \"*.gcr.io\"
-        - \"*-docker.pkg.dev\"
-        - \"*.dkr.ecr.*.amazonaws.com\"
-        - \"*.dkr.ecr-fips.*.amazonaws.com\"
-        - \"*.dkr.ecr.*.amazonaws.com.cn\"
-        - \"*.dkr-ecr.*.on.aws\"
-        - public.ecr.aws
-        - registry.example.com:5000
-By hand (paste as is):
+/// The packaged example config itself, so `--help` and packaging/ cannot differ (a test checks
+/// its `matchImages` against [`kubelet::MATCH_IMAGES`]).
+pub const EXAMPLES: &str = concat!(
+    "Example config (packaging/credential-provider-config.yaml.example):\n",
+    include_str!("../../packaging/credential-provider-config.yaml.example"),
+    "By hand (paste as is):
   printf '%s' '{\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",' \\
     '\"kind\":\"CredentialProviderRequest\",\"image\":\"ghcr.io/org/app:1\"}' \\
-    | docker-credential-beta9 kubelet";
+    | docker-credential-beta9 kubelet"
+);
 
 #[derive(clap::Args)]
 pub struct KubeletArgs {}
@@ -52,4 +30,25 @@ pub fn run(ctx: &Context, _args: &KubeletArgs, stdin: &mut dyn Read) -> CmdResul
         stdout: answer,
         ..Output::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packaged example (and so `--help`) lists every family's pattern, in order, and then
+    /// only the placeholder for the operator's own registry.
+    #[test]
+    fn the_packaged_example_matches_every_family_served() {
+        let listed: Vec<&str> = EXAMPLES
+            .lines()
+            .skip_while(|l| l.trim() != "matchImages:")
+            .skip(1)
+            .take_while(|l| l.starts_with("      "))
+            .filter_map(|l| l.trim().strip_prefix("- "))
+            .map(|p| p.trim_matches('"'))
+            .collect();
+        assert_eq!(listed.last(), Some(&"registry.example.com:5000"));
+        assert_eq!(&listed[..listed.len() - 1], kubelet::MATCH_IMAGES);
+    }
 }

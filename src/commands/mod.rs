@@ -56,6 +56,24 @@ pub fn handles(first: &str) -> bool {
     SUBCOMMANDS.contains(&first) || first == "--workspace" || first.starts_with("--workspace=")
 }
 
+/// A stderr line for a person who ran the bare command or mistyped a command: the protocol's own
+/// stdout line and status stay byte-exact (docs/protocol.md), this only adds words. Only known
+/// command names are ever printed, never what was typed.
+pub fn hint(first: Option<&str>) -> Option<String> {
+    let Some(typed) = first else {
+        return Some(format!(
+            "the verbs above are docker's; the commands for people are {} (`docker-credential-beta9 --help`)",
+            SUBCOMMANDS.join(", ")
+        ));
+    };
+    SUBCOMMANDS
+        .iter()
+        .map(|n| (strsim::levenshtein(typed, n), *n))
+        .filter(|(d, n)| *d <= 2 && *d < n.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| format!("did you mean `docker-credential-beta9 {n}`?"))
+}
+
 const USAGE: &str = "docker-credential-beta9 <store|get|erase|list|version>\n       \
                      docker-credential-beta9 [--workspace <W>] <COMMAND> [ARGS]";
 
@@ -70,7 +88,9 @@ stdout. Route registries to it with `configure-docker`, or by hand in ~/.docker/
 Diagnostics: BETA9_LOG=debug. Store: BETA9_CREDENTIALS_DIR. Workspace: BETA9_WORKSPACE.
 Proxy (token minting, doctor): HTTPS_PROXY, HTTP_PROXY, NO_PROXY.
 
-Example: GITHUB_TOKEN=... docker-credential-beta9 add ghcr.io GITHUB_USERNAME GITHUB_TOKEN";
+Example (paste the token at the prompt, then Enter):
+  read -rs GITHUB_TOKEN && export GITHUB_TOKEN GITHUB_USERNAME=octocat
+  docker-credential-beta9 add ghcr.io";
 
 #[derive(Parser)]
 #[command(

@@ -865,3 +865,60 @@ fn protocol_verbs_take_a_workspace_flag_when_scripted() {
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stdout.contains("invalid workspace name"), "{o:?}");
 }
+
+/// A person who runs the bare command or mistypes one gets a hint on stderr; what docker reads
+/// (stdout, the status) stays the protocol's exact bytes.
+#[test]
+fn bare_and_mistyped_commands_get_a_hint_on_stderr_only() {
+    let s = Sandbox::new();
+    let o = s.run(&[], b"");
+    assert_eq!(
+        (o.stdout.as_str(), o.code),
+        (
+            "Usage: docker-credential-beta9 <store|get|erase|list|version>\n",
+            1
+        )
+    );
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    for cmd in ["add", "import", "doctor", "configure-docker", "kubelet"] {
+        assert!(o.stderr.contains(cmd), "{cmd}: {o:?}");
+    }
+    let o = s.run(&["doctr"], b"");
+    assert_eq!(
+        (o.stdout.as_str(), o.code),
+        ("docker-credential-beta9: unknown action: doctr\n", 1)
+    );
+    assert_eq!(
+        o.stderr,
+        "docker-credential-beta9: did you mean `docker-credential-beta9 doctor`?\n"
+    );
+    // Nothing near a command: no hint, and what was typed is never repeated on stderr.
+    let o = s.run(&["ghp_notacommand"], b"");
+    assert_eq!(o.stderr, "", "{o:?}");
+}
+
+/// The `add --help` example, pasted into bash as printed, with the token typed at the prompt.
+#[test]
+fn the_add_help_example_runs_as_pasted() {
+    let s = Sandbox::new();
+    let help = s.run(&["add", "--help"], b"").stdout;
+    let example: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Examples:"))
+        .skip(1)
+        .take(2)
+        .map(|l| l.split("   #").next().unwrap().trim())
+        .collect();
+    assert!(example[0].starts_with("read -rs GITHUB_TOKEN"), "{help}");
+    let bin_dir = crate::support::bin().parent().unwrap().to_path_buf();
+    let mut c = std::process::Command::new("bash");
+    c.arg("-c")
+        .arg(example.join("\n"))
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .env("HOME", s.home())
+        .env("BETA9_CREDENTIALS_DIR", s.store_base());
+    let o = s.run_with(c, format!("{CANARY}\n").as_bytes());
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_login(&s.get("ghcr.io"), "octocat", CANARY);
+}

@@ -206,3 +206,39 @@ fn kubelet_echoes_older_api_versions_and_rejects_bad_requests() {
         assert!(o.stderr.starts_with("error: "), "{}", o.stderr);
     }
 }
+
+/// kubelet (or an operator trying the plugin by hand) sending nothing gets words, not Go's `EOF`.
+#[test]
+fn kubelet_empty_stdin_says_what_it_expected() {
+    let s = Sandbox::new();
+    for input in [&b""[..], b"  \n"] {
+        let o = s.run(&["kubelet"], input);
+        assert_eq!(o.code, 1, "{o:?}");
+        assert_eq!(
+            o.stderr,
+            "error: empty stdin: expected a CredentialProviderRequest (JSON) naming an image\n"
+        );
+        assert!(o.stdout.is_empty());
+    }
+}
+
+/// The example config printed by `kubelet --help` is the packaged one, byte for byte, so the
+/// patterns a node operator copies are the ones the packages ship.
+#[test]
+fn the_help_config_is_the_packaged_example() {
+    let s = Sandbox::new();
+    let help = s.run(&["kubelet", "--help"], b"").stdout;
+    let packaged = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("packaging/credential-provider-config.yaml.example"),
+    )
+    .unwrap();
+    assert!(help.contains(&packaged), "{help}");
+    for acr in [
+        "\"*.azurecr.io\"",
+        "\"*.*.geo.azurecr.us\"",
+        "openssl rand -hex 32",
+    ] {
+        assert!(help.contains(acr), "{acr}");
+    }
+}
