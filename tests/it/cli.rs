@@ -910,15 +910,7 @@ fn the_add_help_example_runs_as_pasted() {
         .map(|l| l.split("   #").next().unwrap().trim())
         .collect();
     assert!(example[0].starts_with("read -rs GITHUB_TOKEN"), "{help}");
-    let bin_dir = crate::support::bin().parent().unwrap().to_path_buf();
-    let mut c = std::process::Command::new("bash");
-    c.arg("-c")
-        .arg(example.join("\n"))
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
-        .env("HOME", s.home())
-        .env("BETA9_CREDENTIALS_DIR", s.store_base());
-    let o = s.run_with(c, format!("{CANARY}\n").as_bytes());
+    let o = s.pasted("bash", &example, format!("{CANARY}\n").as_bytes());
     assert_eq!(o.code, 0, "{o:?}");
     assert_login(&s.get("ghcr.io"), "octocat", CANARY);
 }

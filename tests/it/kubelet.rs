@@ -141,15 +141,7 @@ fn the_help_by_hand_example_runs_as_pasted() {
         .take_while(|l| l.starts_with("  "))
         .collect();
     assert_eq!(example.len(), 3, "{help}");
-    let bin_dir = crate::support::bin().parent().unwrap().to_path_buf();
-    let mut c = std::process::Command::new("sh");
-    c.arg("-c")
-        .arg(example.join("\n"))
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
-        .env("HOME", s.home())
-        .env("BETA9_CREDENTIALS_DIR", s.store_base());
-    let o = s.run_with(c, b"");
+    let o = s.pasted("sh", &example, b"");
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(
         o.json()["auth"]["ghcr.io/org/app"]["password"],

@@ -140,6 +140,20 @@ impl Sandbox {
         self.run_with(c, stdin)
     }
 
+    /// `lines` pasted into `shell` (`sh`, `bash`) as a person would: the binary's directory
+    /// first on PATH, this sandbox's home and store, nothing else from the test's environment.
+    pub fn pasted(&self, shell: &str, lines: &[&str], stdin: &[u8]) -> Out {
+        let bin_dir = bin().parent().unwrap().to_path_buf();
+        let mut c = Command::new(shell);
+        c.arg("-c")
+            .arg(lines.join("\n"))
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("HOME", self.home())
+            .env("BETA9_CREDENTIALS_DIR", self.store_base());
+        self.run_with(c, stdin)
+    }
+
     pub fn run_with(&self, mut c: Command, stdin: &[u8]) -> Out {
         let mut child = c
             .stdin(Stdio::piped())
