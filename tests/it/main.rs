@@ -29,6 +29,7 @@ mod keyring;
 mod kubelet;
 mod layout;
 mod moto_env;
+mod names;
 mod no_leaks;
 mod postgres;
 mod protocol;
