@@ -17,6 +17,7 @@ mod support;
 mod azure;
 mod cli;
 mod configure;
+mod configure_links;
 mod docs;
 mod doctor;
 mod ecr;
