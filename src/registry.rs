@@ -70,17 +70,21 @@ impl Registry {
     /// (`myuser/img`). A single component is a registry when it is a host: it has a dot, is
     /// `localhost`, or ends in a numeric port (`registry:5000`); otherwise it is a Hub image
     /// (`ubuntu`, `ubuntu:22.04`, `img@sha256:…`). See docs/registry-identity.md, "Table of forms".
+    ///
+    /// A URL (`http://` or `https://`) names a registry whatever its host looks like:
+    /// `https://myregistry` is the registry `myregistry`, as the protocol's `store` reads it, never
+    /// the Hub image `library/myregistry`.
     pub fn from_reference(reference: &str) -> Result<Registry> {
         let r = reference.trim();
-        let r = strip_prefix_ci(r, "docker://")
-            .or_else(|| strip_prefix_ci(r, "oci://"))
-            .unwrap_or(r);
-        let r = strip_scheme(r).trim_end_matches('/');
-        if r.is_empty() {
-            return Err(not_a_registry("it is empty"));
-        }
         if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(not_a_registry("it has spaces or control characters"));
+        }
+        if let Some((host, _path)) = url_parts(r) {
+            return Ok(Registry(canonical_host(host)?));
+        }
+        let r = strip_transport(r).trim_end_matches('/');
+        if r.is_empty() {
+            return Err(not_a_registry("it is empty"));
         }
         match r.split_once('/') {
             Some((first, rest)) if looks_like_host_in_path(first) => {
@@ -174,16 +178,18 @@ impl fmt::Display for Registry {
 pub fn repository(image: &str) -> Option<String> {
     let registry = Registry::from_reference(image).ok()?;
     let r = image.trim();
-    let r = strip_prefix_ci(r, "docker://")
-        .or_else(|| strip_prefix_ci(r, "oci://"))
-        .unwrap_or(r);
-    let without_digest = r.split('@').next()?;
-    let rest = match without_digest.split_once('/') {
-        Some((f, rest)) if looks_like_host_in_path(f) => rest,
-        Some(_) => without_digest,
-        // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
-        None if !registry.is_docker_hub() => return None,
-        None => without_digest,
+    let rest = if let Some((_, path)) = url_parts(r) {
+        // A URL's first component is its host, whatever its shape (see `from_reference`).
+        path.split('@').next()?.trim_end_matches('/')
+    } else {
+        let without_digest = strip_transport(r).split('@').next()?;
+        match without_digest.split_once('/') {
+            Some((f, rest)) if looks_like_host_in_path(f) => rest,
+            Some(_) => without_digest,
+            // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
+            None if !registry.is_docker_hub() => return None,
+            None => without_digest,
+        }
     };
     let repo = match rest.rsplit_once(':') {
         Some((path, tag)) if !tag.contains('/') => path,
@@ -202,6 +208,22 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
+}
+
+/// An image reference without skopeo's and containerd's transport prefix (`docker://`, `oci://`),
+/// which says how to pull, not where: `docker://ubuntu` is still the Hub image.
+fn strip_transport(s: &str) -> &str {
+    strip_prefix_ci(s, "docker://")
+        .or_else(|| strip_prefix_ci(s, "oci://"))
+        .unwrap_or(s)
+}
+
+/// The host and the path (no leading `/`) of input with an explicit `http://` or `https://`
+/// scheme; `None` without one. The host is whatever stands before the first `/`, empty included,
+/// for [`canonical_host`] to judge.
+fn url_parts(s: &str) -> Option<(&str, &str)> {
+    let rest = strip_prefix_ci(s, "https://").or_else(|| strip_prefix_ci(s, "http://"))?;
+    Some(rest.split_once('/').unwrap_or((rest, "")))
 }
 
 fn strip_scheme(s: &str) -> &str {
@@ -515,6 +537,38 @@ mod tests {
         assert_eq!(repository("nginx:1.25").as_deref(), Some("library/nginx"));
         assert_eq!(repository("me/app:2").as_deref(), Some("me/app"));
         assert_eq!(repository("ghcr.io").as_deref(), None);
+    }
+
+    #[test]
+    fn a_url_names_a_registry_whatever_its_host_looks_like() {
+        // docs/registry-identity.md, "Table of forms": a scheme makes it a name.
+        for (input, want) in [
+            ("https://myregistry", "myregistry"),
+            ("http://myregistry/", "myregistry"),
+            ("HTTPS://MyRegistry:443", "myregistry"),
+            ("https://myregistry/team/img:1", "myregistry"),
+            ("http://artifactory:8081/v2/", "artifactory:8081"),
+            ("https://ghcr.io/org/img", "ghcr.io"),
+            ("https://index.docker.io/v1/", "docker.io"),
+        ] {
+            assert_eq!(reference(input), want, "{input}");
+        }
+        // Transports are not schemes: the image is still on Hub.
+        assert_eq!(reference("docker://myregistry/img"), "docker.io");
+        assert_eq!(reference("oci://ubuntu"), "docker.io");
+        for bad in [
+            "https://",
+            "http:///img",
+            "https://ubuntu:22.04",
+            "https://a b",
+        ] {
+            assert!(Registry::from_reference(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            repository("https://myregistry/team/img:1").as_deref(),
+            Some("team/img")
+        );
+        assert_eq!(repository("https://myregistry").as_deref(), None);
     }
 
     #[test]

@@ -190,13 +190,67 @@ pub fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
     Ok(out)
 }
 
-/// Write through a symlink (dotfile managers link config.json), never replace the link.
+/// Write through a symlink (dotfile managers link config.json), never replace the link; but only
+/// into what the config's user owns (docs/clients.md, "Links and owners"), so root configuring
+/// another user's file never rewrites a file of root's that the user linked to.
 fn follow(path: &Path) -> Result<PathBuf, String> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
-            .map_err(|e| format!("cannot follow the link ({})", e.kind())),
-        _ => Ok(path.to_path_buf()),
+    let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let real = if linked {
+        std::fs::canonicalize(path).map_err(|e| format!("cannot follow the link ({})", e.kind()))?
+    } else {
+        // The file, or the directory it would be created in, may still be reached by a link.
+        match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => match std::fs::canonicalize(non_empty(dir)) {
+                Ok(d) => d.join(name),
+                // Not there yet: it is created (by its owner's rules) in `write`.
+                Err(_) => return Ok(path.to_path_buf()),
+            },
+            _ => return Ok(path.to_path_buf()),
+        }
+    };
+    let lexical = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if real != lexical {
+        owned_by_config_user(path, &real)?;
     }
+    Ok(if linked { real } else { path.to_path_buf() })
+}
+
+fn non_empty(dir: &Path) -> &Path {
+    if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }
+}
+
+/// A link in `path` may lead only to a file (or, for a new file, a directory) of the config's
+/// user: whoever owns the directory the config is named in (the link itself when that directory
+/// is a link), or the user running this when that is not root.
+#[cfg(unix)]
+fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let stat = |p: &Path| {
+        p.ancestors()
+            .find_map(|a| std::fs::symlink_metadata(non_empty(a)).ok())
+            .map(|m| m.uid())
+    };
+    let user = path.parent().map(non_empty).and_then(stat);
+    let owner = stat(real);
+    let euid = rustix::process::geteuid();
+    match (user, owner) {
+        (Some(u), Some(o)) if o == u || (!euid.is_root() && o == euid.as_raw()) => Ok(()),
+        (_, Some(o)) => Err(format!(
+            "it leads through a symbolic link to {}, which belongs to uid {o}, not to the config's owner{}; replace the link with a file, or run as that user",
+            real.display(),
+            user.map(|u| format!(" (uid {u})")).unwrap_or_default()
+        )),
+        (_, None) => Err("cannot stat where its link leads".into()),
+    }
+}
+
+#[cfg(not(unix))]
+fn owned_by_config_user(_path: &Path, _real: &Path) -> Result<(), String> {
+    Ok(())
 }
 
 /// Reads and parses one client file; the error says why, never what it holds.
