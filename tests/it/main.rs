@@ -20,6 +20,7 @@ mod configure;
 mod docs;
 mod doctor;
 mod ecr;
+mod file_modes;
 mod fuzz;
 mod gcp;
 mod gcp_env;
