@@ -7,6 +7,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before any secret is read: a crash must not write one to a core file.
     docker_credential_beta9::process::forbid_core_dumps();
+    // Before anything is created: the modes the helper asks for, whatever the caller's umask.
+    docker_credential_beta9::process::private_umask();
     // A panic message can carry data from the code that failed: print a fixed line, never the payload.
     std::panic::set_hook(Box::new(|_| {
         eprintln!("docker-credential-beta9: internal error (panic); rerun with BETA9_LOG=debug and report it");

@@ -1,7 +1,8 @@
 //! What the process does to itself before it holds any secret: no core dumps. A crash (SIGABRT,
 //! SIGSEGV) during a `get` would otherwise write its memory, keys and tokens included, to a core
 //! file; `RLIMIT_CORE=0` stops the dump and "not dumpable" also keeps other processes of the same
-//! user from attaching to it or reading its memory through /proc.
+//! user from attaching to it or reading its memory through /proc. And a umask of its own, so what
+//! it creates gets exactly the modes it asks for (docs/storage.md, "Files and modes").
 
 /// Turns core dumps off for this process. Best effort: a platform without these calls keeps going.
 pub fn forbid_core_dumps() {
@@ -18,6 +19,19 @@ pub fn forbid_core_dumps() {
     {
         use rustix::process::{set_dumpable_behavior, DumpableBehavior};
         let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
+    }
+}
+
+/// Sets the process umask to 0077. The helper creates every directory 0700 and every file 0600
+/// in the `mkdir`/`open` call itself; the caller's umask may only remove bits, and one that removes
+/// the owner's (0277: a directory comes out 0500, nothing can be created in it, a lock file 0400
+/// cannot be reopened) breaks every write. 0077 removes nothing the helper asks for and still
+/// keeps group and others out of anything created without an explicit mode (a child such as an
+/// AWS profile's `credential_process` inherits it: its files stay private too).
+pub fn private_umask() {
+    #[cfg(unix)]
+    {
+        let _ = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     }
 }
 

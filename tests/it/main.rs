@@ -21,6 +21,7 @@ mod configure_links;
 mod docs;
 mod doctor;
 mod ecr;
+mod file_modes;
 mod fuzz;
 mod gcp;
 mod gcp_env;
