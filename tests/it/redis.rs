@@ -1048,3 +1048,66 @@ fn a_redis_that_dribbles_bytes_costs_at_most_the_deadline_and_a_note() {
         assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     }
 }
+
+#[test]
+fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
+    let Some(redis) = Redis::start() else { return };
+    let Some(moto) = Moto::start() else { return };
+    // A publishes, which tells us the entry's name; then a lock nobody will ever release is
+    // planted on it (a huge TTL) and the entry removed.
+    let a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
+    assert_eq!(a.get(HOST).stdout, ecr_answer());
+    let entry = redis.entries().pop().expect("a published entry");
+    let mut con = redis.client();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{entry}:lock"))
+        .arg("planted")
+        .arg("EX")
+        .arg(86_400)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("DEL").arg(&entry).query(&mut con).unwrap();
+
+    let mut b = ecr_machine(&redis.url(), &moto, AKID, SECRET);
+    b.set_env("BETA9_TIMEOUT", "2");
+    let waited = "no token from the shared token cache within 1000 ms";
+    let first = b.get(HOST);
+    assert_eq!(first.stdout, ecr_answer(), "{first:?}");
+    assert!(first.stderr.contains(waited), "{first:?}");
+    let before = moto.count();
+    // Cold again: B's local copy of the token is removed (a machine whose cache was cleared, or
+    // the next credential with the same stuck lease).
+    let local: Vec<PathBuf> = b
+        .files()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("tok-"))
+        })
+        .collect();
+    assert!(!local.is_empty(), "B cached its token");
+    for p in &local {
+        std::fs::remove_file(p).unwrap();
+    }
+    let second = b.get(HOST);
+    assert_eq!(second.stdout, ecr_answer(), "{second:?}");
+    assert!(
+        !second.stderr.contains(waited),
+        "the second cold get waited again: {second:?}"
+    );
+    assert_eq!(moto.count(), before + 1, "minted here without waiting");
+    assert!(
+        b.files().iter().any(|p| p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("shared-lease-held-"))),
+        "a held-lease marker"
+    );
+    // The planted lock is untouched: only its holder may release it.
+    let held: Option<String> = redis::cmd("GET")
+        .arg(format!("{entry}:lock"))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(held.as_deref(), Some("planted"));
+}
