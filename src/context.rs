@@ -131,25 +131,27 @@ impl Context {
         };
         let cache = match self.env.get(env::TOKEN_CACHE_URL) {
             None => local,
-            Some(url) => match RedisStore::new(url, self.env.path(env::TOKEN_CACHE_CA_FILE)) {
-                Ok(store) => {
-                    let marker: Box<dyn SkipMarker> = match untrusted {
-                        Some(_) => Box::new(NoSkipMarker),
-                        None => Box::new(FileSkipMarker::new(dir)),
-                    };
-                    let shared = SharedTokens::new(
-                        Box::new(store),
-                        marker,
-                        Box::new(SystemPace::new()),
-                        Settings::new(budget),
-                    );
-                    Box::new(Layered::new(local, shared))
+            Some(url) => {
+                match RedisStore::new(url, self.env.path(env::TOKEN_CACHE_CA_FILE), budget) {
+                    Ok(store) => {
+                        let marker: Box<dyn SkipMarker> = match untrusted {
+                            Some(_) => Box::new(NoSkipMarker),
+                            None => Box::new(FileSkipMarker::new(dir)),
+                        };
+                        let shared = SharedTokens::new(
+                            Box::new(store),
+                            marker,
+                            Box::new(SystemPace::new()),
+                            Settings::new(budget),
+                        );
+                        Box::new(Layered::new(local, shared))
+                    }
+                    Err(why) => {
+                        self.note(format!("warning: not using the shared token cache: {why}"));
+                        local
+                    }
                 }
-                Err(why) => {
-                    self.note(format!("warning: not using the shared token cache: {why}"));
-                    local
-                }
-            },
+            }
         };
         Ok(self.tokens.get_or_init(|| cache).as_ref())
     }

@@ -146,11 +146,17 @@ impl Pace for SystemPace {
     }
 }
 
-/// "The shared store failed recently": while it holds, `get`s do not try the store at all.
+/// "The shared store failed recently": while it holds, `get`s do not try the store at all. And
+/// "another machine held this entry's lease past our whole wait": while that holds, `get`s of
+/// that entry still read the store but do not wait for the lease again (docs/fleet.md, "Worker
+/// flow").
 pub trait SkipMarker {
     /// Unix seconds until which the store is skipped, if a marker is set.
     fn until(&self) -> Option<u64>;
     fn set(&self, until: u64);
+    /// Unix seconds until which nobody waits for the lease of the entry with opaque id `id`.
+    fn held_until(&self, id: &str) -> Option<u64>;
+    fn set_held(&self, id: &str, until: u64);
 }
 
 /// The marker as a small file in the workspace's token cache directory (0600, atomic writes);
@@ -168,27 +174,52 @@ impl FileSkipMarker {
     }
 }
 
-impl SkipMarker for FileSkipMarker {
-    fn until(&self) -> Option<u64> {
-        let bytes = fsutil::read_regular(&self.dir.join(SKIP_FILE), 64).ok()??;
+/// The held-lease marker's file name for an entry: its opaque id (32 hex digits) after this.
+pub const HELD_PREFIX: &str = "shared-lease-held-";
+
+impl FileSkipMarker {
+    fn read(&self, name: &str) -> Option<u64> {
+        let bytes = fsutil::read_regular(&self.dir.join(name), 64).ok()??;
         std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
     }
+
     /// A temp file (0600 from creation) renamed into place, without fsync: a marker lost in a
     /// crash only costs one more timeout, and the failing `get` should not pay for a disk flush.
-    fn set(&self, until: u64) {
-        let tmp = self
-            .dir
-            .join(format!(".tmp-{SKIP_FILE}-{}", std::process::id()));
+    fn write(&self, name: &str, until: u64) {
+        let tmp = self.dir.join(format!(".tmp-{name}-{}", std::process::id()));
         let written = fsutil::ensure_dir(&self.dir).and_then(|()| {
             let _ = std::fs::remove_file(&tmp);
             let mut f = fsutil::create_private(&tmp)?;
             f.write_all(until.to_string().as_bytes())?;
-            std::fs::rename(&tmp, self.dir.join(SKIP_FILE))?;
+            std::fs::rename(&tmp, self.dir.join(name))?;
             Ok(())
         });
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            tracing::debug!(error = %e, "cannot write the shared-cache skip marker");
+            tracing::debug!(error = %e, "cannot write a shared-cache marker");
+        }
+    }
+}
+
+/// An opaque id is 32 hex digits; anything else never becomes a file name.
+fn held_file(id: &str) -> Option<String> {
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("{HELD_PREFIX}{id}"))
+}
+
+impl SkipMarker for FileSkipMarker {
+    fn until(&self) -> Option<u64> {
+        self.read(SKIP_FILE)
+    }
+    fn set(&self, until: u64) {
+        self.write(SKIP_FILE, until);
+    }
+    fn held_until(&self, id: &str) -> Option<u64> {
+        self.read(&held_file(id)?)
+    }
+    fn set_held(&self, id: &str, until: u64) {
+        if let Some(name) = held_file(id) {
+            self.write(&name, until);
         }
     }
 }
@@ -201,6 +232,10 @@ impl SkipMarker for NoSkipMarker {
         None
     }
     fn set(&self, _until: u64) {}
+    fn held_until(&self, _id: &str) -> Option<u64> {
+        None
+    }
+    fn set_held(&self, _id: &str, _until: u64) {}
 }
 
 /// Timing of the shared cache (docs/fleet.md, "Timing").
@@ -492,6 +527,11 @@ impl SharedTokens {
         fetch: &mut dyn FnMut() -> Result<CachedToken>,
     ) -> Result<CachedToken> {
         let wait_until = started + self.settings.budget / 2;
+        let id = r.share.name();
+        let held = self
+            .marker
+            .held_until(id)
+            .is_some_and(|until| r.clock.now() < until);
         loop {
             if !status.locked {
                 let holder = self.holder();
@@ -501,11 +541,20 @@ impl SharedTokens {
                     Ok(false) => {}
                 }
             }
+            if held {
+                // This lease outlasted a whole wait recently: a stuck or planted lock must not
+                // cost every cold `get` half the budget again.
+                tracing::debug!("lease held past a whole wait recently; minting without waiting");
+                return mint_locally(r.local, r.key, None, r.policy, r.clock, r.note, fetch);
+            }
             let elapsed = self.pace.elapsed();
             if elapsed >= wait_until {
+                self.marker
+                    .set_held(id, r.clock.now() + self.settings.skip_for);
                 (r.note)(format!(
-                    "no token from the shared token cache within {} ms; minting here",
-                    (self.settings.budget / 2).as_millis()
+                    "no token from the shared token cache within {} ms; minting here, and not waiting for this token's lease for the next {} s",
+                    (self.settings.budget / 2).as_millis(),
+                    self.settings.skip_for
                 ));
                 return mint_locally(r.local, r.key, None, r.policy, r.clock, r.note, fetch);
             }
@@ -816,7 +865,10 @@ pub mod testing {
 
     /// A marker in memory; clones share it.
     #[derive(Clone, Default)]
-    pub struct MemoryMarker(pub Arc<Mutex<Option<u64>>>);
+    pub struct MemoryMarker(
+        pub Arc<Mutex<Option<u64>>>,
+        pub Arc<Mutex<BTreeMap<String, u64>>>,
+    );
 
     impl SkipMarker for MemoryMarker {
         fn until(&self) -> Option<u64> {
@@ -824,6 +876,12 @@ pub mod testing {
         }
         fn set(&self, until: u64) {
             *self.0.lock().unwrap() = Some(until);
+        }
+        fn held_until(&self, id: &str) -> Option<u64> {
+            self.1.lock().unwrap().get(id).copied()
+        }
+        fn set_held(&self, id: &str, until: u64) {
+            self.1.lock().unwrap().insert(id.to_string(), until);
         }
     }
 }

@@ -994,6 +994,50 @@ mod tests {
         }
 
         #[test]
+        fn a_lease_held_past_a_whole_wait_is_not_waited_for_again_until_the_marker_lapses() {
+            let (store, clock, key) = setup();
+            let names = Names::of(&key);
+            // Planted with a huge TTL: nobody ever publishes or releases it.
+            store.put(&names.lock, b"stuck", Some(Duration::from_secs(86_400)));
+            let m = machine(&store);
+            let got = get(&m, &clock, &key, Ok("first"));
+            assert_eq!((got.secret(), got.fetches), ("first".into(), 1));
+            assert_eq!(store.pace.ms(), 5000, "one whole wait");
+            assert_eq!(
+                m.marker.held_until(key.name()),
+                Some(clock.now() + 30),
+                "{:?}",
+                got.notes
+            );
+            assert!(m.marker.until().is_none(), "the store itself is fine");
+            // Cold again (another process on this machine, its local copy gone): no second wait,
+            // and still one read of the store (someone may have published since).
+            let cold = || Machine {
+                cache: Layered::new(
+                    Box::new(MemoryTokenCache::default()),
+                    SharedTokens::new(
+                        Box::new(store.clone()),
+                        Box::new(m.marker.clone()),
+                        Box::new(store.pace.clone()),
+                        Settings::new(Duration::from_secs(10)),
+                    ),
+                ),
+                marker: m.marker.clone(),
+            };
+            let ops = store.ops();
+            let got = get(&cold(), &clock, &key, Ok("second"));
+            assert_eq!((got.secret(), got.fetches), ("second".into(), 1));
+            assert_eq!(store.pace.ms(), 5000, "no wait at all");
+            assert!(got.notes.is_empty(), "{:?}", got.notes);
+            assert!(store.ops() > ops);
+            // Once the marker lapses, a cold `get` waits (and marks) again.
+            clock.advance(31);
+            let got = get(&cold(), &clock, &key, Ok("third"));
+            assert_eq!(got.fetches, 1);
+            assert_eq!(store.pace.ms(), 10_000);
+        }
+
+        #[test]
         fn expired_and_down_or_skipped_mints_locally() {
             let (store, clock, key) = setup();
             let m = machine(&store);

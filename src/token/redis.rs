@@ -1,7 +1,7 @@
 //! The shared token cache on Redis (`BETA9_TOKEN_CACHE_URL`): the [`SharedStore`] operations as
 //! single commands or small Lua scripts over one blocking connection, opened on the first
-//! operation (so a local hit opens no socket) with short timeouts (docs/fleet.md, "Redis
-//! commands").
+//! operation (so a local hit opens no socket), each exchange bounded by a wall-clock deadline
+//! (docs/fleet.md, "Redis commands", "Timing").
 //!
 //! The URL carries the password: it is kept as a secret, never formatted, and the `redis` crate's
 //! own error texts (which may quote parts of it) are never shown; failures are reduced to a cause
@@ -12,12 +12,13 @@ use crate::fsutil;
 use crate::tls;
 use redis::{ConnectionAddr, IntoConnectionInfo};
 use secrecy::{ExposeSecret, SecretString};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-/// Connect, read and write timeout of every Redis exchange: a healthy Redis answers in well under
-/// a millisecond on a LAN, and a fleet must not pay seconds per `get` for a sick one.
+/// Wall-clock deadline of every Redis exchange (connecting included): a healthy Redis answers in
+/// well under a millisecond on a LAN, and a fleet must not pay seconds per `get` for a sick one.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(300);
 /// A shared value larger than this is not ours (a token is a few kB sealed).
 const VALUE_LIMIT: usize = 64 * 1024;
@@ -121,16 +122,65 @@ fn classify(e: &redis::RedisError) -> Unavailable {
     Unavailable(what)
 }
 
+/// One exchange (connecting first when `con` is `None`) on a thread of its own, waited for at
+/// most `limit`: the crate's socket timeouts bound each read, not the exchange, so a server that
+/// dribbles a byte now and then would otherwise hold the caller for ever (docs/fleet.md,
+/// "Timing"). After the limit the thread is left behind with its connection; it ends with its
+/// socket or with the process. Returns the connection to keep, if the exchange succeeded.
+fn exchange<T>(
+    connector: &Connector,
+    con: Option<redis::Connection>,
+    cmd: redis::Cmd,
+    limit: Duration,
+) -> (Option<redis::Connection>, Result<T, Unavailable>)
+where
+    T: redis::FromRedisValue + Send + 'static,
+{
+    let (tx, rx) = mpsc::sync_channel(1);
+    let connector = connector.clone();
+    let spawned = std::thread::Builder::new()
+        .name("redis".into())
+        .spawn(move || {
+            let mut con = match con.map_or_else(|| connector.connect(), Ok) {
+                Ok(c) => c,
+                Err(why) => {
+                    let _ = tx.send((None, Err(why)));
+                    return;
+                }
+            };
+            let reply = cmd.query::<T>(&mut con).map_err(|e| classify(&e));
+            let keep = reply.is_ok().then_some(con);
+            let _ = tx.send((keep, reply));
+        });
+    if spawned.is_err() {
+        return (None, Err(Unavailable("cannot start a thread".into())));
+    }
+    match rx.recv_timeout(limit) {
+        Ok(done) => done,
+        Err(_) => (
+            None,
+            Err(Unavailable(format!(
+                "no answer within {} ms",
+                limit.as_millis()
+            ))),
+        ),
+    }
+}
+
 /// One blocking connection, opened on first use and dropped after any failure.
 pub struct RedisStore {
     connector: Connector,
     con: RefCell<Option<redis::Connection>>,
+    /// All exchanges of this process end within this much of the first one's start.
+    total: Duration,
+    ends: OnceCell<Instant>,
 }
 
 impl RedisStore {
     /// Checks the URL's form without any I/O (`redis://`, `rediss://`, `redis+unix://`, `unix://`).
     /// The error never contains the URL.
-    pub fn new(url: &str, ca_file: Option<PathBuf>) -> Result<RedisStore, String> {
+    /// Every exchange of the store ends within `total` (`BETA9_TIMEOUT`) of its first one.
+    pub fn new(url: &str, ca_file: Option<PathBuf>, total: Duration) -> Result<RedisStore, String> {
         let Ok(info) = url.into_connection_info() else {
             return Err(
                 "BETA9_TOKEN_CACHE_URL is not a redis://, rediss:// or redis+unix:// URL".into(),
@@ -149,21 +199,32 @@ impl RedisStore {
                 timeout: OP_TIMEOUT,
             },
             con: RefCell::new(None),
+            total,
+            ends: OnceCell::new(),
         })
     }
 
-    fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Unavailable> {
-        let mut slot = self.con.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(self.connector.connect()?);
+    fn run<T>(&self, cmd: &redis::Cmd) -> Result<T, Unavailable>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        let ends = *self.ends.get_or_init(|| Instant::now() + self.total);
+        let left = ends.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Unavailable(format!(
+                "no answer within BETA9_TIMEOUT ({} ms)",
+                self.total.as_millis()
+            )));
         }
-        let Some(con) = slot.as_mut() else {
-            return Err(Unavailable("not connected".into()));
-        };
-        cmd.query(con).map_err(|e| {
-            *slot = None;
-            classify(&e)
-        })
+        let con = self.con.borrow_mut().take();
+        let (con, reply) = exchange(
+            &self.connector,
+            con,
+            cmd.clone(),
+            self.connector.timeout.min(left),
+        );
+        *self.con.borrow_mut() = con;
+        reply
     }
 }
 
@@ -249,13 +310,10 @@ impl SharedStore for RedisStore {
         // Its own connection, opened at the first renewal (a quick mint never needs one).
         let mut con: Option<redis::Connection> = None;
         Box::new(move || {
-            if con.is_none() {
-                con = connector.connect().ok();
-            }
-            let renewed = con
-                .as_mut()
-                .and_then(|c| cmd.query::<i64>(c).ok())
-                .is_some_and(|n| n == 1);
+            let (kept, reply) =
+                exchange::<i64>(&connector, con.take(), cmd.clone(), connector.timeout);
+            con = kept;
+            let renewed = reply.is_ok_and(|n| n == 1);
             if !renewed {
                 tracing::debug!("lease renewal failed or the lease was lost");
             }
@@ -276,7 +334,10 @@ mod tests {
             "redis+unix:///run/redis.sock?db=1&pass=pw",
             "unix:///run/redis.sock",
         ] {
-            assert!(RedisStore::new(ok, None).is_ok(), "{ok}");
+            assert!(
+                RedisStore::new(ok, None, Duration::from_secs(1)).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "http://:CANARY@host",
@@ -284,7 +345,9 @@ mod tests {
             "redis://[::1",
             "rediss://:CANARY@host:6380/#insecure",
         ] {
-            let e = RedisStore::new(bad, None).err().unwrap();
+            let e = RedisStore::new(bad, None, Duration::from_secs(1))
+                .err()
+                .unwrap();
             assert!(!e.contains("CANARY") && !e.contains("host"), "{e}");
         }
     }
@@ -297,7 +360,12 @@ mod tests {
             .unwrap()
             .port();
         // The listener is gone: nothing listens on `port` now.
-        let store = RedisStore::new(&format!("redis://:CANARY@127.0.0.1:{port}"), None).unwrap();
+        let store = RedisStore::new(
+            &format!("redis://:CANARY@127.0.0.1:{port}"),
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let names = Names {
             entry: "e".into(),
             lock: "l".into(),

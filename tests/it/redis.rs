@@ -951,3 +951,163 @@ fn google_refresh_window_and_throttling() {
     );
     assert!(notes(&outs, "throttled") >= 1, "{outs:?}");
 }
+
+/// A loopback server that accepts every connection and answers each with one byte every 200 ms,
+/// for ever: `+` and then `x`s, a simple-string reply that never ends. Every read the client makes
+/// gets a byte within its socket timeout, so only a deadline on the whole exchange ends it. Stops
+/// (and closes every connection) when dropped.
+struct Dribbler {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Dribbler {
+    fn start() -> Dribbler {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut sock, _)) => {
+                        let flag = flag.clone();
+                        std::thread::spawn(move || {
+                            let mut byte = b"+";
+                            while !flag.load(Ordering::SeqCst) && sock.write_all(byte).is_ok() {
+                                byte = b"x";
+                                std::thread::sleep(Duration::from_millis(200));
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Dribbler { port, stop }
+    }
+}
+
+impl Drop for Dribbler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A `get` that must end by itself: killed after `cap`, which counts as a failure.
+fn get_within(sb: &Sandbox, host: &str, cap: Duration) -> Out {
+    let mut child = spawn_get(sb, host);
+    let end = Instant::now() + cap;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let out = finish(child);
+            panic!("get still running after {cap:?}: killed; {out:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    finish(child)
+}
+
+#[test]
+fn a_redis_that_dribbles_bytes_costs_at_most_the_deadline_and_a_note() {
+    let Some(moto) = Moto::start() else { return };
+    let dribbler = Dribbler::start();
+    // With a password the crate's AUTH reply dribbles; without one (no set-up round trip), the
+    // MGET reply does.
+    for url in [
+        format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}/0", dribbler.port),
+        format!("redis://127.0.0.1:{}", dribbler.port),
+    ] {
+        let sb = machine(
+            &url,
+            &[
+                ("AWS_ENDPOINT_URL_ECR", &moto.endpoint),
+                ("BETA9_TIMEOUT", "4"),
+            ],
+        );
+        sb.run_env(
+            &["add", HOST, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+            b"",
+            &[
+                ("AWS_ACCESS_KEY_ID", AKID),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ],
+        )
+        .assert_ok();
+        // Three times the budget: generous, and still far from "for ever".
+        let out = get_within(&sb, HOST, Duration::from_secs(12));
+        assert_all_answer(std::slice::from_ref(&out), &ecr_answer());
+        assert!(
+            out.stderr
+                .contains("shared token cache unavailable (no answer within 300 ms)"),
+            "{out:?}"
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    }
+}
+
+#[test]
+fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
+    let Some(redis) = Redis::start() else { return };
+    let Some(moto) = Moto::start() else { return };
+    // A publishes, which tells us the entry's name; then a lock nobody will ever release is
+    // planted on it (a huge TTL) and the entry removed.
+    let a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
+    assert_eq!(a.get(HOST).stdout, ecr_answer());
+    let entry = redis.entries().pop().expect("a published entry");
+    let mut con = redis.client();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{entry}:lock"))
+        .arg("planted")
+        .arg("EX")
+        .arg(86_400)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("DEL").arg(&entry).query(&mut con).unwrap();
+
+    let mut b = ecr_machine(&redis.url(), &moto, AKID, SECRET);
+    b.set_env("BETA9_TIMEOUT", "2");
+    let waited = "no token from the shared token cache within 1000 ms";
+    let first = b.get(HOST);
+    assert_eq!(first.stdout, ecr_answer(), "{first:?}");
+    assert!(first.stderr.contains(waited), "{first:?}");
+    let before = moto.count();
+    // Cold again: B's local copy of the token is removed (a machine whose cache was cleared, or
+    // the next credential with the same stuck lease).
+    let local: Vec<PathBuf> = b
+        .files()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("tok-"))
+        })
+        .collect();
+    assert!(!local.is_empty(), "B cached its token");
+    for p in &local {
+        std::fs::remove_file(p).unwrap();
+    }
+    let second = b.get(HOST);
+    assert_eq!(second.stdout, ecr_answer(), "{second:?}");
+    assert!(
+        !second.stderr.contains(waited),
+        "the second cold get waited again: {second:?}"
+    );
+    assert_eq!(moto.count(), before + 1, "minted here without waiting");
+    assert!(
+        b.files().iter().any(|p| p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("shared-lease-held-"))),
+        "a held-lease marker"
+    );
+    // The planted lock is untouched: only its holder may release it.
+    let held: Option<String> = redis::cmd("GET")
+        .arg(format!("{entry}:lock"))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(held.as_deref(), Some("planted"));
+}
