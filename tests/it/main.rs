@@ -30,6 +30,7 @@ mod keyring;
 mod kubelet;
 mod layout;
 mod moto_env;
+mod mounted_files;
 mod no_leaks;
 mod postgres;
 mod protocol;
