@@ -194,3 +194,37 @@ fn links_inside_the_store_and_the_key_directory_are_still_refused() {
     assert_eq!(o.code, 1, "{o:?}");
     assert!(!s.path().join("planted").exists());
 }
+
+/// A rotation with operator key files: the current key and the new one both mounted secrets.
+#[test]
+fn rekey_takes_its_new_key_file_from_a_mounted_secret() {
+    let s = Sandbox::new();
+    let old = &kubelet_volume(
+        &s.path().join("secrets/key-1"),
+        &[("master.key", hex::encode([0x11; 32]).as_bytes())],
+    )[0];
+    let new = &kubelet_volume(
+        &s.path().join("secrets/key-2"),
+        &[("master.key", hex::encode([0x22; 32]).as_bytes())],
+    )[0];
+    let with = |k: &Path| {
+        [(
+            "BETA9_CREDENTIALS_KEY_FILE",
+            k.to_str().unwrap().to_string(),
+        )]
+    };
+    let (e1, e2) = (with(old), with(new));
+    let e1 = [(e1[0].0, e1[0].1.as_str())];
+    let e2 = [(e2[0].0, e2[0].1.as_str())];
+    let login = serde_json::json!({"ServerURL": "ghcr.io", "Username": "u", "Secret": CANARY});
+    s.run_env(&["store"], login.to_string().as_bytes(), &e1)
+        .assert_ok();
+    s.run_env(
+        &["rekey", "--new-key-file", new.to_str().unwrap()],
+        b"",
+        &e1,
+    )
+    .assert_ok();
+    assert_login(&s.run_env(&["get"], b"ghcr.io", &e2), "u", CANARY);
+    assert_eq!(s.run_env(&["get"], b"ghcr.io", &e1).code, 1);
+}
