@@ -342,13 +342,7 @@ impl ConfigFile {
 pub fn read(path: &Path, legacy: bool) -> ConfigFile {
     // Clients follow a linked config (dotfile managers link them); reading through it is safe,
     // and the file it names must still be a regular file of sane size.
-    let target = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-        }
-        _ => path.to_path_buf(),
-    };
-    let state = match fsutil::read_regular(&target, CONFIG_LIMIT) {
+    let state = match fsutil::read_operator_file(path, CONFIG_LIMIT) {
         Ok(None) => FileState::Absent,
         Err(e) => FileState::Unreadable(format!("cannot read it: {e}")),
         Ok(Some(bytes)) => match parse(&bytes, legacy) {

@@ -1,7 +1,9 @@
 //! The one way the helper touches files: 0700 directories, 0600 files created with that mode
 //! (never chmod afterwards), temp file in the same directory + fsync + rename, under an exclusive
-//! lock; and reads that trust nothing: no symbolic link followed, no FIFO or device waited on, only
-//! regular files of a sane size (docs/storage.md, "Files and modes").
+//! lock; and reads that trust nothing: no FIFO or device waited on, only regular files of a sane
+//! size, and no symbolic link followed inside the helper's own directories (docs/storage.md,
+//! "Files and modes"). Files the operator names are reached through links, as Kubernetes mounts
+//! them (docs/storage.md, "Files the operator names").
 
 use anyhow::Context as _;
 use std::fs::{self, File, OpenOptions};
@@ -124,20 +126,34 @@ pub const KEY_LIMIT: u64 = 1024;
 pub const META_LIMIT: u64 = 64 << 10;
 pub const TOKEN_LIMIT: u64 = 1 << 20;
 
-/// Opens for reading without following a symbolic link and without blocking on a FIFO or device,
-/// and checks it is a regular file.
-fn open_regular(path: &Path, write: bool, create: bool) -> std::io::Result<File> {
+/// Whether the last component of a path may be a symbolic link.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Links {
+    /// A file in the helper's own store or cache directories: a link there was planted.
+    Refuse,
+    /// A file the operator named (a key, password, CA or subject-token file), which Kubernetes
+    /// mounts as `name -> ..data/name`.
+    Follow,
+}
+
+/// Opens for reading without blocking on a FIFO or device (and, with [`Links::Refuse`], without
+/// following a symbolic link), and checks on the open descriptor that it is a regular file.
+fn open_regular(path: &Path, write: bool, create: bool, links: Links) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
     o.read(true).write(write).create(create);
     #[cfg(unix)]
     {
         use rustix::fs::OFlags;
-        o.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+        let flags = match links {
+            Links::Refuse => OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            Links::Follow => OFlags::NONBLOCK,
+        };
+        o.custom_flags(flags.bits() as i32);
         o.mode(0o600);
     }
     let file = o.open(path).map_err(|e| {
         // O_NOFOLLOW on a link fails with ELOOP: say what it is.
-        if e.kind() != std::io::ErrorKind::NotFound && is_symlink(path) {
+        if links == Links::Refuse && e.kind() != std::io::ErrorKind::NotFound && is_symlink(path) {
             std::io::Error::other("it is a symbolic link, which the helper never follows")
         } else {
             e
@@ -155,10 +171,28 @@ fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// Reads a file the helper trusts only as far as it checks: a regular file, not through a link,
-/// at most `limit` bytes (zeroized after use: it may hold a key). `Ok(None)` when absent.
+/// Reads a file in the helper's own store or cache directories, trusted only as far as it checks:
+/// a regular file, not through a link, at most `limit` bytes (zeroized after use: it may hold a
+/// key). `Ok(None)` when absent.
 pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
-    let file = match open_regular(path, false, false) {
+    read_capped(path, limit, Links::Refuse)
+}
+
+/// Reads a file the operator named by its path (an environment variable, a flag, a URL parameter,
+/// a record added by the operator): symbolic links are followed, as a Kubernetes Secret,
+/// ConfigMap or projected volume mounts every file as `name -> ..data/name`; what the path
+/// reaches must still be a regular file (checked on the open descriptor) of at most `limit`
+/// bytes, opened without blocking. `Ok(None)` when absent (a dangling link included).
+pub fn read_operator_file(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+    read_capped(path, limit, Links::Follow)
+}
+
+fn read_capped(
+    path: &Path,
+    limit: u64,
+    links: Links,
+) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let file = match open_regular(path, false, false, links) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -182,7 +216,7 @@ pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing
 /// Opens (creating, 0600; never through a link) and exclusively locks `path`, waiting at most
 /// `timeout` for another holder. The lock goes with the returned file (or the process).
 pub fn lock_file(path: &Path, timeout: Duration) -> anyhow::Result<File> {
-    let file = open_regular(path, true, true)
+    let file = open_regular(path, true, true, Links::Refuse)
         .with_context(|| format!("cannot open lock {}", path.display()))?;
     let end = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
@@ -353,6 +387,55 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("elsewhere"), t.path().join(".lock")).unwrap();
         assert!(DirLock::acquire(t.path(), Duration::from_secs(1)).is_err());
         assert!(!t.path().join("elsewhere").exists());
+    }
+
+    /// What a kubelet writes for a Secret, ConfigMap or projected volume: the files in a
+    /// timestamped directory, `..data` linked to it, and each name linked through `..data`.
+    #[cfg(unix)]
+    fn kubelet_volume(dir: &Path, files: &[(&str, &[u8])]) {
+        let stamp = "..2026_12_06_22_58_10.123456789";
+        ensure_dir(&dir.join(stamp)).unwrap();
+        for (name, bytes) in files {
+            write_atomic(&dir.join(stamp), name, bytes).unwrap();
+            std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(stamp, dir.join("..data")).unwrap();
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn operator_files_are_read_through_kubelet_links_but_stay_regular_and_capped() {
+        let t = tempfile::tempdir().unwrap();
+        kubelet_volume(t.path(), &[("key", b"data")]);
+        let key = t.path().join("key");
+        assert_eq!(
+            read_operator_file(&key, 10).unwrap().unwrap().as_slice(),
+            b"data"
+        );
+        // The helper's own reader still refuses the same link.
+        let e = read_regular(&key, 10).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        // Through a link: still capped, still no FIFO or device.
+        assert!(read_operator_file(&key, 3).is_err());
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            t.path().join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(t.path().join("fifo"), t.path().join("to-fifo")).unwrap();
+        let e = read_operator_file(&t.path().join("to-fifo"), 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        std::os::unix::fs::symlink("/dev/zero", t.path().join("to-zero")).unwrap();
+        let e = read_operator_file(&t.path().join("to-zero"), 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        // A dangling link is an absent file.
+        std::os::unix::fs::symlink("..data/gone", t.path().join("gone")).unwrap();
+        assert!(read_operator_file(&t.path().join("gone"), 10)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

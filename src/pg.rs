@@ -384,7 +384,7 @@ fn place(config: &tokio_postgres::Config) -> String {
 
 fn read_password(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     let what = || format!("cannot read the password file {}", path.display());
-    let bytes = fsutil::read_regular(path, PASSWORD_LIMIT)
+    let bytes = fsutil::read_operator_file(path, PASSWORD_LIMIT)
         .map_err(|e| Error::Invalid(format!("{}: {e}", what())))?
         .ok_or_else(|| Error::Invalid(format!("{}: no such file", what())))?;
     // A mounted secret or `echo pw > file` ends in a newline that is not part of the password.
@@ -398,7 +398,7 @@ fn read_password(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
 fn file_roots(path: &Path, what: &str) -> Result<rustls::RootCertStore> {
     let bad =
         |why: String| Error::Invalid(format!("{what}: sslrootcert {}: {why}", path.display()));
-    let bytes = fsutil::read_regular(path, fsutil::META_LIMIT * 16)
+    let bytes = fsutil::read_operator_file(path, fsutil::META_LIMIT * 16)
         .map_err(|e| bad(e.to_string()))?
         .ok_or_else(|| bad("no such file".into()))?;
     let mut roots = rustls::RootCertStore::empty();

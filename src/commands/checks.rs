@@ -6,10 +6,9 @@ use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
 use crate::env::Env;
 use crate::hosts;
 use crate::record::{Credentials, Record};
-use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
 /// A Google credential file is a few KiB; anything past this is not one.
-const KEY_FILE_LIMIT: usize = 1 << 20;
+const KEY_FILE_LIMIT: u64 = 1 << 20;
 
 /// The known name a typo most likely meant (edit distance at most 2), for "did you mean".
 /// Only a known name is ever printed, never the argument itself.
@@ -123,10 +122,17 @@ fn read_key_file(path: &SecretString) -> Result<SecretString, Failure> {
             "cannot read the key file {GOOGLE_PATH} names: {why}; export {GOOGLE_PATH}=/path/to/key.json (or the JSON itself)"
         ))
     };
-    let mut file = std::fs::File::open(path.expose_secret()).map_err(|e| cannot(io_reason(&e)))?;
-    let buf = SecretBuf::read_capped(&mut file, KEY_FILE_LIMIT)
-        .map_err(|e| cannot(io_reason(&e)))?
-        .map_err(|_| cannot("larger than 1 MiB, not a key file".into()))?;
+    // A file the operator names: through links (a mounted secret), but never a FIFO or device.
+    let buf = crate::fsutil::read_operator_file(
+        std::path::Path::new(path.expose_secret()),
+        KEY_FILE_LIMIT,
+    )
+    .map_err(|e| match e.kind() {
+        // The reader's own reasons (not a regular file, too large) name neither path nor content.
+        std::io::ErrorKind::Other => cannot(e.to_string()),
+        _ => cannot(io_reason(&e)),
+    })?
+    .ok_or_else(|| cannot("no such file".into()))?;
     let text = std::str::from_utf8(buf.as_slice()).map_err(|_| cannot("not UTF-8 text".into()))?;
     Ok(SecretString::from(text))
 }

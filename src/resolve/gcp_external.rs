@@ -302,7 +302,7 @@ impl ExternalAccount {
         let Source::File { path, format } = &self.source else {
             return Err("not a file source".into());
         };
-        let bytes = fsutil::read_regular(path, SUBJECT_LIMIT)
+        let bytes = fsutil::read_operator_file(path, SUBJECT_LIMIT)
             .map_err(|e| format!("cannot read {}: {e}", self.source_name()))?
             .ok_or_else(|| format!("{} does not exist", self.source_name()))?;
         self.subject_from(&bytes, format)

@@ -285,10 +285,12 @@ fn parse_key_bytes(bytes: &[u8], path: &Path, what: &str) -> Result<Key> {
     })
 }
 
-/// Reads and parses a key file (a regular file, not through a link, at most 1 KiB); `what` names
-/// it in errors ("key file", "new key file").
+/// Reads and parses a key file the operator named (a regular file, links followed as Kubernetes
+/// mounts secrets, at most 1 KiB); `what` names it in errors ("key file", "new key file"). The
+/// generated key, in the helper's own directory, is read by [`read_key_file_if_present`], which
+/// follows no link.
 pub fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
-    let bytes = fsutil::read_regular(path, fsutil::KEY_LIMIT)
+    let bytes = fsutil::read_operator_file(path, fsutil::KEY_LIMIT)
         .map_err(|e| Error::KeyUnavailable(format!("cannot read {what} {}: {e}", path.display())))?
         .ok_or_else(|| {
             Error::KeyUnavailable(format!(
@@ -309,7 +311,9 @@ fn create_key_file(path: &Path) -> Result<Key> {
     if fsutil::create_atomic(dir, name, text.as_bytes())? {
         Ok(key)
     } else {
-        read_key_file(path)
+        read_key_file_if_present(path, "key file")?.ok_or_else(|| {
+            Error::KeyUnavailable(format!("cannot read key file {}", path.display()))
+        })
     }
 }
 
@@ -458,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn oversized_or_linked_key_files_are_refused() {
+    fn oversized_key_files_and_linked_generated_keys_are_refused() {
         let t = tempfile::tempdir().unwrap();
         fsutil::write_atomic(t.path(), "big", &[b'a'; 4096]).unwrap();
         assert!(read_key_file(&t.path().join("big")).is_err());
@@ -466,8 +470,11 @@ mod tests {
         {
             fsutil::write_atomic(t.path(), "k", "ab".repeat(32).as_bytes()).unwrap();
             std::os::unix::fs::symlink(t.path().join("k"), t.path().join("link")).unwrap();
-            let e = read_key_file(&t.path().join("link")).unwrap_err();
+            // The generated key lives in the helper's own directory: a link there was planted.
+            let e = read_key_file_if_present(&t.path().join("link"), "key file").unwrap_err();
             assert!(e.to_string().contains("symbolic link"), "{e}");
+            // The operator's key file may be a link (a mounted Kubernetes secret).
+            assert!(read_key_file(&t.path().join("link")).is_ok());
         }
     }
 

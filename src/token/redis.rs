@@ -66,7 +66,7 @@ impl Connector {
             match &self.ca_file {
                 // The platform's roots plus the operator's CA, in the crate's PEM-bundle form.
                 Some(path) => {
-                    let ca = fsutil::read_regular(path, CA_LIMIT)
+                    let ca = fsutil::read_operator_file(path, CA_LIMIT)
                         .ok()
                         .flatten()
                         .ok_or_else(|| {

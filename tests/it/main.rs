@@ -32,6 +32,7 @@ mod kubelet;
 mod layout;
 mod moto_env;
 mod names;
+mod mounted_files;
 mod no_leaks;
 mod postgres;
 mod protocol;

@@ -1297,3 +1297,61 @@ fn rekey_over_postgres_survives_an_interruption() {
             == "1"
     );
 }
+
+/// Everything a pod gets from Kubernetes Secrets (the master key, the store's password, the
+/// server's CA, the platform reader's password) is a `name -> ..data/name` link the kubelet wrote.
+#[test]
+fn files_mounted_by_the_kubelet_serve_the_store_and_the_platform_import() {
+    let Some(pg) =
+        Pg::start("files_mounted_by_the_kubelet_serve_the_store_and_the_platform_import")
+    else {
+        return;
+    };
+    let db = pg.database("creds");
+    let platform = platform_db(&pg);
+    let ghcr = format!(
+        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
+    );
+    let (ws, _) = platform_workspace(&pg, "mounted", None, &[("oci-registry-ghcr-io", &ghcr)]);
+    let mounts = tempfile::tempdir().unwrap();
+    let ca = std::fs::read(pg.ca()).unwrap();
+    let files = crate::mounted_files::kubelet_volume(
+        &mounts.path().join("beta9"),
+        &[
+            ("master.key", hex::encode([0x33; 32]).as_bytes()),
+            ("db.pw", format!("{ROLE_PW}\n").as_bytes()),
+            ("ca.pem", &ca),
+            ("reader.pw", b"reader-pw-9e1\n"),
+        ],
+    );
+    let [key, pw, ca, reader_pw] = [0, 1, 2, 3].map(|i| files[i].to_str().unwrap().to_string());
+    let url = format!(
+        "postgres://{ROLE}@127.0.0.1:{}/{db}?sslmode=verify-full&sslrootcert={ca}",
+        pg.port
+    );
+    let mut s = machine(&url, Path::new(&key));
+    s.set_env("BETA9_STORE_PASSWORD_FILE", &pw);
+    s.store("registry.example.com", "ci", CANARY).assert_ok();
+    assert_eq!(
+        login(&s.get("registry.example.com")),
+        ("ci".to_string(), CANARY.to_string())
+    );
+    let from = format!(
+        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={ca}",
+        pg.port
+    );
+    let o = s.run(
+        &[
+            "import",
+            "--from-beta9",
+            &from,
+            "--beta9-workspace",
+            &ws,
+            "--beta9-password-file",
+            &reader_pw,
+        ],
+        b"",
+    );
+    o.assert_ok();
+    assert_eq!(login(&s.get("ghcr.io")).1, format!("{CANARY}-ghcr"));
+}

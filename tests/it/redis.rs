@@ -1110,4 +1110,34 @@ fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
         .query(&mut con)
         .unwrap();
     assert_eq!(held.as_deref(), Some("planted"));
+/// The CA file comes from a ConfigMap or Secret the kubelet mounted: `ca.pem -> ..data/ca.pem`.
+#[test]
+fn rediss_reads_a_ca_file_mounted_by_the_kubelet() {
+    let certs = tempfile::tempdir().unwrap();
+    if let Err(e) = make_certs(certs.path()) {
+        tool_missing(&current_test(), "openssl (a test CA)", &e);
+        return;
+    }
+    let redis = match Redis::start_with(free_port(), Some(certs.path())) {
+        Ok(r) => r,
+        Err(e) => {
+            tool_missing(&current_test(), "redis-server with TLS", &e);
+            return;
+        }
+    };
+    let Some(moto) = Moto::start() else { return };
+    let mount = tempfile::tempdir().unwrap();
+    let pem = std::fs::read(certs.path().join("ca.pem")).unwrap();
+    let ca = &crate::mounted_files::kubelet_volume(mount.path(), &[("ca.pem", &pem)])[0];
+    let mut a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
+    let mut b = ecr_machine(&redis.url(), &moto, AKID, SECRET);
+    for sb in [&mut a, &mut b] {
+        sb.set_env("BETA9_TOKEN_CACHE_CA_FILE", ca.to_str().unwrap());
+        let out = sb.get(HOST);
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            (ecr_answer().as_str(), "")
+        );
+    }
+    assert_eq!(moto.count(), 1, "b was served over TLS");
 }
