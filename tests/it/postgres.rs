@@ -1195,7 +1195,7 @@ fn rekey_over_postgres_survives_an_interruption() {
     use docker_credential_beta9::env::Env;
     use docker_credential_beta9::store::crypt::{self, Key, Purpose};
     use docker_credential_beta9::store::keys;
-    use docker_credential_beta9::store::{postgres, Change, Meta, Store};
+    use docker_credential_beta9::store::{postgres, Change, Store};
 
     let Some(pg) = Pg::start("rekey_over_postgres_survives_an_interruption") else {
         return;
@@ -1216,28 +1216,19 @@ fn rekey_over_postgres_survives_an_interruption() {
         assert_eq!(login(&b.get(r)).1, format!("v-{r}"));
     }
 
-    // Interrupted rotation, as a crash would leave it: next key parked both ways, half the rows
-    // re-sealed.
+    // Interrupted rotation, as a crash would leave it: both keys parked, the key check marked,
+    // half the rows re-sealed.
     let env = Env::from_pairs([
         ("BETA9_STORE_URL", url.as_str()),
         ("BETA9_CREDENTIALS_KEY_FILE", k1.to_str().unwrap()),
     ]);
     let store = postgres::from_env(&env).unwrap();
     let (old, new) = (Key::from_bytes([0x01; 32]), Key::from_bytes([0x02; 32]));
-    for (meta, sealed) in [
-        (
-            Meta::RotationPrev,
-            keys::seal_parked(Meta::RotationPrev, &old, &new).unwrap(),
-        ),
-        (
-            Meta::RotationNext,
-            keys::seal_parked(Meta::RotationNext, &new, &old).unwrap(),
-        ),
-    ] {
-        store
-            .update_meta(meta, &mut |_| Ok(Change::Put(sealed.clone())))
-            .unwrap();
-    }
+    let source = docker_credential_beta9::store::key::KeySource::File(k1.clone());
+    assert_eq!(
+        keys::start_rotation(&store, &source, &old, &new).unwrap(),
+        1
+    );
     let (o, n) = (
         old.derive("default", Purpose::Entry),
         new.derive("default", Purpose::Entry),
@@ -1296,4 +1287,133 @@ fn rekey_over_postgres_survives_an_interruption() {
             .trim()
             == "1"
     );
+}
+
+/// Retired keys stay retired on the shared store (docs/postgres.md, "What a replay can and cannot
+/// do"): a reader of the database saw every base row the rotation wrote; after it finished, they
+/// hold the old key, put rows back and forge the entry under it. A machine on the new key answers
+/// the forgery in no case (one line, exit 1), and no later `rekey` re-seals it.
+#[test]
+fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back() {
+    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+
+    let Some(pg) = Pg::start("base_rows_saved_during_a_rotation_and_put_back") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys_dir = tempfile::tempdir().unwrap();
+    let k1 = key_file(keys_dir.path(), "k1", 0x01);
+    let k2 = key_file(keys_dir.path(), "k2", 0x02);
+    let k3 = key_file(keys_dir.path(), "k3", 0x03);
+    let url = pg.url(&db);
+    let a1 = machine(&url, &k1);
+    a1.store("ghcr.io", "u", "genuine").assert_ok();
+    let name = name_of("ghcr.io");
+    // The spy: every base row written from now on, in order, after the rows there already are.
+    pg.psql(
+        &db,
+        "CREATE TABLE spy (seq bigserial, name text, sealed bytea);\
+         INSERT INTO spy (name, sealed) SELECT name, sealed FROM beta9_credentials_base;\
+         CREATE TABLE old_rows AS SELECT workspace, name, sealed FROM beta9_credentials;\
+         CREATE FUNCTION spy() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN \
+           INSERT INTO spy (name, sealed) VALUES (NEW.name, NEW.sealed); RETURN NEW; END $$;\
+         CREATE TRIGGER spy AFTER INSERT OR UPDATE ON beta9_credentials_base \
+           FOR EACH ROW EXECUTE FUNCTION spy();",
+    );
+    a1.run(&["rekey", "--new-key-file", k2.to_str().unwrap()], b"")
+        .assert_ok();
+    pg.psql(
+        &db,
+        "CREATE TABLE final AS SELECT name, sealed FROM beta9_credentials_base",
+    );
+    let mut a2 = machine(&url, &k2);
+    a2.set_env("BETA9_STORE_CACHE_TTL", "0");
+    assert_eq!(login(&a2.get("ghcr.io")).1, "genuine");
+
+    // The forgery: the old row opened with the old key, another secret sealed under it.
+    let old_row = hex::decode(
+        pg.psql(&db, "SELECT encode(sealed, 'hex') FROM old_rows")
+            .trim(),
+    )
+    .unwrap();
+    let k = Key::from_bytes([0x01; 32]).derive("default", Purpose::Entry);
+    let plain = crypt::open(&k, Purpose::Entry, "default", &name, &old_row).unwrap();
+    let text = String::from_utf8(plain.as_slice().to_vec()).unwrap();
+    let forged = crypt::seal(
+        &k,
+        Purpose::Entry,
+        "default",
+        &name,
+        text.replace("genuine", "FORGED").as_bytes(),
+    )
+    .unwrap();
+    let row = || {
+        pg.psql(
+            &db,
+            &format!("SELECT encode(sealed, 'hex') FROM beta9_credentials WHERE name = '{name}'"),
+        )
+        .trim()
+        .to_string()
+    };
+    let put_row = |hex_bytes: &str| {
+        pg.psql(
+            &db,
+            &format!(
+                "UPDATE beta9_credentials SET sealed = decode('{hex_bytes}', 'hex') WHERE name = '{name}'"
+            ),
+        );
+    };
+    // Resets the base rows to what the rotation left, runs `put_back`, forges the entry.
+    let attack = |what: &str, put_back: &str| {
+        pg.psql(
+            &db,
+            &format!(
+                "DELETE FROM beta9_credentials_base;\
+                 INSERT INTO beta9_credentials_base (name, sealed) SELECT name, sealed FROM final;\
+                 {put_back}"
+            ),
+        );
+        put_row(&hex::encode(&forged));
+        let o = a2.get("ghcr.io");
+        verb_error(&o, &["cannot decrypt", &name]);
+        assert!(!o.stdout.contains("FORGED"), "{what}: {o:?}");
+        // A `rekey` on the new key (resuming what looks like a rotation, or refusing) leaves
+        // the forged row as it is.
+        let before = row();
+        let o = a2.run(&["rekey"], b"");
+        assert_eq!(row(), before, "{what}: rekey re-sealed the forgery: {o:?}");
+        verb_error(&a2.get("ghcr.io"), &["cannot decrypt"]);
+    };
+    let first = |record: &str| {
+        format!(
+            "DELETE FROM beta9_credentials_base WHERE name = '{record}';\
+             INSERT INTO beta9_credentials_base (name, sealed) \
+               SELECT name, sealed FROM spy WHERE name = '{record}' ORDER BY seq LIMIT 1;"
+        )
+    };
+    attack("the parked old key", &first("rotation.prev"));
+    attack(
+        "the key check from before the rotation, with the parked keys",
+        &format!(
+            "{}{}{}",
+            first("keycheck"),
+            first("rotation.prev"),
+            first("rotation.next")
+        ),
+    );
+    // An old row put back (a genuine one, sealed under the old key) does not open either.
+    pg.psql(
+        &db,
+        "DELETE FROM beta9_credentials_base;\
+         INSERT INTO beta9_credentials_base (name, sealed) SELECT name, sealed FROM final;",
+    );
+    put_row(&hex::encode(&old_row));
+    verb_error(&a2.get("ghcr.io"), &["cannot decrypt", &name]);
+    // The next real rotation leaves the row it cannot open untouched and names it.
+    put_row(&hex::encode(&forged));
+    let before = row();
+    let o = a2.run(&["rekey", "--new-key-file", k3.to_str().unwrap()], b"");
+    o.assert_ok();
+    assert!(o.stderr.contains("opens with neither key"), "{o:?}");
+    assert_eq!(row(), before);
 }
