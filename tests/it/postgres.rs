@@ -1324,7 +1324,8 @@ fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back()
         .assert_ok();
     pg.psql(
         &db,
-        "CREATE TABLE final AS SELECT name, sealed FROM beta9_credentials_base",
+        "CREATE TABLE final AS SELECT name, sealed FROM beta9_credentials_base;\
+         CREATE TABLE final_rows AS SELECT workspace, name, sealed FROM beta9_credentials;",
     );
     let mut a2 = machine(&url, &k2);
     a2.set_env("BETA9_STORE_CACHE_TTL", "0");
@@ -1401,6 +1402,20 @@ fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back()
             first("rotation.next")
         ),
     );
+    // The key check from before the rotation alone: machines on the new key still read, and
+    // refuse writes; it never makes them accept the old key.
+    pg.psql(
+        &db,
+        &format!(
+            "DELETE FROM beta9_credentials_base;\
+             INSERT INTO beta9_credentials_base (name, sealed) SELECT name, sealed FROM final;\
+             UPDATE beta9_credentials SET sealed = (SELECT sealed FROM final_rows) WHERE name = '{name}';\
+             {}",
+            first("keycheck")
+        ),
+    );
+    assert_eq!(login(&a2.get("ghcr.io")).1, "genuine");
+    verb_error(&a2.store("x.example", "u", "p"), &["wrong key"]);
     // An old row put back (a genuine one, sealed under the old key) does not open either.
     pg.psql(
         &db,
