@@ -1432,3 +1432,115 @@ fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back()
     assert!(o.stderr.contains("opens with neither key"), "{o:?}");
     assert_eq!(row(), before);
 }
+
+/// A rotation an earlier version started and did not finish (records bound to their names only,
+/// a key check without a generation) still finishes over PostgreSQL: machines on the old key read
+/// every row meanwhile, the rerun with the old key moves the rest, and the key check then holds
+/// generation 1 (docs/storage.md, "Key ownership and rotation").
+#[test]
+fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
+    use docker_credential_beta9::env::Env;
+    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+    use docker_credential_beta9::store::keys;
+    use docker_credential_beta9::store::{postgres, Change, Meta, Store};
+
+    let Some(pg) = Pg::start("a_rotation_an_earlier_version_left_unfinished") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys_dir = tempfile::tempdir().unwrap();
+    let k1 = key_file(keys_dir.path(), "k1", 0x01);
+    let k2 = key_file(keys_dir.path(), "k2", 0x02);
+    let url = pg.url(&db);
+    let mut a1 = machine(&url, &k1);
+    a1.set_env("BETA9_STORE_CACHE_TTL", "0");
+    let regs: Vec<String> = (0..4).map(|i| format!("r{i}.example")).collect();
+    for r in &regs {
+        a1.store(r, "u", &format!("v-{r}")).assert_ok();
+    }
+    let env = Env::from_pairs([
+        ("BETA9_STORE_URL", url.as_str()),
+        ("BETA9_CREDENTIALS_KEY_FILE", k1.to_str().unwrap()),
+    ]);
+    let store = postgres::from_env(&env).unwrap();
+    let (old, new) = (Key::from_bytes([0x01; 32]), Key::from_bytes([0x02; 32]));
+    // What the earlier version left: its key check (label and random hex only) under the old key,
+    // both keys parked by name, half the rows moved.
+    let mut plain = b"docker-credential-beta9 key check v1\n".to_vec();
+    plain.extend_from_slice(&[b'0'; 32]);
+    let check = crypt::seal(
+        &old.derive("", Purpose::KeyCheck),
+        Purpose::KeyCheck,
+        "",
+        "keycheck",
+        &plain,
+    )
+    .unwrap();
+    for (meta, sealed) in [
+        (Meta::KeyCheck, check),
+        (
+            Meta::RotationPrev,
+            keys::seal_parked_legacy(Meta::RotationPrev, &old, &new).unwrap(),
+        ),
+        (
+            Meta::RotationNext,
+            keys::seal_parked_legacy(Meta::RotationNext, &new, &old).unwrap(),
+        ),
+    ] {
+        store
+            .update_meta(meta, &mut |_| Ok(Change::Put(sealed.clone())))
+            .unwrap();
+    }
+    let (o, n) = (
+        old.derive("default", Purpose::Entry),
+        new.derive("default", Purpose::Entry),
+    );
+    for r in &regs[..2] {
+        let name = SecretName::derive(r);
+        store
+            .update("default", &name, &mut |cur| {
+                let plain = crypt::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap())
+                    .unwrap();
+                let sealed = crypt::seal(
+                    &n,
+                    Purpose::Entry,
+                    "default",
+                    name.as_str(),
+                    plain.as_slice(),
+                )
+                .unwrap();
+                Ok(Change::Put(sealed))
+            })
+            .unwrap();
+    }
+    drop(store);
+    for r in &regs {
+        assert_eq!(login(&a1.get(r)).1, format!("v-{r}"));
+    }
+    // The machine on the new key is not handed the old key by a record bound to nothing but its
+    // name: it reads the moved rows only, until the rotation is finished.
+    let mut a2 = machine(&url, &k2);
+    a2.set_env("BETA9_STORE_CACHE_TTL", "0");
+    assert_eq!(login(&a2.get(&regs[0])).1, format!("v-{}", regs[0]));
+    verb_error(&a2.get(&regs[3]), &["cannot decrypt"]);
+    let o = a1.run(&["rekey", "--new-key-file", k2.to_str().unwrap()], b"");
+    o.assert_ok();
+    assert!(o.stdout.contains("rekeyed 2 entries"), "{o:?}");
+    for r in &regs {
+        assert_eq!(login(&a2.get(r)).1, format!("v-{r}"));
+    }
+    let check = hex::decode(
+        pg.psql(
+            &db,
+            "SELECT encode(sealed, 'hex') FROM beta9_credentials_base WHERE name = 'keycheck'",
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(keys::open_check(&new, &check), Some(keys::Check::Steady(1)));
+    assert_eq!(
+        pg.psql(&db, "SELECT count(*) FROM beta9_credentials_base")
+            .trim(),
+        "1"
+    );
+}
