@@ -8,9 +8,12 @@
 //! * A missing key next to a key check or entries anywhere in the base is never replaced by a new
 //!   one: that would mix keys and hide the loss.
 //! * During a rotation the next key is parked in the base itself, sealed under the current key
-//!   ([`Meta::RotationNext`]), and the current key under the next ([`Meta::RotationPrev`]): a reader
-//!   or writer holding either key finds the other, so nothing becomes unreadable mid-way and
-//!   writers always seal with the next key.
+//!   ([`Meta::RotationNext`]), and (for an operator's key file) the current key under the next
+//!   ([`Meta::RotationPrev`]), both bound to the rotation's generation; the key check, re-sealed
+//!   under the next key, says that generation is rotating. A reader or writer holding either key
+//!   finds the other, so nothing becomes unreadable mid-way and writers always seal with the next
+//!   key. Promotion makes the check say the generation is steady: from then on no parked record
+//!   is honoured, so records put back after a rotation bring no retired key back.
 
 use super::crypt::{self, Key, Purpose};
 use super::key::KeySource;
@@ -20,23 +23,82 @@ use crate::error::{Error, Result};
 use crate::secret::SecretBuf;
 use sha2::{Digest, Sha256};
 
-/// What the key check seals: a fixed label and random bytes (the AEAD tag is the proof).
+/// What the key check seals: a fixed label and random bytes (the AEAD tag is the proof), then the
+/// rotation generation and state (docs/storage.md, "Key ownership and rotation"). Versions that
+/// wrote the label and random bytes only are read as generation 0, steady; they still accept the
+/// longer form (they check the label).
 const KEY_CHECK_LABEL: &[u8] = b"docker-credential-beta9 key check v1\n";
+
+/// The prefix of a parked key record that names its rotation generation (the generation is also
+/// in the associated data, so it cannot be changed). Records without it are from earlier versions.
+const PARKED_MAGIC: &[u8; 4] = b"B9RG";
 
 /// How often a writer re-reads the keys when they seem not to match: a concurrent rotation can
 /// change them between two reads.
 const ATTEMPTS: usize = 4;
 
+/// What a key check says about the base, once opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Written before generations existed: generation 0, and a rotation only in the old format.
+    Legacy,
+    /// The key that opened it seals the base, at this generation.
+    Steady(u64),
+    /// A rotation to this generation moves the entries to the key that opened it.
+    Rotating(u64),
+}
+
+impl Check {
+    /// The generation of the key that opened the check.
+    pub fn generation(self) -> u64 {
+        match self {
+            Check::Legacy => 0,
+            Check::Steady(g) | Check::Rotating(g) => g,
+        }
+    }
+}
+
+/// Where a loaded key set stands in a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Steady,
+    /// Entries move from the second key to the first, towards this generation (`None`: a rotation
+    /// an earlier version parked). `from_new_side`: the key source holds the new key.
+    Rotating {
+        generation: Option<u64>,
+        from_new_side: bool,
+    },
+    /// The key check already names the new key (the rotation was promoted) but the key source
+    /// still holds the old one, or the parked records were not removed yet: only the new key is
+    /// used, and a `rekey` finishes the clean-up.
+    Promoted {
+        generation: Option<u64>,
+    },
+}
+
 /// The keys entries of a base may be sealed with, the write key first.
 pub struct MasterKeys {
     keys: Vec<Key>,
-    rotating: bool,
+    phase: Phase,
 }
 
 impl MasterKeys {
+    fn one(key: Key) -> MasterKeys {
+        MasterKeys {
+            keys: vec![key],
+            phase: Phase::Steady,
+        }
+    }
+
     /// What the key source holds and, during a rotation, its counterpart. Empty when no key exists
     /// yet. A custom base with no key of its own adopts the key all bases shared before, if that
     /// key provably sealed this base.
+    ///
+    /// A parked key is honoured only when the key check, opened with a key the source holds or
+    /// the parked one, says the rotation it belongs to is in progress; the old key is taken from
+    /// the base only for an operator's key file, by the new key's holder, while the check (sealed
+    /// under that new key) says so. A record put back after the rotation finished, beside the
+    /// check the rotation left, therefore brings no retired key back.
     pub fn load(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
         let current = match source.load()? {
             Some(k) => Some(k),
@@ -45,31 +107,97 @@ impl MasterKeys {
         let Some(current) = current else {
             return Ok(MasterKeys {
                 keys: Vec::new(),
-                rotating: false,
+                phase: Phase::Steady,
             });
         };
-        if let Some(next) = open_parked(store, Meta::RotationNext, &current)? {
-            return Ok(MasterKeys {
-                keys: vec![next, current],
-                rotating: true,
-            });
+        let next = store.read_meta(Meta::RotationNext)?;
+        let prev = store.read_meta(Meta::RotationPrev)?;
+        if next.is_none() && prev.is_none() {
+            // The steady state costs no read of the key check.
+            if let Some(next) = source.load_legacy_next()? {
+                return Ok(MasterKeys {
+                    keys: vec![next, current],
+                    phase: Phase::Rotating {
+                        generation: None,
+                        from_new_side: false,
+                    },
+                });
+            }
+            return Ok(MasterKeys::one(current));
         }
-        if let Some(prev) = open_parked(store, Meta::RotationPrev, &current)? {
-            return Ok(MasterKeys {
-                keys: vec![current, prev],
-                rotating: true,
-            });
+        let check = store.read_meta(Meta::KeyCheck)?;
+        let check_with = |k: &Key| check.as_deref().and_then(|c| open_check(k, c));
+        match check_with(&current) {
+            Some(Check::Rotating(g)) => {
+                // `current` is the key a rotation to generation `g` moves to.
+                if takes_old_key_from_base(source) {
+                    if let Some((old, Some(pg))) = prev
+                        .as_deref()
+                        .and_then(|p| open_parked(Meta::RotationPrev, p, &current))
+                    {
+                        if pg == g {
+                            return Ok(MasterKeys {
+                                keys: vec![current, old],
+                                phase: Phase::Rotating {
+                                    generation: Some(g),
+                                    from_new_side: true,
+                                },
+                            });
+                        }
+                    }
+                }
+                Ok(MasterKeys::one(current))
+            }
+            Some(Check::Legacy) => {
+                // A rotation an earlier version parked and did not promote: its next key, from
+                // the old key's side only.
+                match next
+                    .as_deref()
+                    .and_then(|n| open_parked(Meta::RotationNext, n, &current))
+                {
+                    Some((next, None)) => Ok(MasterKeys {
+                        keys: vec![next, current],
+                        phase: Phase::Rotating {
+                            generation: None,
+                            from_new_side: false,
+                        },
+                    }),
+                    _ => Ok(MasterKeys::one(current)),
+                }
+            }
+            // A parked next key that no check names yet: nothing was moved to it.
+            Some(Check::Steady(_)) => Ok(MasterKeys::one(current)),
+            None => {
+                let Some((next, ng)) = next
+                    .as_deref()
+                    .and_then(|n| open_parked(Meta::RotationNext, n, &current))
+                else {
+                    return Ok(MasterKeys::one(current));
+                };
+                let phase = match (check_with(&next), ng, check.is_some()) {
+                    (Some(Check::Rotating(g)), Some(ng), _) if g == ng => Phase::Rotating {
+                        generation: Some(g),
+                        from_new_side: false,
+                    },
+                    (Some(Check::Steady(g)), Some(ng), _) if g == ng => Phase::Promoted {
+                        generation: Some(g),
+                    },
+                    (Some(Check::Legacy), None, _) => Phase::Promoted { generation: None },
+                    // A base from before key checks, mid-way through an earlier version's
+                    // rotation.
+                    (None, None, false) => Phase::Rotating {
+                        generation: None,
+                        from_new_side: false,
+                    },
+                    _ => return Ok(MasterKeys::one(current)),
+                };
+                let keys = match phase {
+                    Phase::Promoted { .. } => vec![next],
+                    _ => vec![next, current],
+                };
+                Ok(MasterKeys { keys, phase })
+            }
         }
-        if let Some(next) = source.load_legacy_next()? {
-            return Ok(MasterKeys {
-                keys: vec![next, current],
-                rotating: true,
-            });
-        }
-        Ok(MasterKeys {
-            keys: vec![current],
-            rotating: false,
-        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -83,15 +211,44 @@ impl MasterKeys {
 
     /// During a rotation, the key entries are moving away from.
     pub fn old_key(&self) -> Option<&Key> {
-        self.rotating.then(|| self.keys.get(1)).flatten()
+        match self.phase {
+            Phase::Rotating { .. } => self.keys.get(1),
+            _ => None,
+        }
     }
 
     pub fn all(&self) -> &[Key] {
         &self.keys
     }
 
+    /// A rotation is under way (entries may be under either key).
     pub fn is_rotating(&self) -> bool {
-        self.rotating
+        matches!(self.phase, Phase::Rotating { .. })
+    }
+
+    /// The rotation under way is seen from its new key (an operator's key file switched early).
+    pub fn is_new_side(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Rotating {
+                from_new_side: true,
+                ..
+            }
+        )
+    }
+
+    /// The key check names the write key already; only the clean-up is left.
+    pub fn is_promoted(&self) -> bool {
+        matches!(self.phase, Phase::Promoted { .. })
+    }
+
+    /// The generation a rotation under way (or promoted) moves to; `None` for one an earlier
+    /// version started, or when none is.
+    pub fn target_generation(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Rotating { generation, .. } | Phase::Promoted { generation } => generation,
+            Phase::Steady => None,
+        }
     }
 
     /// Tells key sets apart without keeping key bytes around.
@@ -107,22 +264,56 @@ impl MasterKeys {
         let Some(sealed) = store.read_meta(Meta::KeyCheck)? else {
             return Ok(None);
         };
-        Ok(Some(self.keys.iter().any(|k| open_key_check(k, &sealed))))
+        Ok(Some(
+            self.keys.iter().any(|k| open_check(k, &sealed).is_some()),
+        ))
     }
 }
 
-fn open_key_check(master: &Key, sealed: &[u8]) -> bool {
-    let k = master.derive("", Purpose::KeyCheck);
-    crypt::open(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), sealed)
-        .is_ok_and(|p| p.as_slice().starts_with(KEY_CHECK_LABEL))
+/// Only an operator's key file can hold a rotation's new key before the rotation is promoted
+/// (generated keys and keyring items get it at promotion, when every entry was moved): only then
+/// is the old key taken from the base by the new key's holder, or parked for it.
+fn takes_old_key_from_base(source: &KeySource) -> bool {
+    matches!(source, KeySource::File(_) | KeySource::Memory(_))
 }
 
-/// A key check sealed under `master`.
-pub fn seal_key_check(master: &Key) -> Result<Vec<u8>> {
+/// What the key check says, if `master` opens it.
+pub fn open_check(master: &Key, sealed: &[u8]) -> Option<Check> {
+    let k = master.derive("", Purpose::KeyCheck);
+    let plain = crypt::open(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), sealed).ok()?;
+    let rest = plain.as_slice().strip_prefix(KEY_CHECK_LABEL)?;
+    // 32 hex characters of random bytes, then (since generations) one line of state.
+    let tail = rest.get(32..)?;
+    if tail.is_empty() {
+        return Some(Check::Legacy);
+    }
+    let line = std::str::from_utf8(tail).ok()?;
+    let line = line.strip_prefix('\n')?.strip_suffix('\n')?;
+    let mut words = line.split(' ');
+    let (Some("generation"), Some(g), Some(state), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return None;
+    };
+    let g: u64 = g.parse().ok()?;
+    match state {
+        "steady" => Some(Check::Steady(g)),
+        "rotating" => Some(Check::Rotating(g)),
+        _ => None,
+    }
+}
+
+/// A key check sealed under `master`, saying `check` (never [`Check::Legacy`]: written as steady 0).
+pub fn seal_key_check(master: &Key, check: Check) -> Result<Vec<u8>> {
     let mut plain = KEY_CHECK_LABEL.to_vec();
     let mut nonce = [0u8; 16];
     getrandom::getrandom(&mut nonce).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     plain.extend_from_slice(hex::encode(nonce).as_bytes());
+    let line = match check {
+        Check::Legacy | Check::Steady(_) => format!("\ngeneration {} steady\n", check.generation()),
+        Check::Rotating(g) => format!("\ngeneration {g} rotating\n"),
+    };
+    plain.extend_from_slice(line.as_bytes());
     let k = master.derive("", Purpose::KeyCheck);
     Ok(crypt::seal(
         &k,
@@ -133,8 +324,41 @@ pub fn seal_key_check(master: &Key) -> Result<Vec<u8>> {
     )?)
 }
 
-/// `key` sealed under `under`, for a rotation record.
-pub fn seal_parked(meta: Meta, key: &Key, under: &Key) -> Result<Vec<u8>> {
+/// A key check as versions before generations wrote it, for tests of what they left behind.
+#[cfg(test)]
+pub fn seal_legacy_key_check(master: &Key) -> Vec<u8> {
+    let k = master.derive("", Purpose::KeyCheck);
+    let mut plain = KEY_CHECK_LABEL.to_vec();
+    plain.extend_from_slice(&[b'a'; 32]);
+    crypt::seal(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), &plain)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The name in a parked record's associated data: the record's name and its generation.
+fn parked_ad_name(meta: Meta, generation: u64) -> String {
+    format!("{}/{generation}", meta.name())
+}
+
+/// `key` sealed under `under`, for the rotation record `meta` of the rotation to `generation`.
+pub fn seal_parked(meta: Meta, key: &Key, under: &Key, generation: u64) -> Result<Vec<u8>> {
+    let k = under.derive("", Purpose::Rotation);
+    let sealed = crypt::seal(
+        &k,
+        Purpose::Rotation,
+        "",
+        &parked_ad_name(meta, generation),
+        key.expose(),
+    )?;
+    let mut out = Vec::with_capacity(12 + sealed.len());
+    out.extend_from_slice(PARKED_MAGIC);
+    out.extend_from_slice(&generation.to_be_bytes());
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// `key` sealed under `under` as versions before generations parked it (bound to the record's
+/// name only). Kept to test that such a rotation still finishes.
+pub fn seal_parked_legacy(meta: Meta, key: &Key, under: &Key) -> Result<Vec<u8>> {
     let k = under.derive("", Purpose::Rotation);
     Ok(crypt::seal(
         &k,
@@ -145,20 +369,71 @@ pub fn seal_parked(meta: Meta, key: &Key, under: &Key) -> Result<Vec<u8>> {
     )?)
 }
 
-/// The key a rotation record holds, if `with` opens it.
-fn open_parked(store: &dyn Store, meta: Meta, with: &Key) -> Result<Option<Key>> {
-    let Some(sealed) = store.read_meta(meta)? else {
-        return Ok(None);
-    };
+/// The key a rotation record holds and its generation (`None`: an earlier version's record), if
+/// `with` opens it.
+fn open_parked(meta: Meta, bytes: &[u8], with: &Key) -> Option<(Key, Option<u64>)> {
     let k = with.derive("", Purpose::Rotation);
-    let Ok(plain) = crypt::open(&k, Purpose::Rotation, "", meta.name(), &sealed) else {
-        return Ok(None);
+    let (plain, generation) = match bytes.strip_prefix(PARKED_MAGIC) {
+        Some(rest) => {
+            let g = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+            let sealed = rest.get(8..)?;
+            let plain = crypt::open(&k, Purpose::Rotation, "", &parked_ad_name(meta, g), sealed);
+            (plain.ok()?, Some(g))
+        }
+        None => (
+            crypt::open(&k, Purpose::Rotation, "", meta.name(), bytes).ok()?,
+            None,
+        ),
     };
-    let bytes: [u8; 32] = match plain.as_slice().try_into() {
-        Ok(b) => b,
-        Err(_) => return Ok(None),
-    };
-    Ok(Some(Key::from_bytes(bytes)))
+    let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
+    Some((Key::from_bytes(bytes), generation))
+}
+
+/// The generation of the base as `current` sees it: what its key check says (0 for a check
+/// without one, or none at all).
+pub fn generation(store: &dyn Store, current: &Key) -> Result<u64> {
+    Ok(store
+        .read_meta(Meta::KeyCheck)?
+        .and_then(|c| open_check(current, &c))
+        .map_or(0, Check::generation))
+}
+
+/// Starts a rotation from `current` to `next`: the next key parked under the current one (and,
+/// where a key source may hold the new key early, the current under the next), both bound to the
+/// next generation, then the key check re-sealed under `next` saying that rotation is in progress.
+/// From then on writers seal with `next`. Returns the generation the rotation moves to.
+pub fn start_rotation(
+    store: &dyn Store,
+    source: &KeySource,
+    current: &Key,
+    next: &Key,
+) -> Result<u64> {
+    let target = generation(store, current)? + 1;
+    if takes_old_key_from_base(source) {
+        put_meta(
+            store,
+            Meta::RotationPrev,
+            seal_parked(Meta::RotationPrev, current, next, target)?,
+        )?;
+    } else {
+        store.update_meta(Meta::RotationPrev, &mut |_| Ok(Change::Delete))?;
+    }
+    put_meta(
+        store,
+        Meta::RotationNext,
+        seal_parked(Meta::RotationNext, next, current, target)?,
+    )?;
+    put_meta(
+        store,
+        Meta::KeyCheck,
+        seal_key_check(next, Check::Rotating(target))?,
+    )?;
+    Ok(target)
+}
+
+pub fn put_meta(store: &dyn Store, meta: Meta, bytes: Vec<u8>) -> Result<()> {
+    store.update_meta(meta, &mut |_| Ok(Change::Put(bytes.clone())))?;
+    Ok(())
 }
 
 /// The first entry of the base, in any workspace.
@@ -191,7 +466,7 @@ fn adopt_legacy(source: &KeySource, store: &dyn Store) -> Result<Option<Key>> {
         return Ok(None);
     };
     let proven = match store.read_meta(Meta::KeyCheck)? {
-        Some(sealed) => open_key_check(&legacy, &sealed),
+        Some(sealed) => open_check(&legacy, &sealed).is_some(),
         None => match first_entry(store)? {
             Some((ws, name, bytes)) => opens_entry(&legacy, &ws, &name, &bytes),
             None => false,
@@ -235,7 +510,12 @@ pub fn for_write(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
             continue;
         };
         match keys.opens_key_check(store)? {
-            Some(true) => return Ok(keys),
+            Some(true) => {
+                if matches!(keys.phase, Phase::Steady) {
+                    upgrade_legacy_check(store, write)?;
+                }
+                return Ok(keys);
+            }
             // Keys can change under a concurrent rotation: read them again.
             Some(false) => last = Some(wrong_key(source, store)),
             None => match first_entry(store)? {
@@ -257,8 +537,26 @@ pub fn for_write(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
     Err(last.unwrap_or_else(|| wrong_key(source, store)))
 }
 
+/// A key check from before generations becomes generation 0, steady, on the first write outside a
+/// rotation (an earlier version's rotation in progress keeps its check until it is finished).
+fn upgrade_legacy_check(store: &dyn Store, key: &Key) -> Result<()> {
+    let legacy = |c: Option<&[u8]>| c.and_then(|c| open_check(key, c)) == Some(Check::Legacy);
+    if !legacy(store.read_meta(Meta::KeyCheck)?.as_deref()) {
+        return Ok(());
+    }
+    let sealed = seal_key_check(key, Check::Steady(0))?;
+    store.update_meta(Meta::KeyCheck, &mut |cur| {
+        Ok(if legacy(cur) {
+            Change::Put(sealed.clone())
+        } else {
+            Change::Keep
+        })
+    })?;
+    Ok(())
+}
+
 fn put_key_check_if_absent(store: &dyn Store, key: &Key) -> Result<()> {
-    let sealed = seal_key_check(key)?;
+    let sealed = seal_key_check(key, Check::Steady(0))?;
     store.update_meta(Meta::KeyCheck, &mut |cur| {
         Ok(match cur {
             Some(_) => Change::Keep,
@@ -308,30 +606,84 @@ mod tests {
     }
 
     #[test]
-    fn parked_keys_open_from_either_side() {
+    fn parked_keys_are_honoured_only_while_the_key_check_says_so() {
         let store = MemoryStore::default();
         let (old, new) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
-        let put = |m: Meta, b: Vec<u8>| {
-            store
-                .update_meta(m, &mut |_| Ok(Change::Put(b.clone())))
-                .unwrap()
-        };
-        put(
-            Meta::RotationPrev,
-            seal_parked(Meta::RotationPrev, &old, &new).unwrap(),
-        );
-        put(
-            Meta::RotationNext,
-            seal_parked(Meta::RotationNext, &new, &old).unwrap(),
-        );
+        for_write(&mem_key(1), &store).unwrap();
+        assert_eq!(start_rotation(&store, &mem_key(1), &old, &new).unwrap(), 1);
         let with_old = MasterKeys::load(&mem_key(1), &store).unwrap();
-        assert!(with_old.is_rotating());
+        assert!(with_old.is_rotating() && !with_old.is_new_side());
         assert_eq!(with_old.write_key().unwrap().expose(), new.expose());
+        assert_eq!(with_old.target_generation(), Some(1));
         let with_new = MasterKeys::load(&mem_key(2), &store).unwrap();
+        assert!(with_new.is_new_side());
         assert_eq!(with_new.write_key().unwrap().expose(), new.expose());
         assert_eq!(with_new.old_key().unwrap().expose(), old.expose());
         // A third key finds nothing.
         let other = MasterKeys::load(&mem_key(3), &store).unwrap();
         assert!(!other.is_rotating());
+        assert_eq!(other.all().len(), 1);
+        // Promoted: the new key alone, from either side, though the records are still parked.
+        put_meta(
+            &store,
+            Meta::KeyCheck,
+            seal_key_check(&new, Check::Steady(1)).unwrap(),
+        )
+        .unwrap();
+        let with_old = MasterKeys::load(&mem_key(1), &store).unwrap();
+        assert!(with_old.is_promoted());
+        assert_eq!(with_old.all().len(), 1);
+        assert_eq!(with_old.write_key().unwrap().expose(), new.expose());
+        let with_new = MasterKeys::load(&mem_key(2), &store).unwrap();
+        assert!(!with_new.is_rotating() && !with_new.is_promoted());
+        assert_eq!(with_new.all().len(), 1);
+        // A record of another generation does not match a check saying "rotating".
+        put_meta(
+            &store,
+            Meta::KeyCheck,
+            seal_key_check(&new, Check::Rotating(2)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            MasterKeys::load(&mem_key(2), &store).unwrap().all().len(),
+            1
+        );
+        assert_eq!(
+            MasterKeys::load(&mem_key(1), &store).unwrap().all().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_key_check_without_a_generation_reads_as_zero_and_is_upgraded_by_a_write() {
+        let store = MemoryStore::default();
+        let key = Key::from_bytes([1; 32]);
+        let k = key.derive("", Purpose::KeyCheck);
+        let legacy = seal_legacy_key_check(&key);
+        assert_eq!(open_check(&key, &legacy), Some(Check::Legacy));
+        put_meta(&store, Meta::KeyCheck, legacy).unwrap();
+        for_write(&mem_key(1), &store).unwrap();
+        let now = store.read_meta(Meta::KeyCheck).unwrap().unwrap();
+        assert_eq!(open_check(&key, &now), Some(Check::Steady(0)));
+        // Earlier versions check the label only: they still accept the new form.
+        let opened = crypt::open(&k, Purpose::KeyCheck, "", "keycheck", &now).unwrap();
+        assert!(opened.as_slice().starts_with(KEY_CHECK_LABEL));
+        let rotating = seal_key_check(&key, Check::Rotating(7)).unwrap();
+        assert_eq!(open_check(&key, &rotating), Some(Check::Rotating(7)));
+        assert_eq!(open_check(&Key::from_bytes([2; 32]), &rotating), None);
+    }
+
+    #[test]
+    fn a_parked_record_is_bound_to_its_generation() {
+        let (a, b) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
+        let mut rec = seal_parked(Meta::RotationPrev, &a, &b, 3).unwrap();
+        let (k, g) = open_parked(Meta::RotationPrev, &rec, &b).unwrap();
+        assert_eq!((k.expose(), g), (a.expose(), Some(3)));
+        assert!(open_parked(Meta::RotationNext, &rec, &b).is_none());
+        // Another generation written in front of the sealed bytes does not open.
+        rec[11] = 4;
+        assert!(open_parked(Meta::RotationPrev, &rec, &b).is_none());
+        let old = seal_parked_legacy(Meta::RotationPrev, &a, &b).unwrap();
+        assert_eq!(open_parked(Meta::RotationPrev, &old, &b).unwrap().1, None);
     }
 }

@@ -36,11 +36,13 @@ pub enum Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Meta {
     /// Sealed under the master key that seals this base: a key that cannot open it is refused
-    /// for every write and rotation.
+    /// for every write and rotation. It also holds the rotation generation and whether a
+    /// rotation to it is in progress.
     KeyCheck,
     /// During a rotation: the next key, sealed under the current one.
     RotationNext,
-    /// During a rotation: the current key, sealed under the next one.
+    /// During a rotation from an operator's key file: the current key, sealed under the next one,
+    /// for machines given the next key before the rotation finished.
     RotationPrev,
 }
 

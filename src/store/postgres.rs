@@ -6,10 +6,10 @@
 //! Every update is a short transaction: a shared "write barrier" lock, the row read `FOR UPDATE`,
 //! the decision, and a compare-and-swap statement on the bytes the decision saw (retried on a
 //! conflict), so the last acknowledged write wins and nothing lands between a decision and its
-//! change. Parking a rotation's keys takes the barrier exclusively: every write either committed
-//! before the keys were parked (and a rotation's pass over the rows sees it) or reads them and
-//! seals with the next key. The rotation lock is a session-level advisory lock, released when its
-//! guard drops or the session ends.
+//! change. Writing a base record (a rotation's parked keys, the key check that marks it) takes the
+//! barrier exclusively: every write either committed before the key check said "rotating" (and a
+//! rotation's pass over the rows sees it) or reads it and seals with the next key. The rotation
+//! lock is a session-level advisory lock, released when its guard drops or the session ends.
 
 use super::name::SecretName;
 use super::{Change, Decide, Meta, Store};
@@ -498,9 +498,9 @@ impl Store for PgStore {
     }
 
     fn update_meta(&self, meta: Meta, decide: &mut Decide) -> Result<bool> {
-        // Parking or dropping a rotation key waits for writes in flight and holds new ones back
-        // until it commits (see the module notes).
-        let exclusive = matches!(meta, Meta::RotationNext | Meta::RotationPrev);
+        // Every base record (the key check marking a rotation, a parked key) waits for writes in
+        // flight and holds new ones back until it commits (see the module notes).
+        let exclusive = true;
         self.op(|| {
             self.write_txn(exclusive, || {
                 self.decide_and_swap(Row::Base(meta.name()), decide)

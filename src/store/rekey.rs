@@ -2,13 +2,15 @@
 //! key (docs/storage.md, "Key ownership and rotation").
 //!
 //! Crash-safe by construction, for generated keys, the keyring and operator key files alike: the
-//! new key is parked in the base, sealed under the old one and the old under the new, before any
-//! entry changes; readers holding either key find the other and writers seal with the new one while
-//! it is parked; each entry is replaced atomically under its workspace's lock; only when all are
-//! converted are the key check re-sealed, the new key installed (generated file, keyring) and the
-//! parked records removed. Killed at any point, every entry opens with either key, and running
-//! `rekey` again finishes the job. A rotation lock, held from parking to promoting, keeps
-//! rotations from overlapping.
+//! new key is parked in the base, sealed under the old one (and, for an operator's key file, the
+//! old under the new), bound to the next generation, and the key check re-sealed under the new key
+//! saying that generation is rotating, before any entry changes; readers find the other key and
+//! writers seal with the new one from then on; each entry is replaced atomically under its
+//! workspace's lock; only when all are converted does the key check say the generation is steady,
+//! then the new key is installed (generated file, keyring) and the parked records removed. Killed
+//! at any point, every entry opens with the key the source holds, and running `rekey` again (with
+//! the key it started from) finishes the job. A rotation lock, held from parking to promoting,
+//! keeps rotations from overlapping.
 
 use super::crypt::{self, Key, Purpose};
 use super::file::FileStore;
@@ -97,7 +99,29 @@ pub fn rotate(
     let _rotation = store.lock_rotation()?;
     let keys = MasterKeys::load(source, store)?;
     let mut report = RekeyReport::default();
-    let (old, next) = if keys.is_rotating() {
+    if keys.is_new_side() {
+        // Only the old key's holder finishes a rotation: entries it cannot tell from the ones the
+        // rotation moves are re-sealed only by a run that holds the key they are sealed with.
+        return Err(Error::Invalid(
+            "a rotation to this key is in progress: finish it with BETA9_CREDENTIALS_KEY_FILE naming the key it started from and --new-key-file naming this one".into(),
+        ));
+    }
+    if keys.is_promoted() {
+        // Every entry was moved and the key check names the new key: only the clean-up is left.
+        let Some(next) = keys.write_key() else {
+            return Err(Error::Other(anyhow::anyhow!("inconsistent rotation state")));
+        };
+        if new.as_ref().is_some_and(|n| n.expose() != next.expose()) {
+            return Err(Error::Invalid(
+                "a rotation to another key is in progress: finish it first with --new-key-file naming the key it started with".into(),
+            ));
+        }
+        report.resumed = true;
+        let target = keys.target_generation().unwrap_or(1);
+        promote(source, store, next, target)?;
+        return Ok(report);
+    }
+    let (old, next, target) = if keys.is_rotating() {
         // An interrupted rotation: finish it, towards the key it parked.
         let (Some(next), Some(old)) = (keys.write_key(), keys.old_key()) else {
             return Err(Error::Other(anyhow::anyhow!("inconsistent rotation state")));
@@ -108,7 +132,9 @@ pub fn rotate(
             ));
         }
         report.resumed = true;
-        (old.duplicate(), next.duplicate())
+        // A rotation an earlier version parked moves the base from generation 0 to 1.
+        let target = keys.target_generation().unwrap_or(1);
+        (old.duplicate(), next.duplicate(), target)
     } else {
         let Some(current) = keys.write_key() else {
             if keys::base_is_sealed(store)? {
@@ -137,19 +163,10 @@ pub fn rotate(
             }
         };
         let current = current.duplicate();
-        // Park: the old key under the new first (readers holding the new key need it only once
-        // the new one is in use), then the new under the old.
-        put_meta(
-            store,
-            Meta::RotationPrev,
-            keys::seal_parked(Meta::RotationPrev, &current, &next)?,
-        )?;
-        put_meta(
-            store,
-            Meta::RotationNext,
-            keys::seal_parked(Meta::RotationNext, &next, &current)?,
-        )?;
-        (current, next)
+        // Park both keys, bound to the next generation, then mark the key check: from then on
+        // writers seal with the new key.
+        let target = keys::start_rotation(store, source, &current, &next)?;
+        (current, next, target)
     };
     for ws in store.workspaces()? {
         rekey_workspace(store, &ws, &old, &next, &mut report)?;
@@ -157,21 +174,25 @@ pub fn rotate(
         clear_caches(&ws, &old);
         report.workspaces += 1;
     }
-    // Promote: the key check first (writers verify against it), then the key itself, then the
-    // parked records go.
-    put_meta(store, Meta::KeyCheck, keys::seal_key_check(&next)?)?;
+    promote(source, store, &next, target)?;
+    Ok(report)
+}
+
+/// Promote: the key check says the new generation is steady under the new key first (from then on
+/// no parked record is honoured), then the key itself is installed, then the parked records go.
+fn promote(source: &KeySource, store: &dyn Store, next: &Key, target: u64) -> Result<()> {
+    keys::put_meta(
+        store,
+        Meta::KeyCheck,
+        keys::seal_key_check(next, keys::Check::Steady(target))?,
+    )?;
     if source.is_managed() {
-        source.store_key(&next)?;
+        source.store_key(next)?;
     }
     for meta in [Meta::RotationNext, Meta::RotationPrev] {
         store.update_meta(meta, &mut |_| Ok(Change::Delete))?;
     }
     source.drop_legacy_next();
-    Ok(report)
-}
-
-fn put_meta(store: &dyn Store, meta: Meta, bytes: Vec<u8>) -> Result<()> {
-    store.update_meta(meta, &mut |_| Ok(Change::Put(bytes.clone())))?;
     Ok(())
 }
 
@@ -278,6 +299,17 @@ mod tests {
 
     #[test]
     fn an_interrupted_rotation_stays_readable_and_finishes_on_rerun() {
+        interrupted_rotation(false);
+    }
+
+    /// A rotation an earlier version parked (records bound to their names only, a key check
+    /// without a generation) still reads from the old key's side and finishes.
+    #[test]
+    fn a_rotation_an_earlier_version_interrupted_finishes_on_rerun() {
+        interrupted_rotation(true);
+    }
+
+    fn interrupted_rotation(legacy: bool) {
         let t = tempfile::tempdir().unwrap();
         let e = env(t.path());
         for i in 0..6 {
@@ -288,18 +320,21 @@ mod tests {
         let store = FileStore::new(t.path().join("store"), std::time::Duration::from_secs(2));
         let old = source.load().unwrap().unwrap();
         let new = Key::generate().unwrap();
-        put_meta(
-            &store,
-            Meta::RotationPrev,
-            keys::seal_parked(Meta::RotationPrev, &old, &new).unwrap(),
-        )
-        .unwrap();
-        put_meta(
-            &store,
-            Meta::RotationNext,
-            keys::seal_parked(Meta::RotationNext, &new, &old).unwrap(),
-        )
-        .unwrap();
+        if legacy {
+            keys::put_meta(&store, Meta::KeyCheck, keys::seal_legacy_key_check(&old)).unwrap();
+            for (meta, key, under) in [
+                (Meta::RotationPrev, &old, &new),
+                (Meta::RotationNext, &new, &old),
+            ] {
+                let sealed = keys::seal_parked_legacy(meta, key, under).unwrap();
+                keys::put_meta(&store, meta, sealed).unwrap();
+            }
+        } else {
+            assert_eq!(
+                keys::start_rotation(&store, &source, &old, &new).unwrap(),
+                1
+            );
+        }
         let (o, n) = (
             old.derive("default", Purpose::Entry),
             new.derive("default", Purpose::Entry),

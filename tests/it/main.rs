@@ -40,4 +40,5 @@ mod proxy;
 mod redis;
 mod registry_env;
 mod rekey;
+mod retired_keys;
 mod stress;

@@ -1195,7 +1195,7 @@ fn rekey_over_postgres_survives_an_interruption() {
     use docker_credential_beta9::env::Env;
     use docker_credential_beta9::store::crypt::{self, Key, Purpose};
     use docker_credential_beta9::store::keys;
-    use docker_credential_beta9::store::{postgres, Change, Meta, Store};
+    use docker_credential_beta9::store::{postgres, Change, Store};
 
     let Some(pg) = Pg::start("rekey_over_postgres_survives_an_interruption") else {
         return;
@@ -1216,28 +1216,19 @@ fn rekey_over_postgres_survives_an_interruption() {
         assert_eq!(login(&b.get(r)).1, format!("v-{r}"));
     }
 
-    // Interrupted rotation, as a crash would leave it: next key parked both ways, half the rows
-    // re-sealed.
+    // Interrupted rotation, as a crash would leave it: both keys parked, the key check marked,
+    // half the rows re-sealed.
     let env = Env::from_pairs([
         ("BETA9_STORE_URL", url.as_str()),
         ("BETA9_CREDENTIALS_KEY_FILE", k1.to_str().unwrap()),
     ]);
     let store = postgres::from_env(&env).unwrap();
     let (old, new) = (Key::from_bytes([0x01; 32]), Key::from_bytes([0x02; 32]));
-    for (meta, sealed) in [
-        (
-            Meta::RotationPrev,
-            keys::seal_parked(Meta::RotationPrev, &old, &new).unwrap(),
-        ),
-        (
-            Meta::RotationNext,
-            keys::seal_parked(Meta::RotationNext, &new, &old).unwrap(),
-        ),
-    ] {
-        store
-            .update_meta(meta, &mut |_| Ok(Change::Put(sealed.clone())))
-            .unwrap();
-    }
+    let source = docker_credential_beta9::store::key::KeySource::File(k1.clone());
+    assert_eq!(
+        keys::start_rotation(&store, &source, &old, &new).unwrap(),
+        1
+    );
     let (o, n) = (
         old.derive("default", Purpose::Entry),
         new.derive("default", Purpose::Entry),
@@ -1354,4 +1345,258 @@ fn files_mounted_by_the_kubelet_serve_the_store_and_the_platform_import() {
     );
     o.assert_ok();
     assert_eq!(login(&s.get("ghcr.io")).1, format!("{CANARY}-ghcr"));
+/// Retired keys stay retired on the shared store (docs/postgres.md, "What a replay can and cannot
+/// do"): a reader of the database saw every base row the rotation wrote; after it finished, they
+/// hold the old key, put rows back and forge the entry under it. A machine on the new key answers
+/// the forgery in no case (one line, exit 1), and no later `rekey` re-seals it.
+#[test]
+fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back() {
+    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+
+    let Some(pg) = Pg::start("base_rows_saved_during_a_rotation_and_put_back") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys_dir = tempfile::tempdir().unwrap();
+    let k1 = key_file(keys_dir.path(), "k1", 0x01);
+    let k2 = key_file(keys_dir.path(), "k2", 0x02);
+    let k3 = key_file(keys_dir.path(), "k3", 0x03);
+    let url = pg.url(&db);
+    let a1 = machine(&url, &k1);
+    a1.store("ghcr.io", "u", "genuine").assert_ok();
+    let name = name_of("ghcr.io");
+    // The spy: every base row written from now on, in order, after the rows there already are.
+    pg.psql(
+        &db,
+        "CREATE TABLE spy (seq bigserial, name text, sealed bytea);\
+         INSERT INTO spy (name, sealed) SELECT name, sealed FROM beta9_credentials_base;\
+         CREATE TABLE old_rows AS SELECT workspace, name, sealed FROM beta9_credentials;\
+         CREATE FUNCTION spy() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN \
+           INSERT INTO spy (name, sealed) VALUES (NEW.name, NEW.sealed); RETURN NEW; END $$;\
+         CREATE TRIGGER spy AFTER INSERT OR UPDATE ON beta9_credentials_base \
+           FOR EACH ROW EXECUTE FUNCTION spy();",
+    );
+    a1.run(&["rekey", "--new-key-file", k2.to_str().unwrap()], b"")
+        .assert_ok();
+    pg.psql(
+        &db,
+        "CREATE TABLE final AS SELECT name, sealed FROM beta9_credentials_base;\
+         CREATE TABLE final_rows AS SELECT workspace, name, sealed FROM beta9_credentials;",
+    );
+    let mut a2 = machine(&url, &k2);
+    a2.set_env("BETA9_STORE_CACHE_TTL", "0");
+    assert_eq!(login(&a2.get("ghcr.io")).1, "genuine");
+
+    // The forgery: the old row opened with the old key, another secret sealed under it.
+    let old_row = hex::decode(
+        pg.psql(&db, "SELECT encode(sealed, 'hex') FROM old_rows")
+            .trim(),
+    )
+    .unwrap();
+    let k = Key::from_bytes([0x01; 32]).derive("default", Purpose::Entry);
+    let plain = crypt::open(&k, Purpose::Entry, "default", &name, &old_row).unwrap();
+    let text = String::from_utf8(plain.as_slice().to_vec()).unwrap();
+    let forged = crypt::seal(
+        &k,
+        Purpose::Entry,
+        "default",
+        &name,
+        text.replace("genuine", "FORGED").as_bytes(),
+    )
+    .unwrap();
+    let row = || {
+        pg.psql(
+            &db,
+            &format!("SELECT encode(sealed, 'hex') FROM beta9_credentials WHERE name = '{name}'"),
+        )
+        .trim()
+        .to_string()
+    };
+    let put_row = |hex_bytes: &str| {
+        pg.psql(
+            &db,
+            &format!(
+                "UPDATE beta9_credentials SET sealed = decode('{hex_bytes}', 'hex') WHERE name = '{name}'"
+            ),
+        );
+    };
+    // Resets the base rows to what the rotation left, runs `put_back`, forges the entry.
+    let attack = |what: &str, put_back: &str| {
+        pg.psql(
+            &db,
+            &format!(
+                "DELETE FROM beta9_credentials_base;\
+                 INSERT INTO beta9_credentials_base (name, sealed) SELECT name, sealed FROM final;\
+                 {put_back}"
+            ),
+        );
+        put_row(&hex::encode(&forged));
+        let o = a2.get("ghcr.io");
+        verb_error(&o, &["cannot decrypt", &name]);
+        assert!(!o.stdout.contains("FORGED"), "{what}: {o:?}");
+        // A `rekey` on the new key (resuming what looks like a rotation, or refusing) leaves
+        // the forged row as it is.
+        let before = row();
+        let o = a2.run(&["rekey"], b"");
+        assert_eq!(row(), before, "{what}: rekey re-sealed the forgery: {o:?}");
+        verb_error(&a2.get("ghcr.io"), &["cannot decrypt"]);
+    };
+    let first = |record: &str| {
+        format!(
+            "DELETE FROM beta9_credentials_base WHERE name = '{record}';\
+             INSERT INTO beta9_credentials_base (name, sealed) \
+               SELECT name, sealed FROM spy WHERE name = '{record}' ORDER BY seq LIMIT 1;"
+        )
+    };
+    attack("the parked old key", &first("rotation.prev"));
+    attack(
+        "the key check from before the rotation, with the parked keys",
+        &format!(
+            "{}{}{}",
+            first("keycheck"),
+            first("rotation.prev"),
+            first("rotation.next")
+        ),
+    );
+    // The key check from before the rotation alone: machines on the new key still read, and
+    // refuse writes; it never makes them accept the old key.
+    pg.psql(
+        &db,
+        &format!(
+            "DELETE FROM beta9_credentials_base;\
+             INSERT INTO beta9_credentials_base (name, sealed) SELECT name, sealed FROM final;\
+             UPDATE beta9_credentials SET sealed = (SELECT sealed FROM final_rows) WHERE name = '{name}';\
+             {}",
+            first("keycheck")
+        ),
+    );
+    assert_eq!(login(&a2.get("ghcr.io")).1, "genuine");
+    verb_error(&a2.store("x.example", "u", "p"), &["wrong key"]);
+    // An old row put back (a genuine one, sealed under the old key) does not open either.
+    pg.psql(
+        &db,
+        "DELETE FROM beta9_credentials_base;\
+         INSERT INTO beta9_credentials_base (name, sealed) SELECT name, sealed FROM final;",
+    );
+    put_row(&hex::encode(&old_row));
+    verb_error(&a2.get("ghcr.io"), &["cannot decrypt", &name]);
+    // The next real rotation leaves the row it cannot open untouched and names it.
+    put_row(&hex::encode(&forged));
+    let before = row();
+    let o = a2.run(&["rekey", "--new-key-file", k3.to_str().unwrap()], b"");
+    o.assert_ok();
+    assert!(o.stderr.contains("opens with neither key"), "{o:?}");
+    assert_eq!(row(), before);
+}
+
+/// A rotation an earlier version started and did not finish (records bound to their names only,
+/// a key check without a generation) still finishes over PostgreSQL: machines on the old key read
+/// every row meanwhile, the rerun with the old key moves the rest, and the key check then holds
+/// generation 1 (docs/storage.md, "Key ownership and rotation").
+#[test]
+fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
+    use docker_credential_beta9::env::Env;
+    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+    use docker_credential_beta9::store::keys;
+    use docker_credential_beta9::store::{postgres, Change, Meta, Store};
+
+    let Some(pg) = Pg::start("a_rotation_an_earlier_version_left_unfinished") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys_dir = tempfile::tempdir().unwrap();
+    let k1 = key_file(keys_dir.path(), "k1", 0x01);
+    let k2 = key_file(keys_dir.path(), "k2", 0x02);
+    let url = pg.url(&db);
+    let mut a1 = machine(&url, &k1);
+    a1.set_env("BETA9_STORE_CACHE_TTL", "0");
+    let regs: Vec<String> = (0..4).map(|i| format!("r{i}.example")).collect();
+    for r in &regs {
+        a1.store(r, "u", &format!("v-{r}")).assert_ok();
+    }
+    let env = Env::from_pairs([
+        ("BETA9_STORE_URL", url.as_str()),
+        ("BETA9_CREDENTIALS_KEY_FILE", k1.to_str().unwrap()),
+    ]);
+    let store = postgres::from_env(&env).unwrap();
+    let (old, new) = (Key::from_bytes([0x01; 32]), Key::from_bytes([0x02; 32]));
+    // What the earlier version left: its key check (label and random hex only) under the old key,
+    // both keys parked by name, half the rows moved.
+    let mut plain = b"docker-credential-beta9 key check v1\n".to_vec();
+    plain.extend_from_slice(&[b'0'; 32]);
+    let check = crypt::seal(
+        &old.derive("", Purpose::KeyCheck),
+        Purpose::KeyCheck,
+        "",
+        "keycheck",
+        &plain,
+    )
+    .unwrap();
+    for (meta, sealed) in [
+        (Meta::KeyCheck, check),
+        (
+            Meta::RotationPrev,
+            keys::seal_parked_legacy(Meta::RotationPrev, &old, &new).unwrap(),
+        ),
+        (
+            Meta::RotationNext,
+            keys::seal_parked_legacy(Meta::RotationNext, &new, &old).unwrap(),
+        ),
+    ] {
+        store
+            .update_meta(meta, &mut |_| Ok(Change::Put(sealed.clone())))
+            .unwrap();
+    }
+    let (o, n) = (
+        old.derive("default", Purpose::Entry),
+        new.derive("default", Purpose::Entry),
+    );
+    for r in &regs[..2] {
+        let name = SecretName::derive(r);
+        store
+            .update("default", &name, &mut |cur| {
+                let plain = crypt::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap())
+                    .unwrap();
+                let sealed = crypt::seal(
+                    &n,
+                    Purpose::Entry,
+                    "default",
+                    name.as_str(),
+                    plain.as_slice(),
+                )
+                .unwrap();
+                Ok(Change::Put(sealed))
+            })
+            .unwrap();
+    }
+    drop(store);
+    for r in &regs {
+        assert_eq!(login(&a1.get(r)).1, format!("v-{r}"));
+    }
+    // The machine on the new key is not handed the old key by a record bound to nothing but its
+    // name: it reads the moved rows only, until the rotation is finished.
+    let mut a2 = machine(&url, &k2);
+    a2.set_env("BETA9_STORE_CACHE_TTL", "0");
+    assert_eq!(login(&a2.get(&regs[0])).1, format!("v-{}", regs[0]));
+    verb_error(&a2.get(&regs[3]), &["cannot decrypt"]);
+    let o = a1.run(&["rekey", "--new-key-file", k2.to_str().unwrap()], b"");
+    o.assert_ok();
+    assert!(o.stdout.contains("rekeyed 2 entries"), "{o:?}");
+    for r in &regs {
+        assert_eq!(login(&a2.get(r)).1, format!("v-{r}"));
+    }
+    let check = hex::decode(
+        pg.psql(
+            &db,
+            "SELECT encode(sealed, 'hex') FROM beta9_credentials_base WHERE name = 'keycheck'",
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(keys::open_check(&new, &check), Some(keys::Check::Steady(1)));
+    assert_eq!(
+        pg.psql(&db, "SELECT count(*) FROM beta9_credentials_base")
+            .trim(),
+        "1"
+    );
 }
