@@ -1345,6 +1345,8 @@ fn files_mounted_by_the_kubelet_serve_the_store_and_the_platform_import() {
     );
     o.assert_ok();
     assert_eq!(login(&s.get("ghcr.io")).1, format!("{CANARY}-ghcr"));
+}
+
 /// Retired keys stay retired on the shared store (docs/postgres.md, "What a replay can and cannot
 /// do"): a reader of the database saw every base row the rotation wrote; after it finished, they
 /// hold the old key, put rows back and forge the entry under it. A machine on the new key answers

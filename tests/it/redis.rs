@@ -1110,6 +1110,8 @@ fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
         .query(&mut con)
         .unwrap();
     assert_eq!(held.as_deref(), Some("planted"));
+}
+
 /// The CA file comes from a ConfigMap or Secret the kubelet mounted: `ca.pem -> ..data/ca.pem`.
 #[test]
 fn rediss_reads_a_ca_file_mounted_by_the_kubelet() {
