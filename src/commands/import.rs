@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
         .map(Registry::from_server_url)
         .transpose()?;
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
-    let (record, dropped) = prepare(record)?;
+    let (record, dropped) = prepare(ctx, record)?;
     let saved = actions::save(ctx, &record, None)?;
     let mut out = Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {} (from {format})",
@@ -111,9 +111,9 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
 }
 
 /// The checks every imported record passes (the same for stdin and the platform's secrets).
-fn prepare(record: Record) -> Result<(Record, Vec<String>), Failure> {
+fn prepare(ctx: &Context, record: Record) -> Result<(Record, Vec<String>), Failure> {
     let (credentials, dropped) = checks::drop_empty(record.credentials);
-    let credentials = checks::inline_google_key(credentials, false)?;
+    let credentials = checks::inline_google_key(credentials, false, &ctx.env)?;
     let record = Record {
         credentials,
         ..record
@@ -163,7 +163,7 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         let (record, _) = decode(trim(plain.as_slice()), None, true).map_err(|f| match f {
             Failure::User(m) | Failure::Internal(m) => all_or_nothing(m),
         })?;
-        let (record, _) = prepare(record).map_err(|f| match f {
+        let (record, _) = prepare(ctx, record).map_err(|f| match f {
             Failure::User(m) | Failure::Internal(m) => all_or_nothing(m),
         })?;
         records.push(PlatformRecord {

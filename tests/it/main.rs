@@ -23,6 +23,7 @@ mod ecr;
 mod fuzz;
 mod gcp;
 mod gcp_env;
+mod google_endpoints;
 mod hardening;
 mod interop;
 mod keyring;
