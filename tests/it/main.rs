@@ -25,6 +25,7 @@ mod gcp;
 mod gcp_env;
 mod google_endpoints;
 mod hardening;
+mod import_policy;
 mod interop;
 mod keyring;
 mod kubelet;
