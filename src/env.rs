@@ -53,6 +53,11 @@ pub const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_END
 pub const AWS_PROFILE: &str = "AWS_PROFILE";
 /// Replaces `metadata.google.internal` (google-cloud-go `compute/metadata`).
 pub const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
+/// An origin standing in for Google's API hosts, with the same pinned paths
+/// (docs/google.md, "Pinned endpoints"): a Private Service Connect endpoint, or a test stub.
+pub const GOOGLE_ENDPOINT_ORIGIN: &str = "BETA9_GOOGLE_ENDPOINT_ORIGIN";
+/// What an imported record may use of this machine (docs/records.md, "Import policy").
+pub const IMPORT_ALLOW: &str = "BETA9_IMPORT_ALLOW";
 /// docker's config directory (`configure-docker`); default `~/.docker`.
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// containers' auth file (`configure-docker --containers`), then `$XDG_RUNTIME_DIR/containers/auth.json`.
@@ -97,6 +102,8 @@ const TEXT: &[&str] = &[
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
     AWS_PROFILE,
     GCE_METADATA_HOST,
+    GOOGLE_ENDPOINT_ORIGIN,
+    IMPORT_ALLOW,
     STORE_URL,
     STORE_CACHE_TTL,
     STORE_MAX_STALE,

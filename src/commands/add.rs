@@ -72,7 +72,7 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     } else {
         (from_named(&ctx.env, &args.names)?, Source::Named)
     };
-    let creds = checks::inline_google_key(creds, true)?;
+    let creds = checks::inline_google_key(creds, true, &ctx.env)?;
     let names: Vec<&str> = creds.names().collect();
     let kind = forced
         .or_else(|| detect::detect(&registry, &names))

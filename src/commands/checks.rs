@@ -6,6 +6,8 @@ use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
 use crate::env::Env;
 use crate::hosts;
 use crate::record::{Credentials, Record};
+use crate::resolve::gcp_endpoints::Origin;
+use crate::resolve::gcp_key::GoogleKey;
 use secrecy::{ExposeSecret, SecretString};
 /// A Google credential file is a few KiB; anything past this is not one.
 const KEY_FILE_LIMIT: u64 = 1 << 20;
@@ -83,11 +85,18 @@ pub fn drop_empty(creds: Credentials) -> (Credentials, Vec<String>) {
 /// Replaces `GOOGLE_APPLICATION_CREDENTIALS` by `GOOGLE_APPLICATION_CREDENTIALS_JSON`. Its value is
 /// the key JSON itself when it starts with `{`; otherwise a path, read now if `read_paths` (for
 /// `add`: the file is on this machine) and refused otherwise (an imported record naming a path on
-/// some other machine is useless). No message ever quotes the value or the file.
-pub fn inline_google_key(creds: Credentials, read_paths: bool) -> Result<Credentials, Failure> {
+/// some other machine is useless). No message ever quotes the value or the file. Google's
+/// endpoints in an `external_account` file are checked against their pins (docs/google.md,
+/// "Pinned endpoints"), with the operator's stand-in origin from `env`.
+pub fn inline_google_key(
+    creds: Credentials,
+    read_paths: bool,
+    env: &Env,
+) -> Result<Credentials, Failure> {
+    let origin = Origin::from_env(env).map_err(Failure::User)?;
     let Some(value) = creds.get(GOOGLE_PATH) else {
         if let Some(v) = creds.get(GOOGLE_JSON) {
-            check_key_json(v.expose_secret().as_bytes(), GOOGLE_JSON)?;
+            check_key_json(v.expose_secret().as_bytes(), GOOGLE_JSON, origin.as_ref())?;
         }
         return Ok(creds);
     };
@@ -105,7 +114,11 @@ pub fn inline_google_key(creds: Credentials, read_paths: bool) -> Result<Credent
             "{GOOGLE_PATH} in an imported record must hold the key JSON, not a file path; put the content under {GOOGLE_JSON}"
         )));
     };
-    check_key_json(content.expose_secret().as_bytes(), GOOGLE_PATH)?;
+    check_key_json(
+        content.expose_secret().as_bytes(),
+        GOOGLE_PATH,
+        origin.as_ref(),
+    )?;
     let mut out = Credentials::new();
     for (name, v) in creds.iter() {
         if name != GOOGLE_PATH {
@@ -148,7 +161,7 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// The key must be a JSON object; errors give a position, never content.
-fn check_key_json(bytes: &[u8], name: &str) -> Result<(), Failure> {
+fn check_key_json(bytes: &[u8], name: &str, origin: Option<&Origin>) -> Result<(), Failure> {
     #[derive(serde::Deserialize)]
     struct Shape {
         #[serde(rename = "type", default)]
@@ -165,9 +178,13 @@ fn check_key_json(bytes: &[u8], name: &str) -> Result<(), Failure> {
     // messages name the problem, never the content.
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Failure::user(format!("the Google key from {name} is not UTF-8")))?;
-    crate::resolve::gcp_key::GoogleKey::parse(text)
-        .map(drop)
-        .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))
+    let key = GoogleKey::parse(text)
+        .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))?;
+    if let GoogleKey::External(x) = &key {
+        x.check_endpoints(origin)
+            .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))?;
+    }
+    Ok(())
 }
 
 /// Reads one credential variable for `add`, with errors that say what to do.
@@ -308,7 +325,10 @@ mod tests {
             GOOGLE_JSON,
             SecretString::from(r#"{"type":"service_account","private_key":"SEKRIT"}"#),
         );
-        let err = format!("{:?}", inline_google_key(c, false).unwrap_err());
+        let err = format!(
+            "{:?}",
+            inline_google_key(c, false, &Env::default()).unwrap_err()
+        );
         assert!(
             err.contains("client_email") && !err.contains("SEKRIT"),
             "{err}"
@@ -343,7 +363,7 @@ mod tests {
                 r#"{"type":"service_account","client_email":"a@b","private_key":"k"}"#,
             ),
         );
-        let out = inline_google_key(c, false).unwrap();
+        let out = inline_google_key(c, false, &Env::default()).unwrap();
         assert!(out.contains(GOOGLE_JSON) && !out.contains(GOOGLE_PATH));
 
         let dir = tempfile::tempdir().unwrap();
@@ -357,13 +377,13 @@ mod tests {
             GOOGLE_PATH,
             SecretString::from(p.to_string_lossy().into_owned()),
         );
-        assert!(inline_google_key(c, false).is_err());
+        assert!(inline_google_key(c, false, &Env::default()).is_err());
         let mut c = Credentials::new();
         c.insert(
             GOOGLE_PATH,
             SecretString::from(p.to_string_lossy().into_owned()),
         );
-        let out = inline_google_key(c, true).unwrap();
+        let out = inline_google_key(c, true, &Env::default()).unwrap();
         assert!(out
             .get(GOOGLE_JSON)
             .unwrap()
@@ -376,7 +396,10 @@ mod tests {
             GOOGLE_PATH,
             SecretString::from(p.to_string_lossy().into_owned()),
         );
-        let err = format!("{:?}", inline_google_key(c, true).unwrap_err());
+        let err = format!(
+            "{:?}",
+            inline_google_key(c, true, &Env::default()).unwrap_err()
+        );
         assert!(!err.contains("SEKRIT") && err.contains("line 1"), "{err}");
     }
 }

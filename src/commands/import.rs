@@ -9,6 +9,7 @@
 //! registry secret of one workspace, decrypted as the platform does, all of them or none.
 
 use super::checks;
+use super::import_policy::Policy;
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::context::Context;
@@ -84,6 +85,7 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     if let Some(url) = &args.from_beta9 {
         return from_beta9(ctx, args, url);
     }
+    let policy = Policy::from_env(&ctx.env)?;
     let buf = super::outcome::read_stdin(stdin)?;
     let given = args
         .registry
@@ -91,7 +93,8 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
         .map(Registry::from_server_url)
         .transpose()?;
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
-    let (record, dropped) = prepare(record)?;
+    let (record, dropped) =
+        prepare(ctx, &policy, record).map_err(|f| add_to_message(f, "; nothing was stored"))?;
     let saved = actions::save(ctx, &record, None)?;
     let mut out = Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {} (from {format})",
@@ -110,16 +113,29 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     Ok(out)
 }
 
-/// The checks every imported record passes (the same for stdin and the platform's secrets).
-fn prepare(record: Record) -> Result<(Record, Vec<String>), Failure> {
+/// The checks every imported record passes (the same for stdin and the platform's secrets),
+/// the import policy last (docs/records.md, "Import policy").
+fn prepare(
+    ctx: &Context,
+    policy: &Policy,
+    record: Record,
+) -> Result<(Record, Vec<String>), Failure> {
     let (credentials, dropped) = checks::drop_empty(record.credentials);
-    let credentials = checks::inline_google_key(credentials, false)?;
+    let credentials = checks::inline_google_key(credentials, false, &ctx.env)?;
     let record = Record {
         credentials,
         ..record
     };
     checks::check_record(&record, "credential names")?;
+    policy.check(&record).map_err(Failure::User)?;
     Ok((record, dropped))
+}
+
+fn add_to_message(f: Failure, more: &str) -> Failure {
+    match f {
+        Failure::User(m) => Failure::User(m + more),
+        Failure::Internal(m) => Failure::Internal(m + more),
+    }
 }
 
 /// One platform secret: its name and the record it decrypted to.
@@ -136,6 +152,8 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         .beta9_workspace
         .as_deref()
         .ok_or_else(|| Failure::user("--from-beta9 needs --beta9-workspace EXTERNAL_ID"))?;
+    // Before the database is asked: a malformed policy is the operator's to fix first.
+    let policy = Policy::from_env(&ctx.env)?;
     let home = ctx.env.path(env::HOME);
     let target = Target::parse(
         url,
@@ -163,7 +181,7 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         let (record, _) = decode(trim(plain.as_slice()), None, true).map_err(|f| match f {
             Failure::User(m) | Failure::Internal(m) => all_or_nothing(m),
         })?;
-        let (record, _) = prepare(record).map_err(|f| match f {
+        let (record, _) = prepare(ctx, &policy, record).map_err(|f| match f {
             Failure::User(m) | Failure::Internal(m) => all_or_nothing(m),
         })?;
         records.push(PlatformRecord {

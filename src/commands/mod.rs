@@ -23,6 +23,7 @@ pub mod docs;
 pub mod doctor;
 pub mod entries;
 pub mod import;
+pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
 pub mod outcome;

@@ -14,6 +14,7 @@
 //! `_json_key` / `_json_key_base64` logins are `generic` records and never reach this module.
 //! The caller ([`super::resolve`]) has already checked that the host is a Google registry host.
 
+use super::gcp_endpoints;
 use super::gcp_external::{self, ExternalAccount, Source};
 use super::gcp_http::{
     self, Peer, Request, IAM_CREDENTIALS, METADATA_SERVER, STS, SUBJECT_SOURCE, TOKEN_ENDPOINT,
@@ -114,7 +115,7 @@ fn static_token(ctx: &Context, record: &Record, token: &SecretString) -> Result<
 }
 
 /// `GCP_METADATA`: `1`/`true`/`yes`/`on` opt in, `0`/`false`/`no`/`off`/empty do not.
-fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
+pub fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
@@ -126,6 +127,12 @@ fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
 /// no PEM, signs nothing and opens no socket.
 fn credential_file(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
+    if let GoogleKey::External(x) = &key {
+        // Before the cache too: a token is never handed out for a file naming other endpoints.
+        let origin = gcp_endpoints::Origin::from_env(&ctx.env).map_err(Error::Invalid)?;
+        x.check_endpoints(origin.as_ref())
+            .map_err(|r| bad_record(record, r))?;
+    }
     let share = key.share_key();
     let token = refresh(ctx, &key.cache_key(), share.as_ref(), || match &key {
         GoogleKey::External(x) => federate(ctx, record, x),

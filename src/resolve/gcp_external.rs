@@ -6,8 +6,10 @@
 //! requests are made by `gcp.rs` over `gcp_http`.
 //!
 //! The subject token is this machine's identity, so its tokens are never shared across the fleet,
-//! and it is only ever sent to a Google (`*.googleapis.com`) endpoint: a record cannot redirect it.
+//! and it is only ever sent to Google's STS and IAM Credentials at their pinned hosts and paths
+//! ([`super::gcp_endpoints`]): a record cannot redirect it.
 
+use super::gcp_endpoints::{check, Api, Origin};
 use crate::fsutil;
 use crate::token;
 use crate::url::Url;
@@ -261,6 +263,23 @@ impl ExternalAccount {
             lifetime,
             source,
         })
+    }
+
+    /// The STS and IAM Credentials URLs are Google's, at their pinned paths, or the same paths
+    /// under the operator's `origin` (docs/google.md, "Pinned endpoints"). Checked before any
+    /// request, by `add`, `import` and `get`.
+    pub fn check_endpoints(&self, origin: Option<&Origin>) -> Result<(), String> {
+        let field = |f: &str| format!("{NAME} (external_account): {f}");
+        check(Api::Sts, &self.token_url, &field("token_url"), origin)?;
+        if let Some(u) = &self.impersonation_url {
+            check(
+                Api::IamCredentials,
+                u,
+                &field("service_account_impersonation_url"),
+                origin,
+            )?;
+        }
+        Ok(())
     }
 
     /// The local cache key: the whole configuration (not the subject token, which rotates while

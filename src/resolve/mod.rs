@@ -15,6 +15,7 @@ pub mod acr;
 pub mod ecr;
 mod ecr_sdk;
 pub mod gcp;
+pub mod gcp_endpoints;
 pub mod gcp_external;
 pub mod gcp_http;
 pub mod gcp_jwt;

@@ -728,7 +728,9 @@ fn workload_identity_federation_from_a_token_file_impersonates_the_service_accou
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
+    let mut sb = Sandbox::new();
+    // The stub stands in for Google's hosts: the operator's setting, never the record's.
+    sb.set_env("BETA9_GOOGLE_ENDPOINT_ORIGIN", &stub.base());
     // As on a Kubernetes node outside Google: a projected service-account token in a file.
     let config = stub.external_json(
         serde_json::json!({"file": stub.subject_path(), "format": {"type": "text"}}),
@@ -779,7 +781,8 @@ fn workload_identity_federation_from_a_local_url_uses_the_federated_token() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
+    let mut sb = Sandbox::new();
+    sb.set_env("BETA9_GOOGLE_ENDPOINT_ORIGIN", &stub.base());
     // As on an Azure VM: the subject token from the instance's identity endpoint, JSON format;
     // no impersonation, so the federated token itself is the answer.
     let config = stub.external_json(
@@ -804,7 +807,8 @@ fn workload_identity_federation_failures_are_one_line_and_never_leave_google() {
     let Some(stub) = GcpStub::start(&token()) else {
         return;
     };
-    let sb = Sandbox::new();
+    let mut sb = Sandbox::new();
+    sb.set_env("BETA9_GOOGLE_ENDPOINT_ORIGIN", &stub.base());
     // The subject token file is missing: one line naming it.
     let gone = sb.path().join("no-such-token");
     let config = stub.external_json(serde_json::json!({"file": gone}), true);

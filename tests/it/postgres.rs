@@ -1602,3 +1602,73 @@ fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
         "1"
     );
 }
+
+/// The import policy (docs/records.md, "Import policy") for `--from-beta9`: a tenant's secret
+/// that selects the worker's own AWS identity refuses the whole batch, in one line naming the
+/// secret and the setting, before anything is written; the operator's allowance lets it through.
+#[test]
+fn import_from_beta9_refuses_a_batch_holding_a_record_that_uses_the_machine() {
+    let Some(pg) =
+        Pg::start("import_from_beta9_refuses_a_batch_holding_a_record_that_uses_the_machine")
+    else {
+        return;
+    };
+    let platform = platform_db(&pg);
+    let ghcr = format!(
+        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
+    );
+    let ecr = "111111111111.dkr.ecr.us-east-1.amazonaws.com";
+    let ambient = format!(
+        r#"{{"credentials":{{"AWS_CREDENTIALS_SOURCE":"ambient"}},"registry":"{ecr}","type":"aws"}}"#
+    );
+    let (ws, _) = platform_workspace(
+        &pg,
+        "tenant",
+        None,
+        &[
+            ("oci-registry-ghcr-io", &ghcr),
+            ("oci-registry-ecr", &ambient),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("reader.pw");
+    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
+    let url = format!(
+        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        pg.ca().display()
+    );
+    let args = [
+        "import",
+        "--from-beta9",
+        &url,
+        "--beta9-workspace",
+        &ws,
+        "--beta9-password-file",
+        pw.to_str().unwrap(),
+    ];
+    let s = Sandbox::new();
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let all: Vec<&str> = args.iter().copied().chain(extra.iter().copied()).collect();
+        let o = s.run(&all, b"");
+        assert_eq!(o.code, 1, "{o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+        for words in [
+            "platform secret oci-registry-ecr",
+            &format!("refusing to import the record for {ecr}"),
+            "add aws-ambient to BETA9_IMPORT_ALLOW",
+            "nothing was imported",
+        ] {
+            assert!(o.stderr.contains(words), "{words}: {o:?}");
+        }
+        assert!(
+            !o.stderr.contains(CANARY) && !o.stdout.contains(CANARY),
+            "{o:?}"
+        );
+        assert_eq!(s.list().stdout, "{}\n", "nothing stored, ghcr.io neither");
+    }
+    let o = s.run_env(&args, b"", &[("BETA9_IMPORT_ALLOW", "aws-ambient")]);
+    o.assert_ok();
+    let listed = s.list().json();
+    assert_eq!(listed.as_object().unwrap().len(), 2, "{listed}");
+}

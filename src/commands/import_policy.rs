@@ -1,0 +1,289 @@
+//! What a record that arrives by `import` may use of this machine
+//! (docs/records.md, "Import policy"). In the platform's flow the record is a tenant's: it may name a registry and hold that
+//! registry's credentials, but it may not make the worker use the worker's own identity (ambient
+//! AWS credentials, the Google metadata server), read the worker's files or fetch URLs it picks
+//! (an `external_account` subject-token source), or send anything to a token endpoint other than
+//! Google's own. The operator opens each of these in `BETA9_IMPORT_ALLOW`; `add` is the operator's
+//! own command and never asks.
+
+use super::outcome::Failure;
+use crate::credential_type::{CredentialType, GOOGLE_JSON};
+use crate::env::{self, Env};
+use crate::record::{self, Record};
+use crate::resolve::gcp;
+use crate::resolve::gcp_endpoints::{self, Api, Origin};
+use crate::resolve::gcp_external::Source;
+use crate::resolve::gcp_key::GoogleKey;
+use crate::url::Url;
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
+
+const AWS_AMBIENT: &str = "aws-ambient";
+const GCP_METADATA: &str = "gcp-metadata";
+const EXTERNAL_FILE: &str = "external-account-file:";
+const EXTERNAL_URL: &str = "external-account-url:";
+
+/// The operator's allowances, from `BETA9_IMPORT_ALLOW`; nothing is allowed when it is unset.
+#[derive(Debug, Default)]
+pub struct Policy {
+    aws_ambient: bool,
+    gcp_metadata: bool,
+    files: Vec<PathBuf>,
+    urls: Vec<UrlPrefix>,
+    origin: Option<Origin>,
+}
+
+/// `scheme://host[:port]/path-prefix` of an allowed subject-token URL.
+#[derive(Debug)]
+struct UrlPrefix {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    path: String,
+}
+
+impl Policy {
+    /// The policy this environment sets; a malformed variable is one line naming it.
+    pub fn from_env(e: &Env) -> Result<Policy, Failure> {
+        let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW)).map_err(Failure::User)?;
+        policy.origin = Origin::from_env(e).map_err(Failure::User)?;
+        Ok(policy)
+    }
+
+    /// `BETA9_IMPORT_ALLOW`: a comma-separated list of `aws-ambient`, `gcp-metadata`,
+    /// `external-account-file:/DIR/` and `external-account-url:URL-PREFIX`.
+    pub fn parse(value: Option<&str>) -> Result<Policy, String> {
+        let mut p = Policy::default();
+        let Some(value) = value else {
+            return Ok(p);
+        };
+        for (i, item) in value.split(',').map(str::trim).enumerate() {
+            let bad = |why: &str| format!("{}: item {} {why}", env::IMPORT_ALLOW, i + 1);
+            if item.is_empty() {
+                continue;
+            } else if item == AWS_AMBIENT {
+                p.aws_ambient = true;
+            } else if item == GCP_METADATA {
+                p.gcp_metadata = true;
+            } else if let Some(dir) = item.strip_prefix(EXTERNAL_FILE) {
+                p.files.push(
+                    plain_absolute(dir)
+                        .ok_or_else(|| bad("must name an absolute path without . or .. parts"))?,
+                );
+            } else if let Some(url) = item.strip_prefix(EXTERNAL_URL) {
+                p.urls.push(UrlPrefix::parse(url).ok_or_else(|| {
+                    bad("must name an http(s) URL prefix with no user info, query or . or .. parts")
+                })?);
+            } else {
+                return Err(bad(&format!(
+                    "is not one of {AWS_AMBIENT}, {GCP_METADATA}, {EXTERNAL_FILE}/DIR/, {EXTERNAL_URL}URL"
+                )));
+            }
+        }
+        Ok(p)
+    }
+
+    /// Refuses a record that uses what this policy does not allow. The message is one line naming
+    /// the registry and the setting to change, never a value of the record.
+    pub fn check(&self, record: &Record) -> Result<(), String> {
+        let refuse = |what: &str, allow: &str| {
+            format!(
+                "refusing to import the record for {}: it {what}, which a record from outside this machine may not do unless the operator allows it: add {allow} to {}",
+                record.registry,
+                env::IMPORT_ALLOW
+            )
+        };
+        let c = &record.credentials;
+        match record.kind {
+            CredentialType::Aws if !self.aws_ambient && record::aws_ambient(c).unwrap_or(true) => {
+                return Err(refuse(
+                    "selects this machine's own AWS credentials (AWS_CREDENTIALS_SOURCE=ambient)",
+                    AWS_AMBIENT,
+                ));
+            }
+            CredentialType::Gcp => {
+                let metadata = c
+                    .get("GCP_METADATA")
+                    .is_some_and(|v| gcp::metadata_opt_in(v.expose_secret()) != Ok(false));
+                if metadata && !self.gcp_metadata {
+                    return Err(refuse(
+                        "selects this machine's own Google identity (GCP_METADATA, the metadata server)",
+                        GCP_METADATA,
+                    ));
+                }
+                if let Some(json) = c.get(GOOGLE_JSON) {
+                    self.check_google(record, json.expose_secret(), &refuse)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn check_google(
+        &self,
+        record: &Record,
+        json: &str,
+        refuse: &dyn Fn(&str, &str) -> String,
+    ) -> Result<(), String> {
+        let key = GoogleKey::parse(json)
+            .map_err(|r| format!("cannot import the record for {}: {r}", record.registry))?;
+        match &key {
+            GoogleKey::External(x) => {
+                x.check_endpoints(self.origin.as_ref()).map_err(|r| {
+                    format!("cannot import the record for {}: {r}", record.registry)
+                })?;
+                match &x.source {
+                    Source::File { path, .. } if !self.file_allowed(path) => Err(refuse(
+                        "reads its subject token from a file on this machine (external_account credential_source.file)",
+                        &format!("{EXTERNAL_FILE}/DIR/ for the directory that holds it"),
+                    )),
+                    Source::Url { url, .. } if !self.url_allowed(url) => Err(refuse(
+                        "fetches its subject token from a URL it names (external_account credential_source.url)",
+                        &format!("{EXTERNAL_URL}PREFIX for that URL"),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            GoogleKey::ServiceAccount(_) | GoogleKey::AuthorizedUser(_) => {
+                if gcp_endpoints::is_pinned(Api::OAuth, key.token_uri(), self.origin.as_ref()) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "refusing to import the record for {}: its Google credential file names a token_uri other than Google's (https://oauth2.googleapis.com/token); an operator's stand-in is set in {}",
+                        record.registry,
+                        env::GOOGLE_ENDPOINT_ORIGIN
+                    ))
+                }
+            }
+        }
+    }
+
+    fn file_allowed(&self, path: &Path) -> bool {
+        let Some(path) = path.to_str().and_then(plain_absolute) else {
+            return false;
+        };
+        self.files.iter().any(|dir| path.starts_with(dir))
+    }
+
+    fn url_allowed(&self, url: &str) -> bool {
+        let Some(u) = UrlPrefix::parse(url) else {
+            return false;
+        };
+        self.urls.iter().any(|p| p.covers(&u))
+    }
+}
+
+/// An absolute path whose parts are all names: no `.` or `..` (checked on the text, since
+/// `Path::components` drops inner `.` parts).
+fn plain_absolute(s: &str) -> Option<PathBuf> {
+    let ok = s.starts_with('/') && !s.split('/').any(|part| part == "." || part == "..");
+    ok.then(|| PathBuf::from(s))
+}
+
+impl UrlPrefix {
+    /// An http(s) URL with no user info; its path has no `.`/`..` segment (not even encoded), so a
+    /// prefix match on the text is a match on what the server serves. A query is ignored here.
+    fn parse(s: &str) -> Option<UrlPrefix> {
+        let u = Url::parse(s)?;
+        let uri: http::Uri = s.trim().parse().ok()?;
+        let path = match uri.path() {
+            "" => "/",
+            p => p,
+        };
+        let dotted = path.split('/').any(|seg| {
+            let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+            seg == "." || seg == ".."
+        });
+        if u.has_userinfo || dotted || !(u.scheme == "http" || u.scheme == "https") {
+            return None;
+        }
+        Some(UrlPrefix {
+            port: Some(u.port.unwrap_or(if u.scheme == "https" { 443 } else { 80 })),
+            scheme: u.scheme,
+            host: u.host,
+            path: path.to_string(),
+        })
+    }
+
+    /// Same scheme, host and port, and `other`'s path under this one's: `/a/` covers `/a/b`;
+    /// `/a` covers `/a` and `/a/b`, not `/ab`.
+    fn covers(&self, other: &UrlPrefix) -> bool {
+        let under = if self.path.ends_with('/') {
+            other.path.starts_with(&self.path)
+        } else {
+            other.path == self.path
+                || other
+                    .path
+                    .strip_prefix(&self.path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        self.scheme == other.scheme && self.host == other.host && self.port == other.port && under
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grammar_and_its_one_line_errors() {
+        let p = Policy::parse(Some(
+            " aws-ambient,gcp-metadata,external-account-file:/var/run/secrets/tokens/,external-account-url:http://169.254.169.254/metadata/identity/ ,",
+        ))
+        .unwrap();
+        assert!(p.aws_ambient && p.gcp_metadata);
+        assert!(p.file_allowed(Path::new("/var/run/secrets/tokens/gcp")));
+        assert!(!p.file_allowed(Path::new("/var/run/secrets/tokens/../../../etc/shadow")));
+        assert!(!p.file_allowed(Path::new("/var/run/secrets/tokens2/gcp")));
+        assert!(!p.file_allowed(Path::new("/etc/shadow")));
+        assert!(!p.file_allowed(Path::new("gcp")));
+        assert!(p.url_allowed(
+            "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"
+        ));
+        for bad in [
+            "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
+            "http://169.254.169.254/metadata/identity/../../computeMetadata/v1/x",
+            "http://169.254.169.254/metadata/identity/%2E%2e/x",
+            "http://169.254.169.254:81/metadata/identity/x",
+            "https://169.254.169.254/metadata/identity/x",
+            "http://169.254.169.254.evil.example/metadata/identity/x",
+            "http://u@169.254.169.254/metadata/identity/x",
+        ] {
+            assert!(!p.url_allowed(bad), "{bad}");
+        }
+        let exact =
+            Policy::parse(Some("external-account-url:http://127.0.0.1:8080/token")).unwrap();
+        assert!(exact.url_allowed("http://127.0.0.1:8080/token"));
+        assert!(exact.url_allowed("http://127.0.0.1:8080/token/x"));
+        assert!(!exact.url_allowed("http://127.0.0.1:8080/tokens"));
+        assert!(!Policy::parse(None).unwrap().aws_ambient);
+        for (value, words) in [
+            ("aws", "item 1 is not one of"),
+            ("aws-ambient,GCP-METADATA", "item 2 is not one of"),
+            (
+                "external-account-file:relative/",
+                "item 1 must name an absolute path",
+            ),
+            (
+                "external-account-file:/a/../b/",
+                "item 1 must name an absolute path",
+            ),
+            (
+                "external-account-url:ftp://x/",
+                "item 1 must name an http(s) URL",
+            ),
+            (
+                "external-account-url:http://u:SEKRIT@x/",
+                "item 1 must name an http(s) URL",
+            ),
+        ] {
+            let e = Policy::parse(Some(value)).unwrap_err();
+            assert!(
+                e.starts_with("BETA9_IMPORT_ALLOW: ") && e.contains(words),
+                "{e}"
+            );
+            assert!(!e.contains("SEKRIT") && !e.contains('\n'), "{e}");
+        }
+    }
+}
