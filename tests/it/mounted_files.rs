@@ -126,7 +126,10 @@ fn a_projected_service_account_token_is_a_workload_identity_subject_file() {
     let Some(stub) = GcpStub::start(&format!("ya29.{CANARY}")) else {
         return;
     };
-    let s = Sandbox::new();
+    let mut s = Sandbox::new();
+    // The stub stands in for Google's endpoints: the operator's setting (docs/google.md,
+    // "Pinned endpoints"), never the record's.
+    s.set_env("BETA9_GOOGLE_ENDPOINT_ORIGIN", &stub.base());
     // /var/run/secrets/tokens/<name> of a projected serviceAccountToken volume.
     let subject = std::fs::read(stub.subject_path()).unwrap();
     let token = &kubelet_volume(
