@@ -617,3 +617,49 @@ fn an_https_proxy_is_reached_over_tls_from_both_http_stacks() {
         ))
     );
 }
+
+#[test]
+fn every_spelling_of_loopback_goes_direct() {
+    let Some(moto) = Moto::start() else { return };
+    let Some(proxy) = Proxy::start() else { return };
+    let port = moto.endpoint.rsplit(':').next().unwrap().to_string();
+    // What the system resolver reads as this machine (inet_aton's forms, a fully qualified
+    // `localhost.`, an IPv4-mapped IPv6 address): none may reach the proxy.
+    let spellings = [
+        "127.1",
+        "127.0.1",
+        "0x7f.1",
+        "0x7f000001",
+        "2130706433",
+        "0177.0.0.1",
+        "localhost.",
+        "LOCALHOST",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+    ];
+    let mut minted = 0;
+    for host in spellings {
+        let sb = ecr_sandbox(&format!("http://{host}:{port}"), "10");
+        let o = sb.run_env(
+            &["get"],
+            HOST.as_bytes(),
+            &[("HTTP_PROXY", &proxy.url()), ("HTTPS_PROXY", &proxy.url())],
+        );
+        assert!(
+            proxy.requests().is_empty(),
+            "{host}: {:?}",
+            proxy.requests()
+        );
+        assert!(!o.stdout.contains("through the proxy"), "{host}: {o:?}");
+        if host.to_ascii_lowercase().starts_with("localhost") {
+            // A name: whether this machine's resolver knows `localhost.` is its business; what
+            // matters is that the proxy never saw it.
+            minted += u64::from(o.code == 0);
+            continue;
+        }
+        assert_eq!(o.code, 0, "{host}: {o:?}");
+        assert_eq!(o.json(), expected(), "{host}");
+        minted += 1;
+        assert_eq!(moto.count(), minted, "{host}");
+    }
+}
