@@ -96,6 +96,8 @@ pub(crate) enum Failure {
     Timeout,
     /// No connection (refused, unreachable, connect timeout).
     Connect,
+    /// The proxy refused the https request's `CONNECT` with 407 (its credentials are wrong).
+    ProxyRefused,
     /// Failed before an HTTP answer for another reason (DNS, TLS, protocol).
     Dispatch,
     /// The API answered with an error.
@@ -366,11 +368,28 @@ fn reply(
     Ok(Reply { token, expires_at })
 }
 
+/// Did the proxy answer the `CONNECT` of an https request with 407? hyper-util's tunnel error,
+/// which the SDK's connector boxes, is not a public type: it is known by its fixed text (its
+/// `Display`, which holds no request data), anywhere in the error's chain.
+fn proxy_refused(e: &aws_smithy_runtime_api::client::result::ConnectorError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string() == "tunnel error: proxy authorization required" {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// An SDK error as a [`Failure`]: the kind, the service's error code and HTTP status, nothing of
 /// the SDK's own text (it can quote requests).
 fn failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
     match e {
         SdkError::TimeoutError(_) => Failure::Timeout,
+        SdkError::DispatchFailure(d) if d.as_connector_error().is_some_and(proxy_refused) => {
+            Failure::ProxyRefused
+        }
         SdkError::DispatchFailure(d) => {
             if d.is_timeout() || d.is_io() {
                 Failure::Connect

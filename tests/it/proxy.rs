@@ -663,3 +663,50 @@ fn every_spelling_of_loopback_goes_direct() {
         assert_eq!(moto.count(), minted, "{host}");
     }
 }
+
+#[test]
+fn a_proxy_refusing_the_https_tunnel_is_access_denied_not_unreachable() {
+    let Some(moto) = Moto::start() else { return };
+    let Some(tls) = tls_material("ecr.proxytest.invalid") else {
+        return;
+    };
+    let moto_port = moto.endpoint.rsplit(':').next().unwrap().to_string();
+    let Some(proxy) = proxy_fronting(&moto_port, tls.path()) else {
+        return;
+    };
+    let front = tls_port(&proxy);
+    let sb = ecr_sandbox(&format!("https://ecr.proxytest.invalid:{front}"), "5");
+    let ca = tls.path().join("ca.pem").to_string_lossy().into_owned();
+    // The proxy answers the CONNECT with 407: the documented access-denied line, naming the
+    // proxy, never its password; the same as on the http path.
+    let wrong = proxy.url_with_password("WRONG-PROXY-PASSWORD");
+    let o = sb.run_env(
+        &["get"],
+        HOST.as_bytes(),
+        &[("HTTPS_PROXY", &wrong), ("SSL_CERT_FILE", &ca)],
+    );
+    assert_one_line(
+        &o,
+        &[
+            &format!(
+                "through the proxy in HTTPS_PROXY (127.0.0.1:{})",
+                proxy.server.port()
+            ),
+            "access denied",
+            "407 Proxy Authentication Required",
+        ],
+    );
+    assert!(!o.stdout.contains("unreachable"), "{o:?}");
+    assert!(
+        !o.stdout.contains("WRONG-PROXY-PASSWORD") && !o.stderr.contains("WRONG-PROXY-PASSWORD")
+    );
+    let seen = proxy.requests();
+    assert!(
+        !seen.is_empty()
+            && seen
+                .iter()
+                .all(|l| l.starts_with("CONNECT ") && l.ends_with("auth=wrong")),
+        "{seen:?}"
+    );
+    assert_eq!(moto.count(), 0);
+}
