@@ -537,7 +537,8 @@ fn proxy_refused(registry: String, api: &str) -> Error {
     Error::Rejected {
         registry,
         detail: format!(
-            "the proxy refused its credentials for the {api} (HTTP 407 Proxy Authentication Required): check the user and password in the proxy URL"
+            "the proxy refused its credentials for the {api} {}",
+            crate::net::PROXY_AUTH_REFUSED
         ),
     }
 }

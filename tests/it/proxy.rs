@@ -710,3 +710,60 @@ fn a_proxy_refusing_the_https_tunnel_is_access_denied_not_unreachable() {
     );
     assert_eq!(moto.count(), 0);
 }
+
+#[test]
+fn a_proxy_refusing_a_google_token_request_is_access_denied_not_unreachable() {
+    const AR: &str = "us-docker.pkg.dev";
+    let Some(mut stub) = GcpStub::start("ya29.never-minted") else {
+        return;
+    };
+    let Some(tls) = tls_material("oauth.proxytest.invalid") else {
+        return;
+    };
+    let stub_port = stub.token_uri.rsplit(':').next().unwrap();
+    let stub_port = stub_port.trim_end_matches("/token").to_string();
+    let Some(proxy) = proxy_fronting(&stub_port, tls.path()) else {
+        return;
+    };
+    let uri = format!("https://oauth.proxytest.invalid:{}/token", tls_port(&proxy));
+    stub.token_uri = uri.clone();
+    stub.set_audience(&uri);
+    let mut sb = Sandbox::new();
+    let cache = cache_dir(&sb).to_string_lossy().into_owned();
+    sb.set_env("BETA9_CACHE_DIR", &cache);
+    sb.set_env("BETA9_TIMEOUT", "5");
+    let ca = tls.path().join("ca.pem").to_string_lossy().into_owned();
+    sb.set_env("SSL_CERT_FILE", &ca);
+    sb.run_env(
+        &["add", AR, "GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    )
+    .assert_ok();
+
+    let wrong = proxy.url_with_password("WRONG-PROXY-PASSWORD");
+    let o = sb.run_env(&["get"], AR.as_bytes(), &[("HTTPS_PROXY", &wrong)]);
+    assert_eq!(o.code, 1, "{o:?}");
+    let line = o.stdout.trim_end();
+    assert!(!line.contains('\n') && line.starts_with(AR), "{o:?}");
+    for w in [
+        "access denied",
+        "407 Proxy Authentication Required",
+        &format!(
+            "through the proxy in HTTPS_PROXY (127.0.0.1:{})",
+            proxy.server.port()
+        ),
+    ] {
+        assert!(line.contains(w), "no {w:?} in {line:?}");
+    }
+    assert!(!line.contains("unreachable"), "{line}");
+    assert!(
+        !o.stdout.contains("WRONG-PROXY-PASSWORD") && !o.stderr.contains("WRONG-PROXY-PASSWORD")
+    );
+    assert_clean(&o);
+    // Refused credentials are not retried.
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].ends_with("auth=wrong"), "{seen:?}");
+    assert_eq!(stub.count(), 0);
+}
