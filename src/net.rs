@@ -9,10 +9,16 @@ pub enum NetError {
     Connect(String),
     /// The budget ran out.
     Timeout,
+    /// The proxy answered 407: it refused the credentials in its URL (docs/proxies.md, "Errors").
+    ProxyAuth,
     /// TLS failed (or the peer does not speak TLS).
     Tls(String),
     Other(String),
 }
+
+/// What a proxy's 407 means to the user; one wording for every path (docs/proxies.md, "Errors").
+pub const PROXY_AUTH_REFUSED: &str =
+    "(HTTP 407 Proxy Authentication Required): check the user and password in the proxy URL";
 
 /// The failure class of a ureq error.
 pub fn classify(e: ureq::Error) -> NetError {
@@ -41,6 +47,9 @@ pub fn classify(e: ureq::Error) -> NetError {
             NetError::Tls("TLS handshake failed".into())
         }
         // ureq's reason holds the proxy's status only ("proxy server responded 407/...").
+        E::ConnectProxyFailed(reason) if reason.starts_with("proxy server responded 407/") => {
+            NetError::ProxyAuth
+        }
         E::ConnectProxyFailed(reason) => NetError::Connect(format!("the proxy refused: {reason}")),
         E::BodyExceedsLimit(_) => NetError::Other("the reply is too large".into()),
         E::BadUri(_) | E::Http(_) => NetError::Other("the URL is not valid".into()),

@@ -143,7 +143,7 @@ impl Proxies {
         let Ok(uri) = url.parse::<http::Uri>() else {
             return Route { proxy: None };
         };
-        if self.matcher.intercept(&uri).is_none() {
+        if uri.host().is_some_and(always_direct) || self.matcher.intercept(&uri).is_none() {
             return Route { proxy: None };
         }
         let proxy = match uri.scheme_str() {
@@ -166,6 +166,97 @@ impl Proxies {
             Err(_) => ProxyConfig::disabled(),
         }
     }
+}
+
+/// Is `host` (a URL's host: a name, an IPv4 address in any form the system resolver accepts, or
+/// an IPv6 address, bracketed or not) this machine or its own link? Such a destination never goes
+/// through a proxy (docs/proxies.md, "Never proxied"). One decision on the parsed address, for
+/// every HTTP client here: `127.1`, `0x7f.1`, `2130706433`, `localhost.` and `[::ffff:127.0.0.1]`
+/// are all loopback, whatever a `NO_PROXY` matcher makes of their spelling.
+pub fn always_direct(host: &str) -> bool {
+    let h = host.trim();
+    let h = h
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h);
+    // A fully qualified name's final dot names the same host.
+    let h = h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase();
+    if h == "localhost" || h.ends_with(".localhost") {
+        return true;
+    }
+    // An IPv6 zone (`fe80::1%eth0`) does not change the address.
+    let v6 = h.split('%').next().unwrap_or(&h);
+    if let Ok(a) = v6.parse::<std::net::Ipv6Addr>() {
+        return direct_ip(a.into());
+    }
+    inet_aton(&h).is_some_and(|a| direct_ip(a.into()))
+}
+
+/// Loopback, "this host" (`0.0.0.0/8`, `::`), link-local, and the IPv6 addresses of the EC2
+/// instance metadata service and the EKS Pod Identity agent; an IPv4-mapped or -compatible IPv6
+/// address by its IPv4 address.
+fn direct_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv6Addr};
+    const METADATA_V6: [Ipv6Addr; 2] = [
+        Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+        Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
+    ];
+    match ip {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.octets()[0] == 0,
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4() {
+                return direct_ip(v4.into());
+            }
+            a.is_loopback()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || METADATA_V6.contains(&a)
+        }
+    }
+}
+
+/// An IPv4 address as `inet_aton` (and so glibc's and musl's resolvers) reads it: one to four
+/// parts, each decimal, octal (leading `0`) or hex (`0x`), the last filling the remaining bytes.
+fn inet_aton(s: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(4);
+    for p in &parts {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x") {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() && radix != 16 {
+            return None;
+        }
+        let v = if digits.is_empty() {
+            0
+        } else {
+            if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            u32::from_str_radix(digits, radix).ok()?
+        };
+        values.push(v);
+    }
+    let (last, head) = values.split_last()?;
+    if head.iter().any(|v| *v > 0xff) {
+        return None;
+    }
+    let room = 8 * (4 - head.len() as u32);
+    if room < 32 && *last >> room != 0 {
+        return None;
+    }
+    let mut addr = 0u32;
+    for (i, v) in head.iter().enumerate() {
+        addr |= v << (24 - 8 * i as u32);
+    }
+    Some(std::net::Ipv4Addr::from(addr | last))
 }
 
 /// The first of `names` that is set, as a proxy setting.
@@ -292,6 +383,58 @@ mod tests {
         }
         let all = proxies(&[("HTTPS_PROXY", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(via(&all, "https://oauth2.googleapis.com/token"), None);
+    }
+
+    #[test]
+    fn every_spelling_of_this_machine_is_always_direct() {
+        let p = proxies(&[
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("HTTP_PROXY", "http://proxy.corp:3128"),
+        ]);
+        for direct in [
+            "http://127.1:5000/v2/",
+            "http://127.0.1/",
+            "http://0x7f.1/",
+            "http://0X7F.0.0.1/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://0177.0.0.1/",
+            "http://0/",
+            "http://localhost./",
+            "http://LocalHost/",
+            "http://a.localhost./",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::127.0.0.1]/",
+            "http://[::]/",
+            "http://[0:0:0:0:0:0:0:1]/",
+            "http://[fe80::1]/",
+            "http://169.254.169.254./latest/api/token",
+            "http://0xa9.0xfe.0xa9.0xfe/latest/api/token",
+            "http://2852039166/latest/api/token",
+            "http://[::ffff:169.254.169.254]/latest/api/token",
+            "http://[FD00:EC2::254]/latest/api/token",
+        ] {
+            assert_eq!(via(&p, direct), None, "{direct}");
+        }
+        for proxied in [
+            "https://127.0.0.1.nip.example/",
+            "https://10.1/",
+            "https://0x7f.example/",
+            "https://notlocalhost/",
+            "https://[::ffff:8.8.8.8]/",
+            "https://256.0.0.1/",
+            "https://127.256.1/",
+            "https://08.0.0.1/",
+        ] {
+            assert!(via(&p, proxied).is_some(), "{proxied}");
+        }
+        assert_eq!(inet_aton("127.1"), Some(std::net::Ipv4Addr::LOCALHOST));
+        assert_eq!(inet_aton("1.2.65535"), Some([1, 2, 255, 255].into()));
+        assert_eq!(inet_aton("1.2.65536"), None);
+        assert_eq!(inet_aton("4294967296"), None);
+        assert_eq!(inet_aton(""), None);
+        assert_eq!(inet_aton("1..2"), None);
     }
 
     #[test]

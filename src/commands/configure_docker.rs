@@ -464,12 +464,75 @@ fn stored_login(ctx: &Context, reg: &Registry) -> Result<Stored, Failure> {
 
 /// Adds the helper entries and removes migrated logins in one file, then writes it (or prints
 /// the diff), noting what happened.
+/// How many times a file another program keeps writing is read again and the edit redone.
+const WRITE_TRIES: usize = 5;
+
+/// Edits and writes one file; when another program wrote it since it was read, reads it again and
+/// redoes the edit (docs/clients.md, "Concurrent writers").
 fn write_file(
     f: &mut File,
     registries: &[Registry],
     dry_run: bool,
     out: &mut Output,
 ) -> Result<(), Failure> {
+    for _ in 0..WRITE_TRIES {
+        let mark = out.notes.len();
+        if write_once(f, registries, dry_run, out)? {
+            return Ok(());
+        }
+        out.notes.truncate(mark);
+        reload(f, out)?;
+    }
+    Err(Failure::user(format!(
+        "cannot update {}: another program kept writing it while it was being updated; it was left as that program wrote it; run configure-docker again",
+        f.shown
+    )))
+}
+
+/// Reads a file again after another program wrote it. A plaintext login that was moved into the
+/// store is still removed from it only if its entry is exactly as it was when it was moved.
+fn reload(f: &mut File, out: &mut Output) -> Result<(), Failure> {
+    let fresh = load(&f.path).map_err(|why| {
+        Failure::user(format!(
+            "cannot update {}: {why}; the file was left untouched",
+            f.shown
+        ))
+    })?;
+    let before = Document::parse(f.old_text())
+        .and_then(|d| d.auths())
+        .unwrap_or_default();
+    let after = fresh.doc.auths().unwrap_or_default();
+    let raw = |list: &[(String, Box<RawValue>)], k: &str| {
+        list.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.get().to_string())
+    };
+    let mut kept = Vec::new();
+    f.remove.retain(|k| {
+        let same = raw(&before, k).is_some() && raw(&before, k) == raw(&after, k);
+        if !same {
+            kept.push(printable(k));
+        }
+        same
+    });
+    for k in kept {
+        out.notes.push(format!(
+            "{}: the plaintext login for {k} changed while it was being moved into the store; it was left in the file",
+            f.shown
+        ));
+    }
+    f.old = fresh.old;
+    f.doc = fresh.doc;
+    Ok(())
+}
+
+/// One attempt: `Ok(false)` when the file changed since it was read and nothing was written.
+fn write_once(
+    f: &mut File,
+    registries: &[Registry],
+    dry_run: bool,
+    out: &mut Output,
+) -> Result<bool, Failure> {
     let shown = f.shown.clone();
     let untouched = |why: String| {
         Failure::user(format!(
@@ -526,7 +589,7 @@ fn write_file(
             ));
         }
         f.doc = doc;
-        return Ok(());
+        return Ok(true);
     }
     let new_text = doc.render();
     if dry_run {
@@ -538,9 +601,11 @@ fn write_file(
         out.println(diff::unified_masked(f.old_text(), &new_text, &old_name, &shown).trim_end());
         out.notes.push(format!("dry run: {shown} not written"));
         f.doc = doc;
-        return Ok(());
+        return Ok(true);
     }
-    write(f, new_text.as_bytes())?;
+    if !write(f, new_text.as_bytes())? {
+        return Ok(false);
+    }
     if !added.is_empty() {
         out.notes.push(format!(
             "{shown}: {} now use{} {HELPER}",
@@ -560,7 +625,7 @@ fn write_file(
         ));
     }
     f.doc = doc;
-    Ok(())
+    Ok(true)
 }
 
 /// The backup's bytes: the old file as it was when it held no plaintext secret, else the old
@@ -589,8 +654,9 @@ fn backup_text(f: &File) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// Backup (0600, the file's owner), then the new file with the old file's mode, owner and group
-/// (0600 and the directory's owner when new), atomically.
-fn write(f: &File, bytes: &[u8]) -> Result<(), Failure> {
+/// (0600 and the directory's owner when new), atomically, unless the file changed since it was
+/// read (`Ok(false)`, nothing replaced but the backup).
+fn write(f: &File, bytes: &[u8]) -> Result<bool, Failure> {
     let path = &f.path;
     let shown = &f.shown;
     let (dir, name) = match (path.parent(), path.file_name()) {
@@ -624,5 +690,6 @@ fn write(f: &File, bytes: &[u8]) -> Result<(), Failure> {
         let b = zeroize::Zeroizing::new(b);
         jsonfile::replace(dir, &format!("{name}.bak"), &b, &bak).map_err(Failure::user)?;
     }
-    jsonfile::replace(dir, &name, bytes, &meta).map_err(Failure::user)
+    let expected = f.old.as_ref().map(|(b, _)| b.as_slice());
+    jsonfile::replace_if_unchanged(dir, &name, bytes, &meta, expected).map_err(Failure::user)
 }

@@ -461,13 +461,116 @@ pub fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
 /// given `meta`'s mode, owner and group before a byte is written, fsynced, renamed over the old
 /// file. If the owner or group cannot be kept, nothing is replaced.
 pub fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), String> {
+    replace_with(dir, name, bytes, meta, |tmp, target, _| {
+        std::fs::rename(tmp, target).map(|()| true)
+    })
+    .map(drop)
+}
+
+/// [`replace`], but only while `dir/name` still holds `expected` (`None`: no file), so a login
+/// another program wrote since it was read is never overwritten (docs/clients.md, "Concurrent
+/// writers"). `Ok(false)`: it changed, nothing was replaced; read it again and redo the edit.
+pub fn replace_if_unchanged(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    meta: &FileMeta,
+    expected: Option<&[u8]>,
+) -> Result<bool, String> {
+    replace_with(dir, name, bytes, meta, |tmp, target, ours| {
+        swap_if_unchanged(tmp, target, expected, ours)
+    })
+}
+
+/// Whether `path` is a file holding exactly `bytes` (`None`: no file at all).
+fn holds(path: &Path, bytes: Option<&[u8]>) -> bool {
+    match (read_client_file(path, bytes.map_or(0, <[u8]>::len)), bytes) {
+        (Ok(None), None) => true,
+        (Ok(Some((now, _))), Some(b)) => now.as_slice() == b,
+        _ => false,
+    }
+}
+
+/// Puts `tmp` in `target`'s place if `target` still holds `expected`. docker takes no lock on its
+/// config (it writes a temp file and renames it), so there is no lock to share: the file is
+/// compared just before, and, where the kernel can swap two names atomically (`renameat2`
+/// `RENAME_EXCHANGE` on Linux, `RENAME_SWAP` on macOS), the file displaced by the swap is compared
+/// again and put back if another program wrote it in between. `ours` is the temp file's inode.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn swap_if_unchanged(
+    tmp: &Path,
+    target: &Path,
+    expected: Option<&[u8]>,
+    ours: u64,
+) -> std::io::Result<bool> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    use std::os::unix::fs::MetadataExt;
+    let unsupported = |e: Errno| matches!(e, Errno::INVAL | Errno::NOSYS | Errno::NOTSUP);
+    let Some(old) = expected else {
+        // There was no file: take the name only while it is still free.
+        return match renameat_with(CWD, tmp, CWD, target, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(true),
+            Err(Errno::EXIST) => Ok(false),
+            Err(e) if unsupported(e) => {
+                if holds(target, None) {
+                    std::fs::rename(tmp, target).map(|()| true)
+                } else {
+                    Ok(false)
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+    };
+    if !holds(target, Some(old)) {
+        return Ok(false);
+    }
+    match renameat_with(CWD, tmp, CWD, target, RenameFlags::EXCHANGE) {
+        // `tmp` now names the file that was displaced.
+        Ok(()) if holds(tmp, Some(old)) => Ok(true),
+        Ok(()) => {
+            // Another program wrote between the comparison and the swap: give its file back its
+            // name, unless a third write has already replaced ours.
+            if std::fs::symlink_metadata(target).is_ok_and(|m| m.ino() == ours) {
+                renameat_with(CWD, tmp, CWD, target, RenameFlags::EXCHANGE)?;
+            }
+            Ok(false)
+        }
+        Err(e) if unsupported(e) => std::fs::rename(tmp, target).map(|()| true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Without an atomic swap: compared just before the rename.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn swap_if_unchanged(
+    tmp: &Path,
+    target: &Path,
+    expected: Option<&[u8]>,
+    _ours: u64,
+) -> std::io::Result<bool> {
+    if !holds(target, expected) {
+        return Ok(false);
+    }
+    std::fs::rename(tmp, target).map(|()| true)
+}
+
+/// Writes the temp file, then lets `commit(tmp, target, temp inode)` put it in place; whatever is
+/// left under the temp name afterwards (ours, or a file a swap displaced) is removed.
+fn replace_with(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    meta: &FileMeta,
+    commit: impl FnOnce(&Path, &Path, u64) -> std::io::Result<bool>,
+) -> Result<bool, String> {
     let tmp = fsutil::temp_path(dir, name);
     let shown = dir.join(name).display().to_string();
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<bool, String> {
         let io = |e: std::io::Error| format!("cannot write {shown}: {e}");
         let mut f = fsutil::create_private(&tmp).map_err(io)?;
         #[cfg(unix)]
-        {
+        let ours = {
             use std::os::unix::fs::{MetadataExt, PermissionsExt};
             let now = f.metadata().map_err(io)?;
             let uid = meta.uid.filter(|u| *u != now.uid());
@@ -490,15 +593,21 @@ pub fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<
                 f.set_permissions(std::fs::Permissions::from_mode(meta.mode))
                     .map_err(io)?;
             }
-        }
+            now.ino()
+        };
+        #[cfg(not(unix))]
+        let ours = 0;
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
-        fsutil::sync_dir(dir).map_err(io)
+        drop(f);
+        if !commit(&tmp, &dir.join(name), ours).map_err(io)? {
+            return Ok(false);
+        }
+        fsutil::sync_dir(dir).map_err(io)?;
+        Ok(true)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Gone after a plain rename; otherwise ours unused, or the old file a swap displaced.
+    let _ = std::fs::remove_file(&tmp);
     result
 }
 

@@ -39,6 +39,10 @@ impl NetError {
         match self {
             NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => why.clone(),
             NetError::Timeout => format!("no answer within {} s (BETA9_TIMEOUT)", secs(budget)),
+            NetError::ProxyAuth => format!(
+                "the proxy refused its credentials {}",
+                crate::net::PROXY_AUTH_REFUSED
+            ),
         }
     }
 }

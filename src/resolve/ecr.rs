@@ -472,6 +472,7 @@ pub(crate) fn classify(
             registry,
             detail: format!("cannot connect to the {api} (DNS lookup or connection failed)"),
         },
+        Failure::ProxyRefused => proxy_refused(registry, api),
         Failure::Dispatch => Error::Unreachable {
             registry,
             detail: format!(
@@ -487,13 +488,7 @@ pub(crate) fn classify(
                 (true, None) => "no error code".into(),
             };
             if code_s.is_empty() && *status == Some(407) {
-                // The proxy answered, not AWS (docs/proxies.md): its credentials are the URL's.
-                Error::Rejected {
-                    registry,
-                    detail: format!(
-                        "the proxy refused its credentials for the {api} (HTTP 407 Proxy Authentication Required): check the user and password in the proxy URL"
-                    ),
-                }
+                proxy_refused(registry, api)
             } else if is(REJECTED) || (code_s.is_empty() && matches!(status, Some(401 | 403))) {
                 Error::Rejected {
                     registry,
@@ -533,6 +528,18 @@ pub(crate) fn classify(
         Failure::Setup(what) => {
             Error::Other(anyhow::anyhow!("{registry}: cannot call the {api}: {what}"))
         }
+    }
+}
+
+/// The proxy answered 407, not AWS (docs/proxies.md, "Errors"): on the http path to the request
+/// itself, on the https path to its `CONNECT`. Its credentials are the proxy URL's.
+fn proxy_refused(registry: String, api: &str) -> Error {
+    Error::Rejected {
+        registry,
+        detail: format!(
+            "the proxy refused its credentials for the {api} {}",
+            crate::net::PROXY_AUTH_REFUSED
+        ),
     }
 }
 

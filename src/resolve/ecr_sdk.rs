@@ -26,7 +26,10 @@ use aws_sdk_ecr::config::{
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{http_client_fn, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -93,6 +96,8 @@ pub(crate) enum Failure {
     Timeout,
     /// No connection (refused, unreachable, connect timeout).
     Connect,
+    /// The proxy refused the https request's `CONNECT` with 407 (its credentials are wrong).
+    ProxyRefused,
     /// Failed before an HTTP answer for another reason (DNS, TLS, protocol).
     Dispatch,
     /// The API answered with an error.
@@ -172,19 +177,53 @@ async fn run(call: &Call<'_>, step: &Cell<Step>) -> Result<Reply, Failure> {
 }
 
 /// hyper + rustls (ring) with the SDK's connect/read timeouts and sleep, through `proxy` when one
-/// is configured (the SDK's HTTP client builder has no proxy setting; its connector does).
+/// is configured (the SDK's HTTP client builder has no proxy setting; its connector does). A
+/// request to this machine or its link goes to a connector without a proxy, decided on its parsed
+/// address by [`crate::proxy::always_direct`] (docs/proxies.md, "Never proxied").
 fn http_client(proxy: ProxyConfig) -> SharedHttpClient {
     http_client_fn(move |settings, components| {
-        let mut builder = aws_smithy_http_client::Connector::builder()
-            .connector_settings(settings.clone())
-            .proxy_config(proxy.clone());
-        builder.set_sleep_impl(components.sleep_impl());
-        SharedHttpConnector::new(
-            builder
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build(),
-        )
+        let connector = |proxy: ProxyConfig| {
+            let mut builder = aws_smithy_http_client::Connector::builder()
+                .connector_settings(settings.clone())
+                .proxy_config(proxy);
+            builder.set_sleep_impl(components.sleep_impl());
+            SharedHttpConnector::new(
+                builder
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .build(),
+            )
+        };
+        if proxy.is_disabled() {
+            return connector(proxy.clone());
+        }
+        SharedHttpConnector::new(LocalDirect {
+            direct: connector(ProxyConfig::disabled()),
+            proxied: connector(proxy.clone()),
+        })
     })
+}
+
+/// Sends requests for local destinations directly, the rest through the proxy connector.
+#[derive(Debug)]
+struct LocalDirect {
+    direct: SharedHttpConnector,
+    proxied: SharedHttpConnector,
+}
+
+impl HttpConnector for LocalDirect {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let local = request
+            .uri()
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(crate::proxy::always_direct))
+            .unwrap_or(false);
+        if local {
+            self.direct.call(request)
+        } else {
+            self.proxied.call(request)
+        }
+    }
 }
 
 fn record_credentials(keys: &Keys) -> Credentials {
@@ -329,11 +368,28 @@ fn reply(
     Ok(Reply { token, expires_at })
 }
 
+/// Did the proxy answer the `CONNECT` of an https request with 407? hyper-util's tunnel error,
+/// which the SDK's connector boxes, is not a public type: it is known by its fixed text (its
+/// `Display`, which holds no request data), anywhere in the error's chain.
+fn proxy_refused(e: &aws_smithy_runtime_api::client::result::ConnectorError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string() == "tunnel error: proxy authorization required" {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// An SDK error as a [`Failure`]: the kind, the service's error code and HTTP status, nothing of
 /// the SDK's own text (it can quote requests).
 fn failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
     match e {
         SdkError::TimeoutError(_) => Failure::Timeout,
+        SdkError::DispatchFailure(d) if d.as_connector_error().is_some_and(proxy_refused) => {
+            Failure::ProxyRefused
+        }
         SdkError::DispatchFailure(d) => {
             if d.is_timeout() || d.is_io() {
                 Failure::Connect

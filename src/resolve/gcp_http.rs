@@ -200,6 +200,17 @@ fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
         .as_deref()
         .map_or_else(String::new, |v| format!(" {v}"));
     let detail = match f {
+        NetError::ProxyAuth => {
+            return Error::Rejected {
+                registry: peer.registry.to_string(),
+                detail: format!(
+                    "the proxy refused its credentials for the {} {}{via} {}",
+                    peer.what,
+                    peer.host,
+                    crate::net::PROXY_AUTH_REFUSED
+                ),
+            }
+        }
         NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => {
             format!("{} {}{via}: {why}", peer.what, peer.host)
         }

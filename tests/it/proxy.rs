@@ -617,3 +617,153 @@ fn an_https_proxy_is_reached_over_tls_from_both_http_stacks() {
         ))
     );
 }
+
+#[test]
+fn every_spelling_of_loopback_goes_direct() {
+    let Some(moto) = Moto::start() else { return };
+    let Some(proxy) = Proxy::start() else { return };
+    let port = moto.endpoint.rsplit(':').next().unwrap().to_string();
+    // What the system resolver reads as this machine (inet_aton's forms, a fully qualified
+    // `localhost.`, an IPv4-mapped IPv6 address): none may reach the proxy.
+    let spellings = [
+        "127.1",
+        "127.0.1",
+        "0x7f.1",
+        "0x7f000001",
+        "2130706433",
+        "0177.0.0.1",
+        "localhost.",
+        "LOCALHOST",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+    ];
+    let mut minted = 0;
+    for host in spellings {
+        let sb = ecr_sandbox(&format!("http://{host}:{port}"), "10");
+        let o = sb.run_env(
+            &["get"],
+            HOST.as_bytes(),
+            &[("HTTP_PROXY", &proxy.url()), ("HTTPS_PROXY", &proxy.url())],
+        );
+        assert!(
+            proxy.requests().is_empty(),
+            "{host}: {:?}",
+            proxy.requests()
+        );
+        assert!(!o.stdout.contains("through the proxy"), "{host}: {o:?}");
+        if host.to_ascii_lowercase().starts_with("localhost") {
+            // A name: whether this machine's resolver knows `localhost.` is its business; what
+            // matters is that the proxy never saw it.
+            minted += u64::from(o.code == 0);
+            continue;
+        }
+        assert_eq!(o.code, 0, "{host}: {o:?}");
+        assert_eq!(o.json(), expected(), "{host}");
+        minted += 1;
+        assert_eq!(moto.count(), minted, "{host}");
+    }
+}
+
+#[test]
+fn a_proxy_refusing_the_https_tunnel_is_access_denied_not_unreachable() {
+    let Some(moto) = Moto::start() else { return };
+    let Some(tls) = tls_material("ecr.proxytest.invalid") else {
+        return;
+    };
+    let moto_port = moto.endpoint.rsplit(':').next().unwrap().to_string();
+    let Some(proxy) = proxy_fronting(&moto_port, tls.path()) else {
+        return;
+    };
+    let front = tls_port(&proxy);
+    let sb = ecr_sandbox(&format!("https://ecr.proxytest.invalid:{front}"), "5");
+    let ca = tls.path().join("ca.pem").to_string_lossy().into_owned();
+    // The proxy answers the CONNECT with 407: the documented access-denied line, naming the
+    // proxy, never its password; the same as on the http path.
+    let wrong = proxy.url_with_password("WRONG-PROXY-PASSWORD");
+    let o = sb.run_env(
+        &["get"],
+        HOST.as_bytes(),
+        &[("HTTPS_PROXY", &wrong), ("SSL_CERT_FILE", &ca)],
+    );
+    assert_one_line(
+        &o,
+        &[
+            &format!(
+                "through the proxy in HTTPS_PROXY (127.0.0.1:{})",
+                proxy.server.port()
+            ),
+            "access denied",
+            "407 Proxy Authentication Required",
+        ],
+    );
+    assert!(!o.stdout.contains("unreachable"), "{o:?}");
+    assert!(
+        !o.stdout.contains("WRONG-PROXY-PASSWORD") && !o.stderr.contains("WRONG-PROXY-PASSWORD")
+    );
+    let seen = proxy.requests();
+    assert!(
+        !seen.is_empty()
+            && seen
+                .iter()
+                .all(|l| l.starts_with("CONNECT ") && l.ends_with("auth=wrong")),
+        "{seen:?}"
+    );
+    assert_eq!(moto.count(), 0);
+}
+
+#[test]
+fn a_proxy_refusing_a_google_token_request_is_access_denied_not_unreachable() {
+    const AR: &str = "us-docker.pkg.dev";
+    let Some(mut stub) = GcpStub::start("ya29.never-minted") else {
+        return;
+    };
+    let Some(tls) = tls_material("oauth.proxytest.invalid") else {
+        return;
+    };
+    let stub_port = stub.token_uri.rsplit(':').next().unwrap();
+    let stub_port = stub_port.trim_end_matches("/token").to_string();
+    let Some(proxy) = proxy_fronting(&stub_port, tls.path()) else {
+        return;
+    };
+    let uri = format!("https://oauth.proxytest.invalid:{}/token", tls_port(&proxy));
+    stub.token_uri = uri.clone();
+    stub.set_audience(&uri);
+    let mut sb = Sandbox::new();
+    let cache = cache_dir(&sb).to_string_lossy().into_owned();
+    sb.set_env("BETA9_CACHE_DIR", &cache);
+    sb.set_env("BETA9_TIMEOUT", "5");
+    let ca = tls.path().join("ca.pem").to_string_lossy().into_owned();
+    sb.set_env("SSL_CERT_FILE", &ca);
+    sb.run_env(
+        &["add", AR, "GOOGLE_APPLICATION_CREDENTIALS_JSON"],
+        b"",
+        &[("GOOGLE_APPLICATION_CREDENTIALS_JSON", &stub.key_json())],
+    )
+    .assert_ok();
+
+    let wrong = proxy.url_with_password("WRONG-PROXY-PASSWORD");
+    let o = sb.run_env(&["get"], AR.as_bytes(), &[("HTTPS_PROXY", &wrong)]);
+    assert_eq!(o.code, 1, "{o:?}");
+    let line = o.stdout.trim_end();
+    assert!(!line.contains('\n') && line.starts_with(AR), "{o:?}");
+    for w in [
+        "access denied",
+        "407 Proxy Authentication Required",
+        &format!(
+            "through the proxy in HTTPS_PROXY (127.0.0.1:{})",
+            proxy.server.port()
+        ),
+    ] {
+        assert!(line.contains(w), "no {w:?} in {line:?}");
+    }
+    assert!(!line.contains("unreachable"), "{line}");
+    assert!(
+        !o.stdout.contains("WRONG-PROXY-PASSWORD") && !o.stderr.contains("WRONG-PROXY-PASSWORD")
+    );
+    assert_clean(&o);
+    // Refused credentials are not retried.
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].ends_with("auth=wrong"), "{seen:?}");
+    assert_eq!(stub.count(), 0);
+}
