@@ -150,8 +150,9 @@ pub fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
         }
     }
 
-    let registries = target_registries(ctx, &args.registries, args.migrate, &files)?;
-    plaintext(ctx, &registries, args, &mut files, &mut out)?;
+    let mut registries = target_registries(ctx, &args.registries, args.migrate, &files)?;
+    let unrouted = plaintext(ctx, &registries, args, &mut files, &mut out)?;
+    registries.retain(|r| !unrouted.contains(r));
 
     for f in &mut files {
         write_file(f, &registries, args.dry_run, &mut out)?;
@@ -328,15 +329,19 @@ struct Found {
     login: Result<Option<jsonfile::PlainLogin>, String>,
 }
 
-/// Finds plaintext `auths` logins for the routed registries in every file; warns once per
-/// registry, or (with `--migrate`) moves each into the store and marks it for removal.
+/// Finds plaintext `auths` logins for the routed registries in every file and keeps each one
+/// working (docs/clients.md, "Routing and plaintext logins"): with clients never falling back
+/// from a routed helper to `auths`, a login the store lacks is moved into it, and a registry whose
+/// plaintext login differs from the stored one stays unrouted (returned) unless `--migrate` says
+/// the store's wins.
 fn plaintext(
     ctx: &Context,
     registries: &[Registry],
     args: &ConfigureArgs,
     files: &mut [File],
     out: &mut Output,
-) -> Result<(), Failure> {
+) -> Result<Vec<Registry>, Failure> {
+    let mut unrouted = Vec::new();
     let mut by_registry: BTreeMap<Registry, Vec<Found>> = BTreeMap::new();
     for (i, f) in files.iter().enumerate() {
         for (key, raw) in f.doc.auths().unwrap_or_default() {
@@ -365,16 +370,29 @@ fn plaintext(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if !args.migrate {
+        if !args.migrate && disagrees(&stored_login(ctx, &reg)?, &found) {
             out.notes.push(format!(
-                "warning: a plaintext login for {reg} is in {}: clients may send it instead of asking {HELPER}; run configure-docker --migrate to move it into the store",
+                "not routing {reg}: the plaintext login in {} differs from the one in the store, and once routed clients would use only the store's; run `configure-docker {reg} --migrate` to keep the store's, or `remove {reg}` and rerun to keep the file's",
                 places(&found)
             ));
+            unrouted.push(reg);
             continue;
         }
         migrate(ctx, &reg, &found, files, args.dry_run, out)?;
     }
-    Ok(())
+    Ok(unrouted)
+}
+
+/// Would routing `reg` change the login its clients send: is some readable plaintext login for
+/// it different from what the store holds (nothing stored disagrees with nothing)?
+fn disagrees(stored: &Stored, found: &[Found]) -> bool {
+    found.iter().any(|f| match (&f.login, stored) {
+        (Ok(Some(_)), Stored::Nothing) | (Ok(None) | Err(_), _) => false,
+        (Ok(Some(_)), Stored::Minted) => true,
+        (Ok(Some(l)), Stored::Login(u, p)) => {
+            *u != l.username || p.expose_secret() != l.secret.expose_secret()
+        }
+    })
 }
 
 /// Moves one registry's plaintext login into the store (through the same path as a docker

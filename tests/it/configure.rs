@@ -289,31 +289,38 @@ fn migrate_moves_plaintext_logins_into_the_store_and_the_backup_holds_none() {
     let r = run.to_string_lossy().into_owned();
     let env = [("XDG_RUNTIME_DIR", r.as_str())];
 
-    // Without --migrate: one warning for the registry, naming both files; the plaintext stays
-    // in the files but never reaches a backup.
+    // A different login stored, without --migrate: routing would switch the clients to the
+    // store's login, so the registry stays unrouted, in one line naming both files and the way
+    // out; the plaintext stays in the files but never reaches a backup.
+    s.store(host, USER, "the-stored-one").assert_ok();
     let o = s.run_env(&["configure-docker", host, "--containers"], b"", &env);
     o.assert_ok();
     let warnings: Vec<&str> = o
         .stderr
         .lines()
-        .filter(|l| l.contains(&format!("plaintext login for {host}")))
+        .filter(|l| l.contains(&format!("not routing {host}")))
         .collect();
     assert_eq!(warnings.len(), 1, "{o:?}");
-    assert!(warnings[0].contains("--migrate"), "{o:?}");
+    assert!(
+        warnings[0].contains("--migrate")
+            && warnings[0].contains(&docker.display().to_string())
+            && warnings[0].contains(&primary.display().to_string()),
+        "{o:?}"
+    );
     assert!(
         !o.stderr.contains(CANARY) && !o.stderr.contains(&auth),
         "{o:?}"
     );
     assert!(fs::read_to_string(&docker).unwrap().contains(&auth));
+    assert!(json(&docker)["credHelpers"].get(host).is_none());
+    // Nothing else was asked for, so neither file was rewritten (and no backup made).
     for bak in [
         docker.with_extension("json.bak"),
         primary.with_extension("json.bak"),
     ] {
-        assert_no_plaintext(&bak);
-        assert!(!fs::read_to_string(&bak)
-            .unwrap()
-            .contains("other-registry-secret"));
+        assert!(!bak.exists(), "{}", bak.display());
     }
+    s.run(&["remove", host], b"").assert_ok();
 
     // With --migrate: into the store, out of every file and backup.
     let o = s.run_env(
@@ -784,6 +791,12 @@ fn migrate_never_replaces_a_different_stored_login() {
     let run = s.path().join("run");
     fs::create_dir_all(&run).unwrap();
     let r = run.to_string_lossy().into_owned();
+    // Without --migrate the route stays off (the file's login keeps working) ...
+    let o = s.run_env(&["configure-docker", host], b"", &[("XDG_RUNTIME_DIR", &r)]);
+    o.assert_ok();
+    assert!(o.stderr.contains(&format!("not routing {host}")), "{o:?}");
+    assert!(json(&docker)["credHelpers"].get(host).is_none());
+    // ... and --migrate says the store's wins.
     let o = s.run_env(
         &["configure-docker", host, "--migrate"],
         b"",
@@ -795,7 +808,50 @@ fn migrate_never_replaces_a_different_stored_login() {
             .contains("differs from the one in the store and was left"),
         "{o:?}"
     );
+    assert_eq!(json(&docker)["credHelpers"][host], "beta9");
     assert_eq!(s.get(host).json()["Secret"], "the-stored-one");
     assert!(fs::read_to_string(&docker).unwrap().contains(&auth));
+    assert_no_plaintext(&docker.with_extension("json.bak"));
+}
+
+/// A plaintext docker login that pulled before `configure-docker` keeps working after it: docker
+/// and go-containerregistry never fall back from a routed helper to `auths` (docs/clients.md,
+/// "Routing and plaintext logins"), so the login the store lacks is moved into it, in one line.
+#[test]
+fn configure_docker_keeps_a_plaintext_login_working_by_moving_it_into_the_store() {
+    let s = Sandbox::new();
+    let host = "registry.example.com:5000";
+    let docker = s.home().join(".docker/config.json");
+    let auth = plain_auth(USER, CANARY);
+    put(
+        &docker,
+        format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"{auth}\"}}}}}}").as_bytes(),
+    );
+    let run = s.path().join("run");
+    fs::create_dir_all(&run).unwrap();
+    let r = run.to_string_lossy().into_owned();
+    let o = s.run_env(&["configure-docker", host], b"", &[("XDG_RUNTIME_DIR", &r)]);
+    o.assert_ok();
+    let moved: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.contains(&format!(
+                "moved the plaintext login for {host} (username {USER})"
+            ))
+        })
+        .collect();
+    assert_eq!(moved.len(), 1, "{o:?}");
+    assert!(!o.stderr.contains(CANARY), "{o:?}");
+    let d = json(&docker);
+    assert_eq!(d["credHelpers"][host], "beta9");
+    assert!(d["auths"].get(host).is_none(), "{d}");
+    let got = s.get(host);
+    got.assert_ok();
+    assert_eq!(
+        (got.json()["Username"].clone(), got.json()["Secret"].clone()),
+        (serde_json::json!(USER), serde_json::json!(CANARY))
+    );
+    assert_no_plaintext(&docker);
     assert_no_plaintext(&docker.with_extension("json.bak"));
 }
