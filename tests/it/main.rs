@@ -30,6 +30,7 @@ mod kubelet;
 mod layout;
 mod moto_env;
 mod no_leaks;
+mod pg_auth;
 mod postgres;
 mod protocol;
 mod proxy;
