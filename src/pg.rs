@@ -83,6 +83,10 @@ pub struct Target {
     mode: SslMode,
     roots: Roots,
     password_file: Option<PathBuf>,
+    /// libpq's `require_auth`, when the URL names it.
+    require_auth: Option<AuthPolicy>,
+    /// The URL names `channel_binding` (which tokio-postgres applies itself).
+    binding_named: bool,
     /// `host:port/dbname`, for messages: never the user info or the query.
     place: String,
     /// What set the URL (`BETA9_STORE_URL`, `--from-beta9`), for messages.
@@ -110,6 +114,8 @@ impl Target {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut mode = None;
         let mut rootcert = None;
+        let mut require_auth = None;
+        let mut binding_named = false;
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -126,6 +132,18 @@ impl Target {
                     })?);
                 }
                 "sslrootcert" => rootcert = Some(value()?),
+                "require_auth" => {
+                    require_auth = Some(AuthPolicy::require_auth(&value()?).ok_or_else(|| {
+                        invalid(
+                            "require_auth must list password, md5, scram-sha-256 or none, or each with a leading !"
+                                .into(),
+                        )
+                    })?);
+                }
+                "channel_binding" => {
+                    binding_named = true;
+                    rest.push(pair);
+                }
                 "password" => {
                     return Err(invalid(
                         "a password parameter in the query is not supported: use a password file"
@@ -201,9 +219,33 @@ impl Target {
             mode,
             roots,
             password_file,
+            require_auth,
+            binding_named,
             place,
             what,
         })
+    }
+
+    /// Which authentication requests to answer: the URL's `require_auth`; else, with a password
+    /// and a server that is not verified (`disable`, `prefer`, `require` without a root
+    /// certificate) over TCP, SCRAM only, with channel binding over TLS (docs/postgres.md,
+    /// "Passwords and unverified servers"); else every request.
+    fn auth_policy(&self, has_password: bool) -> Option<AuthPolicy> {
+        if let Some(p) = self.require_auth {
+            return Some(p);
+        }
+        let verified = match self.mode {
+            SslMode::VerifyCa | SslMode::VerifyFull => true,
+            SslMode::Require => self.roots != Roots::None,
+            SslMode::Disable | SslMode::Prefer => false,
+        };
+        let tcp = self
+            .config
+            .get_hosts()
+            .iter()
+            .any(|h| matches!(h, Host::Tcp(_)));
+        (has_password && !verified && tcp)
+            .then(|| AuthPolicy::unverified(self.mode, !self.binding_named))
     }
 
     /// `host:port/dbname`, safe to print.
@@ -242,7 +284,10 @@ impl Target {
             .enable_time()
             .build()
             .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the I/O runtime: {e}")))?;
-        let started = if self.mode == SslMode::Disable {
+        let policy = self.auth_policy(config.get_password().is_some());
+        let started = if let Some(policy) = policy {
+            self.start_guarded(&rt, &config, policy, deadline)
+        } else if self.mode == SslMode::Disable {
             self.start(&rt, &config, tokio_postgres::NoTls, deadline)
         } else {
             self.tls_config().and_then(|tls| {
@@ -300,6 +345,102 @@ impl Target {
                 Ok((client, task))
             }
         }
+    }
+
+    /// `start` with every server message watched until authentication is over: the TCP
+    /// connection is opened here (each TCP host in turn; `hostaddr` honoured) and handed to
+    /// tokio-postgres, with an [`AuthGuard`] below TLS and another above it.
+    fn start_guarded(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        config: &tokio_postgres::Config,
+        policy: AuthPolicy,
+        deadline: Deadline,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
+        use tokio_postgres::tls::MakeTlsConnect;
+        let tls = match self.mode {
+            SslMode::Disable => None,
+            _ => Some(self.tls_config()?),
+        };
+        let ports = config.get_ports();
+        let addrs = config.get_hostaddrs();
+        let mut last = None;
+        for (i, host) in config.get_hosts().iter().enumerate() {
+            let Host::Tcp(name) = host else { continue };
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            let addr = addrs.get(i).copied();
+            let refused = Arc::new(std::sync::Mutex::new(None));
+            let attempt = async {
+                let sock = match addr {
+                    Some(a) => tokio::net::TcpStream::connect((a, port)).await,
+                    None => tokio::net::TcpStream::connect((name.as_str(), port)).await,
+                }
+                .map_err(|e| Error::Unreachable {
+                    registry: self.label(),
+                    detail: format!("error connecting to server: {}", one_line(&e.to_string())),
+                })?;
+                let _ = sock.set_nodelay(true);
+                let guard = AuthGuard::new(sock, policy, false, refused.clone());
+                let driver =
+                    |e: tokio_postgres::Error| match refused.lock().ok().and_then(|r| r.clone()) {
+                        Some(why) => Error::Rejected {
+                            registry: self.label(),
+                            detail: why,
+                        },
+                        None => classify(&self.label(), &e, Some(self)).error,
+                    };
+                match &tls {
+                    None => {
+                        let (client, connection) = config
+                            .connect_raw(guard, tokio_postgres::NoTls)
+                            .await
+                            .map_err(driver)?;
+                        let task = tokio::spawn(async move {
+                            let _ = connection.await;
+                        });
+                        Ok((client, task))
+                    }
+                    Some(tls) => {
+                        let mut make = tokio_postgres_rustls::MakeRustlsConnect::new(tls.clone());
+                        let inner =
+                            MakeTlsConnect::<AuthGuard<tokio::net::TcpStream>>::make_tls_connect(
+                                &mut make, name,
+                            )
+                            .map_err(|_| {
+                                Error::Invalid(format!(
+                                    "{}: the host is not a valid TLS server name",
+                                    self.what
+                                ))
+                            })?;
+                        let guarded = GuardedTls {
+                            inner,
+                            policy,
+                            refused: refused.clone(),
+                        };
+                        let (client, connection) =
+                            config.connect_raw(guard, guarded).await.map_err(driver)?;
+                        let task = tokio::spawn(async move {
+                            let _ = connection.await;
+                        });
+                        Ok((client, task))
+                    }
+                }
+            };
+            let result: Result<_> = rt.block_on(async {
+                match tokio::time::timeout(deadline.remaining(), attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err(self.timeout(deadline)),
+                }
+            });
+            match result {
+                Ok(v) => return Ok(v),
+                // A refused request or a timeout ends the attempt; a host out of reach does not.
+                Err(e @ Error::Unreachable { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::Invalid(format!("{}: no TCP host to connect to", self.what))))
     }
 
     /// "PostgreSQL store 127.0.0.1:5432/beta9" or "--from-beta9 database ...": names the
@@ -824,5 +965,384 @@ mod tests {
             b"s3cret"
         );
         assert!(read_password(&t.path().join("missing")).is_err());
+    }
+}
+
+/// Which authentication requests the client answers (docs/postgres.md, "Passwords and
+/// unverified servers"). `None` in [`Target`]: every request tokio-postgres knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AuthPolicy {
+    cleartext: bool,
+    md5: bool,
+    scram: bool,
+    /// Over TLS, SCRAM only with channel binding (the server offers `SCRAM-SHA-256-PLUS`).
+    binding: bool,
+    /// The setting a refusal names.
+    setting: &'static str,
+}
+
+impl AuthPolicy {
+    /// libpq's `require_auth`: a comma-separated list of `password`, `md5`, `scram-sha-256`,
+    /// `none` (also `gss`, `sspi`, which tokio-postgres does not speak), or the same each with a
+    /// leading `!` (every method but those).
+    fn require_auth(list: &str) -> Option<AuthPolicy> {
+        let items: Vec<&str> = list.split(',').map(str::trim).collect();
+        let negated = items.iter().all(|i| i.starts_with('!'));
+        if !negated && items.iter().any(|i| i.starts_with('!')) {
+            return None;
+        }
+        let mut named = (false, false, false);
+        for item in &items {
+            match item.trim_start_matches('!') {
+                "password" => named.0 = true,
+                "md5" => named.1 = true,
+                "scram-sha-256" => named.2 = true,
+                "none" | "gss" | "sspi" => {}
+                _ => return None,
+            }
+        }
+        Some(AuthPolicy {
+            cleartext: named.0 != negated,
+            md5: named.1 != negated,
+            scram: named.2 != negated,
+            binding: false,
+            setting: "require_auth",
+        })
+    }
+
+    /// The default with a password and a server that is not verified: SCRAM only, with channel
+    /// binding over TLS unless the URL names `channel_binding` itself.
+    fn unverified(mode: SslMode, binding: bool) -> AuthPolicy {
+        AuthPolicy {
+            cleartext: false,
+            md5: false,
+            scram: true,
+            binding,
+            setting: match mode {
+                SslMode::Disable => "sslmode=disable",
+                SslMode::Prefer => "sslmode=prefer",
+                _ => "sslmode=require without a root certificate",
+            },
+        }
+    }
+
+    /// Why the authentication request `code` (with its body) is refused, if it is.
+    fn refuses(&self, code: u32, body: &[u8], tls: bool) -> Option<String> {
+        let what = match code {
+            3 if !self.cleartext => "a cleartext password",
+            5 if !self.md5 => "an MD5 password hash",
+            10 if !self.scram => "a SCRAM password proof",
+            10 if tls && self.binding && !mechanisms(body).any(|m| m == b"SCRAM-SHA-256-PLUS") => {
+                "a SCRAM password proof without channel binding"
+            }
+            _ => return None,
+        };
+        let hint = if self.setting == "require_auth" {
+            "the URL's require_auth does not allow it".to_string()
+        } else {
+            format!(
+                "the server is not verified ({}): use sslmode=verify-full with sslrootcert, or allow it with require_auth",
+                self.setting
+            )
+        };
+        Some(format!("the server asked for {what}; not sent: {hint}"))
+    }
+}
+
+/// The NUL-terminated mechanism names of an AuthenticationSASL body (after the code).
+fn mechanisms(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|b| *b == 0).filter(|m| !m.is_empty())
+}
+
+/// A stream that watches the server's messages until authentication is over and fails the read
+/// that brings an authentication request the policy refuses, so tokio-postgres never answers it.
+/// Below TLS it also sees the one-byte answer to an SSLRequest: `S` hands the watching over to the
+/// guard above TLS.
+struct AuthGuard<S> {
+    inner: S,
+    policy: AuthPolicy,
+    tls: bool,
+    state: Watch,
+    /// The header (type and length) or the body of the message being read.
+    buf: Vec<u8>,
+    /// Body bytes of a message that is not kept, still to skip.
+    skip: usize,
+    refused: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// Nothing written yet.
+    Start,
+    /// An SSLRequest was written: the next byte read answers it.
+    SslAnswer,
+    Messages,
+    Done,
+}
+
+/// An authentication request's body is small (a SASL mechanism list); more is refused.
+const AUTH_MESSAGE_LIMIT: usize = 4096;
+
+impl<S> AuthGuard<S> {
+    fn new(
+        inner: S,
+        policy: AuthPolicy,
+        tls: bool,
+        refused: Arc<std::sync::Mutex<Option<String>>>,
+    ) -> Self {
+        AuthGuard {
+            inner,
+            policy,
+            tls,
+            state: if tls { Watch::Messages } else { Watch::Start },
+            buf: Vec::new(),
+            skip: 0,
+            refused,
+        }
+    }
+
+    /// Feeds bytes the server sent; an error once a refused request is seen.
+    fn watch(&mut self, mut data: &[u8]) -> std::result::Result<(), String> {
+        while !data.is_empty() {
+            match self.state {
+                Watch::Done => return Ok(()),
+                Watch::Start => self.state = Watch::Messages,
+                Watch::SslAnswer => {
+                    self.state = if data[0] == b'S' {
+                        Watch::Done
+                    } else {
+                        Watch::Messages
+                    };
+                    data = &data[1..];
+                }
+                Watch::Messages => {
+                    if self.skip > 0 {
+                        let n = self.skip.min(data.len());
+                        self.skip -= n;
+                        data = &data[n..];
+                        continue;
+                    }
+                    let need = if self.buf.len() < 5 {
+                        5
+                    } else {
+                        let len = u32::from_be_bytes([
+                            self.buf[1],
+                            self.buf[2],
+                            self.buf[3],
+                            self.buf[4],
+                        ]) as usize;
+                        1 + len
+                    };
+                    let n = (need - self.buf.len()).min(data.len());
+                    self.buf.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                    if self.buf.len() < need {
+                        continue;
+                    }
+                    if need == 5 {
+                        let len = u32::from_be_bytes([
+                            self.buf[1],
+                            self.buf[2],
+                            self.buf[3],
+                            self.buf[4],
+                        ]) as usize;
+                        if len < 4 {
+                            return Err("the server sent a malformed message".into());
+                        }
+                        if self.buf[0] != b'R' {
+                            self.skip = len - 4;
+                            self.buf.clear();
+                        } else if len > AUTH_MESSAGE_LIMIT {
+                            return Err(
+                                "the server sent an oversized authentication request".into()
+                            );
+                        } else if len == 4 {
+                            return Err("the server sent a malformed authentication request".into());
+                        }
+                        continue;
+                    }
+                    let body = std::mem::take(&mut self.buf);
+                    let code = u32::from_be_bytes([
+                        body.get(5).copied().unwrap_or(0),
+                        body.get(6).copied().unwrap_or(0),
+                        body.get(7).copied().unwrap_or(0),
+                        body.get(8).copied().unwrap_or(0),
+                    ]);
+                    if code == 0 {
+                        // AuthenticationOk: nothing more to watch.
+                        self.state = Watch::Done;
+                        return Ok(());
+                    }
+                    if let Some(why) =
+                        self.policy
+                            .refuses(code, body.get(9..).unwrap_or_default(), self.tls)
+                    {
+                        return Err(why);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The SSLRequest message: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for AuthGuard<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            if this.state != Watch::Done {
+                let fresh = buf.filled()[before..].to_vec();
+                if let Err(why) = this.watch(&fresh) {
+                    buf.set_filled(before);
+                    if let Ok(mut slot) = this.refused.lock() {
+                        *slot = Some(why);
+                    }
+                    return std::task::Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        "authentication request refused",
+                    )));
+                }
+            }
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for AuthGuard<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.state == Watch::Start {
+            this.state = if data.starts_with(&SSL_REQUEST) {
+                Watch::SslAnswer
+            } else {
+                Watch::Messages
+            };
+        }
+        std::pin::Pin::new(&mut this.inner).poll_write(cx, data)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: tokio_postgres::tls::TlsStream + Unpin> tokio_postgres::tls::TlsStream for AuthGuard<S> {
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        self.inner.channel_binding()
+    }
+}
+
+/// A TLS connector whose streams are watched by an [`AuthGuard`] above TLS.
+struct GuardedTls<T> {
+    inner: T,
+    policy: AuthPolicy,
+    refused: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl<S, T> tokio_postgres::tls::TlsConnect<S> for GuardedTls<T>
+where
+    T: tokio_postgres::tls::TlsConnect<S> + Send + 'static,
+    T::Future: Send + 'static,
+    T::Stream: Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = AuthGuard<T::Stream>;
+    type Error = T::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::result::Result<Self::Stream, T::Error>> + Send>,
+    >;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let GuardedTls {
+            inner,
+            policy,
+            refused,
+        } = self;
+        Box::pin(async move {
+            let tls = inner.connect(stream).await?;
+            Ok(AuthGuard::new(tls, policy, true, refused))
+        })
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    fn guard(policy: AuthPolicy, tls: bool) -> AuthGuard<()> {
+        AuthGuard::new((), policy, tls, Arc::new(std::sync::Mutex::new(None)))
+    }
+
+    fn auth(code: u32, extra: &[u8]) -> Vec<u8> {
+        let mut m = vec![b'R'];
+        m.extend_from_slice(&(8 + extra.len() as u32).to_be_bytes());
+        m.extend_from_slice(&code.to_be_bytes());
+        m.extend_from_slice(extra);
+        m
+    }
+
+    #[test]
+    fn requests_are_seen_however_the_bytes_are_split() {
+        let strict = AuthPolicy::unverified(SslMode::Prefer, true);
+        // A notice first (skipped), then the cleartext request, fed one byte at a time.
+        let mut stream = vec![b'N', 0, 0, 0, 6, b'x', b'y'];
+        stream.extend(auth(3, b""));
+        let mut g = guard(strict, false);
+        let fed: Vec<_> = stream.iter().map(|b| g.watch(&[*b])).collect();
+        assert!(fed[..fed.len() - 1].iter().all(|r| r.is_ok()));
+        let why = fed.last().unwrap().clone().unwrap_err();
+        assert!(
+            why.contains("cleartext") && why.contains("sslmode=prefer"),
+            "{why}"
+        );
+        // SCRAM with PLUS over TLS passes; without PLUS it does not; in plaintext it does.
+        let plus = auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0");
+        let plain = auth(10, b"SCRAM-SHA-256\0\0");
+        assert!(guard(strict, true).watch(&plus).is_ok());
+        assert!(guard(strict, true).watch(&plain).is_err());
+        assert!(guard(strict, false).watch(&plain).is_ok());
+        // After AuthenticationOk nothing is watched.
+        let mut g = guard(strict, false);
+        let mut ok_then = auth(0, b"");
+        ok_then.extend(auth(3, b""));
+        assert!(g.watch(&ok_then).is_ok());
+        // Below TLS: `S` answers the SSLRequest and hands over to the guard above TLS.
+        let mut g = guard(strict, false);
+        g.state = Watch::SslAnswer;
+        let mut after = vec![b'S'];
+        after.extend(auth(3, b""));
+        assert!(g.watch(&after).is_ok());
+    }
+
+    #[test]
+    fn require_auth_lists_as_libpq_reads_them() {
+        let p = AuthPolicy::require_auth("password,md5").unwrap();
+        assert!(p.cleartext && p.md5 && !p.scram);
+        let p = AuthPolicy::require_auth("!password").unwrap();
+        assert!(!p.cleartext && p.md5 && p.scram);
+        assert!(AuthPolicy::require_auth("password,!md5").is_none());
+        assert!(AuthPolicy::require_auth("kerberos").is_none());
+        assert!(AuthPolicy::require_auth("none").is_some());
     }
 }

@@ -262,6 +262,12 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
     Ok(out)
 }
 
+/// The largest platform secret read: a record as large as `import` takes on stdin, sealed and in
+/// base64 (4/3 of it), with room to spare (docs/postgres.md, "Size caps").
+const SECRET_CAP: usize = 2 * super::outcome::STDIN_LIMIT;
+/// A signing key is `sk_` and 44 base64 characters; this leaves room for whitespace.
+const SIGNING_KEY_CAP: usize = 1024;
+
 /// The workspace's signing key and its registry secrets (name, value), oldest first, read in one
 /// read-only transaction (docs/records.md, "The platform's workspace secrets").
 fn read_platform(
@@ -277,7 +283,11 @@ fn read_platform(
     let rows = conn
         .query(
             deadline,
-            "SELECT id::bigint, signing_key::text FROM workspace WHERE external_id::text = $1",
+            &format!(
+                "SELECT id::bigint, CASE WHEN octet_length(signing_key::text) <= {SIGNING_KEY_CAP} \
+                 THEN signing_key::text END, octet_length(signing_key::text) \
+                 FROM workspace WHERE external_id::text = $1"
+            ),
             &[(&external, SqlType::TEXT)],
         )
         .map_err(crate::error::Error::from)?;
@@ -289,6 +299,12 @@ fn read_platform(
     };
     let id: i64 = row.get(0);
     let signing_key: Option<String> = row.get(1);
+    if signing_key.is_none() && row.get::<_, Option<i32>>(2).is_some() {
+        return Err(Failure::user(format!(
+            "{place}: the signing_key of workspace {} is larger than {SIGNING_KEY_CAP} bytes, so it is not one; nothing was imported",
+            printable(external)
+        )));
+    }
     let signing_key = SecretString::from(signing_key.ok_or_else(|| {
         Failure::user(format!(
             "{place}: workspace {} has no signing_key, so its secrets cannot be opened",
@@ -298,16 +314,31 @@ fn read_platform(
     let rows = conn
         .query(
             deadline,
-            "SELECT name, value FROM workspace_secret WHERE workspace_id = $1 \
-             AND (name LIKE 'oci-registry-%' OR name LIKE 'oci-creds-%') \
-             ORDER BY updated_at NULLS FIRST, name",
+            &format!(
+                "SELECT name, CASE WHEN octet_length(value) <= {SECRET_CAP} THEN value END, \
+                 octet_length(value) FROM workspace_secret WHERE workspace_id = $1 \
+                 AND (name LIKE 'oci-registry-%' OR name LIKE 'oci-creds-%') \
+                 ORDER BY updated_at NULLS FIRST, name"
+            ),
             &[(&id, SqlType::INT8)],
         )
         .map_err(crate::error::Error::from)?;
-    let secrets = rows
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
-        .collect();
+    let mut secrets = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let name: String = r.get(0);
+        // The database checks the size: an oversized value never crosses the wire.
+        match r.get::<_, Option<String>>(1) {
+            Some(value) => secrets.push((name, value)),
+            None => {
+                return Err(Failure::user(format!(
+                    "platform secret {} of workspace {}: it holds {} bytes, more than the {SECRET_CAP} a platform secret may have; nothing was imported",
+                    printable(&name),
+                    printable(external),
+                    r.get::<_, Option<i32>>(2).unwrap_or(0)
+                )))
+            }
+        }
+    }
     let _ = conn.batch(deadline, "COMMIT");
     Ok((signing_key, secrets))
 }

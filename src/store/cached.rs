@@ -255,6 +255,13 @@ impl<O: Origin> CachedStore<O> {
         if !self.usable() {
             return;
         }
+        if bytes.len() as u64 > fsutil::ENTRY_LIMIT {
+            // `read_file` would refuse it: no copy, and none of an older value either
+            // (docs/postgres.md, "Size caps").
+            tracing::debug!(file = %dir.join(name).display(), "too large for a local copy");
+            let _ = std::fs::remove_file(dir.join(name));
+            return;
+        }
         let written =
             fsutil::ensure_dir(dir).and_then(|()| fsutil::write_atomic_unsynced(dir, name, bytes));
         if let Err(e) = written {

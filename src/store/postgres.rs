@@ -15,6 +15,7 @@ use super::name::SecretName;
 use super::{Change, Decide, Meta, Store};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::guard::Guard;
 use crate::paths;
 use crate::pg::{Conn, Param, PgError, PgResult, SqlType, Target};
@@ -99,6 +100,39 @@ enum Row<'a> {
     Base(&'a str),
 }
 
+/// The largest `sealed` value read from an entry row: what the file backend reads from an entry's
+/// file, less room for the local copy's header, so a value that is read can also be kept and read
+/// back (docs/postgres.md, "Size caps").
+const ENTRY_CAP: u64 = fsutil::ENTRY_LIMIT - 64;
+/// The largest `sealed` value read from a base row (what the file backend reads from one).
+const BASE_CAP: u64 = fsutil::META_LIMIT;
+
+/// `sealed` when it is at most `cap` bytes (else NULL), then its length: the database checks the
+/// size, so an oversized value never crosses the wire or reaches memory here.
+fn sealed_capped(cap: u64) -> String {
+    format!("CASE WHEN octet_length(sealed) <= {cap} THEN sealed END, octet_length(sealed)")
+}
+
+/// The capped value of column `at` (its length at `at + 1`), or the one-line error naming the row.
+fn capped_value(
+    row: &tokio_postgres::Row,
+    at: usize,
+    name: &str,
+    cap: u64,
+    place: &str,
+) -> Result<Vec<u8>> {
+    match row.get::<_, Option<Vec<u8>>>(at) {
+        Some(v) => Ok(v),
+        None => Err(Error::BadRecord {
+            entry: name.to_string(),
+            reason: format!(
+                "its row in {place} holds {} bytes, more than the {cap} a record may have; not read",
+                row.get::<_, i32>(at + 1)
+            ),
+        }),
+    }
+}
+
 /// What one compare-and-swap did.
 enum Applied {
     Done(bool),
@@ -179,18 +213,41 @@ impl PgStore {
     /// The sealed bytes of one record; a table that does not exist yet holds nothing.
     fn select(&self, row: Row<'_>, for_update: bool) -> PgResult<Option<Vec<u8>>> {
         let lock = if for_update { " FOR UPDATE" } else { "" };
-        let rows = match row {
-            Row::Entry(ws, name) => self.query(
-                &format!("SELECT sealed FROM {ENTRIES} WHERE workspace = $1 AND name = $2{lock}"),
-                &[(&ws, SqlType::TEXT), (&name, SqlType::TEXT)],
+        let (rows, name, cap) = match row {
+            Row::Entry(ws, name) => (
+                self.query(
+                    &format!(
+                        "SELECT {} FROM {ENTRIES} WHERE workspace = $1 AND name = $2{lock}",
+                        sealed_capped(ENTRY_CAP)
+                    ),
+                    &[(&ws, SqlType::TEXT), (&name, SqlType::TEXT)],
+                ),
+                name,
+                ENTRY_CAP,
             ),
-            Row::Base(name) => self.query(
-                &format!("SELECT sealed FROM {BASE} WHERE name = $1{lock}"),
-                &[(&name, SqlType::TEXT)],
+            Row::Base(name) => (
+                self.query(
+                    &format!(
+                        "SELECT {} FROM {BASE} WHERE name = $1{lock}",
+                        sealed_capped(BASE_CAP)
+                    ),
+                    &[(&name, SqlType::TEXT)],
+                ),
+                name,
+                BASE_CAP,
             ),
         };
         match rows {
-            Ok(rows) => Ok(rows.first().map(|r| r.get::<_, Vec<u8>>(0))),
+            Ok(rows) => match rows.first() {
+                None => Ok(None),
+                Some(r) => capped_value(r, 0, name, cap, &self.target.label())
+                    .map(Some)
+                    .map_err(|error| PgError {
+                        code: None,
+                        broken: false,
+                        error,
+                    }),
+            },
             Err(e) if missing_table(&e) && !self.in_txn.get() => Ok(None),
             Err(e) => Err(e),
         }
@@ -377,8 +434,10 @@ impl PgStore {
             let (ws, name) = entry.map_or(("", ""), |(w, n)| (w, n.as_str()));
             let rows = self.query(
                 &format!(
-                    "SELECT 'e', name, sealed FROM {ENTRIES} WHERE workspace = $1 AND name = $2 \
-                     UNION ALL SELECT 'm', name, sealed FROM {BASE}"
+                    "SELECT 'e', name, {} FROM {ENTRIES} WHERE workspace = $1 AND name = $2 \
+                     UNION ALL SELECT 'm', name, {} FROM {BASE}",
+                    sealed_capped(ENTRY_CAP),
+                    sealed_capped(BASE_CAP)
                 ),
                 &[(&ws, SqlType::TEXT), (&name, SqlType::TEXT)],
             );
@@ -391,7 +450,8 @@ impl PgStore {
             for row in rows {
                 let kind: &str = row.get(0);
                 let name: &str = row.get(1);
-                let sealed: Vec<u8> = row.get(2);
+                let cap = if kind == "e" { ENTRY_CAP } else { BASE_CAP };
+                let sealed = capped_value(&row, 2, name, cap, &self.target.label())?;
                 if kind == "e" {
                     snap.entry = Some(sealed);
                 } else if let Some(m) = meta_named(name) {
@@ -407,17 +467,24 @@ impl PgStore {
         paths::validate_workspace(workspace)?;
         self.op(|| {
             let rows = match self.query(
-                &format!("SELECT name, sealed FROM {ENTRIES} WHERE workspace = $1"),
+                &format!(
+                    "SELECT name, {} FROM {ENTRIES} WHERE workspace = $1",
+                    sealed_capped(ENTRY_CAP)
+                ),
                 &[(&workspace, SqlType::TEXT)],
             ) {
                 Ok(r) => r,
                 Err(e) if missing_table(&e) && !self.in_txn.get() => Vec::new(),
                 Err(e) => return Err(e.error),
             };
-            let mut out: Vec<(SecretName, Vec<u8>)> = rows
-                .iter()
-                .filter_map(|r| Some((SecretName::parse(r.get(0))?, r.get::<_, Vec<u8>>(1))))
-                .collect();
+            let mut out: Vec<(SecretName, Vec<u8>)> = Vec::with_capacity(rows.len());
+            for r in &rows {
+                if let Some(name) = SecretName::parse(r.get(0)) {
+                    let sealed =
+                        capped_value(r, 1, name.as_str(), ENTRY_CAP, &self.target.label())?;
+                    out.push((name, sealed));
+                }
+            }
             out.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(out)
         })

@@ -20,11 +20,25 @@ use std::time::{Duration, Instant};
 /// Wall-clock deadline of every Redis exchange (connecting included): a healthy Redis answers in
 /// well under a millisecond on a LAN, and a fleet must not pay seconds per `get` for a sick one.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(300);
+/// Wall-clock deadline of an exchange that opens the connection first (TCP, TLS, `AUTH`, the
+/// command): each socket operation still times out after [`OP_TIMEOUT`], but the TLS set-up also
+/// does local work (the redis crate reads the system's CA files on every TLS connect).
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// A shared value larger than this is not ours (a token is a few kB sealed).
 const VALUE_LIMIT: usize = 64 * 1024;
 /// A CA file larger than this is refused.
 const CA_LIMIT: u64 = 1 << 20;
 
+/// The entry and the backoff record when each is a string of at most `ARGV[1]` bytes, and `1`
+/// when the lock exists as a string; nil for the rest. Redis checks the sizes, so an oversized
+/// value never crosses the wire (docs/fleet.md, "Redis commands"). KEYS: entry, lock, backoff.
+const STATUS: &str = "local function small(k) \
+     if redis.call('TYPE', k).ok ~= 'string' then return false end \
+     if redis.call('STRLEN', k) > tonumber(ARGV[1]) then return false end \
+     return redis.call('GET', k) end \
+     local locked = false \
+     if redis.call('TYPE', KEYS[2]).ok == 'string' then locked = '1' end \
+     return {small(KEYS[1]), locked, small(KEYS[3])}";
 /// Publish and release in one step, only while `ARGV[1]` holds the lease (compare-and-set).
 /// KEYS: entry, lock, backoff. ARGV: holder, sealed value, TTL in ms.
 const PUBLISH: &str = "if redis.call('GET', KEYS[2]) == ARGV[1] then \
@@ -48,7 +62,8 @@ struct Connector {
 }
 
 impl Connector {
-    fn connect(&self) -> Result<redis::Connection, Unavailable> {
+    /// The crate's client for the URL: local work only (the URL, the CA file, the roots).
+    fn client(&self) -> Result<redis::Client, Unavailable> {
         let bad_url = || Unavailable("BETA9_TOKEN_CACHE_URL is not a usable Redis URL".into());
         let info = self
             .url
@@ -60,7 +75,7 @@ impl Connector {
         // against a server that accepts but never answers.
         let settings = info.redis_settings().clone().set_skip_set_lib_name();
         let info = info.set_redis_settings(settings);
-        let client = if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             // rustls picks the process's provider; ring is the one compiled in (no aws-lc).
             let _ = rustls::crypto::ring::default_provider().install_default();
             match &self.ca_file {
@@ -84,12 +99,20 @@ impl Connector {
         } else {
             redis::Client::open(info)
         }
-        .map_err(|_| bad_url())?;
+        .map_err(|_| bad_url())
+    }
+
+    /// Connects, with TLS and `AUTH` as the URL says; every socket operation times out after
+    /// [`OP_TIMEOUT`] (the exchange as a whole is bounded by [`exchange`]).
+    fn connect(
+        client: &redis::Client,
+        timeout: Duration,
+    ) -> Result<redis::Connection, Unavailable> {
         let con = client
-            .get_connection_with_timeout(self.timeout)
+            .get_connection_with_timeout(timeout)
             .map_err(|e| classify(&e))?;
-        con.set_read_timeout(Some(self.timeout))
-            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+        con.set_read_timeout(Some(timeout))
+            .and_then(|()| con.set_write_timeout(Some(timeout)))
             .map_err(|e| classify(&e))?;
         Ok(con)
     }
@@ -123,25 +146,34 @@ fn classify(e: &redis::RedisError) -> Unavailable {
 }
 
 /// One exchange (connecting first when `con` is `None`) on a thread of its own, waited for at
-/// most `limit`: the crate's socket timeouts bound each read, not the exchange, so a server that
-/// dribbles a byte now and then would otherwise hold the caller for ever (docs/fleet.md,
-/// "Timing"). After the limit the thread is left behind with its connection; it ends with its
-/// socket or with the process. Returns the connection to keep, if the exchange succeeded.
+/// most [`OP_TIMEOUT`], or [`SETUP_TIMEOUT`] when it connects, and never past `left`: the
+/// crate's socket timeouts bound each read, not the exchange, so a server that dribbles a byte
+/// now and then would otherwise hold the caller for ever (docs/fleet.md, "Timing"). After the
+/// limit the thread is left behind with its connection; it ends with its socket or with the
+/// process. Returns the connection to keep, if the exchange succeeded.
 fn exchange<T>(
     connector: &Connector,
     con: Option<redis::Connection>,
     cmd: redis::Cmd,
-    limit: Duration,
+    left: Duration,
 ) -> (Option<redis::Connection>, Result<T, Unavailable>)
 where
     T: redis::FromRedisValue + Send + 'static,
 {
+    let (con, limit) = match con {
+        Some(c) => (Ok(c), connector.timeout),
+        None => match connector.client() {
+            Ok(client) => (Err(client), SETUP_TIMEOUT.max(connector.timeout)),
+            Err(why) => return (None, Err(why)),
+        },
+    };
+    let limit = limit.min(left);
+    let timeout = connector.timeout;
     let (tx, rx) = mpsc::sync_channel(1);
-    let connector = connector.clone();
     let spawned = std::thread::Builder::new()
         .name("redis".into())
         .spawn(move || {
-            let mut con = match con.map_or_else(|| connector.connect(), Ok) {
+            let mut con = match con.or_else(|client| Connector::connect(&client, timeout)) {
                 Ok(c) => c,
                 Err(why) => {
                     let _ = tx.send((None, Err(why)));
@@ -217,12 +249,7 @@ impl RedisStore {
             )));
         }
         let con = self.con.borrow_mut().take();
-        let (con, reply) = exchange(
-            &self.connector,
-            con,
-            cmd.clone(),
-            self.connector.timeout.min(left),
-        );
+        let (con, reply) = exchange(&self.connector, con, cmd.clone(), left);
         *self.con.borrow_mut() = con;
         reply
     }
@@ -234,8 +261,13 @@ fn ms(d: Duration) -> u64 {
 
 impl SharedStore for RedisStore {
     fn status(&self, names: &Names) -> Result<Status, Unavailable> {
-        let mut cmd = redis::cmd("MGET");
-        cmd.arg(&names.entry).arg(&names.lock).arg(&names.backoff);
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(STATUS)
+            .arg(3)
+            .arg(&names.entry)
+            .arg(&names.lock)
+            .arg(&names.backoff)
+            .arg(VALUE_LIMIT);
         let values: Vec<Option<Vec<u8>>> = self.run(&cmd)?;
         let mut values = values.into_iter();
         let mut next = || values.next().flatten();
@@ -310,8 +342,7 @@ impl SharedStore for RedisStore {
         // Its own connection, opened at the first renewal (a quick mint never needs one).
         let mut con: Option<redis::Connection> = None;
         Box::new(move || {
-            let (kept, reply) =
-                exchange::<i64>(&connector, con.take(), cmd.clone(), connector.timeout);
+            let (kept, reply) = exchange::<i64>(&connector, con.take(), cmd.clone(), lease);
             con = kept;
             let renewed = reply.is_ok_and(|n| n == 1);
             if !renewed {

@@ -36,6 +36,7 @@ mod moto_env;
 mod mounted_files;
 mod names;
 mod no_leaks;
+mod pg_auth;
 mod postgres;
 mod protocol;
 mod proxy;

@@ -1672,3 +1672,102 @@ fn import_from_beta9_refuses_a_batch_holding_a_record_that_uses_the_machine() {
     let listed = s.list().json();
     assert_eq!(listed.as_object().unwrap().len(), 2, "{listed}");
 }
+
+/// Every file under the sandbox larger than `bytes`.
+fn files_larger_than(s: &Sandbox, bytes: u64) -> Vec<PathBuf> {
+    s.files()
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > bytes))
+        .collect()
+}
+
+#[test]
+fn oversized_rows_are_refused_by_the_database_and_never_copied() {
+    let Some(pg) = Pg::start("oversized_rows_are_refused_by_the_database_and_never_copied") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "master.key", 0x99);
+    let a = machine(&pg.url(&db), &key);
+    for r in ["big.example", "fine.example"] {
+        a.store(r, "u", &format!("{CANARY}-{r}")).assert_ok();
+    }
+    // 200 MB appended to one row.
+    pg.psql(
+        &db,
+        &format!(
+            "UPDATE beta9_credentials SET sealed = sealed || convert_to(repeat('x', 200 * 1024 * 1024), 'SQL_ASCII') WHERE name = '{}'",
+            name_of("big.example")
+        ),
+    );
+    let b = machine(&pg.url(&db), &key);
+    let (o, rss) = b.run_max_rss(&["get"], b"big.example", &[]);
+    let Some(rss) = rss else { return };
+    eprintln!("peak RSS of a get facing a 200 MB sealed row: {rss} KiB");
+    verb_error(&o, &[&name_of("big.example"), "more than", "not read"]);
+    assert!(
+        files_larger_than(&b, 1 << 20).is_empty(),
+        "a local copy of the oversized row: {:?}",
+        files_larger_than(&b, 1 << 20)
+    );
+    // Generous: reading the row whole took over 800 MB.
+    assert!(rss < 150 * 1024, "peak RSS {rss} KiB");
+    // The other rows still answer, and `list` names the oversized one.
+    assert_eq!(
+        login(&b.get("fine.example")).1,
+        format!("{CANARY}-fine.example")
+    );
+    let listed = b.list();
+    assert!(
+        !listed.stdout.contains(CANARY) || listed.code == 0,
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn an_oversized_platform_secret_is_refused_by_the_database() {
+    let Some(pg) = Pg::start("an_oversized_platform_secret_is_refused_by_the_database") else {
+        return;
+    };
+    let platform = platform_db(&pg);
+    let ghcr = format!(
+        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
+    );
+    let (ws, _) = platform_workspace(&pg, "big", None, &[("oci-registry-ghcr-io", &ghcr)]);
+    pg.psql(
+        "platform",
+        "UPDATE workspace_secret SET value = value || repeat('A', 200 * 1024 * 1024)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("reader.pw");
+    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
+    let url = format!(
+        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        pg.ca().display()
+    );
+    let s = Sandbox::new();
+    let (o, rss) = s.run_max_rss(
+        &[
+            "import",
+            "--from-beta9",
+            &url,
+            "--beta9-workspace",
+            &ws,
+            "--beta9-password-file",
+            pw.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    let Some(rss) = rss else { return };
+    eprintln!("peak RSS of an import facing a 200 MB platform secret: {rss} KiB");
+    command_error(
+        &o,
+        &["oci-registry-ghcr-io", "more than", "nothing was imported"],
+    );
+    assert!(s.run(&["ls"], b"").stdout.trim().is_empty());
+    // Generous: reading the value whole took over 500 MB.
+    assert!(rss < 150 * 1024, "peak RSS {rss} KiB");
+}

@@ -320,3 +320,33 @@ pub fn strace_usable(test: &str) -> bool {
     };
     !tool_missing(test, "strace", &reason)
 }
+
+impl Sandbox {
+    /// Runs the binary as `run_env` does, under GNU time (`/usr/bin/time -f %M`): what it printed,
+    /// and its peak resident set size in KiB, or `None` (after `tool_missing`) without GNU time.
+    pub fn run_max_rss(
+        &self,
+        args: &[&str],
+        stdin: &[u8],
+        env: &[(&str, &str)],
+    ) -> (Out, Option<u64>) {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let file = self
+            .path()
+            .join(format!("time-{}.txt", SEQ.fetch_add(1, Ordering::Relaxed)));
+        let mut c = self.command("/usr/bin/time");
+        c.args(["-f", "%M", "-o"]).arg(&file).arg(bin()).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = self.run_with(c, stdin);
+        let kib = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.lines().last()?.trim().parse().ok());
+        let _ = std::fs::remove_file(&file);
+        if kib.is_none() {
+            tool_missing(&current_test(), "GNU time (/usr/bin/time)", "no %M output");
+        }
+        (out, kib)
+    }
+}
