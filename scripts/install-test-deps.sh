@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the real-client interop tests (tests/it) need on Debian 12:
 # a local registry (docker-registry), htpasswd (apache2-utils), skopeo, podman, buildah, hyperfine,
-# the ECR credential helper, jq, the docker CLI, redis-server, and moto/docker/cryptography for Python.
+# the ECR credential helper, jq, the docker CLI, redis-server, Go with docker's credential-helper
+# client library, and moto/docker/cryptography for Python.
 # Idempotent and non-interactive; fast when everything is already there.
 set -euo pipefail
 
@@ -38,6 +39,12 @@ declare -A PKG_CMD=(
     [rpm]=rpm
     [rpm2cpio]=rpm2cpio
     [cpio]=cpio
+    # The Go client-library test (tests/it/goclient.rs) builds in GOPATH mode against Debian's
+    # sources in /usr/share/gocode; the library imports golang.org/x/sys/execabs, which its
+    # package does not depend on (docs/worker.md, "The Go client library").
+    [golang-go]=go
+    [golang-github-docker-docker-credential-helpers-dev]=""
+    [golang-golang-x-sys-dev]=""
 )
 
 missing=()
@@ -102,7 +109,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     exit 1
 fi
 
-for cmd in docker-registry htpasswd skopeo podman buildah hyperfine docker-credential-ecr-login jq docker dbus-run-session gnome-keyring-daemon strace redis-server redis-cli openssl; do
+for src in github.com/docker/docker-credential-helpers/client golang.org/x/sys/execabs; do
+    if [ ! -d "/usr/share/gocode/src/$src" ]; then
+        echo "install-test-deps: Go sources of $src are still missing after install" >&2
+        exit 1
+    fi
+done
+
+for cmd in docker-registry htpasswd skopeo podman buildah hyperfine docker-credential-ecr-login jq docker dbus-run-session gnome-keyring-daemon strace redis-server redis-cli openssl go; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         echo "install-test-deps: '$cmd' is still missing after install" >&2
         exit 1

@@ -25,6 +25,7 @@ mod file_modes;
 mod fuzz;
 mod gcp;
 mod gcp_env;
+mod goclient;
 mod google_endpoints;
 mod hardening;
 mod import_policy;
