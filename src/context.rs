@@ -156,6 +156,15 @@ impl Context {
         Ok(self.tokens.get_or_init(|| cache).as_ref())
     }
 
+    /// Mint without caching when the store has no key yet (`add --verify` into a new store): the
+    /// cache is sealed with a key derived from the store's, and a check must not create that key
+    /// before anything is stored. A store with a key caches as always.
+    pub fn uncached_tokens_without_a_key(&self) {
+        if self.tokens.get().is_none() && self.store.token_cache_key().is_err() {
+            let _ = self.tokens.set(Box::new(NoTokenCache));
+        }
+    }
+
     /// The HTTP proxies the environment names (docs/proxies.md); read only by paths that are
     /// about to use the network.
     pub fn proxies(&self) -> Result<crate::proxy::Proxies> {

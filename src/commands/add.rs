@@ -41,6 +41,13 @@ pub struct AddArgs {
     /// Read {"NAME": "value", ...} from stdin instead of the environment
     #[arg(long, conflicts_with = "names")]
     pub json: bool,
+    /// Check the login (for an image reference, a pull of it) against the registry first;
+    /// store nothing if it fails
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: talk plain http to the registry (loopback falls back to it by itself)
+    #[arg(long, requires = "verify")]
+    pub plain_http: bool,
 }
 
 /// `--type`: one of the seven names (the core type knows nothing of clap).
@@ -87,8 +94,21 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     };
     let what = if args.json { "JSON keys" } else { "NAMEs" };
     checks::check_record(&record, what)?;
+    let verified = if args.verify {
+        let image = checks::image_of(&args.reference, &record.registry);
+        let v = checks::verify(ctx, &record, image, args.plain_http)
+            .map_err(|m| Failure::user(m + "; nothing was stored"))?;
+        Some(v)
+    } else {
+        None
+    };
     let saved = actions::save(ctx, &record, None)?;
-    Ok(Output::line(saved.name.as_str()).note(format!(
+    let out = Output::line(saved.name.as_str());
+    let out = match verified {
+        Some(v) => out.note(v),
+        None => out,
+    };
+    Ok(out.note(format!(
         "{} {} credentials for {} in workspace {}",
         if saved.replaced { "replaced" } else { "stored" },
         record.kind,

@@ -2,10 +2,12 @@
 //! a Google key named by path becomes its JSON content (docs/records.md, "Google names").
 
 use super::outcome::Failure;
+use crate::context::Context;
 use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
 use crate::env::Env;
 use crate::hosts;
 use crate::record::{Credentials, Record};
+use crate::registry::Registry;
 use crate::resolve::gcp_endpoints::Origin;
 use crate::resolve::gcp_key::GoogleKey;
 use secrecy::{ExposeSecret, SecretString};
@@ -203,10 +205,50 @@ pub fn env_value(env: &Env, name: &str) -> Result<SecretString, Failure> {
     }
 }
 
+/// REF when it names an image (`ghcr.io/org/app:1`, `nginx`) rather than only its registry
+/// (`ghcr.io`, `docker.io`, `https://index.docker.io/v1/`): `add REF --verify` then checks a pull
+/// of it.
+pub fn image_of<'a>(reference: &'a str, registry: &Registry) -> Option<&'a str> {
+    let names_repository = crate::registry::repository(reference).is_some();
+    let only_registry = Registry::from_server_url(reference).is_ok_and(|r| r == *registry);
+    (names_repository && !only_registry).then_some(reference)
+}
+
+/// `--verify`: the record checked against its registry before it is stored (docs/clients.md,
+/// "Verifying before storing"); the error is the one line naming what the registry said.
+pub fn verify(
+    ctx: &Context,
+    record: &Record,
+    image: Option<&str>,
+    plain_http: bool,
+) -> Result<String, String> {
+    crate::doctor::verify::verify(ctx, record, image, plain_http)
+        .map_err(|r| r.message().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Registry;
+
+    #[test]
+    fn verify_checks_a_pull_only_for_references_that_name_an_image() {
+        for (reference, image) in [
+            ("ghcr.io", false),
+            ("docker.io", false),
+            ("https://index.docker.io/v1/", false),
+            ("localhost:5000", false),
+            ("ghcr.io/org/app:1", true),
+            ("nginx", true),
+            ("127.0.0.1:5000/team/app@sha256:0123", true),
+        ] {
+            let registry = Registry::from_reference(reference).unwrap();
+            assert_eq!(
+                image_of(reference, &registry).is_some(),
+                image,
+                "{reference}"
+            );
+        }
+    }
 
     fn put(p: &std::path::Path, bytes: &[u8]) {
         crate::fsutil::write_atomic(

@@ -59,6 +59,12 @@ pub struct ImportArgs {
     /// With --from-beta9: list the registries and types that would be imported (never values)
     #[arg(long, requires = "from_beta9")]
     pub dry_run: bool,
+    /// Check each login against its registry first; store nothing if one fails
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: talk plain http to the registries (loopback falls back to it by itself)
+    #[arg(long, requires = "verify")]
+    pub plain_http: bool,
 }
 
 /// Which keys the top-level object has; values are skipped unread, except a wrapped record.
@@ -95,8 +101,19 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
     let (record, dropped) =
         prepare(ctx, &policy, record).map_err(|f| add_to_message(f, "; nothing was stored"))?;
+    let verified = match args.verify {
+        true => Some(
+            checks::verify(ctx, &record, None, args.plain_http)
+                .map_err(|m| Failure::user(m + "; nothing was stored"))?,
+        ),
+        false => None,
+    };
     let saved = actions::save(ctx, &record, None)?;
-    let mut out = Output::line(saved.name.as_str()).note(format!(
+    let mut out = Output::line(saved.name.as_str());
+    if let Some(v) = verified {
+        out = out.note(v);
+    }
+    out = out.note(format!(
         "{} {} credentials for {} in workspace {} (from {format})",
         if saved.replaced {
             "replaced"
@@ -212,6 +229,18 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         .filter(|(i, _)| !skipped.contains(i))
         .map(|(_, r)| r)
         .collect();
+    // Every record is checked before any is stored: one refusal, nothing imported.
+    if args.verify {
+        for r in &chosen {
+            let v = checks::verify(ctx, &r.record, None, args.plain_http).map_err(|m| {
+                Failure::user(format!(
+                    "platform secret {}: {m}; nothing was imported",
+                    r.secret
+                ))
+            })?;
+            out.notes.push(format!("platform secret {}: {v}", r.secret));
+        }
+    }
     if args.dry_run {
         for r in &chosen {
             let _ = writeln!(

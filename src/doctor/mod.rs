@@ -7,6 +7,7 @@
 //! Never a secret in a report: usernames may be shown, passwords, tokens and response bodies never.
 
 pub mod probe;
+pub mod verify;
 
 use crate::actions;
 use crate::client_config::{self as cc, ConfigFile, Family, Route, HELPER};
@@ -48,13 +49,31 @@ impl Mark {
     }
 }
 
-/// One line of the report. `fix` says what to do about a failure or warning.
+/// One line of the report. `fix` says what to do about a failure or warning; `cause` classifies
+/// a failed live step for callers that act on it (`add`/`import --verify`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub name: String,
     pub mark: Mark,
     pub detail: String,
     pub fix: Option<String>,
+    pub cause: Option<Cause>,
+}
+
+/// Why a live step failed, in what the registry said: a status and a registry error code (a
+/// fixed vocabulary), never a body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// No answer: connection, TLS, proxy, the time budget.
+    Unreachable(String),
+    /// The registry or its token endpoint refused the login (`401 UNAUTHORIZED`).
+    Rejected(String),
+    /// The login is accepted but may not pull the repository (`403 DENIED`).
+    NoPull(String),
+    /// The repository or tag is not there (`404 MANIFEST_UNKNOWN`).
+    Missing(String),
+    /// Anything else (not a registry, no usable challenge, throttled): the step's detail says.
+    Other,
 }
 
 fn step(name: &str, mark: Mark, detail: impl Into<String>) -> Step {
@@ -63,6 +82,7 @@ fn step(name: &str, mark: Mark, detail: impl Into<String>) -> Step {
         mark,
         detail: detail.into(),
         fix: None,
+        cause: None,
     }
 }
 
@@ -70,6 +90,19 @@ impl Step {
     fn fix(mut self, fix: impl Into<String>) -> Step {
         self.fix = Some(fix.into());
         self
+    }
+
+    fn cause(mut self, cause: Cause) -> Step {
+        self.cause = Some(cause);
+        self
+    }
+}
+
+/// `401 UNAUTHORIZED`: the status and, when the body names one, the registry's error code.
+fn said(a: &Answer) -> String {
+    match probe::error_code(&a.body) {
+        Some(code) => format!("{} {code}", a.status),
+        None => a.status.to_string(),
     }
 }
 
@@ -264,8 +297,7 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
     }
     let target = Target {
         registry: &registry,
-        repo: &repo,
-        reference: &reference,
+        image: Some((&repo, &reference)),
     };
     let anonymous_ok = live(ctx, &target, login.as_ref(), opts, &mut report.steps);
     // Nothing stored but nothing needed: a public image pulls anonymously.
@@ -726,8 +758,9 @@ fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>)
 
 struct Target<'a> {
     registry: &'a Registry,
-    repo: &'a str,
-    reference: &'a Reference,
+    /// The repository and tag or digest to pull; `None` checks the login only (`add HOST
+    /// --verify`): the token endpoint is asked without a scope, as `docker login` asks it.
+    image: Option<(&'a str, &'a Reference)>,
 }
 
 /// The host a client talks to for a registry (Hub's API is on registry-1.docker.io).
@@ -777,7 +810,8 @@ fn live(
         Err(e) => {
             steps.push(
                 step("connect", Mark::Fail, e.to_string())
-                    .fix("fix or unset that proxy variable (docs/proxies.md)".to_string()),
+                    .fix("fix or unset that proxy variable (docs/proxies.md)".to_string())
+                    .cause(Cause::Other),
             );
             steps.push(step("auth", Mark::Skip, "the registry was not reached"));
             steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
@@ -826,13 +860,11 @@ fn live(
             format!("check that {host} is reachable from here (DNS, firewall, VPN); a registry on plain http needs --plain-http")
         };
         let through = schemes.first().map_or_else(String::new, |s| proxied(*s));
+        let detail = format!("cannot reach {host}{through}: {}", failed.join("; "));
         steps.push(
-            step(
-                "connect",
-                Mark::Fail,
-                format!("cannot reach {host}{through}: {}", failed.join("; ")),
-            )
-            .fix(fix),
+            step("connect", Mark::Fail, detail.clone())
+                .fix(fix)
+                .cause(Cause::Unreachable(detail)),
         );
         steps.push(step("auth", Mark::Skip, "the registry was not reached"));
         steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
@@ -888,7 +920,8 @@ fn live(
                     Mark::Fail,
                     format!("GET {base}/v2/ answered 401 without a Basic or Bearer challenge"),
                 )
-                .fix("the registry's auth is not something docker clients can use"),
+                .fix("the registry's auth is not something docker clients can use")
+                .cause(Cause::Other),
             );
             steps.push(step("auth", Mark::Skip, "no challenge to answer"));
             steps.push(step("manifest", Mark::Skip, "no challenge to answer"));
@@ -901,14 +934,15 @@ fn live(
                     Mark::Fail,
                     format!("GET {base}/v2/ answered {status}: not a registry v2 API there"),
                 )
-                .fix(format!("check the registry address {host}")),
+                .fix(format!("check the registry address {host}"))
+                .cause(Cause::Other),
             );
             steps.push(step("auth", Mark::Skip, "no registry API"));
             steps.push(step("manifest", Mark::Skip, "no registry API"));
             return false;
         }
     }
-    let scope = format!("repository:{}:pull", t.repo);
+    let scope = t.image.map(|(repo, _)| format!("repository:{repo}:pull"));
     // What the manifest request carries.
     let authorization: Option<Zeroizing<String>> = match (&challenge, login) {
         (None, _) => {
@@ -923,7 +957,8 @@ fn live(
             if is_identity_token(l) {
                 steps.push(
                     step("auth", Mark::Fail, "the stored login is an identity token, which a Basic challenge cannot take")
-                        .fix("store a username and password for this registry"),
+                        .fix("store a username and password for this registry")
+                        .cause(Cause::Other),
                 );
                 steps.push(step("manifest", Mark::Skip, "no accepted login"));
                 return false;
@@ -951,7 +986,8 @@ fn live(
                             "store the right password: `docker login {}` (routed here), or {}",
                             t.registry.host(),
                             add_command(ctx, t.registry)
-                        )),
+                        ))
+                        .cause(Cause::Rejected(said(&a))),
                     );
                     steps.push(step("manifest", Mark::Skip, "no accepted login"));
                     return false;
@@ -963,24 +999,32 @@ fn live(
                             Mark::Fail,
                             format!("GET /v2/ with the stored login answered {}", a.status),
                         )
-                        .fix("check the registry's logs"),
+                        .fix("check the registry's logs")
+                        .cause(if a.status == 403 {
+                            Cause::Rejected(said(&a))
+                        } else {
+                            Cause::Other
+                        }),
                     );
                     steps.push(step("manifest", Mark::Skip, "no accepted login"));
                     return false;
                 }
                 Err(e) => {
-                    steps.push(step(
-                        "auth",
-                        Mark::Fail,
-                        format!("GET /v2/ with the stored login: {}", e.describe(budget)),
-                    ));
+                    steps.push(
+                        step(
+                            "auth",
+                            Mark::Fail,
+                            format!("GET /v2/ with the stored login: {}", e.describe(budget)),
+                        )
+                        .cause(Cause::Unreachable(e.describe(budget))),
+                    );
                     steps.push(step("manifest", Mark::Skip, "no accepted login"));
                     return false;
                 }
             }
         }
         (Some(c), login) if c.scheme == "bearer" => {
-            match bearer(&client, c, &scope, login, opts, steps) {
+            match bearer(&client, c, scope.as_deref(), login, opts, steps) {
                 Some(h) => Some(h),
                 None => {
                     steps.push(step("manifest", Mark::Skip, "no token"));
@@ -993,10 +1037,18 @@ fn live(
             None
         }
     };
-    let url = format!("{base}/v2/{}/manifests/{}", t.repo, t.reference.as_str());
-    let what = match t.reference {
-        Reference::Tag(tag) => format!("{}:{tag}", t.repo),
-        Reference::Digest(d) => format!("{}@{d}", t.repo),
+    let Some((repo, reference)) = t.image else {
+        steps.push(step(
+            "manifest",
+            Mark::Skip,
+            "no image named: the login only was checked",
+        ));
+        return false;
+    };
+    let url = format!("{base}/v2/{repo}/manifests/{}", reference.as_str());
+    let what = match reference {
+        Reference::Tag(tag) => format!("{repo}:{tag}"),
+        Reference::Digest(d) => format!("{repo}@{d}"),
     };
     let with_login = login.is_some() && authorization.is_some();
     match client.request(
@@ -1015,9 +1067,8 @@ fn live(
                 .map(|m| format!(" ({})", printable(&m)))
                 .unwrap_or_default();
             let detail = format!(
-                "HEAD /v2/{}/manifests/{}: 200,{digest}{media}",
-                t.repo,
-                t.reference.as_str()
+                "HEAD /v2/{repo}/manifests/{}: 200,{digest}{media}",
+                reference.as_str()
             );
             steps.push(match a.rate_limit {
                 // The manifest is there, but the next pull's GET would be refused.
@@ -1054,8 +1105,11 @@ fn live(
                     "manifest 429 toomanyrequests: {whose} pull rate limit is used up or the registry is throttling requests"
                 ),
             };
-            steps
-                .push(step("manifest", Mark::Fail, detail).fix(rate_limit_fix(ctx, t, with_login)));
+            steps.push(
+                step("manifest", Mark::Fail, detail)
+                    .fix(rate_limit_fix(ctx, t, with_login))
+                    .cause(Cause::Other),
+            );
             false
         }
         Ok(a) if a.status == 404 => {
@@ -1064,31 +1118,32 @@ fn live(
             } else {
                 format!("manifest 404: {what} does not exist (or is hidden from anonymous pulls)")
             };
-            steps.push(step("manifest", Mark::Fail, detail).fix(format!(
-                "check the name and tag: `skopeo list-tags docker://{}/{}` shows the tags",
-                t.registry.host(),
-                t.repo
-            )));
+            steps.push(
+                step("manifest", Mark::Fail, detail)
+                    .fix(format!(
+                        "check the name and tag: `skopeo list-tags docker://{}/{repo}` shows the tags",
+                        t.registry.host(),
+                    ))
+                    .cause(Cause::Missing(said(&a))),
+            );
             false
         }
         Ok(a) if matches!(a.status, 401 | 403) => {
             let detail = if with_login {
-                format!("manifest {}: the account cannot pull {}", a.status, t.repo)
+                format!("manifest {}: the account cannot pull {repo}", a.status)
             } else {
-                format!(
-                    "manifest {} without a login: {} needs one",
-                    a.status, t.repo
-                )
+                format!("manifest {} without a login: {repo} needs one", a.status)
             };
             let fix = if with_login {
-                format!(
-                    "grant the account pull access to {}, or store a login that has it",
-                    t.repo
-                )
+                format!("grant the account pull access to {repo}, or store a login that has it")
             } else {
                 add_hint(ctx, t.registry)
             };
-            steps.push(step("manifest", Mark::Fail, detail).fix(fix));
+            steps.push(
+                step("manifest", Mark::Fail, detail)
+                    .fix(fix)
+                    .cause(Cause::NoPull(said(&a))),
+            );
             false
         }
         Ok(a) => {
@@ -1098,16 +1153,20 @@ fn live(
                     Mark::Fail,
                     format!("HEAD of the manifest answered {}", a.status),
                 )
-                .fix("check the registry's logs"),
+                .fix("check the registry's logs")
+                .cause(Cause::Other),
             );
             false
         }
         Err(e) => {
-            steps.push(step(
-                "manifest",
-                Mark::Fail,
-                format!("HEAD of the manifest: {}", e.describe(budget)),
-            ));
+            steps.push(
+                step(
+                    "manifest",
+                    Mark::Fail,
+                    format!("HEAD of the manifest: {}", e.describe(budget)),
+                )
+                .cause(Cause::Unreachable(e.describe(budget))),
+            );
             false
         }
     }
@@ -1140,31 +1199,33 @@ fn rate_limit_fix(ctx: &Context, t: &Target, with_login: bool) -> String {
 
 /// The token endpoint for a Bearer challenge: `GET realm?service=…&scope=…` with the login as
 /// Basic auth (anonymous without one), or the OAuth2 refresh-token POST for an identity token.
+/// Without a scope (the login only) the endpoint judges the login alone, as for `docker login`.
 /// Pushes the `auth` step; the manifest's `Authorization` on success.
 fn bearer(
     client: &Client,
     c: &probe::Challenge,
-    scope: &str,
+    scope: Option<&str>,
     login: Option<&Login>,
     opts: &Options,
     steps: &mut Vec<Step>,
 ) -> Option<Zeroizing<String>> {
     let budget = client.budget();
     let Some(realm) = c.param("realm").filter(|r| !r.is_empty()) else {
-        steps.push(step(
-            "auth",
-            Mark::Fail,
-            "the Bearer challenge names no realm (token endpoint)",
-        ));
+        steps.push(
+            step(
+                "auth",
+                Mark::Fail,
+                "the Bearer challenge names no realm (token endpoint)",
+            )
+            .cause(Cause::Other),
+        );
         return None;
     };
     let shown_realm = probe::shown_url(realm);
     let Some(u) = Url::parse(realm).filter(|u| u.scheme == "https" || u.scheme == "http") else {
-        steps.push(step(
-            "auth",
-            Mark::Fail,
-            "the Bearer realm is not an http(s) URL",
-        ));
+        steps.push(
+            step("auth", Mark::Fail, "the Bearer realm is not an http(s) URL").cause(Cause::Other),
+        );
         return None;
     };
     if u.scheme == "http" && !u.is_loopback() && !opts.plain_http {
@@ -1176,20 +1237,27 @@ fn bearer(
                     "the token endpoint {shown_realm} is plain http: the login is not sent over it"
                 ),
             )
-            .fix("pass --plain-http if that is really intended"),
+            .fix("pass --plain-http if that is really intended")
+            .cause(Cause::Other),
         );
         return None;
     }
     let service = c.param("service").unwrap_or_default();
-    let mut query = format!("scope={}", probe::encode(scope));
+    let mut query: Vec<String> = Vec::new();
     if !service.is_empty() {
-        query = format!("service={}&{query}", probe::encode(service));
+        query.push(format!("service={}", probe::encode(service)));
     }
+    if let Some(scope) = scope {
+        query.push(format!("scope={}", probe::encode(scope)));
+    }
+    let query = query.join("&");
+    let for_scope = scope.map_or_else(String::new, |s| format!(" for scope {s}"));
     let anonymous = login.is_none();
     let answer = match login {
         Some(l) if is_identity_token(l) => {
+            let sep = if query.is_empty() { "" } else { "&" };
             let body = Zeroizing::new(format!(
-                "grant_type=refresh_token&client_id=docker-credential-beta9&{query}&refresh_token={}",
+                "grant_type=refresh_token&client_id=docker-credential-beta9{sep}{query}&refresh_token={}",
                 probe::encode(l.secret.expose_secret())
             ));
             client.request(
@@ -1200,7 +1268,11 @@ fn bearer(
             )
         }
         _ => {
-            let sep = if realm.contains('?') { '&' } else { '?' };
+            let sep = match (query.is_empty(), realm.contains('?')) {
+                (true, _) => "",
+                (false, true) => "&",
+                (false, false) => "?",
+            };
             let url = format!("{realm}{sep}{query}");
             let header = login.map(basic);
             client.request(
@@ -1226,7 +1298,12 @@ fn bearer(
                 steps.push(step(
                     "auth",
                     Mark::Ok,
-                    format!("token endpoint {shown_realm} issued a token for {scope} {who}{exp}"),
+                    match scope {
+                        Some(scope) => format!(
+                            "token endpoint {shown_realm} issued a token for {scope} {who}{exp}"
+                        ),
+                        None => format!("token endpoint {shown_realm} issued a token {who}{exp}"),
+                    },
                 ));
                 Some(Zeroizing::new(format!(
                     "Bearer {}",
@@ -1234,11 +1311,14 @@ fn bearer(
                 )))
             }
             None => {
-                steps.push(step(
-                    "auth",
-                    Mark::Fail,
-                    format!("token endpoint {shown_realm} answered 200 without a token"),
-                ));
+                steps.push(
+                    step(
+                        "auth",
+                        Mark::Fail,
+                        format!("token endpoint {shown_realm} answered 200 without a token"),
+                    )
+                    .cause(Cause::Other),
+                );
                 None
             }
         },
@@ -1248,16 +1328,28 @@ fn bearer(
                     "auth",
                     Mark::Fail,
                     if anonymous {
-                        format!("token endpoint 401 for scope {scope} without a login: it needs one")
+                        format!("token endpoint 401{for_scope} without a login: it needs one")
                     } else {
-                        format!("token endpoint 401 for scope {scope}: the registry rejects the stored login")
+                        format!("token endpoint 401{for_scope}: the registry rejects the stored login")
                     },
                 )
-                .fix("store the right login for this registry (`docker login`, routed here, or `docker-credential-beta9 add`)"),
+                .fix("store the right login for this registry (`docker login`, routed here, or `docker-credential-beta9 add`)")
+                .cause(Cause::Rejected(said(&a))),
             );
             None
         }
         Ok(a) if a.status == 403 => {
+            let Some(scope) = scope else {
+                steps.push(
+                    step(
+                        "auth",
+                        Mark::Fail,
+                        "token endpoint 403: the registry refuses the stored login",
+                    )
+                    .cause(Cause::Rejected(said(&a))),
+                );
+                return None;
+            };
             let repo = scope
                 .strip_prefix("repository:")
                 .and_then(|s| s.strip_suffix(":pull"))
@@ -1270,7 +1362,8 @@ fn bearer(
                 )
                 .fix(format!(
                     "grant the account pull access to {repo}, or store a login that has it"
-                )),
+                ))
+                .cause(Cause::NoPull(said(&a))),
             );
             None
         }
@@ -1278,11 +1371,14 @@ fn bearer(
             let code = probe::error_code(&a.body)
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default();
-            steps.push(step(
-                "auth",
-                Mark::Fail,
-                format!("token endpoint {shown_realm} answered {}{code}", a.status),
-            ));
+            steps.push(
+                step(
+                    "auth",
+                    Mark::Fail,
+                    format!("token endpoint {shown_realm} answered {}{code}", a.status),
+                )
+                .cause(Cause::Other),
+            );
             None
         }
         Err(e) => {
@@ -1292,7 +1388,11 @@ fn bearer(
                     Mark::Fail,
                     format!("token endpoint {shown_realm}: {}", e.describe(budget)),
                 )
-                .fix("check that the token service is reachable from here"),
+                .fix("check that the token service is reachable from here")
+                .cause(Cause::Unreachable(format!(
+                    "token endpoint {shown_realm}: {}",
+                    e.describe(budget)
+                ))),
             );
             None
         }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const USER: &str = "beta9-tester";
+pub(crate) const USER: &str = "beta9-tester";
 const WRONG: &str = "not-the-password";
 const REPO: &str = "beta9/tiny";
 const TAG: &str = "v1";
@@ -331,13 +331,13 @@ fn a_plaintext_login_in_the_primary_file_shadows_the_helper() {
 // Token auth (Bearer)
 
 /// The token server and a registry that trusts it.
-struct TokenWorld {
+pub(crate) struct TokenWorld {
     _tokens: Server,
     registry: Server,
 }
 
 impl TokenWorld {
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         self.registry.host()
     }
 }
@@ -346,7 +346,8 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/registry_token_server.py")
 }
 
-fn start_token_world() -> Result<TokenWorld, String> {
+/// `USER` with password `CANARY`, denied `beta9/secret` (the token endpoint answers 403).
+pub(crate) fn start_token_world() -> Result<TokenWorld, String> {
     let mut spec = ServerSpec::new("regtoken", python())?;
     let config = serde_json::json!({
         "service": "beta9-test-registry",
@@ -419,7 +420,7 @@ fn write_private(path: &Path, bytes: &[u8]) {
 }
 
 /// Pushes `REPO:TAG` with skopeo, which goes through the token server (push+pull scope).
-fn push(host: &str, repo: &str) {
+pub(crate) fn push(host: &str, repo: &str) {
     let layout = tempfile::tempdir().unwrap();
     kit::write_tiny_oci_layout(layout.path(), TAG, "hello over token auth\n");
     let auth = layout.path().join("auth.json");

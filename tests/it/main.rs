@@ -46,3 +46,4 @@ mod registry_env;
 mod rekey;
 mod retired_keys;
 mod stress;
+mod verify;

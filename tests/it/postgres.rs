@@ -1771,3 +1771,93 @@ fn an_oversized_platform_secret_is_refused_by_the_database() {
     // Generous: reading the value whole took over 500 MB.
     assert!(rss < 150 * 1024, "peak RSS {rss} KiB");
 }
+
+#[test]
+fn import_from_beta9_verify_checks_every_record_before_storing_any() {
+    let t = "postgres::import_from_beta9_verify_checks_every_record_before_storing_any";
+    let Some(pg) = Pg::start(t) else {
+        return;
+    };
+    if !crate::registry_env::tools_present(t, &["docker-registry", "htpasswd"]) {
+        return;
+    }
+    let platform = platform_db(&pg);
+    let good = crate::registry_env::Registry::start("verify-user", CANARY);
+    let other_pw = format!("{CANARY}-other");
+    let other = crate::registry_env::Registry::start("verify-user", &other_pw);
+    let record = |host: &str, pw: &str| {
+        serde_json::json!({"registry": host, "type": "basic", "credentials": {"USERNAME": "verify-user", "PASSWORD": pw}}).to_string()
+    };
+    let (one_wrong, _) = platform_workspace(
+        &pg,
+        "one-wrong",
+        None,
+        &[
+            ("oci-registry-good", &record(&good.host, CANARY)),
+            ("oci-registry-other", &record(&other.host, CANARY)),
+        ],
+    );
+    let (all_right, _) = platform_workspace(
+        &pg,
+        "all-right",
+        None,
+        &[
+            ("oci-registry-good", &record(&good.host, CANARY)),
+            ("oci-registry-other", &record(&other.host, &other_pw)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("reader.pw");
+    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
+    let url = format!(
+        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        pg.ca().display()
+    );
+    let import = |s: &Sandbox, ws: &str, extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--from-beta9",
+            &url,
+            "--beta9-workspace",
+            ws,
+            "--beta9-password-file",
+            pw.to_str().unwrap(),
+            "--verify",
+        ];
+        args.extend_from_slice(extra);
+        let o = s.run(&args, b"");
+        assert!(
+            !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
+            "{o:?}"
+        );
+        o
+    };
+    let mut s = Sandbox::new();
+    s.set_env("BETA9_TIMEOUT", "5");
+    // The good record is checked first and passes; the second is refused: nothing is imported.
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let o = import(&s, &one_wrong, extra);
+        assert_eq!(o.code, 1, "{o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+        for words in [
+            "error: platform secret oci-registry-other: ",
+            &format!("{} rejected the login: 401 UNAUTHORIZED", other.host),
+            "nothing was imported",
+        ] {
+            assert!(o.stderr.contains(words), "{words}: {o:?}");
+        }
+        assert_eq!(
+            s.list().stdout,
+            "{}\n",
+            "nothing stored, the good one neither"
+        );
+    }
+    let o = import(&s, &all_right, &[]);
+    o.assert_ok();
+    assert_eq!(o.stderr.matches("verified: ").count(), 2, "{o:?}");
+    assert_eq!(
+        s.list().json(),
+        serde_json::json!({ &good.host: "verify-user", &other.host: "verify-user" })
+    );
+}
