@@ -7,11 +7,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Where the time goes: each step's start, in seconds since the run began, on stderr
+# (the last step's length is the total minus its start).
+step() { echo "test.sh: [+${SECONDS}s] $*" >&2; }
+
+step install-test-deps
 scripts/install-test-deps.sh
+step fmt
 cargo fmt --all -- --check
+step clippy
 cargo clippy --all-targets --locked -- -D warnings
+step packages
 # Packages: builds the release binary, the .deb and the .rpm, and checks the unpacked .deb answers.
 packaging/test-deb.sh
+step install.sh
 # The README's first command, into a throwaway prefix: install, self-check, uninstall.
 prefix=$(mktemp -d)
 ./install.sh --prefix "$prefix"
@@ -22,7 +31,9 @@ rm -rf "$prefix"
 # the keyring session, strace, docker-registry, skopeo, the docker CLI, docker-py) fails without it.
 export BETA9_REQUIRE_TOOLS=1
 # The keyring backend needs a session bus and a Secret Service: run its tests inside one.
+step keyring tests
 scripts/with-keyring.sh cargo test --locked --test it keyring::
 # Everything else, without the keyring tests (they ran above; outside the session they would fail).
 # Last, so the run closes on the full suite's summary.
+step cargo test
 cargo test --all-targets --locked -- --skip keyring::
