@@ -7,7 +7,7 @@ use crate::credential_type::CredentialType;
 use crate::detect;
 use crate::error::{Error, Result};
 use crate::login::{Login, NewLogin};
-use crate::record::{self, Credentials, Entry, Record};
+use crate::record::{self, Credentials, Entry, Lifecycle, Record};
 use crate::registry::Registry;
 use crate::resolve;
 use crate::store::name::SecretName;
@@ -43,6 +43,18 @@ pub fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
     Ok(Some(entry))
 }
 
+/// The entry `get` answers from: [`load`], with an expired entry treated as absent
+/// (docs/storage.md, "Entry lifecycle").
+pub fn load_live(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
+    Ok(load(ctx, registry)?.filter(|e| {
+        let expired = e.expired(ctx.now());
+        if expired {
+            tracing::debug!(entry = %registry.secret_name(), "entry expired; treated as absent");
+        }
+        !expired
+    }))
+}
+
 /// What [`save`] did.
 #[derive(Debug)]
 pub struct Saved {
@@ -54,6 +66,17 @@ pub struct Saved {
 /// entry under that name that cannot be opened or decoded, or that holds another registry's
 /// record: a wrong key or a name collision must never cost a credential.
 pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<Saved> {
+    save_as(ctx, record, server_url, &Lifecycle::default())
+}
+
+/// [`save`] with the entry's expiry and origin, sealed with it. The new entry replaces the old
+/// one's lifecycle too: saving without an expiry makes the entry permanent again.
+pub fn save_as(
+    ctx: &Context,
+    record: &Record,
+    server_url: Option<&str>,
+    life: &Lifecycle,
+) -> Result<Saved> {
     let name = record.registry.secret_name();
     let keep = |why: String| {
         Error::Invalid(format!(
@@ -74,7 +97,7 @@ pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<
                 Err(reason) => return Err(keep(bad_record(&name, reason).protocol_message())),
             },
         };
-        let plain = record::entry_json(record, server_url, ctx.now());
+        let plain = record::entry_json(record, server_url, ctx.now(), life);
         Ok(Plan::Put(plain, replaced))
     })?;
     tracing::debug!(entry = %name, kind = %record.kind, "stored");
@@ -103,14 +126,16 @@ pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
         kind,
         credentials,
     };
-    save(ctx, &record, Some(&login.server_url))?;
+    let life = Lifecycle::new("store", None, ctx.now());
+    save_as(ctx, &record, Some(&login.server_url), &life)?;
     Ok(())
 }
 
-/// `get`: the login for a server URL, `None` when nothing is stored for exactly that key.
+/// `get`: the login for a server URL, `None` when nothing is stored for exactly that key or the
+/// entry expired.
 pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
     let registry = Registry::from_server_url(server_url)?;
-    let Some(entry) = load(ctx, &registry)? else {
+    let Some(entry) = load_live(ctx, &registry)? else {
         return Ok(None);
     };
     resolve::resolve(ctx, &entry.record)
@@ -188,11 +213,12 @@ pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
     Ok(None)
 }
 
-/// `list`: server URL → username for every readable entry, offline. An unreadable entry is skipped
-/// with a note, so one damaged file does not hide the others.
+/// `list`: server URL → username for every readable entry that has not expired, offline. An
+/// unreadable entry is skipped with a note, so one damaged file does not hide the others.
 pub fn list(ctx: &Context) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for entry in entries(ctx)? {
+    let now = ctx.now();
+    for entry in entries(ctx)?.into_iter().filter(|e| !e.expired(now)) {
         out.insert(entry.list_key(), resolve::list_username(&entry.record));
     }
     Ok(out)
@@ -232,6 +258,8 @@ pub struct ImageLogin {
     pub scope: Scope,
     pub kind: CredentialType,
     pub login: Login,
+    /// The entry's own expiry, which caps how long kubelet may cache the answer.
+    pub expires_at: Option<u64>,
 }
 
 /// An entry stored for exactly the image's repository wins over the registry's (as
@@ -245,13 +273,14 @@ pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
     }
     keys.push((registry, Scope::Registry));
     for (key, scope) in keys {
-        if let Some(entry) = load(ctx, &key)? {
+        if let Some(entry) = load_live(ctx, &key)? {
             if let Some(login) = resolve::resolve(ctx, &entry.record)? {
                 return Ok(Some(ImageLogin {
                     key,
                     scope,
                     kind: entry.record.kind,
                     login,
+                    expires_at: entry.life.expires_at,
                 }));
             }
         }
@@ -372,7 +401,11 @@ mod tests {
         )
         .unwrap();
         let nvcr = Registry::from_canonical("nvcr.io");
-        put_raw(&c, &nvcr.secret_name(), record::entry_json(&rec, None, 0));
+        put_raw(
+            &c,
+            &nvcr.secret_name(),
+            record::entry_json(&rec, None, 0, &Lifecycle::default()),
+        );
         assert!(get(&c, "nvcr.io").unwrap().is_none());
         erase(&c, "nvcr.io").unwrap();
         assert!(remove(&c, "nvcr.io", true).unwrap().is_none());
@@ -479,5 +512,42 @@ mod tests {
         let hit = image_login(&c, "ghcr.io/org/other").unwrap().unwrap();
         assert_eq!((hit.key.as_str(), hit.scope), ("ghcr.io", Scope::Registry));
         assert!(image_login(&c, "nvcr.io/x").unwrap().is_none());
+    }
+
+    #[test]
+    fn expired_entries_answer_as_absent_until_saved_again_without_expiry() {
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let c = ctx().with_clock(Box::new(clock.clone()));
+        let rec = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t"}}"#,
+            None,
+        )
+        .unwrap();
+        save_as(&c, &rec, None, &Lifecycle::new("import", Some(90), c.now())).unwrap();
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        assert!(
+            image_login(&c, "ghcr.io/org/app")
+                .unwrap()
+                .unwrap()
+                .expires_at
+                == Some(1_000_090)
+        );
+        clock.advance(89);
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        clock.advance(1);
+        assert!(get(&c, "ghcr.io").unwrap().is_none());
+        assert!(image_login(&c, "ghcr.io/org/app").unwrap().is_none());
+        assert!(list(&c).unwrap().is_empty());
+        // Still there for `ls`, `show` and `prune`.
+        let e = lookup(&c, "ghcr.io").unwrap().unwrap();
+        assert!(e.expired(c.now()));
+        assert_eq!(e.life.origin.as_deref(), Some("import"));
+        // docker login to the same registry: permanent again.
+        store_json(&c, r#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#);
+        clock.advance(10 * 365 * 86400);
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        let e = lookup(&c, "ghcr.io").unwrap().unwrap();
+        assert_eq!(e.life.expires_at, None);
+        assert_eq!(e.life.origin.as_deref(), Some("store"));
     }
 }

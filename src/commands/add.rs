@@ -12,7 +12,7 @@ use crate::credential_type::{
 use crate::detect;
 use crate::env::Env;
 use crate::output::Output;
-use crate::record::{Credentials, Record};
+use crate::record::{Credentials, Lifecycle, Record};
 use crate::registry::Registry;
 use secrecy::ExposeSecret;
 use std::io::Read;
@@ -41,6 +41,10 @@ pub struct AddArgs {
     /// Read {"NAME": "value", ...} from stdin instead of the environment
     #[arg(long, conflicts_with = "names")]
     pub json: bool,
+    /// Answer only for this long (90s, 15m, 2h, 7d), then as if absent; default: permanent
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = super::lifecycle::duration_arg)]
+    pub expires_in: Option<u64>,
 }
 
 /// `--type`: one of the seven names (the core type knows nothing of clap).
@@ -87,7 +91,8 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     };
     let what = if args.json { "JSON keys" } else { "NAMEs" };
     checks::check_record(&record, what)?;
-    let saved = actions::save(ctx, &record, None)?;
+    let life = Lifecycle::new("add", args.expires_in, ctx.now());
+    let saved = actions::save_as(ctx, &record, None, &life)?;
     Ok(Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {}",
         if saved.replaced { "replaced" } else { "stored" },

@@ -19,7 +19,7 @@ use crate::env;
 use crate::error::printable;
 use crate::output::Output;
 use crate::pg::{SqlType, Target};
-use crate::record::{Credentials, Record};
+use crate::record::{Credentials, Lifecycle, Record};
 use crate::registry::Registry;
 use crate::secret::SecretBuf;
 use crate::timeout::Deadline;
@@ -59,6 +59,10 @@ pub struct ImportArgs {
     /// With --from-beta9: list the registries and types that would be imported (never values)
     #[arg(long, requires = "from_beta9")]
     pub dry_run: bool,
+    /// Answer only for this long (90s, 15m, 2h, 7d), then as if absent; default: permanent
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = super::lifecycle::duration_arg)]
+    pub expires_in: Option<u64>,
 }
 
 /// Which keys the top-level object has; values are skipped unread, except a wrapped record.
@@ -95,7 +99,8 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     let (record, format) = decode(trim(buf.as_slice()), given.as_ref(), true)?;
     let (record, dropped) =
         prepare(ctx, &policy, record).map_err(|f| add_to_message(f, "; nothing was stored"))?;
-    let saved = actions::save(ctx, &record, None)?;
+    let life = Lifecycle::new("import", args.expires_in, ctx.now());
+    let saved = actions::save_as(ctx, &record, None, &life)?;
     let mut out = Output::line(saved.name.as_str()).note(format!(
         "{} {} credentials for {} in workspace {} (from {format})",
         if saved.replaced {
@@ -228,8 +233,9 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         ));
         return Ok(out);
     }
+    let life = Lifecycle::new(&format!("beta9:{workspace}"), args.expires_in, ctx.now());
     for (done, r) in chosen.iter().enumerate() {
-        let saved = actions::save(ctx, &r.record, None).map_err(|e| {
+        let saved = actions::save_as(ctx, &r.record, None, &life).map_err(|e| {
             let f = Failure::from(e);
             let more = format!(
                 " (after importing {done} of {}: run the import again, it replaces what it stored)",

@@ -26,6 +26,7 @@ pub mod import;
 pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
+pub mod lifecycle;
 pub mod outcome;
 pub mod rekey;
 pub mod verbs;

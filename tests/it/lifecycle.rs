@@ -1,0 +1,240 @@
+//! The worker's lifecycle of an entry through the real binary: per-request credentials that
+//! expire (`--expires-in`), `prune`, last use, origin (docs/storage.md, "Entry lifecycle").
+//!
+//! The binary has no test-only clock (time is injected only into the library's unit tests,
+//! which cover the boundary second by second), so these tests use a 2 s expiry and wait for it by
+//! polling `get` against a deadline: the poll ends as soon as the entry has expired.
+
+use crate::support::{Out, Sandbox, CANARY};
+use std::time::{Duration, Instant};
+
+fn record(registry: &str, password: &str) -> Vec<u8> {
+    serde_json::json!({
+        "version": 1,
+        "registry": registry,
+        "type": "generic",
+        "credentials": {"USERNAME": "worker", "PASSWORD": password},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Polls `get` until it stops answering, at most `limit`.
+fn until_not_found(s: &Sandbox, url: &str, limit: Duration) -> Out {
+    let start = Instant::now();
+    loop {
+        let o = s.get(url);
+        if o.code != 0 || start.elapsed() > limit {
+            return o;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ls_json(s: &Sandbox) -> Vec<serde_json::Value> {
+    let v = s.run(&["ls", "--json"], b"").assert_ok().json();
+    v.as_array().unwrap().clone()
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], registry: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["registry"] == registry)
+        .unwrap_or_else(|| panic!("{registry} not in {rows:?}"))
+}
+
+#[test]
+fn an_imported_entry_with_an_expiry_answers_until_then_and_not_found_after() {
+    let s = Sandbox::new();
+    s.run(
+        &["import", "--expires-in", "2s"],
+        &record("registry.example.com:5000", CANARY),
+    )
+    .assert_ok();
+    s.run(&["import"], &record("other.example.com", "permanent"))
+        .assert_ok();
+    let o = s
+        .get("registry.example.com:5000")
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(o.contains(CANARY), "{o}");
+
+    let rows = ls_json(&s);
+    let expiring = row(&rows, "registry.example.com:5000");
+    let at = expiring["expires_at"].as_str().unwrap();
+    assert!(at.ends_with('Z') && at.len() == 20, "{at}");
+    assert_eq!(expiring["expired"], false);
+    assert_eq!(expiring["origin"], "import");
+    assert!(row(&rows, "other.example.com").get("expires_at").is_none());
+    let show = s.run(&["show", "registry.example.com:5000"], b"");
+    assert!(
+        show.assert_ok()
+            .stdout
+            .contains(&format!("expires:     {at}")),
+        "{show:?}"
+    );
+    let table = s.run(&["ls"], b"").assert_ok().stdout.clone();
+    assert!(table.lines().next().unwrap().contains("EXPIRES"), "{table}");
+    assert!(table.contains(at), "{table}");
+
+    let o = until_not_found(&s, "registry.example.com:5000", Duration::from_secs(15));
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stdout, "credentials not found in native keychain\n");
+    assert!(!o.stderr.contains(CANARY));
+    // docker's list and kubelet agree with get; the unrelated entry is untouched.
+    let list = s.list().assert_ok().json();
+    assert!(list.get("registry.example.com:5000").is_none(), "{list}");
+    assert!(list.get("other.example.com").is_some(), "{list}");
+    let kubelet = s.run(
+        &["kubelet"],
+        serde_json::json!({
+            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+            "kind": "CredentialProviderRequest",
+            "image": "registry.example.com:5000/app:1",
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(kubelet.assert_ok().json()["auth"], serde_json::Value::Null);
+    assert!(s
+        .get("other.example.com")
+        .assert_ok()
+        .stdout
+        .contains("permanent"));
+    assert_eq!(
+        row(&ls_json(&s), "registry.example.com:5000")["expired"],
+        true
+    );
+    let export = s.run(&["export", "registry.example.com:5000"], b"");
+    assert_eq!(export.code, 1, "{export:?}");
+    assert!(!export.stdout.contains(CANARY) && !export.stderr.contains(CANARY));
+
+    // A later import without --expires-in makes it permanent again.
+    s.run(&["import"], &record("registry.example.com:5000", CANARY))
+        .assert_ok();
+    assert!(s
+        .get("registry.example.com:5000")
+        .assert_ok()
+        .stdout
+        .contains(CANARY));
+    assert!(row(&ls_json(&s), "registry.example.com:5000")
+        .get("expires_at")
+        .is_none());
+}
+
+#[test]
+fn add_takes_an_expiry_and_a_bad_duration_stores_nothing() {
+    let s = Sandbox::new();
+    let env = [("USERNAME", "ci"), ("PASSWORD", CANARY)];
+    for bad in ["90", "0s", "2w", "1.5h", "tomorrow", "-1m"] {
+        let o = s.run_env(
+            &[
+                "add",
+                "registry.example.com",
+                "USERNAME",
+                "PASSWORD",
+                "--expires-in",
+                bad,
+            ],
+            b"",
+            &env,
+        );
+        assert_ne!(o.code, 0, "{bad}: {o:?}");
+        assert_eq!(o.stderr.trim_end().lines().count(), 1, "{bad}: {o:?}");
+        assert!(o.stderr.contains("--expires-in"), "{bad}: {o:?}");
+        assert!(o.stdout.is_empty(), "{bad}: {o:?}");
+        let imported = s.run(
+            &["import", "--expires-in", bad],
+            &record("r.example.com", CANARY),
+        );
+        assert_ne!(imported.code, 0, "{bad}: {imported:?}");
+        assert!(
+            imported.stderr.contains("--expires-in"),
+            "{bad}: {imported:?}"
+        );
+    }
+    assert!(
+        !s.entries_dir().exists()
+            || std::fs::read_dir(s.entries_dir()).unwrap().all(|e| {
+                !e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("oci-creds-")
+            }),
+        "a bad duration stored something"
+    );
+    s.run_env(
+        &[
+            "add",
+            "registry.example.com",
+            "USERNAME",
+            "PASSWORD",
+            "--expires-in",
+            "7d",
+        ],
+        b"",
+        &env,
+    )
+    .assert_ok();
+    let rows = ls_json(&s);
+    let r = row(&rows, "registry.example.com");
+    assert_eq!(r["origin"], "add");
+    assert_eq!(r["expired"], false);
+    let updated = r["updated_at"].as_u64().unwrap();
+    let expires = r["expires_at"].as_str().unwrap();
+    assert_eq!(
+        expires,
+        aws_time(updated + 7 * 86400),
+        "expires 7 days after the write"
+    );
+    // kubelet never caches an answer past the entry's expiry.
+    let kubelet = |image: &str| {
+        let req = serde_json::json!({
+            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+            "kind": "CredentialProviderRequest",
+            "image": image,
+        });
+        s.run(&["kubelet"], req.to_string().as_bytes())
+            .assert_ok()
+            .json()["cacheDuration"]
+            .clone()
+    };
+    assert_eq!(kubelet("registry.example.com/app"), "5m0s");
+    s.run_env(
+        &[
+            "add",
+            "short.example.com",
+            "USERNAME",
+            "PASSWORD",
+            "--expires-in",
+            "2m",
+        ],
+        b"",
+        &env,
+    )
+    .assert_ok();
+    let d = kubelet("short.example.com/app");
+    assert!(d == "120s" || d == "119s", "{d}");
+}
+
+/// RFC 3339 in the binary's format (`YYYY-MM-DDTHH:MM:SSZ`), computed independently.
+fn aws_time(unix: u64) -> String {
+    let days = (unix / 86400) as i64;
+    let secs = unix % 86400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
