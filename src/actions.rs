@@ -241,6 +241,91 @@ pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Why `prune` removes an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doomed {
+    /// Its expiry (Unix seconds) has passed.
+    Expired { at: u64 },
+}
+
+/// One entry `prune` removed (or, in a dry run, would remove).
+#[derive(Debug)]
+pub struct Pruned {
+    pub registry: Registry,
+    pub name: SecretName,
+    pub why: Doomed,
+    /// A cached token minted for it was deleted too.
+    pub token: bool,
+}
+
+fn doomed(entry: &Entry, now: u64) -> Option<Doomed> {
+    match entry.life.expires_at {
+        Some(at) if at <= now => Some(Doomed::Expired { at }),
+        _ => None,
+    }
+}
+
+/// `prune`: deletes this workspace's expired entries and the tokens cached for them
+/// (docs/storage.md, "Entry lifecycle"). Each deletion decides again inside the entry's update,
+/// so an entry written meanwhile (a fresh import) is kept. Entries that do not open are skipped
+/// with a note (`remove --force` is the way to delete those). A dry run changes nothing.
+pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<Pruned>> {
+    let mut out = Vec::new();
+    for entry in entries(ctx)? {
+        let now = ctx.now();
+        let Some(why) = doomed(&entry, now) else {
+            continue;
+        };
+        let registry = entry.record.registry.clone();
+        let name = registry.secret_name();
+        // Computed before the entry goes: the key is derived from the record's credentials.
+        let token_key = resolve::own_token_key(ctx, &entry.record).unwrap_or(None);
+        if dry_run {
+            let token = token_key
+                .is_some_and(|k| ctx.tokens().map(|t| t.read(&k).is_some()).unwrap_or(false));
+            out.push(Pruned {
+                registry,
+                name,
+                why,
+                token,
+            });
+            continue;
+        }
+        let removed = ctx.store.update(&name, |current| {
+            Ok(match current {
+                Current::Open(plain) => match Entry::decode(plain.as_slice()) {
+                    Ok(e) if e.record.registry == registry => match doomed(&e, ctx.now()) {
+                        Some(why) => Plan::Delete(Some(why)),
+                        None => Plan::Keep(None),
+                    },
+                    _ => Plan::Keep(None),
+                },
+                Current::Absent | Current::Unreadable(_) => Plan::Keep(None),
+            })
+        })?;
+        let Some(why) = removed else {
+            continue;
+        };
+        let token = match token_key {
+            Some(k) => ctx.tokens().and_then(|t| t.remove(&k)).unwrap_or_else(|e| {
+                ctx.note(format!(
+                    "warning: {registry}: its cached token was not deleted: {}",
+                    e.protocol_message()
+                ));
+                false
+            }),
+            None => false,
+        };
+        out.push(Pruned {
+            registry,
+            name,
+            why,
+            token,
+        });
+    }
+    Ok(out)
+}
+
 /// Which key of an image a login was found under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -549,5 +634,68 @@ mod tests {
         let e = lookup(&c, "ghcr.io").unwrap().unwrap();
         assert_eq!(e.life.expires_at, None);
         assert_eq!(e.life.origin.as_deref(), Some("store"));
+    }
+
+    #[test]
+    fn prune_deletes_expired_entries_and_their_tokens_and_nothing_else() {
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let c = ctx().with_clock(Box::new(clock.clone()));
+        let ecr = Record::decode(
+            br#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws",
+                "credentials":{"AWS_ACCESS_KEY_ID":"AKIAEXAMPLE","AWS_SECRET_ACCESS_KEY":"s"}}"#,
+            None,
+        )
+        .unwrap();
+        save_as(&c, &ecr, None, &Lifecycle::new("import", Some(60), c.now())).unwrap();
+        let key = resolve::own_token_key(&c, &ecr).unwrap().unwrap();
+        let token = crate::token::CachedToken {
+            username: "AWS".into(),
+            secret: SecretString::from("tok"),
+            expires_at: c.now() + 43_200,
+            fetched_at: c.now(),
+            origin: crate::token::Origin::Minted,
+        };
+        c.tokens().unwrap().write(&key, &token).unwrap();
+        store_json(&c, r#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#);
+        let later = Record::decode(
+            br#"{"version":1,"registry":"nvcr.io","type":"ngc","credentials":{"NGC_API_KEY":"k"}}"#,
+            None,
+        )
+        .unwrap();
+        save_as(
+            &c,
+            &later,
+            None,
+            &Lifecycle::new("add", Some(3600), c.now()),
+        )
+        .unwrap();
+
+        assert!(prune(&c, false).unwrap().is_empty(), "nothing expired yet");
+        clock.advance(60);
+        let planned = prune(&c, true).unwrap();
+        assert_eq!(planned.len(), 1);
+        assert!(planned[0].token);
+        assert!(
+            c.tokens().unwrap().read(&key).is_some(),
+            "dry run keeps the token"
+        );
+        assert!(lookup(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com")
+            .unwrap()
+            .is_some());
+        let done = prune(&c, false).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            done[0].registry.as_str(),
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+        );
+        assert_eq!(done[0].why, Doomed::Expired { at: 1_000_060 });
+        assert!(done[0].token);
+        assert!(c.tokens().unwrap().read(&key).is_none());
+        assert!(lookup(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com")
+            .unwrap()
+            .is_none());
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        assert!(get(&c, "nvcr.io").unwrap().is_some());
+        assert!(prune(&c, false).unwrap().is_empty());
     }
 }

@@ -1,5 +1,92 @@
-//! How long entries live: the `--expires-in` flag of `add` and `import` (docs/storage.md,
-//! "Entry lifecycle").
+//! How long entries live: the `--expires-in` flag of `add` and `import`, and `prune`
+//! (docs/storage.md, "Entry lifecycle").
+
+use super::outcome::{CmdResult, Failure};
+use crate::actions::{self, Doomed};
+use crate::context::Context;
+use crate::env::Env;
+use crate::error::printable;
+use crate::output::Output;
+use crate::rfc3339;
+
+pub const PRUNE_ABOUT: &str =
+    "Delete expired entries and their cached tokens (one line each, no values)";
+pub const PRUNE_EXAMPLES: &str = "\
+Examples:
+  docker-credential-beta9 prune --dry-run
+  docker-credential-beta9 prune --all-workspaces";
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Print what would be deleted and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Every workspace of the store, not only the current one (cannot go with --workspace)
+    #[arg(long)]
+    pub all_workspaces: bool,
+}
+
+/// `prune`: the current workspace (`--workspace`, `BETA9_WORKSPACE`, else `default`), or every
+/// workspace with `--all-workspaces`. Stdout has one line per entry: registry, secret name,
+/// workspace and why, tab-separated.
+pub fn prune(
+    env: Env,
+    workspace: Option<&str>,
+    args: &PruneArgs,
+    notes: &mut Vec<String>,
+) -> CmdResult {
+    if args.all_workspaces && workspace.is_some() {
+        return Err(Failure::user(
+            "--all-workspaces covers every workspace; drop --workspace",
+        ));
+    }
+    let first = Context::from_env(env.clone(), workspace)?;
+    let workspaces = if args.all_workspaces {
+        first.store.backend().workspaces()?
+    } else {
+        vec![first.workspace.clone()]
+    };
+    let mut out = Output::default();
+    let mut count = 0;
+    for ws in &workspaces {
+        let ctx = if *ws == first.workspace {
+            None
+        } else {
+            Some(Context::from_env(env.clone(), Some(ws))?)
+        };
+        let ctx = ctx.as_ref().unwrap_or(&first);
+        let result = actions::prune(ctx, args.dry_run);
+        notes.extend(ctx.take_notes());
+        for p in result? {
+            count += 1;
+            let why = match p.why {
+                Doomed::Expired { at } => format!("expired {}", rfc3339::format(at)),
+            };
+            let token = if p.token {
+                " (and its cached token)"
+            } else {
+                ""
+            };
+            out.println(format!(
+                "{}\t{}\t{}\t{why}{token}",
+                printable(p.registry.as_str()),
+                p.name,
+                ctx.workspace
+            ));
+        }
+    }
+    let scope = if args.all_workspaces {
+        format!("{} workspace(s)", workspaces.len())
+    } else {
+        format!("workspace {}", first.workspace)
+    };
+    let plural = if count == 1 { "entry" } else { "entries" };
+    Ok(out.note(if args.dry_run {
+        format!("dry run: {count} {plural} in {scope} would be deleted; nothing was changed")
+    } else {
+        format!("deleted {count} {plural} from {scope}")
+    }))
+}
 
 /// `--expires-in`: a positive number with a unit, `90s`, `15m`, `2h`, `7d`, in the grammar of the
 /// shared store's duration settings; a bare number (seconds or minutes?) is refused as ambiguous.

@@ -49,6 +49,7 @@ const SUBCOMMANDS: &[&str] = &[
     "rekey",
     "kubelet",
     "db",
+    "prune",
     "help",
 ];
 
@@ -145,6 +146,8 @@ pub enum Command {
     Kubelet(kubelet::KubeletArgs),
     #[command(about = db::ABOUT, after_help = db::EXAMPLES)]
     Db(db::DbArgs),
+    #[command(about = lifecycle::PRUNE_ABOUT, after_help = lifecycle::PRUNE_EXAMPLES)]
+    Prune(lifecycle::PruneArgs),
 }
 
 impl Command {
@@ -206,6 +209,7 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
         Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
         Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
+        Command::Prune(a) => lifecycle::prune(env, ws, &a, notes),
     }
 }
 

@@ -238,3 +238,115 @@ fn aws_time(unix: u64) -> String {
         secs % 60
     )
 }
+
+/// The entries and cached tokens of a sandbox's workspace, by file name.
+fn files_in(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix) && !n.ends_with(".lock"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn prune_deletes_expired_entries_and_their_cached_tokens_and_nothing_else() {
+    let Some(moto) = crate::moto_env::Moto::start() else {
+        return;
+    };
+    let mut s = Sandbox::new();
+    s.set_env("AWS_ENDPOINT_URL_ECR", &moto.endpoint);
+    let host = "111111111111.dkr.ecr.us-east-1.amazonaws.com";
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "AKIAPRUNEEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", CANARY),
+    ];
+    let add = |extra: &[&str]| {
+        let mut args = vec!["add", host, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+        args.extend_from_slice(extra);
+        s.run_env(&args, b"", &keys).assert_ok();
+    };
+    // Mint and cache a token first, then give the same keys a 2 s expiry (same token-cache key).
+    add(&[]);
+    s.get(host).assert_ok();
+    let cache = s.store_base().join("cache/default");
+    assert_eq!(files_in(&cache, "tok-").len(), 1, "a cached token");
+    add(&["--expires-in", "2s"]);
+    s.run(&["import"], &record("keep.example.com", "kept"))
+        .assert_ok();
+    let o = until_not_found(&s, host, Duration::from_secs(15));
+    assert_eq!(o.code, 1, "{o:?}");
+
+    let entry = s
+        .entries_dir()
+        .join(s.run(&["secret-name", host], b"").assert_ok().stdout.trim());
+    let dry = s.run(&["prune", "--dry-run"], b"");
+    dry.assert_ok();
+    let line = format!(
+        "{host}\t{}\tdefault\texpired ",
+        entry.file_name().unwrap().to_string_lossy()
+    );
+    assert_eq!(dry.stdout.lines().count(), 1, "{dry:?}");
+    assert!(dry.stdout.starts_with(&line), "{dry:?}");
+    assert!(dry.stdout.contains("(and its cached token)"), "{dry:?}");
+    assert!(dry.stderr.contains("dry run"), "{dry:?}");
+    assert!(
+        entry.exists() && files_in(&cache, "tok-").len() == 1,
+        "dry run changed something"
+    );
+
+    let done = s.run(&["prune"], b"");
+    done.assert_ok();
+    assert_eq!(done.stdout, dry.stdout, "the same lines");
+    assert!(!entry.exists(), "the entry file is gone");
+    assert!(
+        files_in(&cache, "tok-").is_empty(),
+        "its cached token is gone"
+    );
+    for out in [&dry, &done] {
+        assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+        assert!(!out.stdout.contains("AKIAPRUNEEXAMPLE"));
+    }
+    assert!(s
+        .get("keep.example.com")
+        .assert_ok()
+        .stdout
+        .contains("kept"));
+    let again = s.run(&["prune"], b"");
+    assert!(again.assert_ok().stdout.is_empty(), "{again:?}");
+}
+
+#[test]
+fn prune_covers_the_current_workspace_unless_told_all_workspaces() {
+    let s = Sandbox::new();
+    for ws in ["team-a", "team-b"] {
+        s.run(
+            &["--workspace", ws, "import", "--expires-in", "2s"],
+            &record("registry.example.com", CANARY),
+        )
+        .assert_ok();
+    }
+    let start = Instant::now();
+    while s
+        .run(&["--workspace", "team-b", "get"], b"registry.example.com")
+        .code
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(15), "never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = s.run(&["--workspace", "team-a", "prune"], b"");
+    assert_eq!(o.assert_ok().stdout.lines().count(), 1, "{o:?}");
+    assert!(o.stdout.contains("\tteam-a\t"), "{o:?}");
+    let team_b = s.store_base().join("workspaces/team-b");
+    assert_eq!(files_in(&team_b, "oci-creds-").len(), 1, "team-b untouched");
+    let both = s.run(&["--workspace", "team-a", "prune", "--all-workspaces"], b"");
+    assert_ne!(both.code, 0, "{both:?}");
+    assert!(both.stderr.contains("--all-workspaces"), "{both:?}");
+    let all = s.run(&["prune", "--all-workspaces"], b"");
+    assert_eq!(all.assert_ok().stdout.lines().count(), 1, "{all:?}");
+    assert!(all.stdout.contains("\tteam-b\t"), "{all:?}");
+    assert!(files_in(&team_b, "oci-creds-").is_empty());
+}

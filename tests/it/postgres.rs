@@ -1672,3 +1672,57 @@ fn import_from_beta9_refuses_a_batch_holding_a_record_that_uses_the_machine() {
     let listed = s.list().json();
     assert_eq!(listed.as_object().unwrap().len(), 2, "{listed}");
 }
+
+/// An expiring entry in the shared store: its expiry is in the sealed row, so every machine sees
+/// it expire, and `prune` on any machine deletes the row.
+#[test]
+fn prune_removes_expired_rows_from_the_shared_store() {
+    let Some(pg) = Pg::start("prune_removes_expired_rows_from_the_shared_store") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "master.key", 0x5a);
+    let mut a = machine(&pg.url(&db), &key);
+    a.set_env("BETA9_STORE_CACHE_TTL", "0");
+    let mut b = machine(&pg.url(&db), &key);
+    b.set_env("BETA9_STORE_CACHE_TTL", "0");
+    let record = |registry: &str| {
+        serde_json::json!({"version": 1, "registry": registry, "type": "generic",
+            "credentials": {"USERNAME": "u", "PASSWORD": CANARY}})
+        .to_string()
+    };
+    a.run(&["import"], record("kept.example").as_bytes())
+        .assert_ok();
+    a.run(
+        &["import", "--expires-in", "2s"],
+        record("brief.example").as_bytes(),
+    )
+    .assert_ok();
+    assert_eq!(login(&b.get("brief.example")).1, CANARY);
+    let start = std::time::Instant::now();
+    while b.get("brief.example").code == 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    not_found(&a.get("brief.example"));
+    let rows = || pg.psql(&db, "SELECT name FROM beta9_credentials ORDER BY name");
+    assert!(rows().contains(&name_of("brief.example")));
+    let dry = b.run(&["prune", "--dry-run"], b"");
+    assert!(dry.assert_ok().stdout.contains("brief.example"), "{dry:?}");
+    assert!(
+        rows().contains(&name_of("brief.example")),
+        "dry run kept the row"
+    );
+    let done = a.run(&["prune"], b"");
+    assert!(done.assert_ok().stdout.starts_with(&format!(
+        "brief.example\t{}\tdefault\texpired ",
+        name_of("brief.example")
+    )));
+    assert!(
+        !rows().contains(&name_of("brief.example")),
+        "the row is gone"
+    );
+    assert!(rows().contains(&name_of("kept.example")));
+    assert_eq!(login(&b.get("kept.example")).1, CANARY);
+}
