@@ -12,6 +12,7 @@ use crate::registry::Registry;
 use crate::resolve;
 use crate::store::name::SecretName;
 use crate::store::sealed::{Current, Plan};
+use crate::store::used;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 
@@ -138,7 +139,30 @@ pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
     let Some(entry) = load_live(ctx, &registry)? else {
         return Ok(None);
     };
-    resolve::resolve(ctx, &entry.record)
+    let login = resolve::resolve(ctx, &entry.record)?;
+    if login.is_some() {
+        record_use(ctx, &registry.secret_name());
+    }
+    Ok(login)
+}
+
+/// Notes that `get` answered from an entry: at most one small write per entry per interval,
+/// after the answer was made, outside any lock, never an error (docs/storage.md, "Last use").
+fn record_use(ctx: &Context, name: &SecretName) {
+    if let Some((dir, interval)) = ctx.last_use() {
+        used::touch(dir, name, ctx.now(), interval);
+    }
+}
+
+/// When `get` last answered from this entry, as recorded (within the interval).
+pub fn last_used(ctx: &Context, name: &SecretName) -> Option<u64> {
+    used::last_used(ctx.last_use()?.0, name)
+}
+
+fn forget_use(ctx: &Context, name: &SecretName) {
+    if let Some((dir, _)) = ctx.last_use() {
+        used::forget(dir, name);
+    }
 }
 
 /// Deletes the entry of exactly `registry` if it is there. `force` also deletes an entry that
@@ -146,7 +170,7 @@ pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
 /// Another registry's entry under the same name is left alone.
 fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Removed>> {
     let name = registry.secret_name();
-    ctx.store.update(&name, |current| {
+    let removed = ctx.store.update(&name, |current| {
         Ok(match current {
             Current::Absent => Plan::Keep(None),
             Current::Open(plain) => match Entry::decode(plain.as_slice()) {
@@ -163,7 +187,11 @@ fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Remo
             }
             Current::Unreadable(e) => return Err(e),
         })
-    })
+    })?;
+    if removed.is_some() {
+        forget_use(ctx, &name);
+    }
+    Ok(removed)
 }
 
 /// `erase`: removes the entry; absent is fine (`docker logout` erases up to four keys).
@@ -246,6 +274,8 @@ pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
 pub enum Doomed {
     /// Its expiry (Unix seconds) has passed.
     Expired { at: u64 },
+    /// Neither written nor used since `since` (Unix seconds), longer ago than `prune --unused-for`.
+    Unused { since: u64 },
 }
 
 /// One entry `prune` removed (or, in a dry run, would remove).
@@ -258,22 +288,39 @@ pub struct Pruned {
     pub token: bool,
 }
 
-fn doomed(entry: &Entry, now: u64) -> Option<Doomed> {
-    match entry.life.expires_at {
-        Some(at) if at <= now => Some(Doomed::Expired { at }),
-        _ => None,
+/// Which entries `prune` deletes besides expired ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneRule {
+    /// Seconds without a write or a recorded use; `None`: expired entries only.
+    pub unused_for: Option<u64>,
+}
+
+fn doomed(ctx: &Context, entry: &Entry, rule: PruneRule, now: u64) -> Option<Doomed> {
+    if let Some(at) = entry.life.expires_at.filter(|at| *at <= now) {
+        return Some(Doomed::Expired { at });
     }
+    let unused_for = rule.unused_for?;
+    // A use is recorded only when the last record is older than the interval, so one may be
+    // up to an interval old: allow that much more, and never delete an entry used within D.
+    let slack = ctx.last_use().map_or(0, |(_, interval)| interval);
+    let used = last_used(ctx, &entry.record.registry.secret_name());
+    let written_within = entry.updated_at.saturating_add(unused_for) >= now;
+    let used_within =
+        used.is_some_and(|u| u.saturating_add(slack).saturating_add(unused_for) >= now);
+    (!written_within && !used_within).then(|| Doomed::Unused {
+        since: used.map_or(entry.updated_at, |u| u.max(entry.updated_at)),
+    })
 }
 
 /// `prune`: deletes this workspace's expired entries and the tokens cached for them
 /// (docs/storage.md, "Entry lifecycle"). Each deletion decides again inside the entry's update,
 /// so an entry written meanwhile (a fresh import) is kept. Entries that do not open are skipped
 /// with a note (`remove --force` is the way to delete those). A dry run changes nothing.
-pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<Pruned>> {
+pub fn prune(ctx: &Context, rule: PruneRule, dry_run: bool) -> Result<Vec<Pruned>> {
     let mut out = Vec::new();
     for entry in entries(ctx)? {
         let now = ctx.now();
-        let Some(why) = doomed(&entry, now) else {
+        let Some(why) = doomed(ctx, &entry, rule, now) else {
             continue;
         };
         let registry = entry.record.registry.clone();
@@ -294,10 +341,12 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<Pruned>> {
         let removed = ctx.store.update(&name, |current| {
             Ok(match current {
                 Current::Open(plain) => match Entry::decode(plain.as_slice()) {
-                    Ok(e) if e.record.registry == registry => match doomed(&e, ctx.now()) {
-                        Some(why) => Plan::Delete(Some(why)),
-                        None => Plan::Keep(None),
-                    },
+                    Ok(e) if e.record.registry == registry => {
+                        match doomed(ctx, &e, rule, ctx.now()) {
+                            Some(why) => Plan::Delete(Some(why)),
+                            None => Plan::Keep(None),
+                        }
+                    }
                     _ => Plan::Keep(None),
                 },
                 Current::Absent | Current::Unreadable(_) => Plan::Keep(None),
@@ -306,6 +355,7 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<Pruned>> {
         let Some(why) = removed else {
             continue;
         };
+        forget_use(ctx, &name);
         let token = match token_key {
             Some(k) => ctx.tokens().and_then(|t| t.remove(&k)).unwrap_or_else(|e| {
                 ctx.note(format!(
@@ -360,6 +410,7 @@ pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
     for (key, scope) in keys {
         if let Some(entry) = load_live(ctx, &key)? {
             if let Some(login) = resolve::resolve(ctx, &entry.record)? {
+                record_use(ctx, &key.secret_name());
                 return Ok(Some(ImageLogin {
                     key,
                     scope,
@@ -670,9 +721,12 @@ mod tests {
         )
         .unwrap();
 
-        assert!(prune(&c, false).unwrap().is_empty(), "nothing expired yet");
+        assert!(
+            prune(&c, PruneRule::default(), false).unwrap().is_empty(),
+            "nothing expired yet"
+        );
         clock.advance(60);
-        let planned = prune(&c, true).unwrap();
+        let planned = prune(&c, PruneRule::default(), true).unwrap();
         assert_eq!(planned.len(), 1);
         assert!(planned[0].token);
         assert!(
@@ -682,7 +736,7 @@ mod tests {
         assert!(lookup(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com")
             .unwrap()
             .is_some());
-        let done = prune(&c, false).unwrap();
+        let done = prune(&c, PruneRule::default(), false).unwrap();
         assert_eq!(done.len(), 1);
         assert_eq!(
             done[0].registry.as_str(),
@@ -696,6 +750,50 @@ mod tests {
             .is_none());
         assert!(get(&c, "ghcr.io").unwrap().is_some());
         assert!(get(&c, "nvcr.io").unwrap().is_some());
-        assert!(prune(&c, false).unwrap().is_empty());
+        assert!(prune(&c, PruneRule::default(), false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn prune_unused_for_keeps_what_get_answered_or_someone_wrote_within_the_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let c = ctx()
+            .with_clock(Box::new(clock.clone()))
+            .with_uses_dir(dir.path().to_path_buf());
+        store_json(
+            &c,
+            r#"{"ServerURL":"used.example","Username":"u","Secret":"s"}"#,
+        );
+        store_json(
+            &c,
+            r#"{"ServerURL":"idle.example","Username":"u","Secret":"s"}"#,
+        );
+        clock.advance(100);
+        assert!(get(&c, "used.example").unwrap().is_some());
+        let name = Registry::from_canonical("used.example").secret_name();
+        assert_eq!(last_used(&c, &name), Some(1_000_100));
+        let rule = PruneRule {
+            unused_for: Some(3000),
+        };
+        clock.set(1_003_000);
+        assert!(prune(&c, rule, false).unwrap().is_empty(), "written within");
+        clock.set(1_003_001);
+        let planned = prune(&c, rule, true).unwrap();
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].registry.as_str(), "idle.example");
+        assert_eq!(planned[0].why, Doomed::Unused { since: 1_000_000 });
+        assert!(get(&c, "idle.example").unwrap().is_some(), "dry run");
+        // That get counts as a use: nothing to prune now.
+        assert!(prune(&c, rule, false).unwrap().is_empty());
+        // A use is recorded at most once an hour, so one up to an hour old still counts.
+        clock.set(1_000_100 + 3600 + 3000);
+        assert!(prune(&c, rule, false)
+            .unwrap()
+            .iter()
+            .all(|p| p.registry.as_str() != "used.example"));
+        clock.advance(1);
+        let done = prune(&c, rule, false).unwrap();
+        assert!(done.iter().any(|p| p.registry.as_str() == "used.example"));
+        assert_eq!(last_used(&c, &name), None, "the marker goes with the entry");
     }
 }

@@ -209,6 +209,13 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     if let Some(origin) = &entry.life.origin {
         out.println(format!("origin:      {}", printable(origin)));
     }
+    if let Some((_, interval)) = ctx.last_use() {
+        let used = actions::last_used(ctx, &r.registry.secret_name());
+        out.println(format!(
+            "last used:   {} (recorded at most every {interval} s)",
+            used.map_or("never recorded".to_string(), rfc3339::format)
+        ));
+    }
     if let Some(url) = &entry.server_url {
         out.println(format!("stored by:   docker login as {}", printable(url)));
     }
@@ -343,6 +350,9 @@ fn summary(ctx: &Context, e: &Entry) -> serde_json::Value {
     }
     if let Some(origin) = &e.life.origin {
         v["origin"] = origin.clone().into();
+    }
+    if let Some(t) = actions::last_used(ctx, &e.record.registry.secret_name()) {
+        v["last_used"] = rfc3339::format(t).into();
     }
     if let Some(token) = token_json(ctx, e) {
         v["token"] = token;

@@ -2,19 +2,19 @@
 //! (docs/storage.md, "Entry lifecycle").
 
 use super::outcome::{CmdResult, Failure};
-use crate::actions::{self, Doomed};
+use crate::actions::{self, Doomed, PruneRule};
 use crate::context::Context;
 use crate::env::Env;
 use crate::error::printable;
 use crate::output::Output;
 use crate::rfc3339;
 
-pub const PRUNE_ABOUT: &str =
-    "Delete expired entries and their cached tokens (one line each, no values)";
+pub const PRUNE_ABOUT: &str = "Delete expired or unused entries and the tokens cached for them";
 pub const PRUNE_EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 prune --dry-run
-  docker-credential-beta9 prune --all-workspaces";
+  docker-credential-beta9 prune --all-workspaces
+  docker-credential-beta9 prune --unused-for 30d --dry-run";
 
 #[derive(clap::Args)]
 pub struct PruneArgs {
@@ -24,6 +24,9 @@ pub struct PruneArgs {
     /// Every workspace of the store, not only the current one (cannot go with --workspace)
     #[arg(long)]
     pub all_workspaces: bool,
+    /// Also delete entries neither written nor answered by `get` within this long (30d, 12h)
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_arg)]
+    pub unused_for: Option<u64>,
 }
 
 /// `prune`: the current workspace (`--workspace`, `BETA9_WORKSPACE`, else `default`), or every
@@ -41,6 +44,20 @@ pub fn prune(
         ));
     }
     let first = Context::from_env(env.clone(), workspace)?;
+    if args.unused_for.is_some() && first.last_use().is_none() {
+        notes.extend(first.take_notes());
+        return Err(Failure::user(if env.get(crate::env::STORE_URL).is_some() {
+            "--unused-for needs the local store: uses are recorded per machine, and the shared store's entries are used by other machines too (nothing was deleted)".to_string()
+        } else {
+            format!(
+                "--unused-for needs last uses, which {}=0 turns off (nothing was deleted)",
+                crate::env::LAST_USE_INTERVAL
+            )
+        }));
+    }
+    let rule = PruneRule {
+        unused_for: args.unused_for,
+    };
     let workspaces = if args.all_workspaces {
         first.store.backend().workspaces()?
     } else {
@@ -55,12 +72,13 @@ pub fn prune(
             Some(Context::from_env(env.clone(), Some(ws))?)
         };
         let ctx = ctx.as_ref().unwrap_or(&first);
-        let result = actions::prune(ctx, args.dry_run);
+        let result = actions::prune(ctx, rule, args.dry_run);
         notes.extend(ctx.take_notes());
         for p in result? {
             count += 1;
             let why = match p.why {
                 Doomed::Expired { at } => format!("expired {}", rfc3339::format(at)),
+                Doomed::Unused { since } => format!("unused since {}", rfc3339::format(since)),
             };
             let token = if p.token {
                 " (and its cached token)"

@@ -245,7 +245,7 @@ fn files_in(dir: &std::path::Path, prefix: &str) -> Vec<String> {
         Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(prefix) && !n.ends_with(".lock"))
+            .filter(|n| n.starts_with(prefix) && !n.contains('.'))
             .collect(),
         Err(_) => Vec::new(),
     }
@@ -349,4 +349,83 @@ fn prune_covers_the_current_workspace_unless_told_all_workspaces() {
     assert_eq!(all.assert_ok().stdout.lines().count(), 1, "{all:?}");
     assert!(all.stdout.contains("\tteam-b\t"), "{all:?}");
     assert!(files_in(&team_b, "oci-creds-").is_empty());
+}
+
+#[test]
+fn get_records_last_use_beside_the_entry_and_prune_unused_for_spares_what_is_used() {
+    let mut s = Sandbox::new();
+    // One recorded use per second at most, so the test sees uses within seconds.
+    s.set_env("BETA9_LAST_USE_INTERVAL", "1s");
+    s.run(&["import"], &record("busy.example.com", CANARY))
+        .assert_ok();
+    s.run(&["import"], &record("idle.example.com", CANARY))
+        .assert_ok();
+    let name = |r: &str| s.run(&["secret-name", r], b"").stdout.trim().to_string();
+    let (busy, idle) = (name("busy.example.com"), name("idle.example.com"));
+    let sealed = std::fs::read(s.entries_dir().join(&busy)).unwrap();
+    s.get("busy.example.com").assert_ok();
+
+    let marker = s.entries_dir().join(format!(".used-{busy}"));
+    let meta = std::fs::symlink_metadata(&marker).unwrap();
+    assert!(meta.is_file() && meta.len() == 0);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let rows = ls_json(&s);
+    assert!(
+        row(&rows, "busy.example.com")["last_used"].is_string(),
+        "{rows:?}"
+    );
+    assert!(row(&rows, "idle.example.com").get("last_used").is_none());
+    let show = s.run(&["show", "busy.example.com"], b"");
+    assert!(
+        show.assert_ok().stdout.contains("last used:   20"),
+        "{show:?}"
+    );
+
+    // Keep using one entry until the other has gone unused for 3 s.
+    let start = Instant::now();
+    let dry = loop {
+        s.get("busy.example.com").assert_ok();
+        let dry = s.run(&["prune", "--unused-for", "3s", "--dry-run"], b"");
+        dry.assert_ok();
+        assert!(!dry.stdout.contains("busy.example.com"), "{dry:?}");
+        if !dry.stdout.is_empty() {
+            break dry;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never unused");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        dry.stdout
+            .starts_with(&format!("idle.example.com\t{idle}\tdefault\tunused since ")),
+        "{dry:?}"
+    );
+    assert!(s.entries_dir().join(&idle).exists(), "dry run");
+    assert_eq!(
+        std::fs::read(s.entries_dir().join(&busy)).unwrap(),
+        sealed,
+        "gets never rewrite the sealed entry"
+    );
+
+    let off = s.run_env(
+        &["prune", "--unused-for", "3s"],
+        b"",
+        &[("BETA9_LAST_USE_INTERVAL", "0")],
+    );
+    assert_eq!(off.code, 1, "{off:?}");
+    assert!(off.stderr.contains("BETA9_LAST_USE_INTERVAL"), "{off:?}");
+    assert!(s.entries_dir().join(&idle).exists());
+
+    s.get("busy.example.com").assert_ok();
+    let done = s.run(&["prune", "--unused-for", "3s"], b"");
+    assert_eq!(done.assert_ok().stdout.lines().count(), 1, "{done:?}");
+    assert!(done.stdout.starts_with("idle.example.com\t"), "{done:?}");
+    assert!(!s.entries_dir().join(&idle).exists());
+    assert!(s
+        .get("busy.example.com")
+        .assert_ok()
+        .stdout
+        .contains(CANARY));
 }
