@@ -78,6 +78,28 @@ pub fn save_as(
     server_url: Option<&str>,
     life: &Lifecycle,
 ) -> Result<Saved> {
+    save_checked(ctx, record, server_url, life, false)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} was not stored: another writer's entry is there",
+            record.registry
+        ))
+    })
+}
+
+/// [`save_as`] for `import --sync`: writes only over nothing or over an entry with the same
+/// origin as `life`'s; `None` (and nothing written) when an entry of another origin, or of none,
+/// is there (docs/storage.md, "Entry lifecycle").
+pub fn save_owned(ctx: &Context, record: &Record, life: &Lifecycle) -> Result<Option<Saved>> {
+    save_checked(ctx, record, None, life, true)
+}
+
+fn save_checked(
+    ctx: &Context,
+    record: &Record,
+    server_url: Option<&str>,
+    life: &Lifecycle,
+    owned_only: bool,
+) -> Result<Option<Saved>> {
     let name = record.registry.secret_name();
     let keep = |why: String| {
         Error::Invalid(format!(
@@ -89,7 +111,12 @@ pub fn save_as(
             Current::Absent => false,
             Current::Unreadable(e) => return Err(keep(e.protocol_message())),
             Current::Open(plain) => match Entry::decode(plain.as_slice()) {
-                Ok(e) if e.record.registry == record.registry => true,
+                Ok(e) if e.record.registry == record.registry => {
+                    if owned_only && e.life.origin != life.origin {
+                        return Ok(Plan::Keep(None));
+                    }
+                    true
+                }
                 Ok(_) => {
                     return Err(keep(format!(
                         "entry {name} holds another registry's record"
@@ -99,10 +126,37 @@ pub fn save_as(
             },
         };
         let plain = record::entry_json(record, server_url, ctx.now(), life);
-        Ok(Plan::Put(plain, replaced))
+        Ok(Plan::Put(plain, Some(replaced)))
     })?;
+    let Some(replaced) = replaced else {
+        return Ok(None);
+    };
     tracing::debug!(entry = %name, kind = %record.kind, "stored");
-    Ok(Saved { name, replaced })
+    Ok(Some(Saved { name, replaced }))
+}
+
+/// Deletes the entry of `registry` only if `origin` wrote it (`import --sync` removing what the
+/// platform no longer has); `true` if it did.
+pub fn remove_owned(ctx: &Context, registry: &Registry, origin: &str) -> Result<bool> {
+    let name = registry.secret_name();
+    let removed = ctx.store.update(&name, |current| {
+        Ok(match current {
+            Current::Open(plain) => match Entry::decode(plain.as_slice()) {
+                Ok(e)
+                    if e.record.registry == *registry
+                        && e.life.origin.as_deref() == Some(origin) =>
+                {
+                    Plan::Delete(true)
+                }
+                _ => Plan::Keep(false),
+            },
+            Current::Absent | Current::Unreadable(_) => Plan::Keep(false),
+        })
+    })?;
+    if removed {
+        forget_use(ctx, &name);
+    }
+    Ok(removed)
 }
 
 /// `store`: docker's login becomes a record that keeps exactly the Username and Secret given

@@ -59,6 +59,10 @@ pub struct ImportArgs {
     /// With --from-beta9: list the registries and types that would be imported (never values)
     #[arg(long, requires = "from_beta9")]
     pub dry_run: bool,
+    /// With --from-beta9: mirror the platform workspace (add new, replace changed, remove what an
+    /// earlier import of it wrote and the platform no longer has); other entries are untouched
+    #[arg(long, requires = "from_beta9")]
+    pub sync: bool,
     /// Answer only for this long (90s, 15m, 2h, 7d), then as if absent; default: permanent
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
           value_parser = super::lifecycle::duration_arg)]
@@ -144,9 +148,9 @@ fn add_to_message(f: Failure, more: &str) -> Failure {
 }
 
 /// One platform secret: its name and the record it decrypted to.
-struct PlatformRecord {
-    secret: String,
-    record: Record,
+pub(super) struct PlatformRecord {
+    pub(super) secret: String,
+    pub(super) record: Record,
 }
 
 /// `import --from-beta9`: every `oci-registry-…`/`oci-creds-…` secret of one platform workspace,
@@ -217,6 +221,10 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         .filter(|(i, _)| !skipped.contains(i))
         .map(|(_, r)| r)
         .collect();
+    let origin = format!("beta9:{workspace}");
+    if args.sync {
+        return super::sync::run(ctx, &origin, &chosen, args.expires_in, args.dry_run, out);
+    }
     if args.dry_run {
         for r in &chosen {
             let _ = writeln!(
@@ -233,7 +241,7 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         ));
         return Ok(out);
     }
-    let life = Lifecycle::new(&format!("beta9:{workspace}"), args.expires_in, ctx.now());
+    let life = Lifecycle::new(&origin, args.expires_in, ctx.now());
     for (done, r) in chosen.iter().enumerate() {
         let saved = actions::save_as(ctx, &r.record, None, &life).map_err(|e| {
             let f = Failure::from(e);

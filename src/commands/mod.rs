@@ -29,6 +29,7 @@ pub mod kubelet;
 pub mod lifecycle;
 pub mod outcome;
 pub mod rekey;
+pub mod sync;
 pub mod verbs;
 
 use outcome::{CmdResult, Failure};
