@@ -105,6 +105,13 @@ fn an_imported_entry_with_an_expiry_answers_until_then_and_not_found_after() {
         row(&ls_json(&s), "registry.example.com:5000")["expired"],
         true
     );
+    let doctor = s.run(
+        &["doctor", "registry.example.com:5000/app:1", "--no-network"],
+        b"",
+    );
+    assert_eq!(doctor.code, 1, "{doctor:?}");
+    assert!(doctor.stdout.contains("FAIL  entry"), "{doctor:?}");
+    assert!(doctor.stdout.contains("expired at"), "{doctor:?}");
     let export = s.run(&["export", "registry.example.com:5000"], b"");
     assert_eq!(export.code, 1, "{export:?}");
     assert!(!export.stdout.contains(CANARY) && !export.stderr.contains(CANARY));
@@ -120,6 +127,42 @@ fn an_imported_entry_with_an_expiry_answers_until_then_and_not_found_after() {
     assert!(row(&ls_json(&s), "registry.example.com:5000")
         .get("expires_at")
         .is_none());
+}
+
+/// The expiry is inside the sealed plaintext: any edit of the file (to push the expiry out) makes
+/// the entry fail to open; it never answers longer.
+#[test]
+fn an_edited_expiring_entry_does_not_open() {
+    let s = Sandbox::new();
+    let name = s
+        .run(
+            &["import", "--expires-in", "1h"],
+            &record("edit.example.com", CANARY),
+        )
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let path = s.entries_dir().join(&name);
+    let sealed = std::fs::read(&path).unwrap();
+    for at in [29, sealed.len() / 2, sealed.len() - 1] {
+        let mut edited = sealed.clone();
+        edited[at] ^= 0x01;
+        std::fs::write(&path, &edited).unwrap();
+        let o = s.get("edit.example.com");
+        assert_eq!(o.code, 1, "{o:?}");
+        assert!(!o.stdout.contains(CANARY), "{o:?}");
+        assert_ne!(
+            o.stdout, "credentials not found in native keychain\n",
+            "{o:?}"
+        );
+    }
+    std::fs::write(&path, &sealed).unwrap();
+    assert!(s
+        .get("edit.example.com")
+        .assert_ok()
+        .stdout
+        .contains(CANARY));
 }
 
 #[test]
