@@ -7,11 +7,12 @@ use crate::credential_type::CredentialType;
 use crate::detect;
 use crate::error::{Error, Result};
 use crate::login::{Login, NewLogin};
-use crate::record::{self, Credentials, Entry, Record};
+use crate::record::{self, Credentials, Entry, Lifecycle, Record};
 use crate::registry::Registry;
 use crate::resolve;
 use crate::store::name::SecretName;
 use crate::store::sealed::{Current, Plan};
+use crate::store::used;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 
@@ -43,6 +44,18 @@ pub fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
     Ok(Some(entry))
 }
 
+/// The entry `get` answers from: [`load`], with an expired entry treated as absent
+/// (docs/storage.md, "Entry lifecycle").
+pub fn load_live(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
+    Ok(load(ctx, registry)?.filter(|e| {
+        let expired = e.expired(ctx.now());
+        if expired {
+            tracing::debug!(entry = %registry.secret_name(), "entry expired; treated as absent");
+        }
+        !expired
+    }))
+}
+
 /// What [`save`] did.
 #[derive(Debug)]
 pub struct Saved {
@@ -54,6 +67,39 @@ pub struct Saved {
 /// entry under that name that cannot be opened or decoded, or that holds another registry's
 /// record: a wrong key or a name collision must never cost a credential.
 pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<Saved> {
+    save_as(ctx, record, server_url, &Lifecycle::default())
+}
+
+/// [`save`] with the entry's expiry and origin, sealed with it. The new entry replaces the old
+/// one's lifecycle too: saving without an expiry makes the entry permanent again.
+pub fn save_as(
+    ctx: &Context,
+    record: &Record,
+    server_url: Option<&str>,
+    life: &Lifecycle,
+) -> Result<Saved> {
+    save_checked(ctx, record, server_url, life, false)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} was not stored: another writer's entry is there",
+            record.registry
+        ))
+    })
+}
+
+/// [`save_as`] for `import --sync`: writes only over nothing or over an entry with the same
+/// origin as `life`'s; `None` (and nothing written) when an entry of another origin, or of none,
+/// is there (docs/storage.md, "Entry lifecycle").
+pub fn save_owned(ctx: &Context, record: &Record, life: &Lifecycle) -> Result<Option<Saved>> {
+    save_checked(ctx, record, None, life, true)
+}
+
+fn save_checked(
+    ctx: &Context,
+    record: &Record,
+    server_url: Option<&str>,
+    life: &Lifecycle,
+    owned_only: bool,
+) -> Result<Option<Saved>> {
     let name = record.registry.secret_name();
     let keep = |why: String| {
         Error::Invalid(format!(
@@ -65,7 +111,12 @@ pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<
             Current::Absent => false,
             Current::Unreadable(e) => return Err(keep(e.protocol_message())),
             Current::Open(plain) => match Entry::decode(plain.as_slice()) {
-                Ok(e) if e.record.registry == record.registry => true,
+                Ok(e) if e.record.registry == record.registry => {
+                    if owned_only && e.life.origin != life.origin {
+                        return Ok(Plan::Keep(None));
+                    }
+                    true
+                }
                 Ok(_) => {
                     return Err(keep(format!(
                         "entry {name} holds another registry's record"
@@ -74,11 +125,38 @@ pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<
                 Err(reason) => return Err(keep(bad_record(&name, reason).protocol_message())),
             },
         };
-        let plain = record::entry_json(record, server_url, ctx.now());
-        Ok(Plan::Put(plain, replaced))
+        let plain = record::entry_json(record, server_url, ctx.now(), life);
+        Ok(Plan::Put(plain, Some(replaced)))
     })?;
+    let Some(replaced) = replaced else {
+        return Ok(None);
+    };
     tracing::debug!(entry = %name, kind = %record.kind, "stored");
-    Ok(Saved { name, replaced })
+    Ok(Some(Saved { name, replaced }))
+}
+
+/// Deletes the entry of `registry` only if `origin` wrote it (`import --sync` removing what the
+/// platform no longer has); `true` if it did.
+pub fn remove_owned(ctx: &Context, registry: &Registry, origin: &str) -> Result<bool> {
+    let name = registry.secret_name();
+    let removed = ctx.store.update(&name, |current| {
+        Ok(match current {
+            Current::Open(plain) => match Entry::decode(plain.as_slice()) {
+                Ok(e)
+                    if e.record.registry == *registry
+                        && e.life.origin.as_deref() == Some(origin) =>
+                {
+                    Plan::Delete(true)
+                }
+                _ => Plan::Keep(false),
+            },
+            Current::Absent | Current::Unreadable(_) => Plan::Keep(false),
+        })
+    })?;
+    if removed {
+        forget_use(ctx, &name);
+    }
+    Ok(removed)
 }
 
 /// `store`: docker's login becomes a record that keeps exactly the Username and Secret given
@@ -103,17 +181,42 @@ pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
         kind,
         credentials,
     };
-    save(ctx, &record, Some(&login.server_url))?;
+    let life = Lifecycle::new("store", None, ctx.now());
+    save_as(ctx, &record, Some(&login.server_url), &life)?;
     Ok(())
 }
 
-/// `get`: the login for a server URL, `None` when nothing is stored for exactly that key.
+/// `get`: the login for a server URL, `None` when nothing is stored for exactly that key or the
+/// entry expired.
 pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
     let registry = Registry::from_server_url(server_url)?;
-    let Some(entry) = load(ctx, &registry)? else {
+    let Some(entry) = load_live(ctx, &registry)? else {
         return Ok(None);
     };
-    resolve::resolve(ctx, &entry.record)
+    let login = resolve::resolve(ctx, &entry.record)?;
+    if login.is_some() {
+        record_use(ctx, &registry.secret_name());
+    }
+    Ok(login)
+}
+
+/// Notes that `get` answered from an entry: at most one small write per entry per interval,
+/// after the answer was made, outside any lock, never an error (docs/storage.md, "Last use").
+fn record_use(ctx: &Context, name: &SecretName) {
+    if let Some((dir, interval)) = ctx.last_use() {
+        used::touch(dir, name, ctx.now(), interval);
+    }
+}
+
+/// When `get` last answered from this entry, as recorded (within the interval).
+pub fn last_used(ctx: &Context, name: &SecretName) -> Option<u64> {
+    used::last_used(ctx.last_use()?.0, name)
+}
+
+fn forget_use(ctx: &Context, name: &SecretName) {
+    if let Some((dir, _)) = ctx.last_use() {
+        used::forget(dir, name);
+    }
 }
 
 /// Deletes the entry of exactly `registry` if it is there. `force` also deletes an entry that
@@ -121,7 +224,7 @@ pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
 /// Another registry's entry under the same name is left alone.
 fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Removed>> {
     let name = registry.secret_name();
-    ctx.store.update(&name, |current| {
+    let removed = ctx.store.update(&name, |current| {
         Ok(match current {
             Current::Absent => Plan::Keep(None),
             Current::Open(plain) => match Entry::decode(plain.as_slice()) {
@@ -138,7 +241,11 @@ fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Remo
             }
             Current::Unreadable(e) => return Err(e),
         })
-    })
+    })?;
+    if removed.is_some() {
+        forget_use(ctx, &name);
+    }
+    Ok(removed)
 }
 
 /// `erase`: removes the entry; absent is fine (`docker logout` erases up to four keys).
@@ -188,11 +295,12 @@ pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
     Ok(None)
 }
 
-/// `list`: server URL → username for every readable entry, offline. An unreadable entry is skipped
-/// with a note, so one damaged file does not hide the others.
+/// `list`: server URL → username for every readable entry that has not expired, offline. An
+/// unreadable entry is skipped with a note, so one damaged file does not hide the others.
 pub fn list(ctx: &Context) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for entry in entries(ctx)? {
+    let now = ctx.now();
+    for entry in entries(ctx)?.into_iter().filter(|e| !e.expired(now)) {
         out.insert(entry.list_key(), resolve::list_username(&entry.record));
     }
     Ok(out)
@@ -215,6 +323,113 @@ pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Why `prune` removes an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doomed {
+    /// Its expiry (Unix seconds) has passed.
+    Expired { at: u64 },
+    /// Neither written nor used since `since` (Unix seconds), longer ago than `prune --unused-for`.
+    Unused { since: u64 },
+}
+
+/// One entry `prune` removed (or, in a dry run, would remove).
+#[derive(Debug)]
+pub struct Pruned {
+    pub registry: Registry,
+    pub name: SecretName,
+    pub why: Doomed,
+    /// A cached token minted for it was deleted too.
+    pub token: bool,
+}
+
+/// Which entries `prune` deletes besides expired ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneRule {
+    /// Seconds without a write or a recorded use; `None`: expired entries only.
+    pub unused_for: Option<u64>,
+}
+
+fn doomed(ctx: &Context, entry: &Entry, rule: PruneRule, now: u64) -> Option<Doomed> {
+    if let Some(at) = entry.life.expires_at.filter(|at| *at <= now) {
+        return Some(Doomed::Expired { at });
+    }
+    let unused_for = rule.unused_for?;
+    // A use is recorded only when the last record is older than the interval, so one may be
+    // up to an interval old: allow that much more, and never delete an entry used within D.
+    let slack = ctx.last_use().map_or(0, |(_, interval)| interval);
+    let used = last_used(ctx, &entry.record.registry.secret_name());
+    let written_within = entry.updated_at.saturating_add(unused_for) >= now;
+    let used_within =
+        used.is_some_and(|u| u.saturating_add(slack).saturating_add(unused_for) >= now);
+    (!written_within && !used_within).then(|| Doomed::Unused {
+        since: used.map_or(entry.updated_at, |u| u.max(entry.updated_at)),
+    })
+}
+
+/// `prune`: deletes this workspace's expired entries and the tokens cached for them
+/// (docs/storage.md, "Entry lifecycle"). Each deletion decides again inside the entry's update,
+/// so an entry written meanwhile (a fresh import) is kept. Entries that do not open are skipped
+/// with a note (`remove --force` is the way to delete those). A dry run changes nothing.
+pub fn prune(ctx: &Context, rule: PruneRule, dry_run: bool) -> Result<Vec<Pruned>> {
+    let mut out = Vec::new();
+    for entry in entries(ctx)? {
+        let now = ctx.now();
+        let Some(why) = doomed(ctx, &entry, rule, now) else {
+            continue;
+        };
+        let registry = entry.record.registry.clone();
+        let name = registry.secret_name();
+        // Computed before the entry goes: the key is derived from the record's credentials.
+        let token_key = resolve::own_token_key(ctx, &entry.record).unwrap_or(None);
+        if dry_run {
+            let token = token_key
+                .is_some_and(|k| ctx.tokens().map(|t| t.read(&k).is_some()).unwrap_or(false));
+            out.push(Pruned {
+                registry,
+                name,
+                why,
+                token,
+            });
+            continue;
+        }
+        let removed = ctx.store.update(&name, |current| {
+            Ok(match current {
+                Current::Open(plain) => match Entry::decode(plain.as_slice()) {
+                    Ok(e) if e.record.registry == registry => {
+                        match doomed(ctx, &e, rule, ctx.now()) {
+                            Some(why) => Plan::Delete(Some(why)),
+                            None => Plan::Keep(None),
+                        }
+                    }
+                    _ => Plan::Keep(None),
+                },
+                Current::Absent | Current::Unreadable(_) => Plan::Keep(None),
+            })
+        })?;
+        let Some(why) = removed else {
+            continue;
+        };
+        forget_use(ctx, &name);
+        let token = match token_key {
+            Some(k) => ctx.tokens().and_then(|t| t.remove(&k)).unwrap_or_else(|e| {
+                ctx.note(format!(
+                    "warning: {registry}: its cached token was not deleted: {}",
+                    e.protocol_message()
+                ));
+                false
+            }),
+            None => false,
+        };
+        out.push(Pruned {
+            registry,
+            name,
+            why,
+            token,
+        });
+    }
+    Ok(out)
+}
+
 /// Which key of an image a login was found under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -232,6 +447,8 @@ pub struct ImageLogin {
     pub scope: Scope,
     pub kind: CredentialType,
     pub login: Login,
+    /// The entry's own expiry, which caps how long kubelet may cache the answer.
+    pub expires_at: Option<u64>,
 }
 
 /// An entry stored for exactly the image's repository wins over the registry's (as
@@ -245,13 +462,15 @@ pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
     }
     keys.push((registry, Scope::Registry));
     for (key, scope) in keys {
-        if let Some(entry) = load(ctx, &key)? {
+        if let Some(entry) = load_live(ctx, &key)? {
             if let Some(login) = resolve::resolve(ctx, &entry.record)? {
+                record_use(ctx, &key.secret_name());
                 return Ok(Some(ImageLogin {
                     key,
                     scope,
                     kind: entry.record.kind,
                     login,
+                    expires_at: entry.life.expires_at,
                 }));
             }
         }
@@ -372,7 +591,11 @@ mod tests {
         )
         .unwrap();
         let nvcr = Registry::from_canonical("nvcr.io");
-        put_raw(&c, &nvcr.secret_name(), record::entry_json(&rec, None, 0));
+        put_raw(
+            &c,
+            &nvcr.secret_name(),
+            record::entry_json(&rec, None, 0, &Lifecycle::default()),
+        );
         assert!(get(&c, "nvcr.io").unwrap().is_none());
         erase(&c, "nvcr.io").unwrap();
         assert!(remove(&c, "nvcr.io", true).unwrap().is_none());
@@ -479,5 +702,152 @@ mod tests {
         let hit = image_login(&c, "ghcr.io/org/other").unwrap().unwrap();
         assert_eq!((hit.key.as_str(), hit.scope), ("ghcr.io", Scope::Registry));
         assert!(image_login(&c, "nvcr.io/x").unwrap().is_none());
+    }
+
+    #[test]
+    fn expired_entries_answer_as_absent_until_saved_again_without_expiry() {
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let c = ctx().with_clock(Box::new(clock.clone()));
+        let rec = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t"}}"#,
+            None,
+        )
+        .unwrap();
+        save_as(&c, &rec, None, &Lifecycle::new("import", Some(90), c.now())).unwrap();
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        assert!(
+            image_login(&c, "ghcr.io/org/app")
+                .unwrap()
+                .unwrap()
+                .expires_at
+                == Some(1_000_090)
+        );
+        clock.advance(89);
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        clock.advance(1);
+        assert!(get(&c, "ghcr.io").unwrap().is_none());
+        assert!(image_login(&c, "ghcr.io/org/app").unwrap().is_none());
+        assert!(list(&c).unwrap().is_empty());
+        // Still there for `ls`, `show` and `prune`.
+        let e = lookup(&c, "ghcr.io").unwrap().unwrap();
+        assert!(e.expired(c.now()));
+        assert_eq!(e.life.origin.as_deref(), Some("import"));
+        // docker login to the same registry: permanent again.
+        store_json(&c, r#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#);
+        clock.advance(10 * 365 * 86400);
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        let e = lookup(&c, "ghcr.io").unwrap().unwrap();
+        assert_eq!(e.life.expires_at, None);
+        assert_eq!(e.life.origin.as_deref(), Some("store"));
+    }
+
+    #[test]
+    fn prune_deletes_expired_entries_and_their_tokens_and_nothing_else() {
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let c = ctx().with_clock(Box::new(clock.clone()));
+        let ecr = Record::decode(
+            br#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws",
+                "credentials":{"AWS_ACCESS_KEY_ID":"AKIAEXAMPLE","AWS_SECRET_ACCESS_KEY":"s"}}"#,
+            None,
+        )
+        .unwrap();
+        save_as(&c, &ecr, None, &Lifecycle::new("import", Some(60), c.now())).unwrap();
+        let key = resolve::own_token_key(&c, &ecr).unwrap().unwrap();
+        let token = crate::token::CachedToken {
+            username: "AWS".into(),
+            secret: SecretString::from("tok"),
+            expires_at: c.now() + 43_200,
+            fetched_at: c.now(),
+            origin: crate::token::Origin::Minted,
+        };
+        c.tokens().unwrap().write(&key, &token).unwrap();
+        store_json(&c, r#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#);
+        let later = Record::decode(
+            br#"{"version":1,"registry":"nvcr.io","type":"ngc","credentials":{"NGC_API_KEY":"k"}}"#,
+            None,
+        )
+        .unwrap();
+        save_as(
+            &c,
+            &later,
+            None,
+            &Lifecycle::new("add", Some(3600), c.now()),
+        )
+        .unwrap();
+
+        assert!(
+            prune(&c, PruneRule::default(), false).unwrap().is_empty(),
+            "nothing expired yet"
+        );
+        clock.advance(60);
+        let planned = prune(&c, PruneRule::default(), true).unwrap();
+        assert_eq!(planned.len(), 1);
+        assert!(planned[0].token);
+        assert!(
+            c.tokens().unwrap().read(&key).is_some(),
+            "dry run keeps the token"
+        );
+        assert!(lookup(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com")
+            .unwrap()
+            .is_some());
+        let done = prune(&c, PruneRule::default(), false).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            done[0].registry.as_str(),
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+        );
+        assert_eq!(done[0].why, Doomed::Expired { at: 1_000_060 });
+        assert!(done[0].token);
+        assert!(c.tokens().unwrap().read(&key).is_none());
+        assert!(lookup(&c, "111111111111.dkr.ecr.us-east-1.amazonaws.com")
+            .unwrap()
+            .is_none());
+        assert!(get(&c, "ghcr.io").unwrap().is_some());
+        assert!(get(&c, "nvcr.io").unwrap().is_some());
+        assert!(prune(&c, PruneRule::default(), false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn prune_unused_for_keeps_what_get_answered_or_someone_wrote_within_the_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let c = ctx()
+            .with_clock(Box::new(clock.clone()))
+            .with_uses_dir(dir.path().to_path_buf());
+        store_json(
+            &c,
+            r#"{"ServerURL":"used.example","Username":"u","Secret":"s"}"#,
+        );
+        store_json(
+            &c,
+            r#"{"ServerURL":"idle.example","Username":"u","Secret":"s"}"#,
+        );
+        clock.advance(100);
+        assert!(get(&c, "used.example").unwrap().is_some());
+        let name = Registry::from_canonical("used.example").secret_name();
+        assert_eq!(last_used(&c, &name), Some(1_000_100));
+        let rule = PruneRule {
+            unused_for: Some(3000),
+        };
+        clock.set(1_003_000);
+        assert!(prune(&c, rule, false).unwrap().is_empty(), "written within");
+        clock.set(1_003_001);
+        let planned = prune(&c, rule, true).unwrap();
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].registry.as_str(), "idle.example");
+        assert_eq!(planned[0].why, Doomed::Unused { since: 1_000_000 });
+        assert!(get(&c, "idle.example").unwrap().is_some(), "dry run");
+        // That get counts as a use: nothing to prune now.
+        assert!(prune(&c, rule, false).unwrap().is_empty());
+        // A use is recorded at most once an hour, so one up to an hour old still counts.
+        clock.set(1_000_100 + 3600 + 3000);
+        assert!(prune(&c, rule, false)
+            .unwrap()
+            .iter()
+            .all(|p| p.registry.as_str() != "used.example"));
+        clock.advance(1);
+        let done = prune(&c, rule, false).unwrap();
+        assert!(done.iter().any(|p| p.registry.as_str() == "used.example"));
+        assert_eq!(last_used(&c, &name), None, "the marker goes with the entry");
     }
 }

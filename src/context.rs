@@ -11,7 +11,7 @@ use crate::store::crypt::Key;
 use crate::store::file::FileStore;
 use crate::store::key::KeySource;
 use crate::store::sealed::SealedStore;
-use crate::store::{cached, MemoryStore, Store};
+use crate::store::{cached, used, MemoryStore, Store};
 use crate::timeout;
 use crate::token::file::FileTokenCache;
 use crate::token::fleet::{
@@ -20,6 +20,7 @@ use crate::token::fleet::{
 use crate::token::redis::RedisStore;
 use crate::token::{MemoryTokenCache, NoTokenCache, TokenCache};
 use std::cell::{OnceCell, RefCell};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub struct Context {
     tokens: OnceCell<Box<dyn TokenCache>>,
     clock: Box<dyn Clock>,
     notes: RefCell<Vec<String>>,
+    /// The local store's entry directory, where last uses are recorded; `None` for the shared
+    /// store and in-memory stores (docs/storage.md, "Last use").
+    uses: Option<PathBuf>,
 }
 
 impl Context {
@@ -44,6 +48,7 @@ impl Context {
             .to_string();
         paths::validate_workspace(&workspace)?;
         let keys = KeySource::from_env(&env)?;
+        let mut uses = None;
         let backend: Box<dyn Store> = if env.get(env::STORE_URL).is_some() {
             // Every machine of a shared store seals with one key (docs/postgres.md, "Keys").
             if !matches!(keys, KeySource::File(_)) {
@@ -56,10 +61,14 @@ impl Context {
             Box::new(cached::open(&env)?)
         } else {
             let base = paths::data_base(&env)?;
-            Box::new(FileStore::new(base, timeout::budget(&env).0))
+            let files = FileStore::new(base, timeout::budget(&env).0);
+            uses = Some(files.dir(&workspace)?);
+            Box::new(files)
         };
         let store = SealedStore::new(backend, &workspace, keys);
-        Ok(Context::new(env, store))
+        let mut ctx = Context::new(env, store);
+        ctx.uses = uses;
+        Ok(ctx)
     }
 
     pub fn new(env: Env, store: SealedStore) -> Context {
@@ -70,6 +79,7 @@ impl Context {
             tokens: OnceCell::new(),
             clock: Box::new(SystemClock),
             notes: RefCell::new(Vec::new()),
+            uses: None,
         }
     }
 
@@ -87,6 +97,31 @@ impl Context {
     pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Context {
         self.clock = clock;
         self
+    }
+
+    /// Records last uses in `dir` (tests of in-memory stores).
+    pub fn with_uses_dir(mut self, dir: PathBuf) -> Context {
+        self.uses = Some(dir);
+        self
+    }
+
+    /// Where last uses are recorded, and how often at most (`BETA9_LAST_USE_INTERVAL`); `None`
+    /// when they are not (a shared or in-memory store, or the interval `0`). A malformed interval
+    /// is noted and the default used.
+    pub fn last_use(&self) -> Option<(&Path, u64)> {
+        let dir = self.uses.as_deref()?;
+        let interval = match self.env.get(env::LAST_USE_INTERVAL) {
+            None => used::DEFAULT_INTERVAL,
+            Some(raw) => cached::parse_duration(raw).unwrap_or_else(|| {
+                self.note(format!(
+                    "{} is not a number of seconds (or of m, h, d); using {} s",
+                    env::LAST_USE_INTERVAL,
+                    used::DEFAULT_INTERVAL
+                ));
+                used::DEFAULT_INTERVAL
+            }),
+        };
+        (interval > 0).then_some((dir, interval))
     }
 
     pub fn with_tokens(self, tokens: Box<dyn TokenCache>) -> Context {

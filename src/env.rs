@@ -37,6 +37,8 @@ pub const STORE_CACHE_TTL: &str = "BETA9_STORE_CACHE_TTL";
 /// How long after the database last confirmed it a local copy may answer while the database is
 /// unreachable (default 24 h).
 pub const STORE_MAX_STALE: &str = "BETA9_STORE_MAX_STALE";
+/// How often at most `get` records an entry's last use (default 1 h; `0` turns recording off).
+pub const LAST_USE_INTERVAL: &str = "BETA9_LAST_USE_INTERVAL";
 
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
@@ -107,6 +109,7 @@ const TEXT: &[&str] = &[
     STORE_URL,
     STORE_CACHE_TTL,
     STORE_MAX_STALE,
+    LAST_USE_INTERVAL,
     TOKEN_CACHE_URL,
 ];
 

@@ -171,6 +171,24 @@ fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
+/// Sets the modification time of an empty marker file in the helper's own directories to `unix`
+/// seconds, creating it (0600) if needed; never through a link, never a FIFO or device.
+pub fn touch_marker(path: &Path, unix: u64) -> std::io::Result<()> {
+    let file = open_regular(path, true, true, Links::Refuse)?;
+    file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(unix))
+}
+
+/// The modification time (Unix seconds) of a marker file, `None` when absent or not a regular
+/// file. One `lstat`: links are not followed.
+pub fn marker_time(path: &Path) -> Option<u64> {
+    let m = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    m.modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
 /// Reads a file in the helper's own store or cache directories, trusted only as far as it checks:
 /// a regular file, not through a link, at most `limit` bytes (zeroized after use: it may hold a
 /// key). `Ok(None)` when absent.

@@ -98,6 +98,15 @@ pub fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
         CredentialType::Aws | CredentialType::Gcp => TOKEN_CACHE,
         _ => STATIC_CACHE,
     };
+    // An expiring entry is never cached past its expiry (docs/storage.md, "Entry lifecycle").
+    let capped;
+    let duration = match hit.expires_at {
+        Some(t) if t.saturating_sub(ctx.now()) < cache_secs(duration) => {
+            capped = format!("{}s", t.saturating_sub(ctx.now()));
+            capped.as_str()
+        }
+        _ => duration,
+    };
     // Always `Image`, keyed by the image's repository: kubelet reuses a `Registry` answer for
     // every image of that registry before asking again, so a registry login would shadow an
     // entry stored for another repository for the whole cache duration (docs/kubelet.md,
@@ -112,6 +121,15 @@ pub fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
         duration,
         Some((&key, &hit.login)),
     ))
+}
+
+/// Seconds of one of our two cache durations (`5m0s`, `1m0s`).
+fn cache_secs(d: &str) -> u64 {
+    if d == STATIC_CACHE {
+        300
+    } else {
+        60
+    }
 }
 
 /// `<registry>/<repository>` of an image: the most specific key kubelet matches it with.

@@ -252,6 +252,27 @@ fn normalise_type(
     }
 }
 
+/// What an entry carries about its own life, sealed with the record in the entry's plaintext so
+/// that editing the file cannot extend or relabel it (docs/storage.md, "Entry lifecycle").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Unix seconds after which the entry answers as absent; `None` is permanent.
+    pub expires_at: Option<u64>,
+    /// What wrote it: `add`, `store`, `import`, `beta9:<workspace id>`; `None` before this was
+    /// recorded.
+    pub origin: Option<String>,
+}
+
+impl Lifecycle {
+    /// Written by `origin` at `now`, expiring `expires_in` seconds later (permanent if `None`).
+    pub fn new(origin: &str, expires_in: Option<u64>, now: u64) -> Lifecycle {
+        Lifecycle {
+            expires_at: expires_in.map(|s| now.saturating_add(s)),
+            origin: Some(origin.to_string()),
+        }
+    }
+}
+
 /// A decrypted entry: the record and what `list`/`ls` show about it.
 #[derive(Debug)]
 pub struct Entry {
@@ -259,6 +280,7 @@ pub struct Entry {
     /// The ServerURL docker gave to `store`, reported back by `list` (docs/clients.md).
     pub server_url: Option<String>,
     pub updated_at: u64,
+    pub life: Lifecycle,
 }
 
 impl Entry {
@@ -266,6 +288,11 @@ impl Entry {
         self.server_url
             .clone()
             .unwrap_or_else(|| self.record.registry.list_key())
+    }
+
+    /// Past its expiry: `get` answers as if it were absent and `prune` deletes it.
+    pub fn expired(&self, now: u64) -> bool {
+        self.life.expires_at.is_some_and(|t| t <= now)
     }
 
     /// Decodes a stored entry's plaintext. Errors give a position or a reason, never content.
@@ -276,6 +303,10 @@ impl Entry {
             updated_at: u64,
             #[serde(default)]
             server_url: Option<String>,
+            #[serde(default)]
+            expires_at: Option<u64>,
+            #[serde(default)]
+            origin: Option<String>,
             #[serde(borrow)]
             record: &'a serde_json::value::RawValue,
         }
@@ -291,6 +322,10 @@ impl Entry {
             record,
             server_url: raw.server_url,
             updated_at: raw.updated_at,
+            life: Lifecycle {
+                expires_at: raw.expires_at,
+                origin: raw.origin,
+            },
         })
     }
 }
@@ -304,15 +339,29 @@ pub fn record_json(record: &Record) -> SecretBuf {
     out
 }
 
-/// The stored plaintext: the record plus the metadata `list` and `ls` need.
-pub fn entry_json(record: &Record, server_url: Option<&str>, updated_at: u64) -> SecretBuf {
-    let mut out = SecretBuf::with_capacity(estimate(record) + 128);
+/// The stored plaintext: the record plus the metadata `list` and `ls` need, and its
+/// [`Lifecycle`] (absent members for a permanent entry of unknown origin, as before).
+pub fn entry_json(
+    record: &Record,
+    server_url: Option<&str>,
+    updated_at: u64,
+    life: &Lifecycle,
+) -> SecretBuf {
+    let mut out = SecretBuf::with_capacity(estimate(record) + 192);
     let write = (|| -> io::Result<()> {
         out.write_all(b"{\"updated_at\":")?;
         out.write_all(updated_at.to_string().as_bytes())?;
         if let Some(url) = server_url {
             out.write_all(b",\"server_url\":")?;
             serde_json::to_writer(&mut out, url)?;
+        }
+        if let Some(t) = life.expires_at {
+            out.write_all(b",\"expires_at\":")?;
+            out.write_all(t.to_string().as_bytes())?;
+        }
+        if let Some(origin) = &life.origin {
+            out.write_all(b",\"origin\":")?;
+            serde_json::to_writer(&mut out, origin)?;
         }
         out.write_all(b",\"record\":")?;
         let mut ser = serde_json::Serializer::new(&mut out);
@@ -535,9 +584,16 @@ mod tests {
             None,
         )
         .unwrap();
-        let plain = entry_json(&r, Some("https://ghcr.io"), 42);
+        let plain = entry_json(&r, Some("https://ghcr.io"), 42, &Lifecycle::default());
         let e = Entry::decode(plain.as_slice()).unwrap();
         assert_eq!(e.updated_at, 42);
+        assert_eq!(e.life, Lifecycle::default());
+        assert!(!e.expired(u64::MAX));
+        let life = Lifecycle::new("import", Some(90), 1000);
+        let timed = Entry::decode(entry_json(&r, None, 1000, &life).as_slice()).unwrap();
+        assert_eq!(timed.life.expires_at, Some(1090));
+        assert_eq!(timed.life.origin.as_deref(), Some("import"));
+        assert!(!timed.expired(1089) && timed.expired(1090));
         assert_eq!(e.list_key(), "https://ghcr.io");
         assert_eq!(
             e.record

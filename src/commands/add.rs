@@ -12,7 +12,7 @@ use crate::credential_type::{
 use crate::detect;
 use crate::env::Env;
 use crate::output::Output;
-use crate::record::{Credentials, Record};
+use crate::record::{Credentials, Lifecycle, Record};
 use crate::registry::Registry;
 use secrecy::ExposeSecret;
 use std::io::Read;
@@ -48,6 +48,10 @@ pub struct AddArgs {
     /// With --verify: talk plain http to the registry (loopback falls back to it by itself)
     #[arg(long, requires = "verify")]
     pub plain_http: bool,
+    /// Answer only for this long (90s, 15m, 2h, 7d), then as if absent; default: permanent
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = super::lifecycle::duration_arg)]
+    pub expires_in: Option<u64>,
 }
 
 /// `--type`: one of the seven names (the core type knows nothing of clap).
@@ -102,7 +106,8 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     } else {
         None
     };
-    let saved = actions::save(ctx, &record, None)?;
+    let life = Lifecycle::new("add", args.expires_in, ctx.now());
+    let saved = actions::save_as(ctx, &record, None, &life)?;
     let out = Output::line(saved.name.as_str());
     let out = match verified {
         Some(v) => out.note(v),

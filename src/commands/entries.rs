@@ -130,7 +130,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
             ctx.workspace
         )));
     }
-    let rows: Vec<[String; 5]> = entries
+    let rows: Vec<[String; 6]> = entries
         .iter()
         .map(|e| {
             [
@@ -138,11 +138,20 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
                 e.record.kind.to_string(),
                 e.record.registry.secret_name().to_string(),
                 rfc3339::format(e.updated_at),
+                expires_cell(ctx, e),
                 token_cell(ctx, e),
             ]
         })
         .collect();
-    let header = ["REGISTRY", "TYPE", "SECRET NAME", "UPDATED", "TOKEN"].map(String::from);
+    let header = [
+        "REGISTRY",
+        "TYPE",
+        "SECRET NAME",
+        "UPDATED",
+        "EXPIRES",
+        "TOKEN",
+    ]
+    .map(String::from);
     let width = |i: usize| {
         rows.iter()
             .chain([&header])
@@ -150,11 +159,11 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
             .max()
             .unwrap_or(0)
     };
-    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    let (w0, w1, w2, w3, w4) = (width(0), width(1), width(2), width(3), width(4));
     for r in [&header].into_iter().chain(rows.iter()) {
         out.println(format!(
-            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
-            r[0], r[1], r[2], r[3], r[4]
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:w4$}  {}",
+            r[0], r[1], r[2], r[3], r[4], r[5]
         ));
     }
     Ok(out)
@@ -187,6 +196,26 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
         "updated:     {}",
         rfc3339::format(entry.updated_at)
     ));
+    if let Some(t) = entry.life.expires_at {
+        out.println(if entry.expired(ctx.now()) {
+            format!(
+                "expired:     {} (get answers not found; prune deletes it)",
+                rfc3339::format(t)
+            )
+        } else {
+            format!("expires:     {}", rfc3339::format(t))
+        });
+    }
+    if let Some(origin) = &entry.life.origin {
+        out.println(format!("origin:      {}", printable(origin)));
+    }
+    if let Some((_, interval)) = ctx.last_use() {
+        let used = actions::last_used(ctx, &r.registry.secret_name());
+        out.println(format!(
+            "last used:   {} (recorded at most every {interval} s)",
+            used.map_or("never recorded".to_string(), rfc3339::format)
+        ));
+    }
     if let Some(url) = &entry.server_url {
         out.println(format!("stored by:   docker login as {}", printable(url)));
     }
@@ -232,6 +261,15 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
     let Some(entry) = actions::lookup(ctx, &args.reference)? else {
         return Err(Failure::user(not_stored(ctx, &args.reference)));
     };
+    // The record JSON has no expiry: exporting would hand on, permanent, what expired here.
+    if let Some(t) = entry.life.expires_at.filter(|_| entry.expired(ctx.now())) {
+        return Err(Failure::user(format!(
+            "{} expired at {} in workspace {}: nothing to export",
+            printable(entry.record.registry.as_str()),
+            rfc3339::format(t),
+            ctx.workspace
+        )));
+    }
     let mut out = Output {
         stdout: record::record_json(&entry.record),
         ..Output::default()
@@ -247,6 +285,15 @@ pub fn secret_name(args: &SecretNameArgs) -> CmdResult {
             .secret_name()
             .as_str(),
     ))
+}
+
+/// The EXPIRES column of `ls`: `-` for a permanent entry.
+fn expires_cell(ctx: &Context, e: &Entry) -> String {
+    match e.life.expires_at {
+        None => "-".into(),
+        Some(_) if e.expired(ctx.now()) => "expired".into(),
+        Some(t) => rfc3339::format(t),
+    }
 }
 
 /// The TOKEN column of `ls`: `-` for a static login, else where the cached token came from and
@@ -296,6 +343,16 @@ fn summary(ctx: &Context, e: &Entry) -> serde_json::Value {
     });
     if let Some(url) = &e.server_url {
         v["server_url"] = url.clone().into();
+    }
+    if let Some(t) = e.life.expires_at {
+        v["expires_at"] = rfc3339::format(t).into();
+        v["expired"] = e.expired(ctx.now()).into();
+    }
+    if let Some(origin) = &e.life.origin {
+        v["origin"] = origin.clone().into();
+    }
+    if let Some(t) = actions::last_used(ctx, &e.record.registry.secret_name()) {
+        v["last_used"] = rfc3339::format(t).into();
     }
     if let Some(token) = token_json(ctx, e) {
         v["token"] = token;

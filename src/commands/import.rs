@@ -19,7 +19,7 @@ use crate::env;
 use crate::error::printable;
 use crate::output::Output;
 use crate::pg::{SqlType, Target};
-use crate::record::{Credentials, Record};
+use crate::record::{Credentials, Lifecycle, Record};
 use crate::registry::Registry;
 use crate::secret::SecretBuf;
 use crate::timeout::Deadline;
@@ -65,6 +65,14 @@ pub struct ImportArgs {
     /// With --verify: talk plain http to the registries (loopback falls back to it by itself)
     #[arg(long, requires = "verify")]
     pub plain_http: bool,
+    /// With --from-beta9: mirror the platform workspace (add new, replace changed, remove what an
+    /// earlier import of it wrote and the platform no longer has); other entries are untouched
+    #[arg(long, requires = "from_beta9")]
+    pub sync: bool,
+    /// Answer only for this long (90s, 15m, 2h, 7d), then as if absent; default: permanent
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = super::lifecycle::duration_arg)]
+    pub expires_in: Option<u64>,
 }
 
 /// Which keys the top-level object has; values are skipped unread, except a wrapped record.
@@ -108,7 +116,8 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
         ),
         false => None,
     };
-    let saved = actions::save(ctx, &record, None)?;
+    let life = Lifecycle::new("import", args.expires_in, ctx.now());
+    let saved = actions::save_as(ctx, &record, None, &life)?;
     let mut out = Output::line(saved.name.as_str());
     if let Some(v) = verified {
         out = out.note(v);
@@ -156,9 +165,9 @@ fn add_to_message(f: Failure, more: &str) -> Failure {
 }
 
 /// One platform secret: its name and the record it decrypted to.
-struct PlatformRecord {
-    secret: String,
-    record: Record,
+pub(super) struct PlatformRecord {
+    pub(super) secret: String,
+    pub(super) record: Record,
 }
 
 /// `import --from-beta9`: every `oci-registry-…`/`oci-creds-…` secret of one platform workspace,
@@ -241,6 +250,10 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
             out.notes.push(format!("platform secret {}: {v}", r.secret));
         }
     }
+    let origin = format!("beta9:{workspace}");
+    if args.sync {
+        return super::sync::run(ctx, &origin, &chosen, args.expires_in, args.dry_run, out);
+    }
     if args.dry_run {
         for r in &chosen {
             let _ = writeln!(
@@ -257,8 +270,9 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         ));
         return Ok(out);
     }
+    let life = Lifecycle::new(&origin, args.expires_in, ctx.now());
     for (done, r) in chosen.iter().enumerate() {
-        let saved = actions::save(ctx, &r.record, None).map_err(|e| {
+        let saved = actions::save_as(ctx, &r.record, None, &life).map_err(|e| {
             let f = Failure::from(e);
             let more = format!(
                 " (after importing {done} of {}: run the import again, it replaces what it stored)",

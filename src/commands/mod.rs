@@ -26,8 +26,10 @@ pub mod import;
 pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
+pub mod lifecycle;
 pub mod outcome;
 pub mod rekey;
+pub mod sync;
 pub mod verbs;
 
 use outcome::{CmdResult, Failure};
@@ -48,6 +50,7 @@ const SUBCOMMANDS: &[&str] = &[
     "rekey",
     "kubelet",
     "db",
+    "prune",
     "help",
 ];
 
@@ -144,6 +147,8 @@ pub enum Command {
     Kubelet(kubelet::KubeletArgs),
     #[command(about = db::ABOUT, after_help = db::EXAMPLES)]
     Db(db::DbArgs),
+    #[command(about = lifecycle::PRUNE_ABOUT, after_help = lifecycle::PRUNE_EXAMPLES)]
+    Prune(lifecycle::PruneArgs),
 }
 
 impl Command {
@@ -205,6 +210,7 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
         Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
         Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
+        Command::Prune(a) => lifecycle::prune(env, ws, &a, notes),
     }
 }
 

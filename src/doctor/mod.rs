@@ -228,6 +228,25 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
         }
     };
     let answering = repo_entry.as_ref().or(registry_entry.as_ref());
+    // Past its expiry an entry answers as absent (docs/storage.md, "Entry lifecycle").
+    if let Some((e, at)) = answering.and_then(|e| Some((e, e.life.expires_at?))) {
+        if e.expired(ctx.now()) {
+            report.steps.push(
+                step(
+                    "entry",
+                    Mark::Fail,
+                    format!(
+                        "the entry for {} expired at {} (--expires-in): get answers not found",
+                        printable(e.record.registry.as_str()),
+                        rfc3339::format(at)
+                    ),
+                )
+                .fix("import or add it again; `prune` deletes expired entries"),
+            );
+            skip_rest(&mut report, "the entry expired");
+            return report;
+        }
+    }
     let entry_index = report.steps.len();
     match answering {
         Some(e) => {

@@ -146,6 +146,11 @@ pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bo
     Ok((ctx.tokens()?.read(&plan.key), plan.share.is_some()))
 }
 
+/// The local token-cache key of this record's token (no network).
+pub fn cache_key_of(ctx: &Context, record: &Record) -> Result<String> {
+    Ok(plan(ctx, record)?.key)
+}
+
 fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
     let registry = record.registry.to_string();
     let Some(target) = target(record.registry.hostname()) else {

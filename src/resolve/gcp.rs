@@ -84,6 +84,20 @@ pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bo
     Ok((ctx.tokens()?.read(&key), shared))
 }
 
+/// The local token-cache key of a token minted from the record's own key; `None` for a stored
+/// access token (not cached) and for the metadata server (the machine's identity, whose cached
+/// token every such record of the workspace shares).
+pub fn own_cache_key(record: &Record) -> Result<Option<String>> {
+    let Some(json) = record
+        .credentials
+        .non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON")
+    else {
+        return Ok(None);
+    };
+    let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
+    Ok(Some(key.cache_key()))
+}
+
 fn bad_record(record: &Record, reason: String) -> Error {
     Error::BadRecord {
         entry: record.registry.secret_name().to_string(),

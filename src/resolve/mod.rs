@@ -88,6 +88,18 @@ pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     Ok(LoginKind::Token { cached, sharing })
 }
 
+/// The local token-cache key of the token minted for this record alone, if any: `prune` deletes it
+/// with the entry (docs/storage.md, "Entry lifecycle"). No network.
+pub fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<String>> {
+    match record.kind {
+        CredentialType::Aws => ecr::cache_key_of(ctx, record).map(Some),
+        CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
+            gcp::own_cache_key(record)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The login for a record, `None` when the record cannot serve logins yet.
 pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
     let c = &record.credentials;

@@ -17,6 +17,7 @@ pub mod name;
 pub mod postgres;
 pub mod rekey;
 pub mod sealed;
+pub mod used;
 
 use crate::error::Result;
 use crate::guard::Guard;

@@ -114,6 +114,17 @@ impl TokenCache for FileTokenCache {
         }
         Ok(removed)
     }
+
+    /// The token file only: its lock file may be held by a `get` minting right now, and deleting
+    /// it would let a second process take the lock beside the first.
+    fn remove(&self, cache_key: &str) -> Result<bool> {
+        let path = self.dir.join(Self::file_name(cache_key));
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(anyhow::anyhow!("cannot remove {}: {e}", path.display()).into()),
+        }
+    }
 }
 
 #[cfg(test)]

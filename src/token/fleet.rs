@@ -654,6 +654,10 @@ impl TokenCache for Layered {
     fn clear(&self) -> Result<usize> {
         self.local.clear()
     }
+    /// Only the local copy, for the same reason.
+    fn remove(&self, key: &str) -> Result<bool> {
+        self.local.remove(key)
+    }
     fn fleet(&self) -> Option<&dyn Fleet> {
         Some(&self.shared)
     }

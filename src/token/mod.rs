@@ -170,6 +170,11 @@ pub trait TokenCache {
     /// Forgets every token this cache holds (after a key rotation they cannot be opened; they are
     /// only a cache). Returns how many were removed.
     fn clear(&self) -> Result<usize>;
+    /// Forgets one cached token (its entry was pruned); `true` if there was one. Caches that
+    /// cannot tell say `false`.
+    fn remove(&self, _key: &str) -> Result<bool> {
+        Ok(false)
+    }
     /// The fleet's shared cache behind this one, when one is configured (`BETA9_TOKEN_CACHE_URL`).
     fn fleet(&self) -> Option<&dyn Fleet> {
         None
@@ -448,6 +453,9 @@ impl TokenCache for MemoryTokenCache {
         let n = self.tokens.borrow().len();
         self.tokens.borrow_mut().clear();
         Ok(n)
+    }
+    fn remove(&self, key: &str) -> Result<bool> {
+        Ok(self.tokens.borrow_mut().remove(key).is_some())
     }
 }
 

@@ -33,6 +33,7 @@ mod interop;
 mod keyring;
 mod kubelet;
 mod layout;
+mod lifecycle;
 mod moto_env;
 mod mounted_files;
 mod names;

@@ -1861,3 +1861,251 @@ fn import_from_beta9_verify_checks_every_record_before_storing_any() {
         serde_json::json!({ &good.host: "verify-user", &other.host: "verify-user" })
     );
 }
+
+/// An expiring entry in the shared store: its expiry is in the sealed row, so every machine sees
+/// it expire, and `prune` on any machine deletes the row.
+#[test]
+fn prune_removes_expired_rows_from_the_shared_store() {
+    let Some(pg) = Pg::start("prune_removes_expired_rows_from_the_shared_store") else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "master.key", 0x5a);
+    let mut a = machine(&pg.url(&db), &key);
+    a.set_env("BETA9_STORE_CACHE_TTL", "0");
+    let mut b = machine(&pg.url(&db), &key);
+    b.set_env("BETA9_STORE_CACHE_TTL", "0");
+    let record = |registry: &str| {
+        serde_json::json!({"version": 1, "registry": registry, "type": "generic",
+            "credentials": {"USERNAME": "u", "PASSWORD": CANARY}})
+        .to_string()
+    };
+    a.run(&["import"], record("kept.example").as_bytes())
+        .assert_ok();
+    a.run(
+        &["import", "--expires-in", "2s"],
+        record("brief.example").as_bytes(),
+    )
+    .assert_ok();
+    assert_eq!(login(&b.get("brief.example")).1, CANARY);
+    let start = std::time::Instant::now();
+    while b.get("brief.example").code == 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    not_found(&a.get("brief.example"));
+    let rows = || pg.psql(&db, "SELECT name FROM beta9_credentials ORDER BY name");
+    assert!(rows().contains(&name_of("brief.example")));
+    let dry = b.run(&["prune", "--dry-run"], b"");
+    assert!(dry.assert_ok().stdout.contains("brief.example"), "{dry:?}");
+    assert!(
+        rows().contains(&name_of("brief.example")),
+        "dry run kept the row"
+    );
+    let done = a.run(&["prune"], b"");
+    assert!(done.assert_ok().stdout.starts_with(&format!(
+        "brief.example\t{}\tdefault\texpired ",
+        name_of("brief.example")
+    )));
+    assert!(
+        !rows().contains(&name_of("brief.example")),
+        "the row is gone"
+    );
+    assert!(rows().contains(&name_of("kept.example")));
+    assert_eq!(login(&b.get("kept.example")).1, CANARY);
+}
+
+/// Seals one value with a platform workspace's signing key, as the platform would.
+fn platform_seal(signing_key: &str, name: &str, plain: &str) -> String {
+    let req = serde_json::json!({"signing_key": signing_key, "secrets": {name: plain}});
+    let mut child = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/beta9_secrets.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[name].as_str().unwrap().to_string()
+}
+
+/// `import --from-beta9 … --sync`: the workspace follows the platform (add, change, delete on the
+/// platform side), and entries the sync did not write survive, even for a registry it has.
+#[test]
+fn import_sync_mirrors_the_platform_workspace_and_leaves_other_entries_alone() {
+    let Some(pg) =
+        Pg::start("import_sync_mirrors_the_platform_workspace_and_leaves_other_entries_alone")
+    else {
+        return;
+    };
+    let platform = platform_db(&pg);
+    let generic = |registry: &str, password: &str| {
+        format!(
+            r#"{{"version":1,"registry":"{registry}","type":"generic","credentials":{{"USERNAME":"u","PASSWORD":"{password}"}}}}"#
+        )
+    };
+    let (ws, signing_key) = platform_workspace(
+        &pg,
+        "synced",
+        None,
+        &[
+            (
+                "oci-registry-a",
+                &generic("a.example.com", &format!("{CANARY}-a1")),
+            ),
+            (
+                "oci-registry-b",
+                &generic("b.example.com", &format!("{CANARY}-b1")),
+            ),
+            (
+                "oci-registry-hand",
+                &generic("hand.example.com", "platform-hand"),
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("reader.pw");
+    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
+    let url = format!(
+        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        pg.ca().display()
+    );
+    let s = Sandbox::new();
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--from-beta9",
+            url.as_str(),
+            "--beta9-workspace",
+            ws.as_str(),
+            "--beta9-password-file",
+            pw.to_str().unwrap(),
+            "--sync",
+        ];
+        args.extend_from_slice(extra);
+        let o = s.run(&args, b"");
+        o.assert_ok();
+        assert!(
+            !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
+            "{o:?}"
+        );
+        let mut lines: Vec<String> = o
+            .stdout
+            .lines()
+            .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.sort();
+        lines
+    };
+    // Entries the sync must never touch: one by hand for a registry the platform also has, one
+    // imported from stdin.
+    s.run_env(
+        &["add", "hand.example.com", "USERNAME", "PASSWORD"],
+        b"",
+        &[("USERNAME", "me"), ("PASSWORD", "by-hand")],
+    )
+    .assert_ok();
+    s.run(
+        &["import"],
+        generic("other.example.com", "from-stdin").as_bytes(),
+    )
+    .assert_ok();
+
+    assert_eq!(
+        sync(&["--dry-run"]),
+        [
+            "add a.example.com",
+            "add b.example.com",
+            "skip hand.example.com"
+        ]
+    );
+    not_found(&s.get("a.example.com"));
+    assert_eq!(
+        sync(&[]),
+        [
+            "add a.example.com",
+            "add b.example.com",
+            "skip hand.example.com"
+        ]
+    );
+    assert_eq!(login(&s.get("a.example.com")).1, format!("{CANARY}-a1"));
+    let ls = s.run(&["ls", "--json"], b"").json();
+    let origin = |r: &str| {
+        ls.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["registry"] == r)
+            .map(|e| e["origin"].clone())
+            .unwrap()
+    };
+    assert_eq!(origin("a.example.com"), format!("beta9:{ws}").as_str());
+    assert_eq!(origin("hand.example.com"), "add");
+    assert_eq!(origin("other.example.com"), "import");
+
+    // On the platform: a changed, b deleted, c added.
+    let a2 = platform_seal(
+        &signing_key,
+        "oci-registry-a",
+        &generic("a.example.com", &format!("{CANARY}-a2")),
+    );
+    pg.psql(
+        "platform",
+        &format!("UPDATE workspace_secret SET value = '{a2}' WHERE name = 'oci-registry-a'"),
+    );
+    pg.psql(
+        "platform",
+        "DELETE FROM workspace_secret WHERE name = 'oci-registry-b'",
+    );
+    let c = platform_seal(
+        &signing_key,
+        "oci-registry-c",
+        &generic("c.example.com", &format!("{CANARY}-c1")),
+    );
+    pg.psql(
+        "platform",
+        &format!(
+            "INSERT INTO workspace_secret (name, value, workspace_id) \
+             SELECT 'oci-registry-c', '{c}', id FROM workspace WHERE external_id = '{ws}'"
+        ),
+    );
+    let plan = [
+        "add c.example.com",
+        "remove b.example.com",
+        "replace a.example.com",
+        "skip hand.example.com",
+    ];
+    assert_eq!(sync(&["--dry-run"]), plan);
+    assert_eq!(
+        login(&s.get("a.example.com")).1,
+        format!("{CANARY}-a1"),
+        "dry run"
+    );
+    assert_eq!(sync(&[]), plan);
+    assert_eq!(login(&s.get("a.example.com")).1, format!("{CANARY}-a2"));
+    assert_eq!(login(&s.get("c.example.com")).1, format!("{CANARY}-c1"));
+    not_found(&s.get("b.example.com"));
+    assert_eq!(login(&s.get("hand.example.com")).1, "by-hand");
+    assert_eq!(login(&s.get("other.example.com")).1, "from-stdin");
+    // Nothing changed on the platform: nothing to do.
+    assert_eq!(
+        sync(&[]),
+        [
+            "skip hand.example.com",
+            "unchanged a.example.com",
+            "unchanged c.example.com"
+        ]
+    );
+}
