@@ -36,9 +36,14 @@ Examples:
   docker-credential-beta9 export ghcr.io | docker-credential-beta9 --workspace ci import
   printf '%s' \"$IMAGE_CREDENTIALS\" | docker-credential-beta9 import
   printf 'user:%s' \"$PASSWORD\" | docker-credential-beta9 import --registry registry.example.com:5000
+A container request's record, checked against its registry, gone after an hour:
+  printf '%s' \"$IMAGE_CREDENTIALS\" | docker-credential-beta9 import --verify --expires-in 1h
 Every registry secret of a platform workspace, from the platform's database:
   docker-credential-beta9 import --from-beta9 postgres://reader@db.internal/beta9 \\
-    --beta9-workspace 6f1d0c9e-... --beta9-password-file /run/secrets/db --dry-run";
+    --beta9-workspace 6f1d0c9e-... --beta9-password-file /run/secrets/db --dry-run
+Kept in step from a timer (adds, replaces, removes only what it imported):
+  docker-credential-beta9 import --from-beta9 postgres://reader@db.internal/beta9 \\
+    --beta9-workspace 6f1d0c9e-... --beta9-password-file /run/secrets/db --sync";
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
