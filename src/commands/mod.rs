@@ -26,6 +26,7 @@ pub mod import;
 pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
+pub mod kubelet_install;
 pub mod outcome;
 pub mod rekey;
 pub mod verbs;
@@ -151,7 +152,7 @@ impl Command {
     pub fn reads_stdin(&self) -> bool {
         match self {
             Command::Import(a) => a.from_beta9.is_none(),
-            Command::Kubelet(_) => true,
+            Command::Kubelet(a) => a.action.is_none(),
             Command::Add(a) => a.json,
             _ => false,
         }
@@ -204,6 +205,17 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::Ls(a) => with_ctx(env, ws, notes, |ctx| entries::ls(ctx, &a)),
         Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
         Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
+        // Installing touches the node's files, never the store.
+        Command::Kubelet(kubelet::KubeletArgs {
+            action: Some(kubelet::KubeletAction::Install(a)),
+        }) => {
+            if ws.is_some() {
+                return Err(Failure::user(
+                    "kubelet install takes no --workspace (the plugin uses the default one)",
+                ));
+            }
+            kubelet_install::run(&a)
+        }
         Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
     }
 }

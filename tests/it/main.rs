@@ -32,6 +32,7 @@ mod import_policy;
 mod interop;
 mod keyring;
 mod kubelet;
+mod kubelet_install;
 mod layout;
 mod moto_env;
 mod mounted_files;
