@@ -33,6 +33,7 @@ mod interop;
 mod keyring;
 mod kubelet;
 mod kubelet_install;
+mod kubernetes_manifests;
 mod layout;
 mod moto_env;
 mod mounted_files;
