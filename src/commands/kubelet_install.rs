@@ -322,13 +322,7 @@ fn install_binary(exe: &Path, dir: &Path) -> Result<(), String> {
         let _ = fs::remove_file(&tmp);
         return Err(io("replace the binary", e));
     }
-    let answered = std::process::Command::new(&target)
-        .arg("version")
-        .env_clear()
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(NAME.as_bytes()));
+    let answered = answers_version(&target);
     if !answered {
         let restored = if had_old {
             fs::rename(&old, &target)
@@ -349,4 +343,77 @@ fn install_binary(exe: &Path, dir: &Path) -> Result<(), String> {
         fsutil::sync_dir(dir).map_err(|e| io("sync", e))?;
     }
     Ok(())
+}
+
+/// Runs `target version` with an empty environment: does it print our name and exit 0?
+fn answers_version(target: &Path) -> bool {
+    let run = || {
+        std::process::Command::new(target)
+            .arg("version")
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+    };
+    // ETXTBSY: a process forked elsewhere at the moment the copy was still open for writing
+    // holds that descriptor until it executes; it is gone within moments.
+    let mut tries = 0;
+    loop {
+        match run() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => {
+                return r.is_ok_and(|o| o.status.success() && o.stdout.starts_with(NAME.as_bytes()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in for the running binary: a script answering `version` as told.
+    fn fake_exe(dir: &Path, answer: &str) -> PathBuf {
+        let p = dir.join(format!("fake-{}", answer.len()));
+        let mut f = fsutil::create_private(&p).unwrap();
+        std::io::Write::write_all(&mut f, format!("#!/bin/sh\n{answer}\n").as_bytes()).unwrap();
+        drop(f);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_new_copy_that_does_not_answer_version_puts_the_old_one_back() {
+        let t = tempfile::tempdir().unwrap();
+        let bin_dir = t.path().join("bin");
+        let good = fake_exe(t.path(), "echo 'docker-credential-beta9 (beta9) 1'");
+        install_binary(&good, &bin_dir).unwrap();
+        let target = bin_dir.join(NAME);
+        assert_eq!(fs::read(&target).unwrap(), fs::read(&good).unwrap());
+        assert!(same_binary(&good, &target));
+
+        let broken = fake_exe(t.path(), "exit 3");
+        let err = install_binary(&broken, &bin_dir).unwrap_err();
+        assert!(err.contains("did not answer `version`"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), fs::read(&good).unwrap());
+        let left: Vec<_> = fs::read_dir(&bin_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            [std::ffi::OsString::from(NAME)],
+            "leftovers: {left:?}"
+        );
+
+        // Nothing there before: a copy that does not answer is removed again.
+        let fresh = t.path().join("fresh");
+        assert!(install_binary(&broken, &fresh).is_err());
+        assert!(!fresh.join(NAME).exists());
+    }
 }

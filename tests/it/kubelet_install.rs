@@ -289,3 +289,41 @@ fn kubelet_install_refuses_a_config_layout_it_cannot_edit_and_leaves_it() {
     assert!(!node.p("etc/docker-credential-beta9").exists());
     assert_eq!(std::fs::read_to_string(node.config()).unwrap(), flow);
 }
+
+/// README "Kubernetes nodes": the install command pasted into bash as written, with the node's
+/// absolute paths moved under a temp root (a test never writes machine-wide paths). Run twice:
+/// the second prints `unchanged` three times.
+#[test]
+fn the_readme_kubernetes_nodes_install_runs_as_pasted() {
+    let s = Sandbox::new();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Kubernetes nodes\n")
+        .nth(1)
+        .expect("README has a Kubernetes nodes section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("an sh block");
+    assert!(block.contains("kubelet install"), "{block}");
+    let root = s.path().join("root");
+    let r = root.to_str().unwrap();
+    let pasted = block
+        .replace(" /usr/", &format!(" {r}/usr/"))
+        .replace(" /etc/", &format!(" {r}/etc/"))
+        .replace(" /var/", &format!(" {r}/var/"));
+    std::fs::write(s.path().join("master.key"), format!("{KEY_HEX}\n")).unwrap();
+    let cd = format!("cd {}", s.path().display());
+    let first = s.pasted("bash", &[&cd, &pasted], b"");
+    first.assert_ok();
+    assert!(first.stdout.contains("config: created "), "{first:?}");
+    let second = s.pasted("bash", &[&cd, &pasted], b"");
+    second.assert_ok();
+    assert_eq!(
+        second.stdout.matches(" unchanged ").count(),
+        3,
+        "{second:?}"
+    );
+}
