@@ -73,8 +73,13 @@ fn quote(s: &str) -> String {
 struct JsonTop<'a> {
     #[serde(default)]
     kind: Option<String>,
-    #[serde(borrow, default)]
+    // Borrowed raw text, `null` included (an `Option<&RawValue>` would read null as absent).
+    #[serde(borrow, default, deserialize_with = "raw_or_null")]
     providers: Option<&'a RawValue>,
+}
+
+fn raw_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -161,8 +166,12 @@ fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
         let member = format!(",\n{unit}\"providers\": [\n{unit}{unit}{item}\n{unit}]");
         return Ok(format!("{}{member}{}", &text[..at], &text[at..]));
     };
-    let items: Vec<&RawValue> = serde_json::from_str(providers.get())
-        .map_err(|_| "providers is not a list of objects".to_string())?;
+    // `null` is an empty list, replaced in place like `[]`.
+    let items: Vec<&RawValue> = match providers.get() {
+        "null" => Vec::new(),
+        list => serde_json::from_str(list)
+            .map_err(|_| "providers is not a list of objects".to_string())?,
+    };
     let list_at = offset(text, providers.get()).ok_or("cannot locate providers")?;
     let mut ours = Vec::new();
     for raw in &items {
@@ -270,6 +279,9 @@ fn parse_line(l: &str) -> Line<'_> {
 /// A plain, single- or double-quoted scalar without its trailing comment or quotes.
 fn scalar(v: &str) -> &str {
     let v = v.trim();
+    if v.starts_with('#') {
+        return "";
+    }
     for q in ['"', '\''] {
         if let Some(rest) = v.strip_prefix(q) {
             if let Some(end) = rest.find(q) {
@@ -606,6 +618,7 @@ providers:
             ("kind: CredentialProviderConfig\nproviders:\n  -\n    args: [x]\n    name: 'docker-credential-beta9'\n", true),
             ("kind: CredentialProviderConfig\nproviders:\n  - args: [x]\n    name: \"docker-credential-beta9\" # ours\n", true),
             ("kind: CredentialProviderConfig\nproviders:\n  - name: other\n", false),
+            ("kind: CredentialProviderConfig # the kind\nproviders: # the list\n  - name: other\n", false),
         ] {
             let out = merge(Some(text), &ours("/d")).unwrap();
             assert_eq!(out.matches("docker-credential-beta9").count(), 1, "{out}");
@@ -644,6 +657,7 @@ providers:
             "{\"kind\": \"CredentialProviderConfig\"}",
             "{\"kind\": \"CredentialProviderConfig\", \"providers\": []}",
             "{}",
+            "{\"kind\": \"CredentialProviderConfig\", \"providers\": null}",
         ] {
             let out = merge(Some(t), &ours("/a")).unwrap();
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
