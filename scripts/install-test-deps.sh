@@ -2,7 +2,7 @@
 # Installs what the real-client interop tests (tests/it) need on Debian 12:
 # a local registry (docker-registry), htpasswd (apache2-utils), skopeo, podman, buildah, hyperfine,
 # the ECR credential helper, jq, the docker CLI, redis-server, Go with docker's credential-helper
-# client library, and moto/docker/cryptography for Python.
+# client library, and moto/docker/cryptography/kubernetes-validate for Python.
 # Idempotent and non-interactive; fast when everything is already there.
 set -euo pipefail
 
@@ -123,14 +123,15 @@ for cmd in docker-registry htpasswd skopeo podman buildah hyperfine docker-crede
     fi
 done
 
-# Python tools (moto server for a fake ECR, docker SDK, cryptography).
+# Python tools (moto server for a fake ECR, docker SDK, cryptography, and kubernetes-validate with
+# the Kubernetes API schemas bundled, for packaging/kubernetes/ offline; it brings PyYAML).
 if ! python3 - <<'PY' >/dev/null 2>&1
 import importlib.metadata as m, sys
-import docker, cryptography, flask, moto.server  # noqa: F401  (flask comes with moto[server])
+import docker, cryptography, flask, moto.server, kubernetes_validate, yaml  # noqa: F401  (flask comes with moto[server])
 sys.exit(0 if m.version("moto").split(".")[0] == "5" else 1)
 PY
 then
-    pip_args=(--quiet --disable-pip-version-check 'moto[server]==5.*' docker cryptography)
+    pip_args=(--quiet --disable-pip-version-check 'moto[server]==5.*' docker cryptography 'kubernetes-validate==1.*' pyyaml)
     if ! python3 -m pip install "${pip_args[@]}" 2>/tmp/install-test-deps-pip.err; then
         if grep -q externally-managed /tmp/install-test-deps-pip.err; then
             # Debian's own python3 (PEP 668): allowed here, this is a throwaway test machine.

@@ -255,6 +255,13 @@ impl Env {
     }
 }
 
+/// The running binary's path (`kubelet install` copies it): process state like argv, so it is read
+/// here only, never on a protocol verb's path.
+#[allow(clippy::disallowed_methods)]
+pub fn current_exe() -> std::io::Result<PathBuf> {
+    std::env::current_exe()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

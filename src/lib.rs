@@ -37,6 +37,7 @@ pub mod paths;
 pub mod pg;
 pub mod process;
 pub mod protocol;
+pub mod provider_config;
 pub mod proxy;
 pub mod record;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! `kubelet`: answers the kubelet's image credential provider plugin API on stdin/stdout, so a
 //! node pulls with the same store and minted tokens as docker.
 
+use super::kubelet_install;
 use super::outcome::{read_stdin, CmdResult};
 use crate::context::Context;
 use crate::kubelet;
@@ -21,7 +22,17 @@ pub const EXAMPLES: &str = concat!(
 );
 
 #[derive(clap::Args)]
-pub struct KubeletArgs {}
+pub struct KubeletArgs {
+    /// Without one, answers a request on stdin (what the kubelet runs)
+    #[command(subcommand)]
+    pub action: Option<KubeletAction>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum KubeletAction {
+    #[command(about = kubelet_install::ABOUT, after_help = kubelet_install::EXAMPLES)]
+    Install(kubelet_install::InstallArgs),
+}
 
 pub fn run(ctx: &Context, _args: &KubeletArgs, stdin: &mut dyn Read) -> CmdResult {
     let input = read_stdin(stdin)?;

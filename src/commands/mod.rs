@@ -26,6 +26,7 @@ pub mod import;
 pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
+pub mod kubelet_install;
 pub mod lifecycle;
 pub mod outcome;
 pub mod rekey;
@@ -156,7 +157,7 @@ impl Command {
     pub fn reads_stdin(&self) -> bool {
         match self {
             Command::Import(a) => a.from_beta9.is_none(),
-            Command::Kubelet(_) => true,
+            Command::Kubelet(a) => a.action.is_none(),
             Command::Add(a) => a.json,
             _ => false,
         }
@@ -209,6 +210,17 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::Ls(a) => with_ctx(env, ws, notes, |ctx| entries::ls(ctx, &a)),
         Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
         Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
+        // Installing touches the node's files, never the store.
+        Command::Kubelet(kubelet::KubeletArgs {
+            action: Some(kubelet::KubeletAction::Install(a)),
+        }) => {
+            if ws.is_some() {
+                return Err(Failure::user(
+                    "kubelet install takes no --workspace (the plugin uses the default one)",
+                ));
+            }
+            kubelet_install::run(&a)
+        }
         Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
         Command::Prune(a) => lifecycle::prune(env, ws, &a, notes),
     }

@@ -32,6 +32,8 @@ mod import_policy;
 mod interop;
 mod keyring;
 mod kubelet;
+mod kubelet_install;
+mod kubernetes_manifests;
 mod layout;
 mod lifecycle;
 mod moto_env;
