@@ -11,6 +11,7 @@
 use super::checks;
 use super::import_policy::Policy;
 use super::outcome::{CmdResult, Failure};
+use super::sync::PlatformRecord;
 use crate::actions;
 use crate::context::Context;
 use crate::credential_type::CredentialType;
@@ -167,12 +168,6 @@ fn add_to_message(f: Failure, more: &str) -> Failure {
         Failure::User(m) => Failure::User(m + more),
         Failure::Internal(m) => Failure::Internal(m + more),
     }
-}
-
-/// One platform secret: its name and the record it decrypted to.
-pub(super) struct PlatformRecord {
-    pub(super) secret: String,
-    pub(super) record: Record,
 }
 
 /// `import --from-beta9`: every `oci-registry-…`/`oci-creds-…` secret of one platform workspace,

@@ -3,7 +3,6 @@
 //! removed; an entry added by hand or imported from elsewhere is never touched, even when the
 //! platform has a secret for its registry (docs/storage.md, "Entry lifecycle").
 
-use super::import::PlatformRecord;
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::context::Context;
@@ -11,6 +10,12 @@ use crate::error::printable;
 use crate::output::Output;
 use crate::record::{self, Lifecycle};
 use std::collections::BTreeSet;
+
+/// One platform secret (`import --from-beta9`): its name and the record it decrypted to.
+pub(super) struct PlatformRecord {
+    pub(super) secret: String,
+    pub(super) record: record::Record,
+}
 
 /// What the sync does for one registry.
 enum Step<'a> {
