@@ -27,6 +27,7 @@ pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
 pub mod outcome;
+pub mod refresh;
 pub mod rekey;
 pub mod verbs;
 
@@ -46,6 +47,7 @@ const SUBCOMMANDS: &[&str] = &[
     "completions",
     "man",
     "rekey",
+    "refresh",
     "kubelet",
     "db",
     "help",
@@ -142,6 +144,8 @@ pub enum Command {
     Rekey(rekey::RekeyArgs),
     #[command(about = kubelet::ABOUT, after_help = kubelet::EXAMPLES)]
     Kubelet(kubelet::KubeletArgs),
+    #[command(about = refresh::ABOUT, after_help = refresh::EXAMPLES)]
+    Refresh(refresh::RefreshArgs),
     #[command(about = db::ABOUT, after_help = db::EXAMPLES)]
     Db(db::DbArgs),
 }
@@ -205,6 +209,8 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::Show(a) => with_ctx(env, ws, notes, |ctx| entries::show(ctx, &a)),
         Command::Export(a) => with_ctx(env, ws, notes, |ctx| entries::export(ctx, &a)),
         Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
+        // Every workspace unless one is named; `--every` loops in the edge (`cli`).
+        Command::Refresh(_) => refresh::run(&env, ws),
     }
 }
 
