@@ -252,6 +252,80 @@ fn refresh_every_refreshes_then_exits_0_on_sigterm() {
     assert!(!stderr.contains(PASSWORD) && !stderr.contains(SECRET));
 }
 
+/// `packaging/<name>`.
+fn unit(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_systemd_timer_and_service_verify_and_their_exec_start_refreshes() {
+    const SERVICE: &str = "docker-credential-beta9-refresh.service";
+    const TIMER: &str = "docker-credential-beta9-refresh.timer";
+    let service = unit(SERVICE);
+    let timer = unit(TIMER);
+    assert!(timer.contains(&format!("Unit={SERVICE}")), "{timer}");
+    assert!(service.contains("Type=oneshot"), "{service}");
+    let exec: Vec<&str> = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        exec[0], "/usr/bin/docker-credential-beta9",
+        "where the packages install it"
+    );
+
+    // systemd's own checker (Debian's `systemd`), offline: the units as packaged, with
+    // ExecStart pointing at the binary under test (verify also checks that it is executable).
+    let dir = tempfile::tempdir().unwrap();
+    let bin = crate::support::bin();
+    let local = service.replace(exec[0], bin.to_str().unwrap());
+    for (name, text) in [(SERVICE, local.as_str()), (TIMER, timer.as_str())] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join(name))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .unwrap();
+    }
+    match std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.path().join(SERVICE))
+        .arg(dir.path().join(TIMER))
+        .output()
+    {
+        Err(e) => {
+            crate::support::tool_missing(
+                &crate::support::current_test(),
+                "systemd-analyze (Debian's systemd)",
+                &e.to_string(),
+            );
+        }
+        Ok(o) => {
+            let said = String::from_utf8_lossy(&o.stderr).into_owned()
+                + &String::from_utf8_lossy(&o.stdout);
+            // Unknown keys are only warnings (status 0): any output at all is a failure.
+            assert!(o.status.success() && said.trim().is_empty(), "{said}");
+        }
+    }
+
+    // What ExecStart runs, run: it refreshes.
+    let Some(moto) = Moto::start() else { return };
+    let sb = sandbox(&moto);
+    add_keys(&sb, "default", HOST);
+    let out = sb.run(&exec[1..], b"");
+    out.assert_ok();
+    assert!(
+        out.stdout.starts_with(&format!("refreshed {HOST}")),
+        "{out:?}"
+    );
+    assert_eq!(moto.count(), 1);
+}
+
 #[test]
 fn the_readme_pre_warming_example_runs_as_pasted() {
     let readme =
