@@ -361,3 +361,36 @@ fn the_readme_pre_warming_example_runs_as_pasted() {
     );
     assert_eq!(moto.count(), 1);
 }
+
+#[test]
+fn refresh_at_trace_level_shows_no_key_and_no_token_refused_or_not() {
+    let Some(moto) = Moto::start() else { return };
+    let mut sb = sandbox(&moto);
+    sb.set_env("BETA9_LOG", "trace");
+    sb.run_env(
+        &["add", HOST, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+        b"",
+        &[
+            ("AWS_ACCESS_KEY_ID", AKID),
+            ("AWS_SECRET_ACCESS_KEY", crate::support::CANARY),
+        ],
+    )
+    .assert_ok();
+    moto.set_mode("deny");
+    let refused = sb.run(&["refresh"], b"");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("access denied"), "{refused:?}");
+    moto.set_mode("normal");
+    let ok = sb.run(&["refresh"], b"");
+    ok.assert_ok();
+    for out in [&refused, &ok] {
+        for s in [crate::support::CANARY, PASSWORD] {
+            assert!(
+                !out.stdout.contains(s) && !out.stderr.contains(s),
+                "{s}: {out:?}"
+            );
+        }
+    }
+    sb.assert_not_on_disk(crate::support::CANARY);
+    sb.assert_not_on_disk(PASSWORD);
+}
