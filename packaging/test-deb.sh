@@ -70,6 +70,8 @@ want_files=(
     "-rw-r--r-- ./usr/share/doc/$NAME/copyright"
     "-rw-r--r-- ./usr/share/doc/$NAME/examples/config.json"
     "-rw-r--r-- ./usr/share/doc/$NAME/examples/auth.json"
+    "-rw-r--r-- ./lib/systemd/system/$NAME-refresh.service"
+    "-rw-r--r-- ./lib/systemd/system/$NAME-refresh.timer"
 )
 for w in "${want_files[@]}"; do
     mode=${w%% *}
@@ -81,7 +83,7 @@ done
 if echo "$listing" | awk '{ print $2 }' | grep -Ev '^(root/root|0/0)$' | grep -q .; then
     fail "files not owned by root/root in the .deb"
 fi
-pass "file list: binary 0755, man page, bash/zsh/fish completions, README, copyright, examples"
+pass "file list: binary 0755, man page, bash/zsh/fish completions, README, copyright, examples, refresh timer"
 
 # --- .deb: unpack and run --------------------------------------------------------------------
 dpkg-deb -x "$DEB" "$TMP/unpacked"

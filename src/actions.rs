@@ -478,6 +478,47 @@ pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
     Ok(None)
 }
 
+/// Every workspace of the store `ctx` opened (the file store's directories, the database's
+/// distinct workspaces): what `refresh` covers without `--workspace`.
+pub fn workspaces(ctx: &Context) -> Result<Vec<String>> {
+    ctx.store.backend().workspaces()
+}
+
+/// One entry of a `refresh` pass.
+#[derive(Debug)]
+pub struct Prewarmed {
+    pub registry: Registry,
+    pub kind: CredentialType,
+    /// Already fresh, refreshed, or why not.
+    pub outcome: Result<resolve::Warmed>,
+}
+
+/// `refresh`: every entry of the workspace whose login is a minted token, made fresh if `get`
+/// would refresh it (docs/fleet.md, "Pre-warming"); the others (static logins) are not listed.
+/// One entry's failure does not stop the others; `stop` is asked before each entry.
+pub fn prewarm(ctx: &Context, stop: &mut dyn FnMut() -> bool) -> Result<Vec<Prewarmed>> {
+    let mut out = Vec::new();
+    for entry in entries(ctx)? {
+        if !matches!(entry.record.kind, CredentialType::Aws | CredentialType::Gcp) {
+            continue;
+        }
+        if stop() {
+            break;
+        }
+        let outcome = match resolve::prewarm(ctx, &entry.record) {
+            Ok(Some(w)) => Ok(w),
+            Ok(None) => continue,
+            Err(e) => Err(e),
+        };
+        out.push(Prewarmed {
+            registry: entry.record.registry.clone(),
+            kind: entry.record.kind,
+            outcome,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

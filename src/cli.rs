@@ -130,10 +130,45 @@ fn run_command(args: Vec<OsString>) -> ExitCode {
             Edge::Command,
         );
     }
+    if let commands::Command::Refresh(a) = &cli.command {
+        if a.every.is_some() {
+            return refresh_loop(&env, cli.workspace.as_deref(), a);
+        }
+    }
     emit(
         commands::dispatch(cli, env, &mut stdin.lock()),
         Edge::Command,
     )
+}
+
+/// `refresh --every`: each pass's output written when the pass ends; SIGTERM or SIGINT ends the
+/// loop at its next wait or entry, and the process with status 0 (a sidecar's or a DaemonSet's
+/// normal stop).
+fn refresh_loop(
+    env: &Env,
+    workspace: Option<&str>,
+    args: &commands::refresh::RefreshArgs,
+) -> ExitCode {
+    let mut stop = match crate::signals::Stop::install() {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("cannot watch for SIGTERM: {e}");
+            return emit(
+                Output::failure(Status::Internal, msg, Vec::new()),
+                Edge::Command,
+            );
+        }
+    };
+    let last = commands::refresh::every(
+        env,
+        workspace,
+        args,
+        &mut |out| {
+            write(&out);
+        },
+        &mut |d| stop.wait(d),
+    );
+    emit(last, Edge::Command)
 }
 
 /// Help and version go to stdout with status 0; usage errors to stderr with status 2, in words
@@ -160,6 +195,19 @@ enum Edge {
 /// status: 0, 1 (the caller can fix it; every protocol failure) or 2 (the store, the key or the
 /// machine; subcommands only, including an unwritable stdout).
 fn emit(output: Output, edge: Edge) -> ExitCode {
+    let written = write(&output);
+    let code = match (edge, output.status, written) {
+        (_, Status::Success, true) => 0,
+        (Edge::Protocol, _, _) => 1,
+        (Edge::Command, Status::Failed, _) => 1,
+        (Edge::Command, _, _) => 2,
+    };
+    ExitCode::from(code)
+}
+
+/// [`emit`]'s writes: notes and the error line to stderr, then stdout from the finished buffer;
+/// false when stdout could not be written.
+fn write(output: &Output) -> bool {
     let mut err = std::io::stderr().lock();
     for note in &output.notes {
         let _ = writeln!(err, "{NAME}: {}", error::one_line(note));
@@ -168,14 +216,7 @@ fn emit(output: Output, edge: Edge) -> ExitCode {
         let _ = writeln!(err, "error: {}", error::one_line(message));
     }
     let mut out = std::io::stdout().lock();
-    let written = out
-        .write_all(output.stdout.as_slice())
-        .and_then(|()| out.flush());
-    let code = match (edge, output.status, written.is_ok()) {
-        (_, Status::Success, true) => 0,
-        (Edge::Protocol, _, _) => 1,
-        (Edge::Command, Status::Failed, _) => 1,
-        (Edge::Command, _, _) => 2,
-    };
-    ExitCode::from(code)
+    out.write_all(output.stdout.as_slice())
+        .and_then(|()| out.flush())
+        .is_ok()
 }

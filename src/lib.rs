@@ -44,6 +44,7 @@ pub mod registry;
 pub mod resolve;
 pub mod rfc3339;
 pub mod secret;
+pub mod signals;
 pub mod store;
 pub mod timeout;
 pub mod tls;

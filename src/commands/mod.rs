@@ -29,6 +29,7 @@ pub mod kubelet;
 pub mod kubelet_install;
 pub mod lifecycle;
 pub mod outcome;
+pub mod refresh;
 pub mod rekey;
 pub mod sync;
 pub mod verbs;
@@ -49,6 +50,7 @@ const SUBCOMMANDS: &[&str] = &[
     "completions",
     "man",
     "rekey",
+    "refresh",
     "kubelet",
     "db",
     "prune",
@@ -146,6 +148,8 @@ pub enum Command {
     Rekey(rekey::RekeyArgs),
     #[command(about = kubelet::ABOUT, after_help = kubelet::EXAMPLES)]
     Kubelet(kubelet::KubeletArgs),
+    #[command(about = refresh::ABOUT, after_help = refresh::EXAMPLES)]
+    Refresh(refresh::RefreshArgs),
     #[command(about = db::ABOUT, after_help = db::EXAMPLES)]
     Db(db::DbArgs),
     #[command(about = lifecycle::PRUNE_ABOUT, after_help = lifecycle::PRUNE_EXAMPLES)]
@@ -223,6 +227,8 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         }
         Command::Kubelet(a) => with_ctx(env, ws, notes, |ctx| kubelet::run(ctx, &a, stdin)),
         Command::Prune(a) => lifecycle::prune(env, ws, &a, notes),
+        // Every workspace unless one is named; `--every` loops in the edge (`cli`).
+        Command::Refresh(_) => refresh::run(&env, ws),
     }
 }
 

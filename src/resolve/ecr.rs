@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
 use crate::record::{self, Record};
-use crate::token::{self, CachedToken, Origin, Policy, ShareKey};
+use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
 use crate::url::Url;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -120,6 +120,16 @@ pub(crate) struct Plan<'a> {
 
 /// `get` for an `aws` record.
 pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
+    Ok(token(ctx, record, false)?.into_token().login())
+}
+
+/// `refresh` for an `aws` record: the token `get` would answer, made fresh now if it is not
+/// ([`token::prewarm`]).
+pub fn prewarm(ctx: &Context, record: &Record) -> Result<Warmed> {
+    token(ctx, record, true)
+}
+
+fn token(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
     let Plan {
         registry,
         target,
@@ -127,16 +137,29 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
         key,
         share,
     } = plan(ctx, record)?;
-    let token = token::get_or_refresh(
-        ctx.tokens()?,
-        &key,
-        share.as_ref(),
-        &POLICY,
-        ctx.clock(),
-        &|n| ctx.note(n),
-        || fetch(ctx, &registry, &target, &source),
-    )?;
-    Ok(token.login())
+    let job = token::Job {
+        cache: ctx.tokens()?,
+        cache_key: &key,
+        share: share.as_ref(),
+        policy: &POLICY,
+        clock: ctx.clock(),
+        note: &|n| ctx.note(n),
+    };
+    let fetch = || fetch(ctx, &registry, &target, &source);
+    if prewarm {
+        token::prewarm(&job, fetch)
+    } else {
+        token::get_or_refresh(
+            job.cache,
+            job.cache_key,
+            job.share,
+            job.policy,
+            job.clock,
+            job.note,
+            fetch,
+        )
+        .map(Warmed::Fresh)
+    }
 }
 
 /// The token a `get` would answer from the local cache right now, if any, and whether this

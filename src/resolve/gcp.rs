@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::record::Record;
 use crate::timeout::Deadline;
-use crate::token::{self, CachedToken, Origin, Policy, ShareKey};
+use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
@@ -48,16 +48,30 @@ const METADATA_CONNECT: Duration = Duration::from_secs(2);
 const DEFAULT_EXPIRES_IN: u64 = 3600;
 
 pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
-    let c = &record.credentials;
-    if let Some(token) = c.non_empty("GCP_ACCESS_TOKEN") {
+    if let Some(token) = record.credentials.non_empty("GCP_ACCESS_TOKEN") {
         return static_token(ctx, record, token);
     }
+    Ok(minted(ctx, record, false)?.into_token().login())
+}
+
+/// `refresh` for a `gcp` record: the minted token `get` would answer, made fresh now if it is not
+/// ([`token::prewarm`]); `None` for a stored access token (nothing to mint).
+pub fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
+    if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_some() {
+        return Ok(None);
+    }
+    minted(ctx, record, true).map(Some)
+}
+
+/// Forms 2 and 3: a token minted and cached (`prewarm`: by [`token::prewarm`]).
+fn minted(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
+    let c = &record.credentials;
     if let Some(key) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
-        return credential_file(ctx, record, key);
+        return credential_file(ctx, record, key, prewarm);
     }
     if let Some(flag) = c.get("GCP_METADATA") {
         if metadata_opt_in(flag.expose_secret()).map_err(|reason| bad_record(record, reason))? {
-            return metadata(ctx, record);
+            return metadata(ctx, record, prewarm);
         }
     }
     Err(bad_record(
@@ -139,7 +153,12 @@ pub fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
 
 /// Form 2: a token minted from the credential file, through the token cache. A cache hit parses
 /// no PEM, signs nothing and opens no socket.
-fn credential_file(ctx: &Context, record: &Record, json: &SecretString) -> Result<Login> {
+fn credential_file(
+    ctx: &Context,
+    record: &Record,
+    json: &SecretString,
+    prewarm: bool,
+) -> Result<Warmed> {
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
     if let GoogleKey::External(x) = &key {
         // Before the cache too: a token is never handed out for a file naming other endpoints.
@@ -148,11 +167,16 @@ fn credential_file(ctx: &Context, record: &Record, json: &SecretString) -> Resul
             .map_err(|r| bad_record(record, r))?;
     }
     let share = key.share_key();
-    let token = refresh(ctx, &key.cache_key(), share.as_ref(), || match &key {
-        GoogleKey::External(x) => federate(ctx, record, x),
-        _ => mint(ctx, record, &key),
-    })?;
-    Ok(token.login())
+    refresh(
+        ctx,
+        &key.cache_key(),
+        share.as_ref(),
+        prewarm,
+        || match &key {
+            GoogleKey::External(x) => federate(ctx, record, x),
+            _ => mint(ctx, record, &key),
+        },
+    )
 }
 
 /// What an STS refusal most likely means.
@@ -285,7 +309,7 @@ fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> 
 }
 
 /// Form 3: the metadata server's token for the instance's default service account.
-fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
+fn metadata(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
     let host = ctx.env.get(env::GCE_METADATA_HOST).unwrap_or(METADATA_HOST);
     if host.is_empty() || host.contains(['/', '@', '?', '#']) || host.contains(char::is_whitespace)
     {
@@ -296,7 +320,7 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
     }
     let cache_key = format!("gcp-metadata\0{host}");
     // The instance's own identity: never shared (docs/fleet.md, "What is shared").
-    let token = refresh(ctx, &cache_key, None, || {
+    refresh(ctx, &cache_key, None, prewarm, || {
         let budget = ctx.budget();
         let now = ctx.now();
         let registry = record.registry.to_string();
@@ -318,8 +342,7 @@ fn metadata(ctx: &Context, record: &Record) -> Result<Login> {
         // proxied"), whatever GCE_METADATA_HOST names.
         let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect, None)?;
         to_cached(&peer, &reply, now)
-    })?;
-    Ok(token.login())
+    })
 }
 
 /// A reply as a cache entry. A token that arrives within the hard margin of its end is refused:
@@ -359,22 +382,30 @@ fn cached_token(
     })
 }
 
-/// The token cache's refresh with this context's cache, clock and notes.
+/// The token cache's refresh with this context's cache, clock and notes (`prewarm`: `refresh`'s,
+/// [`token::prewarm`]).
 fn refresh(
     ctx: &Context,
     cache_key: &str,
     share: Option<&ShareKey>,
+    prewarm: bool,
     fetch: impl FnOnce() -> Result<CachedToken>,
-) -> Result<CachedToken> {
-    token::get_or_refresh(
-        ctx.tokens()?,
+) -> Result<Warmed> {
+    let job = token::Job {
+        cache: ctx.tokens()?,
         cache_key,
         share,
-        &POLICY,
-        ctx.clock(),
-        &|n| ctx.note(n),
-        fetch,
+        policy: &POLICY,
+        clock: ctx.clock(),
+        note: &|n| ctx.note(n),
+    };
+    if prewarm {
+        return token::prewarm(&job, fetch);
+    }
+    token::get_or_refresh(
+        job.cache, cache_key, share, &POLICY, job.clock, job.note, fetch,
     )
+    .map(Warmed::Fresh)
 }
 
 /// Unix seconds, or an RFC 3339 timestamp such as `2026-11-24T10:00:00Z`.

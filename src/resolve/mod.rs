@@ -9,6 +9,7 @@ use crate::hosts;
 use crate::login::Login;
 use crate::record::Record;
 use crate::token::Origin;
+pub use crate::token::Warmed;
 use secrecy::{ExposeSecret, SecretString};
 
 pub mod acr;
@@ -140,6 +141,22 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
         CredentialType::Azure => return acr::resolve(record).map(Some),
     };
     Ok(Some(login))
+}
+
+/// `refresh`: for a record whose login is a minted token (`aws`, and `gcp` without a stored
+/// access token), that token made fresh now if `get` would refresh it (docs/fleet.md,
+/// "Pre-warming"); `None` for every other record (nothing to mint).
+pub fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
+    match record.kind {
+        CredentialType::Aws => ecr::prewarm(ctx, record).map(Some),
+        CredentialType::Gcp => {
+            if !hosts::is_google_host(record.registry.hostname()) {
+                return Err(not_google(record));
+            }
+            gcp::prewarm(ctx, record)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The username `list` shows for a record, without any network or secret.

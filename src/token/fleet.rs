@@ -515,15 +515,17 @@ impl SharedTokens {
         }
     }
 
-    /// No usable token anywhere: take the lease and mint, or wait (polling, with jitter, for at
-    /// most half the budget) for the holder's token; a holder that died lets its lease lapse and
-    /// the first poller to find it free takes over.
+    /// No usable token anywhere (or a refresher's `valid` one in its window): take the lease and
+    /// mint, or wait (polling, with jitter, for at most half the budget) for the holder's token; a
+    /// holder that died lets its lease lapse and the first poller to find it free takes over.
+    /// With `valid`, only a fresh published token ends the wait, and `valid` is the fallback.
     fn acquire_or_wait(
         &self,
         r: &Refresh<'_>,
         names: &Names,
         mut status: Status,
         started: Duration,
+        valid: Option<CachedToken>,
         fetch: &mut dyn FnMut() -> Result<CachedToken>,
     ) -> Result<CachedToken> {
         let wait_until = started + self.settings.budget / 2;
@@ -536,8 +538,11 @@ impl SharedTokens {
             if !status.locked {
                 let holder = self.holder();
                 match self.store.try_lock(names, &holder, self.settings.lease) {
-                    Err(why) => return self.fall_back(r, why, None, fetch),
-                    Ok(true) => return self.as_holder(r, names, &holder, None, None, fetch),
+                    Err(why) => return self.fall_back(r, why, valid, fetch),
+                    Ok(true) => {
+                        let backoff = status.backoff.take();
+                        return self.as_holder(r, names, &holder, valid, backoff, fetch);
+                    }
                     Ok(false) => {}
                 }
             }
@@ -545,7 +550,7 @@ impl SharedTokens {
                 // This lease outlasted a whole wait recently: a stuck or planted lock must not
                 // cost every cold `get` half the budget again.
                 tracing::debug!("lease held past a whole wait recently; minting without waiting");
-                return mint_locally(r.local, r.key, None, r.policy, r.clock, r.note, fetch);
+                return mint_locally(r.local, r.key, valid, r.policy, r.clock, r.note, fetch);
             }
             let elapsed = self.pace.elapsed();
             if elapsed >= wait_until {
@@ -556,19 +561,20 @@ impl SharedTokens {
                     (self.settings.budget / 2).as_millis(),
                     self.settings.skip_for
                 ));
-                return mint_locally(r.local, r.key, None, r.policy, r.clock, r.note, fetch);
+                return mint_locally(r.local, r.key, valid, r.policy, r.clock, r.note, fetch);
             }
             let poll = self.settings.poll.as_millis() as u64;
             let pause = Duration::from_millis(poll / 2 + self.pace.random(poll + 1));
             self.pace.sleep(pause.min(wait_until - elapsed));
             status = match self.store.status(names) {
                 Ok(s) => s,
-                Err(why) => return self.fall_back(r, why, None, fetch),
+                Err(why) => return self.fall_back(r, why, valid, fetch),
             };
-            if let Some(t) = self
-                .open(r, names, &status)
-                .filter(|t| is_valid(t, r.policy, r.clock.now()))
-            {
+            let now = r.clock.now();
+            if let Some(t) = self.open(r, names, &status).filter(|t| match &valid {
+                None => is_valid(t, r.policy, now),
+                Some(_) => is_fresh(t, r.policy, now),
+            }) {
                 return Ok(self.adopt(r, t));
             }
         }
@@ -620,8 +626,14 @@ impl Fleet for SharedTokens {
             (None, None) => None,
         };
         match best {
+            // A refresher (`refresh`) does not wait for a jitter point nor settle for the old
+            // token while another machine mints: it takes the lease or waits for its publish,
+            // as a cold `get` does, with the valid token as the fallback.
+            Some(valid) if r.eager && !self.backoff_active(status.backoff.as_deref()) => {
+                self.acquire_or_wait(r, &names, status, started, Some(valid), fetch)
+            }
             Some(valid) => self.refresh_early(r, &names, status, valid, fetch),
-            None => self.acquire_or_wait(r, &names, status, started, fetch),
+            None => self.acquire_or_wait(r, &names, status, started, None, fetch),
         }
     }
 }

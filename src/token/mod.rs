@@ -196,6 +196,10 @@ pub struct Refresh<'a> {
     pub policy: &'a Policy,
     pub clock: &'a dyn Clock,
     pub note: &'a dyn Fn(String),
+    /// `refresh` (pre-warming): a still-valid token inside its refresh window is refreshed now,
+    /// without the per-process jitter point, and a process that finds another one holding the
+    /// lease waits for what it publishes instead of keeping the old token.
+    pub eager: bool,
 }
 
 /// A fleet's shared token cache: called by [`get_or_refresh`] after a local miss, for a shareable
@@ -298,12 +302,110 @@ pub fn get_or_refresh(
     note: &dyn Fn(String),
     fetch: impl FnOnce() -> Result<CachedToken>,
 ) -> Result<CachedToken> {
+    let job = Job {
+        cache,
+        cache_key,
+        share,
+        policy,
+        clock,
+        note,
+    };
+    obtain(&job, false, fetch).map(Warmed::into_token)
+}
+
+/// Which token a cache key is about and what to refresh it with: the arguments of
+/// [`get_or_refresh`] and [`prewarm`], from the resolvers.
+pub struct Job<'a> {
+    pub cache: &'a dyn TokenCache,
+    pub cache_key: &'a str,
+    pub share: Option<&'a ShareKey>,
+    pub policy: &'a Policy,
+    pub clock: &'a dyn Clock,
+    pub note: &'a dyn Fn(String),
+}
+
+/// What [`prewarm`] found or did.
+#[derive(Debug)]
+pub enum Warmed {
+    /// The cached token was fresh: nothing was done.
+    Fresh(CachedToken),
+    /// A fresh token is now in the local cache: minted here, or published by another process or
+    /// machine meanwhile (its [`CachedToken::origin`] says which).
+    Refreshed(CachedToken),
+}
+
+impl Warmed {
+    pub fn token(&self) -> &CachedToken {
+        match self {
+            Warmed::Fresh(t) | Warmed::Refreshed(t) => t,
+        }
+    }
+
+    pub fn into_token(self) -> CachedToken {
+        match self {
+            Warmed::Fresh(t) | Warmed::Refreshed(t) => t,
+        }
+    }
+}
+
+/// `refresh`: makes the token the next `get` reads fresh, by `get`'s own rule ([`is_fresh`]) and
+/// through `get`'s own paths (the local single flight, the fleet's lease and publish), so a `get`
+/// right after is a local hit. A fresh token is left alone. Unlike `get`, a failed refresh is an
+/// error even when the old token still works: nothing was warmed.
+pub fn prewarm(job: &Job<'_>, fetch: impl FnOnce() -> Result<CachedToken>) -> Result<Warmed> {
+    let failure: RefCell<Option<String>> = RefCell::new(None);
+    let fetch = || {
+        let minted = fetch();
+        if let Err(e) = &minted {
+            *failure.borrow_mut() = Some(e.protocol_message());
+        }
+        minted
+    };
+    // `get`'s "refresh failed; using the cached token" is not true of a refresher: it answers
+    // nobody. The failure is this function's error instead.
+    let note = |n: String| {
+        if !n.starts_with(STALE_NOTE) {
+            (job.note)(n)
+        }
+    };
+    let quiet = Job {
+        note: &note,
+        ..*job
+    };
+    let warmed = obtain(&quiet, true, fetch)?;
+    if let Warmed::Refreshed(t) = &warmed {
+        if !is_fresh(t, job.policy, job.clock.now()) {
+            let why = failure.borrow_mut().take().unwrap_or_else(|| {
+                "another process holds the refresh lease, or the fleet is backing off".into()
+            });
+            return Err(Error::Other(anyhow::anyhow!(
+                "{why}; the cached token stays valid for {} more s",
+                t.expires_at.saturating_sub(job.clock.now())
+            )));
+        }
+    }
+    Ok(warmed)
+}
+
+fn obtain(
+    job: &Job<'_>,
+    eager: bool,
+    fetch: impl FnOnce() -> Result<CachedToken>,
+) -> Result<Warmed> {
+    let Job {
+        cache,
+        cache_key,
+        share,
+        policy,
+        clock,
+        note,
+    } = *job;
     if let Some(t) = cache
         .read(cache_key)
         .filter(|t| is_fresh(t, policy, clock.now()))
     {
         tracing::debug!("token cache hit");
-        return Ok(t);
+        return Ok(Warmed::Fresh(t));
     }
     if let (Some(share), Some(fleet)) = (share, cache.fleet()) {
         let mut once = Some(fetch);
@@ -320,16 +422,17 @@ pub fn get_or_refresh(
             policy,
             clock,
             note,
+            eager,
         };
-        return fleet.refresh(&req, &mut fetch);
+        return fleet.refresh(&req, &mut fetch).map(Warmed::Refreshed);
     }
     let _lock = lock_or_note(cache, cache_key, note);
     let cached = cache.read(cache_key);
     if let Some(t) = cached.as_ref().filter(|t| is_fresh(t, policy, clock.now())) {
         tracing::debug!("token refreshed by another process");
-        return Ok(t.duplicate());
+        return Ok(Warmed::Refreshed(t.duplicate()));
     }
-    mint_locally(cache, cache_key, cached, policy, clock, note, fetch)
+    mint_locally(cache, cache_key, cached, policy, clock, note, fetch).map(Warmed::Refreshed)
 }
 
 pub fn is_fresh(t: &CachedToken, policy: &Policy, now: u64) -> bool {
@@ -388,10 +491,13 @@ pub fn mint_locally(
     }
 }
 
+/// How [`stale_note`] begins.
+const STALE_NOTE: &str = "refresh failed ";
+
 /// What a failed refresh that still has a working token says on stderr.
 pub fn stale_note(e: &Error, t: &CachedToken, now: u64) -> String {
     format!(
-        "refresh failed ({}); using the cached token, valid for {} more s",
+        "{STALE_NOTE}({}); using the cached token, valid for {} more s",
         e.protocol_message(),
         t.expires_at.saturating_sub(now)
     )
@@ -1164,6 +1270,103 @@ mod tests {
             let sealed = base.seal(&names.entry, &token("CANARY-tok", 1, 2)).unwrap();
             assert!(!sealed.windows(6).any(|w| w == b"CANARY"));
             assert!(base.open("beta9:token:{other}", &sealed).is_none());
+        }
+
+        /// `refresh` on `m` at `clock` (see [`get`]).
+        fn prewarm_on(
+            m: &Machine,
+            clock: &ManualClock,
+            key: &ShareKey,
+            minted: Result<&str>,
+        ) -> (Result<Warmed>, usize, Vec<String>) {
+            let notes = RefCell::new(Vec::new());
+            let fetches = Cell::new(0);
+            let now = clock.now();
+            let note = |n| notes.borrow_mut().push(n);
+            let job = Job {
+                cache: &m.cache,
+                cache_key: "k",
+                share: Some(key),
+                policy: &POLICY,
+                clock,
+                note: &note,
+            };
+            let result = prewarm(&job, || {
+                fetches.set(fetches.get() + 1);
+                match &minted {
+                    Ok(s) => Ok(token(s, now, now + DAY)),
+                    Err(_) => Err(Error::Unreachable {
+                        registry: "r".into(),
+                        detail: "down".into(),
+                    }),
+                }
+            });
+            (result, fetches.get(), notes.into_inner())
+        }
+
+        #[test]
+        fn a_refresher_waits_for_the_lease_holders_token_instead_of_keeping_the_stale_one() {
+            let (store, clock, key) = setup();
+            let names = Names::of(&key);
+            store.put(&names.lock, b"holder", Some(Duration::from_secs(3)));
+            let sealed = key
+                .seal(
+                    &names.entry,
+                    &token("theirs", clock.now(), clock.now() + DAY),
+                )
+                .unwrap();
+            let (entry, lock) = (names.entry.clone(), names.lock.clone());
+            let mut reads = 0;
+            *store.on_status.lock().unwrap() = Some(Box::new(move |st, _now| {
+                reads += 1;
+                if reads == 3 {
+                    st.keys.insert(entry.clone(), (sealed.clone(), None));
+                    st.keys.remove(&lock);
+                }
+            }));
+            let m = machine(&store);
+            stale(&m, &clock);
+            let (result, fetches, notes) = prewarm_on(&m, &clock, &key, Ok("mine"));
+            let Ok(Warmed::Refreshed(t)) = result else {
+                panic!("{result:?}")
+            };
+            assert_eq!(
+                (t.secret.expose_secret(), t.origin, fetches),
+                ("theirs", Origin::Shared, 0)
+            );
+            assert!(notes.is_empty(), "{notes:?}");
+            // Kept locally: the next `get` is a local hit.
+            let got = get(&m, &clock, &key, Ok("never"));
+            assert_eq!((got.secret(), got.fetches), ("theirs".into(), 0));
+        }
+
+        #[test]
+        fn a_refresher_mints_a_stale_token_at_once_and_a_failure_is_an_error() {
+            let (store, clock, key) = setup();
+            // A late jitter point: a `get` would not refresh yet; a refresher does.
+            store.pace.fix_random(Some(u64::MAX));
+            let m = machine(&store);
+            stale(&m, &clock);
+            let (result, fetches, _) = prewarm_on(&m, &clock, &key, Ok("new"));
+            assert!(matches!(result, Ok(Warmed::Refreshed(_))), "{result:?}");
+            assert_eq!(fetches, 1);
+            assert_eq!(shared_secret(&store, &key).as_deref(), Some("new"));
+            // Fresh now: left alone.
+            let (result, fetches, _) = prewarm_on(&m, &clock, &key, Ok("newer"));
+            assert!(matches!(result, Ok(Warmed::Fresh(_))), "{result:?}");
+            assert_eq!(fetches, 0);
+            // Stale and the mint fails: an error, without get's "using the cached token" note.
+            let m = machine(&store);
+            stale(&m, &clock);
+            store.put(&Names::of(&key).entry, b"gone", None);
+            let (result, fetches, notes) = prewarm_on(&m, &clock, &key, unreachable());
+            let err = result.unwrap_err().protocol_message();
+            assert!(err.contains("down") && err.contains("stays valid"), "{err}");
+            assert_eq!(fetches, 1);
+            assert!(
+                notes.iter().all(|n| !n.contains("refresh failed")),
+                "{notes:?}"
+            );
         }
     }
 }

@@ -45,6 +45,7 @@ mod postgres;
 mod protocol;
 mod proxy;
 mod redis;
+mod refresh;
 mod registry_env;
 mod rekey;
 mod retired_keys;

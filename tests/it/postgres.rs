@@ -2109,3 +2109,58 @@ fn import_sync_mirrors_the_platform_workspace_and_leaves_other_entries_alone() {
         ]
     );
 }
+
+#[test]
+fn refresh_on_a_new_machine_covers_every_workspace_of_the_shared_store() {
+    let Some(pg) = Pg::start("refresh_on_a_new_machine_covers_every_workspace_of_the_shared_store")
+    else {
+        return;
+    };
+    let Some(moto) = crate::moto_env::Moto::start() else {
+        return;
+    };
+    let db = pg.database("creds");
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "master.key", 0x33);
+    let url = pg.url(&db);
+    let a = machine(&url, &key);
+    let hosts = [
+        ("default", "123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+        ("team-b", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+    ];
+    for (ws, host) in hosts {
+        a.run_env(
+            &[
+                "--workspace",
+                ws,
+                "add",
+                host,
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+            ],
+            b"",
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIABETA9PGREFRESH01"),
+                ("AWS_SECRET_ACCESS_KEY", CANARY),
+            ],
+        )
+        .assert_ok();
+    }
+    // A machine that has never seen the store: its workspaces come from the database.
+    let mut b = machine(&url, &key);
+    b.set_env("AWS_ENDPOINT_URL_ECR", &moto.endpoint);
+    let out = b.run(&["refresh"], b"");
+    out.assert_ok();
+    assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+    for (ws, host) in hosts {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("refreshed {host} in workspace {ws}:"))),
+            "{out:?}"
+        );
+        b.run(&["--workspace", ws, "get"], host.as_bytes())
+            .assert_ok();
+    }
+    assert_eq!(moto.count(), 2, "the gets after refresh made no call");
+}

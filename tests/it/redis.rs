@@ -1172,3 +1172,46 @@ fn an_oversized_value_in_redis_is_a_miss_and_is_never_read() {
     // Generous: reading the value whole took over 500 MB.
     assert!(rss < 150 * 1024, "peak RSS {rss} KiB");
 }
+
+#[test]
+fn two_refreshers_on_the_shared_cache_make_one_call_and_every_get_after_none() {
+    let Some(redis) = Redis::start() else { return };
+    // 58 s tokens: inside the refresh window as they arrive.
+    let Some(moto) = Moto::start_with(&["--expires-in", "58"]) else {
+        return;
+    };
+    let fleet = ecr_fleet(2, &redis.url(), &moto);
+    assert_all_answer(&gets_at_once(&fleet, HOST, 1), &ecr_answer());
+    assert_eq!(moto.count(), 1);
+    moto.set_expires_in(43_200);
+    // Both refreshers at once: one takes the lease and mints, the other waits for its publish.
+    let children: Vec<Child> = fleet
+        .iter()
+        .map(|sb| {
+            sb.cmd(&["refresh"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn refresh")
+        })
+        .collect();
+    let outs: Vec<Out> = children.into_iter().map(finish).collect();
+    for o in &outs {
+        assert_eq!(o.code, 0, "{o:?}");
+        assert!(o.stdout.starts_with(&format!("refreshed {HOST}")), "{o:?}");
+        assert!(!o.stderr.contains(REDIS_PASSWORD) && !o.stdout.contains(PASSWORD));
+    }
+    assert_eq!(moto.count(), 2, "one call for two refreshers: {outs:?}");
+    assert_eq!(
+        outs.iter()
+            .filter(|o| o.stdout.contains("from the shared token cache"))
+            .count(),
+        1,
+        "{outs:?}"
+    );
+    // Every machine's next gets are local hits.
+    assert_all_answer(&gets_at_once(&fleet, HOST, 16), &ecr_answer());
+    assert_eq!(moto.count(), 2);
+    redis.assert_nothing_readable(&[AKID, SECRET, HOST, PASSWORD]);
+}
