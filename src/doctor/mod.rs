@@ -575,10 +575,19 @@ fn routing(
                 return s;
             }
             let [first, second] = cc::ggcr_routes(&file, &keys.ggcr, registry);
+            // The repository key reaches a helper only through `credsStore` (or a credHelpers
+            // entry for that very key); under a host's credHelpers entry only the host is asked
+            // (docs/clients.md, "go-containerregistry `DefaultKeychain`").
+            let asked = match &first {
+                Route::Helper { .. } => format!(
+                    "ask \"{}\" then \"{}\"",
+                    printable(&keys.ggcr[0]),
+                    printable(&keys.ggcr[1])
+                ),
+                _ => format!("ask \"{}\"", printable(&keys.ggcr[1])),
+            };
             let head = format!(
-                "{who} ask \"{}\" then \"{}\": {}",
-                printable(&keys.ggcr[0]),
-                printable(&keys.ggcr[1]),
+                "{who} {asked}: {}",
                 match second {
                     Route::Unrouted => format!(
                         "{} has no credHelpers entry for either and no credsStore",

@@ -559,3 +559,29 @@ fn a_pull_rate_limit_is_reported_and_a_used_up_one_named() {
     let result = o.stdout.lines().last().unwrap();
     assert!(result.contains("wait for the window to pass"), "{result}");
 }
+
+/// Under a host's `credHelpers` entry go-containerregistry asks the helper for the host only; the
+/// repository key reaches it only under `credsStore` (docs/clients.md,
+/// "go-containerregistry `DefaultKeychain`"). Doctor's line names exactly the keys the helper
+/// will be asked.
+#[test]
+fn the_ggcr_line_names_only_the_keys_that_reach_the_helper() {
+    let s = sandbox();
+    let host = "registry.example.com:5000";
+    let cfg = s.home().join(".docker/config.json");
+    for (config, asked) in [
+        (
+            format!(r#"{{"credHelpers": {{"{host}": "beta9"}}}}"#),
+            format!("ask \"{host}\":"),
+        ),
+        (
+            r#"{"credsStore": "beta9"}"#.to_string(),
+            format!("ask \"{host}/{REPO}\" then \"{host}\":"),
+        ),
+    ] {
+        fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+        fs::write(&cfg, config).unwrap();
+        let o = doctor(&s, &image(host, TAG), &["--no-network"]);
+        assert!(line(&o, "routing.ggcr").contains(&asked), "{asked}: {o:?}");
+    }
+}
