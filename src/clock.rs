@@ -48,6 +48,27 @@ impl Clock for ManualClock {
     }
 }
 
+/// The machine's clock moved by a fixed number of milliseconds (either way): the clock of a debug
+/// build run with `BETA9_TEST_CLOCK_SHIFT_MS`, so a test moves a fleet's `get`s through a refresh
+/// window without waiting for it. Debug builds only: a release build has neither this type nor
+/// the variable (docs/fleet.md, "Testing the windows").
+#[cfg(debug_assertions)]
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    pub shift_ms: i64,
+}
+
+#[cfg(debug_assertions)]
+impl Clock for ShiftedClock {
+    fn now(&self) -> u64 {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        (ms.saturating_add(self.shift_ms).max(0) / 1000) as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +82,16 @@ mod tests {
         a.set(7);
         assert_eq!(b.now(), 7);
         assert!(SystemClock.now() > 1_700_000_000);
+    }
+
+    #[test]
+    fn a_shifted_clock_moves_both_ways_by_milliseconds() {
+        let real = SystemClock.now();
+        let ahead = ShiftedClock { shift_ms: 10_500 }.now();
+        let behind = ShiftedClock { shift_ms: -21_000 }.now();
+        let now = SystemClock.now();
+        assert!((real + 10..=now + 11).contains(&ahead), "{real} {ahead}");
+        assert!((real - 21..=now - 21).contains(&behind), "{real} {behind}");
+        assert_eq!(ShiftedClock { shift_ms: i64::MIN }.now(), 0);
     }
 }

@@ -38,6 +38,12 @@ pub const STORE_CACHE_TTL: &str = "BETA9_STORE_CACHE_TTL";
 /// unreachable (default 24 h).
 pub const STORE_MAX_STALE: &str = "BETA9_STORE_MAX_STALE";
 
+/// Tests only: signed milliseconds added to the clock that decides whether a token is fresh, so a
+/// test moves `get`s through a refresh window instead of sleeping. Read and honoured only by debug
+/// builds; a release build never reads it (docs/fleet.md, "Testing the windows").
+#[cfg(debug_assertions)]
+pub const TEST_CLOCK_SHIFT_MS: &str = "BETA9_TEST_CLOCK_SHIFT_MS";
+
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
@@ -126,8 +132,19 @@ const PATHS: &[&str] = &[
     XDG_RUNTIME_DIR,
 ];
 
+/// Names only a debug build reads: none in a release build, so no value of them can change what a
+/// release build does.
+#[cfg(debug_assertions)]
+const TEST_ONLY: &[&str] = &[TEST_CLOCK_SHIFT_MS];
+#[cfg(not(debug_assertions))]
+const TEST_ONLY: &[&str] = &[];
+
 fn known() -> impl Iterator<Item = &'static str> {
-    TEXT.iter().chain(PATHS).chain(LAZY_TEXT).copied()
+    TEXT.iter()
+        .chain(PATHS)
+        .chain(LAZY_TEXT)
+        .chain(TEST_ONLY)
+        .copied()
 }
 
 /// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.
