@@ -1,6 +1,7 @@
 //! Wall-clock time, injectable: actions, the token cache and the cloud resolvers ask
 //! [`crate::context::Context::now`], never the system directly, so tests can pin or move time.
 
+use crate::env::Env;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +22,18 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     }
+}
+
+/// The clock a process runs on: the machine's, moved in a debug build by
+/// `BETA9_TEST_CLOCK_SHIFT_MS` (docs/fleet.md, "Testing the windows"). A malformed shift is
+/// refused by [`Env::validate`] before anything runs; here it counts as none.
+pub fn for_process(env: &Env) -> Box<dyn Clock> {
+    #[cfg(debug_assertions)]
+    if let Ok(Some(shift_ms)) = env.test_clock_shift_ms() {
+        return Box::new(ShiftedClock { shift_ms });
+    }
+    let _ = env;
+    Box::new(SystemClock)
 }
 
 /// A clock tests set and move by hand. Clones share one time, so a test keeps a handle while the

@@ -2,7 +2,7 @@
 //! token cache, the clock, and the notes it leaves for stderr. Built once per process by the edge
 //! (or by a test, with in-memory parts); no module below it reads the process's state directly.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{self, Clock};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -59,22 +59,17 @@ impl Context {
             Box::new(FileStore::new(base, timeout::budget(&env).0))
         };
         let store = SealedStore::new(backend, &workspace, keys);
-        let ctx = Context::new(env, store);
-        #[cfg(debug_assertions)]
-        let ctx = match test_clock_shift(&ctx.env)? {
-            Some(shift_ms) => ctx.with_clock(Box::new(crate::clock::ShiftedClock { shift_ms })),
-            None => ctx,
-        };
-        Ok(ctx)
+        Ok(Context::new(env, store))
     }
 
     pub fn new(env: Env, store: SealedStore) -> Context {
+        let clock = clock::for_process(&env);
         Context {
             env,
             workspace: store.workspace().to_string(),
             store,
             tokens: OnceCell::new(),
-            clock: Box::new(SystemClock),
+            clock,
             notes: RefCell::new(Vec::new()),
         }
     }
@@ -198,42 +193,8 @@ impl Context {
     }
 }
 
-/// `BETA9_TEST_CLOCK_SHIFT_MS`, in a debug build only (docs/fleet.md, "Testing the windows").
-#[cfg(debug_assertions)]
-fn test_clock_shift(env: &Env) -> Result<Option<i64>> {
-    match env.text(env::TEST_CLOCK_SHIFT_MS)? {
-        None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            Error::Invalid(format!(
-                "{} must be a whole number of milliseconds",
-                env::TEST_CLOCK_SHIFT_MS
-            ))
-        }),
-    }
-}
-
 /// The cache directory, or the nearest existing parent it would be created in, must be trusted.
 fn untrusted_cache_dir(dir: &std::path::Path) -> Option<String> {
     let existing = dir.ancestors().find(|p| p.exists())?;
     fsutil::untrusted_dir(existing)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_test_clock_shift_is_whole_milliseconds_either_way() {
-        let shift = |v: &str| test_clock_shift(&Env::from_pairs([(env::TEST_CLOCK_SHIFT_MS, v)]));
-        assert_eq!(shift("").unwrap(), None);
-        assert_eq!(shift("10500").unwrap(), Some(10_500));
-        assert_eq!(shift("-21000").unwrap(), Some(-21_000));
-        for bad in ["1.5", "10s", "9223372036854775808"] {
-            let e = shift(bad).unwrap_err().to_string();
-            assert!(
-                e.contains("BETA9_TEST_CLOCK_SHIFT_MS") && !e.contains(bad),
-                "{e}"
-            );
-        }
-    }
 }

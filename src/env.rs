@@ -195,7 +195,24 @@ impl Env {
             Some(name) => Err(crate::error::Error::Invalid(format!(
                 "{name} is set but is not valid UTF-8 text; fix or unset it"
             ))),
+            #[cfg(debug_assertions)]
+            None => self.test_clock_shift_ms().map(|_| ()),
+            #[cfg(not(debug_assertions))]
             None => Ok(()),
+        }
+    }
+
+    /// `BETA9_TEST_CLOCK_SHIFT_MS`: whole milliseconds, either sign; anything else is an error
+    /// naming the variable (docs/fleet.md, "Testing the windows").
+    #[cfg(debug_assertions)]
+    pub fn test_clock_shift_ms(&self) -> crate::error::Result<Option<i64>> {
+        match self.text(TEST_CLOCK_SHIFT_MS)? {
+            None => Ok(None),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                crate::error::Error::Invalid(format!(
+                    "{TEST_CLOCK_SHIFT_MS} must be a whole number of milliseconds"
+                ))
+            }),
         }
     }
 
@@ -291,5 +308,17 @@ mod tests {
         env.vars
             .insert(CREDENTIALS_DIR, OsString::from_vec(vec![b'/', 0xff]));
         assert!(env.validate().is_ok());
+    }
+
+    #[test]
+    fn the_test_clock_shift_is_whole_milliseconds_either_way() {
+        let env = |v: &str| Env::from_pairs([(TEST_CLOCK_SHIFT_MS, v)]);
+        assert_eq!(env("").test_clock_shift_ms().unwrap(), None);
+        assert_eq!(env("10500").test_clock_shift_ms().unwrap(), Some(10_500));
+        assert_eq!(env("-21000").test_clock_shift_ms().unwrap(), Some(-21_000));
+        for bad in ["1.5", "10s", "9223372036854775808"] {
+            let e = env(bad).validate().unwrap_err().to_string();
+            assert!(e.contains(TEST_CLOCK_SHIFT_MS) && !e.contains(bad), "{e}");
+        }
     }
 }
