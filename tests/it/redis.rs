@@ -751,6 +751,41 @@ fn a_throttled_refresh_serves_the_valid_token_and_backs_off() {
     redis.assert_nothing_readable(&[PASSWORD, AKID, SECRET, HOST]);
 }
 
+/// The one test that waits for a refresh window on the real clock (no `BETA9_TEST_CLOCK_SHIFT_MS`):
+/// the others move the binary's clock instead (docs/fleet.md, "Testing the windows").
+#[test]
+fn a_fleet_crosses_the_refresh_window_on_the_real_clock() {
+    let Some(redis) = Redis::start() else { return };
+    // 62 s tokens: fresh for 2 s (ECR refreshes 60 s before the end at the latest), then in the
+    // window; every process is due within 1 s of its start.
+    let Some(moto) = Moto::start_with(&["--expires-in", "62"]) else {
+        return;
+    };
+    let fleet = ecr_fleet(4, &redis.url(), &moto);
+    let outs = gets_at_once(&fleet, HOST, 1);
+    // After the mint: every process is due within 3 s of now.
+    let minted = Instant::now();
+    assert_all_answer(&outs, &ecr_answer());
+    assert_eq!(moto.count(), 1);
+    moto.set_expires_in(43_200);
+    // Past every jitter point, with a second for the whole-second expiry and fetch times.
+    sleep_until(minted, 4.0);
+    let outs = gets_at_once(&fleet, HOST, 1);
+    assert_all_answer(&outs, &ecr_answer());
+    // Those that found the refresher's lease answered the old token; the next get adopts the new.
+    let outs = gets_at_once(&fleet, HOST, 1);
+    assert_all_answer(&outs, &ecr_answer());
+    assert_eq!(moto.count(), 2, "one refresh call for 4 machines");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for sb in &fleet {
+        let t = token_json(sb);
+        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
+    }
+}
+
 #[test]
 fn a_local_hit_opens_no_socket_with_the_shared_cache_on() {
     if !strace_usable("redis::a_local_hit_opens_no_socket_with_the_shared_cache_on") {
@@ -1217,38 +1252,4 @@ fn an_oversized_value_in_redis_is_a_miss_and_is_never_read() {
     assert!(len < 64 * 1024, "... and published over it ({len} bytes)");
     // Generous: reading the value whole took over 500 MB.
     assert!(rss < 150 * 1024, "peak RSS {rss} KiB");
-}
-
-/// The one test that waits for a refresh window on the real clock (no `BETA9_TEST_CLOCK_SHIFT_MS`):
-/// the others move the binary's clock instead (docs/fleet.md, "Testing the windows").
-#[test]
-fn a_fleet_crosses_the_refresh_window_on_the_real_clock() {
-    let Some(redis) = Redis::start() else { return };
-    // 62 s tokens: fresh for 2 s (ECR refreshes 60 s before the end at the latest), then in the
-    // window; every process is due within 1 s of its start.
-    let Some(moto) = Moto::start_with(&["--expires-in", "62"]) else {
-        return;
-    };
-    let fleet = ecr_fleet(4, &redis.url(), &moto);
-    let t0 = Instant::now();
-    let outs = gets_at_once(&fleet, HOST, 1);
-    assert_all_answer(&outs, &ecr_answer());
-    assert_eq!(moto.count(), 1);
-    moto.set_expires_in(43_200);
-    // Past every jitter point, with a second for the whole-second expiry and fetch times.
-    sleep_until(t0, 4.5);
-    let outs = gets_at_once(&fleet, HOST, 1);
-    assert_all_answer(&outs, &ecr_answer());
-    // Those that found the refresher's lease answered the old token; the next get adopts the new.
-    let outs = gets_at_once(&fleet, HOST, 1);
-    assert_all_answer(&outs, &ecr_answer());
-    assert_eq!(moto.count(), 2, "one refresh call for 4 machines");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for sb in &fleet {
-        let t = token_json(sb);
-        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
-    }
 }
