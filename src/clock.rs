@@ -1,6 +1,7 @@
 //! Wall-clock time, injectable: actions, the token cache and the cloud resolvers ask
 //! [`crate::context::Context::now`], never the system directly, so tests can pin or move time.
 
+use crate::env::Env;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +22,18 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     }
+}
+
+/// The clock a process runs on: the machine's, moved in a debug build by
+/// `BETA9_TEST_CLOCK_SHIFT_MS` (docs/fleet.md, "Testing the windows"). A malformed shift is
+/// refused by [`Env::validate`] before anything runs; here it counts as none.
+pub fn for_process(env: &Env) -> Box<dyn Clock> {
+    #[cfg(debug_assertions)]
+    if let Ok(Some(shift_ms)) = env.test_clock_shift_ms() {
+        return Box::new(ShiftedClock { shift_ms });
+    }
+    let _ = env;
+    Box::new(SystemClock)
 }
 
 /// A clock tests set and move by hand. Clones share one time, so a test keeps a handle while the
@@ -48,6 +61,27 @@ impl Clock for ManualClock {
     }
 }
 
+/// The machine's clock moved by a fixed number of milliseconds (either way): the clock of a debug
+/// build run with `BETA9_TEST_CLOCK_SHIFT_MS`, so a test moves a fleet's `get`s through a refresh
+/// window without waiting for it. Debug builds only: a release build has neither this type nor
+/// the variable (docs/fleet.md, "Testing the windows").
+#[cfg(debug_assertions)]
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    pub shift_ms: i64,
+}
+
+#[cfg(debug_assertions)]
+impl Clock for ShiftedClock {
+    fn now(&self) -> u64 {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        (ms.saturating_add(self.shift_ms).max(0) / 1000) as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +95,16 @@ mod tests {
         a.set(7);
         assert_eq!(b.now(), 7);
         assert!(SystemClock.now() > 1_700_000_000);
+    }
+
+    #[test]
+    fn a_shifted_clock_moves_both_ways_by_milliseconds() {
+        let real = SystemClock.now();
+        let ahead = ShiftedClock { shift_ms: 10_500 }.now();
+        let behind = ShiftedClock { shift_ms: -21_000 }.now();
+        let now = SystemClock.now();
+        assert!((real + 10..=now + 11).contains(&ahead), "{real} {ahead}");
+        assert!((real - 21..=now - 21).contains(&behind), "{real} {behind}");
+        assert_eq!(ShiftedClock { shift_ms: i64::MIN }.now(), 0);
     }
 }

@@ -2,7 +2,7 @@
 //! token cache, the clock, and the notes it leaves for stderr. Built once per process by the edge
 //! (or by a test, with in-memory parts); no module below it reads the process's state directly.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{self, Clock};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -72,12 +72,13 @@ impl Context {
     }
 
     pub fn new(env: Env, store: SealedStore) -> Context {
+        let clock = clock::for_process(&env);
         Context {
             env,
             workspace: store.workspace().to_string(),
             store,
             tokens: OnceCell::new(),
-            clock: Box::new(SystemClock),
+            clock,
             notes: RefCell::new(Vec::new()),
             uses: None,
         }

@@ -40,6 +40,12 @@ pub const STORE_MAX_STALE: &str = "BETA9_STORE_MAX_STALE";
 /// How often at most `get` records an entry's last use (default 1 h; `0` turns recording off).
 pub const LAST_USE_INTERVAL: &str = "BETA9_LAST_USE_INTERVAL";
 
+/// Tests only: signed milliseconds added to the clock that decides whether a token is fresh, so a
+/// test moves `get`s through a refresh window instead of sleeping. Read and honoured only by debug
+/// builds; a release build never reads it (docs/fleet.md, "Testing the windows").
+#[cfg(debug_assertions)]
+pub const TEST_CLOCK_SHIFT_MS: &str = "BETA9_TEST_CLOCK_SHIFT_MS";
+
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
@@ -129,8 +135,19 @@ const PATHS: &[&str] = &[
     XDG_RUNTIME_DIR,
 ];
 
+/// Names only a debug build reads: none in a release build, so no value of them can change what a
+/// release build does.
+#[cfg(debug_assertions)]
+const TEST_ONLY: &[&str] = &[TEST_CLOCK_SHIFT_MS];
+#[cfg(not(debug_assertions))]
+const TEST_ONLY: &[&str] = &[];
+
 fn known() -> impl Iterator<Item = &'static str> {
-    TEXT.iter().chain(PATHS).chain(LAZY_TEXT).copied()
+    TEXT.iter()
+        .chain(PATHS)
+        .chain(LAZY_TEXT)
+        .chain(TEST_ONLY)
+        .copied()
 }
 
 /// A snapshot of the variables above. Empty values count as unset, as in most CLI tools.
@@ -181,7 +198,24 @@ impl Env {
             Some(name) => Err(crate::error::Error::Invalid(format!(
                 "{name} is set but is not valid UTF-8 text; fix or unset it"
             ))),
+            #[cfg(debug_assertions)]
+            None => self.test_clock_shift_ms().map(|_| ()),
+            #[cfg(not(debug_assertions))]
             None => Ok(()),
+        }
+    }
+
+    /// `BETA9_TEST_CLOCK_SHIFT_MS`: whole milliseconds, either sign; anything else is an error
+    /// naming the variable (docs/fleet.md, "Testing the windows").
+    #[cfg(debug_assertions)]
+    pub fn test_clock_shift_ms(&self) -> crate::error::Result<Option<i64>> {
+        match self.text(TEST_CLOCK_SHIFT_MS)? {
+            None => Ok(None),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                crate::error::Error::Invalid(format!(
+                    "{TEST_CLOCK_SHIFT_MS} must be a whole number of milliseconds"
+                ))
+            }),
         }
     }
 
@@ -284,5 +318,17 @@ mod tests {
         env.vars
             .insert(CREDENTIALS_DIR, OsString::from_vec(vec![b'/', 0xff]));
         assert!(env.validate().is_ok());
+    }
+
+    #[test]
+    fn the_test_clock_shift_is_whole_milliseconds_either_way() {
+        let env = |v: &str| Env::from_pairs([(TEST_CLOCK_SHIFT_MS, v)]);
+        assert_eq!(env("").test_clock_shift_ms().unwrap(), None);
+        assert_eq!(env("10500").test_clock_shift_ms().unwrap(), Some(10_500));
+        assert_eq!(env("-21000").test_clock_shift_ms().unwrap(), Some(-21_000));
+        for bad in ["1.5", "10s", "9223372036854775808"] {
+            let e = env(bad).validate().unwrap_err().to_string();
+            assert!(e.contains(TEST_CLOCK_SHIFT_MS) && !e.contains(bad), "{e}");
+        }
     }
 }

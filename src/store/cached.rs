@@ -22,7 +22,7 @@
 use super::name::SecretName;
 use super::postgres::{self, PgStore, Snapshot, METAS};
 use super::{Change, Decide, Meta, Store};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{self, Clock};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -69,7 +69,7 @@ pub fn open(env: &Env) -> Result<CachedStore<PgStore>> {
         Ok(dir) => (dir, None),
         Err(e) => (PathBuf::new(), Some(e.protocol_message())),
     };
-    let store = CachedStore::new(pg, dir, ttl, max_stale, Box::new(SystemClock));
+    let store = CachedStore::new(pg, dir, ttl, max_stale, clock::for_process(env));
     if let Some(why) = unusable {
         let _ = store.trusted.set(Some(why));
     }

@@ -442,10 +442,13 @@ fn two_machines_share_one_store() {
         login(&b.run_env(&["get"], b"ghcr.io", &ttl0)).1,
         "rotated-1"
     );
-    // ... and after a 1 s TTL has passed.
+    // ... and after a 1 s TTL has passed (on B's clock, moved on instead of waited for:
+    // docs/fleet.md, "Testing the windows").
     rotate("rotated-2");
-    std::thread::sleep(Duration::from_millis(1100));
-    let ttl1 = [("BETA9_STORE_CACHE_TTL", "1")];
+    let ttl1 = [
+        ("BETA9_STORE_CACHE_TTL", "1"),
+        ("BETA9_TEST_CLOCK_SHIFT_MS", "1100"),
+    ];
     assert_eq!(
         login(&b.run_env(&["get"], b"ghcr.io", &ttl1)).1,
         "rotated-2"
@@ -844,10 +847,17 @@ fn an_outage_is_bridged_by_local_copies_within_max_stale() {
         ),
         &["unreachable"],
     );
-    // Past BETA9_STORE_MAX_STALE: refused, naming the cause and the limit.
-    std::thread::sleep(Duration::from_millis(2100));
+    // Past BETA9_STORE_MAX_STALE (on A's clock, moved on instead of waited for): refused, naming
+    // the cause and the limit.
     verb_error(
-        &a.run_env(&["get"], b"r1.example", &[("BETA9_STORE_MAX_STALE", "1")]),
+        &a.run_env(
+            &["get"],
+            b"r1.example",
+            &[
+                ("BETA9_STORE_MAX_STALE", "1"),
+                ("BETA9_TEST_CLOCK_SHIFT_MS", "2100"),
+            ],
+        ),
         &["unreachable", "BETA9_STORE_MAX_STALE"],
     );
 

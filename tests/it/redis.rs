@@ -340,8 +340,14 @@ fn gcp_machine(url: &str, key_json: &str) -> Sandbox {
 
 /// A `get` started and left running (stdin written and closed).
 fn spawn_get(sb: &Sandbox, host: &str) -> Child {
-    let mut child = sb
-        .cmd(&["get"])
+    spawn_get_env(sb, host, &[])
+}
+
+/// `spawn_get` with `env` added to the machine's environment.
+fn spawn_get_env(sb: &Sandbox, host: &str, env: &[(&str, &str)]) -> Child {
+    let mut cmd = sb.cmd(&["get"]);
+    cmd.envs(env.iter().copied());
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -362,9 +368,19 @@ fn finish(child: Child) -> Out {
 
 /// `per_machine` concurrent `get`s on every machine, all started before any is waited for.
 fn gets_at_once(fleet: &[Sandbox], host: &str, per_machine: usize) -> Vec<Out> {
+    gets_at_once_env(fleet, host, per_machine, &[])
+}
+
+/// `gets_at_once` with `env` added to every machine's environment.
+fn gets_at_once_env(
+    fleet: &[Sandbox],
+    host: &str,
+    per_machine: usize,
+    env: &[(&str, &str)],
+) -> Vec<Out> {
     let children: Vec<Child> = fleet
         .iter()
-        .flat_map(|sb| (0..per_machine).map(move |_| spawn_get(sb, host)))
+        .flat_map(|sb| (0..per_machine).map(move |_| spawn_get_env(sb, host, env)))
         .collect();
     children.into_iter().map(finish).collect()
 }
@@ -406,6 +422,35 @@ fn sleep_until(t0: Instant, secs: f64) {
     let at = t0 + Duration::from_secs_f64(secs);
     if let Some(d) = at.checked_duration_since(Instant::now()) {
         std::thread::sleep(d);
+    }
+}
+
+/// The debug build's clock override (docs/fleet.md, "Testing the windows").
+const SHIFT: &str = "BETA9_TEST_CLOCK_SHIFT_MS";
+
+/// A test's timeline on the binary's clock instead of sleeps: the `get`s of `at(s)` see the time
+/// `s` seconds after `start` (or later, never earlier: real time keeps running, as it did past a
+/// `sleep_until`). Time `0` is `base_ms` away from real time: 0 moves the clock forward only
+/// (moto's `expiresAt` is on the real clock), a negative base keeps every time it gives in the
+/// past (Google's stub refuses an assertion from its future).
+struct Timeline {
+    t0: Instant,
+    base_ms: i64,
+}
+
+impl Timeline {
+    fn start(base_ms: i64) -> Timeline {
+        Timeline {
+            t0: Instant::now(),
+            base_ms,
+        }
+    }
+
+    /// The `BETA9_TEST_CLOCK_SHIFT_MS` value for `get`s started now at `secs` on this timeline.
+    fn at(&self, secs: f64) -> String {
+        let want = (secs * 1000.0) as i64;
+        let elapsed = self.t0.elapsed().as_millis() as i64;
+        (self.base_ms + (want - elapsed).max(0)).to_string()
     }
 }
 
@@ -649,15 +694,14 @@ fn a_fleet_entering_the_refresh_window_makes_one_refresh_call() {
         return;
     };
     let fleet = ecr_fleet(32, &redis.url(), &moto);
-    let t0 = Instant::now();
-    let outs = gets_at_once(&fleet, HOST, 1);
+    let time = Timeline::start(0);
+    let outs = gets_at_once_env(&fleet, HOST, 1, &[(SHIFT, &time.at(0.0))]);
     assert_all_answer(&outs, &ecr_answer());
     assert_eq!(moto.count(), 1);
     // The refreshed token lives 12 h: one refresh, not one per window.
     moto.set_expires_in(43_200);
     for at in [10.5, 12.0, 13.5, 15.0] {
-        sleep_until(t0, at);
-        let outs = gets_at_once(&fleet, HOST, 1);
+        let outs = gets_at_once_env(&fleet, HOST, 1, &[(SHIFT, &time.at(at))]);
         assert_all_answer(&outs, &ecr_answer());
     }
     assert_eq!(moto.count(), 2, "one refresh call for 32 machines");
@@ -679,15 +723,16 @@ fn a_throttled_refresh_serves_the_valid_token_and_backs_off() {
         return;
     };
     let fleet = ecr_fleet(4, &redis.url(), &moto);
-    let t0 = Instant::now();
-    assert_eq!(fleet[0].get(HOST).stdout, ecr_answer());
+    let time = Timeline::start(0);
+    let get =
+        |sb: &Sandbox, at: f64| sb.run_env(&["get"], HOST.as_bytes(), &[(SHIFT, &time.at(at))]);
+    assert_eq!(get(&fleet[0], 0.0).stdout, ecr_answer());
     assert_eq!(moto.count(), 1);
     // In the window (from 5 s) and past every jitter point (5 + 1.5 s).
-    sleep_until(t0, 7.0);
     moto.set_mode("throttle");
     let mut outs = Vec::new();
     for i in 0..20 {
-        outs.push(fleet[i % 4].get(HOST));
+        outs.push(get(&fleet[i % 4], 7.0));
     }
     assert_all_answer(&outs, &ecr_answer());
     let calls = moto.count() - 1;
@@ -704,6 +749,41 @@ fn a_throttled_refresh_serves_the_valid_token_and_backs_off() {
         "a backoff record: {names:?}"
     );
     redis.assert_nothing_readable(&[PASSWORD, AKID, SECRET, HOST]);
+}
+
+/// The one test that waits for a refresh window on the real clock (no `BETA9_TEST_CLOCK_SHIFT_MS`):
+/// the others move the binary's clock instead (docs/fleet.md, "Testing the windows").
+#[test]
+fn a_fleet_crosses_the_refresh_window_on_the_real_clock() {
+    let Some(redis) = Redis::start() else { return };
+    // 62 s tokens: fresh for 2 s (ECR refreshes 60 s before the end at the latest), then in the
+    // window; every process is due within 1 s of its start.
+    let Some(moto) = Moto::start_with(&["--expires-in", "62"]) else {
+        return;
+    };
+    let fleet = ecr_fleet(4, &redis.url(), &moto);
+    let outs = gets_at_once(&fleet, HOST, 1);
+    // After the mint: every process is due within 3 s of now.
+    let minted = Instant::now();
+    assert_all_answer(&outs, &ecr_answer());
+    assert_eq!(moto.count(), 1);
+    moto.set_expires_in(43_200);
+    // Past every jitter point, with a second for the whole-second expiry and fetch times.
+    sleep_until(minted, 4.0);
+    let outs = gets_at_once(&fleet, HOST, 1);
+    assert_all_answer(&outs, &ecr_answer());
+    // Those that found the refresher's lease answered the old token; the next get adopts the new.
+    let outs = gets_at_once(&fleet, HOST, 1);
+    assert_all_answer(&outs, &ecr_answer());
+    assert_eq!(moto.count(), 2, "one refresh call for 4 machines");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for sb in &fleet {
+        let t = token_json(sb);
+        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
+    }
 }
 
 #[test]
@@ -921,14 +1001,14 @@ fn google_refresh_window_and_throttling() {
     };
     let key = stub.key_json();
     let fleet: Vec<Sandbox> = (0..32).map(|_| gcp_machine(&redis.url(), &key)).collect();
-    let t0 = Instant::now();
-    let outs = gets_at_once(&fleet, AR, 1);
+    // 21 s in the past: the last batch runs on the real clock.
+    let time = Timeline::start(-21_000);
+    let outs = gets_at_once_env(&fleet, AR, 1, &[(SHIFT, &time.at(0.0))]);
     assert_all_answer(&outs, &google_answer());
     assert_eq!(stub.count(), 1);
     stub.set_expires_in(3599);
     for at in [8.0, 12.0, 16.0, 19.0, 21.0] {
-        sleep_until(t0, at);
-        let outs = gets_at_once(&fleet, AR, 1);
+        let outs = gets_at_once_env(&fleet, AR, 1, &[(SHIFT, &time.at(at))]);
         assert_all_answer(&outs, &google_answer());
     }
     assert_eq!(stub.count(), 2, "one refresh request for 32 machines");
@@ -939,10 +1019,11 @@ fn google_refresh_window_and_throttling() {
     };
     let key = slow.key_json();
     let fleet: Vec<Sandbox> = (0..4).map(|_| gcp_machine(&redis.url(), &key)).collect();
-    assert_eq!(fleet[0].get(AR).stdout, google_answer());
-    std::thread::sleep(Duration::from_millis(1100));
+    let time = Timeline::start(-1_100);
+    let get = |sb: &Sandbox, at: f64| sb.run_env(&["get"], AR.as_bytes(), &[(SHIFT, &time.at(at))]);
+    assert_eq!(get(&fleet[0], 0.0).stdout, google_answer());
     slow.set_mode("throttle");
-    let outs: Vec<Out> = (0..20).map(|i| fleet[i % 4].get(AR)).collect();
+    let outs: Vec<Out> = (0..20).map(|i| get(&fleet[i % 4], 1.1)).collect();
     assert_all_answer(&outs, &google_answer());
     let calls = slow.count() - 1;
     assert!(
