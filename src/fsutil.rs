@@ -42,7 +42,7 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
 pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     let mut rnd = [0u8; 6];
     // A collision only makes create_new fail; the random part is not security-relevant.
-    let _ = getrandom::getrandom(&mut rnd);
+    let _ = getrandom::fill(&mut rnd);
     dir.join(format!(
         "{TEMP_PREFIX}{name}-{}-{}",
         std::process::id(),

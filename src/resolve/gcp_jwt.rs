@@ -209,36 +209,9 @@ fn b64url(data: &[u8]) -> String {
 mod tests {
     use super::*;
     use rsa::RsaPrivateKey;
-    use sha2::Sha256;
-
-    /// OS randomness for the test's RSA key generation (the `rsa` dev-dependency).
-    struct OsRng;
-
-    impl rsa::rand_core::RngCore for OsRng {
-        fn next_u32(&mut self) -> u32 {
-            let mut b = [0u8; 4];
-            self.fill_bytes(&mut b);
-            u32::from_le_bytes(b)
-        }
-
-        fn next_u64(&mut self) -> u64 {
-            let mut b = [0u8; 8];
-            self.fill_bytes(&mut b);
-            u64::from_le_bytes(b)
-        }
-
-        fn fill_bytes(&mut self, dest: &mut [u8]) {
-            // A machine without an OS random source cannot run this helper at all (the store key
-            // needs it too); failing loudly beats signing with a predictable blinding factor.
-            getrandom::getrandom(dest).expect("OS random source unavailable");
-        }
-
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-            getrandom::getrandom(dest).map_err(|e| rsa::rand_core::Error::from(e.code()))
-        }
-    }
-
-    impl rsa::rand_core::CryptoRng for OsRng {}
+    // `rsa` 0.9 is built on the older RustCrypto generation: its own hash and OS randomness.
+    use rsa::rand_core::OsRng;
+    use rsa::sha2::Sha256;
 
     #[test]
     fn token_uri_must_be_https_or_loopback_http() {

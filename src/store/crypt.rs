@@ -49,7 +49,7 @@ impl Key {
 
     pub fn generate() -> anyhow::Result<Key> {
         let mut k = Box::new([0u8; 32]);
-        getrandom::getrandom(&mut k[..])
+        getrandom::fill(&mut k[..])
             .map_err(|e| anyhow::anyhow!("no OS randomness for a new key: {e}"))?;
         Ok(Key(SecretBox::new(k)))
     }
@@ -112,7 +112,7 @@ pub fn seal(
 ) -> anyhow::Result<Vec<u8>> {
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     let mut nonce = [0u8; NONCE_LEN];
-    getrandom::getrandom(&mut nonce).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     let ad = associated_data(purpose, workspace, name);
     let ct = cipher
         .encrypt(

@@ -307,7 +307,7 @@ pub fn open_check(master: &Key, sealed: &[u8]) -> Option<Check> {
 pub fn seal_key_check(master: &Key, check: Check) -> Result<Vec<u8>> {
     let mut plain = KEY_CHECK_LABEL.to_vec();
     let mut nonce = [0u8; 16];
-    getrandom::getrandom(&mut nonce).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     plain.extend_from_slice(hex::encode(nonce).as_bytes());
     let line = match check {
         Check::Legacy | Check::Steady(_) => format!("\ngeneration {} steady\n", check.generation()),

@@ -128,7 +128,7 @@ impl Pace for SystemPace {
             return 0;
         }
         let mut b = [0u8; 8];
-        if getrandom::getrandom(&mut b).is_err() {
+        if getrandom::fill(&mut b).is_err() {
             // No OS randomness (never seen on Linux): time and pid still tell processes apart.
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
