@@ -153,18 +153,6 @@ impl Registry {
     pub fn secret_name(&self) -> SecretName {
         SecretName::derive(&self.0)
     }
-
-    /// The name beta9 itself ships (`pkg/registry/credentials.go`): `oci-registry-` + the registry
-    /// lower-cased with `.`, `:` and `/` turned into `-`. Read on import, never written.
-    pub fn legacy_secret_name(&self) -> String {
-        let body: String = self
-            .0
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if matches!(c, '.' | ':' | '/') { '-' } else { c })
-            .collect();
-        format!("oci-registry-{body}")
-    }
 }
 
 impl fmt::Display for Registry {
@@ -511,18 +499,6 @@ mod tests {
         assert!(Registry::from_reference("UPPER/img").is_err());
         assert!(Registry::from_server_url("ubuntu:22.04").is_err());
         assert!(Registry::from_server_url("img@sha256:0").is_err());
-    }
-
-    #[test]
-    fn legacy_names_follow_beta9() {
-        assert_eq!(
-            Registry::from_canonical("docker.io").legacy_secret_name(),
-            "oci-registry-docker-io"
-        );
-        assert_eq!(
-            Registry::from_canonical("localhost:5000").legacy_secret_name(),
-            "oci-registry-localhost-5000"
-        );
     }
 
     #[test]
