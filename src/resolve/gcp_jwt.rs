@@ -11,6 +11,8 @@ use crate::token;
 use crate::url::Url;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::PrivateKeyDer;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
@@ -159,30 +161,16 @@ impl ServiceAccountKey {
             "the private_key of GOOGLE_APPLICATION_CREDENTIALS_JSON is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)"
                 .to_string()
         };
-        let pem = self.private_key.expose_secret().trim();
-        let (label, der) = pem_decode(pem).ok_or_else(bad)?;
-        match label {
-            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
-            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
+        // RFC 7468 PEM through rustls' own parser; the DER is wiped when it is dropped.
+        let pem = self.private_key.expose_secret().as_bytes();
+        let der = Zeroizing::new(PrivateKeyDer::from_pem_slice(pem).map_err(|_| bad())?);
+        match &*der {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
             _ => return Err(bad()),
         }
         .map_err(|_| bad())
     }
-}
-
-/// One PEM block: its label and DER bytes (RFC 7468), in a zeroizing buffer.
-fn pem_decode(pem: &str) -> Option<(&str, Zeroizing<Vec<u8>>)> {
-    use base64::Engine as _;
-    let rest = pem.strip_prefix("-----BEGIN ")?;
-    let (label, rest) = rest.split_once("-----")?;
-    let end = format!("-----END {label}-----");
-    let (body, _) = rest.split_once(end.as_str())?;
-    let mut b64 = Zeroizing::new(String::with_capacity(body.len()));
-    b64.extend(body.chars().filter(|c| !c.is_whitespace()));
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .ok()?;
-    Some((label, Zeroizing::new(der)))
 }
 
 /// `token_uri` must be https: the assertion is a bearer credential for up to an hour. Plain http
