@@ -333,17 +333,16 @@ pub fn shown_url(url: &str) -> String {
     format!("{}://{u}{path}", u.scheme)
 }
 
+/// RFC 3986's unreserved characters: everything else in a query value is percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `application/x-www-form-urlencoded` / query encoding of one value (RFC 3986 unreserved kept).
 pub fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(v, UNRESERVED).to_string()
 }
 
 /// A token endpoint reply: `token` (docker's spec) or `access_token` (OAuth 2); `expires_in`.
@@ -442,6 +441,7 @@ mod tests {
         );
         assert_eq!(shown_url("http://127.0.0.1:5/"), "http://127.0.0.1:5/");
         assert_eq!(encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(encode("A-z0.9_~ +&=é"), "A-z0.9_~%20%2B%26%3D%C3%A9");
     }
 
     #[test]
