@@ -688,7 +688,7 @@ pub mod testing {
     #[derive(Clone, Default)]
     pub struct FakePace {
         ms: Arc<AtomicU64>,
-        seed: Arc<AtomicU64>,
+        rng: Arc<Mutex<Option<fastrand::Rng>>>,
         /// When set, `random(n)` answers `min(value, n - 1)`.
         pub fixed: Arc<Mutex<Option<u64>>>,
     }
@@ -719,11 +719,9 @@ pub mod testing {
             if let Some(v) = *self.fixed.lock().unwrap() {
                 return v.min(below - 1);
             }
-            let x = self
-                .seed
-                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::SeqCst)
-                .wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            (x ^ (x >> 31)) % below
+            let mut rng = self.rng.lock().unwrap();
+            rng.get_or_insert_with(|| fastrand::Rng::with_seed(0))
+                .u64(..below)
         }
         fn wall_ms(&self) -> u64 {
             1_700_000_000_000 + self.ms()

@@ -279,16 +279,15 @@ fn an_operator_key_rotation_killed_anywhere_stays_readable_under_either_key_and_
     s.run_with(back, b"").assert_ok();
     all_open(&s, N, &e1).unwrap();
     let mut mid = 0;
-    let mut seed = 0x9E37_79B9_u64;
+    let mut rng = fastrand::Rng::with_seed(0x9E37_79B9);
     for _ in 0..12 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         let mut child = rotate()
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros((seed >> 33) % span));
+        std::thread::sleep(std::time::Duration::from_micros(rng.u64(..span)));
         let _ = child.kill();
         let finished = child.wait().unwrap().success();
         if finished || !s.rotation_parked() {

@@ -76,13 +76,10 @@ fn rekey_killed_at_random_points_leaves_everything_readable() {
     let started = Instant::now();
     s.run(&["rekey"], b"").assert_ok();
     let span = started.elapsed().as_micros().max(2000) as u64;
-    let mut seed = 0x5EED_u64;
+    let mut rng = fastrand::Rng::with_seed(0x5EED);
     let mut interrupted = 0;
     for round in 0..12 {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let delay = (seed >> 33) % span;
+        let delay = rng.u64(..span);
         let mut child = s
             .cmd(&["rekey"])
             .stdin(Stdio::null())

@@ -14,17 +14,14 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// xorshift64*: a seeded generator is enough to vary the operation mix; no crate needed.
-struct Rng(u64);
+/// A seeded generator is enough to vary the operation mix.
+struct Rng(fastrand::Rng);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    fn new(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
     }
 }
 
@@ -46,7 +43,7 @@ fn sixty_four_processes_of_random_operations_keep_every_acknowledged_write() {
             .map(|w| {
                 let s = &s;
                 scope.spawn(move || {
-                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w + 1) * 0x1000_0001));
+                    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ ((w + 1) * 0x1000_0001));
                     let mine: Vec<u64> = (0..REGISTRIES).filter(|r| r % WORKERS == w).collect();
                     let mut expect: HashMap<u64, Option<String>> =
                         mine.iter().map(|r| (*r, None)).collect();
@@ -134,7 +131,7 @@ fn store_killed_at_random_points_leaves_old_or_new_value_never_neither() {
     let s = Sandbox::new();
     s.store("crash.example", "u", "v-initial").assert_ok();
     s.store("bystander.example", "u", "untouched").assert_ok();
-    let mut rng = Rng(0xC0FF_EE00_D15E_A5E5);
+    let mut rng = Rng::new(0xC0FF_EE00_D15E_A5E5);
     // How long one whole store takes (measured, not assumed: a loaded machine is slower).
     let big = format!("v-cal-{}", "y".repeat(192 * 1024));
     let started = Instant::now();
