@@ -20,6 +20,7 @@ mod configure;
 mod configure_links;
 mod docs;
 mod doctor;
+mod doctor_stream;
 mod ecr;
 mod file_modes;
 mod fuzz;
