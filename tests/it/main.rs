@@ -14,6 +14,7 @@
 mod harness;
 mod support;
 
+mod add_routing;
 mod azure;
 mod cli;
 mod configure;
