@@ -258,7 +258,7 @@ pub fn run_shown(
         Err(e) => {
             report.steps.push(
                 step("entry", Mark::Fail, e.protocol_message())
-                    .fix("see `docker-credential-beta9 ls`; an entry that cannot be opened needs the key it was sealed with"),
+                    .fix(format!("see `docker-credential-beta9 {}ls`; an entry that cannot be opened needs the key it was sealed with", ws_flag(ctx))),
             );
             skip_rest(&mut report, "the entry could not be read");
             return report;
@@ -593,7 +593,10 @@ fn routing(
                         shown(&dir)
                     ),
                 )
-                .fix("create that directory or unset XDG_RUNTIME_DIR, then rerun configure-docker --containers");
+                .fix(format!(
+                    "create that directory or unset XDG_RUNTIME_DIR, then rerun {}",
+                    configure_cmd(registry, true, false)
+                ));
             }
             let primary_routes = files
                 .first()
@@ -790,14 +793,34 @@ fn token_words(ctx: &Context, kind: CredentialType, cached: &LoginKind) -> Strin
     }
 }
 
+/// `--workspace W ` when the run is not in the default workspace: commands named in a fix act on
+/// the same entries doctor looked at.
+fn ws_flag(ctx: &Context) -> String {
+    if ctx.workspace == crate::paths::DEFAULT_WORKSPACE {
+        String::new()
+    } else {
+        format!("--workspace {} ", ctx.workspace)
+    }
+}
+
+/// `docker-credential-beta9 [--workspace W] show KEY`: the entry's record, as `show` takes it.
+fn show_command(ctx: &Context, e: &Entry) -> String {
+    let ws = ws_flag(ctx);
+    format!(
+        "`docker-credential-beta9 {ws}show {}`",
+        printable(e.record.registry.as_str())
+    )
+}
+
 fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>) {
     let kind = e.record.kind;
+    let show = show_command(ctx, e);
     let before = match resolve::login_kind(ctx, &e.record) {
         Ok(k) => k,
         Err(err) => {
             return (
                 step("login", Mark::Fail, err.protocol_message())
-                    .fix("see `docker-credential-beta9 show` for the record"),
+                    .fix(format!("see {show} for the record")),
                 None,
             )
         }
@@ -822,13 +845,13 @@ fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>)
                 Mark::Fail,
                 format!("the {kind} record cannot serve a login yet"),
             )
-            .fix("see `docker-credential-beta9 show`"),
+            .fix(format!("see {show}")),
             None,
         ),
         Err(err) => (
-            step("login", Mark::Fail, err.protocol_message()).fix(
-                "fix the record's credentials (`docker-credential-beta9 show`, then `add` again)",
-            ),
+            step("login", Mark::Fail, err.protocol_message()).fix(format!(
+                "fix the record's credentials ({show}, then `add` or `import` it again)"
+            )),
             None,
         ),
     }

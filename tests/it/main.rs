@@ -21,6 +21,7 @@ mod configure;
 mod configure_links;
 mod docs;
 mod doctor;
+mod doctor_fixes;
 mod doctor_stream;
 mod ecr;
 mod file_modes;
