@@ -135,10 +135,12 @@ fn run_command(args: Vec<OsString>) -> ExitCode {
             return refresh_loop(&env, cli.workspace.as_deref(), a);
         }
     }
-    emit(
-        commands::dispatch(cli, env, &mut stdin.lock()),
-        Edge::Command,
-    )
+    // Lines a command has ready before it ends (`doctor`'s steps) are written as they come; the
+    // exit status still follows the final output alone.
+    let last = commands::dispatch(cli, env, &mut stdin.lock(), &mut |out| {
+        write(&out);
+    });
+    emit(last, Edge::Command)
 }
 
 /// `refresh --every`: each pass's output written when the pass ends; SIGTERM or SIGINT ends the

@@ -615,6 +615,45 @@ pub fn containers_route(files: &[ConfigFile], key: &str, registry: &Registry, re
     Route::Unrouted
 }
 
+/// Does some client family's config on this machine route `registry` (an entry's key: a
+/// registry, or a repository for go-containerregistry's repository key) to this helper? Reads the
+/// same files, with the same rules, as doctor's routing steps; nothing else.
+pub fn routed_here(env: &Env, registry: &Registry) -> bool {
+    let hub = registry.is_docker_hub();
+    let host = registry.host().to_string();
+    let docker_key = if hub {
+        DOCKER_HUB_SERVER_URL.into()
+    } else {
+        host.clone()
+    };
+    let containers_key = if hub { DOCKER_HUB.into() } else { host };
+    let repo_key = if registry.has_path() {
+        registry.as_str().to_string()
+    } else {
+        docker_key.clone()
+    };
+    let docker = || {
+        docker_config_path(env)
+            .is_some_and(|p| docker_route(&read(&p, false), &docker_key, registry).is_ours())
+    };
+    let containers = || {
+        let files: Vec<ConfigFile> = containers_files(env, real_uid())
+            .into_iter()
+            .map(|a| read(&a.path, a.legacy))
+            .collect();
+        containers_route(&files, &containers_key, registry, "").is_ours()
+    };
+    let ggcr = || {
+        ggcr_file(env).is_some_and(|p| {
+            let keys = [repo_key.clone(), docker_key.clone()];
+            ggcr_routes(&read(&p, false), &keys, registry)
+                .iter()
+                .any(Route::is_ours)
+        })
+    };
+    docker() || containers() || ggcr()
+}
+
 /// go-containerregistry: docker's lookup for the repository key, then for the registry key.
 /// Returns both routes; the first that answers wins.
 pub fn ggcr_routes(file: &ConfigFile, keys: &[String; 2], registry: &Registry) -> [Route; 2] {

@@ -113,13 +113,17 @@ pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
         Some(v) => out.note(v),
         None => out,
     };
-    Ok(out.note(format!(
+    let out = out.note(format!(
         "{} {} credentials for {} in workspace {}",
         if saved.replaced { "replaced" } else { "stored" },
         record.kind,
         record.registry,
         ctx.workspace
-    )))
+    ));
+    Ok(match checks::unrouted_note(ctx, &record.registry) {
+        Some(n) => out.note(n),
+        None => out,
+    })
 }
 
 /// `add R NAME...`: every name must be known, set and non-empty.

@@ -226,6 +226,23 @@ pub fn verify(
         .map_err(|r| r.message().to_string())
 }
 
+/// After `add`/`import`: one line when no client family's config on this machine routes the
+/// entry's registry to this helper (the entry is stored, but no pull asks for it), with the
+/// command that routes it. Reads config files only.
+pub fn unrouted_note(ctx: &Context, registry: &Registry) -> Option<String> {
+    if crate::client_config::routed_here(&ctx.env, registry) {
+        return None;
+    }
+    let host = if registry.is_docker_hub() {
+        registry.as_str()
+    } else {
+        registry.host()
+    };
+    Some(format!(
+        "nothing on this machine routes {host} to this helper yet: run `docker-credential-beta9 configure-docker {host}` (add --containers for podman, buildah, skopeo)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,18 +31,36 @@ pub struct DoctorArgs {
     pub no_network: bool,
 }
 
-pub fn run(ctx: &Context, args: &DoctorArgs) -> CmdResult {
+/// Runs doctor. Lines: each step goes to `progress` as soon as it is final (a registry that never
+/// answers holds only the live steps back), and the returned output has the rest and the result
+/// line; together they are [`text`] of the report. `--json`: one object, returned whole.
+pub fn run(ctx: &Context, args: &DoctorArgs, progress: &mut dyn FnMut(Output)) -> CmdResult {
     let opts = doctor::Options {
         plain_http: args.plain_http,
         no_network: args.no_network,
     };
-    let report = doctor::run(ctx, &args.image, &opts);
     let mut out = Output::default();
     if args.json {
+        let report = doctor::run(ctx, &args.image, &opts);
         out.println(serde_json::to_string_pretty(&json(&report)).unwrap_or_default());
-    } else {
-        out.println(text(&report));
+        if !report.ok() {
+            out.status = Status::Failed;
+        }
+        return Ok(out);
     }
+    let mut printed = 0;
+    let mut failed = false;
+    let report = doctor::run_shown(ctx, &args.image, &opts, &mut |steps| {
+        let lines = lines(steps, &mut failed);
+        printed += steps.len();
+        progress(Output::line(lines.join("\n")));
+    });
+    let mut rest = lines(
+        &report.steps[printed.min(report.steps.len())..],
+        &mut failed,
+    );
+    rest.push(format!("result: {}", result_line(&report)));
+    out.println(rest.join("\n"));
     if !report.ok() {
         out.status = Status::Failed;
     }
@@ -94,14 +112,22 @@ fn line(s: &Step, first_failure: bool) -> String {
     format!("{:<5} {:<19} {}{fix}", s.mark.label(), s.name, s.detail)
 }
 
+/// The lines of `steps`, which follow earlier ones; `failed`: a step before them failed (the
+/// first failure's fix is on the result line, not on its own).
+fn lines(steps: &[Step], failed: &mut bool) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| {
+            let first = s.mark == Mark::Fail && !*failed;
+            *failed |= s.mark == Mark::Fail;
+            line(s, first)
+        })
+        .collect()
+}
+
 /// One line per step, then `result: …`.
 pub fn text(r: &Report) -> String {
-    let first = r.first_failure().map(|f| f.name.clone());
-    let mut lines: Vec<String> = r
-        .steps
-        .iter()
-        .map(|s| line(s, Some(&s.name) == first.as_ref()))
-        .collect();
+    let mut lines = lines(&r.steps, &mut false);
     lines.push(format!("result: {}", result_line(r)));
     lines.join("\n")
 }

@@ -142,6 +142,9 @@ pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult 
     if !dropped.is_empty() {
         out = out.note(format!("dropped empty values: {}", dropped.join(", ")));
     }
+    if let Some(n) = checks::unrouted_note(ctx, &record.registry) {
+        out = out.note(n);
+    }
     Ok(out)
 }
 

@@ -168,10 +168,17 @@ impl Command {
     }
 }
 
-/// Runs a parsed command. Tests may call this with their own env and stdin.
-pub fn dispatch(cli: Cli, env: Env, stdin: &mut dyn Read) -> Output {
+/// Runs a parsed command. Tests may call this with their own env and stdin. A command whose
+/// steps take long (`doctor`) hands `progress` its lines as they are ready, before the returned
+/// output, which holds the rest.
+pub fn dispatch(
+    cli: Cli,
+    env: Env,
+    stdin: &mut dyn Read,
+    progress: &mut dyn FnMut(Output),
+) -> Output {
     let mut notes = Vec::new();
-    let result = run(cli, env, stdin, &mut notes);
+    let result = run(cli, env, stdin, &mut notes, progress);
     finish(result, notes)
 }
 
@@ -188,7 +195,13 @@ pub fn finish(result: CmdResult, mut notes: Vec<String>) -> Output {
     }
 }
 
-fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> CmdResult {
+fn run(
+    cli: Cli,
+    env: Env,
+    stdin: &mut dyn Read,
+    notes: &mut Vec<String>,
+    progress: &mut dyn FnMut(Output),
+) -> CmdResult {
     let ws = cli.workspace.as_deref();
     match cli.command {
         // These need no store: nothing is opened or created.
@@ -207,7 +220,7 @@ fn run(cli: Cli, env: Env, stdin: &mut dyn Read, notes: &mut Vec<String>) -> Cmd
         Command::ConfigureDocker(a) => {
             with_ctx(env, ws, notes, |ctx| configure_docker::run(ctx, &a))
         }
-        Command::Doctor(a) => with_ctx(env, ws, notes, |ctx| doctor::run(ctx, &a)),
+        Command::Doctor(a) => with_ctx(env, ws, notes, |ctx| doctor::run(ctx, &a, progress)),
         Command::Add(a) => with_ctx(env, ws, notes, |ctx| add::run(ctx, &a, stdin)),
         Command::Import(a) => with_ctx(env, ws, notes, |ctx| import::run(ctx, &a, stdin)),
         Command::Remove(a) => with_ctx(env, ws, notes, |ctx| entries::remove(ctx, &a)),

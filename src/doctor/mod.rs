@@ -166,6 +166,41 @@ impl Report {
 
 /// Runs every step it can for `image`.
 pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
+    run_shown(ctx, image, opts, &mut |_| {})
+}
+
+/// Hands steps to a caller as soon as they are final, in order and each once (the registry may
+/// take the whole time budget to answer). A step a later one may still change is held back, and
+/// so is everything after it.
+struct Progress<'a> {
+    shown: usize,
+    held: Option<usize>,
+    sink: &'a mut dyn FnMut(&[Step]),
+}
+
+impl Progress<'_> {
+    fn flush(&mut self, steps: &[Step]) {
+        let end = self.held.unwrap_or(steps.len()).min(steps.len());
+        if end > self.shown {
+            (self.sink)(&steps[self.shown..end]);
+            self.shown = end;
+        }
+    }
+}
+
+/// [`run`], giving `shown` each run of steps as soon as they are final; the [`Report`] still
+/// holds every step (the caller prints those it was not yet given).
+pub fn run_shown(
+    ctx: &Context,
+    image: &str,
+    opts: &Options,
+    shown: &mut dyn FnMut(&[Step]),
+) -> Report {
+    let mut progress = Progress {
+        shown: 0,
+        held: None,
+        sink: shown,
+    };
     let mut report = Report {
         image: image.to_string(),
         registry: None,
@@ -196,6 +231,7 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
             }
         ),
     ));
+    progress.flush(&report.steps);
     report.registry = Some(registry.clone());
     report.repository = Some(repo.clone());
     report.reference = Some(reference.clone());
@@ -205,6 +241,7 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
         report
             .steps
             .push(routing(ctx, family, &keys, &registry, &repo));
+        progress.flush(&report.steps);
     }
 
     // The entry: a repository entry answers go-containerregistry and kubelet first; docker and
@@ -221,7 +258,7 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
         Err(e) => {
             report.steps.push(
                 step("entry", Mark::Fail, e.protocol_message())
-                    .fix("see `docker-credential-beta9 ls`; an entry that cannot be opened needs the key it was sealed with"),
+                    .fix(format!("see `docker-credential-beta9 {}ls`; an entry that cannot be opened needs the key it was sealed with", ws_flag(ctx))),
             );
             skip_rest(&mut report, "the entry could not be read");
             return report;
@@ -289,6 +326,11 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
             .fix(add_hint(ctx, &registry)),
         ),
     }
+    // Nothing stored: the live check may still find that none is needed (below).
+    if answering.is_none() && !opts.no_network {
+        progress.held = Some(entry_index);
+    }
+    progress.flush(&report.steps);
 
     // The login.
     let login = match answering {
@@ -304,6 +346,7 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
             login
         }
     };
+    progress.flush(&report.steps);
     if opts.no_network {
         for name in ["connect", "auth", "manifest"] {
             report.steps.push(step(
@@ -318,7 +361,14 @@ pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
         registry: &registry,
         image: Some((&repo, &reference)),
     };
-    let anonymous_ok = live(ctx, &target, login.as_ref(), opts, &mut report.steps);
+    let anonymous_ok = live(
+        ctx,
+        &target,
+        login.as_ref(),
+        opts,
+        &mut report.steps,
+        &mut |steps| progress.flush(steps),
+    );
     // Nothing stored but nothing needed: a public image pulls anonymously.
     if answering.is_none() && anonymous_ok {
         let s = &mut report.steps[entry_index];
@@ -543,7 +593,10 @@ fn routing(
                         shown(&dir)
                     ),
                 )
-                .fix("create that directory or unset XDG_RUNTIME_DIR, then rerun configure-docker --containers");
+                .fix(format!(
+                    "create that directory or unset XDG_RUNTIME_DIR, then rerun {}",
+                    configure_cmd(registry, true, false)
+                ));
             }
             let primary_routes = files
                 .first()
@@ -740,14 +793,34 @@ fn token_words(ctx: &Context, kind: CredentialType, cached: &LoginKind) -> Strin
     }
 }
 
+/// `--workspace W ` when the run is not in the default workspace: commands named in a fix act on
+/// the same entries doctor looked at.
+fn ws_flag(ctx: &Context) -> String {
+    if ctx.workspace == crate::paths::DEFAULT_WORKSPACE {
+        String::new()
+    } else {
+        format!("--workspace {} ", ctx.workspace)
+    }
+}
+
+/// `docker-credential-beta9 [--workspace W] show KEY`: the entry's record, as `show` takes it.
+fn show_command(ctx: &Context, e: &Entry) -> String {
+    let ws = ws_flag(ctx);
+    format!(
+        "`docker-credential-beta9 {ws}show {}`",
+        printable(e.record.registry.as_str())
+    )
+}
+
 fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>) {
     let kind = e.record.kind;
+    let show = show_command(ctx, e);
     let before = match resolve::login_kind(ctx, &e.record) {
         Ok(k) => k,
         Err(err) => {
             return (
                 step("login", Mark::Fail, err.protocol_message())
-                    .fix("see `docker-credential-beta9 show` for the record"),
+                    .fix(format!("see {show} for the record")),
                 None,
             )
         }
@@ -772,13 +845,13 @@ fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>)
                 Mark::Fail,
                 format!("the {kind} record cannot serve a login yet"),
             )
-            .fix("see `docker-credential-beta9 show`"),
+            .fix(format!("see {show}")),
             None,
         ),
         Err(err) => (
-            step("login", Mark::Fail, err.protocol_message()).fix(
-                "fix the record's credentials (`docker-credential-beta9 show`, then `add` again)",
-            ),
+            step("login", Mark::Fail, err.protocol_message()).fix(format!(
+                "fix the record's credentials ({show}, then `add` or `import` it again)"
+            )),
             None,
         ),
     }
@@ -831,6 +904,7 @@ fn live(
     login: Option<&Login>,
     opts: &Options,
     steps: &mut Vec<Step>,
+    answered: &mut dyn FnMut(&[Step]),
 ) -> bool {
     let host = api_host(t.registry);
     let proxies = match ctx.proxies() {
@@ -970,6 +1044,7 @@ fn live(
             return false;
         }
     }
+    answered(steps);
     let scope = t.image.map(|(repo, _)| format!("repository:{repo}:pull"));
     // What the manifest request carries.
     let authorization: Option<Zeroizing<String>> = match (&challenge, login) {

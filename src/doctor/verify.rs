@@ -93,7 +93,7 @@ pub fn verify(
         no_network: false,
     };
     let mut steps: Vec<Step> = Vec::new();
-    live(ctx, &t, Some(&login), &opts, &mut steps);
+    live(ctx, &t, Some(&login), &opts, &mut steps, &mut |_| {});
     if let Some(failed) = steps.iter().find(|s| s.mark == Mark::Fail) {
         let what = target.as_ref().map(|(_, _, what)| what.as_str());
         return Err(refusal(&shown, what, failed));

@@ -14,12 +14,15 @@
 mod harness;
 mod support;
 
+mod add_routing;
 mod azure;
 mod cli;
 mod configure;
 mod configure_links;
 mod docs;
 mod doctor;
+mod doctor_fixes;
+mod doctor_stream;
 mod ecr;
 mod file_modes;
 mod fuzz;
