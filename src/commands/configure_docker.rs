@@ -372,7 +372,7 @@ fn plaintext(
         };
         if !args.migrate && disagrees(&stored_login(ctx, &reg)?, &found) {
             out.notes.push(format!(
-                "not routing {reg}: the plaintext login in {} differs from the one in the store, and once routed clients would use only the store's; run `configure-docker {reg} --migrate` to keep the store's, or `remove {reg}` and rerun to keep the file's",
+                "not routing {reg}: the plaintext login in {} differs from the one in the store, and once routed clients would use only the store's; run `docker-credential-beta9 configure-docker {reg} --migrate` to keep the store's, or `docker-credential-beta9 remove {reg}` and rerun to keep the file's",
                 places(&found)
             ));
             unrouted.push(reg);
