@@ -112,22 +112,21 @@ fn json_item(p: &Provider, indent: &str, unit: &str) -> Result<String, String> {
     Ok(text.replace('\n', &format!("\n{indent}")))
 }
 
-fn json_unit(text: &str) -> String {
-    // The whitespace opening the first member's line (2 spaces when the file is one line).
+/// The whitespace opening a JSON object's first member line, to write new members the way the
+/// file already is; `default` for a one-line object. Shared with docker's config.json editing.
+pub fn first_member_indent(text: &str, default: &str) -> String {
     let after = text.find('{').map_or("", |p| &text[p + 1..]);
-    match after.split_once('\n') {
-        Some((_, rest)) => {
-            let ws: String = rest
-                .chars()
-                .take_while(|c| *c == ' ' || *c == '\t')
-                .collect();
-            if ws.is_empty() {
-                "  ".into()
-            } else {
-                ws
-            }
-        }
-        None => "  ".into(),
+    let ws: String = match after.split_once('\n') {
+        Some((_, rest)) => rest
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect(),
+        None => String::new(),
+    };
+    if ws.is_empty() {
+        default.into()
+    } else {
+        ws
     }
 }
 
@@ -157,7 +156,7 @@ fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
     if top.kind.as_deref() != Some(CONFIG_KIND) {
         return Err(format!("its kind is not {CONFIG_KIND}"));
     }
-    let unit = json_unit(text);
+    let unit = first_member_indent(text, "  ");
     let Some(providers) = top.providers else {
         // No `providers` member: insert one after the last member.
         let close = text.rfind('}').ok_or("not a JSON object")?;

@@ -91,7 +91,8 @@ impl Document {
         })?;
         Ok(Document {
             members,
-            indent: detect_indent(text),
+            // docker writes a tab; a one-line file gets one too.
+            indent: crate::provider_config::first_member_indent(text, "\t"),
             trailing_newline: text.ends_with('\n'),
         })
     }
@@ -206,25 +207,6 @@ impl Document {
 
 fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-/// The whitespace that starts the first member line (docker: a tab); a tab for one-line files.
-fn detect_indent(text: &str) -> String {
-    let after_brace = text.find('{').map_or("", |p| &text[p + 1..]);
-    match after_brace.split_once('\n') {
-        Some((_, rest)) => {
-            let ws: String = rest
-                .chars()
-                .take_while(|c| *c == ' ' || *c == '\t')
-                .collect();
-            if ws.is_empty() {
-                "\t".into()
-            } else {
-                ws
-            }
-        }
-        None => "\t".into(),
-    }
 }
 
 /// A plaintext login found in an `auths` entry, ready for the store.

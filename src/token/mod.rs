@@ -1044,12 +1044,15 @@ mod tests {
             }
         }
 
-        #[test]
-        fn expired_and_up_a_waiter_answers_what_the_live_holder_publishes() {
-            let (store, clock, key) = setup();
-            let names = Names::of(&key);
+        /// Another machine holds the lease and publishes "theirs" at the third status read
+        /// (after a waiter polled twice), releasing the lease.
+        fn holder_publishes_at_third_read(
+            store: &MemoryShared,
+            clock: &ManualClock,
+            key: &ShareKey,
+        ) {
+            let names = Names::of(key);
             store.put(&names.lock, b"holder", Some(Duration::from_secs(3)));
-            // The holder publishes at its third status read (after the waiter polled twice).
             let sealed = key
                 .seal(
                     &names.entry,
@@ -1065,6 +1068,12 @@ mod tests {
                     st.keys.remove(&lock);
                 }
             }));
+        }
+
+        #[test]
+        fn expired_and_up_a_waiter_answers_what_the_live_holder_publishes() {
+            let (store, clock, key) = setup();
+            holder_publishes_at_third_read(&store, &clock, &key);
             let m = machine(&store);
             let got = get(&m, &clock, &key, Ok("mine"));
             assert_eq!((got.secret(), got.fetches), ("theirs".into(), 0));
@@ -1307,23 +1316,7 @@ mod tests {
         #[test]
         fn a_refresher_waits_for_the_lease_holders_token_instead_of_keeping_the_stale_one() {
             let (store, clock, key) = setup();
-            let names = Names::of(&key);
-            store.put(&names.lock, b"holder", Some(Duration::from_secs(3)));
-            let sealed = key
-                .seal(
-                    &names.entry,
-                    &token("theirs", clock.now(), clock.now() + DAY),
-                )
-                .unwrap();
-            let (entry, lock) = (names.entry.clone(), names.lock.clone());
-            let mut reads = 0;
-            *store.on_status.lock().unwrap() = Some(Box::new(move |st, _now| {
-                reads += 1;
-                if reads == 3 {
-                    st.keys.insert(entry.clone(), (sealed.clone(), None));
-                    st.keys.remove(&lock);
-                }
-            }));
+            holder_publishes_at_third_read(&store, &clock, &key);
             let m = machine(&store);
             stale(&m, &clock);
             let (result, fetches, notes) = prewarm_on(&m, &clock, &key, Ok("mine"));

@@ -10,22 +10,8 @@ use docker_credential_beta9::context::Context;
 use docker_credential_beta9::env::Env;
 use docker_credential_beta9::record::Record;
 
-const AR: &str = "us-docker.pkg.dev";
-const STS: &str = "https://sts.googleapis.com/v1/token";
-const IAM: &str = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/puller@p.iam.gserviceaccount.com:generateAccessToken";
-
-/// An `external_account` file with Google's own endpoints and this subject-token source.
-fn external(source: serde_json::Value) -> String {
-    serde_json::json!({
-        "type": "external_account",
-        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k8s",
-        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-        "token_url": STS,
-        "service_account_impersonation_url": IAM,
-        "credential_source": source,
-    })
-    .to_string()
-}
+// The same Google-only `external_account` file the import policy tests use.
+use crate::import_policy::{external, AR};
 
 fn assert_nothing_stored(sb: &Sandbox, what: &str) {
     let listed = sb.list();

@@ -8,12 +8,12 @@
 use crate::support::{Out, Sandbox, CANARY};
 
 const ECR: &str = "111111111111.dkr.ecr.us-east-1.amazonaws.com";
-const AR: &str = "us-docker.pkg.dev";
+pub(crate) const AR: &str = "us-docker.pkg.dev";
 const STS: &str = "https://sts.googleapis.com/v1/token";
 const IAM: &str = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/puller@p.iam.gserviceaccount.com:generateAccessToken";
 
 /// An `external_account` file with Google's own endpoints and this subject-token source.
-fn external(source: serde_json::Value) -> String {
+pub(crate) fn external(source: serde_json::Value) -> String {
     serde_json::json!({
         "type": "external_account",
         "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k8s",
