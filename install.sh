@@ -6,7 +6,7 @@
 #   ./install.sh                 # installs into ~/.local (binary in ~/.local/bin)
 #   ./install.sh --prefix /usr/local
 #   ./install.sh --uninstall [--prefix P]
-#   ./install.sh --no-build      # install an existing target/release binary
+#   ./install.sh --no-build      # install the binary packaging/static-build.sh built before
 set -euo pipefail
 
 NAME=docker-credential-beta9
@@ -45,10 +45,11 @@ if [ "$BUILD" = 1 ]; then
         echo "install.sh: cargo not found; install a Rust toolchain (https://rustup.rs) and retry" >&2
         exit 1
     fi
-    cargo build --release --locked --bin "$NAME"
+    # The one release binary everything ships: static on Linux (packaging/static-build.sh).
+    built=$(packaging/static-build.sh | tail -n 1)
+else
+    built=$(packaging/static-build.sh --no-build | tail -n 1)
 fi
-built="target/release/$NAME"
-[ -x "$built" ] || { echo "install.sh: $built is missing (build failed?)" >&2; exit 1; }
 
 mkdir -p "$BIN_DIR"
 # install(1) writes a new file and renames it: a running `get` never sees a half-written binary.

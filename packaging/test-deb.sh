@@ -54,7 +54,8 @@ fi
 [ "$(field Section)" = utils ] || fail "Section is '$(field Section)'"
 [ "$(field Priority)" = optional ] || fail "Priority is '$(field Priority)'"
 [ -n "$(field Maintainer)" ] || fail "no Maintainer"
-case "$(field Depends)" in *libc6*) ;; *) fail "Depends '$(field Depends)' does not name libc6" ;; esac
+# The binary is static (packaging/static-build.sh): it depends on no shared library, so no libc6.
+case "$(field Depends)" in *libc6*) fail "Depends '$(field Depends)' names libc6 for a static binary" ;; esac
 [ "$(dpkg-deb --field "$DEB" Description | wc -l)" -gt 3 ] || fail "no extended description"
 pass "$(basename "$DEB"): control fields ($(field Package) $(field Version) $(field Architecture), Depends: $(field Depends))"
 
@@ -91,6 +92,11 @@ bin="$TMP/unpacked/usr/bin/$NAME"
 got=$("$bin" version)
 [ "$got" = "$WANT_VERSION_LINE" ] || fail "'$NAME version' printed '$got', want '$WANT_VERSION_LINE'"
 pass "unpacked binary: '$NAME version' -> $got"
+if ! readelf -l "$bin" | grep -q 'INTERP'; then
+    pass "unpacked binary is statically linked (no program interpreter)"
+else
+    fail "the packaged binary is dynamically linked; packaging/static-build.sh builds the static one"
+fi
 
 mkdir -m 700 "$TMP/home"
 run() { env -i PATH=/usr/bin:/bin HOME="$TMP/home" BETA9_CREDENTIALS_DIR="$TMP/store" "$bin" "$@"; }

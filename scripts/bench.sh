@@ -27,7 +27,7 @@
 #   --build-time      also time a from-scratch release build into target/bench-build (minutes)
 #   --wait-quiet S    before measuring, wait up to S seconds for the 1-min load average < 1.0
 #   --no-install      do not apt-get/cargo/pip install missing tools (skip what is missing)
-#   --bin PATH        measure this prebuilt binary instead of building target/release (no build
+#   --bin PATH        measure this prebuilt binary instead of building the shipped one (no build
 #                     time; results and plot stay in target/bench/, benches/results/ is untouched)
 # Needs: cargo, python3. Installs if missing: hyperfine >= 1.16 with --input (else
 # `cargo install hyperfine@1.20.0 --locked --root target/bench-tools`), amazon-ecr-credential-helper,
@@ -152,12 +152,11 @@ pip_need cryptography cryptography
 # --- build ----------------------------------------------------------------------------------
 BUILD_INCR_MS=0
 if [ -z "$PREBUILT" ]; then
-    log "building release (incremental)"
+    log "building the shipped (static) release binary (incremental)"
     t0=$(now)
-    cargo build --release --locked --quiet
+    PREBUILT=$("$ROOT/packaging/static-build.sh" 2>/dev/null | tail -n 1)
     t1=$(now)
     BUILD_INCR_MS=$(elapsed_ms "$t0" "$t1")
-    PREBUILT="$ROOT/target/release/docker-credential-beta9"
 fi
 
 WORK=$(mktemp -d /tmp/beta9-bench.XXXXXX)

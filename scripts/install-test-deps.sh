@@ -19,6 +19,11 @@ declare -A PKG_CMD=(
     [apache2-utils]=htpasswd
     [skopeo]=skopeo
     [podman]=podman
+    # The image tests run podman with runc: Debian 12's crun refuses a hybrid cgroup tree
+    # (docs/image.md, "Running podman in tests").
+    [runc]=runc
+    # readelf: packaging/image.sh and the package check tell a static binary by its headers.
+    [binutils]=readelf
     [buildah]=buildah
     [hyperfine]=hyperfine
     [amazon-ecr-credential-helper]=docker-credential-ecr-login

@@ -4,6 +4,45 @@
 //! user from attaching to it or reading its memory through /proc. And a umask of its own, so what
 //! it creates gets exactly the modes it asks for (docs/storage.md, "Files and modes").
 
+/// In the statically linked build (glibc with `crt-static`), pins the name-service switch to
+/// glibc's built-in modules: host names through `files` (/etc/hosts) then `dns`
+/// (/etc/resolv.conf), users and groups through `files`. A static glibc would otherwise `dlopen`
+/// whatever modules the machine's /etc/nsswitch.conf names (`resolve`, `mdns4_minimal`, `sss`,
+/// ...), built against the machine's own glibc, not the one linked in: unsupported, and a
+/// crash or a failed lookup when the versions differ. With no nsswitch.conf at all (an image
+/// FROM scratch) glibc's default is the same two modules. A dynamically linked build keeps the
+/// machine's configuration (docs/image.md, "The static binary").
+pub fn pin_name_services() {
+    #[cfg(all(target_os = "linux", target_env = "gnu", target_feature = "crt-static"))]
+    nss::pin();
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu", target_feature = "crt-static"))]
+#[allow(unsafe_code)]
+mod nss {
+    use std::ffi::{c_char, c_int, CStr};
+
+    extern "C" {
+        /// glibc's documented override of one database's nsswitch.conf line (`<nss.h>`).
+        fn __nss_configure_lookup(db: *const c_char, service_line: *const c_char) -> c_int;
+    }
+
+    const LINES: [(&CStr, &CStr); 3] = [
+        (c"hosts", c"files dns"),
+        (c"passwd", c"files"),
+        (c"group", c"files"),
+    ];
+
+    pub(super) fn pin() {
+        for (db, line) in LINES {
+            // SAFETY: two NUL-terminated static strings, which glibc only reads (it copies the
+            // line); called first in main, before any other thread exists or any lookup ran.
+            // A failure (-1: unknown database) leaves that database as it was.
+            let _ = unsafe { __nss_configure_lookup(db.as_ptr(), line.as_ptr()) };
+        }
+    }
+}
+
 /// Turns core dumps off for this process. Best effort: a platform without these calls keeps going.
 pub fn forbid_core_dumps() {
     #[cfg(unix)]

@@ -1,7 +1,8 @@
 //! Secret-holding memory is wiped before it is freed. A global allocator wrapper inspects every
 //! block as it is freed and counts blocks that still contain a marker; the test drops the helper's
 //! secret types holding that marker and expects none. A plain `Vec` shows the detector works.
-//! (The only unsafe code in the project: a `GlobalAlloc` impl cannot be written without it.)
+//! (Unsafe code outside the crate: a `GlobalAlloc` impl cannot be written without it. The crate
+//! itself has one unsafe call, the static build's name-service pin in src/process.rs.)
 
 #![allow(unsafe_code)]
 

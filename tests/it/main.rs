@@ -31,6 +31,7 @@ mod gcp_env;
 mod goclient;
 mod google_endpoints;
 mod hardening;
+mod image;
 mod import_policy;
 mod interop;
 mod keyring;
