@@ -7,6 +7,7 @@
 //! Never a secret in a report: usernames may be shown, passwords, tokens and response bodies never.
 
 pub mod probe;
+pub mod trust;
 pub mod verify;
 
 use crate::actions;
@@ -920,9 +921,11 @@ fn live(
             return false;
         }
     };
-    let client = Client::new(ctx.budget(), proxies);
-    let budget = client.budget();
     let loopback = is_loopback(&host);
+    // What each client family trusts for this host (docs/clients.md, "Registry certificates").
+    let trust = trust::Trust::for_host(&ctx.env, &host);
+    let client = Client::new(ctx.budget(), proxies).with_roots(trust.union());
+    let budget = client.budget();
     let schemes: &[Scheme] = if opts.plain_http {
         &[Scheme::Http]
     } else if loopback {
@@ -946,6 +949,19 @@ fn live(
                     NetError::Timeout.describe(budget)
                 ));
                 break;
+            }
+            // The registry speaks TLS but its certificate is refused: plain http on that port
+            // answers 400, which says nothing (docs/clients.md, "Registry certificates").
+            Err(NetError::Certificate(p)) => {
+                let (detail, fix) = trust::refused(&trust, &p, loopback);
+                steps.push(
+                    step("connect", Mark::Fail, detail.clone())
+                        .fix(fix)
+                        .cause(Cause::Unreachable(detail)),
+                );
+                steps.push(step("auth", Mark::Skip, "the registry was not reached"));
+                steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
+                return false;
             }
             Err(e) => failed.push(format!("{}: {}", scheme.as_str(), e.describe(budget))),
         }
@@ -1042,6 +1058,20 @@ fn live(
             steps.push(step("auth", Mark::Skip, "no registry API"));
             steps.push(step("manifest", Mark::Skip, "no registry API"));
             return false;
+        }
+    }
+    if scheme == Scheme::Https {
+        let url = format!("{base}/v2/");
+        let ping = |roots: &[_]| client.ping_trusting(&url, roots);
+        if let (Some((words, fix)), Some(s)) =
+            (trust::families(&trust, loopback, &ping), steps.last_mut())
+        {
+            s.detail.push_str(&words);
+            // Some family refuses the certificate: the pull works for the others.
+            if fix.is_some() {
+                s.mark = Mark::Warn;
+                s.fix = fix;
+            }
         }
     }
     answered(steps);

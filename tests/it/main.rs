@@ -23,6 +23,7 @@ mod docs;
 mod doctor;
 mod doctor_fixes;
 mod doctor_stream;
+mod doctor_trust;
 mod ecr;
 mod file_modes;
 mod fuzz;
