@@ -6,6 +6,7 @@
 //!
 //! Never a secret in a report: usernames may be shown, passwords, tokens and response bodies never.
 
+pub mod leftovers;
 pub mod probe;
 pub mod trust;
 pub mod verify;
@@ -311,8 +312,8 @@ pub fn run_shown(
             report.entry = Some(info);
             report.steps.push(s);
         }
-        None => report.steps.push(
-            step(
+        None => {
+            let mut s = step(
                 "entry",
                 Mark::Fail,
                 format!(
@@ -324,8 +325,29 @@ pub fn run_shown(
                     ctx.workspace
                 ),
             )
-            .fix(add_hint(ctx, &registry)),
-        ),
+            .fix(add_hint(ctx, &registry));
+            // Only another workspace has it: `get` here answers not found all the same.
+            let keys: Vec<&Registry> = std::iter::once(&registry)
+                .chain(repo_key.as_ref())
+                .collect();
+            let others = leftovers::other_workspaces(ctx, &keys);
+            if !others.is_empty() {
+                s.detail.push_str(&format!(
+                    "; workspace {} holds one, which a helper started with BETA9_WORKSPACE={} (or --workspace {}) answers",
+                    others.join(", "),
+                    others[0],
+                    others[0]
+                ));
+                s.fix = Some(format!(
+                    "run the clients' helper in that workspace (BETA9_WORKSPACE={0}; check it with `docker-credential-beta9 --workspace {0} doctor {1}`), or store the login in workspace {2}: {3}",
+                    others[0],
+                    printable(image),
+                    ctx.workspace,
+                    add_hint(ctx, &registry)
+                ));
+            }
+            report.steps.push(s);
+        }
     }
     // Nothing stored: the live check may still find that none is needed (below).
     if answering.is_none() && !opts.no_network {
@@ -347,6 +369,13 @@ pub fn run_shown(
             login
         }
     };
+    // A plaintext login left beside the store (docs/clients.md, "Leftover plaintext logins").
+    let stored = leftovers::stored(ctx, registry_entry.as_ref());
+    if let Some((detail, fix)) = leftovers::leftover(ctx, &registry, &stored, &ws_flag(ctx)) {
+        report
+            .steps
+            .push(step("plaintext", Mark::Warn, detail).fix(fix));
+    }
     progress.flush(&report.steps);
     if opts.no_network {
         for name in ["connect", "auth", "manifest"] {

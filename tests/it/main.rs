@@ -22,6 +22,7 @@ mod configure_links;
 mod docs;
 mod doctor;
 mod doctor_fixes;
+mod doctor_leftovers;
 mod doctor_stream;
 mod doctor_trust;
 mod ecr;
