@@ -221,7 +221,8 @@ pub fn refused(t: &Trust, p: &CertProblem, loopback: bool) -> (String, String) {
             )
         }
         CertProblem::WrongName { .. } => format!(
-            "no CA file fixes this: issue the registry a certificate with {host} among its subject alternative names, or pull by a name it has"
+            "no CA file fixes this: issue the registry a certificate with {} among its subject alternative names, or pull by a name it has",
+            printable(name_of(&t.host))
         ),
         CertProblem::Expired { .. } => {
             "renew the registry's certificate (no CA file fixes an expired one)".to_string()
@@ -234,6 +235,17 @@ pub fn refused(t: &Trust, p: &CertProblem, loopback: bool) -> (String, String) {
         ),
     };
     (detail, fix)
+}
+
+/// The name a certificate must carry for `host[:port]`: the host without the port or brackets.
+fn name_of(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
 }
 
 fn shown_list(paths: &[PathBuf]) -> String {
@@ -335,4 +347,16 @@ pub fn families(
         ));
     }
     Some((words, Some(fixes.join("; "))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_name_a_certificate_must_carry_has_no_port() {
+        use super::name_of;
+        assert_eq!(name_of("127.0.0.1:5000"), "127.0.0.1");
+        assert_eq!(name_of("registry.example"), "registry.example");
+        assert_eq!(name_of("[::1]:5000"), "::1");
+        assert_eq!(name_of("[fe80::1]"), "fe80::1");
+    }
 }

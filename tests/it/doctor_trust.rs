@@ -256,7 +256,15 @@ fn machine(host: &str) -> Sandbox {
 }
 
 fn doctor(s: &Sandbox, etc: &Etc, host: &str) -> Out {
-    let o = bounded(etc.wrap(&s.cmd(&["doctor", &format!("{host}/{REPO}:{TAG}")])));
+    doctor_env(s, etc, host, &[])
+}
+
+fn doctor_env(s: &Sandbox, etc: &Etc, host: &str, env: &[(&str, &Path)]) -> Out {
+    let mut c = s.cmd(&["doctor", &format!("{host}/{REPO}:{TAG}")]);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = bounded(etc.wrap(&c));
     assert!(
         !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
         "doctor printed the secret: {o:?}"
@@ -267,6 +275,10 @@ fn doctor(s: &Sandbox, etc: &Etc, host: &str) -> Out {
 /// `skopeo inspect` of the image in the same namespace, with the sandbox's HOME (whose
 /// `.config/containers/certs.d` it reads).
 fn skopeo(s: &Sandbox, etc: &Etc, host: &str, auth: &Path) -> Out {
+    skopeo_env(s, etc, host, auth, &[])
+}
+
+fn skopeo_env(s: &Sandbox, etc: &Etc, host: &str, auth: &Path, env: &[(&str, &Path)]) -> Out {
     let mut c = Command::new("skopeo");
     c.args(["inspect", "--authfile"])
         .arg(auth)
@@ -275,6 +287,9 @@ fn skopeo(s: &Sandbox, etc: &Etc, host: &str, auth: &Path) -> Out {
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", s.home())
         .current_dir(s.path());
+    for (k, v) in env {
+        c.env(k, v);
+    }
     bounded(etc.wrap(&c))
 }
 
@@ -379,7 +394,9 @@ fn a_certificate_for_another_name_is_named_a_wrong_name() {
         &format!("the certificate is for another name ({OTHER_NAME})"),
     );
     assert!(
-        fix_of(&o, "connect").contains("subject alternative names"),
+        fix_of(&o, "connect").contains(
+            "issue the registry a certificate with 127.0.0.1 among its subject alternative names"
+        ),
         "{o:?}"
     );
     let sk = skopeo(&s, &etc, &reg.host, &auth);
@@ -443,4 +460,30 @@ fn a_containers_certs_d_directory_hides_dockers_from_the_containers_tools() {
     let sk = skopeo(&s, &etc, &reg.host, &auth);
     assert_ne!(sk.code, 0, "skopeo trusted it after all: {sk:?}");
     assert!(sk.stderr.contains("unknown authority"), "{sk:?}");
+}
+
+/// `SSL_CERT_FILE` replaces the system store for Go's clients and for the helper alike: a bundle
+/// holding the CA is enough for every family, with no certs.d at all.
+#[test]
+fn a_ca_in_ssl_cert_file_is_trusted_by_doctor_as_by_skopeo() {
+    let t = "doctor_trust::a_ca_in_ssl_cert_file_is_trusted_by_doctor_as_by_skopeo";
+    let Some(certs) = ready(t) else { return };
+    let (reg, auth) = registry(certs.path(), "good");
+    let s = machine(&reg.host);
+    let etc = Etc::new();
+    let bundle = certs.path().join("ca.pem");
+    let env = [("SSL_CERT_FILE", bundle.as_path())];
+    let o = doctor_env(&s, &etc, &reg.host, &env);
+    assert_eq!(o.code, 0, "{o:?}");
+    let connect = line(&o, "connect");
+    assert!(connect.starts_with("ok "), "{o:?}");
+    assert!(
+        connect.contains(&format!("GET https://{}/v2/ answered 401", reg.host)),
+        "{o:?}"
+    );
+    let sk = skopeo_env(&s, &etc, &reg.host, &auth, &env);
+    assert_eq!(sk.code, 0, "skopeo disagrees: {sk:?}");
+    // Without it, both refuse.
+    let o = doctor(&s, &etc, &reg.host);
+    assert_connect_fails(&o, "the certificate is signed by an unknown authority");
 }
