@@ -203,8 +203,15 @@ pub fn leftover(
         Stored::Nothing => "while the store holds none for it",
         _ => "that differs from the stored one",
     };
+    let meaning = if cc::routed_here(&ctx.env, registry) {
+        format!("while credHelpers routes {host} to this helper, docker and go-containerregistry never send it (on not found they pull anonymously) but docker-py falls back to it; once the routing is gone it answers for every client again")
+    } else {
+        format!(
+            "nothing routes {host} to this helper now, so the clients that read that file send it"
+        )
+    };
     let detail = format!(
-        "a plaintext login for {host} is left in {places} {versus}: while credHelpers routes {host} to this helper, docker and go-containerregistry never send it (on not found they pull anonymously) but docker-py falls back to it; once the routing is gone it answers for every client again, e.g. after `podman logout --all` or `skopeo logout --all`, which delete the containers tools' primary auth file with its routing (the next `login` then lands there in plaintext too)"
+        "a plaintext login for {host} is left in {places} {versus}: {meaning}; `podman logout --all` and `skopeo logout --all` erase the stored logins and empty the containers tools' auth file, routing included, after which the next `login` lands there in plaintext too"
     );
     let first = &differing[0];
     let file = printable(&first.file.display().to_string());

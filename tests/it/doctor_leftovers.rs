@@ -86,7 +86,7 @@ fn a_plaintext_login_left_beside_the_store_is_named_with_what_it_means() {
         format!("{} auths[\"{HOST}\"] (username {USER})", config.display()),
         "that differs from the stored one".into(),
         "docker-py falls back to it".into(),
-        "`podman logout --all` or `skopeo logout --all`".into(),
+        "`podman logout --all` and `skopeo logout --all` erase the stored logins and empty the containers tools' auth file, routing included".into(),
         format!("to fix: if the stored login is the right one (`docker-credential-beta9 show {HOST}`), delete auths[\"{HOST}\"] from {}", config.display()),
     ] {
         assert!(l.contains(&words), "lacks {words:?}: {l}");
