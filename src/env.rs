@@ -71,6 +71,10 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// containers' auth file (`configure-docker --containers`), then `$XDG_RUNTIME_DIR/containers/auth.json`.
 pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
 pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+/// The system CA store's overrides, as Go and rustls-native-certs read them: `doctor` names them
+/// when it says what a registry's certificate is checked against (src/doctor/trust.rs).
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
 
 /// The standard proxy variables (docs/proxies.md), upper case first as curl reads them. Read only
 /// on a path that uses the network, so a mangled one never breaks a static `get`.
@@ -133,6 +137,8 @@ const PATHS: &[&str] = &[
     DOCKER_CONFIG,
     REGISTRY_AUTH_FILE,
     XDG_RUNTIME_DIR,
+    SSL_CERT_FILE,
+    SSL_CERT_DIR,
 ];
 
 /// Names only a debug build reads: none in a release build, so no value of them can change what a

@@ -13,6 +13,9 @@ pub enum NetError {
     ProxyAuth,
     /// TLS failed (or the peer does not speak TLS).
     Tls(String),
+    /// The peer speaks TLS, but its certificate is refused (docs/clients.md, "Registry
+    /// certificates").
+    Certificate(crate::tls::CertProblem),
     Other(String),
 }
 
@@ -23,6 +26,9 @@ pub const PROXY_AUTH_REFUSED: &str =
 /// The failure class of a ureq error.
 pub fn classify(e: ureq::Error) -> NetError {
     use ureq::Error as E;
+    if let Some(p) = crate::tls::CertProblem::of(&e) {
+        return NetError::Certificate(p);
+    }
     use ureq::Timeout as T;
     match e {
         E::Timeout(T::Connect | T::Resolve) => NetError::Connect("connection timed out".into()),

@@ -6,7 +6,9 @@
 //!
 //! Never a secret in a report: usernames may be shown, passwords, tokens and response bodies never.
 
+pub mod leftovers;
 pub mod probe;
+pub mod trust;
 pub mod verify;
 
 use crate::actions;
@@ -310,8 +312,8 @@ pub fn run_shown(
             report.entry = Some(info);
             report.steps.push(s);
         }
-        None => report.steps.push(
-            step(
+        None => {
+            let mut s = step(
                 "entry",
                 Mark::Fail,
                 format!(
@@ -323,8 +325,29 @@ pub fn run_shown(
                     ctx.workspace
                 ),
             )
-            .fix(add_hint(ctx, &registry)),
-        ),
+            .fix(add_hint(ctx, &registry));
+            // Only another workspace has it: `get` here answers not found all the same.
+            let keys: Vec<&Registry> = std::iter::once(&registry)
+                .chain(repo_key.as_ref())
+                .collect();
+            let others = leftovers::other_workspaces(ctx, &keys);
+            if !others.is_empty() {
+                s.detail.push_str(&format!(
+                    "; workspace {} holds one, which a helper started with BETA9_WORKSPACE={} (or --workspace {}) answers",
+                    others.join(", "),
+                    others[0],
+                    others[0]
+                ));
+                s.fix = Some(format!(
+                    "run the clients' helper in that workspace (BETA9_WORKSPACE={0}; check it with `docker-credential-beta9 --workspace {0} doctor {1}`), or store the login in workspace {2}: {3}",
+                    others[0],
+                    printable(image),
+                    ctx.workspace,
+                    add_hint(ctx, &registry)
+                ));
+            }
+            report.steps.push(s);
+        }
     }
     // Nothing stored: the live check may still find that none is needed (below).
     if answering.is_none() && !opts.no_network {
@@ -346,6 +369,13 @@ pub fn run_shown(
             login
         }
     };
+    // A plaintext login left beside the store (docs/clients.md, "Leftover plaintext logins").
+    let stored = leftovers::stored(ctx, registry_entry.as_ref());
+    if let Some((detail, fix)) = leftovers::leftover(ctx, &registry, &stored, &ws_flag(ctx)) {
+        report
+            .steps
+            .push(step("plaintext", Mark::Warn, detail).fix(fix));
+    }
     progress.flush(&report.steps);
     if opts.no_network {
         for name in ["connect", "auth", "manifest"] {
@@ -920,9 +950,11 @@ fn live(
             return false;
         }
     };
-    let client = Client::new(ctx.budget(), proxies);
-    let budget = client.budget();
     let loopback = is_loopback(&host);
+    // What each client family trusts for this host (docs/clients.md, "Registry certificates").
+    let trust = trust::Trust::for_host(&ctx.env, &host);
+    let client = Client::new(ctx.budget(), proxies).with_roots(trust.union());
+    let budget = client.budget();
     let schemes: &[Scheme] = if opts.plain_http {
         &[Scheme::Http]
     } else if loopback {
@@ -946,6 +978,19 @@ fn live(
                     NetError::Timeout.describe(budget)
                 ));
                 break;
+            }
+            // The registry speaks TLS but its certificate is refused: plain http on that port
+            // answers 400, which says nothing (docs/clients.md, "Registry certificates").
+            Err(NetError::Certificate(p)) => {
+                let (detail, fix) = trust::refused(&trust, &p, loopback);
+                steps.push(
+                    step("connect", Mark::Fail, detail.clone())
+                        .fix(fix)
+                        .cause(Cause::Unreachable(detail)),
+                );
+                steps.push(step("auth", Mark::Skip, "the registry was not reached"));
+                steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
+                return false;
             }
             Err(e) => failed.push(format!("{}: {}", scheme.as_str(), e.describe(budget))),
         }
@@ -1042,6 +1087,20 @@ fn live(
             steps.push(step("auth", Mark::Skip, "no registry API"));
             steps.push(step("manifest", Mark::Skip, "no registry API"));
             return false;
+        }
+    }
+    if scheme == Scheme::Https {
+        let url = format!("{base}/v2/");
+        let ping = |roots: &[_]| client.ping_trusting(&url, roots);
+        if let (Some((words, fix)), Some(s)) =
+            (trust::families(&trust, loopback, &ping), steps.last_mut())
+        {
+            s.detail.push_str(&words);
+            // Some family refuses the certificate: the pull works for the others.
+            if fix.is_some() {
+                s.mark = Mark::Warn;
+                s.fix = fix;
+            }
         }
     }
     answered(steps);

@@ -38,6 +38,7 @@ impl NetError {
     pub fn describe(&self, budget: Duration) -> String {
         match self {
             NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => why.clone(),
+            NetError::Certificate(p) => p.describe(),
             NetError::Timeout => format!("no answer within {} s (BETA9_TIMEOUT)", secs(budget)),
             NetError::ProxyAuth => format!(
                 "the proxy refused its credentials {}",
@@ -102,6 +103,8 @@ impl RateLimit {
 pub struct Client {
     deadline: Deadline,
     proxies: Proxies,
+    /// Trust anchors beside the system's: the registry's `certs.d` CAs (src/doctor/trust.rs).
+    roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 pub enum Method<'a> {
@@ -116,7 +119,25 @@ impl Client {
         Client {
             deadline: Deadline::start(budget),
             proxies,
+            roots: Vec::new(),
         }
+    }
+
+    /// The same client (same deadline) trusting `roots` beside the system's CA store.
+    pub fn with_roots(mut self, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> Client {
+        self.roots = roots;
+        self
+    }
+
+    /// `GET url` (no credential) trusting `roots` beside the system's instead of this client's:
+    /// whether a client with only those anchors gets an answer.
+    pub fn ping_trusting(
+        &self,
+        url: &str,
+        roots: &[rustls_pki_types::CertificateDer<'static>],
+    ) -> Result<u16, NetError> {
+        self.send(roots, Method::Get, url, None, None)
+            .map(|a| a.status)
     }
 
     /// `through the proxy in HTTPS_PROXY (host:port)` when a request to `url` goes through one.
@@ -136,15 +157,27 @@ impl Client {
         auth: Option<&str>,
         accept: Option<&str>,
     ) -> Result<Answer, NetError> {
+        self.send(&self.roots, method, url, auth, accept)
+    }
+
+    fn send(
+        &self,
+        roots: &[rustls_pki_types::CertificateDer<'static>],
+        method: Method,
+        url: &str,
+        auth: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<Answer, NetError> {
         let remaining = self.deadline.remaining();
         if remaining.is_zero() {
             return Err(NetError::Timeout);
         }
         let route = self.proxies.route(url);
         let mut config = ureq::Agent::config_builder();
-        // The system's CA store, loaded only for https, to the registry or the proxy (src/tls.rs).
+        // The system's CA store (and the registry's certs.d CAs), loaded only for https, to the
+        // registry or the proxy (src/tls.rs).
         if url.starts_with("https://") || route.proxy_is_https() {
-            config = config.tls_config(crate::tls::ureq_config());
+            config = config.tls_config(crate::tls::ureq_config_with(roots));
         }
         let agent = ureq::Agent::new_with_config(
             config

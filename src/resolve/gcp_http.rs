@@ -214,6 +214,9 @@ fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
         NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => {
             format!("{} {}{via}: {why}", peer.what, peer.host)
         }
+        NetError::Certificate(p) => {
+            format!("{} {}{via}: {}", peer.what, peer.host, p.describe())
+        }
         NetError::Timeout => format!(
             "{} {}{via}: no answer within {} s (BETA9_TIMEOUT)",
             peer.what,

@@ -136,7 +136,7 @@ impl Registry {
         );
         let mut last_err = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(user, password) {
+            match Self::try_start(user, password, None) {
                 Ok(reg) => return reg,
                 Err(e) => last_err = e,
             }
@@ -144,7 +144,23 @@ impl Registry {
         panic!("docker-registry did not start after 3 attempts: {last_err}");
     }
 
-    fn try_start(user: &str, password: &str) -> Result<Registry, String> {
+    /// [`Registry::start`] serving https with `cert` and `key` (PEM files) instead of plain http.
+    pub fn start_tls(user: &str, password: &str, cert: &Path, key: &Path) -> Registry {
+        let mut last_err = String::new();
+        for _attempt in 0..3 {
+            match Self::try_start(user, password, Some((cert, key))) {
+                Ok(reg) => return reg,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("docker-registry (tls) did not start after 3 attempts: {last_err}");
+    }
+
+    fn try_start(
+        user: &str,
+        password: &str,
+        tls: Option<(&Path, &Path)>,
+    ) -> Result<Registry, String> {
         let mut spec = ServerSpec::new("registry", registry_bin())?;
         let dir = spec.dir().to_path_buf();
         let htpasswd_path = dir.join("htpasswd");
@@ -183,11 +199,18 @@ impl Registry {
 
         let port = free_port();
         let config_path = dir.join("config.yml");
+        let tls_lines = tls.map_or_else(String::new, |(cert, key)| {
+            format!(
+                "  tls:\n    certificate: \"{}\"\n    key: \"{}\"\n",
+                yaml_escape(&cert.to_string_lossy()),
+                yaml_escape(&key.to_string_lossy())
+            )
+        });
         let config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: \"{data}\"\n  delete:\n    enabled: true\n\
-             http:\n  addr: \"127.0.0.1:{port}\"\n  headers:\n    X-Content-Type-Options: [nosniff]\n\
+             http:\n  addr: \"127.0.0.1:{port}\"\n{tls_lines}  headers:\n    X-Content-Type-Options: [nosniff]\n\
              auth:\n  htpasswd:\n    realm: beta9-test-realm\n    path: \"{htpasswd}\"\n\
              health:\n  storagedriver:\n    enabled: false\n",
             data = yaml_escape(&data_dir.to_string_lossy()),
@@ -203,14 +226,16 @@ impl Registry {
             .start()
             .map_err(|e| format!("{e} (docker-registry installed?)"))?;
         // Listening is not enough: another process may have taken the port first.
+        // Over https, a plain-http request is answered 400 by Go's TLS server.
+        let want = if tls.is_some() { 400 } else { 401 };
         match server.http().try_request("GET", "/v2/", &[], "") {
-            Ok((401, _)) => Ok(Registry {
+            Ok((status, _)) if status == want => Ok(Registry {
                 port: server.port(),
                 host: server.host(),
                 server,
             }),
             Ok((other, _)) => Err(format!(
-                "GET /v2/ answered {other}, want 401; log:\n{}",
+                "GET /v2/ answered {other}, want {want}; log:\n{}",
                 server.log()
             )),
             Err(e) => Err(format!(
