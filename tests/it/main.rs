@@ -24,6 +24,7 @@ mod docs;
 mod doctor;
 mod doctor_fixes;
 mod doctor_stream;
+mod doctor_verdict;
 mod ecr;
 mod file_modes;
 mod fuzz;
