@@ -270,12 +270,16 @@ pub struct AuthEntry {
     pub secret: bool,
 }
 
-/// What a config file says about routing.
+/// What a config file says about routing, as the Go clients read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
     pub cred_helpers: Vec<(String, String)>,
     pub creds_store: Option<String>,
     pub auths: Vec<AuthEntry>,
+    /// What docker-py reads of docker's config.json, when it differs from the above (Python's
+    /// `json`: exact member names only, the last of a name wins whole; docs/clients.md, "Key
+    /// rules of config.json").
+    pub docker_py: Option<Box<Parsed>>,
 }
 
 /// A config file as found.
@@ -294,6 +298,20 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// The same file as docker-py reads it.
+    pub fn as_docker_py(&self) -> ConfigFile {
+        let state = match &self.state {
+            FileState::Parsed(p) => {
+                FileState::Parsed(p.docker_py.as_deref().cloned().unwrap_or_else(|| p.clone()))
+            }
+            other => other.clone(),
+        };
+        ConfigFile {
+            path: self.path.clone(),
+            state,
+        }
+    }
+
     pub fn exists(&self) -> bool {
         !matches!(self.state, FileState::Absent)
     }
@@ -376,7 +394,7 @@ pub fn parse(bytes: &[u8], legacy: bool) -> Result<Parsed, String> {
         });
     }
     let raw: RawConfig = serde_json::from_slice(bytes).map_err(at)?;
-    Ok(Parsed {
+    let mut out = Parsed {
         cred_helpers: raw.cred_helpers,
         creds_store: raw.creds_store.filter(|s| !s.is_empty()),
         auths: raw
@@ -384,7 +402,12 @@ pub fn parse(bytes: &[u8], legacy: bool) -> Result<Parsed, String> {
             .into_iter()
             .map(|(key, secret)| AuthEntry { key, secret })
             .collect(),
-    })
+        docker_py: None,
+    };
+    if raw.py != out {
+        out.docker_py = Some(Box::new(raw.py));
+    }
+    Ok(out)
 }
 
 /// The members of docker's config.json that decide routing. docker, docker-py's Go peers,
@@ -447,11 +470,15 @@ pub fn merge_object<T>(acc: &mut Vec<(String, T)>, next: Option<Vec<(String, T)>
     }
 }
 
-/// The routing members of a config file, decoded as Go decodes them ([`Member`]).
+/// The routing members of a config file, decoded as Go decodes them ([`Member`]), and as
+/// docker-py (Python's `json`) reads them: only the exact names, the last member of a name
+/// replacing the earlier ones whole.
+#[derive(Default)]
 struct RawConfig {
     cred_helpers: Vec<(String, String)>,
     creds_store: Option<String>,
     auths: Vec<(String, bool)>,
+    py: Parsed,
 }
 
 impl<'de> Deserialize<'de> for RawConfig {
@@ -463,24 +490,34 @@ impl<'de> Deserialize<'de> for RawConfig {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawConfig, A::Error> {
-                let mut out = RawConfig {
-                    cred_helpers: Vec::new(),
-                    creds_store: None,
-                    auths: Vec::new(),
-                };
+                let mut out = RawConfig::default();
                 while let Some(key) = map.next_key::<String>()? {
-                    match Member::of(&key) {
+                    let field = Member::of(&key);
+                    let exact = field.is_some_and(|m| m.name() == key);
+                    match field {
                         Some(Member::CredHelpers) => {
                             let next: Option<Pairs> = map.next_value()?;
+                            if exact {
+                                out.py.cred_helpers =
+                                    next.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+                            }
                             merge_object(&mut out.cred_helpers, next.map(|p| p.0));
                         }
                         Some(Member::CredsStore) => {
-                            if let Some(s) = map.next_value::<Option<String>>()? {
+                            let next = map.next_value::<Option<String>>()?;
+                            if exact {
+                                out.py.creds_store = next.clone().filter(|s| !s.is_empty());
+                            }
+                            if let Some(s) = next {
                                 out.creds_store = Some(s);
                             }
                         }
                         Some(Member::Auths) => {
                             let next: Option<Auths> = map.next_value()?;
+                            if exact {
+                                out.py.auths =
+                                    next.as_ref().map(|a| a.0.clone()).unwrap_or_default();
+                            }
                             let next =
                                 next.map(|a| a.0.into_iter().map(|e| (e.key, e.secret)).collect());
                             merge_object(&mut out.auths, next);

@@ -60,9 +60,10 @@ pub struct Plan {
     /// asked about alone).
     pub reads_config: bool,
     pub chain: Vec<Link>,
-    /// docker-py only: after the helper's not-found it sends this plaintext `auths` key, where
-    /// the docker CLI pulls anonymously.
-    pub docker_py_fallback: Option<String>,
+    /// The docker family only: what docker-py tries, which differs from the CLI's chain: it
+    /// reads the file with Python's key rules, and after the helper's not-found it sends the
+    /// plaintext `auths` login where the CLI pulls anonymously.
+    pub docker_py: Option<Vec<Link>>,
     /// A `credsStore` this family does not read (containers/image ignores it).
     pub ignored_store: Option<String>,
 }
@@ -106,7 +107,7 @@ pub fn plan(family: Family, m: &Machine, keys: &Keys, registry: &Registry, repo:
         family,
         reads_config: false,
         chain: Vec::new(),
-        docker_py_fallback: None,
+        docker_py: None,
         ignored_store: None,
     };
     match family {
@@ -115,13 +116,19 @@ pub fn plan(family: Family, m: &Machine, keys: &Keys, registry: &Registry, repo:
         Family::Docker => {
             let Some(f) = &m.docker else { return out };
             out.reads_config = true;
-            if let Some(link) = docker_link(f, &keys.docker, registry, false) {
-                if matches!(link, Link::Ask { .. }) {
-                    out.docker_py_fallback =
-                        f.plaintext_for(registry).first().map(|a| a.key.clone());
-                }
-                out.chain.push(link);
+            out.chain
+                .extend(docker_link(f, &keys.docker, registry, false));
+            let py = f.as_docker_py();
+            let mut chain: Vec<Link> = docker_link(&py, &keys.docker, registry, false)
+                .into_iter()
+                .collect();
+            if matches!(chain.first(), Some(Link::Ask { .. })) {
+                chain.extend(py.plaintext_for(registry).first().map(|a| Link::Plaintext {
+                    key: a.key.clone(),
+                    file: py.path.clone(),
+                }));
             }
+            out.docker_py = Some(chain);
         }
         // Every file in order; in each, `credHelpers[registry]` (not-found: the next file), then
         // namespaced and registry `auths` logins. `credsStore` is never read.
@@ -206,8 +213,13 @@ pub enum Got {
 
 /// Follows `plan` against this helper's entries: `has(key)` says whether `get key` answers.
 pub fn walk(plan: &Plan, has: &dyn Fn(&str) -> bool) -> Got {
+    walk_chain(&plan.chain, has)
+}
+
+/// [`walk`] over any chain (docker-py's, [`Plan::docker_py`]).
+pub fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
     let mut asked = Vec::new();
-    for link in &plan.chain {
+    for link in chain {
         match link {
             Link::Ask {
                 helper, key, via, ..
@@ -364,11 +376,18 @@ mod tests {
             }
         );
         let (k, r) = keys();
+        let p = plan(Family::Docker, &m, &k, &r, REPO);
+        assert!(matches!(
+            walk_chain(p.docker_py.as_deref().unwrap(), &|_| false),
+            Got::Plaintext { ref key, .. } if key == HOST
+        ));
+        // docker-py reads exact member names only: "CredHelpers" routes nothing for it.
+        let m = one_config(r#"{"CredHelpers": {"r.io": "beta9"}}"#);
+        let p = plan(Family::Docker, &m, &k, &r, REPO);
+        assert_eq!(walk(&p, &|_| true), entry(HOST));
         assert_eq!(
-            plan(Family::Docker, &m, &k, &r, REPO)
-                .docker_py_fallback
-                .as_deref(),
-            Some(HOST)
+            walk_chain(p.docker_py.as_deref().unwrap(), &|_| true),
+            Got::Anonymous { asked: vec![] }
         );
         // containers/image: a not-found moves on to the next file, whose plaintext answers.
         let m = Machine {

@@ -875,7 +875,8 @@ fn nobody_routes(
 }
 
 /// One family's predicted pull: what it sends (the model's walk over its plan) and whether the
-/// registry accepts that for this image.
+/// registry accepts that for this image. The docker family is judged for the CLI and docker-py
+/// apart when the two would send different things.
 fn pull_step(
     ctx: &Context,
     p: &Plan,
@@ -895,12 +896,65 @@ fn pull_step(
         };
         return step(&name, Mark::Skip, format!("{who}: {why}"));
     }
-    let what = match reference {
-        Reference::Tag(t) => format!("{repo}:{t}"),
+    let has = |k: &str| stored(ctx, k);
+    let got = clients::walk(p, &has);
+    let mut parts = vec![(who, got.clone())];
+    if let Some(py) = &p.docker_py {
+        let py = clients::walk_chain(py, &has);
+        if py != got {
+            parts = vec![("docker CLI", got), ("docker-py", py)];
+        }
+    }
+    let target = PullTarget {
+        registry,
+        repo,
+        reference,
+    };
+    let judged: Vec<(Mark, String, Option<String>)> = parts
+        .into_iter()
+        .map(|(who, got)| judge(ctx, p, who, &got, &target, opts, pulls))
+        .collect();
+    let mark = [Mark::Fail, Mark::Skip]
+        .into_iter()
+        .find(|m| judged.iter().any(|(j, _, _)| j == m))
+        .unwrap_or(Mark::Ok);
+    let detail = judged
+        .iter()
+        .map(|(_, d, _)| d.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let fix = judged
+        .into_iter()
+        .find(|(m, _, _)| *m == Mark::Fail)
+        .and_then(|(_, _, f)| f);
+    let mut s = step(&name, mark, detail);
+    s.fix = fix;
+    s
+}
+
+struct PullTarget<'a> {
+    registry: &'a Registry,
+    repo: &'a str,
+    reference: &'a Reference,
+}
+
+/// What one client (group) sends and how the registry takes it: mark, words, fix.
+fn judge(
+    ctx: &Context,
+    p: &Plan,
+    who: &str,
+    got: &Got,
+    t: &PullTarget,
+    opts: &Options,
+    pulls: &mut Pulls,
+) -> (Mark, String, Option<String>) {
+    let (registry, repo) = (t.registry, t.repo);
+    let what = match t.reference {
+        Reference::Tag(tag) => format!("{repo}:{tag}"),
         Reference::Digest(d) => format!("{repo}@{d}"),
     };
-    let got = clients::walk(p, &|k| stored(ctx, k));
-    let (sent, key, fix) = match &got {
+    let containers = p.family == Family::Containers;
+    let (sent, key, fix) = match got {
         Got::Entry { key, via } => (
             format!(
                 "ask \"{}\" ({via}) and get the entry {}",
@@ -917,39 +971,40 @@ fn pull_step(
             ),
         ),
         Got::OtherHelper { helper, key } => {
-            return step(
-                &name,
+            return (
                 Mark::Fail,
                 format!(
                     "{who}: ask docker-credential-{} for \"{}\", not this helper: not checked",
                     printable(helper),
                     printable(key)
                 ),
+                Some(configure_cmd(registry, containers, false)),
             )
-            .fix(configure_cmd(registry, p.family == Family::Containers, false))
         }
         Got::Plaintext { key, file } => {
-            return step(
-                &name,
+            return (
                 Mark::Fail,
                 format!(
                     "{who}: send the plaintext login auths[\"{}\"] of {}, not this helper's: not checked",
                     printable(key),
                     shown(file)
                 ),
+                Some(configure_cmd(registry, containers, true)),
             )
-            .fix(configure_cmd(registry, p.family == Family::Containers, true))
         }
         Got::Anonymous { asked } => {
             let why = if !p.reads_config {
                 "they read no client config file here".to_string()
-            } else if let (Family::Containers, Some(store)) = (p.family, &p.ignored_store) {
+            } else if let (true, Some(store)) = (containers, &p.ignored_store) {
                 format!(
                     "credsStore (docker-credential-{}) is not read by containers/image",
                     printable(store)
                 )
             } else if asked.is_empty() {
-                format!("nothing routes {} to this helper", printable(registry.as_str()))
+                format!(
+                    "nothing routes {} to this helper",
+                    printable(registry.as_str())
+                )
             } else {
                 format!(
                     "this helper has nothing under {}",
@@ -961,32 +1016,25 @@ fn pull_step(
                 )
             };
             let fix = if asked.is_empty() {
-                configure_cmd(registry, p.family == Family::Containers, false)
+                configure_cmd(registry, containers, false)
             } else {
                 add_hint(ctx, registry)
             };
             (format!("{why}; they pull anonymously"), None, fix)
         }
     };
-    let py = match (&p.docker_py_fallback, &got) {
-        (Some(k), Got::Anonymous { .. }) => format!(
-            " (docker-py sends the plaintext login auths[\"{}\"] instead)",
-            printable(k)
-        ),
-        _ => String::new(),
-    };
     let Some(o) = pulls.outcome(ctx, key.as_deref(), opts) else {
-        return step(
-            &name,
+        return (
             Mark::Skip,
-            format!("{who}: {sent}{py}; --no-network: not checked"),
+            format!("{who}: {sent}; --no-network: not checked"),
+            None,
         );
     };
     if o.unreached {
-        return step(
-            &name,
+        return (
             Mark::Skip,
-            format!("{who}: {sent}{py}; the registry was not reached"),
+            format!("{who}: {sent}; the registry was not reached"),
+            None,
         );
     }
     if o.works {
@@ -995,9 +1043,9 @@ fn pull_step(
         } else {
             format!("the registry serves {what} anonymously")
         };
-        return step(&name, Mark::Ok, format!("{who}: {sent}{py}: {how}"));
+        return (Mark::Ok, format!("{who}: {sent}: {how}"), None);
     }
-    step(&name, Mark::Fail, format!("{who}: {sent}{py}: {}", o.why)).fix(fix)
+    (Mark::Fail, format!("{who}: {sent}: {}", o.why), Some(fix))
 }
 
 fn not_ours(head: &str, route: &Route) -> String {
@@ -2101,8 +2149,15 @@ mod tests {
         );
         let d = get(&steps, "pull.docker");
         assert_eq!(d.mark, Mark::Fail);
-        assert!(d.detail.contains("this helper has nothing under \"r.io\"; they pull anonymously (docker-py sends the plaintext login auths[\"r.io\"] instead): manifest 401"), "{d:?}");
+        assert!(d.detail.starts_with("docker CLI: this helper has nothing under \"r.io\"; they pull anonymously: manifest 401"), "{d:?}");
+        assert!(
+            d.detail.contains(
+                "; docker-py: send the plaintext login auths[\"r.io\"] of /h/.docker/config.json"
+            ),
+            "{d:?}"
+        );
         // A public image: the anonymous pull works.
+        let m = machine(r#"{"credHelpers": {"r.io": "beta9"}}"#);
         let steps = verdict(
             &ctx,
             &m,
@@ -2110,6 +2165,22 @@ mod tests {
             vec![(None, outcome(true, ""))],
         );
         assert_eq!(get(&steps, "pull.docker").mark, Mark::Ok);
+        // "CredHelpers" routes the docker CLI, not docker-py (Python reads exact names).
+        let ctx = with_entries(&[(HOST, "right")]);
+        let m = machine(r#"{"CredHelpers": {"r.io": "beta9"}}"#);
+        let steps = verdict(
+            &ctx,
+            &m,
+            Some(Family::Docker),
+            vec![
+                (Some(HOST), outcome(true, "")),
+                (None, outcome(false, "manifest 401")),
+            ],
+        );
+        let d = get(&steps, "pull.docker");
+        assert_eq!(d.mark, Mark::Fail);
+        assert!(d.detail.starts_with("docker CLI: ask \"r.io\" (credHelpers) and get the entry r.io: the registry accepts it"), "{d:?}");
+        assert!(d.detail.contains("; docker-py: nothing routes r.io to this helper; they pull anonymously: manifest 401"), "{d:?}");
     }
 
     #[test]
