@@ -145,9 +145,20 @@ impl Document {
         self.set_object(Member::CredHelpers, &entries)
     }
 
-    /// Writes the merged object into the last member Go takes for `field`, as it is spelled (or
-    /// appends one), and drops the earlier ones, whose entries it now holds; each value is given
-    /// as JSON text, kept as it is.
+    /// Is `field` in at most one member, spelled as docker writes it? Otherwise Go and docker-py
+    /// read different things (docker-py reads only that spelling).
+    pub fn is_canonical(&self, field: Member) -> bool {
+        match self.members_of(field).as_slice() {
+            [] => true,
+            [i] => self.members[*i].0 == field.name(),
+            _ => false,
+        }
+    }
+
+    /// Writes the merged object into the last member Go takes for `field`, in its place and
+    /// named as docker writes it (so docker-py reads it too), or appends one; the earlier members
+    /// of that field, whose entries it now holds, are dropped. Each value is given as JSON text,
+    /// kept as it is.
     fn set_object(&mut self, field: Member, entries: &[(String, String)]) -> Result<(), String> {
         let key = field.name();
         let i = &self.indent;
@@ -164,7 +175,7 @@ impl Document {
         let mut at = self.members_of(field);
         match at.pop() {
             Some(last) => {
-                self.members[last].1 = raw;
+                self.members[last] = (key.to_string(), raw);
                 for i in at.into_iter().rev() {
                     self.members.remove(i);
                 }
@@ -695,8 +706,9 @@ mod tests {
             .unwrap();
         assert_eq!(
             d.render(),
-            "{\n\t\"CredHelpers\": {\n\t\t\"a.io\": \"x\",\n\t\t\"b.io\": \"beta9\"\n\t}\n}\n"
+            "{\n\t\"credHelpers\": {\n\t\t\"a.io\": \"x\",\n\t\t\"b.io\": \"beta9\"\n\t}\n}\n"
         );
+        assert!(d.is_canonical(Member::CredHelpers));
         let d = Document::parse(
             r#"{"credHelpers": {"a.io": "x", "b.io": "x"}, "z": 1, "CREDHELPERS": {"b.io": "y"}}"#,
         )
@@ -713,7 +725,7 @@ mod tests {
         d2.set_cred_helpers(&h).unwrap();
         let out = d2.render();
         assert_eq!(out.matches("a.io").count(), 1, "{out}");
-        assert!(out.contains("\"z\": 1,\n\t\"CREDHELPERS\""), "{out}");
+        assert!(out.contains("\"z\": 1,\n\t\"credHelpers\""), "{out}");
         e.set_cred_helpers(&[("c.io".into(), "beta9".into())])
             .unwrap();
         assert_eq!(

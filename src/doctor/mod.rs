@@ -855,7 +855,11 @@ fn nobody_routes(
     if routed || said {
         return None;
     }
-    let who: Vec<&str> = plans.iter().map(|p| p.family.clients()).collect();
+    let who: Vec<&str> = plans
+        .iter()
+        .filter(|p| opts.client.is_some() || p.family != Family::Kubelet)
+        .map(|p| p.family.clients())
+        .collect();
     Some(
         step(
             "routing",
