@@ -17,6 +17,7 @@ mod support;
 mod add_routing;
 mod azure;
 mod cli;
+mod client_matrix;
 mod config_keys;
 mod configure;
 mod configure_links;
