@@ -11,10 +11,11 @@
 //! - podman: `podman pull` into a vfs store in the sandbox, inside a private mount namespace whose
 //!   `/var/lib/containers` is a tmpfs (nothing of the machine's is written).
 //!
-//! The helper on the clients' PATH records each `get` key. Each client's result must match its
-//! family's line: pulled through the helper ⇔ "the registry accepts it"; pulled with a plaintext
-//! login ⇔ "plaintext"; refused after asking the helper ⇔ "get the entry" without "accepts";
-//! refused without asking ⇔ "pull anonymously" (or the family reads no config file here).
+//! The helper on the clients' PATH records each `get` and whether it answered with a login. Each
+//! client's result must match its family's line: pulled with the helper's login ⇔ "the registry
+//! accepts it"; pulled without it ⇔ "plaintext"; refused with the helper's login ⇔ "get the
+//! entry" without "accepts"; refused with none (not asked, or not-found) ⇔ "pull anonymously" (or
+//! the family reads no config file here).
 //! Doctor's exit status is asserted per form.
 
 use crate::registry_env::{self as kit, tools_present, Registry};
@@ -33,7 +34,8 @@ const TAG: &str = "v1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Did {
     pulled: bool,
-    asked_helper: bool,
+    /// This helper answered a `get` with a login (not not-found).
+    helper_answered: bool,
 }
 
 struct Machine {
@@ -54,7 +56,7 @@ impl Machine {
         fs::create_dir_all(&helper_dir).unwrap();
         let log = s.path().join("helper-calls.log");
         let script = format!(
-            "#!/bin/sh\ncase \"$1\" in\nget)\n  printf 'get ' >>'{l}'\n  tee -a '{l}' | '{b}' \"$@\"\n  rc=$?\n  echo >>'{l}'\n  exit $rc ;;\n*)\n  exec '{b}' \"$@\" ;;\nesac\n",
+            "#!/bin/sh\ncase \"$1\" in\nget)\n  printf 'get ' >>'{l}'\n  tee -a '{l}' | '{b}' \"$@\"\n  rc=$?\n  printf ' rc=%s\\n' \"$rc\" >>'{l}'\n  exit $rc ;;\n*)\n  exec '{b}' \"$@\" ;;\nesac\n",
             l = log.display(),
             b = bin().display()
         );
@@ -109,13 +111,13 @@ impl Machine {
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(!out.contains(CANARY), "a client printed the secret: {out}");
-        let asked = fs::read_to_string(&self.log)
+        let answered = fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
-            .any(|l| l.starts_with("get "));
+            .any(|l| l.starts_with("get ") && l.ends_with(" rc=0"));
         Did {
             pulled: o.status.success(),
-            asked_helper: asked,
+            helper_answered: answered,
         }
     }
 
@@ -230,7 +232,7 @@ fn part<'a>(line: &'a str, client: &str) -> &'a str {
 
 /// Does what doctor says about one client agree with what it did?
 fn agrees(said: &str, did: Did) -> bool {
-    match (did.pulled, did.asked_helper) {
+    match (did.pulled, did.helper_answered) {
         (true, true) => said.contains("the registry accepts it"),
         (true, false) => said.contains("plaintext") || said.contains("anonymously"),
         (false, true) => said.contains("and get the entry") && !said.contains("accepts it"),
@@ -241,10 +243,10 @@ fn agrees(said: &str, did: Did) -> bool {
 }
 
 fn shown(did: Did) -> &'static str {
-    match (did.pulled, did.asked_helper) {
-        (true, true) => "200 via helper",
+    match (did.pulled, did.helper_answered) {
+        (true, true) => "200 helper's login",
         (true, false) => "200 plaintext",
-        (false, true) => "401 via helper",
+        (false, true) => "401 helper's login",
         (false, false) => "401 anonymous",
     }
 }
@@ -341,6 +343,21 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
                 }
             }),
             0,
+        ),
+        (
+            "credHelpers, login only in plaintext auths",
+            Box::new({
+                let h = host.clone();
+                move |m: &mut Machine| {
+                    let cfg = m.docker_config();
+                    kit::write_plain_auth_file(&cfg, &h, USER, CANARY);
+                    let text = fs::read_to_string(&cfg).unwrap();
+                    let text =
+                        text.replacen('{', &format!(r#"{{"credHelpers": {{"{h}": "beta9"}}, "#), 1);
+                    fs::write(&cfg, text).unwrap();
+                }
+            }),
+            1,
         ),
         (
             "REGISTRY_AUTH_FILE",
