@@ -396,11 +396,17 @@ pub fn run_shown(
     );
     // The live check answers for the entry it used; every other credential a family would send
     // is checked the same way, once (docs/clients.md, "The client families").
+    // It went anonymous when the entry gave no login: then it says nothing about the entry.
+    let probed = match (answering, &login) {
+        (None, _) => Some(None),
+        (Some(e), Some(_)) => Some(Some(e.record.registry.as_str().to_string())),
+        (Some(_), None) => None,
+    };
     let mut pulls = Pulls {
-        known: vec![(
-            answering.map(|e| e.record.registry.as_str().to_string()),
-            Outcome::of(&report.steps[live_from..]),
-        )],
+        known: probed
+            .map(|k| (k, Outcome::of(&report.steps[live_from..])))
+            .into_iter()
+            .collect(),
         target: Some((registry.clone(), repo.clone(), reference.clone())),
     };
     for p in &plans {
@@ -782,10 +788,11 @@ impl Pulls {
         let norm = |k: &str| {
             Registry::from_server_url(k).map_or_else(|_| k.to_string(), |r| r.as_str().to_string())
         };
+        // A registry that was not reached is not asked again (each try may take the budget).
         if let Some((_, o)) = self
             .known
             .iter()
-            .find(|(k, _)| k.as_deref().map(norm) == key.map(norm))
+            .find(|(k, o)| o.unreached || k.as_deref().map(norm) == key.map(norm))
         {
             return Some(o.clone());
         }
@@ -2196,10 +2203,25 @@ mod tests {
             unreached: true,
             why: "cannot reach".into(),
         };
-        let steps = verdict(&ctx, &m, Some(Family::Ggcr), vec![(Some(HOST), unreached)]);
+        let steps = verdict(
+            &ctx,
+            &m,
+            Some(Family::Ggcr),
+            vec![(Some(HOST), unreached.clone())],
+        );
         let g = get(&steps, "pull.ggcr");
         assert_eq!(g.mark, Mark::Skip);
         assert!(g.detail.contains("the registry was not reached"), "{g:?}");
+        // Unreached once: no other credential is tried (each try may take the whole budget).
+        let image = format!("{HOST}/{REPO}:1");
+        let mut pulls = Pulls {
+            known: vec![(None, unreached)],
+            target: Some(parse_target(&image).unwrap()),
+        };
+        let o = pulls
+            .outcome(&ctx, Some(HOST), &Options::default())
+            .unwrap();
+        assert!(o.unreached && pulls.known.len() == 1);
         let mut pulls = Pulls::offline();
         let image = format!("{HOST}/{REPO}:1");
         let (registry, repo, reference) = parse_target(&image).unwrap();
