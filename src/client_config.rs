@@ -270,12 +270,16 @@ pub struct AuthEntry {
     pub secret: bool,
 }
 
-/// What a config file says about routing.
+/// What a config file says about routing, as the Go clients read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
     pub cred_helpers: Vec<(String, String)>,
     pub creds_store: Option<String>,
     pub auths: Vec<AuthEntry>,
+    /// What docker-py reads of docker's config.json, when it differs from the above (Python's
+    /// `json`: exact member names only, the last of a name wins whole; docs/clients.md, "Key
+    /// rules of config.json").
+    pub docker_py: Option<Box<Parsed>>,
 }
 
 /// A config file as found.
@@ -294,6 +298,20 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// The same file as docker-py reads it.
+    pub fn as_docker_py(&self) -> ConfigFile {
+        let state = match &self.state {
+            FileState::Parsed(p) => {
+                FileState::Parsed(p.docker_py.as_deref().cloned().unwrap_or_else(|| p.clone()))
+            }
+            other => other.clone(),
+        };
+        ConfigFile {
+            path: self.path.clone(),
+            state,
+        }
+    }
+
     pub fn exists(&self) -> bool {
         !matches!(self.state, FileState::Absent)
     }
@@ -376,19 +394,91 @@ pub fn parse(bytes: &[u8], legacy: bool) -> Result<Parsed, String> {
         });
     }
     let raw: RawConfig = serde_json::from_slice(bytes).map_err(at)?;
-    Ok(Parsed {
-        cred_helpers: raw.cred_helpers.map(|h| h.0).unwrap_or_default(),
+    let mut out = Parsed {
+        cred_helpers: raw.cred_helpers,
         creds_store: raw.creds_store.filter(|s| !s.is_empty()),
-        auths: raw.auths.map(|a| a.0).unwrap_or_default(),
-    })
+        auths: raw
+            .auths
+            .into_iter()
+            .map(|(key, secret)| AuthEntry { key, secret })
+            .collect(),
+        docker_py: None,
+    };
+    if raw.py != out {
+        out.docker_py = Some(Box::new(raw.py));
+    }
+    Ok(out)
 }
 
-/// The members of a config file that decide routing. Go's decoder matches member names without
-/// regard to case (encoding/json), so do we.
+/// The members of docker's config.json that decide routing. docker, docker-py's Go peers,
+/// go-containerregistry and containers/image all decode the file with Go's `encoding/json`, whose
+/// rules this type is the one place to state (docs/clients.md, "Key rules of config.json"):
+/// a member name matches a field without regard to case (`"CredHelpers"` is `credHelpers`);
+/// members that fill the same field are all decoded, in file order, so objects merge (a later
+/// entry for the same key wins), a later string replaces an earlier one, and `null` empties an
+/// object but leaves a string as it was. `doctor` reads through it (here), and `configure-docker`
+/// edits through it (`commands::jsonfile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member {
+    CredHelpers,
+    CredsStore,
+    Auths,
+}
+
+impl Member {
+    /// The spelling docker writes, used when the member is new.
+    pub fn name(self) -> &'static str {
+        match self {
+            Member::CredHelpers => "credHelpers",
+            Member::CredsStore => "credsStore",
+            Member::Auths => "auths",
+        }
+    }
+
+    /// The field a member name fills, as Go matches it.
+    pub fn of(key: &str) -> Option<Member> {
+        [Member::CredHelpers, Member::CredsStore, Member::Auths]
+            .into_iter()
+            .find(|m| go_name_eq(key, m.name()))
+    }
+}
+
+/// Go's `encoding/json` name match: equal under simple case folding. Besides ASCII case, two
+/// non-ASCII letters fold onto ASCII ones: U+017F (long s) onto `s`, U+212A (Kelvin sign) onto `k`.
+pub fn go_name_eq(key: &str, name: &str) -> bool {
+    let fold = |c: char| match c {
+        '\u{17f}' => 's',
+        '\u{212a}' => 'k',
+        c => c.to_ascii_lowercase(),
+    };
+    key.chars().map(fold).eq(name.chars().map(fold))
+}
+
+/// Folds one more decoded member into an object field, as Go decodes into a map that already
+/// exists: `None` (JSON `null`) empties it; entries are added, a later one replacing an earlier
+/// one under the same key (within one member too).
+pub fn merge_object<T>(acc: &mut Vec<(String, T)>, next: Option<Vec<(String, T)>>) {
+    let Some(next) = next else {
+        acc.clear();
+        return;
+    };
+    for (k, v) in next {
+        match acc.iter_mut().find(|(ak, _)| *ak == k) {
+            Some(slot) => slot.1 = v,
+            None => acc.push((k, v)),
+        }
+    }
+}
+
+/// The routing members of a config file, decoded as Go decodes them ([`Member`]), and as
+/// docker-py (Python's `json`) reads them: only the exact names, the last member of a name
+/// replacing the earlier ones whole.
+#[derive(Default)]
 struct RawConfig {
-    cred_helpers: Option<Pairs>,
+    cred_helpers: Vec<(String, String)>,
     creds_store: Option<String>,
-    auths: Option<Auths>,
+    auths: Vec<(String, bool)>,
+    py: Parsed,
 }
 
 impl<'de> Deserialize<'de> for RawConfig {
@@ -400,18 +490,39 @@ impl<'de> Deserialize<'de> for RawConfig {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawConfig, A::Error> {
-                let mut out = RawConfig {
-                    cred_helpers: None,
-                    creds_store: None,
-                    auths: None,
-                };
-                // The last of duplicate members wins, as in Go.
+                let mut out = RawConfig::default();
                 while let Some(key) = map.next_key::<String>()? {
-                    match key.to_ascii_lowercase().as_str() {
-                        "credhelpers" => out.cred_helpers = map.next_value()?,
-                        "credsstore" => out.creds_store = map.next_value()?,
-                        "auths" => out.auths = map.next_value()?,
-                        _ => {
+                    let field = Member::of(&key);
+                    let exact = field.is_some_and(|m| m.name() == key);
+                    match field {
+                        Some(Member::CredHelpers) => {
+                            let next: Option<Pairs> = map.next_value()?;
+                            if exact {
+                                out.py.cred_helpers =
+                                    next.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+                            }
+                            merge_object(&mut out.cred_helpers, next.map(|p| p.0));
+                        }
+                        Some(Member::CredsStore) => {
+                            let next = map.next_value::<Option<String>>()?;
+                            if exact {
+                                out.py.creds_store = next.clone().filter(|s| !s.is_empty());
+                            }
+                            if let Some(s) = next {
+                                out.creds_store = Some(s);
+                            }
+                        }
+                        Some(Member::Auths) => {
+                            let next: Option<Auths> = map.next_value()?;
+                            if exact {
+                                out.py.auths =
+                                    next.as_ref().map(|a| a.0.clone()).unwrap_or_default();
+                            }
+                            let next =
+                                next.map(|a| a.0.into_iter().map(|e| (e.key, e.secret)).collect());
+                            merge_object(&mut out.auths, next);
+                        }
+                        None => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -485,17 +596,18 @@ impl<'de> Deserialize<'de> for HasSecret {
                 f.write_str("an auth entry object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HasSecret, A::Error> {
-                let mut secret = false;
+                // Per field, the last non-null value decides (Go: `null` leaves a string as it was).
+                let mut set = [false; SECRET_FIELDS.len()];
                 while let Some(key) = map.next_key::<String>()? {
-                    let lower = key.to_ascii_lowercase();
-                    if SECRET_FIELDS.contains(&lower.as_str()) {
-                        let NonEmpty(n) = map.next_value()?;
-                        secret |= n;
+                    if let Some(i) = SECRET_FIELDS.iter().position(|f| go_name_eq(&key, f)) {
+                        if let NonEmpty(Some(n)) = map.next_value()? {
+                            set[i] = n;
+                        }
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
-                Ok(HasSecret(secret))
+                Ok(HasSecret(set.contains(&true)))
             }
             // `"registry": null` and other non-objects hold nothing.
             fn visit_unit<E>(self) -> Result<HasSecret, E> {
@@ -506,8 +618,8 @@ impl<'de> Deserialize<'de> for HasSecret {
     }
 }
 
-/// Is a value a non-empty string? (Nothing of it is kept.)
-struct NonEmpty(bool);
+/// Is a value a non-empty string (`None`: `null`)? Nothing of it is kept.
+struct NonEmpty(Option<bool>);
 
 impl<'de> Deserialize<'de> for NonEmpty {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NonEmpty, D::Error> {
@@ -518,10 +630,10 @@ impl<'de> Deserialize<'de> for NonEmpty {
                 f.write_str("a string")
             }
             fn visit_str<E>(self, s: &str) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(!s.is_empty()))
+                Ok(NonEmpty(Some(!s.is_empty())))
             }
             fn visit_unit<E>(self) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(false))
+                Ok(NonEmpty(None))
             }
         }
         d.deserialize_any(V)
@@ -746,6 +858,37 @@ mod tests {
         )
         .unwrap();
         assert!(legacy.auths[0].secret);
+    }
+
+    /// Go's encoding/json rules (checked against go1.19): names in any case, later members win
+    /// per key, objects merge, `null` empties an object and leaves a string.
+    #[test]
+    fn members_follow_go_rules() {
+        let p = parse(
+            br#"{"credHelpers":{"a":"x","b":"x"},"CredHelpers":{"b":"y","c":"y"},"credsStore":"s1","CREDSSTORE":"s2","credsStore":null}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            p.cred_helpers,
+            [("a", "x"), ("b", "y"), ("c", "y")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(p.creds_store.as_deref(), Some("s2"));
+        let p = parse(br#"{"credHelpers":{"a":"x"},"credHelpers":null}"#, false).unwrap();
+        assert!(p.cred_helpers.is_empty());
+        let p = parse("{\"credHelper\u{17f}\":{\"a\":\"x\"}}".as_bytes(), false).unwrap();
+        assert_eq!(p.cred_helpers.len(), 1);
+        let p = parse(
+            br#"{"auths":{"r":{"auth":"x"}},"Auths":{"r":{"username":"u"},"s":{"Auth":"x","auth":""}}}"#,
+            false,
+        )
+        .unwrap();
+        let secret: Vec<_> = p.auths.iter().map(|a| (a.key.as_str(), a.secret)).collect();
+        assert_eq!(secret, [("r", false), ("s", false)]);
+        assert!(go_name_eq("CREDSSTORE", "credsStore"));
+        assert!(!go_name_eq("credsStores", "credsStore"));
+        assert_eq!(Member::of("AUTHS"), Some(Member::Auths));
+        assert_eq!(Member::of("auth"), None);
     }
 
     #[test]

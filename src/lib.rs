@@ -19,6 +19,7 @@
 pub mod actions;
 pub mod cli;
 pub mod client_config;
+pub mod clients;
 pub mod clock;
 pub mod commands;
 pub mod context;

@@ -14,7 +14,7 @@ use super::diff;
 use super::jsonfile::{self, Document, FileMeta};
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
-use crate::client_config::{self as cc, PrimarySource, HELPER};
+use crate::client_config::{self as cc, Member, PrimarySource, HELPER};
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::NewLogin;
@@ -560,6 +560,7 @@ fn write_once(
     let mut doc = Document::parse(f.old_text()).map_err(untouched)?;
     let mut added = Vec::new();
     let mut wanted = Vec::new();
+    let mut respelled = false;
     if !f.dialects.is_empty() {
         let mut helpers = doc.cred_helpers().map_err(untouched)?;
         for r in registries {
@@ -586,8 +587,12 @@ fn write_once(
                 }
             }
         }
-        if !added.is_empty() {
+        // A "CredHelpers" member (or several) routes the Go clients but not docker-py: it is
+        // rewritten as the one member every client reads (docs/clients.md, "Key rules of
+        // config.json").
+        if !added.is_empty() || !doc.is_canonical(Member::CredHelpers) {
             doc.set_cred_helpers(&helpers).map_err(untouched)?;
+            respelled = added.is_empty();
         }
     }
     if !f.remove.is_empty() {
@@ -599,7 +604,12 @@ fn write_once(
             .collect();
         doc.set_auths(&auths).map_err(untouched)?;
     }
-    if added.is_empty() && f.remove.is_empty() {
+    if respelled {
+        out.notes.push(format!(
+            "{shown}: credHelpers rewritten as the one member every client reads (docker-py reads only that spelling)"
+        ));
+    }
+    if added.is_empty() && f.remove.is_empty() && !respelled {
         if !f.dialects.is_empty() {
             out.notes.push(format!(
                 "{shown}: already routes {} to {HELPER}; nothing to do",

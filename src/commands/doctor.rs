@@ -2,6 +2,7 @@
 //! naming the first failing step and what to do (or one JSON object). Exit 1 when a step failed.
 
 use super::outcome::CmdResult;
+use crate::client_config::Family;
 use crate::context::Context;
 use crate::doctor::{self, Mark, Report, Step};
 use crate::error::printable;
@@ -13,7 +14,8 @@ pub const EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 doctor ghcr.io/org/app:1
   docker-credential-beta9 doctor localhost:5000/team/app --plain-http --json
-  docker-credential-beta9 doctor nvcr.io/nvidia/pytorch:24.01-py3 --no-network";
+  docker-credential-beta9 doctor nvcr.io/nvidia/pytorch:24.01-py3 --no-network
+  docker-credential-beta9 doctor ghcr.io/org/app:1 --client containers";
 
 #[derive(clap::Args)]
 pub struct DoctorArgs {
@@ -29,6 +31,30 @@ pub struct DoctorArgs {
     /// Stop after the login step: nothing is sent to the registry or a token service
     #[arg(long)]
     pub no_network: bool,
+    /// Predict the pull of one client family only (docker: docker CLI and docker-py;
+    /// containers: skopeo, podman, buildah; ggcr: go-containerregistry, crane; kubelet)
+    #[arg(long, value_enum, value_name = "FAMILY")]
+    pub client: Option<ClientArg>,
+}
+
+/// `--client`: the client families of docs/clients.md, "The client families".
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ClientArg {
+    Docker,
+    Containers,
+    Ggcr,
+    Kubelet,
+}
+
+impl ClientArg {
+    fn family(self) -> Family {
+        match self {
+            ClientArg::Docker => Family::Docker,
+            ClientArg::Containers => Family::Containers,
+            ClientArg::Ggcr => Family::Ggcr,
+            ClientArg::Kubelet => Family::Kubelet,
+        }
+    }
 }
 
 /// Runs doctor. Lines: each step goes to `progress` as soon as it is final (a registry that never
@@ -38,6 +64,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs, progress: &mut dyn FnMut(Output)) -
     let opts = doctor::Options {
         plain_http: args.plain_http,
         no_network: args.no_network,
+        client: args.client.map(ClientArg::family),
     };
     let mut out = Output::default();
     if args.json {
@@ -167,8 +194,21 @@ pub fn json(r: &Report) -> serde_json::Value {
             v
         })
         .collect();
+    // One line per family: what its pull will do.
+    let families: serde_json::Map<String, serde_json::Value> = r
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let family = s.name.strip_prefix("pull.")?;
+            Some((
+                family.to_string(),
+                json!({"status": s.mark.label().to_ascii_lowercase(), "detail": s.detail}),
+            ))
+        })
+        .collect();
     json!({
         "image": r.image,
+        "families": families,
         "registry": r.registry.as_ref().map(|x| x.as_str()),
         "repository": r.repository,
         "reference": r.reference.as_ref().map(|x| x.as_str()),

@@ -3,9 +3,11 @@
 //! The top-level object is kept as an ordered list of keys and raw value text, so every member
 //! we do not touch is written back byte for byte, in its place, with its formatting (docker
 //! itself writes tab-indented JSON; a serde_json `Value` would sort keys and reindent). Only
-//! `credHelpers` is re-rendered, and only when it changes.
+//! `credHelpers` is re-rendered, and only when it changes. Which members are `credHelpers` and
+//! `auths` is decided by `client_config::Member`, Go's rules, the same reader doctor uses
+//! (docs/clients.md, "Key rules of config.json").
 
-use crate::client_config::SECRET_FIELDS;
+use crate::client_config::{self as cc, Member, SECRET_FIELDS};
 use crate::fsutil;
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,9 +18,6 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
-
-pub const CRED_HELPERS: &str = "credHelpers";
-pub const AUTHS: &str = "auths";
 
 pub struct Document {
     members: Vec<(String, Box<RawValue>)>,
@@ -97,26 +96,71 @@ impl Document {
         })
     }
 
-    /// The `credHelpers` entries, in file order (the last `credHelpers` key wins, as in Go).
+    /// The indexes of the members Go decodes into `field`, in file order.
+    fn members_of(&self, field: Member) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|&i| Member::of(&self.members[i].0) == Some(field))
+            .collect()
+    }
+
+    /// One object member as Go sees it: every member naming it merged in file order
+    /// ([`cc::merge_object`]).
+    fn merged<T>(
+        &self,
+        field: Member,
+        decode: impl Fn(&str) -> Result<Vec<(String, T)>, ()>,
+        what: &str,
+    ) -> Result<Vec<(String, T)>, String> {
+        let mut out = Vec::new();
+        for i in self.members_of(field) {
+            let raw = self.members[i].1.get();
+            let next = if raw.trim() == "null" {
+                None
+            } else {
+                Some(decode(raw).map_err(|()| format!("{} {what}", field.name()))?)
+            };
+            cc::merge_object(&mut out, next);
+        }
+        Ok(out)
+    }
+
+    /// The `credHelpers` entries as docker reads them: every member Go takes for `credHelpers`
+    /// (any case), merged.
     pub fn cred_helpers(&self) -> Result<Vec<(String, String)>, String> {
-        let Some((_, raw)) = self.members.iter().rev().find(|(k, _)| k == CRED_HELPERS) else {
-            return Ok(Vec::new());
-        };
-        serde_json::from_str::<Helpers>(raw.get())
-            .map(|h| h.0)
-            .map_err(|_| format!("{CRED_HELPERS} is not an object of strings"))
+        self.merged(
+            Member::CredHelpers,
+            |raw| {
+                serde_json::from_str::<Helpers>(raw)
+                    .map(|h| h.0)
+                    .map_err(drop)
+            },
+            "is not an object of strings",
+        )
     }
 
     /// Replaces (or appends) `credHelpers`.
     pub fn set_cred_helpers(&mut self, helpers: &[(String, String)]) -> Result<(), String> {
         let entries: Vec<(String, String)> =
             helpers.iter().map(|(k, v)| (k.clone(), quote(v))).collect();
-        self.set_object(CRED_HELPERS, &entries)
+        self.set_object(Member::CredHelpers, &entries)
     }
 
-    /// Replaces the last member named `key` (or appends one) with an object of these members,
-    /// each value given as JSON text (kept as it is, with its own formatting).
-    fn set_object(&mut self, key: &str, entries: &[(String, String)]) -> Result<(), String> {
+    /// Is `field` in at most one member, spelled as docker writes it? Otherwise Go and docker-py
+    /// read different things (docker-py reads only that spelling).
+    pub fn is_canonical(&self, field: Member) -> bool {
+        match self.members_of(field).as_slice() {
+            [] => true,
+            [i] => self.members[*i].0 == field.name(),
+            _ => false,
+        }
+    }
+
+    /// Writes the merged object into the last member Go takes for `field`, in its place and
+    /// named as docker writes it (so docker-py reads it too), or appends one; the earlier members
+    /// of that field, whose entries it now holds, are dropped. Each value is given as JSON text,
+    /// kept as it is.
+    fn set_object(&mut self, field: Member, entries: &[(String, String)]) -> Result<(), String> {
+        let key = field.name();
         let i = &self.indent;
         let mut text = String::from("{");
         for (n, (k, v)) in entries.iter().enumerate() {
@@ -128,21 +172,31 @@ impl Document {
             text = "{}".into();
         }
         let raw = RawValue::from_string(text).map_err(|_| format!("cannot render {key}"))?;
-        match self.members.iter_mut().rev().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = raw,
+        let mut at = self.members_of(field);
+        match at.pop() {
+            Some(last) => {
+                self.members[last] = (key.to_string(), raw);
+                for i in at.into_iter().rev() {
+                    self.members.remove(i);
+                }
+            }
             None => self.members.push((key.to_string(), raw)),
         }
         Ok(())
     }
 
-    /// The `auths` entries (key, entry JSON), in file order; empty when there is none.
+    /// The `auths` entries (key, entry JSON) as docker reads them, merged like `credHelpers`;
+    /// empty when there is none.
     pub fn auths(&self) -> Result<Vec<(String, Box<RawValue>)>, String> {
-        let Some((_, raw)) = self.members.iter().rev().find(|(k, _)| k == AUTHS) else {
-            return Ok(Vec::new());
-        };
-        serde_json::from_str::<Members>(raw.get())
-            .map(|m| m.0)
-            .map_err(|_| format!("{AUTHS} is not an object"))
+        self.merged(
+            Member::Auths,
+            |raw| {
+                serde_json::from_str::<Members>(raw)
+                    .map(|m| m.0)
+                    .map_err(drop)
+            },
+            "is not an object",
+        )
     }
 
     /// Replaces `auths` with these entries (each kept byte for byte).
@@ -151,7 +205,7 @@ impl Document {
             .iter()
             .map(|(k, v)| (k.clone(), v.get().to_string()))
             .collect();
-        self.set_object(AUTHS, &entries)
+        self.set_object(Member::Auths, &entries)
     }
 
     /// A copy for the `.bak`: every `auths` entry without its secret members (a backup must
@@ -162,7 +216,7 @@ impl Document {
             indent: self.indent.clone(),
             trailing_newline: self.trailing_newline,
         };
-        if !self.members.iter().any(|(k, _)| k == AUTHS) {
+        if self.members_of(Member::Auths).is_empty() {
             return Ok(out);
         }
         let mut kept = Vec::new();
@@ -171,7 +225,7 @@ impl Document {
             if let Ok(Members(fields)) = serde_json::from_str::<Members>(raw.get()) {
                 let fields: Vec<(String, String)> = fields
                     .into_iter()
-                    .filter(|(k, _)| !SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()))
+                    .filter(|(k, _)| !SECRET_FIELDS.iter().any(|f| cc::go_name_eq(k, f)))
                     .map(|(k, v)| (k, v.get().to_string()))
                     .collect();
                 let body = fields
@@ -181,7 +235,7 @@ impl Document {
                     .join(", ");
                 let text = format!("{{{body}}}");
                 let raw =
-                    RawValue::from_string(text).map_err(|_| format!("cannot render {AUTHS}"))?;
+                    RawValue::from_string(text).map_err(|_| "cannot render auths".to_string())?;
                 kept.push((key, raw));
             }
         }
@@ -641,6 +695,62 @@ mod tests {
         let d = Document::parse("{\"credHelpers\": [\"x\"]}").unwrap();
         assert!(d.cred_helpers().is_err());
     }
+    /// Go's rules decide which member is which (checked against encoding/json, go1.19): any
+    /// case, later entries win, objects merge, `null` empties; edits go into the member docker
+    /// reads, never a second one beside it.
+    #[test]
+    fn members_are_found_with_go_rules_and_edited_in_place() {
+        let mut d = Document::parse("{\n\t\"CredHelpers\": {\"a.io\": \"x\"}\n}\n").unwrap();
+        assert_eq!(d.cred_helpers().unwrap(), vec![("a.io".into(), "x".into())]);
+        d.set_cred_helpers(&[("a.io".into(), "x".into()), ("b.io".into(), "beta9".into())])
+            .unwrap();
+        assert_eq!(
+            d.render(),
+            "{\n\t\"credHelpers\": {\n\t\t\"a.io\": \"x\",\n\t\t\"b.io\": \"beta9\"\n\t}\n}\n"
+        );
+        assert!(d.is_canonical(Member::CredHelpers));
+        let d = Document::parse(
+            r#"{"credHelpers": {"a.io": "x", "b.io": "x"}, "z": 1, "CREDHELPERS": {"b.io": "y"}}"#,
+        )
+        .unwrap();
+        let h = d.cred_helpers().unwrap();
+        assert_eq!(
+            h,
+            vec![("a.io".into(), "x".into()), ("b.io".into(), "y".into())]
+        );
+        let mut e =
+            Document::parse(r#"{"credHelpers": {"a.io": "x"}, "credHelpers": null}"#).unwrap();
+        assert!(e.cred_helpers().unwrap().is_empty());
+        let mut d2 = d;
+        d2.set_cred_helpers(&h).unwrap();
+        let out = d2.render();
+        assert_eq!(out.matches("a.io").count(), 1, "{out}");
+        assert!(out.contains("\"z\": 1,\n\t\"credHelpers\""), "{out}");
+        e.set_cred_helpers(&[("c.io".into(), "beta9".into())])
+            .unwrap();
+        assert_eq!(
+            e.cred_helpers().unwrap(),
+            vec![("c.io".into(), "beta9".into())]
+        );
+        // auths: the same rules; the long s folds onto s as in Go.
+        let d = Document::parse(r#"{"authſ": {"r.io": {"auth": "eDp5"}}, "Auths": {"q.io": {}}}"#)
+            .unwrap();
+        let keys: Vec<String> = d.auths().unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["r.io", "q.io"]);
+        // Doctor's reader agrees on every one of these.
+        for text in [
+            r#"{"CredHelpers": {"a.io": "x"}}"#,
+            r#"{"credHelpers": {"a.io": "x", "b.io": "x"}, "CREDHELPERS": {"b.io": "y"}}"#,
+            r#"{"credHelpers": {"a.io": "x"}, "credHelpers": null}"#,
+        ] {
+            let p = cc::parse(text.as_bytes(), false).unwrap();
+            assert_eq!(
+                p.cred_helpers,
+                Document::parse(text).unwrap().cred_helpers().unwrap()
+            );
+        }
+    }
+
     fn raw(text: &str) -> Box<RawValue> {
         RawValue::from_string(text.to_string()).unwrap()
     }

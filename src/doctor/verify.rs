@@ -91,6 +91,7 @@ pub fn verify(
     let opts = Options {
         plain_http,
         no_network: false,
+        client: None,
     };
     let mut steps: Vec<Step> = Vec::new();
     live(ctx, &t, Some(&login), &opts, &mut steps, &mut |_| {});

@@ -175,8 +175,13 @@ fn right_credential_passes_every_step() {
     assert!(kubelet["ok"].is_null(), "{kubelet}");
     assert!(steps
         .iter()
-        .filter(|st| st["name"] != "routing.kubelet")
+        .filter(|st| st["name"] != "routing.kubelet" && st["name"] != "pull.kubelet")
         .all(|st| st["ok"] == true));
+    // One prediction per family.
+    for family in ["docker", "containers", "ggcr"] {
+        assert_eq!(v["families"][family]["status"], "ok", "{v}");
+    }
+    assert_eq!(v["families"]["kubelet"]["status"], "skip", "{v}");
 }
 
 #[test]
