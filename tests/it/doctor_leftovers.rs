@@ -129,6 +129,8 @@ fn an_entry_only_in_another_workspace_is_named_by_doctor_and_get_stays_byte_exac
         &[("BETA9_WORKSPACE", "team-b")],
     );
     stored.assert_ok();
+    // Routed, so the first thing doctor finds wrong is the entry, not the routing.
+    s.run(&["configure-docker", HOST], b"").assert_ok();
     let got = s.get(HOST);
     assert_eq!((got.code, got.stdout.as_str()), (1, NOT_FOUND), "{got:?}");
     let o = doctor(&s, &format!("{HOST}/team/app:1"));
