@@ -611,7 +611,12 @@ fn routing(
                             printable(&a.key)
                         ),
                     )
-                    .fix(configure_cmd(registry, false, true));
+                    // --migrate removes only a copy of the stored login; a different one is left
+                    // (and named by the plaintext step, with what to keep).
+                    .fix(format!(
+                        "`{}` removes it when it is a copy of the stored login; a different one is left, and the plaintext step says which to keep",
+                        configure_cmd(registry, false, true)
+                    ));
                 }
                 return step(&name, Mark::Ok, head);
             }
