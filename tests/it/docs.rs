@@ -300,7 +300,8 @@ fn the_link_checker_reports_a_missing_anchor_and_page() {
 }
 
 /// The README is a newcomer's path: it opens with the two set-up commands (CI runs the second),
-/// keeps the paste-and-run sections other tests execute, and leads on to docs/ pages that exist.
+/// keeps the paste-and-run sections other tests execute, says how to develop, and leads on to
+/// docs/ pages that exist.
 #[test]
 fn the_readme_opens_with_the_set_up_commands_and_leads_to_the_reference() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
@@ -327,6 +328,7 @@ fn the_readme_opens_with_the_set_up_commands_and_leads_to_the_reference() {
         "Pre-warming tokens",
         "Troubleshooting",
         "Configuration",
+        "Developing",
     ] {
         assert!(headings.contains(&h), "README lacks \"{h}\": {headings:?}");
     }
