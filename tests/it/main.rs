@@ -17,6 +17,7 @@ mod support;
 mod add_routing;
 mod azure;
 mod cli;
+mod config_table;
 mod configure;
 mod configure_links;
 mod docs;
