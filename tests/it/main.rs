@@ -19,6 +19,7 @@ mod azure;
 mod cli;
 mod client_matrix;
 mod config_keys;
+mod config_table;
 mod configure;
 mod configure_links;
 mod docs;
