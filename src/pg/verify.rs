@@ -16,6 +16,17 @@ use std::sync::Arc;
 impl Target {
     pub(super) fn tls_config(&self) -> Result<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = self.verifier(provider.clone())?;
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Other(anyhow::anyhow!("TLS set-up: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth())
+    }
+
+    /// The check `sslmode` and `sslrootcert` ask for.
+    fn verifier(&self, provider: Arc<CryptoProvider>) -> Result<Verifier> {
         let roots = match (&self.roots, self.mode) {
             (_, SslMode::Disable) => None,
             // `prefer` and a `require` without a root certificate encrypt but do not verify; a
@@ -32,8 +43,7 @@ impl Target {
             (Roots::System, _) => Some(crate::tls::rustls_roots()),
             (Roots::File(path), _) => Some(file_roots(path, self.what)?),
         };
-        let check_name = self.mode == SslMode::VerifyFull;
-        let verifier = Verifier {
+        Ok(Verifier {
             inner: match roots {
                 Some(r) => Some(
                     WebPkiServerVerifier::builder_with_provider(Arc::new(r), provider.clone())
@@ -42,15 +52,9 @@ impl Target {
                 ),
                 None => None,
             },
-            check_name,
-            provider: provider.clone(),
-        };
-        Ok(rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Other(anyhow::anyhow!("TLS set-up: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth())
+            check_name: self.mode == SslMode::VerifyFull,
+            provider,
+        })
     }
 }
 
@@ -134,5 +138,78 @@ impl ServerCertVerifier for Verifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support/pg_verify")
+            .join(name)
+    }
+
+    /// The server's certificate (`DNS:db.example`, signed by `ca.pem`), checked as a server
+    /// named `host` presenting it would be, under `sslmode` and `sslrootcert` (`None`: none),
+    /// at a fixed time inside the fixtures' validity.
+    fn check(mode: &str, root: Option<&str>, host: &str) -> std::result::Result<(), String> {
+        let mut url = format!("postgres://u@{host}/d?sslmode={mode}");
+        if let Some(r) = root {
+            url += &format!("&sslrootcert={}", fixture(r).display());
+        }
+        let target = Target::parse(&url, "BETA9_STORE_URL", None, None).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = target.verifier(provider).map_err(|e| e.to_string())?;
+        let pem = std::fs::read(fixture("server.pem")).unwrap();
+        let cert = CertificateDer::from_pem_slice(&pem).unwrap();
+        let name = ServerName::try_from(host.to_string()).unwrap();
+        // 2030-01-01: the fixtures are valid from 2026-12-07 for a century.
+        let now = UnixTime::since_unix_epoch(Duration::from_secs(1_893_456_000));
+        verifier
+            .verify_server_cert(&cert, &[], &name, &[], now)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn verify_full_checks_the_chain_and_the_name() {
+        assert_eq!(check("verify-full", Some("ca.pem"), "db.example"), Ok(()));
+        let other_name = check("verify-full", Some("ca.pem"), "other.example").unwrap_err();
+        assert!(other_name.contains("not valid for name"), "{other_name}");
+        let other_ca = check("verify-full", Some("other-ca.pem"), "db.example").unwrap_err();
+        assert!(other_ca.contains("UnknownIssuer"), "{other_ca}");
+    }
+
+    #[test]
+    fn verify_ca_checks_the_chain_only() {
+        assert_eq!(check("verify-ca", Some("ca.pem"), "db.example"), Ok(()));
+        assert_eq!(check("verify-ca", Some("ca.pem"), "other.example"), Ok(()));
+        let other_ca = check("verify-ca", Some("other-ca.pem"), "db.example").unwrap_err();
+        assert!(other_ca.contains("UnknownIssuer"), "{other_ca}");
+    }
+
+    /// libpq's rule (docs/postgres.md, "sslmode"): `require` with a root certificate is
+    /// `verify-ca`; without one it only encrypts.
+    #[test]
+    fn require_verifies_the_ca_only_when_given_one() {
+        assert_eq!(check("require", Some("ca.pem"), "other.example"), Ok(()));
+        assert!(check("require", Some("other-ca.pem"), "db.example").is_err());
+        assert_eq!(check("require", None, "other.example"), Ok(()));
+    }
+
+    /// `prefer` encrypts against passive listeners and never verifies, even with a root
+    /// certificate; `verify-ca` and `verify-full` without one are refused before connecting.
+    #[test]
+    fn prefer_never_verifies_and_the_verify_modes_need_a_root() {
+        assert_eq!(check("prefer", Some("other-ca.pem"), "db.example"), Ok(()));
+        assert_eq!(check("prefer", None, "db.example"), Ok(()));
+        for mode in ["verify-ca", "verify-full"] {
+            let e = check(mode, None, "db.example").unwrap_err();
+            assert!(e.contains("needs sslrootcert"), "{e}");
+        }
     }
 }
