@@ -2,6 +2,13 @@
 //! codes here: the edge turns these results into bytes and statuses. Every read-decide-write of an
 //! entry happens inside one store update, so nothing can land between the decision and the change.
 
+pub mod google;
+pub mod import_policy;
+pub mod platform;
+pub mod rekey;
+pub mod schema;
+pub mod tokens;
+
 use crate::context::Context;
 use crate::credential_type::CredentialType;
 use crate::detect;
@@ -10,7 +17,7 @@ use crate::login::{Login, NewLogin};
 use crate::record::{self, Credentials, Entry, Lifecycle, Record};
 use crate::registry::Registry;
 use crate::resolve;
-use crate::store::name::SecretName;
+use crate::secret_name::SecretName;
 use crate::store::sealed::{Current, Plan};
 use crate::store::used;
 use secrecy::SecretString;

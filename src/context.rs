@@ -7,7 +7,7 @@ use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
-use crate::store::crypt::Key;
+use crate::seal::{Key, Purpose};
 use crate::store::file::FileStore;
 use crate::store::key::KeySource;
 use crate::store::sealed::SealedStore;
@@ -49,15 +49,7 @@ impl Context {
         paths::validate_workspace(&workspace)?;
         let keys = KeySource::from_env(&env)?;
         let mut uses = None;
-        let backend: Box<dyn Store> = if env.get(env::STORE_URL).is_some() {
-            // Every machine of a shared store seals with one key (docs/postgres.md, "Keys").
-            if !matches!(keys, KeySource::File(_)) {
-                return Err(Error::Invalid(format!(
-                    "{} needs {}: every machine must seal with the same master key (e.g. a mounted secret)",
-                    env::STORE_URL,
-                    env::CREDENTIALS_KEY_FILE
-                )));
-            }
+        let backend: Box<dyn Store> = if shared_store(&env, &keys)? {
             Box::new(cached::open(&env)?)
         } else {
             let base = paths::data_base(&env)?;
@@ -113,7 +105,7 @@ impl Context {
         let dir = self.uses.as_deref()?;
         let interval = match self.env.get(env::LAST_USE_INTERVAL) {
             None => used::DEFAULT_INTERVAL,
-            Some(raw) => cached::parse_duration(raw).unwrap_or_else(|| {
+            Some(raw) => timeout::parse_duration(raw).unwrap_or_else(|| {
                 self.note(format!(
                     "{} is not a number of seconds (or of m, h, d); using {} s",
                     env::LAST_USE_INTERVAL,
@@ -225,6 +217,32 @@ impl Context {
         let mut notes = self.store.take_warnings();
         notes.append(&mut self.notes.borrow_mut());
         notes
+    }
+}
+
+/// Whether the environment names the shared store (`BETA9_STORE_URL`) rather than the local files;
+/// every machine of a shared store seals with one key, so it needs an operator's key file
+/// (docs/postgres.md, "Keys"). The one place both the context and `rekey` decide it.
+pub fn shared_store(env: &Env, keys: &KeySource) -> Result<bool> {
+    if env.get(env::STORE_URL).is_none() {
+        return Ok(false);
+    }
+    if !matches!(keys, KeySource::File(_)) {
+        return Err(Error::Invalid(format!(
+            "{} needs {}: every machine must seal with the same master key (e.g. a mounted secret)",
+            env::STORE_URL,
+            env::CREDENTIALS_KEY_FILE
+        )));
+    }
+    Ok(true)
+}
+
+/// Empties the workspace's local token cache, the one [`Context::tokens`] opens, sealed under a
+/// key derived from `master` (a rotation clears it: its files are sealed under the old key).
+pub fn clear_local_tokens(env: &Env, workspace: &str, master: &Key, budget: Duration) {
+    if let Ok(dir) = paths::cache_dir(env, workspace) {
+        let key = master.derive(workspace, Purpose::TokenCache);
+        let _ = FileTokenCache::new(dir, workspace, key, budget).clear();
     }
 }
 

@@ -5,7 +5,7 @@
 //! platform's SDK give an *image reference* (`myuser/img:tag`, `docker://ghcr.io/org/img`).
 
 use crate::error::{Error, Result};
-use crate::store::name::SecretName;
+use crate::secret_name::SecretName;
 use std::fmt;
 
 /// Docker Hub's canonical registry string (the design documents' and beta9's `registry`).

@@ -59,6 +59,19 @@ impl Deadline {
     }
 }
 
+/// Seconds, or a number with `s`, `m`, `h` or `d` (the copy, last-use and `--every` durations).
+pub fn parse_duration(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    let (num, unit) = match raw.char_indices().last()? {
+        (i, 's') => (&raw[..i], 1),
+        (i, 'm') => (&raw[..i], 60),
+        (i, 'h') => (&raw[..i], 3600),
+        (i, 'd') => (&raw[..i], 86400),
+        _ => (raw, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

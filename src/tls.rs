@@ -22,7 +22,7 @@ pub fn ureq_roots() -> ureq::tls::RootCerts {
 }
 
 /// The system's trust anchors as a rustls root store (PostgreSQL's `sslrootcert=system`,
-/// src/pg.rs). Unusable certificates are skipped, as above.
+/// src/pg/verify.rs). Unusable certificates are skipped, as above.
 pub fn rustls_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);

@@ -2,14 +2,13 @@
 //! a Google key named by path becomes its JSON content (docs/records.md, "Google names").
 
 use super::outcome::Failure;
+use crate::actions::google::KeyCheck;
 use crate::context::Context;
 use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
 use crate::env::Env;
 use crate::hosts;
 use crate::record::{Credentials, Record};
 use crate::registry::Registry;
-use crate::resolve::gcp_endpoints::Origin;
-use crate::resolve::gcp_key::GoogleKey;
 use secrecy::{ExposeSecret, SecretString};
 /// A Google credential file is a few KiB; anything past this is not one.
 const KEY_FILE_LIMIT: u64 = 1 << 20;
@@ -95,10 +94,10 @@ pub fn inline_google_key(
     read_paths: bool,
     env: &Env,
 ) -> Result<Credentials, Failure> {
-    let origin = Origin::from_env(env).map_err(Failure::User)?;
+    let keys = KeyCheck::from_env(env)?;
     let Some(value) = creds.get(GOOGLE_PATH) else {
         if let Some(v) = creds.get(GOOGLE_JSON) {
-            check_key_json(v.expose_secret().as_bytes(), GOOGLE_JSON, origin.as_ref())?;
+            check_key_json(v.expose_secret().as_bytes(), GOOGLE_JSON, &keys)?;
         }
         return Ok(creds);
     };
@@ -116,11 +115,7 @@ pub fn inline_google_key(
             "{GOOGLE_PATH} in an imported record must hold the key JSON, not a file path; put the content under {GOOGLE_JSON}"
         )));
     };
-    check_key_json(
-        content.expose_secret().as_bytes(),
-        GOOGLE_PATH,
-        origin.as_ref(),
-    )?;
+    check_key_json(content.expose_secret().as_bytes(), GOOGLE_PATH, &keys)?;
     let mut out = Credentials::new();
     for (name, v) in creds.iter() {
         if name != GOOGLE_PATH {
@@ -163,7 +158,7 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// The key must be a JSON object; errors give a position, never content.
-fn check_key_json(bytes: &[u8], name: &str, origin: Option<&Origin>) -> Result<(), Failure> {
+fn check_key_json(bytes: &[u8], name: &str, keys: &KeyCheck) -> Result<(), Failure> {
     #[derive(serde::Deserialize)]
     struct Shape {
         #[serde(rename = "type", default)]
@@ -180,13 +175,8 @@ fn check_key_json(bytes: &[u8], name: &str, origin: Option<&Origin>) -> Result<(
     // messages name the problem, never the content.
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Failure::user(format!("the Google key from {name} is not UTF-8")))?;
-    let key = GoogleKey::parse(text)
-        .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))?;
-    if let GoogleKey::External(x) = &key {
-        x.check_endpoints(origin)
-            .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))?;
-    }
-    Ok(())
+    keys.check(text)
+        .map_err(|reason| Failure::user(format!("the Google key from {name}: {reason}")))
 }
 
 /// Reads one credential variable for `add`, with errors that say what to do.

@@ -2,8 +2,8 @@
 //! tables"), for a DBA when the helper's role may not create them itself.
 
 use super::outcome::CmdResult;
+use crate::actions::schema;
 use crate::output::Output;
-use crate::store::postgres;
 
 pub const ABOUT: &str = "The shared PostgreSQL store (BETA9_STORE_URL): print its schema";
 pub const EXAMPLES: &str = "\
@@ -27,7 +27,7 @@ pub fn run(args: &DbArgs) -> CmdResult {
     match args.command {
         DbCommand::Schema => {
             let mut out = Output::default();
-            out.println(postgres::schema_sql().trim_end());
+            out.println(schema::shared_store_sql().trim_end());
             Ok(out)
         }
     }

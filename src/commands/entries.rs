@@ -4,14 +4,13 @@
 //! shared cache) and when it expires; never the token. Neither touches the network.
 
 use super::outcome::{CmdResult, Failure};
+use crate::actions::tokens::{self, LoginKind, Origin, Sharing};
 use crate::actions::{self, Removed};
 use crate::context::Context;
 use crate::error::{printable, Error};
 use crate::output::Output;
 use crate::record::{self, Entry};
-use crate::resolve::{self, LoginKind, Sharing};
 use crate::rfc3339;
-use crate::token::Origin;
 use std::io::Write as _;
 
 const FORCE_HINT: &str = "to delete it unread: remove --force";
@@ -219,7 +218,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     if let Some(url) = &entry.server_url {
         out.println(format!("stored by:   docker login as {}", printable(url)));
     }
-    if let Ok(LoginKind::Token { cached, sharing }) = resolve::login_kind(ctx, r) {
+    if let Ok(LoginKind::Token { cached, sharing }) = tokens::login_kind(ctx, r) {
         let now = ctx.now();
         let token = match cached {
             None => "none cached (the next get mints one)".to_string(),
@@ -299,7 +298,7 @@ fn expires_cell(ctx: &Context, e: &Entry) -> String {
 /// The TOKEN column of `ls`: `-` for a static login, else where the cached token came from and
 /// until when it works.
 fn token_cell(ctx: &Context, e: &Entry) -> String {
-    match resolve::login_kind(ctx, &e.record) {
+    match tokens::login_kind(ctx, &e.record) {
         Ok(LoginKind::Static) => "-".into(),
         Ok(LoginKind::Token { cached: None, .. }) => "none cached".into(),
         Ok(LoginKind::Token {
@@ -319,7 +318,7 @@ fn token_cell(ctx: &Context, e: &Entry) -> String {
 
 /// `ls --json`'s and `show --json`'s `token` object for minted tokens (none for static logins).
 fn token_json(ctx: &Context, e: &Entry) -> Option<serde_json::Value> {
-    let LoginKind::Token { cached, sharing } = resolve::login_kind(ctx, &e.record).ok()? else {
+    let LoginKind::Token { cached, sharing } = tokens::login_kind(ctx, &e.record).ok()? else {
         return None;
     };
     let mut v = serde_json::json!({"cached": cached.is_some(), "sharing": sharing.as_str()});

@@ -234,7 +234,7 @@ fn key_state(from: &Path, to: &Path) -> Result<KeyState, Failure> {
             from.display()
         ))
     })?;
-    if crate::store::key::parse_key(&bytes).is_none() {
+    if crate::seal::parse_key(&bytes).is_none() {
         return Err(Failure::user(format!(
             "the key file {} must hold 64 hex characters or exactly 32 raw bytes",
             from.display()

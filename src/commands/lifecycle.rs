@@ -110,7 +110,7 @@ pub fn prune(
 /// shared store's duration settings; a bare number (seconds or minutes?) is refused as ambiguous.
 pub fn duration_arg(s: &str) -> Result<u64, String> {
     let with_unit = s.trim_end().ends_with(['s', 'm', 'h', 'd']);
-    match crate::store::cached::parse_duration(s) {
+    match crate::timeout::parse_duration(s) {
         Some(secs) if with_unit && secs > 0 => Ok(secs),
         _ => Err("expected a positive number with s, m, h or d (90s, 15m, 2h, 7d)".into()),
     }

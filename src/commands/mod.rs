@@ -23,7 +23,6 @@ pub mod docs;
 pub mod doctor;
 pub mod entries;
 pub mod import;
-pub mod import_policy;
 pub mod jsonfile;
 pub mod kubelet;
 pub mod kubelet_install;

@@ -8,14 +8,12 @@
 
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
+use crate::actions::tokens::{Jitter, Origin, Warmed};
 use crate::context::Context;
 use crate::env::{self, Env};
 use crate::output::{Output, Status};
-use crate::resolve::Warmed;
 use crate::rfc3339;
-use crate::store::cached::parse_duration;
-use crate::token::fleet::{Pace, SystemPace};
-use crate::token::Origin;
+use crate::timeout::parse_duration;
 use std::time::Duration;
 
 pub const ABOUT: &str =
@@ -69,7 +67,7 @@ pub fn every(
         );
     }
     let jitter = args.jitter.unwrap_or(every / 10);
-    let pace = SystemPace::new();
+    let jitter_source = Jitter::new();
     loop {
         let result = pass(env, workspace, &mut || wait(Duration::ZERO));
         emit(match result {
@@ -77,7 +75,7 @@ pub fn every(
             Err(Failure::User(m)) => Output::failure(Status::Failed, m, Vec::new()),
             Err(Failure::Internal(m)) => Output::failure(Status::Internal, m, Vec::new()),
         });
-        let pause = every.saturating_add(pace.random(jitter.saturating_add(1)));
+        let pause = every.saturating_add(jitter_source.below(jitter.saturating_add(1)));
         if wait(Duration::from_secs(pause)) {
             return Output::default().note("refresh: stopped by a signal");
         }

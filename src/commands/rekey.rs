@@ -1,10 +1,10 @@
-//! `rekey`: rotate the master key and re-seal every entry (see `store::rekey` for why a crash at any
+//! `rekey`: rotate the master key and re-seal every entry (see `actions::rekey` and `store::rekey` for why a crash at any
 //! point loses nothing).
 
 use super::outcome::{CmdResult, Failure};
+use crate::actions::rekey;
 use crate::env::Env;
 use crate::output::Output;
-use crate::store::rekey;
 use std::path::PathBuf;
 
 pub const ABOUT: &str = "Rotate the master key and re-encrypt every entry of every workspace";

@@ -33,7 +33,7 @@
 //!   override the FIPS and dual-stack flags stay off (docs/ecr.md, "Endpoint overrides").
 
 use super::ecr_sdk::{self, Call, Failure, Keys, Source};
-use crate::context::Context;
+use super::needs::Needs;
 use crate::credential_type::AWS_PROFILE;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
@@ -119,33 +119,33 @@ pub(crate) struct Plan<'a> {
 }
 
 /// `get` for an `aws` record.
-pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
-    Ok(token(ctx, record, false)?.into_token().login())
+pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
+    Ok(token(needs, record, false)?.into_token().login())
 }
 
 /// `refresh` for an `aws` record: the token `get` would answer, made fresh now if it is not
 /// ([`token::prewarm`]).
-pub fn prewarm(ctx: &Context, record: &Record) -> Result<Warmed> {
-    token(ctx, record, true)
+pub fn prewarm(needs: &Needs, record: &Record) -> Result<Warmed> {
+    token(needs, record, true)
 }
 
-fn token(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
+fn token(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
     let Plan {
         registry,
         target,
         source,
         key,
         share,
-    } = plan(ctx, record)?;
+    } = plan(needs, record)?;
     let job = token::Job {
-        cache: ctx.tokens()?,
+        cache: (needs.tokens)()?,
         cache_key: &key,
         share: share.as_ref(),
         policy: &POLICY,
-        clock: ctx.clock(),
-        note: &|n| ctx.note(n),
+        clock: needs.clock,
+        note: needs.note,
     };
-    let fetch = || fetch(ctx, &registry, &target, &source);
+    let fetch = || fetch(needs, &registry, &target, &source);
     if prewarm {
         token::prewarm(&job, fetch)
     } else {
@@ -164,17 +164,17 @@ fn token(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
 
 /// The token a `get` would answer from the local cache right now, if any, and whether this
 /// record's token may be shared; no network, no minting.
-pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bool)> {
-    let plan = plan(ctx, record)?;
-    Ok((ctx.tokens()?.read(&plan.key), plan.share.is_some()))
+pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
+    let plan = plan(needs, record)?;
+    Ok(((needs.tokens)()?.read(&plan.key), plan.share.is_some()))
 }
 
 /// The local token-cache key of this record's token (no network).
-pub fn cache_key_of(ctx: &Context, record: &Record) -> Result<String> {
-    Ok(plan(ctx, record)?.key)
+pub fn cache_key_of(needs: &Needs, record: &Record) -> Result<String> {
+    Ok(plan(needs, record)?.key)
 }
 
-fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
+fn plan<'a>(needs: &Needs, record: &'a Record) -> Result<Plan<'a>> {
     let registry = record.registry.to_string();
     let Some(target) = target(record.registry.hostname()) else {
         return Err(Error::Unsupported {
@@ -210,7 +210,7 @@ fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
     if let (Api::Private { .. }, Some(r)) = (&target.api, c.non_empty("AWS_REGION")) {
         let r = r.expose_secret().trim();
         if !r.eq_ignore_ascii_case(&target.region) {
-            ctx.note(format!(
+            (needs.note)(format!(
                 "{registry}: the record's AWS_REGION ({}) differs from the registry's region; using {} (the token only works in the registry's region)",
                 sanitise(r),
                 target.region
@@ -219,24 +219,24 @@ fn plan<'a>(ctx: &Context, record: &'a Record) -> Result<Plan<'a>> {
     }
     let key = match &source {
         Source::Record(keys) => cache_key(
-            &ctx.workspace,
+            needs.workspace,
             record.registry.as_str(),
             &target.region,
             keys,
         ),
         Source::Ambient { profile } => ambient_cache_key(
-            &ctx.workspace,
+            needs.workspace,
             record.registry.as_str(),
             &target.region,
             profile.as_deref(),
-            ctx.env.get(env::AWS_PROFILE),
+            needs.env.get(env::AWS_PROFILE),
         ),
     };
     let share = match &source {
         Source::Record(keys) => Some(share_key(
             record.registry.as_str(),
             &target,
-            endpoint_override(&ctx.env, &target.api).as_deref(),
+            endpoint_override(needs.env, &target.api).as_deref(),
             keys,
         )),
         // Ambient credentials are this machine's own identity (docs/fleet.md, "What is shared").
@@ -353,8 +353,8 @@ fn default_api_url(api: &Api, region: &str) -> String {
 }
 
 /// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
-fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
-    let endpoint = endpoint_override(&ctx.env, &target.api);
+fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
+    let endpoint = endpoint_override(needs.env, &target.api);
     if let Some(e) = &endpoint {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
             return Err(Error::Invalid(format!(
@@ -363,8 +363,8 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
             )));
         }
     }
-    let budget = ctx.budget();
-    let proxies = ctx.proxies()?;
+    let budget = (needs.budget)();
+    let proxies = (needs.proxies)()?;
     // The API's URL, for the proxy choice and messages; the SDK applies NO_PROXY per request.
     let api_url = endpoint
         .clone()
@@ -397,7 +397,7 @@ fn fetch(ctx: &Context, registry: &str, target: &Target, source: &Source) -> Res
     }
     let reply = ecr_sdk::get_authorization_token(&call)
         .map_err(|f| classify(registry, &api, source, &f, budget))?;
-    let now = ctx.now();
+    let now = needs.clock.now();
     let (username, secret) = decode_token(&reply.token).map_err(|what| {
         Error::Other(anyhow::anyhow!(
             "{registry}: the {} authorization token {what}",

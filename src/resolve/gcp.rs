@@ -20,7 +20,7 @@ use super::gcp_http::{
     self, Peer, Request, IAM_CREDENTIALS, METADATA_SERVER, STS, SUBJECT_SOURCE, TOKEN_ENDPOINT,
 };
 use super::gcp_key::GoogleKey;
-use crate::context::Context;
+use super::needs::Needs;
 use crate::env;
 use crate::error::{Error, Result};
 use crate::login::Login;
@@ -47,31 +47,31 @@ const METADATA_CONNECT: Duration = Duration::from_secs(2);
 /// Assumed lifetime when a reply has no `expires_in` (Google's tokens live one hour).
 const DEFAULT_EXPIRES_IN: u64 = 3600;
 
-pub fn resolve(ctx: &Context, record: &Record) -> Result<Login> {
+pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
     if let Some(token) = record.credentials.non_empty("GCP_ACCESS_TOKEN") {
-        return static_token(ctx, record, token);
+        return static_token(needs, record, token);
     }
-    Ok(minted(ctx, record, false)?.into_token().login())
+    Ok(minted(needs, record, false)?.into_token().login())
 }
 
 /// `refresh` for a `gcp` record: the minted token `get` would answer, made fresh now if it is not
 /// ([`token::prewarm`]); `None` for a stored access token (nothing to mint).
-pub fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
+pub fn prewarm(needs: &Needs, record: &Record) -> Result<Option<Warmed>> {
     if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_some() {
         return Ok(None);
     }
-    minted(ctx, record, true).map(Some)
+    minted(needs, record, true).map(Some)
 }
 
 /// Forms 2 and 3: a token minted and cached (`prewarm`: by [`token::prewarm`]).
-fn minted(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
+fn minted(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
     let c = &record.credentials;
     if let Some(key) = c.non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON") {
-        return credential_file(ctx, record, key, prewarm);
+        return credential_file(needs, record, key, prewarm);
     }
     if let Some(flag) = c.get("GCP_METADATA") {
         if metadata_opt_in(flag.expose_secret()).map_err(|reason| bad_record(record, reason))? {
-            return metadata(ctx, record, prewarm);
+            return metadata(needs, record, prewarm);
         }
     }
     Err(bad_record(
@@ -83,7 +83,7 @@ fn minted(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
 /// The token a `get` would answer from the local cache right now, if any (no network, no
 /// minting; `None` as well for a stored access token, which is not cached), and whether the token
 /// may be shared (service-account keys only).
-pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bool)> {
+pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let c = &record.credentials;
     if c.non_empty("GCP_ACCESS_TOKEN").is_some() {
         return Ok((None, false));
@@ -92,10 +92,13 @@ pub fn cached(ctx: &Context, record: &Record) -> Result<(Option<CachedToken>, bo
         let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
         (key.cache_key(), key.share_key().is_some())
     } else {
-        let host = ctx.env.get(env::GCE_METADATA_HOST).unwrap_or(METADATA_HOST);
+        let host = needs
+            .env
+            .get(env::GCE_METADATA_HOST)
+            .unwrap_or(METADATA_HOST);
         (format!("gcp-metadata\0{host}"), false)
     };
-    Ok((ctx.tokens()?.read(&key), shared))
+    Ok(((needs.tokens)()?.read(&key), shared))
 }
 
 /// The local token-cache key of a token minted from the record's own key; `None` for a stored
@@ -121,7 +124,7 @@ fn bad_record(record: &Record, reason: String) -> Error {
 
 /// A stored `GCP_ACCESS_TOKEN`, refused when its stored expiry (`GCP_ACCESS_TOKEN_EXPIRY`, RFC 3339
 /// or Unix seconds) has passed: docker would otherwise get a dead token and a confusing 401.
-fn static_token(ctx: &Context, record: &Record, token: &SecretString) -> Result<Login> {
+fn static_token(needs: &Needs, record: &Record, token: &SecretString) -> Result<Login> {
     if let Some(expiry) = record.credentials.get("GCP_ACCESS_TOKEN_EXPIRY") {
         let at = parse_expiry(expiry.expose_secret()).ok_or_else(|| {
             bad_record(
@@ -129,12 +132,12 @@ fn static_token(ctx: &Context, record: &Record, token: &SecretString) -> Result<
                 "GCP_ACCESS_TOKEN_EXPIRY is neither RFC 3339 nor Unix seconds".into(),
             )
         })?;
-        if at <= ctx.now() {
+        if at <= needs.clock.now() {
             return Err(Error::Expired {
                 registry: record.registry.to_string(),
                 detail: format!(
                     "the stored GCP_ACCESS_TOKEN expired {} s ago; store a fresh one (gcloud auth print-access-token)",
-                    ctx.now() - at
+                    needs.clock.now() - at
                 ),
             });
         }
@@ -154,7 +157,7 @@ pub fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
 /// Form 2: a token minted from the credential file, through the token cache. A cache hit parses
 /// no PEM, signs nothing and opens no socket.
 fn credential_file(
-    ctx: &Context,
+    needs: &Needs,
     record: &Record,
     json: &SecretString,
     prewarm: bool,
@@ -162,19 +165,19 @@ fn credential_file(
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
     if let GoogleKey::External(x) = &key {
         // Before the cache too: a token is never handed out for a file naming other endpoints.
-        let origin = gcp_endpoints::Origin::from_env(&ctx.env).map_err(Error::Invalid)?;
+        let origin = gcp_endpoints::Origin::from_env(needs.env).map_err(Error::Invalid)?;
         x.check_endpoints(origin.as_ref())
             .map_err(|r| bad_record(record, r))?;
     }
     let share = key.share_key();
     refresh(
-        ctx,
+        needs,
         &key.cache_key(),
         share.as_ref(),
         prewarm,
         || match &key {
-            GoogleKey::External(x) => federate(ctx, record, x),
-            _ => mint(ctx, record, &key),
+            GoogleKey::External(x) => federate(needs, record, x),
+            _ => mint(needs, record, &key),
         },
     )
 }
@@ -187,12 +190,12 @@ const IMPERSONATION_REFUSED: &str = "; the pool's principal needs roles/iam.work
 
 /// Workload identity federation: the subject token (file or URL), Google's STS, then IAM
 /// Credentials when the file names a service account to impersonate. One budget for all steps.
-fn federate(ctx: &Context, record: &Record, x: &ExternalAccount) -> Result<CachedToken> {
-    let budget = ctx.budget();
+fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<CachedToken> {
+    let budget = (needs.budget)();
     let deadline = Deadline::start(budget);
-    let now = ctx.now();
+    let now = needs.clock.now();
     let registry = record.registry.to_string();
-    let proxies = ctx.proxies()?;
+    let proxies = (needs.proxies)()?;
     let connect = (budget / 3).max(Duration::from_secs(1));
     let no_subject = |reason: String| Error::Rejected {
         registry: registry.clone(),
@@ -277,12 +280,12 @@ fn federate(ctx: &Context, record: &Record, x: &ExternalAccount) -> Result<Cache
     cached_token(&peer, token, expires_in, now)
 }
 
-fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> {
-    let budget = ctx.budget();
-    let now = ctx.now();
+fn mint(needs: &Needs, record: &Record, key: &GoogleKey) -> Result<CachedToken> {
+    let budget = (needs.budget)();
+    let now = needs.clock.now();
     let body = key.form(now).map_err(|r| bad_record(record, r))?;
     let registry = record.registry.to_string();
-    let proxies = ctx.proxies()?;
+    let proxies = (needs.proxies)()?;
     let route = proxies.route(key.token_uri());
     let peer = Peer::at(
         &registry,
@@ -309,8 +312,11 @@ fn mint(ctx: &Context, record: &Record, key: &GoogleKey) -> Result<CachedToken> 
 }
 
 /// Form 3: the metadata server's token for the instance's default service account.
-fn metadata(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
-    let host = ctx.env.get(env::GCE_METADATA_HOST).unwrap_or(METADATA_HOST);
+fn metadata(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
+    let host = needs
+        .env
+        .get(env::GCE_METADATA_HOST)
+        .unwrap_or(METADATA_HOST);
     if host.is_empty() || host.contains(['/', '@', '?', '#']) || host.contains(char::is_whitespace)
     {
         return Err(Error::Invalid(format!(
@@ -320,9 +326,9 @@ fn metadata(ctx: &Context, record: &Record, prewarm: bool) -> Result<Warmed> {
     }
     let cache_key = format!("gcp-metadata\0{host}");
     // The instance's own identity: never shared (docs/fleet.md, "What is shared").
-    refresh(ctx, &cache_key, None, prewarm, || {
-        let budget = ctx.budget();
-        let now = ctx.now();
+    refresh(needs, &cache_key, None, prewarm, || {
+        let budget = (needs.budget)();
+        let now = needs.clock.now();
         let registry = record.registry.to_string();
         let peer = Peer {
             registry: &registry,
@@ -385,19 +391,19 @@ fn cached_token(
 /// The token cache's refresh with this context's cache, clock and notes (`prewarm`: `refresh`'s,
 /// [`token::prewarm`]).
 fn refresh(
-    ctx: &Context,
+    needs: &Needs,
     cache_key: &str,
     share: Option<&ShareKey>,
     prewarm: bool,
     fetch: impl FnOnce() -> Result<CachedToken>,
 ) -> Result<Warmed> {
     let job = token::Job {
-        cache: ctx.tokens()?,
+        cache: (needs.tokens)()?,
         cache_key,
         share,
         policy: &POLICY,
-        clock: ctx.clock(),
-        note: &|n| ctx.note(n),
+        clock: needs.clock,
+        note: needs.note,
     };
     if prewarm {
         return token::prewarm(&job, fetch);

@@ -10,6 +10,7 @@ use crate::login::Login;
 use crate::record::Record;
 use crate::token::Origin;
 pub use crate::token::Warmed;
+pub use needs::Needs;
 use secrecy::{ExposeSecret, SecretString};
 
 pub mod acr;
@@ -21,6 +22,24 @@ pub mod gcp_external;
 pub mod gcp_http;
 pub mod gcp_jwt;
 pub mod gcp_key;
+pub mod needs;
+
+/// Runs `f` with the [`Needs`] the context provides.
+fn with_needs<T>(ctx: &Context, f: impl FnOnce(&Needs) -> T) -> T {
+    let note = |n: String| ctx.note(n);
+    let tokens = || ctx.tokens();
+    let budget = || ctx.budget();
+    let proxies = || ctx.proxies();
+    f(&Needs {
+        workspace: &ctx.workspace,
+        env: &ctx.env,
+        clock: ctx.clock(),
+        note: &note,
+        tokens: &tokens,
+        budget: &budget,
+        proxies: &proxies,
+    })
+}
 
 /// How a record's login is produced, as `ls`, `show` and `doctor` report it: no network, nothing
 /// minted, no secret.
@@ -70,9 +89,9 @@ impl Sharing {
 /// See [`LoginKind`].
 pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     let (cached, shareable) = match record.kind {
-        CredentialType::Aws => ecr::cached(ctx, record)?,
+        CredentialType::Aws => with_needs(ctx, |n| ecr::cached(n, record))?,
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
-            gcp::cached(ctx, record)?
+            with_needs(ctx, |n| gcp::cached(n, record))?
         }
         _ => return Ok(LoginKind::Static),
     };
@@ -93,7 +112,7 @@ pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
 /// with the entry (docs/storage.md, "Entry lifecycle"). No network.
 pub fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<String>> {
     match record.kind {
-        CredentialType::Aws => ecr::cache_key_of(ctx, record).map(Some),
+        CredentialType::Aws => with_needs(ctx, |n| ecr::cache_key_of(n, record)).map(Some),
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
             gcp::own_cache_key(record)
         }
@@ -134,9 +153,9 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            return gcp::resolve(ctx, record).map(Some);
+            return with_needs(ctx, |n| gcp::resolve(n, record)).map(Some);
         }
-        CredentialType::Aws => return ecr::resolve(ctx, record).map(Some),
+        CredentialType::Aws => return with_needs(ctx, |n| ecr::resolve(n, record)).map(Some),
         // Checks the host itself: the secret goes to ACR hosts only.
         CredentialType::Azure => return acr::resolve(record).map(Some),
     };
@@ -148,12 +167,12 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
 /// "Pre-warming"); `None` for every other record (nothing to mint).
 pub fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
     match record.kind {
-        CredentialType::Aws => ecr::prewarm(ctx, record).map(Some),
+        CredentialType::Aws => with_needs(ctx, |n| ecr::prewarm(n, record)).map(Some),
         CredentialType::Gcp => {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            gcp::prewarm(ctx, record)
+            with_needs(ctx, |n| gcp::prewarm(n, record))
         }
         _ => Ok(None),
     }

@@ -19,7 +19,6 @@
 //! entry file in a local store (docs/storage.md, "Key ownership and rotation"): the directory must
 //! be the user's own (0700), and a directory others can write to is not used.
 
-use super::name::SecretName;
 use super::postgres::{self, PgStore, Snapshot, METAS};
 use super::{Change, Decide, Meta, Store};
 use crate::clock::{self, Clock};
@@ -29,6 +28,8 @@ use crate::fsutil;
 use crate::guard::Guard;
 use crate::paths;
 use crate::pg::is_outage;
+use crate::secret_name::SecretName;
+use crate::timeout::parse_duration;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
@@ -105,18 +106,6 @@ fn seconds(env: &Env, name: &str, default: u64, notes: &mut Vec<String>) -> u64 
             default
         }
     }
-}
-
-pub fn parse_duration(raw: &str) -> Option<u64> {
-    let raw = raw.trim();
-    let (num, unit) = match raw.char_indices().last()? {
-        (i, 's') => (&raw[..i], 1),
-        (i, 'm') => (&raw[..i], 60),
-        (i, 'h') => (&raw[..i], 3600),
-        (i, 'd') => (&raw[..i], 86400),
-        _ => (raw, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(unit)
 }
 
 fn human(secs: u64) -> String {
@@ -879,7 +868,7 @@ mod tests {
 
     #[test]
     fn a_sealed_write_leaves_copies_that_bridge_an_outage() {
-        use crate::store::crypt::Key;
+        use crate::seal::Key;
         use crate::store::key::KeySource;
         use crate::store::sealed::{Plan, SealedStore};
         use std::io::Write as _;

@@ -4,12 +4,12 @@
 //! directory's lock; every read refuses links, FIFOs, devices and oversized files
 //! (docs/storage.md, "Files and modes").
 
-use super::name::SecretName;
 use super::{Change, Decide, Meta, Store};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, DirLock};
 use crate::guard::Guard;
 use crate::paths;
+use crate::secret_name::SecretName;
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,11 +4,11 @@
 //! one store base each (docs/storage.md, "Key ownership and rotation"). A Linux server needs no
 //! keyring daemon and waits on nothing.
 
-use super::crypt::Key;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
+use crate::seal::{parse_key, Key};
 use crate::timeout;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -241,24 +241,6 @@ fn split(path: &Path) -> Result<(&Path, &str)> {
             path.display()
         ))),
     }
-}
-
-/// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (docs/storage.md,
-/// "Key file shape").
-pub fn parse_key(bytes: &[u8]) -> Option<Key> {
-    let text = std::str::from_utf8(bytes).ok().map(str::trim);
-    if let Some(t) = text.filter(|t| t.len() == 64) {
-        let mut k = Zeroizing::new([0u8; 32]);
-        if hex::decode_to_slice(t, &mut k[..]).is_ok() {
-            return Some(Key::from_bytes(*k));
-        }
-    }
-    if bytes.len() == 32 {
-        let mut k = [0u8; 32];
-        k.copy_from_slice(bytes);
-        return Some(Key::from_bytes(k));
-    }
-    None
 }
 
 fn read_key_file(path: &Path) -> Result<Key> {

@@ -15,12 +15,12 @@
 //!   key. Promotion makes the check say the generation is steady: from then on no parked record
 //!   is honoured, so records put back after a rotation bring no retired key back.
 
-use super::crypt::{self, Key, Purpose};
 use super::key::KeySource;
-use super::name::SecretName;
 use super::{Change, Meta, Store};
 use crate::error::{Error, Result};
+use crate::seal::{self, Key, Purpose};
 use crate::secret::SecretBuf;
+use crate::secret_name::SecretName;
 use sha2::{Digest, Sha256};
 
 /// What the key check seals: a fixed label and random bytes (the AEAD tag is the proof), then the
@@ -280,7 +280,7 @@ fn takes_old_key_from_base(source: &KeySource) -> bool {
 /// What the key check says, if `master` opens it.
 pub fn open_check(master: &Key, sealed: &[u8]) -> Option<Check> {
     let k = master.derive("", Purpose::KeyCheck);
-    let plain = crypt::open(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), sealed).ok()?;
+    let plain = seal::open(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), sealed).ok()?;
     let rest = plain.as_slice().strip_prefix(KEY_CHECK_LABEL)?;
     // 32 hex characters of random bytes, then (since generations) one line of state.
     let tail = rest.get(32..)?;
@@ -315,7 +315,7 @@ pub fn seal_key_check(master: &Key, check: Check) -> Result<Vec<u8>> {
     };
     plain.extend_from_slice(line.as_bytes());
     let k = master.derive("", Purpose::KeyCheck);
-    Ok(crypt::seal(
+    Ok(seal::seal(
         &k,
         Purpose::KeyCheck,
         "",
@@ -330,7 +330,7 @@ pub fn seal_legacy_key_check(master: &Key) -> Vec<u8> {
     let k = master.derive("", Purpose::KeyCheck);
     let mut plain = KEY_CHECK_LABEL.to_vec();
     plain.extend_from_slice(&[b'a'; 32]);
-    crypt::seal(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), &plain)
+    seal::seal(&k, Purpose::KeyCheck, "", Meta::KeyCheck.name(), &plain)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -342,7 +342,7 @@ fn parked_ad_name(meta: Meta, generation: u64) -> String {
 /// `key` sealed under `under`, for the rotation record `meta` of the rotation to `generation`.
 pub fn seal_parked(meta: Meta, key: &Key, under: &Key, generation: u64) -> Result<Vec<u8>> {
     let k = under.derive("", Purpose::Rotation);
-    let sealed = crypt::seal(
+    let sealed = seal::seal(
         &k,
         Purpose::Rotation,
         "",
@@ -360,7 +360,7 @@ pub fn seal_parked(meta: Meta, key: &Key, under: &Key, generation: u64) -> Resul
 /// name only). Kept to test that such a rotation still finishes.
 pub fn seal_parked_legacy(meta: Meta, key: &Key, under: &Key) -> Result<Vec<u8>> {
     let k = under.derive("", Purpose::Rotation);
-    Ok(crypt::seal(
+    Ok(seal::seal(
         &k,
         Purpose::Rotation,
         "",
@@ -377,11 +377,11 @@ fn open_parked(meta: Meta, bytes: &[u8], with: &Key) -> Option<(Key, Option<u64>
         Some(rest) => {
             let g = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
             let sealed = rest.get(8..)?;
-            let plain = crypt::open(&k, Purpose::Rotation, "", &parked_ad_name(meta, g), sealed);
+            let plain = seal::open(&k, Purpose::Rotation, "", &parked_ad_name(meta, g), sealed);
             (plain.ok()?, Some(g))
         }
         None => (
-            crypt::open(&k, Purpose::Rotation, "", meta.name(), bytes).ok()?,
+            seal::open(&k, Purpose::Rotation, "", meta.name(), bytes).ok()?,
             None,
         ),
     };
@@ -450,7 +450,7 @@ fn first_entry(store: &dyn Store) -> Result<Option<(String, SecretName, Vec<u8>)
 
 fn opens_entry(master: &Key, ws: &str, name: &SecretName, sealed: &[u8]) -> bool {
     let k = master.derive(ws, Purpose::Entry);
-    crypt::open(&k, Purpose::Entry, ws, name.as_str(), sealed).is_ok()
+    seal::open(&k, Purpose::Entry, ws, name.as_str(), sealed).is_ok()
 }
 
 /// Does the base hold anything sealed (a key check, or an entry in any workspace)?
@@ -572,12 +572,12 @@ pub fn open_entry(
     ws: &str,
     name: &SecretName,
     sealed: &[u8],
-) -> std::result::Result<SecretBuf, crypt::OpenError> {
-    let mut result = Err(crypt::OpenError::Authentication);
+) -> std::result::Result<SecretBuf, seal::OpenError> {
+    let mut result = Err(seal::OpenError::Authentication);
     for master in keys.all() {
         let k = master.derive(ws, Purpose::Entry);
-        result = crypt::open(&k, Purpose::Entry, ws, name.as_str(), sealed);
-        if !matches!(result, Err(crypt::OpenError::Authentication)) {
+        result = seal::open(&k, Purpose::Entry, ws, name.as_str(), sealed);
+        if !matches!(result, Err(seal::OpenError::Authentication)) {
             break;
         }
     }
@@ -666,7 +666,7 @@ mod tests {
         let now = store.read_meta(Meta::KeyCheck).unwrap().unwrap();
         assert_eq!(open_check(&key, &now), Some(Check::Steady(0)));
         // Earlier versions check the label only: they still accept the new form.
-        let opened = crypt::open(&k, Purpose::KeyCheck, "", "keycheck", &now).unwrap();
+        let opened = seal::open(&k, Purpose::KeyCheck, "", "keycheck", &now).unwrap();
         assert!(opened.as_slice().starts_with(KEY_CHECK_LABEL));
         let rotating = seal_key_check(&key, Check::Rotating(7)).unwrap();
         assert_eq!(open_check(&key, &rotating), Some(Check::Rotating(7)));

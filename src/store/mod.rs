@@ -9,11 +9,9 @@
 //! rotation, the two parked keys.
 
 pub mod cached;
-pub mod crypt;
 pub mod file;
 pub mod key;
 pub mod keys;
-pub mod name;
 pub mod postgres;
 pub mod rekey;
 pub mod sealed;
@@ -21,7 +19,7 @@ pub mod used;
 
 use crate::error::Result;
 use crate::guard::Guard;
-use name::SecretName;
+use crate::secret_name::SecretName;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 

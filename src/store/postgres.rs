@@ -11,7 +11,6 @@
 //! rotation's pass over the rows sees it) or reads it and seals with the next key. The rotation
 //! lock is a session-level advisory lock, released when its guard drops or the session ends.
 
-use super::name::SecretName;
 use super::{Change, Decide, Meta, Store};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
@@ -19,6 +18,7 @@ use crate::fsutil;
 use crate::guard::Guard;
 use crate::paths;
 use crate::pg::{Conn, Param, PgError, PgResult, SqlType, Target};
+use crate::secret_name::SecretName;
 use crate::timeout::{self, Deadline};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -3,13 +3,13 @@
 //! once per process for reading and only when an entry must be opened (a `get` of an absent entry
 //! loads no key), verified against the base's key check before every write.
 
-use super::crypt::{self, Key, OpenError, Purpose};
 use super::key::KeySource;
 use super::keys::{self, MasterKeys};
-use super::name::SecretName;
 use super::{Change, Store};
 use crate::error::{Error, Result};
+use crate::seal::{self, Key, OpenError, Purpose};
 use crate::secret::SecretBuf;
+use crate::secret_name::SecretName;
 use std::cell::{Ref, RefCell};
 
 /// The current state of an entry, as an update decision sees it.
@@ -135,7 +135,7 @@ impl SealedStore {
                     self.check();
                     let master = verified.write_key().ok_or_else(|| self.missing_key())?;
                     let key = master.derive(&self.workspace, Purpose::Entry);
-                    let sealed = crypt::seal(
+                    let sealed = seal::seal(
                         &key,
                         Purpose::Entry,
                         &self.workspace,

@@ -4,8 +4,8 @@
 //! the interval, so a hot `get` pays one system call; the sealed entry is never rewritten, no
 //! lock is taken, and a marker that cannot be written never fails the `get`.
 
-use super::name::SecretName;
 use crate::fsutil;
+use crate::secret_name::SecretName;
 use std::path::{Path, PathBuf};
 
 /// The side file's prefix: hidden, and never taken for an entry (`oci-creds-…`) or a temp file.

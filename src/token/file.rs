@@ -6,7 +6,7 @@
 use super::{CachedToken, Guard, TokenCache};
 use crate::error::Result;
 use crate::fsutil;
-use crate::store::crypt::{self, Key, Purpose};
+use crate::seal::{self, Key, Purpose};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,7 +57,7 @@ impl TokenCache for FileTokenCache {
     fn read(&self, cache_key: &str) -> Option<CachedToken> {
         let name = Self::file_name(cache_key);
         let sealed = fsutil::read_regular(&self.dir.join(&name), fsutil::TOKEN_LIMIT).ok()??;
-        let plain = crypt::open(
+        let plain = seal::open(
             &self.key,
             Purpose::TokenCache,
             &self.workspace,
@@ -77,7 +77,7 @@ impl TokenCache for FileTokenCache {
         let name = Self::file_name(cache_key);
         fsutil::ensure_dir(&self.dir)?;
         let plain = token.to_json();
-        let sealed = crypt::seal(
+        let sealed = seal::seal(
             &self.key,
             Purpose::TokenCache,
             &self.workspace,

@@ -14,8 +14,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 pub use crate::guard::Guard;
 use crate::login::Login;
+use crate::seal::{self, Key, Purpose};
 use crate::secret::SecretBuf;
-use crate::store::crypt::{self, Key, Purpose};
 use hkdf::Hkdf;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -272,7 +272,7 @@ impl ShareKey {
     /// The token sealed for the shared cache under `entry` (its Redis key name).
     pub fn seal(&self, entry: &str, token: &CachedToken) -> Result<Vec<u8>> {
         let plain = token.to_json();
-        Ok(crypt::seal(
+        Ok(seal::seal(
             &self.seal,
             Purpose::TokenCache,
             SHARED_AD,
@@ -284,7 +284,7 @@ impl ShareKey {
     /// A shared value opened, `None` when it is not one this key sealed under `entry` (garbage,
     /// another credential's, moved from another name): a miss, never an error.
     pub fn open(&self, entry: &str, sealed: &[u8]) -> Option<CachedToken> {
-        let plain = crypt::open(&self.seal, Purpose::TokenCache, SHARED_AD, entry, sealed).ok()?;
+        let plain = seal::open(&self.seal, Purpose::TokenCache, SHARED_AD, entry, sealed).ok()?;
         CachedToken::from_json(plain.as_slice())
     }
 }

@@ -10,8 +10,8 @@ use docker_credential_beta9::env::Env;
 use docker_credential_beta9::protocol;
 use docker_credential_beta9::record::Record;
 use docker_credential_beta9::registry::Registry;
+use docker_credential_beta9::seal::{self, Key, OpenError, Purpose};
 use docker_credential_beta9::secret::SecretBuf;
-use docker_credential_beta9::store::crypt::{self, Key, OpenError, Purpose};
 use docker_credential_beta9::store::sealed::Plan;
 use proptest::prelude::*;
 
@@ -183,12 +183,12 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..256),
     ) {
         let key = Key::from_bytes([9; 32]);
-        let mut forged = crypt::MAGIC.to_vec();
-        forged.push(crypt::FORMAT_VERSION);
+        let mut forged = seal::MAGIC.to_vec();
+        forged.push(seal::FORMAT_VERSION);
         forged.extend_from_slice(&nonce);
         forged.extend_from_slice(&body);
         prop_assert_eq!(
-            crypt::open(&key, Purpose::Entry, "default", NAME, &forged).err(),
+            seal::open(&key, Purpose::Entry, "default", NAME, &forged).err(),
             Some(OpenError::Authentication)
         );
     }
@@ -203,8 +203,8 @@ proptest! {
         extra in prop::collection::vec(any::<u8>(), 0..3),
     ) {
         let key = Key::from_bytes([9; 32]);
-        let sealed = crypt::seal(&key, Purpose::Entry, "default", NAME, &plain).unwrap();
-        let opened = crypt::open(&key, Purpose::Entry, "default", NAME, &sealed).unwrap();
+        let sealed = seal::seal(&key, Purpose::Entry, "default", NAME, &plain).unwrap();
+        let opened = seal::open(&key, Purpose::Entry, "default", NAME, &sealed).unwrap();
         prop_assert_eq!(opened.as_slice(), &plain[..]);
         let mut changed = sealed.clone();
         for (at, x) in &flips {
@@ -220,7 +220,7 @@ proptest! {
         if changed == sealed {
             changed[0] ^= 1;
         }
-        prop_assert!(crypt::open(&key, Purpose::Entry, "default", NAME, &changed).is_err());
+        prop_assert!(seal::open(&key, Purpose::Entry, "default", NAME, &changed).is_err());
     }
 
     #[test]

@@ -306,7 +306,7 @@ fn an_operator_key_rotation_killed_anywhere_stays_readable_under_either_key_and_
         // is not given the old key (docs/storage.md, "Key ownership and rotation").
         all_open(&s, N, &e1).unwrap();
         let check = std::fs::read(s.store_base().join("keycheck")).unwrap();
-        let new_key = docker_credential_beta9::store::crypt::Key::from_bytes([0x22; 32]);
+        let new_key = docker_credential_beta9::seal::Key::from_bytes([0x22; 32]);
         if docker_credential_beta9::store::keys::open_check(&new_key, &check).is_some() {
             all_open(&s, N, &e2).unwrap();
         }

@@ -1,6 +1,7 @@
 //! The crate's shape, checked: the module graph has no import cycles (file by file, `use` and path
 //! references alike, parent and child included), so the layers the README's design notes draw
-//! stay layers.
+//! stay layers; and every import follows the layer table of ARCHITECTURE.md (which layer each
+//! module is in, and what may never import what), so the diagram there is what is checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -326,5 +327,242 @@ fn the_core_takes_no_protocol_or_clap_types() {
     assert!(
         !code(&text).contains("clap"),
         "CredentialType derives a clap trait"
+    );
+}
+
+/// The layer table, the Never table and the known exceptions of ARCHITECTURE.md: the diagram is
+/// the thing checked.
+struct Rules {
+    /// (module path, rank, layer name); a longer path's row wins.
+    layers: Vec<(String, u32, String)>,
+    /// (from, to): each covers the modules under it.
+    never: Vec<(String, String)>,
+    /// (from, to): `from` one module exactly, `to` the modules under it.
+    exceptions: Vec<(String, String)>,
+}
+
+/// The rows of the first table after `## heading`, as cells (the header and rule left out).
+fn md_table(md: &str, heading: &str) -> Vec<Vec<String>> {
+    let mut lines = md
+        .lines()
+        .skip_while(|l| l.trim() != format!("## {heading}"));
+    assert!(
+        lines.next().is_some(),
+        "ARCHITECTURE.md has no \"## {heading}\""
+    );
+    lines
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// The one backtick-quoted module path of a cell.
+fn quoted(cell: &str) -> String {
+    let parts: Vec<&str> = cell.split('`').collect();
+    assert!(parts.len() == 3, "not one `module` in a cell: {cell}");
+    parts[1].to_string()
+}
+
+fn parse_rules(md: &str) -> Rules {
+    let layers = md_table(md, "Layer table")
+        .into_iter()
+        .map(|row| {
+            let (rank, name) = row[1]
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("layer is not \"N name\": {row:?}"));
+            let rank = rank.parse().unwrap_or_else(|_| panic!("rank: {row:?}"));
+            (quoted(&row[0]), rank, name.to_string())
+        })
+        .collect();
+    let pairs = |heading: &str| -> Vec<(String, String)> {
+        md_table(md, heading)
+            .into_iter()
+            .map(|row| (quoted(&row[0]), quoted(&row[1])))
+            .collect()
+    };
+    Rules {
+        layers,
+        never: pairs("Never"),
+        exceptions: pairs("Known exceptions"),
+    }
+}
+
+fn rules() -> Rules {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md");
+    parse_rules(&std::fs::read_to_string(path).unwrap())
+}
+
+/// `module` is `path` or inside it.
+fn under(module: &str, path: &str) -> bool {
+    module == path
+        || module
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with("::"))
+}
+
+/// The row of the longest path that covers `module`.
+fn layer_of<'r>(rules: &'r Rules, module: &str) -> Option<&'r (String, u32, String)> {
+    rules
+        .layers
+        .iter()
+        .filter(|(p, _, _)| under(module, p))
+        .max_by_key(|(p, _, _)| p.len())
+}
+
+/// Every import against the rules, one line each, and the exceptions that were needed.
+fn violations(
+    g: &BTreeMap<String, BTreeSet<String>>,
+    rules: &Rules,
+) -> (Vec<String>, BTreeSet<(String, String)>) {
+    let mut out = Vec::new();
+    let mut used = BTreeSet::new();
+    for (from, deps) in g {
+        let Some((_, rank, layer)) = layer_of(rules, from) else {
+            continue;
+        };
+        for to in deps {
+            let Some((_, to_rank, to_layer)) = layer_of(rules, to) else {
+                continue;
+            };
+            if to_rank > rank {
+                out.push(format!(
+                    "{from} ({rank} {layer}) imports {to} ({to_rank} {to_layer}), a higher layer"
+                ));
+            }
+            if let Some((nf, nt)) = rules
+                .never
+                .iter()
+                .find(|(nf, nt)| under(from, nf) && under(to, nt))
+            {
+                match rules
+                    .exceptions
+                    .iter()
+                    .find(|(ef, et)| ef == from && under(to, et))
+                {
+                    Some(e) => {
+                        used.insert(e.clone());
+                    }
+                    None => out.push(format!(
+                        "{from} imports {to}: never {nf} -> {nt} (ARCHITECTURE.md, Never)"
+                    )),
+                }
+            }
+        }
+    }
+    (out, used)
+}
+
+#[test]
+fn the_layer_table_names_every_module_once() {
+    let rules = rules();
+    // The scanner read the tables (a broken one would check nothing).
+    assert!(
+        rules.layers.len() >= 30,
+        "{} layer rows",
+        rules.layers.len()
+    );
+    assert!(rules.never.len() >= 5, "{} never rows", rules.never.len());
+    let g = graph();
+    let unplaced: Vec<&String> = g.keys().filter(|m| layer_of(&rules, m).is_none()).collect();
+    assert!(
+        unplaced.is_empty(),
+        "modules without a row in ARCHITECTURE.md's layer table: {unplaced:?}"
+    );
+    let mut seen = BTreeSet::new();
+    for (path, _, _) in &rules.layers {
+        assert!(seen.insert(path), "{path} has two rows");
+        assert!(
+            g.contains_key(path),
+            "the layer table names {path}, no module of src/"
+        );
+    }
+    for (from, to) in rules.never.iter().chain(&rules.exceptions) {
+        for m in [from, to] {
+            assert!(
+                g.contains_key(m),
+                "{m} in ARCHITECTURE.md is no module of src/"
+            );
+        }
+    }
+}
+
+#[test]
+fn imports_follow_the_layer_table() {
+    let rules = rules();
+    let (found, used) = violations(&graph(), &rules);
+    assert!(
+        found.is_empty(),
+        "imports against ARCHITECTURE.md:\n{}",
+        found.join("\n")
+    );
+    let stale: Vec<_> = rules
+        .exceptions
+        .iter()
+        .filter(|e| !used.contains(*e))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "known exceptions no longer needed (remove their rows): {stale:?}"
+    );
+}
+
+/// A positive control: imports planted in a copy of the real graph, through the same scanner,
+/// are reported: one to a higher layer, one between siblings the Never table keeps apart.
+#[test]
+fn the_layer_check_reports_planted_imports() {
+    let rules = rules();
+    let mods = modules();
+    let mut g = graph();
+    let planted = deps(
+        "store::file",
+        "use crate::actions::save;\nfn f() { crate::token::file::FileTokenCache::new(); }",
+        &mods,
+    );
+    assert_eq!(
+        planted,
+        BTreeSet::from(["actions".to_string(), "token::file".to_string()])
+    );
+    g.get_mut("store::file").unwrap().extend(planted);
+    let (found, _) = violations(&g, &rules);
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("store::file (3 backends) imports actions (5 actions)")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("store::file imports token::file: never store -> token")),
+        "{found:?}"
+    );
+    // And on a synthetic table: a lower layer naming a higher one, and an exception's reach.
+    let md = "## Layer table\n\n| module | layer |\n| --- | --- |\n| `up` | 2 top |\n| `low` | 1 bottom |\n\n\
+              ## Never\n\n| from | to | why |\n| --- | --- | --- |\n| `up` | `low::x` | no |\n\n\
+              ## Known exceptions\n\n| from | to | why |\n| --- | --- | --- |\n| `up::a` | `low::x` | debt |\n";
+    let r = parse_rules(md);
+    let mut g = BTreeMap::new();
+    g.insert("low".to_string(), BTreeSet::from(["up::a".to_string()]));
+    g.insert("up::a".to_string(), BTreeSet::from(["low::x".to_string()]));
+    g.insert("up::b".to_string(), BTreeSet::from(["low::x".to_string()]));
+    let (found, used) = violations(&g, &r);
+    assert_eq!(
+        found,
+        vec![
+            "low (1 bottom) imports up::a (2 top), a higher layer".to_string(),
+            "up::b imports low::x: never up -> low::x (ARCHITECTURE.md, Never)".to_string(),
+        ]
+    );
+    assert_eq!(
+        used,
+        BTreeSet::from([("up::a".to_string(), "low::x".to_string())])
     );
 }

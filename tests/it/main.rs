@@ -51,6 +51,7 @@ mod mounted_files;
 mod names;
 mod no_leaks;
 mod pg_auth;
+mod pg_errors;
 mod postgres;
 mod protocol;
 mod proxy;

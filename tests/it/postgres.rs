@@ -6,7 +6,7 @@
 
 use crate::harness::{python, Ready, Server, ServerSpec};
 use crate::support::{free_port, tool_missing, Out, Sandbox, CANARY};
-use docker_credential_beta9::store::name::SecretName;
+use docker_credential_beta9::secret_name::SecretName;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -1203,7 +1203,7 @@ fn import_from_beta9_reads_the_platforms_secrets() {
 #[test]
 fn rekey_over_postgres_survives_an_interruption() {
     use docker_credential_beta9::env::Env;
-    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+    use docker_credential_beta9::seal::{self, Key, Purpose};
     use docker_credential_beta9::store::keys;
     use docker_credential_beta9::store::{postgres, Change, Store};
 
@@ -1247,10 +1247,10 @@ fn rekey_over_postgres_survives_an_interruption() {
         let name = SecretName::derive(r);
         store
             .update("default", &name, &mut |cur| {
-                let plain = crypt::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap())
-                    .unwrap();
+                let plain =
+                    seal::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap()).unwrap();
                 Ok(Change::Put(
-                    crypt::seal(
+                    seal::seal(
                         &n,
                         Purpose::Entry,
                         "default",
@@ -1363,7 +1363,7 @@ fn files_mounted_by_the_kubelet_serve_the_store_and_the_platform_import() {
 /// the forgery in no case (one line, exit 1), and no later `rekey` re-seals it.
 #[test]
 fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back() {
-    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+    use docker_credential_beta9::seal::{self, Key, Purpose};
 
     let Some(pg) = Pg::start("base_rows_saved_during_a_rotation_and_put_back") else {
         return;
@@ -1406,9 +1406,9 @@ fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back()
     )
     .unwrap();
     let k = Key::from_bytes([0x01; 32]).derive("default", Purpose::Entry);
-    let plain = crypt::open(&k, Purpose::Entry, "default", &name, &old_row).unwrap();
+    let plain = seal::open(&k, Purpose::Entry, "default", &name, &old_row).unwrap();
     let text = String::from_utf8(plain.as_slice().to_vec()).unwrap();
-    let forged = crypt::seal(
+    let forged = seal::seal(
         &k,
         Purpose::Entry,
         "default",
@@ -1508,7 +1508,7 @@ fn base_rows_saved_during_a_rotation_and_put_back_never_bring_the_old_key_back()
 #[test]
 fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
     use docker_credential_beta9::env::Env;
-    use docker_credential_beta9::store::crypt::{self, Key, Purpose};
+    use docker_credential_beta9::seal::{self, Key, Purpose};
     use docker_credential_beta9::store::keys;
     use docker_credential_beta9::store::{postgres, Change, Meta, Store};
 
@@ -1536,7 +1536,7 @@ fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
     // both keys parked by name, half the rows moved.
     let mut plain = b"docker-credential-beta9 key check v1\n".to_vec();
     plain.extend_from_slice(&[b'0'; 32]);
-    let check = crypt::seal(
+    let check = seal::seal(
         &old.derive("", Purpose::KeyCheck),
         Purpose::KeyCheck,
         "",
@@ -1567,9 +1567,9 @@ fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
         let name = SecretName::derive(r);
         store
             .update("default", &name, &mut |cur| {
-                let plain = crypt::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap())
-                    .unwrap();
-                let sealed = crypt::seal(
+                let plain =
+                    seal::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap()).unwrap();
+                let sealed = seal::seal(
                     &n,
                     Purpose::Entry,
                     "default",

@@ -5,8 +5,8 @@
 //! not re-seal it.
 
 use crate::support::Sandbox;
-use docker_credential_beta9::store::crypt::{self, Key, Purpose};
-use docker_credential_beta9::store::name::SecretName;
+use docker_credential_beta9::seal::{self, Key, Purpose};
+use docker_credential_beta9::secret_name::SecretName;
 use std::path::Path;
 
 const REGISTRY: &str = "ghcr.io";
@@ -93,11 +93,11 @@ fn rotate_under_watch(s: &mut Sandbox, operator: bool) -> Saved {
 fn forge(s: &Sandbox, saved: &Saved) -> Vec<u8> {
     let name = SecretName::derive(REGISTRY).to_string();
     let k = saved.k1.derive("default", Purpose::Entry);
-    let plain = crypt::open(&k, Purpose::Entry, "default", &name, &saved.entry_before).unwrap();
+    let plain = seal::open(&k, Purpose::Entry, "default", &name, &saved.entry_before).unwrap();
     let text = String::from_utf8(plain.as_slice().to_vec()).unwrap();
     assert!(text.contains("genuine"));
     let forged = text.replace("genuine", "FORGED");
-    let sealed = crypt::seal(&k, Purpose::Entry, "default", &name, forged.as_bytes()).unwrap();
+    let sealed = seal::seal(&k, Purpose::Entry, "default", &name, forged.as_bytes()).unwrap();
     std::fs::write(entry_path(s), &sealed).unwrap();
     sealed
 }

@@ -6,9 +6,9 @@
 //! Google's own. The operator opens each of these in `BETA9_IMPORT_ALLOW`; `add` is the operator's
 //! own command and never asks.
 
-use super::outcome::Failure;
 use crate::credential_type::{CredentialType, GOOGLE_JSON};
 use crate::env::{self, Env};
+use crate::error::{Error, Result};
 use crate::record::{self, Record};
 use crate::resolve::gcp;
 use crate::resolve::gcp_endpoints::{self, Api, Origin};
@@ -44,15 +44,15 @@ struct UrlPrefix {
 
 impl Policy {
     /// The policy this environment sets; a malformed variable is one line naming it.
-    pub fn from_env(e: &Env) -> Result<Policy, Failure> {
-        let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW)).map_err(Failure::User)?;
-        policy.origin = Origin::from_env(e).map_err(Failure::User)?;
+    pub fn from_env(e: &Env) -> Result<Policy> {
+        let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW)).map_err(Error::Invalid)?;
+        policy.origin = Origin::from_env(e).map_err(Error::Invalid)?;
         Ok(policy)
     }
 
     /// `BETA9_IMPORT_ALLOW`: a comma-separated list of `aws-ambient`, `gcp-metadata`,
     /// `external-account-file:/DIR/` and `external-account-url:URL-PREFIX`.
-    pub fn parse(value: Option<&str>) -> Result<Policy, String> {
+    pub fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
         let mut p = Policy::default();
         let Some(value) = value else {
             return Ok(p);
@@ -85,7 +85,7 @@ impl Policy {
 
     /// Refuses a record that uses what this policy does not allow. The message is one line naming
     /// the registry and the setting to change, never a value of the record.
-    pub fn check(&self, record: &Record) -> Result<(), String> {
+    pub fn check(&self, record: &Record) -> std::result::Result<(), String> {
         let refuse = |what: &str, allow: &str| {
             format!(
                 "refusing to import the record for {}: it {what}, which a record from outside this machine may not do unless the operator allows it: add {allow} to {}",
@@ -125,7 +125,7 @@ impl Policy {
         record: &Record,
         json: &str,
         refuse: &dyn Fn(&str, &str) -> String,
-    ) -> Result<(), String> {
+    ) -> std::result::Result<(), String> {
         let key = GoogleKey::parse(json)
             .map_err(|r| format!("cannot import the record for {}: {r}", record.registry))?;
         match &key {

@@ -163,6 +163,24 @@ pub fn open(
     Ok(buf)
 }
 
+/// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (docs/storage.md,
+/// "Key file shape").
+pub fn parse_key(bytes: &[u8]) -> Option<Key> {
+    let text = std::str::from_utf8(bytes).ok().map(str::trim);
+    if let Some(t) = text.filter(|t| t.len() == 64) {
+        let mut k = zeroize::Zeroizing::new([0u8; 32]);
+        if hex::decode_to_slice(t, &mut k[..]).is_ok() {
+            return Some(Key::from_bytes(*k));
+        }
+    }
+    if bytes.len() == 32 {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(bytes);
+        return Some(Key::from_bytes(k));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

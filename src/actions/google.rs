@@ -1,0 +1,31 @@
+//! The Google key a record holds, checked when `add` or `import` stores it rather than on every
+//! pull: a key `get` could never sign with, or an `external_account` file whose endpoints fail
+//! their pins (docs/google.md, "Pinned endpoints"), is refused. Messages name the problem, never
+//! the content.
+
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::resolve::gcp_endpoints::Origin;
+use crate::resolve::gcp_key::GoogleKey;
+
+/// The checks, with the operator's stand-in origin for Google's endpoints read once.
+pub struct KeyCheck {
+    origin: Option<Origin>,
+}
+
+impl KeyCheck {
+    pub fn from_env(env: &Env) -> Result<KeyCheck> {
+        Ok(KeyCheck {
+            origin: Origin::from_env(env).map_err(Error::Invalid)?,
+        })
+    }
+
+    /// Why `text` (the key JSON) is no key `get` could use, or `Ok`.
+    pub fn check(&self, text: &str) -> std::result::Result<(), String> {
+        let key = GoogleKey::parse(text)?;
+        if let GoogleKey::External(x) = &key {
+            x.check_endpoints(self.origin.as_ref())?;
+        }
+        Ok(())
+    }
+}

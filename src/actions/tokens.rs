@@ -1,0 +1,37 @@
+//! What the edge shows of minted tokens (`ls`, `show`, `refresh`): where the entry's cached token
+//! came from and whether the fleet shares it, never the token. The types are the resolver's and
+//! the token cache's, named here so the edge needs neither.
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::record::Record;
+use crate::resolve;
+use crate::token::fleet::{Pace, SystemPace};
+
+pub use crate::resolve::{LoginKind, Sharing, TokenInfo, Warmed};
+pub use crate::token::Origin;
+
+/// Whether the record's login is static or a minted token, and what is cached of the token.
+pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
+    resolve::login_kind(ctx, record)
+}
+
+/// Random pauses for `refresh --every --jitter`, from the fleet's own source of randomness.
+pub struct Jitter(SystemPace);
+
+impl Jitter {
+    pub fn new() -> Jitter {
+        Jitter(SystemPace::new())
+    }
+
+    /// A number of seconds below `bound`.
+    pub fn below(&self, bound: u64) -> u64 {
+        self.0.random(bound)
+    }
+}
+
+impl Default for Jitter {
+    fn default() -> Jitter {
+        Jitter::new()
+    }
+}
