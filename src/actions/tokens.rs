@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::login::Login;
 use crate::record::Record;
 use crate::resolve;
 use crate::token::fleet::{Pace, SystemPace};
@@ -14,6 +15,15 @@ pub use crate::token::Origin;
 /// Whether the record's login is static or a minted token, and what is cached of the token.
 pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     resolve::login_kind(ctx, record)
+}
+
+/// The login a static record answers, read locally (no network, no token cache): `None` for a
+/// record whose login is minted, or one that does not resolve.
+pub fn static_login(ctx: &Context, record: &Record) -> Option<Login> {
+    match resolve::login_kind(ctx, record) {
+        Ok(LoginKind::Static) => resolve::resolve(ctx, record).ok().flatten(),
+        _ => None,
+    }
 }
 
 /// Random pauses for `refresh --every --jitter`, from the fleet's own source of randomness.

@@ -7,13 +7,13 @@
 //! The plaintext values are read into zeroized buffers, compared, and dropped: a message names
 //! the file, the key and the username, never the password.
 
+use crate::actions::tokens::{self, LoginKind};
 use crate::client_config as cc;
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::Login;
 use crate::record::Entry;
 use crate::registry::Registry;
-use crate::resolve::{self, LoginKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -150,10 +150,10 @@ pub fn stored(ctx: &Context, registry_entry: Option<&Entry>) -> Stored {
     let Some(e) = registry_entry else {
         return Stored::Nothing;
     };
-    match resolve::login_kind(ctx, &e.record) {
-        Ok(LoginKind::Static) => match resolve::resolve(ctx, &e.record) {
-            Ok(Some(l)) => Stored::Login(l),
-            _ => Stored::Unknown,
+    match tokens::login_kind(ctx, &e.record) {
+        Ok(LoginKind::Static) => match tokens::static_login(ctx, &e.record) {
+            Some(l) => Stored::Login(l),
+            None => Stored::Unknown,
         },
         Ok(LoginKind::Token { .. }) => Stored::Minted,
         Err(_) => Stored::Unknown,
