@@ -91,6 +91,6 @@ ctr=$("${B[@]}" from scratch)
     --label "org.opencontainers.image.licenses=Apache-2.0" \
     "$ctr"
 rm -f "$OUT"
-"${B[@]}" commit --quiet --format oci --timestamp "$CREATED" --omit-history "$ctr" "oci-archive:$OUT:$NAME:$VERSION" >/dev/null
+"${B[@]}" commit --quiet --format oci --disable-compression=false --timestamp "$CREATED" --omit-history "$ctr" "oci-archive:$OUT:$NAME:$VERSION" >/dev/null
 echo "packaging/image.sh: $(du -h "$OUT" | cut -f1) image, binary $(du -h "$BIN" | cut -f1)" >&2
 echo "$OUT"
