@@ -23,7 +23,7 @@ use crate::context::Context;
 use crate::error::printable;
 use crate::login::Login;
 use crate::record::Entry;
-use crate::registry::Registry;
+use crate::registry::{ImageRef, Registry};
 use crate::resolve;
 use crate::rfc3339;
 use live::{live, Target};
@@ -306,66 +306,22 @@ fn skip_rest(report: &mut Report, why: &str) {
     }
 }
 
-/// Registry, repository and tag or digest of an image reference, each checked before it goes
-/// into a URL path.
+/// Registry, repository and tag or digest of an image reference ([`ImageRef`]), each checked
+/// before it goes into a URL path.
 pub fn parse_target(image: &str) -> Result<(Registry, String, Reference), String> {
-    let registry = Registry::from_reference(image).map_err(|e| e.protocol_message())?;
-    let repo = crate::registry::repository(image).ok_or_else(|| {
-        format!(
+    let parsed = ImageRef::parse(image).map_err(|e| e.protocol_message())?;
+    let Some(repo) = parsed.repository.clone() else {
+        return Err(format!(
             "{} names a registry, not an image: give a repository (and a tag), e.g. {}/team/app:1",
             printable(image.trim()),
-            printable(registry.as_str())
-        )
-    })?;
-    let repo_ok = !repo.is_empty()
-        && repo.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-                })
-        });
-    if !repo_ok {
+            printable(parsed.registry.as_str())
+        ));
+    };
+    if !parsed.repository_is_valid() {
         return Err("the repository has characters a registry does not allow (lower-case letters, digits, . _ - and /)".into());
     }
-    let r = image.trim();
-    let r = ["docker://", "oci://"]
-        .iter()
-        .find_map(|p| r.strip_prefix(p))
-        .unwrap_or(r);
-    let reference = match r.split_once('@') {
-        Some((_, d)) => {
-            let ok = d.split_once(':').is_some_and(|(alg, hex)| {
-                !alg.is_empty()
-                    && !hex.is_empty()
-                    && alg.bytes().all(|b| {
-                        b.is_ascii_lowercase()
-                            || b.is_ascii_digit()
-                            || matches!(b, b'+' | b'.' | b'_' | b'-')
-                    })
-                    && hex
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
-            });
-            if !ok {
-                return Err("the digest is not algorithm:hex (sha256:…)".into());
-            }
-            Reference::Digest(d.to_string())
-        }
-        None => {
-            let last = r.rsplit('/').next().unwrap_or(r);
-            let tag = last.rsplit_once(':').map_or("latest", |(_, t)| t);
-            let ok = !tag.is_empty()
-                && tag.len() <= 128
-                && tag
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-            if !ok {
-                return Err("the tag has characters a registry does not allow".into());
-            }
-            Reference::Tag(tag.to_string())
-        }
-    };
-    Ok((registry, repo, reference))
+    let reference = parsed.reference().map_err(String::from)?;
+    Ok((parsed.registry, repo, reference))
 }
 
 fn entry_info(ctx: &Context, e: &Entry, repository: bool) -> EntryInfo {

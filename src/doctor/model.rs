@@ -4,6 +4,7 @@
 
 use crate::client_config::Family;
 use crate::credential_type::CredentialType;
+pub use crate::registry::Reference;
 use crate::registry::Registry;
 
 /// How a step ended.
@@ -89,21 +90,6 @@ pub struct EntryInfo {
     pub workspace: String,
     pub updated_at: u64,
     pub username: String,
-}
-
-/// A tag or a digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reference {
-    Tag(String),
-    Digest(String),
-}
-
-impl Reference {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Reference::Tag(t) | Reference::Digest(t) => t,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Default)]
