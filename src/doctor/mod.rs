@@ -24,7 +24,6 @@ use crate::error::printable;
 use crate::login::Login;
 use crate::record::Entry;
 use crate::registry::{ImageRef, Registry};
-use crate::resolve;
 use crate::rfc3339;
 use live::{live, Target};
 use model::{step, Outcome, Progress};
@@ -332,14 +331,14 @@ fn entry_info(ctx: &Context, e: &Entry, repository: bool) -> EntryInfo {
         kind: e.record.kind,
         workspace: ctx.workspace.clone(),
         updated_at: e.updated_at,
-        username: resolve::list_username(&e.record),
+        username: actions::username(&e.record),
     }
 }
 
 fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>) {
     let kind = e.record.kind;
     let show = show_command(&ctx.workspace, e);
-    let before = match resolve::login_kind(ctx, &e.record) {
+    let before = match actions::tokens::login_kind(ctx, &e.record) {
         Ok(k) => k,
         Err(err) => {
             return (
@@ -355,9 +354,9 @@ fn login_step(ctx: &Context, e: &Entry, opts: &Options) -> (Step, Option<Login>)
             None,
         );
     }
-    match resolve::resolve(ctx, &e.record) {
+    match actions::tokens::login(ctx, &e.record) {
         Ok(Some(login)) => {
-            let after = resolve::login_kind(ctx, &e.record).unwrap_or(before);
+            let after = actions::tokens::login_kind(ctx, &e.record).unwrap_or(before);
             (
                 step("login", Mark::Ok, token_words(ctx.now(), kind, &after)),
                 Some(login),
