@@ -6,7 +6,7 @@
 use super::model::{step, Cause, Mark, Options, Reference, Step};
 use super::probe::{self, Answer, Client, Method, Scheme};
 use super::trust;
-use super::words::{add_command, add_hint, allowance, rate_limit_fix, said};
+use super::words::{add_command, add_hint, allowance, challenge_words, rate_limit_fix, said};
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::Login;
@@ -142,6 +142,7 @@ pub(super) struct Live<'a> {
 }
 
 /// [`live`] over `with`: every decision from the registry's answers.
+/// [`live`] over `with`: every decision from the registry's answers.
 pub(super) fn check(
     with: &Live,
     t: &Target,
@@ -151,8 +152,46 @@ pub(super) fn check(
     answered: &mut dyn FnMut(&[Step]),
 ) -> bool {
     let host = api_host(t.registry);
+    let Some((base, challenge)) = connect(with, &host, opts, steps) else {
+        return false;
+    };
+    answered(steps);
+    let Some(authorization) = authorize(with, t, &base, challenge.as_ref(), login, opts, steps)
+    else {
+        return false;
+    };
+    let Some((repo, reference)) = t.image else {
+        steps.push(step(
+            "manifest",
+            Mark::Skip,
+            "no image named: the login only was checked",
+        ));
+        return false;
+    };
+    let with_login = login.is_some() && authorization.is_some();
+    manifest(
+        with,
+        t.registry,
+        &base,
+        (repo, reference),
+        authorization.as_ref().map(|h| h.as_str()),
+        with_login,
+        steps,
+    )
+}
+
+/// The `connect` step: `GET /v2/` over https (and plain http where allowed), the challenge it
+/// answers with, and whether each family trusts the certificate. The base URL and the challenge
+/// to answer, or `None` when the run stops here (the later steps are pushed as skipped).
+fn connect(
+    with: &Live,
+    host: &str,
+    opts: &Options,
+    steps: &mut Vec<Step>,
+) -> Option<(String, Option<probe::Challenge>)> {
     let (client, trust) = (with.net, with.trust);
-    let loopback = is_loopback(&host);
+
+    let loopback = is_loopback(host);
     let budget = client.budget();
     let schemes: &[Scheme] = if opts.plain_http {
         &[Scheme::Http]
@@ -189,7 +228,7 @@ pub(super) fn check(
                 );
                 steps.push(step("auth", Mark::Skip, "the registry was not reached"));
                 steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
-                return false;
+                return None;
             }
             Err(e) => failed.push(format!("{}: {}", scheme.as_str(), e.describe(budget))),
         }
@@ -214,7 +253,7 @@ pub(super) fn check(
         );
         steps.push(step("auth", Mark::Skip, "the registry was not reached"));
         steps.push(step("manifest", Mark::Skip, "the registry was not reached"));
-        return false;
+        return None;
     };
     let base = format!("{}://{host}", scheme.as_str());
     let via = if scheme == Scheme::Http && !opts.plain_http {
@@ -231,20 +270,6 @@ pub(super) fn check(
         .find(|c| c.scheme == "bearer")
         .or_else(|| ping.challenges.iter().find(|c| c.scheme == "basic"))
         .cloned();
-    let challenge_words = |c: &probe::Challenge| match c.scheme.as_str() {
-        "bearer" => format!(
-            "Bearer realm {}{}",
-            c.param("realm")
-                .map_or_else(|| "(none)".into(), probe::shown_url),
-            c.param("service")
-                .map(|s| format!(", service {}", printable(s)))
-                .unwrap_or_default()
-        ),
-        _ => format!(
-            "Basic realm \"{}\"",
-            printable(c.param("realm").unwrap_or_default())
-        ),
-    };
     match (ping.status, &challenge) {
         (401, Some(c)) => steps.push(step(
             "connect",
@@ -271,7 +296,7 @@ pub(super) fn check(
             );
             steps.push(step("auth", Mark::Skip, "no challenge to answer"));
             steps.push(step("manifest", Mark::Skip, "no challenge to answer"));
-            return false;
+            return None;
         }
         (status, _) => {
             steps.push(
@@ -285,7 +310,7 @@ pub(super) fn check(
             );
             steps.push(step("auth", Mark::Skip, "no registry API"));
             steps.push(step("manifest", Mark::Skip, "no registry API"));
-            return false;
+            return None;
         }
     }
     if scheme == Scheme::Https {
@@ -302,7 +327,23 @@ pub(super) fn check(
             }
         }
     }
-    answered(steps);
+    Some((base, challenge))
+}
+
+/// The `auth` step: the stored login answered to the challenge (Basic at `/v2/`, or the token
+/// endpoint for Bearer). The `Authorization` the manifest request carries (`None`: none), or
+/// `None` when the run stops here.
+fn authorize(
+    with: &Live,
+    t: &Target,
+    base: &str,
+    challenge: Option<&probe::Challenge>,
+    login: Option<&Login>,
+    opts: &Options,
+    steps: &mut Vec<Step>,
+) -> Option<Option<Zeroizing<String>>> {
+    let client = with.net;
+    let budget = client.budget();
     let scope = t.image.map(|(repo, _)| format!("repository:{repo}:pull"));
     // What the manifest request carries.
     let authorization: Option<Zeroizing<String>> = match (&challenge, login) {
@@ -322,7 +363,7 @@ pub(super) fn check(
                         .cause(Cause::Other),
                 );
                 steps.push(step("manifest", Mark::Skip, "no accepted login"));
-                return false;
+                return None;
             }
             let header = basic(l);
             match client.request(Method::Get, &format!("{base}/v2/"), Some(&header), None) {
@@ -351,7 +392,7 @@ pub(super) fn check(
                         .cause(Cause::Rejected(said(&a))),
                     );
                     steps.push(step("manifest", Mark::Skip, "no accepted login"));
-                    return false;
+                    return None;
                 }
                 Ok(a) => {
                     steps.push(
@@ -368,7 +409,7 @@ pub(super) fn check(
                         }),
                     );
                     steps.push(step("manifest", Mark::Skip, "no accepted login"));
-                    return false;
+                    return None;
                 }
                 Err(e) => {
                     steps.push(
@@ -380,7 +421,7 @@ pub(super) fn check(
                         .cause(Cause::Unreachable(e.describe(budget))),
                     );
                     steps.push(step("manifest", Mark::Skip, "no accepted login"));
-                    return false;
+                    return None;
                 }
             }
         }
@@ -389,7 +430,7 @@ pub(super) fn check(
                 Some(h) => Some(h),
                 None => {
                     steps.push(step("manifest", Mark::Skip, "no token"));
-                    return false;
+                    return None;
                 }
             }
         }
@@ -398,24 +439,31 @@ pub(super) fn check(
             None
         }
     };
-    let Some((repo, reference)) = t.image else {
-        steps.push(step(
-            "manifest",
-            Mark::Skip,
-            "no image named: the login only was checked",
-        ));
-        return false;
-    };
+    Some(authorization)
+}
+
+/// The `manifest` step: `HEAD` of the manifest as a pull asks for it, with `authorization`.
+/// Whether it was served without a login.
+fn manifest(
+    with: &Live,
+    registry: &Registry,
+    base: &str,
+    (repo, reference): (&str, &Reference),
+    authorization: Option<&str>,
+    with_login: bool,
+    steps: &mut Vec<Step>,
+) -> bool {
+    let client = with.net;
+    let budget = client.budget();
     let url = format!("{base}/v2/{repo}/manifests/{}", reference.as_str());
     let what = match reference {
         Reference::Tag(tag) => format!("{repo}:{tag}"),
         Reference::Digest(d) => format!("{repo}@{d}"),
     };
-    let with_login = login.is_some() && authorization.is_some();
     match client.request(
         Method::Head,
         &url,
-        authorization.as_ref().map(|h| h.as_str()),
+        authorization,
         Some(probe::MANIFEST_ACCEPT),
     ) {
         Ok(a) if a.status == 200 => {
@@ -441,7 +489,7 @@ pub(super) fn check(
                         allowance(&r)
                     ),
                 )
-                .fix(rate_limit_fix(with.workspace, t.registry, with_login)),
+                .fix(rate_limit_fix(with.workspace, registry, with_login)),
                 Some(r) => step("manifest", Mark::Ok, format!("{detail}; {}", allowance(&r))),
                 None => step("manifest", Mark::Ok, detail),
             });
@@ -468,7 +516,7 @@ pub(super) fn check(
             };
             steps.push(
                 step("manifest", Mark::Fail, detail)
-                    .fix(rate_limit_fix(with.workspace, t.registry, with_login))
+                    .fix(rate_limit_fix(with.workspace, registry, with_login))
                     .cause(Cause::Other),
             );
             false
@@ -483,7 +531,7 @@ pub(super) fn check(
                 step("manifest", Mark::Fail, detail)
                     .fix(format!(
                         "check the name and tag: `skopeo list-tags docker://{}/{repo}` shows the tags",
-                        t.registry.host(),
+                        registry.host(),
                     ))
                     .cause(Cause::Missing(said(&a))),
             );
@@ -498,7 +546,7 @@ pub(super) fn check(
             let fix = if with_login {
                 format!("grant the account pull access to {repo}, or store a login that has it")
             } else {
-                add_hint(with.workspace, t.registry)
+                add_hint(with.workspace, registry)
             };
             steps.push(
                 step("manifest", Mark::Fail, detail)
@@ -755,6 +803,8 @@ mod tests {
     enum Reply {
         /// Status, `WWW-Authenticate`, body.
         Said(u16, &'static str, &'static str),
+        /// Status and Docker Hub's pull allowance: limit, remaining, in a 6 h window.
+        Limited(u16, u64, u64),
         Fails(NetError),
     }
 
@@ -814,6 +864,18 @@ mod tests {
                     content_type: None,
                     rate_limit: None,
                     body: Zeroizing::new(body.as_bytes().to_vec()),
+                }),
+                Some(Reply::Limited(status, limit, remaining)) => Ok(Answer {
+                    status,
+                    challenges: Vec::new(),
+                    digest: None,
+                    content_type: None,
+                    rate_limit: Some(probe::RateLimit {
+                        limit,
+                        remaining,
+                        window: Some(21_600),
+                    }),
+                    body: Zeroizing::new(Vec::new()),
                 }),
                 Some(Reply::Fails(e)) => Err(e),
                 None => Err(NetError::Connect(format!("no canned answer for {key}"))),
@@ -1149,5 +1211,120 @@ mod tests {
         assert!(matches!(c.cause, Some(Cause::Unreachable(_))), "{c:?}");
         assert!(c.fix.as_deref().unwrap().contains("certs.d"), "{c:?}");
         assert_eq!(net.asked(), [PING]);
+    }
+
+    #[test]
+    fn a_used_up_allowance_warns_on_a_served_manifest_and_a_429_says_whose() {
+        let cases = [
+            (Reply::Limited(200, 100, 76), Mark::Ok, "rate limit: 76 of 100 pulls left in this 6 h window"),
+            (Reply::Limited(200, 100, 0), Mark::Warn, "the next pull fails with 429 toomanyrequests"),
+            (Reply::Limited(429, 100, 0), Mark::Fail, "manifest 429 toomanyrequests: anonymous (per address) pull rate limit is used up (rate limit: 0 of 100 pulls left in this 6 h window)"),
+            (Reply::Limited(429, 100, 5), Mark::Fail, "the registry is throttling requests"),
+        ];
+        for (reply, mark, words) in cases {
+            let net = Canned::new(&[(PING, Reply::Said(200, "", "")), (MANIFEST, reply)]);
+            let steps = pull(&net, None);
+            let m = named(&steps, "manifest");
+            assert_eq!(m.mark, mark, "{m:?}");
+            assert!(m.detail.contains(words), "{m:?}");
+            if mark != Mark::Ok {
+                // Anonymous pulls share the address's allowance: store a login.
+                assert!(
+                    m.fix.as_deref().unwrap().contains("small allowance"),
+                    "{m:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_v2_that_is_not_a_registry_or_has_no_usable_challenge_stops_at_connect() {
+        for (reply, words) in [
+            (
+                Reply::Said(404, "", ""),
+                "GET https://registry.test/v2/ answered 404: not a registry v2 API there",
+            ),
+            (
+                Reply::Said(401, r#"Negotiate"#, ""),
+                "GET https://registry.test/v2/ answered 401 without a Basic or Bearer challenge",
+            ),
+            (
+                Reply::Fails(NetError::Timeout),
+                "cannot reach registry.test: https: no answer within 10 s (BETA9_TIMEOUT)",
+            ),
+        ] {
+            let net = Canned::new(&[(PING, reply)]);
+            let steps = pull(&net, Some(&password()));
+            let c = named(&steps, "connect");
+            assert_eq!((c.mark, c.detail.as_str()), (Mark::Fail, words));
+            assert_eq!(
+                marks(&steps)[1..],
+                [("auth", Mark::Skip), ("manifest", Mark::Skip)]
+            );
+            assert_eq!(net.asked(), [PING]);
+        }
+    }
+
+    #[test]
+    fn a_loopback_registry_falls_back_to_plain_http_and_says_so() {
+        let net = Canned::new(&[
+            (
+                "GET https://127.0.0.1:5000/v2/",
+                Reply::Fails(NetError::Tls("the peer does not speak TLS".into())),
+            ),
+            ("GET http://127.0.0.1:5000/v2/", Reply::Said(200, "", "")),
+            (
+                "HEAD http://127.0.0.1:5000/v2/team/app/manifests/1",
+                Reply::Said(200, "", ""),
+            ),
+        ]);
+        let registry = Registry::from_server_url("127.0.0.1:5000").unwrap();
+        let reference = Reference::Tag("1".into());
+        let t = Target {
+            registry: &registry,
+            image: Some(("team/app", &reference)),
+        };
+        let trust = trust::Trust::for_host(
+            &Env::from_pairs([("HOME", "/nonexistent-home")]),
+            "127.0.0.1:5000",
+        );
+        let with = Live {
+            net: &net,
+            trust: &trust,
+            workspace: "default",
+        };
+        let mut steps = Vec::new();
+        assert!(check(
+            &with,
+            &t,
+            None,
+            &Options::default(),
+            &mut steps,
+            &mut |_| {}
+        ));
+        assert_eq!(
+            named(&steps, "connect").detail,
+            "GET http://127.0.0.1:5000/v2/ answered 200: no credential asked at /v2/ over plain http (https: the peer does not speak TLS; allowed because the registry is on loopback, as docker treats 127.0.0.0/8)"
+        );
+    }
+
+    #[test]
+    fn a_bearer_challenge_without_an_http_realm_fails_auth_unasked() {
+        for (challenge, words) in [
+            (
+                r#"Bearer service="registry.test""#,
+                "the Bearer challenge names no realm (token endpoint)",
+            ),
+            (
+                r#"Bearer realm="ftp://auth.test/token""#,
+                "the Bearer realm is not an http(s) URL",
+            ),
+        ] {
+            let net = Canned::new(&[(PING, Reply::Said(401, challenge, ""))]);
+            let steps = pull(&net, Some(&password()));
+            let auth = named(&steps, "auth");
+            assert_eq!((auth.mark, auth.detail.as_str()), (Mark::Fail, words));
+            assert_eq!(net.asked(), [PING]);
+        }
     }
 }

@@ -180,3 +180,21 @@ pub(super) fn rate_limit_fix(workspace: &str, registry: &Registry, with_login: b
         )
     }
 }
+
+/// `Bearer realm https://auth.example/token, service registry.example` or `Basic realm "…"`.
+pub(super) fn challenge_words(c: &probe::Challenge) -> String {
+    match c.scheme.as_str() {
+        "bearer" => format!(
+            "Bearer realm {}{}",
+            c.param("realm")
+                .map_or_else(|| "(none)".into(), probe::shown_url),
+            c.param("service")
+                .map(|s| format!(", service {}", printable(s)))
+                .unwrap_or_default()
+        ),
+        _ => format!(
+            "Basic realm \"{}\"",
+            printable(c.param("realm").unwrap_or_default())
+        ),
+    }
+}
