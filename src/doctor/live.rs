@@ -635,7 +635,6 @@ fn bearer(
         query.push(format!("scope={}", probe::encode(scope)));
     }
     let query = query.join("&");
-    let for_scope = scope.map_or_else(String::new, |s| format!(" for scope {s}"));
     let anonymous = login.is_none();
     let answer = match login {
         Some(l) if is_identity_token(l) => {
@@ -667,6 +666,20 @@ fn bearer(
             )
         }
     };
+    token_step(answer, &shown_realm, scope, anonymous, budget, steps)
+}
+
+/// The `auth` step from the token endpoint's answer: the `Authorization` for the manifest when
+/// it issued a token; what it said otherwise.
+fn token_step(
+    answer: Result<Answer, NetError>,
+    shown_realm: &str,
+    scope: Option<&str>,
+    anonymous: bool,
+    budget: Duration,
+    steps: &mut Vec<Step>,
+) -> Option<Zeroizing<String>> {
+    let for_scope = scope.map_or_else(String::new, |s| format!(" for scope {s}"));
     let who = if anonymous {
         "anonymously"
     } else {
