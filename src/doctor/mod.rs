@@ -148,68 +148,14 @@ pub fn run_shown(
         }
     }
     let entry_index = report.steps.len();
-    match answering {
-        Some(e) => {
-            let info = entry_info(ctx, e, repo_entry.is_some());
-            let mut s = step("entry", Mark::Ok, describe_entry(&info));
-            if repo_entry.is_some() {
-                match &registry_entry {
-                    Some(_) => {
-                        s.detail.push_str(&format!(
-                            "; docker, the containers tools and go-containerregistry under credHelpers ask {} and get the registry's entry instead",
-                            registry.host()
-                        ));
-                    }
-                    None => {
-                        s.mark = Mark::Warn;
-                        s.detail.push_str(&format!(
-                            "; it answers kubelet, and go-containerregistry under credsStore, only: docker, the containers tools and go-containerregistry under credHelpers ask {} and find nothing",
-                            registry.host()
-                        ));
-                        s.fix = Some(add_hint(&ctx.workspace, &registry));
-                    }
-                }
-            }
-            report.entry = Some(info);
-            report.steps.push(s);
-        }
-        None => {
-            let mut s = step(
-                "entry",
-                Mark::Fail,
-                format!(
-                    "nothing stored for {} (nor for the repository key {}) in workspace {}",
-                    printable(registry.as_str()),
-                    repo_key
-                        .as_ref()
-                        .map_or_else(|| "-".to_string(), |k| printable(k.as_str())),
-                    ctx.workspace
-                ),
-            )
-            .fix(add_hint(&ctx.workspace, &registry));
-            // Only another workspace has it: `get` here answers not found all the same.
-            let keys: Vec<&Registry> = std::iter::once(&registry)
-                .chain(repo_key.as_ref())
-                .collect();
-            let others = leftovers::other_workspaces(ctx, &keys);
-            if !others.is_empty() {
-                s.detail.push_str(&format!(
-                    "; workspace {} holds one, which a helper started with BETA9_WORKSPACE={} (or --workspace {}) answers",
-                    others.join(", "),
-                    others[0],
-                    others[0]
-                ));
-                s.fix = Some(format!(
-                    "run the clients' helper in that workspace (BETA9_WORKSPACE={0}; check it with `docker-credential-beta9 --workspace {0} doctor {1}`), or store the login in workspace {2}: {3}",
-                    others[0],
-                    printable(image),
-                    ctx.workspace,
-                    add_hint(&ctx.workspace, &registry)
-                ));
-            }
-            report.steps.push(s);
-        }
-    }
+    entry_step(
+        ctx,
+        image,
+        &registry,
+        repo_key.as_ref(),
+        (repo_entry.as_ref(), registry_entry.as_ref()),
+        &mut report,
+    );
     // Nothing stored: the live check may still find that none is needed (below).
     if answering.is_none() && !opts.no_network {
         progress.held = Some(entry_index);
@@ -297,6 +243,77 @@ pub fn run_shown(
         s.fix = None;
     }
     report
+}
+
+/// The `entry` step: the entry that answers (and, for a repository entry, what the clients that
+/// ask the host get instead), or that nothing does and where one is.
+fn entry_step(
+    ctx: &Context,
+    image: &str,
+    registry: &Registry,
+    repo_key: Option<&Registry>,
+    (repo_entry, registry_entry): (Option<&Entry>, Option<&Entry>),
+    report: &mut Report,
+) {
+    let answering = repo_entry.or(registry_entry);
+    match answering {
+        Some(e) => {
+            let info = entry_info(ctx, e, repo_entry.is_some());
+            let mut s = step("entry", Mark::Ok, describe_entry(&info));
+            if repo_entry.is_some() {
+                match registry_entry {
+                    Some(_) => {
+                        s.detail.push_str(&format!(
+                            "; docker, the containers tools and go-containerregistry under credHelpers ask {} and get the registry's entry instead",
+                            registry.host()
+                        ));
+                    }
+                    None => {
+                        s.mark = Mark::Warn;
+                        s.detail.push_str(&format!(
+                            "; it answers kubelet, and go-containerregistry under credsStore, only: docker, the containers tools and go-containerregistry under credHelpers ask {} and find nothing",
+                            registry.host()
+                        ));
+                        s.fix = Some(add_hint(&ctx.workspace, registry));
+                    }
+                }
+            }
+            report.entry = Some(info);
+            report.steps.push(s);
+        }
+        None => {
+            let mut s = step(
+                "entry",
+                Mark::Fail,
+                format!(
+                    "nothing stored for {} (nor for the repository key {}) in workspace {}",
+                    printable(registry.as_str()),
+                    repo_key.map_or_else(|| "-".to_string(), |k| printable(k.as_str())),
+                    ctx.workspace
+                ),
+            )
+            .fix(add_hint(&ctx.workspace, registry));
+            // Only another workspace has it: `get` here answers not found all the same.
+            let keys: Vec<&Registry> = std::iter::once(registry).chain(repo_key).collect();
+            let others = leftovers::other_workspaces(ctx, &keys);
+            if !others.is_empty() {
+                s.detail.push_str(&format!(
+                    "; workspace {} holds one, which a helper started with BETA9_WORKSPACE={} (or --workspace {}) answers",
+                    others.join(", "),
+                    others[0],
+                    others[0]
+                ));
+                s.fix = Some(format!(
+                    "run the clients' helper in that workspace (BETA9_WORKSPACE={0}; check it with `docker-credential-beta9 --workspace {0} doctor {1}`), or store the login in workspace {2}: {3}",
+                    others[0],
+                    printable(image),
+                    ctx.workspace,
+                    add_hint(&ctx.workspace, registry)
+                ));
+            }
+            report.steps.push(s);
+        }
+    }
 }
 
 fn skip_rest(report: &mut Report, why: &str) {
