@@ -302,6 +302,11 @@ pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
     Ok(None)
 }
 
+/// The username `list` shows for a record (empty for a token-only type).
+pub fn username(record: &Record) -> String {
+    resolve::list_username(record)
+}
+
 /// `list`: server URL → username for every readable entry that has not expired, offline. An
 /// unreadable entry is skipped with a note, so one damaged file does not hide the others.
 pub fn list(ctx: &Context) -> Result<BTreeMap<String, String>> {

@@ -7,7 +7,7 @@
 
 use crate::env::{self, Env};
 use crate::fsutil;
-use crate::registry::{Registry, DOCKER_HUB, DOCKER_HUB_SERVER_URL};
+use crate::registry::{ImageRef, Registry, DOCKER_HUB, DOCKER_HUB_SERVER_URL};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -89,24 +89,16 @@ pub fn keys(image: &str, registry: &Registry, repo: &str) -> Keys {
         };
     }
     // The host as written: `credHelpers` keys are matched byte for byte.
-    let host = written_host(image).unwrap_or_else(|| registry.host().to_string());
+    let host = ImageRef::parse(image)
+        .ok()
+        .and_then(|i| i.host)
+        .unwrap_or_else(|| registry.host().to_string());
     Keys {
         docker: host.clone(),
         containers: host.clone(),
         ggcr: [format!("{host}/{repo}"), host],
         kubelet: image.trim().to_string(),
     }
-}
-
-/// The first component of an image reference when it names a host, as typed.
-fn written_host(image: &str) -> Option<String> {
-    let r = image.trim();
-    let r = ["docker://", "oci://"]
-        .iter()
-        .find_map(|p| r.strip_prefix(p))
-        .unwrap_or(r);
-    let (first, _) = r.split_once('/')?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then(|| first.to_string())
 }
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (docker/cli `cli/config`); `None`

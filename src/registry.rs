@@ -75,36 +75,7 @@ impl Registry {
     /// `https://myregistry` is the registry `myregistry`, as the protocol's `store` reads it, never
     /// the Hub image `library/myregistry`.
     pub fn from_reference(reference: &str) -> Result<Registry> {
-        let r = reference.trim();
-        if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(not_a_registry("it has spaces or control characters"));
-        }
-        if let Some((host, _path)) = url_parts(r) {
-            return Ok(Registry(canonical_host(host)?));
-        }
-        let r = strip_transport(r).trim_end_matches('/');
-        if r.is_empty() {
-            return Err(not_a_registry("it is empty"));
-        }
-        match r.split_once('/') {
-            Some((first, rest)) if looks_like_host_in_path(first) => {
-                if rest.is_empty() {
-                    return Err(not_a_registry("the repository after the host is empty"));
-                }
-                Ok(Registry(canonical_host(first)?))
-            }
-            Some((first, _)) => {
-                hub_name(first)?;
-                Ok(Registry(DOCKER_HUB.to_string()))
-            }
-            None if looks_like_bare_host(r) => Ok(Registry(canonical_host(r)?)),
-            None => {
-                // `name[:tag]` or `name@digest`: a Hub image.
-                let name = r.split(['@', ':']).next().unwrap_or_default();
-                hub_name(name)?;
-                Ok(Registry(DOCKER_HUB.to_string()))
-            }
-        }
+        ImageRef::parse(reference).map(|i| i.registry)
     }
 
     /// Wraps a string already in canonical form (a stored record's `registry`).
@@ -164,32 +135,179 @@ impl fmt::Display for Registry {
 /// The repository path of an image reference, without registry, tag or digest (Hub's single
 /// names get `library/`); `None` for a bare registry host.
 pub fn repository(image: &str) -> Option<String> {
-    let registry = Registry::from_reference(image).ok()?;
-    let r = image.trim();
-    let rest = if let Some((_, path)) = url_parts(r) {
-        // A URL's first component is its host, whatever its shape (see `from_reference`).
-        path.split('@').next()?.trim_end_matches('/')
-    } else {
-        let without_digest = strip_transport(r).split('@').next()?;
-        match without_digest.split_once('/') {
-            Some((f, rest)) if looks_like_host_in_path(f) => rest,
-            Some(_) => without_digest,
-            // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
-            None if !registry.is_docker_hub() => return None,
-            None => without_digest,
+    ImageRef::parse(image).ok()?.repository
+}
+
+/// A tag or a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reference {
+    Tag(String),
+    Digest(String),
+}
+
+impl Reference {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reference::Tag(t) | Reference::Digest(t) => t,
         }
-    };
-    let repo = match rest.rsplit_once(':') {
-        Some((path, tag)) if !tag.contains('/') => path,
-        _ => rest,
-    };
-    if repo.is_empty() {
-        return None;
     }
-    if registry.is_docker_hub() && !repo.contains('/') {
-        return Some(format!("library/{repo}"));
+}
+
+/// An image reference, split once into what every caller asks of it (docs/registry-identity.md,
+/// "Table of forms"). The transport prefix (`docker://`, `oci://`) and a scheme are matched
+/// without regard to case everywhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The registry it pulls from ([`Registry::from_reference`]).
+    pub registry: Registry,
+    /// The host component as typed (`GHCR.io:443`), when the reference names one: the clients
+    /// match `credHelpers` keys byte for byte against it.
+    pub host: Option<String>,
+    /// The repository path (Hub's single names get `library/`); `None` for a bare registry host.
+    pub repository: Option<String>,
+    /// The tag as typed, if any.
+    pub tag: Option<String>,
+    /// The digest as typed (everything after the first `@`), if any.
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    /// Parses `reference` by docker's rule (see [`Registry::from_reference`]).
+    pub fn parse(reference: &str) -> Result<ImageRef> {
+        let r = reference.trim();
+        if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(not_a_registry("it has spaces or control characters"));
+        }
+        if let Some((host, path)) = url_parts(r) {
+            let registry = Registry(canonical_host(host)?);
+            // A URL's first component is its host, whatever its shape.
+            let (path, digest) = split_digest(path);
+            return Ok(ImageRef::with(
+                registry,
+                Some(host),
+                Some(path.trim_end_matches('/')),
+                digest,
+            ));
+        }
+        let stripped = strip_transport(r);
+        let t = stripped.trim_end_matches('/');
+        if t.is_empty() {
+            return Err(not_a_registry("it is empty"));
+        }
+        let (registry, host) = match t.split_once('/') {
+            Some((first, rest)) if looks_like_host_in_path(first) => {
+                if rest.is_empty() {
+                    return Err(not_a_registry("the repository after the host is empty"));
+                }
+                (Registry(canonical_host(first)?), Some(first))
+            }
+            Some((first, _)) => {
+                hub_name(first)?;
+                (Registry(DOCKER_HUB.to_string()), None)
+            }
+            None if looks_like_bare_host(t) => (Registry(canonical_host(t)?), Some(t)),
+            None => {
+                // `name[:tag]` or `name@digest`: a Hub image.
+                let name = t.split(['@', ':']).next().unwrap_or_default();
+                hub_name(name)?;
+                (Registry(DOCKER_HUB.to_string()), None)
+            }
+        };
+        let (without_digest, digest) = split_digest(stripped);
+        let rest = match without_digest.split_once('/') {
+            Some((f, rest)) if looks_like_host_in_path(f) => Some(rest),
+            Some(_) => Some(without_digest),
+            // A bare host (`ghcr.io`, `localhost:5000`) names a registry, not a repository.
+            None if !registry.is_docker_hub() => None,
+            None => Some(without_digest),
+        };
+        Ok(ImageRef::with(registry, host, rest, digest))
     }
-    Some(repo.to_string())
+
+    fn with(
+        registry: Registry,
+        host: Option<&str>,
+        rest: Option<&str>,
+        digest: Option<&str>,
+    ) -> ImageRef {
+        let (repo, tag) = match rest.map(|r| (r, r.rsplit_once(':'))) {
+            Some((_, Some((path, tag)))) if !tag.contains('/') => (Some(path), Some(tag)),
+            Some((r, _)) => (Some(r), None),
+            None => (None, None),
+        };
+        let repository = repo.filter(|r| !r.is_empty()).map(|r| {
+            if registry.is_docker_hub() && !r.contains('/') {
+                format!("library/{r}")
+            } else {
+                r.to_string()
+            }
+        });
+        ImageRef {
+            registry,
+            host: host.map(str::to_string),
+            repository,
+            tag: tag.map(str::to_string),
+            digest: digest.map(str::to_string),
+        }
+    }
+
+    /// Whether the repository is one a registry accepts in a URL path: lower-case letters,
+    /// digits, `._-`, components joined by `/`.
+    pub fn repository_is_valid(&self) -> bool {
+        self.repository.as_deref().is_some_and(|repo| {
+            repo.split('/').all(|c| {
+                !c.is_empty()
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'.' | b'_' | b'-')
+                    })
+            })
+        })
+    }
+
+    /// What a pull asks for: the digest when one is given, else the tag (`latest` when none),
+    /// checked against the registry API's grammar before it goes into a URL path.
+    pub fn reference(&self) -> std::result::Result<Reference, &'static str> {
+        if let Some(d) = &self.digest {
+            let ok = d.split_once(':').is_some_and(|(alg, hex)| {
+                !alg.is_empty()
+                    && !hex.is_empty()
+                    && alg.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'+' | b'.' | b'_' | b'-')
+                    })
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+            });
+            return if ok {
+                Ok(Reference::Digest(d.clone()))
+            } else {
+                Err("the digest is not algorithm:hex (sha256:…)")
+            };
+        }
+        let tag = self.tag.as_deref().unwrap_or("latest");
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok {
+            Ok(Reference::Tag(tag.to_string()))
+        } else {
+            Err("the tag has characters a registry does not allow")
+        }
+    }
+}
+
+/// `name@digest` into the name and the digest (everything after the first `@`).
+fn split_digest(s: &str) -> (&str, Option<&str>) {
+    match s.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (s, None),
+    }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -558,5 +676,39 @@ mod tests {
             "ghcr.io"
         );
         assert_eq!(Registry::from_canonical("[::1]:5000").hostname(), "::1");
+    }
+
+    #[test]
+    fn image_refs_split_once_whatever_the_transport_prefix_case() {
+        let want = ImageRef {
+            registry: Registry::from_canonical("ghcr.io"),
+            host: Some("GHCR.io:443".into()),
+            repository: Some("org/app".into()),
+            tag: Some("1".into()),
+            digest: None,
+        };
+        for prefix in ["", "docker://", "DOCKER://", "Oci://"] {
+            let i = ImageRef::parse(&format!("{prefix}GHCR.io:443/org/app:1")).unwrap();
+            assert_eq!(i, want, "{prefix}");
+            assert_eq!(i.reference(), Ok(Reference::Tag("1".into())));
+        }
+        let i = ImageRef::parse("DOCKER://nginx@sha256:abc").unwrap();
+        assert_eq!(i.registry.as_str(), DOCKER_HUB);
+        assert_eq!(
+            (i.host.as_deref(), i.repository.as_deref()),
+            (None, Some("library/nginx"))
+        );
+        assert_eq!(i.reference(), Ok(Reference::Digest("sha256:abc".into())));
+        let i = ImageRef::parse("https://localhost:5000/team/app").unwrap();
+        assert_eq!(i.host.as_deref(), Some("localhost:5000"));
+        assert_eq!(i.reference(), Ok(Reference::Tag("latest".into())));
+        assert_eq!(ImageRef::parse("ghcr.io").unwrap().repository, None);
+        assert!(!ImageRef::parse("ghcr.io/O/a")
+            .unwrap()
+            .repository_is_valid());
+        assert!(ImageRef::parse("ghcr.io/o/a@nodigest")
+            .unwrap()
+            .reference()
+            .is_err());
     }
 }

@@ -17,6 +17,12 @@ pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     resolve::login_kind(ctx, record)
 }
 
+/// The login `get` would answer from the record now: a minted token is taken from the cache or
+/// minted; `None` for a record that cannot serve a login yet.
+pub fn login(ctx: &Context, record: &Record) -> Result<Option<Login>> {
+    resolve::resolve(ctx, record)
+}
+
 /// The login a static record answers, read locally (no network, no token cache): `None` for a
 /// record whose login is minted, or one that does not resolve.
 pub fn static_login(ctx: &Context, record: &Record) -> Option<Login> {

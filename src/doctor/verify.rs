@@ -7,11 +7,11 @@
 //! Nothing here writes an entry; the caller stores the record only when this returns `Ok`.
 
 use super::{live, parse_target, Cause, Mark, Options, Reference, Step, Target};
+use crate::actions::tokens::{self, LoginKind};
 use crate::context::Context;
 use crate::credential_type::CredentialType;
 use crate::error::{printable, Error};
 use crate::record::Record;
-use crate::resolve::{self, LoginKind};
 
 /// Why a credential was not verified: one line naming what the registry (or the token service)
 /// said, never a secret or a body.
@@ -66,10 +66,10 @@ pub fn verify(
         ctx.uncached_tokens_without_a_key();
     }
     let minted = matches!(
-        resolve::login_kind(ctx, record).map_err(login_failure)?,
+        tokens::login_kind(ctx, record).map_err(login_failure)?,
         LoginKind::Token { .. }
     );
-    let login = resolve::resolve(ctx, record)
+    let login = tokens::login(ctx, record)
         .map_err(login_failure)?
         .ok_or_else(|| {
             Refusal::Other(format!(

@@ -590,3 +590,34 @@ fn the_ggcr_line_names_only_the_keys_that_reach_the_helper() {
         assert!(line(&o, "routing.ggcr").contains(&asked), "{asked}: {o:?}");
     }
 }
+
+/// skopeo's transport prefix says how to pull, not where, in any case (`DOCKER://`, `Oci://`):
+/// every client family is asked the same keys as for the reference without it
+/// (docs/registry-identity.md, "Table of forms").
+#[test]
+fn a_transport_prefix_in_any_case_asks_the_same_keys() {
+    let s = sandbox();
+    let host = "registry.example.com:5000";
+    s.store(host, USER, CANARY).assert_ok();
+    routed(&s, host);
+    let plain = doctor(&s, &image(host, TAG), &["--no-network"]);
+    assert_eq!(plain.code, 0, "{plain:?}");
+    for prefix in ["docker://", "DOCKER://", "Oci://"] {
+        let o = doctor(
+            &s,
+            &format!("{prefix}{}", image(host, TAG)),
+            &["--no-network"],
+        );
+        assert_eq!(o.code, 0, "{prefix}: {o:?}");
+        for step in [
+            "reference",
+            "routing.docker",
+            "routing.containers",
+            "routing.ggcr",
+            "entry",
+            "login",
+        ] {
+            assert_eq!(line(&o, step), line(&plain, step), "{prefix}: {o:?}");
+        }
+    }
+}
