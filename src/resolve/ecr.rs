@@ -320,6 +320,11 @@ pub(crate) fn ambient_cache_key(
 
 /// The endpoint override for this API from the environment, if any.
 pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
+    named_endpoint_override(env, api).map(|(_, url)| url)
+}
+
+/// The endpoint override and the variable it came from (an error about it names the variable).
+fn named_endpoint_override(env: &Env, api: &Api) -> Option<(&'static str, String)> {
     let ignore = env
         .get(env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
@@ -331,11 +336,10 @@ pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
         Api::Public => env::AWS_ENDPOINT_URL_ECR_PUBLIC,
     };
     [specific, env::AWS_ENDPOINT_URL]
-        .iter()
-        .filter_map(|name| env.get(name))
-        .map(str::trim)
-        .find(|v| !v.is_empty())
-        .map(str::to_string)
+        .into_iter()
+        .filter_map(|name| Some((name, env.get(name)?.trim())))
+        .find(|(_, v)| !v.is_empty())
+        .map(|(name, v)| (name, v.to_string()))
 }
 
 /// The API's usual URL (the SDK's endpoint rules decide the exact one, FIPS and dual-stack
@@ -354,15 +358,16 @@ fn default_api_url(api: &Api, region: &str) -> String {
 
 /// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
 fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
-    let endpoint = endpoint_override(needs.env, &target.api);
-    if let Some(e) = &endpoint {
+    let named = named_endpoint_override(needs.env, &target.api);
+    if let Some((name, e)) = &named {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
             return Err(Error::Invalid(format!(
-                "{registry}: the AWS endpoint override for {} must be an http:// or https:// URL",
+                "{registry}: {name}, the AWS endpoint override for {}, must be an http:// or https:// URL",
                 target.api.name()
             )));
         }
     }
+    let endpoint = named.map(|(_, url)| url);
     let budget = (needs.budget)();
     let proxies = (needs.proxies)()?;
     // The API's URL, for the proxy choice and messages; the SDK applies NO_PROXY per request.

@@ -60,5 +60,6 @@ mod refresh;
 mod registry_env;
 mod rekey;
 mod retired_keys;
+mod settings;
 mod stress;
 mod verify;
