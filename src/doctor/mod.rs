@@ -1165,15 +1165,6 @@ fn add_command(ctx: &Context, registry: &Registry) -> String {
     )
 }
 
-fn ago(secs: u64) -> String {
-    match secs {
-        0..=119 => format!("{secs}s"),
-        120..=7199 => format!("{}m", secs / 60),
-        7200..=172_799 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d", secs / 86_400),
-    }
-}
-
 fn token_words(ctx: &Context, kind: CredentialType, cached: &LoginKind) -> String {
     let now = ctx.now();
     match cached {
@@ -1186,15 +1177,15 @@ fn token_words(ctx: &Context, kind: CredentialType, cached: &LoginKind) -> Strin
         } if t.expires_at > now => format!(
             "token minted from the {kind} record; cached one ({}) fetched {} ago, expires in {} ({})",
             t.origin.as_str(),
-            ago(now.saturating_sub(t.fetched_at)),
-            ago(t.expires_at - now),
+            crate::duration::human(now.saturating_sub(t.fetched_at)),
+            crate::duration::human(t.expires_at - now),
             rfc3339::format(t.expires_at)
         ),
         LoginKind::Token {
             cached: Some(t), ..
         } => format!(
             "token minted from the {kind} record; the cached one expired {} ago, the next get mints a new one",
-            ago(now.saturating_sub(t.expires_at))
+            crate::duration::human(now.saturating_sub(t.expires_at))
         ),
     }
 }
@@ -1713,8 +1704,7 @@ fn live(
 /// `76 of 100 pulls left in this 6 h window`.
 fn allowance(r: &probe::RateLimit) -> String {
     let window = match r.window {
-        Some(w) if w % 3600 == 0 => format!(" in this {} h window", w / 3600),
-        Some(w) => format!(" in this {w} s window"),
+        Some(w) => format!(" in this {} window", crate::duration::human(w)),
         None => String::new(),
     };
     format!(

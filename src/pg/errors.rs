@@ -1,9 +1,9 @@
 //! A driver error as one line naming its cause, and whether the connection survives it.
 
 use super::url::{Roots, Target};
+use crate::duration::secs;
 use crate::error::{one_line, Error};
 use crate::timeout::Deadline;
-use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 /// A failed call: the one-line error, the SQLSTATE if the server sent one, and whether the
@@ -30,15 +30,6 @@ pub(super) fn timeout_error(place: &str, deadline: Deadline) -> Error {
             "no answer within {} s (BETA9_TIMEOUT)",
             secs(deadline.budget)
         ),
-    }
-}
-
-pub(super) fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s:.1}")
     }
 }
 
@@ -250,6 +241,7 @@ pub fn is_outage(e: &Error) -> bool {
 mod tests {
     use super::*;
     use std::io::{ErrorKind, Read, Write};
+    use std::time::Duration;
 
     const PLACE: &str = "PostgreSQL store db:5432/creds";
 

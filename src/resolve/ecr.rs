@@ -35,6 +35,7 @@
 use super::ecr_sdk::{self, Call, Failure, Keys, Source};
 use super::needs::Needs;
 use crate::credential_type::AWS_PROFILE;
+use crate::duration::secs;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
@@ -573,15 +574,6 @@ fn proxy_refused(registry: String, api: &str) -> Error {
             "the proxy refused its credentials for the {api} {}",
             crate::net::PROXY_AUTH_REFUSED
         ),
-    }
-}
-
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.1}")
     }
 }
 

@@ -221,21 +221,12 @@ fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
             "{} {}{via}: no answer within {} s (BETA9_TIMEOUT)",
             peer.what,
             peer.host,
-            fmt_secs(deadline.budget)
+            crate::duration::secs(deadline.budget)
         ),
     };
     Error::Unreachable {
         registry: peer.registry.to_string(),
         detail,
-    }
-}
-
-fn fmt_secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.1}")
     }
 }
 

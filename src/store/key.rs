@@ -314,8 +314,8 @@ fn keyring_call<T: Send + 'static>(
     }
     rx.recv_timeout(timeout).unwrap_or_else(|_| {
         Err(Error::KeyUnavailable(format!(
-            "OS keyring: no answer within {:.1} s ({} to change; is the Secret Service hung?)",
-            timeout.as_secs_f64(),
+            "OS keyring: no answer within {} s ({} to change; is the Secret Service hung?)",
+            crate::duration::secs(timeout),
             env::TIMEOUT
         )))
     })

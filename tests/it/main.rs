@@ -29,6 +29,7 @@ mod doctor_leftovers;
 mod doctor_stream;
 mod doctor_trust;
 mod doctor_verdict;
+mod durations;
 mod ecr;
 mod file_modes;
 mod fuzz;
