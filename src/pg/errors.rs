@@ -1,7 +1,6 @@
 //! A driver error as one line naming its cause, and whether the connection survives it.
 
 use super::url::{Roots, Target};
-use crate::duration::secs;
 use crate::error::{one_line, Error};
 use crate::timeout::Deadline;
 use tokio_postgres::error::SqlState;
@@ -24,13 +23,7 @@ impl From<PgError> for Error {
 pub type PgResult<T> = std::result::Result<T, PgError>;
 
 pub(super) fn timeout_error(place: &str, deadline: Deadline) -> Error {
-    Error::Timeout {
-        place: place.to_string(),
-        detail: format!(
-            "no answer within {} s (BETA9_TIMEOUT)",
-            secs(deadline.budget)
-        ),
-    }
+    Error::timeout(place, "the server", deadline.budget)
 }
 
 /// The server's or the driver's error as one line naming the cause: `unreachable`, `access denied`
@@ -166,6 +159,7 @@ pub(super) fn class(place: &str, cause: &Cause, code: Option<SqlState>, hint: &s
             Error::Timeout {
                 place: place.to_string(),
                 detail: one_line(what),
+                of_key: false,
             },
             true,
         ),
@@ -174,6 +168,7 @@ pub(super) fn class(place: &str, cause: &Cause, code: Option<SqlState>, hint: &s
             Error::Timeout {
                 place: place.to_string(),
                 detail: "no answer to the connection attempt (BETA9_TIMEOUT)".into(),
+                of_key: false,
             },
             true,
         ),

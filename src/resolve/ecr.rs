@@ -35,7 +35,6 @@
 use super::ecr_sdk::{self, Call, Failure, Keys, Source};
 use super::needs::Needs;
 use crate::credential_type::AWS_PROFILE;
-use crate::duration::secs;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
@@ -486,22 +485,10 @@ pub(crate) fn classify(
                 ),
             },
         },
-        Failure::CredentialsTimeout => Error::Unreachable {
-            registry,
-            detail: format!(
-                "the ambient AWS credential chain gave no credentials within {} s ({} to change)",
-                secs(budget),
-                env::TIMEOUT
-            ),
-        },
-        Failure::Timeout => Error::Unreachable {
-            registry,
-            detail: format!(
-                "no answer from the {api} within {} s ({} to change)",
-                secs(budget),
-                env::TIMEOUT
-            ),
-        },
+        Failure::CredentialsTimeout => {
+            Error::timeout(registry, "the ambient AWS credential chain", budget)
+        }
+        Failure::Timeout => Error::timeout(registry, &format!("the {api}"), budget),
         Failure::Connect => Error::Unreachable {
             registry,
             detail: format!("cannot connect to the {api} (DNS lookup or connection failed)"),
@@ -748,9 +735,7 @@ mod tests {
         assert!(msg(&svc(Some("ThrottlingException"), Some(400))).contains(": throttled:"));
         assert!(msg(&svc(None, Some(429))).contains(": throttled:"));
         assert!(msg(&svc(Some("InternalFailure"), Some(500))).contains(": unreachable:"));
-        assert!(
-            msg(&Failure::Timeout).contains("unreachable: no answer from the ECR API within 10 s")
-        );
+        assert!(msg(&Failure::Timeout).contains("timeout: no answer from the ECR API within 10 s"));
         assert!(msg(&Failure::Connect).contains(": unreachable:"));
         assert!(msg(&Failure::Dispatch).contains(": unreachable:"));
         let m = msg(&svc(Some("InvalidParameterException"), Some(400)));
@@ -795,7 +780,9 @@ mod tests {
         assert!(m.contains("in profile cirole of ~/.aws/config"), "{m}");
         let m = msg(&chain, &Failure::CredentialsTimeout);
         assert!(
-            m.starts_with("reg.example: unreachable: the ambient AWS credential chain gave no credentials within 3 s"),
+            m.starts_with(
+                "reg.example: timeout: no answer from the ambient AWS credential chain within 3 s"
+            ),
             "{m}"
         );
         let refused = Failure::Service {

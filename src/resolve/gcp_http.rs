@@ -217,12 +217,13 @@ fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
         NetError::Certificate(p) => {
             format!("{} {}{via}: {}", peer.what, peer.host, p.describe())
         }
-        NetError::Timeout => format!(
-            "{} {}{via}: no answer within {} s (BETA9_TIMEOUT)",
-            peer.what,
-            peer.host,
-            crate::duration::secs(deadline.budget)
-        ),
+        NetError::Timeout => {
+            return Error::timeout(
+                peer.registry.to_string(),
+                &format!("the {} {}{via}", peer.what, peer.host),
+                deadline.budget,
+            )
+        }
     };
     Error::Unreachable {
         registry: peer.registry.to_string(),

@@ -551,9 +551,14 @@ fn copy_error(e: &Error) -> Error {
             registry: registry.clone(),
             detail: detail.clone(),
         },
-        Error::Timeout { place, detail } => Error::Timeout {
+        Error::Timeout {
+            place,
+            detail,
+            of_key,
+        } => Error::Timeout {
             place: place.clone(),
             detail: detail.clone(),
+            of_key: *of_key,
         },
         other => Error::Other(anyhow::anyhow!("{}", other.protocol_message())),
     }
@@ -565,9 +570,14 @@ fn extend(e: Error, more: &str) -> Error {
             registry,
             detail: format!("{detail}; {more}"),
         },
-        Error::Timeout { place, detail } => Error::Timeout {
+        Error::Timeout {
+            place,
+            detail,
+            of_key,
+        } => Error::Timeout {
             place,
             detail: format!("{detail}; {more}"),
+            of_key,
         },
         other => other,
     }

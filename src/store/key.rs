@@ -313,11 +313,11 @@ fn keyring_call<T: Send + 'static>(
         ));
     }
     rx.recv_timeout(timeout).unwrap_or_else(|_| {
-        Err(Error::KeyUnavailable(format!(
-            "OS keyring: no answer within {} s ({} to change; is the Secret Service hung?)",
-            crate::duration::secs(timeout),
-            env::TIMEOUT
-        )))
+        Err(Error::key_timeout(
+            "master key unavailable: OS keyring",
+            "the Secret Service",
+            timeout,
+        ))
     })
 }
 
@@ -464,6 +464,10 @@ mod tests {
             Ok(())
         });
         assert!(start.elapsed() < Duration::from_secs(2));
-        assert!(r.unwrap_err().to_string().contains("no answer within"));
+        let e = r.unwrap_err();
+        assert!(matches!(e, Error::Timeout { of_key: true, .. }), "{e}");
+        assert!(e
+            .to_string()
+            .contains("no answer from the Secret Service within 0.1 s"));
     }
 }
