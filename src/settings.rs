@@ -21,6 +21,10 @@ pub const DEFAULT_STORE_MAX_STALE: u64 = 24 * 3600;
 /// `BETA9_LAST_USE_INTERVAL` when unset: 1 h.
 pub const DEFAULT_LAST_USE_INTERVAL: u64 = 3600;
 
+/// `GCE_METADATA_HOST` when unset: the Google metadata server's name (google-cloud-go
+/// `compute/metadata`).
+pub const DEFAULT_GCE_METADATA_HOST: &str = "metadata.google.internal";
+
 /// Where the master key lives when no key file is named (`BETA9_KEY_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyBackend {
@@ -37,6 +41,7 @@ pub struct Settings {
     last_use_interval: Option<String>,
     key_backend: Option<String>,
     workspace: Option<String>,
+    gce_metadata_host: Option<String>,
     store_url: bool,
     parsed: Parsed,
     notes: RefCell<Vec<String>>,
@@ -61,6 +66,7 @@ impl Settings {
             last_use_interval: text(env::LAST_USE_INTERVAL),
             key_backend: text(env::KEY_BACKEND),
             workspace: text(env::WORKSPACE),
+            gce_metadata_host: text(env::GCE_METADATA_HOST),
             store_url: env.get(env::STORE_URL).is_some(),
             ..Settings::default()
         }
@@ -156,6 +162,22 @@ impl Settings {
             None => self.env_workspace()?.unwrap_or(paths::DEFAULT_WORKSPACE),
         };
         Ok(name.to_string())
+    }
+
+    /// `GCE_METADATA_HOST`: `host[:port]` of the metadata server, checked (nothing that could
+    /// turn into a path, user info, a query or a second word).
+    pub fn gce_metadata_host(&self) -> Result<&str> {
+        let host = self
+            .gce_metadata_host
+            .as_deref()
+            .unwrap_or(DEFAULT_GCE_METADATA_HOST);
+        if host.contains(['/', '@', '?', '#']) || host.contains(char::is_whitespace) {
+            return Err(Error::Invalid(format!(
+                "{} must be host[:port]",
+                env::GCE_METADATA_HOST
+            )));
+        }
+        Ok(host)
     }
 
     /// Whether `BETA9_STORE_URL` names a shared store.
@@ -288,6 +310,15 @@ mod tests {
             .key_backend()
             .unwrap_err();
         assert!(e.to_string().contains("BETA9_KEY_BACKEND"), "{e}");
+
+        assert_eq!(
+            settings(&[]).gce_metadata_host().unwrap(),
+            "metadata.google.internal"
+        );
+        let e = settings(&[(env::GCE_METADATA_HOST, "evil/x")])
+            .gce_metadata_host()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "GCE_METADATA_HOST must be host[:port]");
 
         assert_eq!(settings(&[]).workspace(None).unwrap(), "default");
         let s = settings(&[(env::WORKSPACE, "a/b")]);

@@ -5,13 +5,16 @@
 use crate::support::{free_port, Sandbox};
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+const GCP: &str = "us-docker.pkg.dev";
 
 /// What a case's `get` asks for: a static login, an ECR token (its API on a closed loopback
-/// port), or a static login from a shared store that is not listening.
+/// port), a Google token from the metadata server (none listening), or a static login from a
+/// shared store that is not listening.
 #[derive(Clone, Copy, Debug)]
 enum Path {
     Static,
     Ecr,
+    Metadata,
     Shared,
 }
 
@@ -28,6 +31,8 @@ const CASES: &[(&str, &str, Path)] = &[
     ("BETA9_TOKEN_CACHE_URL", "memcached://x", Path::Ecr),
     ("HTTPS_PROXY", "http://[::", Path::Ecr),
     ("AWS_ENDPOINT_URL_ECR", "ecr.example", Path::Ecr),
+    ("GCE_METADATA_HOST", "evil.example/x", Path::Metadata),
+    ("BETA9_TIMEOUT", "ten", Path::Metadata),
     #[cfg(debug_assertions)]
     ("BETA9_TEST_CLOCK_SHIFT_MS", "soon", Path::Static),
 ];
@@ -58,7 +63,10 @@ fn a_bad_value_of_each_setting_gives_one_line_naming_it() {
         ],
     )
     .assert_ok();
+    s.run_env(&["add", GCP, "GCP_METADATA"], b"", &[("GCP_METADATA", "1")])
+        .assert_ok();
     let closed = format!("http://127.0.0.1:{}", free_port());
+    let metadata = format!("127.0.0.1:{}", free_port());
     let db = format!("postgres://u@127.0.0.1:{}/x", free_port());
     let key = key.to_str().unwrap();
 
@@ -67,6 +75,7 @@ fn a_bad_value_of_each_setting_gives_one_line_naming_it() {
         let (host, mut env): (&str, Vec<(&str, &str)>) = match path {
             Path::Static => ("ghcr.io", vec![]),
             Path::Ecr => (ECR, vec![("AWS_ENDPOINT_URL_ECR", &closed)]),
+            Path::Metadata => (GCP, vec![("GCE_METADATA_HOST", &metadata)]),
             Path::Shared => (
                 "ghcr.io",
                 vec![
