@@ -8,11 +8,11 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
 use crate::seal::{Key, Purpose};
+use crate::settings::Settings as EnvSettings;
 use crate::store::file::FileStore;
 use crate::store::key::KeySource;
 use crate::store::sealed::SealedStore;
-use crate::store::{cached, used, MemoryStore, Store};
-use crate::timeout;
+use crate::store::{cached, MemoryStore, Store};
 use crate::token::file::FileTokenCache;
 use crate::token::fleet::{
     FileSkipMarker, Layered, NoSkipMarker, Settings, SharedTokens, SkipMarker, SystemPace,
@@ -26,6 +26,8 @@ use std::time::Duration;
 
 pub struct Context {
     pub env: Env,
+    /// The environment's settings, each parsed once, on first use.
+    pub settings: EnvSettings,
     pub workspace: String,
     pub store: SealedStore,
     /// Opened on first use: it needs the master key, which a static `get` never loads.
@@ -42,23 +44,21 @@ impl Context {
     /// PostgreSQL store behind this machine's local copies), the key from the configured source.
     pub fn from_env(env: Env, workspace: Option<&str>) -> Result<Context> {
         env.validate()?;
-        let workspace = workspace
-            .or_else(|| env.get(env::WORKSPACE))
-            .unwrap_or(paths::DEFAULT_WORKSPACE)
-            .to_string();
-        paths::validate_workspace(&workspace)?;
-        let keys = KeySource::from_env(&env)?;
+        let settings = EnvSettings::new(&env);
+        let workspace = settings.workspace(workspace)?;
+        let keys = KeySource::from_env(&env, &settings)?;
         let mut uses = None;
-        let backend: Box<dyn Store> = if shared_store(&env, &keys)? {
-            Box::new(cached::open(&env)?)
+        let backend: Box<dyn Store> = if shared_store(&settings, &keys)? {
+            Box::new(cached::open(&env, &settings)?)
         } else {
             let base = paths::data_base(&env)?;
-            let files = FileStore::new(base, timeout::budget(&env).0);
+            let files = FileStore::new(base, settings.timeout());
             uses = Some(files.dir(&workspace)?);
             Box::new(files)
         };
         let store = SealedStore::new(backend, &workspace, keys);
         let mut ctx = Context::new(env, store);
+        ctx.settings = settings;
         ctx.uses = uses;
         Ok(ctx)
     }
@@ -66,6 +66,7 @@ impl Context {
     pub fn new(env: Env, store: SealedStore) -> Context {
         let clock = clock::for_process(&env);
         Context {
+            settings: EnvSettings::new(&env),
             env,
             workspace: store.workspace().to_string(),
             store,
@@ -103,17 +104,7 @@ impl Context {
     /// is noted and the default used.
     pub fn last_use(&self) -> Option<(&Path, u64)> {
         let dir = self.uses.as_deref()?;
-        let interval = match self.env.get(env::LAST_USE_INTERVAL) {
-            None => used::DEFAULT_INTERVAL,
-            Some(raw) => timeout::parse_duration(raw).unwrap_or_else(|| {
-                self.note(format!(
-                    "{} is not a number of seconds (or of m, h, d); using {} s",
-                    env::LAST_USE_INTERVAL,
-                    used::DEFAULT_INTERVAL
-                ));
-                used::DEFAULT_INTERVAL
-            }),
-        };
+        let interval = self.settings.last_use_interval();
         (interval > 0).then_some((dir, interval))
     }
 
@@ -140,7 +131,7 @@ impl Context {
             return Ok(t.as_ref());
         }
         let dir = paths::cache_dir(&self.env, &self.workspace)?;
-        let budget = timeout::budget(&self.env).0;
+        let budget = self.settings.timeout();
         let untrusted = untrusted_cache_dir(&dir);
         let local: Box<dyn TokenCache> = match &untrusted {
             Some(why) => {
@@ -199,13 +190,9 @@ impl Context {
         crate::proxy::Proxies::from_env(&self.env)
     }
 
-    /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once per call.
+    /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once.
     pub fn budget(&self) -> Duration {
-        let (budget, note) = timeout::budget(&self.env);
-        if let Some(n) = note {
-            self.note(n);
-        }
-        budget
+        self.settings.timeout()
     }
 
     /// A one-line hint for stderr.
@@ -214,7 +201,8 @@ impl Context {
     }
 
     pub fn take_notes(&self) -> Vec<String> {
-        let mut notes = self.store.take_warnings();
+        let mut notes = self.settings.take_notes();
+        notes.append(&mut self.store.take_warnings());
         notes.append(&mut self.notes.borrow_mut());
         notes
     }
@@ -223,8 +211,8 @@ impl Context {
 /// Whether the environment names the shared store (`BETA9_STORE_URL`) rather than the local files;
 /// every machine of a shared store seals with one key, so it needs an operator's key file
 /// (docs/postgres.md, "Keys"). The one place both the context and `rekey` decide it.
-pub fn shared_store(env: &Env, keys: &KeySource) -> Result<bool> {
-    if env.get(env::STORE_URL).is_none() {
+pub fn shared_store(settings: &EnvSettings, keys: &KeySource) -> Result<bool> {
+    if !settings.shared_store() {
         return Ok(false);
     }
     if !matches!(keys, KeySource::File(_)) {

@@ -3,6 +3,8 @@
 //! Messages say where (a registry, an entry name, a path, a line and column), never what: no
 //! secret, no input excerpt. `serde_json` errors quote input, so only their position is kept.
 
+use std::time::Duration;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Docker's fixed texts (docs/protocol.md). Callers compare
@@ -49,9 +51,16 @@ pub enum Error {
     Rejected { registry: String, detail: String },
     #[error("{registry}: unreachable: {detail}")]
     Unreachable { registry: String, detail: String },
-    /// A server that took longer than `BETA9_TIMEOUT` (a database, a token endpoint).
+    /// Something that gave no answer within `BETA9_TIMEOUT` (a database, a token endpoint, the
+    /// AWS credential chain, the OS keyring): one class for every timeout, built by
+    /// [`Error::timeout`]. `of_key` marks the key source, whose failures keep the exit status of
+    /// a key failure (docs/configuration.md, "Timeouts").
     #[error("{place}: timeout: {detail}")]
-    Timeout { place: String, detail: String },
+    Timeout {
+        place: String,
+        detail: String,
+        of_key: bool,
+    },
     #[error("{registry}: throttled: {detail}")]
     Throttled { registry: String, detail: String },
     #[error("{registry}: expired: {detail}")]
@@ -63,6 +72,31 @@ pub enum Error {
 }
 
 impl Error {
+    /// The one timeout: `PLACE: timeout: no answer from WHAT within N s (BETA9_TIMEOUT)`, `N`
+    /// the budget that ran out.
+    pub fn timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {
+        Error::Timeout {
+            place: place.into(),
+            detail: format!(
+                "no answer from {what} within {} s (BETA9_TIMEOUT)",
+                crate::duration::secs(budget)
+            ),
+            of_key: false,
+        }
+    }
+
+    /// [`Error::timeout`] of the master key's source (the OS keyring).
+    pub fn key_timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {
+        match Error::timeout(place, what, budget) {
+            Error::Timeout { place, detail, .. } => Error::Timeout {
+                place,
+                detail,
+                of_key: true,
+            },
+            other => other,
+        }
+    }
+
     /// The single stdout line of a failed protocol verb: the whole cause chain, newlines folded, so
     /// the caller's quoted `out:` stays one line.
     pub fn protocol_message(&self) -> String {
@@ -157,6 +191,23 @@ mod tests {
             one_line("evil\u{1b}]0;t\u{7}\nnext"),
             "evil\\u{1b}]0;t\\u{7} next"
         );
+    }
+
+    #[test]
+    fn every_timeout_has_one_wording() {
+        let b = Duration::from_millis(2500);
+        let e = Error::timeout("PostgreSQL store db:5432/x", "the server", b);
+        assert_eq!(
+            e.protocol_message(),
+            "PostgreSQL store db:5432/x: timeout: no answer from the server within 2.5 s (BETA9_TIMEOUT)"
+        );
+        assert!(matches!(e, Error::Timeout { of_key: false, .. }));
+        let k = Error::key_timeout("OS keyring", "the Secret Service", Duration::from_secs(1));
+        assert_eq!(
+            k.protocol_message(),
+            "OS keyring: timeout: no answer from the Secret Service within 1 s (BETA9_TIMEOUT)"
+        );
+        assert!(matches!(k, Error::Timeout { of_key: true, .. }));
     }
 
     #[test]

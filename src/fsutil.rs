@@ -247,8 +247,8 @@ pub fn lock_file(path: &Path, timeout: Duration) -> anyhow::Result<File> {
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 anyhow::bail!(
-                    "waited {:.1} s for the lock {} (another process holds it; BETA9_TIMEOUT bounds the wait)",
-                    timeout.as_secs_f64(),
+                    "waited {} s for the lock {} (another process holds it; BETA9_TIMEOUT bounds the wait)",
+                    crate::duration::secs(timeout),
                     path.display()
                 )
             }

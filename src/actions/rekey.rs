@@ -7,12 +7,12 @@ use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::paths;
 use crate::seal::Key;
+use crate::settings::Settings;
 use crate::store::file::FileStore;
 use crate::store::key::{read_key_file_as, KeySource};
 use crate::store::rekey::rotate;
 pub use crate::store::rekey::RekeyReport;
 use crate::store::{cached, postgres};
-use crate::timeout;
 use std::path::Path;
 
 /// Rotates the master key of the store base `env` names. With an operator-provided key file
@@ -20,7 +20,8 @@ use std::path::Path;
 /// key and the keyring one is made.
 pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
     env.validate()?;
-    let source = KeySource::from_env(env)?;
+    let settings = Settings::new(env);
+    let source = KeySource::from_env(env, &settings)?;
     let new = match (&source, new_key_file) {
         (KeySource::File(p), Some(newp)) => {
             if same_file(p, newp) {
@@ -36,16 +37,16 @@ pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
         }
         (_, None) => None,
     };
-    let budget = timeout::budget(env).0;
+    let budget = settings.timeout();
     let clear_caches = |ws: &str, key: &Key| context::clear_local_tokens(env, ws, key, budget);
-    if !context::shared_store(env, &source)? {
+    if !context::shared_store(&settings, &source)? {
         let store = FileStore::new(paths::data_base(env)?, budget);
         return rotate(&source, &store, new, &clear_caches);
     }
     // The shared store: every row re-sealed in its own transaction, straight against the
     // database; this machine's local copies (sealed under the old key) are dropped afterwards,
     // and other machines' copies are asked again when they no longer open.
-    let store = postgres::from_env(env)?;
+    let store = postgres::from_env(env, budget)?;
     let report = rotate(&source, &store, new, &clear_caches);
     cached::clear_copies(env, &store);
     report
@@ -124,7 +125,7 @@ mod tests {
             put(&e, "default", &format!("r{i}.example"), &format!("s{i}"));
         }
         // Simulate a crash half-way: the next key parked and some entries converted.
-        let source = KeySource::from_env(&e).unwrap();
+        let source = KeySource::from_env(&e, &Settings::new(&e)).unwrap();
         let store = FileStore::new(t.path().join("store"), std::time::Duration::from_secs(2));
         let old = source.load().unwrap().unwrap();
         let new = Key::generate().unwrap();

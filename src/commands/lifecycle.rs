@@ -46,7 +46,7 @@ pub fn prune(
     let first = Context::from_env(env.clone(), workspace)?;
     if args.unused_for.is_some() && first.last_use().is_none() {
         notes.extend(first.take_notes());
-        return Err(Failure::user(if env.get(crate::env::STORE_URL).is_some() {
+        return Err(Failure::user(if first.settings.shared_store() {
             "--unused-for needs the local store: uses are recorded per machine, and the shared store's entries are used by other machines too (nothing was deleted)".to_string()
         } else {
             format!(
@@ -110,7 +110,7 @@ pub fn prune(
 /// shared store's duration settings; a bare number (seconds or minutes?) is refused as ambiguous.
 pub fn duration_arg(s: &str) -> Result<u64, String> {
     let with_unit = s.trim_end().ends_with(['s', 'm', 'h', 'd']);
-    match crate::timeout::parse_duration(s) {
+    match crate::duration::parse_duration(s).map(crate::duration::whole_seconds) {
         Some(secs) if with_unit && secs > 0 => Ok(secs),
         _ => Err("expected a positive number with s, m, h or d (90s, 15m, 2h, 7d)".into()),
     }

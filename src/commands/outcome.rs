@@ -31,6 +31,7 @@ impl From<Error> for Failure {
         match e {
             Error::Other(_)
             | Error::KeyUnavailable(_)
+            | Error::Timeout { of_key: true, .. }
             | Error::WrongKey { .. }
             | Error::Undecryptable { .. }
             | Error::StoreFormat { .. } => Failure::Internal(msg),

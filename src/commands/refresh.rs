@@ -10,10 +10,10 @@ use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::actions::tokens::{Jitter, Origin, Warmed};
 use crate::context::Context;
-use crate::env::{self, Env};
+use crate::duration::{parse_duration, whole_seconds};
+use crate::env::Env;
 use crate::output::{Output, Status};
 use crate::rfc3339;
-use crate::timeout::parse_duration;
 use std::time::Duration;
 
 pub const ABOUT: &str =
@@ -40,7 +40,9 @@ pub struct RefreshArgs {
 /// The project's duration grammar (as `BETA9_STORE_MAX_STALE`): seconds, or a number with `s`,
 /// `m`, `h` or `d`.
 fn duration(raw: &str) -> Result<u64, String> {
-    parse_duration(raw).ok_or_else(|| "expected seconds, or a number with s, m, h or d".into())
+    parse_duration(raw)
+        .map(whole_seconds)
+        .ok_or_else(|| "expected seconds, or a number with s, m, h or d".into())
 }
 
 /// One pass (no `--every`).
@@ -83,7 +85,8 @@ pub fn every(
 }
 
 fn pass(env: &Env, workspace: Option<&str>, stop: &mut dyn FnMut() -> bool) -> CmdResult {
-    let workspaces = match workspace.or_else(|| env.get(env::WORKSPACE)) {
+    let settings = crate::settings::Settings::new(env);
+    let workspaces = match workspace.map_or_else(|| settings.env_workspace(), |w| Ok(Some(w)))? {
         Some(w) => vec![w.to_string()],
         None => actions::workspaces(&Context::from_env(env.clone(), None)?)?,
     };

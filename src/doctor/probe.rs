@@ -39,21 +39,15 @@ impl NetError {
         match self {
             NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => why.clone(),
             NetError::Certificate(p) => p.describe(),
-            NetError::Timeout => format!("no answer within {} s (BETA9_TIMEOUT)", secs(budget)),
+            NetError::Timeout => format!(
+                "no answer within {} s (BETA9_TIMEOUT)",
+                crate::duration::secs(budget)
+            ),
             NetError::ProxyAuth => format!(
                 "the proxy refused its credentials {}",
                 crate::net::PROXY_AUTH_REFUSED
             ),
         }
-    }
-}
-
-pub fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.1}")
     }
 }
 

@@ -104,15 +104,6 @@ pub(super) fn add_command(workspace: &str, registry: &Registry) -> String {
     )
 }
 
-pub(super) fn ago(secs: u64) -> String {
-    match secs {
-        0..=119 => format!("{secs}s"),
-        120..=7199 => format!("{}m", secs / 60),
-        7200..=172_799 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d", secs / 86_400),
-    }
-}
-
 pub(super) fn token_words(now: u64, kind: CredentialType, cached: &LoginKind) -> String {
     match cached {
         LoginKind::Static => format!("static {kind} login, answered as stored"),
@@ -124,15 +115,15 @@ pub(super) fn token_words(now: u64, kind: CredentialType, cached: &LoginKind) ->
         } if t.expires_at > now => format!(
             "token minted from the {kind} record; cached one ({}) fetched {} ago, expires in {} ({})",
             t.origin.as_str(),
-            ago(now.saturating_sub(t.fetched_at)),
-            ago(t.expires_at - now),
+            crate::duration::human(now.saturating_sub(t.fetched_at)),
+            crate::duration::human(t.expires_at - now),
             rfc3339::format(t.expires_at)
         ),
         LoginKind::Token {
             cached: Some(t), ..
         } => format!(
             "token minted from the {kind} record; the cached one expired {} ago, the next get mints a new one",
-            ago(now.saturating_sub(t.expires_at))
+            crate::duration::human(now.saturating_sub(t.expires_at))
         ),
     }
 }
@@ -159,8 +150,7 @@ pub(super) fn show_command(workspace: &str, e: &Entry) -> String {
 /// `76 of 100 pulls left in this 6 h window`.
 pub(super) fn allowance(r: &probe::RateLimit) -> String {
     let window = match r.window {
-        Some(w) if w % 3600 == 0 => format!(" in this {} h window", w / 3600),
-        Some(w) => format!(" in this {w} s window"),
+        Some(w) => format!(" in this {} window", crate::duration::human(w)),
         None => String::new(),
     };
     format!(

@@ -3,7 +3,6 @@
 use super::url::{Roots, Target};
 use crate::error::{one_line, Error};
 use crate::timeout::Deadline;
-use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 /// A failed call: the one-line error, the SQLSTATE if the server sent one, and whether the
@@ -24,22 +23,7 @@ impl From<PgError> for Error {
 pub type PgResult<T> = std::result::Result<T, PgError>;
 
 pub(super) fn timeout_error(place: &str, deadline: Deadline) -> Error {
-    Error::Timeout {
-        place: place.to_string(),
-        detail: format!(
-            "no answer within {} s (BETA9_TIMEOUT)",
-            secs(deadline.budget)
-        ),
-    }
-}
-
-pub(super) fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s:.1}")
-    }
+    Error::timeout(place, "the server", deadline.budget)
 }
 
 /// The server's or the driver's error as one line naming the cause: `unreachable`, `access denied`
@@ -175,6 +159,7 @@ pub(super) fn class(place: &str, cause: &Cause, code: Option<SqlState>, hint: &s
             Error::Timeout {
                 place: place.to_string(),
                 detail: one_line(what),
+                of_key: false,
             },
             true,
         ),
@@ -183,6 +168,7 @@ pub(super) fn class(place: &str, cause: &Cause, code: Option<SqlState>, hint: &s
             Error::Timeout {
                 place: place.to_string(),
                 detail: "no answer to the connection attempt (BETA9_TIMEOUT)".into(),
+                of_key: false,
             },
             true,
         ),
@@ -250,6 +236,7 @@ pub fn is_outage(e: &Error) -> bool {
 mod tests {
     use super::*;
     use std::io::{ErrorKind, Read, Write};
+    use std::time::Duration;
 
     const PLACE: &str = "PostgreSQL store db:5432/creds";
 

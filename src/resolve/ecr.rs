@@ -320,6 +320,11 @@ pub(crate) fn ambient_cache_key(
 
 /// The endpoint override for this API from the environment, if any.
 pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
+    named_endpoint_override(env, api).map(|(_, url)| url)
+}
+
+/// The endpoint override and the variable it came from (an error about it names the variable).
+fn named_endpoint_override(env: &Env, api: &Api) -> Option<(&'static str, String)> {
     let ignore = env
         .get(env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
@@ -331,11 +336,10 @@ pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
         Api::Public => env::AWS_ENDPOINT_URL_ECR_PUBLIC,
     };
     [specific, env::AWS_ENDPOINT_URL]
-        .iter()
-        .filter_map(|name| env.get(name))
-        .map(str::trim)
-        .find(|v| !v.is_empty())
-        .map(str::to_string)
+        .into_iter()
+        .filter_map(|name| Some((name, env.get(name)?.trim())))
+        .find(|(_, v)| !v.is_empty())
+        .map(|(name, v)| (name, v.to_string()))
 }
 
 /// The API's usual URL (the SDK's endpoint rules decide the exact one, FIPS and dual-stack
@@ -354,15 +358,16 @@ fn default_api_url(api: &Api, region: &str) -> String {
 
 /// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
 fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
-    let endpoint = endpoint_override(needs.env, &target.api);
-    if let Some(e) = &endpoint {
+    let named = named_endpoint_override(needs.env, &target.api);
+    if let Some((name, e)) = &named {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
             return Err(Error::Invalid(format!(
-                "{registry}: the AWS endpoint override for {} must be an http:// or https:// URL",
+                "{registry}: {name}, the AWS endpoint override for {}, must be an http:// or https:// URL",
                 target.api.name()
             )));
         }
     }
+    let endpoint = named.map(|(_, url)| url);
     let budget = (needs.budget)();
     let proxies = (needs.proxies)()?;
     // The API's URL, for the proxy choice and messages; the SDK applies NO_PROXY per request.
@@ -480,22 +485,10 @@ pub(crate) fn classify(
                 ),
             },
         },
-        Failure::CredentialsTimeout => Error::Unreachable {
-            registry,
-            detail: format!(
-                "the ambient AWS credential chain gave no credentials within {} s ({} to change)",
-                secs(budget),
-                env::TIMEOUT
-            ),
-        },
-        Failure::Timeout => Error::Unreachable {
-            registry,
-            detail: format!(
-                "no answer from the {api} within {} s ({} to change)",
-                secs(budget),
-                env::TIMEOUT
-            ),
-        },
+        Failure::CredentialsTimeout => {
+            Error::timeout(registry, "the ambient AWS credential chain", budget)
+        }
+        Failure::Timeout => Error::timeout(registry, &format!("the {api}"), budget),
         Failure::Connect => Error::Unreachable {
             registry,
             detail: format!("cannot connect to the {api} (DNS lookup or connection failed)"),
@@ -568,15 +561,6 @@ fn proxy_refused(registry: String, api: &str) -> Error {
             "the proxy refused its credentials for the {api} {}",
             crate::net::PROXY_AUTH_REFUSED
         ),
-    }
-}
-
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.1}")
     }
 }
 
@@ -751,9 +735,7 @@ mod tests {
         assert!(msg(&svc(Some("ThrottlingException"), Some(400))).contains(": throttled:"));
         assert!(msg(&svc(None, Some(429))).contains(": throttled:"));
         assert!(msg(&svc(Some("InternalFailure"), Some(500))).contains(": unreachable:"));
-        assert!(
-            msg(&Failure::Timeout).contains("unreachable: no answer from the ECR API within 10 s")
-        );
+        assert!(msg(&Failure::Timeout).contains("timeout: no answer from the ECR API within 10 s"));
         assert!(msg(&Failure::Connect).contains(": unreachable:"));
         assert!(msg(&Failure::Dispatch).contains(": unreachable:"));
         let m = msg(&svc(Some("InvalidParameterException"), Some(400)));
@@ -798,7 +780,9 @@ mod tests {
         assert!(m.contains("in profile cirole of ~/.aws/config"), "{m}");
         let m = msg(&chain, &Failure::CredentialsTimeout);
         assert!(
-            m.starts_with("reg.example: unreachable: the ambient AWS credential chain gave no credentials within 3 s"),
+            m.starts_with(
+                "reg.example: timeout: no answer from the ambient AWS credential chain within 3 s"
+            ),
             "{m}"
         );
         let refused = Failure::Service {

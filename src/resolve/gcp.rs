@@ -21,7 +21,6 @@ use super::gcp_http::{
 };
 use super::gcp_key::GoogleKey;
 use super::needs::Needs;
-use crate::env;
 use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::record::Record;
@@ -39,8 +38,6 @@ pub const POLICY: Policy = Policy {
     hard_margin: 10,
 };
 
-/// Default metadata server host (google-cloud-go `compute/metadata`).
-pub const METADATA_HOST: &str = "metadata.google.internal";
 const METADATA_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 /// The metadata server is link-local: if it does not connect at once, we are not on Google Cloud.
 const METADATA_CONNECT: Duration = Duration::from_secs(2);
@@ -92,10 +89,10 @@ pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bo
         let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
         (key.cache_key(), key.share_key().is_some())
     } else {
-        let host = needs
-            .env
-            .get(env::GCE_METADATA_HOST)
-            .unwrap_or(METADATA_HOST);
+        // A host `metadata` refuses never had a token cached under it.
+        let Ok(host) = needs.settings.gce_metadata_host() else {
+            return Ok((None, false));
+        };
         (format!("gcp-metadata\0{host}"), false)
     };
     Ok(((needs.tokens)()?.read(&key), shared))
@@ -313,17 +310,7 @@ fn mint(needs: &Needs, record: &Record, key: &GoogleKey) -> Result<CachedToken> 
 
 /// Form 3: the metadata server's token for the instance's default service account.
 fn metadata(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
-    let host = needs
-        .env
-        .get(env::GCE_METADATA_HOST)
-        .unwrap_or(METADATA_HOST);
-    if host.is_empty() || host.contains(['/', '@', '?', '#']) || host.contains(char::is_whitespace)
-    {
-        return Err(Error::Invalid(format!(
-            "{} must be host[:port]",
-            env::GCE_METADATA_HOST
-        )));
-    }
+    let host = needs.settings.gce_metadata_host()?;
     let cache_key = format!("gcp-metadata\0{host}");
     // The instance's own identity: never shared (docs/fleet.md, "What is shared").
     refresh(needs, &cache_key, None, prewarm, || {

@@ -217,25 +217,17 @@ fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
         NetError::Certificate(p) => {
             format!("{} {}{via}: {}", peer.what, peer.host, p.describe())
         }
-        NetError::Timeout => format!(
-            "{} {}{via}: no answer within {} s (BETA9_TIMEOUT)",
-            peer.what,
-            peer.host,
-            fmt_secs(deadline.budget)
-        ),
+        NetError::Timeout => {
+            return Error::timeout(
+                peer.registry.to_string(),
+                &format!("the {} {}{via}", peer.what, peer.host),
+                deadline.budget,
+            )
+        }
     };
     Error::Unreachable {
         registry: peer.registry.to_string(),
         detail,
-    }
-}
-
-fn fmt_secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.1}")
     }
 }
 

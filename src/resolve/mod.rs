@@ -33,6 +33,7 @@ fn with_needs<T>(ctx: &Context, f: impl FnOnce(&Needs) -> T) -> T {
     f(&Needs {
         workspace: &ctx.workspace,
         env: &ctx.env,
+        settings: &ctx.settings,
         clock: ctx.clock(),
         note: &note,
         tokens: &tokens,

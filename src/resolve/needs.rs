@@ -4,6 +4,7 @@ use crate::clock::Clock;
 use crate::env::Env;
 use crate::error::Result;
 use crate::proxy::Proxies;
+use crate::settings::Settings;
 use crate::token::TokenCache;
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct Needs<'a> {
     /// The variables the resolvers read: `AWS_PROFILE`, the AWS endpoint overrides,
     /// `GCE_METADATA_HOST`, Google's stand-in origin (docs/google.md, "Pinned endpoints").
     pub env: &'a Env,
+    /// The settings the resolvers read parsed (`GCE_METADATA_HOST`).
+    pub settings: &'a Settings,
     pub clock: &'a dyn Clock,
     /// A one-line hint for stderr.
     pub note: &'a dyn Fn(String),

@@ -22,6 +22,7 @@
 use super::postgres::{self, PgStore, Snapshot, METAS};
 use super::{Change, Decide, Meta, Store};
 use crate::clock::{self, Clock};
+use crate::duration::human;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -29,14 +30,11 @@ use crate::guard::Guard;
 use crate::paths;
 use crate::pg::is_outage;
 use crate::secret_name::SecretName;
-use crate::timeout::parse_duration;
+use crate::settings::Settings;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-pub const DEFAULT_TTL: u64 = 60;
-pub const DEFAULT_MAX_STALE: u64 = 24 * 3600;
 
 const MAGIC: &[u8; 4] = b"B9SC";
 const VERSION: u8 = 1;
@@ -60,11 +58,10 @@ impl Origin for PgStore {
 }
 
 /// The shared store `BETA9_STORE_URL` names, with this machine's copies in front of it.
-pub fn open(env: &Env) -> Result<CachedStore<PgStore>> {
-    let pg = postgres::from_env(env)?;
-    let mut notes = Vec::new();
-    let ttl = seconds(env, env::STORE_CACHE_TTL, DEFAULT_TTL, &mut notes);
-    let max_stale = seconds(env, env::STORE_MAX_STALE, DEFAULT_MAX_STALE, &mut notes);
+pub fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
+    let pg = postgres::from_env(env, settings.timeout())?;
+    let ttl = settings.store_cache_ttl();
+    let max_stale = settings.store_max_stale();
     // No place for copies (a kubelet under systemd with no HOME): every read asks the database.
     let (dir, unusable) = match copies_dir(env, &pg) {
         Ok(dir) => (dir, None),
@@ -74,7 +71,6 @@ pub fn open(env: &Env) -> Result<CachedStore<PgStore>> {
     if let Some(why) = unusable {
         let _ = store.trusted.set(Some(why));
     }
-    store.notes.borrow_mut().extend(notes);
     Ok(store)
 }
 
@@ -89,32 +85,6 @@ fn copies_dir(env: &Env, pg: &PgStore) -> Result<PathBuf> {
     let who = format!("{}\0{}", pg.target().place(), pg.target().user());
     let id = hex::encode(&Sha256::digest(who.as_bytes())[..8]);
     paths::shared_store_copies(env, &id)
-}
-
-/// A duration setting: whole seconds, or a number with `s`, `m`, `h` or `d`. A malformed value
-/// is noted and the default used (a typo must not stop pulls, as with `BETA9_TIMEOUT`).
-fn seconds(env: &Env, name: &str, default: u64, notes: &mut Vec<String>) -> u64 {
-    let Some(raw) = env.get(name) else {
-        return default;
-    };
-    match parse_duration(raw) {
-        Some(s) => s,
-        None => {
-            notes.push(format!(
-                "{name} is not a number of seconds (or of m, h, d); using {default} s"
-            ));
-            default
-        }
-    }
-}
-
-fn human(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s} s"),
-        s if s < 2 * 3600 => format!("{} min", s / 60),
-        s if s < 2 * 86400 => format!("{} h", s / 3600),
-        s => format!("{} d", s / 86400),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -581,9 +551,14 @@ fn copy_error(e: &Error) -> Error {
             registry: registry.clone(),
             detail: detail.clone(),
         },
-        Error::Timeout { place, detail } => Error::Timeout {
+        Error::Timeout {
+            place,
+            detail,
+            of_key,
+        } => Error::Timeout {
             place: place.clone(),
             detail: detail.clone(),
+            of_key: *of_key,
         },
         other => Error::Other(anyhow::anyhow!("{}", other.protocol_message())),
     }
@@ -595,9 +570,14 @@ fn extend(e: Error, more: &str) -> Error {
             registry,
             detail: format!("{detail}; {more}"),
         },
-        Error::Timeout { place, detail } => Error::Timeout {
+        Error::Timeout {
+            place,
+            detail,
+            of_key,
+        } => Error::Timeout {
             place,
             detail: format!("{detail}; {more}"),
+            of_key,
         },
         other => other,
     }
@@ -958,18 +938,5 @@ mod tests {
         let mut bad = encode_base(7, &Records::new());
         bad.push(0);
         assert!(decode_base(&bad).is_none());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60"), Some(60));
-        assert_eq!(parse_duration("0"), Some(0));
-        assert_eq!(parse_duration("24h"), Some(86400));
-        assert_eq!(parse_duration("90s"), Some(90));
-        assert_eq!(parse_duration("7d"), Some(7 * 86400));
-        assert_eq!(parse_duration("5m"), Some(300));
-        for bad in ["", "-1", "h", "1.5h", "soon"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 }

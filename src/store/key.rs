@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
 use crate::seal::{parse_key, Key};
-use crate::timeout;
+use crate::settings::{KeyBackend, Settings};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +56,7 @@ impl PartialEq for KeySource {
 }
 
 impl KeySource {
-    pub fn from_env(env: &Env) -> Result<KeySource> {
+    pub fn from_env(env: &Env, settings: &Settings) -> Result<KeySource> {
         if let Some(p) = env.path(env::CREDENTIALS_KEY_FILE) {
             return Ok(KeySource::File(p));
         }
@@ -68,7 +68,7 @@ impl KeySource {
                     Some(id) => format!("{KEYRING_USER}-{id}"),
                 },
                 legacy: id.map(|_| KEYRING_USER.to_string()),
-                timeout: timeout::budget(env).0,
+                timeout: settings.timeout(),
             })
         };
         let generated = || -> Result<KeySource> {
@@ -77,13 +77,9 @@ impl KeySource {
                 legacy: paths::legacy_shared_key_file(env)?,
             })
         };
-        match env.get(env::KEY_BACKEND) {
-            Some("keyring") => keyring(),
-            Some("file") => generated(),
-            Some(other) => Err(Error::Invalid(format!(
-                "{}={other:?} is not a key backend: use 'file' or 'keyring'",
-                env::KEY_BACKEND
-            ))),
+        match settings.key_backend()? {
+            Some(KeyBackend::Keyring) => keyring(),
+            Some(KeyBackend::File) => generated(),
             None if cfg!(any(target_os = "macos", target_os = "windows")) => keyring(),
             None => generated(),
         }
@@ -317,11 +313,11 @@ fn keyring_call<T: Send + 'static>(
         ));
     }
     rx.recv_timeout(timeout).unwrap_or_else(|_| {
-        Err(Error::KeyUnavailable(format!(
-            "OS keyring: no answer within {:.1} s ({} to change; is the Secret Service hung?)",
-            timeout.as_secs_f64(),
-            env::TIMEOUT
-        )))
+        Err(Error::key_timeout(
+            "master key unavailable: OS keyring",
+            "the Secret Service",
+            timeout,
+        ))
     })
 }
 
@@ -391,12 +387,12 @@ mod tests {
     fn source_order() {
         let e = Env::from_pairs([("BETA9_CREDENTIALS_KEY_FILE", "/k"), ("HOME", "/h")]);
         assert_eq!(
-            KeySource::from_env(&e).unwrap(),
+            KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
             KeySource::File("/k".into())
         );
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "keyring"), ("HOME", "/h")]);
         assert!(matches!(
-            KeySource::from_env(&e).unwrap(),
+            KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
             KeySource::Keyring { user, legacy: None, .. } if user == "master-key"
         ));
         let e = Env::from_pairs([
@@ -405,16 +401,16 @@ mod tests {
             ("BETA9_CREDENTIALS_DIR", "/s"),
         ]);
         assert!(matches!(
-            KeySource::from_env(&e).unwrap(),
+            KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
             KeySource::Keyring { user, legacy: Some(_), .. } if user.starts_with("master-key-")
         ));
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "nope"), ("HOME", "/h")]);
-        assert!(KeySource::from_env(&e).is_err());
+        assert!(KeySource::from_env(&e, &Settings::new(&e)).is_err());
         #[cfg(target_os = "linux")]
         {
             let e = Env::from_pairs([("HOME", "/h")]);
             assert_eq!(
-                KeySource::from_env(&e).unwrap(),
+                KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
                 KeySource::Generated {
                     path: "/h/.config/docker-credential-beta9/master.key".into(),
                     legacy: None
@@ -468,6 +464,10 @@ mod tests {
             Ok(())
         });
         assert!(start.elapsed() < Duration::from_secs(2));
-        assert!(r.unwrap_err().to_string().contains("no answer within"));
+        let e = r.unwrap_err();
+        assert!(matches!(e, Error::Timeout { of_key: true, .. }), "{e}");
+        assert!(e
+            .to_string()
+            .contains("no answer from the Secret Service within 0.1 s"));
     }
 }

@@ -19,7 +19,7 @@ use crate::guard::Guard;
 use crate::paths;
 use crate::pg::{Conn, Param, PgError, PgResult, SqlType, Target};
 use crate::secret_name::SecretName;
-use crate::timeout::{self, Deadline};
+use crate::timeout::Deadline;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -61,7 +61,8 @@ pub fn schema_sql() -> String {
 }
 
 /// The store a `BETA9_STORE_URL` names (nothing is connected until the first query).
-pub fn from_env(env: &Env) -> Result<PgStore> {
+/// `budget` is `BETA9_TIMEOUT`, from the settings.
+pub fn from_env(env: &Env, budget: Duration) -> Result<PgStore> {
     let url = env
         .get(env::STORE_URL)
         .ok_or_else(|| Error::Invalid(format!("{} is not set", env::STORE_URL)))?;
@@ -72,7 +73,7 @@ pub fn from_env(env: &Env) -> Result<PgStore> {
         env.path(env::STORE_PASSWORD_FILE),
         home.as_deref(),
     )?;
-    Ok(PgStore::new(target, timeout::budget(env).0))
+    Ok(PgStore::new(target, budget))
 }
 
 /// The connection, shared with the rotation lock's guard (which must unlock on the same session).

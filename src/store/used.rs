@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 /// The side file's prefix: hidden, and never taken for an entry (`oci-creds-…`) or a temp file.
 pub const PREFIX: &str = ".used-";
-/// Default for `BETA9_LAST_USE_INTERVAL`: at most one small write per entry per hour.
-pub const DEFAULT_INTERVAL: u64 = 3600;
 
 fn marker(dir: &Path, name: &SecretName) -> PathBuf {
     dir.join(format!("{PREFIX}{name}"))

@@ -122,3 +122,83 @@ fn the_checker_reports_a_missing_row_and_an_unknown_name() {
     assert_eq!(undocumented, ["BETA9_B"]);
     assert_eq!(unknown, ["BETA9_GONE"]);
 }
+
+/// The settings' defaults, as the code has them, for the variables whose row states one.
+fn settings_defaults() -> Vec<(&'static str, String)> {
+    use docker_credential_beta9::{paths, settings, timeout};
+    vec![
+        ("BETA9_TIMEOUT", timeout::DEFAULT.as_secs().to_string()),
+        (
+            "BETA9_STORE_CACHE_TTL",
+            settings::DEFAULT_STORE_CACHE_TTL.to_string(),
+        ),
+        (
+            "BETA9_STORE_MAX_STALE",
+            settings::DEFAULT_STORE_MAX_STALE.to_string(),
+        ),
+        (
+            "BETA9_LAST_USE_INTERVAL",
+            settings::DEFAULT_LAST_USE_INTERVAL.to_string(),
+        ),
+        ("BETA9_WORKSPACE", paths::DEFAULT_WORKSPACE.to_string()),
+    ]
+}
+
+/// The default a row states (`default 60`, ``default `24h` ``), as seconds when it is a
+/// duration, else as written; `None` when the row states none.
+fn documented_default(doc: &str, name: &str) -> Option<String> {
+    let row = doc
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{name}` |")))?;
+    let meaning = row.split('|').nth(2)?;
+    let after = &meaning[meaning.find("default ")? + "default ".len()..];
+    let value: String = after
+        .trim_start_matches('`')
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    match docker_credential_beta9::duration::parse_duration(&value) {
+        Some(d) => Some(d.as_secs().to_string()),
+        None => Some(value),
+    }
+}
+
+/// `(variable, documented, in the code)` for each default the table and the settings disagree on.
+fn default_drift(doc: &str, defaults: &[(&'static str, String)]) -> Vec<String> {
+    defaults
+        .iter()
+        .filter_map(|(name, code)| match documented_default(doc, name) {
+            Some(d) if d == *code => None,
+            d => Some(format!("{name}: docs say {d:?}, the settings {code:?}")),
+        })
+        .collect()
+}
+
+#[test]
+fn each_documented_default_is_the_settings_default() {
+    let doc = read("docs", "configuration.md");
+    let drift = default_drift(&doc, &settings_defaults());
+    assert!(drift.is_empty(), "{}", drift.join("\n"));
+}
+
+#[test]
+fn the_default_checker_reports_a_wrong_or_missing_default() {
+    let doc =
+        "| `BETA9_A` | seconds (default 60) |\n| `BETA9_B` | how long (default `24h`; `0` off) |\n\
+               | `BETA9_C` | a name; default `default` |\n| `BETA9_D` | no default stated |\n";
+    let code = |a: &str, b: &str, c: &str| {
+        vec![
+            ("BETA9_A", a.to_string()),
+            ("BETA9_B", b.to_string()),
+            ("BETA9_C", c.to_string()),
+        ]
+    };
+    assert!(default_drift(doc, &code("60", "86400", "default")).is_empty());
+    assert_eq!(default_drift(doc, &code("30", "86400", "default")).len(), 1);
+    assert_eq!(default_drift(doc, &code("60", "3600", "x")).len(), 2);
+    assert_eq!(
+        default_drift(doc, &[("BETA9_D", "1".to_string())]).len(),
+        1,
+        "a default the docs do not state"
+    );
+}

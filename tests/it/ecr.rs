@@ -484,8 +484,8 @@ fn a_hanging_api_fails_within_the_timeout_in_one_line() {
     add_keys(&sb, HOST, AKID, CANARY);
     moto.set_mode("hang");
     let out = sb.get(HOST);
-    assert_one_line_failure(&out, HOST, "unreachable");
-    assert!(out.stdout.contains("within 2 s"), "{out:?}");
+    assert_one_line_failure(&out, HOST, "timeout");
+    assert!(out.stdout.contains("within 2 s (BETA9_TIMEOUT)"), "{out:?}");
     assert_no_keys(&out, &[CANARY, AKID]);
 }
 

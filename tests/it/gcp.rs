@@ -287,12 +287,15 @@ fn a_token_endpoint_that_hangs_gives_one_unreachable_line() {
     let sb = sandbox_with_key(&stub);
     stub.set_mode("hang");
     let out = get(&sb, AR, &[("BETA9_TIMEOUT", "2")]);
-    assert_error_line(
-        &out,
-        "us-docker.pkg.dev: unreachable: ",
-        &key_secrets(&stub),
+    assert_error_line(&out, "us-docker.pkg.dev: timeout: ", &key_secrets(&stub));
+    assert!(
+        out.stdout.contains("timeout: no answer from the "),
+        "{out:?}"
     );
-    assert!(out.stdout.contains("no answer within 2 s"), "{out:?}");
+    assert!(
+        out.stdout.contains(" within 2 s (BETA9_TIMEOUT)"),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -568,7 +568,11 @@ fn a_keyring_that_never_answers_costs_one_line_within_the_budget() {
     );
     assert_eq!(o.code, 1, "{o:?}");
     assert_eq!(o.stdout.lines().count(), 1, "{o:?}");
-    assert!(o.stdout.contains("no answer within 1.0 s"), "{o:?}");
+    assert!(
+        o.stdout
+            .contains("timeout: no answer from the Secret Service within 1 s (BETA9_TIMEOUT)"),
+        "{o:?}"
+    );
     drop(held);
 }
 
@@ -692,5 +696,46 @@ fn an_untrusted_token_cache_directory_is_not_used() {
         std::fs::read_dir(&shared).unwrap().count(),
         0,
         "nothing written there"
+    );
+}
+
+/// A keyring that never answers is a timeout like any other (one wording) and, for a
+/// subcommand, still a key failure: exit 2 (docs/configuration.md, "Timeouts").
+#[test]
+fn a_keyring_timeout_keeps_the_exit_status_of_a_key_failure() {
+    let s = Sandbox::new();
+    let sock = s.path().join("bus.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let held = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((c, _)) = listener.accept() {
+                    conns.push(c);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let mut c = s.cmd(&["add", "ghcr.io", "GITHUB_TOKEN"]);
+    c.env("BETA9_KEY_BACKEND", "keyring")
+        .env("BETA9_TIMEOUT", "1")
+        .env("GITHUB_TOKEN", "ghp_not_a_real_token")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", sock.display()),
+        );
+    let o = bounded(&s, c, b"");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    held.join().unwrap();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("timeout: no answer from the Secret Service within 1 s (BETA9_TIMEOUT)"),
+        "{o:?}"
     );
 }

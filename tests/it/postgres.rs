@@ -1232,7 +1232,7 @@ fn rekey_over_postgres_survives_an_interruption() {
         ("BETA9_STORE_URL", url.as_str()),
         ("BETA9_CREDENTIALS_KEY_FILE", k1.to_str().unwrap()),
     ]);
-    let store = postgres::from_env(&env).unwrap();
+    let store = postgres::from_env(&env, docker_credential_beta9::timeout::DEFAULT).unwrap();
     let (old, new) = (Key::from_bytes([0x01; 32]), Key::from_bytes([0x02; 32]));
     let source = docker_credential_beta9::store::key::KeySource::File(k1.clone());
     assert_eq!(
@@ -1530,7 +1530,7 @@ fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
         ("BETA9_STORE_URL", url.as_str()),
         ("BETA9_CREDENTIALS_KEY_FILE", k1.to_str().unwrap()),
     ]);
-    let store = postgres::from_env(&env).unwrap();
+    let store = postgres::from_env(&env, docker_credential_beta9::timeout::DEFAULT).unwrap();
     let (old, new) = (Key::from_bytes([0x01; 32]), Key::from_bytes([0x02; 32]));
     // What the earlier version left: its key check (label and random hex only) under the old key,
     // both keys parked by name, half the rows moved.
