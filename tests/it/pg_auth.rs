@@ -51,8 +51,24 @@ impl Fake {
         self.server.port()
     }
 
-    /// What happened so far, one event a line (`asked …`, `password`, `closed`).
+    /// What happened on the connection, one event a line (`asked …`, then `password`, `other`
+    /// or `closed`), once the fake has seen how it ended: the client may exit before the fake's
+    /// thread has written the last line. Waits up to 10 s for that line.
     fn events(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let events = self.events_now();
+            let ended = events
+                .iter()
+                .any(|e| e == "password" || e == "other" || e == "closed");
+            if ended || std::time::Instant::now() > deadline {
+                return events;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn events_now(&self) -> Vec<String> {
         std::fs::read_to_string(self.server.dir().join("events"))
             .unwrap_or_default()
             .lines()
@@ -206,5 +222,5 @@ fn require_auth_in_the_url_is_honoured_both_ways() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("require_auth must list"), "{out:?}");
     assert!(!out.stdout.contains(PASSWORD), "{out:?}");
-    assert!(fake.events().is_empty(), "{:?}", fake.events());
+    assert!(fake.events_now().is_empty(), "{:?}", fake.events_now());
 }

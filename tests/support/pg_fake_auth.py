@@ -69,6 +69,9 @@ def serve(conn, args):
         else:
             (length,) = struct.unpack("!i", first[:4])
             read_exact(conn, length - 8)
+        # Recorded before the request goes out: a client that refuses may exit (and the test read
+        # the events) before this thread runs again.
+        event(args.state_dir, f"asked {args.ask}")
         if args.ask == "cleartext":
             conn.sendall(b"R" + struct.pack("!ii", 8, 3))
         elif args.ask == "md5":
@@ -76,7 +79,6 @@ def serve(conn, args):
         else:
             body = struct.pack("!i", 10) + b"SCRAM-SHA-256\0\0"
             conn.sendall(b"R" + struct.pack("!i", 4 + len(body)) + body)
-        event(args.state_dir, f"asked {args.ask}")
         try:
             kind = read_exact(conn, 1)
         except (EOFError, OSError):
