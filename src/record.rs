@@ -261,6 +261,10 @@ pub struct Lifecycle {
     /// What wrote it: `add`, `store`, `import`, `beta9:<workspace id>`; `None` before this was
     /// recorded.
     pub origin: Option<String>,
+    /// For a lifecycle about to be written: the expiry counts from the write itself (its
+    /// `updated_at`), not from when the command started, which a `--verify` or a held store
+    /// lock can put seconds earlier. Not stored.
+    expires_in: Option<u64>,
 }
 
 impl Lifecycle {
@@ -269,6 +273,7 @@ impl Lifecycle {
         Lifecycle {
             expires_at: expires_in.map(|s| now.saturating_add(s)),
             origin: Some(origin.to_string()),
+            expires_in,
         }
     }
 }
@@ -325,6 +330,7 @@ impl Entry {
             life: Lifecycle {
                 expires_at: raw.expires_at,
                 origin: raw.origin,
+                expires_in: None,
             },
         })
     }
@@ -355,7 +361,11 @@ pub fn entry_json(
             out.write_all(b",\"server_url\":")?;
             serde_json::to_writer(&mut out, url)?;
         }
-        if let Some(t) = life.expires_at {
+        let expires_at = life
+            .expires_in
+            .map(|s| updated_at.saturating_add(s))
+            .or(life.expires_at);
+        if let Some(t) = expires_at {
             out.write_all(b",\"expires_at\":")?;
             out.write_all(t.to_string().as_bytes())?;
         }
@@ -594,6 +604,13 @@ mod tests {
         assert_eq!(timed.life.expires_at, Some(1090));
         assert_eq!(timed.life.origin.as_deref(), Some("import"));
         assert!(!timed.expired(1089) && timed.expired(1090));
+        // Written 7 s after the command read the clock (a --verify, a held lock): the expiry
+        // still counts from the write, as `updated_at` shows it.
+        let late = Entry::decode(entry_json(&r, None, 1007, &life).as_slice()).unwrap();
+        assert_eq!(late.life.expires_at, Some(1097));
+        // A decoded entry written again (rekey) keeps its expiry.
+        let again = Entry::decode(entry_json(&r, None, 5000, &late.life).as_slice()).unwrap();
+        assert_eq!(again.life.expires_at, Some(1097));
         assert_eq!(e.list_key(), "https://ghcr.io");
         assert_eq!(
             e.record

@@ -500,7 +500,8 @@ fn workspaces_are_isolated() {
     let o = s.run_env(&["get"], b"ghcr.io", &[("BETA9_WORKSPACE", "../x")]);
     assert_eq!(o.code, 1);
     assert!(
-        o.stdout.starts_with("invalid workspace name"),
+        o.stdout
+            .starts_with("BETA9_WORKSPACE: invalid workspace name"),
         "{}",
         o.stdout
     );
