@@ -4,6 +4,7 @@
 
 pub mod google;
 pub mod import_policy;
+pub mod kubelet;
 pub mod platform;
 pub mod rekey;
 pub mod schema;

@@ -186,8 +186,8 @@ impl Context {
 
     /// The HTTP proxies the environment names (docs/proxies.md); read only by paths that are
     /// about to use the network.
-    pub fn proxies(&self) -> Result<crate::proxy::Proxies> {
-        crate::proxy::Proxies::from_env(&self.env)
+    pub fn proxies(&self) -> Result<crate::net::proxy::Proxies> {
+        crate::net::proxy::Proxies::from_env(&self.env)
     }
 
     /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once.

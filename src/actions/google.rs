@@ -5,8 +5,8 @@
 
 use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::resolve::gcp_endpoints::Origin;
-use crate::resolve::gcp_key::GoogleKey;
+use crate::resolve::google::endpoints::Origin;
+use crate::resolve::google::key::GoogleKey;
 
 /// The checks, with the operator's stand-in origin for Google's endpoints read once.
 pub struct KeyCheck {

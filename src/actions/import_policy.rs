@@ -9,12 +9,12 @@
 use crate::credential_type::{CredentialType, GOOGLE_JSON};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::net::url::Url;
 use crate::record::{self, Record};
-use crate::resolve::gcp;
-use crate::resolve::gcp_endpoints::{self, Api, Origin};
-use crate::resolve::gcp_external::Source;
-use crate::resolve::gcp_key::GoogleKey;
-use crate::url::Url;
+use crate::resolve::google;
+use crate::resolve::google::endpoints::{self, Api, Origin};
+use crate::resolve::google::external::Source;
+use crate::resolve::google::key::GoogleKey;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,7 @@ impl Policy {
             CredentialType::Gcp => {
                 let metadata = c
                     .get("GCP_METADATA")
-                    .is_some_and(|v| gcp::metadata_opt_in(v.expose_secret()) != Ok(false));
+                    .is_some_and(|v| google::metadata_opt_in(v.expose_secret()) != Ok(false));
                 if metadata && !self.gcp_metadata {
                     return Err(refuse(
                         "selects this machine's own Google identity (GCP_METADATA, the metadata server)",
@@ -146,7 +146,7 @@ impl Policy {
                 }
             }
             GoogleKey::ServiceAccount(_) | GoogleKey::AuthorizedUser(_) => {
-                if gcp_endpoints::is_pinned(Api::OAuth, key.token_uri(), self.origin.as_ref()) {
+                if endpoints::is_pinned(Api::OAuth, key.token_uri(), self.origin.as_ref()) {
                     Ok(())
                 } else {
                     Err(format!(

@@ -220,7 +220,7 @@ pub fn verify(
 /// entry's registry to this helper (the entry is stored, but no pull asks for it), with the
 /// command that routes it. Reads config files only.
 pub fn unrouted_note(ctx: &Context, registry: &Registry) -> Option<String> {
-    if crate::client_config::routed_here(&ctx.env, registry) {
+    if crate::clients::config::routed_here(&ctx.env, registry) {
         return None;
     }
     let host = if registry.is_docker_hub() {

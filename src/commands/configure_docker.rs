@@ -14,7 +14,7 @@ use super::diff;
 use super::jsonfile::{self, Document, FileMeta};
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
-use crate::client_config::{self as cc, Member, PrimarySource, HELPER};
+use crate::clients::config::{self as cc, Member, PrimarySource, HELPER};
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::NewLogin;

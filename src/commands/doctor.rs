@@ -2,7 +2,7 @@
 //! naming the first failing step and what to do (or one JSON object). Exit 1 when a step failed.
 
 use super::outcome::CmdResult;
-use crate::client_config::Family;
+use crate::clients::config::Family;
 use crate::context::Context;
 use crate::doctor::{self, Mark, Report, Step};
 use crate::error::printable;

@@ -4,10 +4,10 @@
 //! we do not touch is written back byte for byte, in its place, with its formatting (docker
 //! itself writes tab-indented JSON; a serde_json `Value` would sort keys and reindent). Only
 //! `credHelpers` is re-rendered, and only when it changes. Which members are `credHelpers` and
-//! `auths` is decided by `client_config::Member`, Go's rules, the same reader doctor uses
+//! `auths` is decided by `clients::config::Member`, Go's rules, the same reader doctor uses
 //! (docs/clients.md, "Key rules of config.json").
 
-use crate::client_config::{self as cc, Member, SECRET_FIELDS};
+use crate::clients::config::{self as cc, Member, SECRET_FIELDS};
 use crate::fsutil;
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};

@@ -3,8 +3,8 @@
 
 use super::kubelet_install;
 use super::outcome::{read_stdin, CmdResult};
+use crate::actions::kubelet;
 use crate::context::Context;
-use crate::kubelet;
 use crate::output::Output;
 use std::io::Read;
 

@@ -6,9 +6,9 @@
 use super::diff;
 use super::jsonfile;
 use super::outcome::{CmdResult, Failure};
+use crate::actions::kubelet;
 use crate::env;
 use crate::fsutil;
-use crate::kubelet;
 use crate::output::Output;
 use crate::protocol::NAME;
 use crate::provider_config::{self, EnvVar, Provider};

@@ -8,7 +8,7 @@
 //! the file, the key and the username, never the password.
 
 use crate::actions::tokens::{self, LoginKind};
-use crate::client_config as cc;
+use crate::clients::config as cc;
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::Login;

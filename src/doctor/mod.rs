@@ -17,7 +17,7 @@ pub mod verify;
 mod words;
 
 use crate::actions;
-use crate::client_config::{self as cc, Family};
+use crate::clients::config::{self as cc, Family};
 use crate::clients::{self, Plan};
 use crate::context::Context;
 use crate::error::printable;

@@ -2,7 +2,7 @@
 //! live check as the verdict reads it. Plain data and the decisions on it; no I/O, no words beyond
 //! the marks' labels.
 
-use crate::client_config::Family;
+use crate::clients::config::Family;
 use crate::credential_type::CredentialType;
 pub use crate::registry::Reference;
 use crate::registry::Registry;

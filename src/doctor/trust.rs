@@ -8,14 +8,14 @@
 //!   `/etc/containers/certs.d/HOST[:PORT]/`, `/etc/docker/certs.d/HOST[:PORT]/`.
 //! - go-containerregistry (crane): the system store only.
 //!
-//! The system store is the one src/tls.rs loads (`SSL_CERT_FILE` / `SSL_CERT_DIR` override it, as
+//! The system store is the one src/net/tls.rs loads (`SSL_CERT_FILE` / `SSL_CERT_DIR` override it, as
 //! they do for Go). The `certs.d` roots are fixed paths; tests stand in for them with a private
 //! mount namespace, never an environment variable.
 
 use crate::env::{self, Env};
 use crate::error::printable;
+use crate::net::tls::CertProblem;
 use crate::net::NetError;
-use crate::tls::CertProblem;
 use rustls_pki_types::CertificateDer;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -62,7 +62,7 @@ impl Dir {
             let read =
                 std::fs::File::open(&p).and_then(|f| f.take(CA_FILE_LIMIT).read_to_end(&mut bytes));
             let certs = match read {
-                Ok(_) => crate::tls::pem_certs(&bytes),
+                Ok(_) => crate::net::tls::pem_certs(&bytes),
                 Err(_) => Vec::new(),
             };
             if !certs.is_empty() {

@@ -48,7 +48,7 @@ impl SslMode {
 pub(super) enum Roots {
     /// `sslrootcert=PATH`, or libpq's default `~/.postgresql/root.crt` when it exists.
     File(PathBuf),
-    /// `sslrootcert=system`: the system's CA store (src/tls.rs's policy).
+    /// `sslrootcert=system`: the system's CA store (src/net/tls.rs's policy).
     System,
     None,
 }

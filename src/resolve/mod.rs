@@ -15,13 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub mod acr;
 pub mod ecr;
-mod ecr_sdk;
-pub mod gcp;
-pub mod gcp_endpoints;
-pub mod gcp_external;
-pub mod gcp_http;
-pub mod gcp_jwt;
-pub mod gcp_key;
+pub mod google;
 pub mod needs;
 
 /// Runs `f` with the [`Needs`] the context provides.
@@ -92,7 +86,7 @@ pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     let (cached, shareable) = match record.kind {
         CredentialType::Aws => with_needs(ctx, |n| ecr::cached(n, record))?,
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
-            with_needs(ctx, |n| gcp::cached(n, record))?
+            with_needs(ctx, |n| google::cached(n, record))?
         }
         _ => return Ok(LoginKind::Static),
     };
@@ -115,7 +109,7 @@ pub fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<String>> {
     match record.kind {
         CredentialType::Aws => with_needs(ctx, |n| ecr::cache_key_of(n, record)).map(Some),
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
-            gcp::own_cache_key(record)
+            google::own_cache_key(record)
         }
         _ => Ok(None),
     }
@@ -154,7 +148,7 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            return with_needs(ctx, |n| gcp::resolve(n, record)).map(Some);
+            return with_needs(ctx, |n| google::resolve(n, record)).map(Some);
         }
         CredentialType::Aws => return with_needs(ctx, |n| ecr::resolve(n, record)).map(Some),
         // Checks the host itself: the secret goes to ACR hosts only.
@@ -173,7 +167,7 @@ pub fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            with_needs(ctx, |n| gcp::prewarm(n, record))
+            with_needs(ctx, |n| google::prewarm(n, record))
         }
         _ => Ok(None),
     }
@@ -193,7 +187,7 @@ pub fn list_username(record: &Record) -> String {
         CredentialType::Ghcr => plain("GITHUB_USERNAME"),
         CredentialType::Ngc => "$oauthtoken".to_string(),
         CredentialType::Generic => plain("USERNAME"),
-        CredentialType::Gcp => gcp::USERNAME.to_string(),
+        CredentialType::Gcp => google::USERNAME.to_string(),
         CredentialType::Aws => "AWS".to_string(),
         // The application (client) id: an identifier, not a secret.
         CredentialType::Azure => acr::list_username(record),

@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::env::Env;
 use crate::error::Result;
-use crate::proxy::Proxies;
+use crate::net::proxy::Proxies;
 use crate::settings::Settings;
 use crate::token::TokenCache;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 
 use super::fleet::{Names, SharedStore, Status, Unavailable};
 use crate::fsutil;
-use crate::tls;
+use crate::net::tls;
 use redis::{ConnectionAddr, IntoConnectionInfo};
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::{OnceCell, RefCell};
@@ -93,7 +93,7 @@ impl Connector {
                     };
                     redis::Client::build_with_tls(info, certs)
                 }
-                // The system's CA store, read by rustls-native-certs as src/tls.rs does.
+                // The system's CA store, read by rustls-native-certs as src/net/tls.rs does.
                 None => redis::Client::open(info),
             }
         } else {

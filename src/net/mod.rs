@@ -2,6 +2,10 @@
 //! caller branches on (retry a connection failure, report a timeout against the budget). Shared by
 //! Google token minting and `doctor`'s registry probe; never quotes a body or a URL.
 
+pub mod proxy;
+pub mod tls;
+pub mod url;
+
 /// Why a request got no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetError {
@@ -15,7 +19,7 @@ pub enum NetError {
     Tls(String),
     /// The peer speaks TLS, but its certificate is refused (docs/clients.md, "Registry
     /// certificates").
-    Certificate(crate::tls::CertProblem),
+    Certificate(crate::net::tls::CertProblem),
     Other(String),
 }
 
@@ -26,7 +30,7 @@ pub const PROXY_AUTH_REFUSED: &str =
 /// The failure class of a ureq error.
 pub fn classify(e: ureq::Error) -> NetError {
     use ureq::Error as E;
-    if let Some(p) = crate::tls::CertProblem::of(&e) {
+    if let Some(p) = crate::net::tls::CertProblem::of(&e) {
         return NetError::Certificate(p);
     }
     use ureq::Timeout as T;

@@ -3,7 +3,7 @@
 //! error").
 //!
 //! * Keys come from the record only: no ambient credential chain, no profile files, no IMDS. The
-//!   SDK client is built by hand ([`ecr_sdk`](super::ecr_sdk)) with the record's keys as a static
+//!   SDK client is built by hand ([`sdk`](sdk)) with the record's keys as a static
 //!   credentials provider, so nothing else can be picked up. The one exception is a record that
 //!   asks for it (below).
 //! * **Opt-in to ambient credentials.** A record holding `AWS_CREDENTIALS_SOURCE=ambient` (any
@@ -32,17 +32,19 @@
 //!   `AWS_ENDPOINT_URL`; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` ignores all of them. With an
 //!   override the FIPS and dual-stack flags stay off (docs/ecr.md, "Endpoint overrides").
 
-use super::ecr_sdk::{self, Call, Failure, Keys, Source};
+mod sdk;
+
 use super::needs::Needs;
 use crate::credential_type::AWS_PROFILE;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
+use crate::net::url::Url;
 use crate::record::{self, Record};
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
-use crate::url::Url;
 use base64::Engine as _;
+use sdk::{Call, Failure, Keys, Source};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -400,7 +402,7 @@ fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Res
     if let Some(via) = route.describe() {
         api = format!("{api} {via}");
     }
-    let reply = ecr_sdk::get_authorization_token(&call)
+    let reply = sdk::get_authorization_token(&call)
         .map_err(|f| classify(registry, &api, source, &f, budget))?;
     let now = needs.clock.now();
     let (username, secret) = decode_token(&reply.token).map_err(|what| {

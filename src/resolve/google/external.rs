@@ -3,16 +3,16 @@
 //! Kubernetes service-account token, an Azure managed identity, a CI job's OIDC token) in a file
 //! or at a local URL; Google's STS exchanges it for a federated access token, optionally traded
 //! for a service account's token through IAM Credentials. This module holds the formats; the
-//! requests are made by `gcp.rs` over `gcp_http`.
+//! requests are made by `google/mod.rs` over `http`.
 //!
 //! The subject token is this machine's identity, so its tokens are never shared across the fleet,
 //! and it is only ever sent to Google's STS and IAM Credentials at their pinned hosts and paths
-//! ([`super::gcp_endpoints`]): a record cannot redirect it.
+//! ([`super::endpoints`]): a record cannot redirect it.
 
-use super::gcp_endpoints::{check, Api, Origin};
+use super::endpoints::{check, Api, Origin};
 use crate::fsutil;
+use crate::net::url::Url;
 use crate::token;
-use crate::url::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -355,12 +355,12 @@ impl ExternalAccount {
         for (name, value) in [
             ("grant_type", GRANT_TYPE),
             ("audience", &self.audience),
-            ("scope", super::gcp_jwt::SCOPE),
+            ("scope", super::jwt::SCOPE),
             ("requested_token_type", REQUESTED_TOKEN_TYPE),
             ("subject_token", subject.expose_secret()),
             ("subject_token_type", &self.subject_token_type),
         ] {
-            super::gcp_http::form_field(&mut body, name, value);
+            super::http::form_field(&mut body, name, value);
         }
         body
     }
@@ -368,7 +368,7 @@ impl ExternalAccount {
     /// IAM Credentials' `generateAccessToken` request body.
     pub fn impersonation_body(&self) -> Vec<u8> {
         serde_json::json!({
-            "scope": [super::gcp_jwt::SCOPE],
+            "scope": [super::jwt::SCOPE],
             "lifetime": format!("{}s", self.lifetime),
         })
         .to_string()

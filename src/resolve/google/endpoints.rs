@@ -9,7 +9,7 @@
 //! the same paths under that origin. A record can never choose it.
 
 use crate::env;
-use crate::url::Url;
+use crate::net::url::Url;
 
 /// Which Google API a URL must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@
 //! stacks to a process that lives for one `get`). RustCrypto `rsa` was the first choice but carries
 //! RUSTSEC-2023-0071 (Marvin timing side channel); it remains only a dev-dependency for tests.
 
+use crate::net::url::Url;
 use crate::token;
-use crate::url::Url;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rustls_pki_types::pem::PemObject as _;

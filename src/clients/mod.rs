@@ -1,12 +1,14 @@
 //! The client families as a model: for one registry and image, which files each family reads (in
-//! which order, with Go's key rules, `client_config::Member`), which keys it asks a helper, and
+//! which order, with Go's key rules, `clients::config::Member`), which keys it asks a helper, and
 //! what it does when the helper answers not-found (docs/clients.md, "The client families").
 //!
 //! Data and pure functions over parsed files: [`plan`] says what a family will try, in order;
 //! [`walk`] follows that plan against what this helper holds and says what the client ends up
 //! sending. `doctor` turns that into its per-family verdict; reading the files is the caller's.
 
-use crate::client_config::{self as cc, ConfigFile, Family, Keys, HELPER};
+pub mod config;
+
+use crate::clients::config::{self as cc, ConfigFile, Family, Keys, HELPER};
 use crate::env::Env;
 use crate::registry::Registry;
 use std::path::PathBuf;
@@ -259,7 +261,7 @@ pub fn routes_here(plan: &Plan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_config::{parse, FileState};
+    use crate::clients::config::{parse, FileState};
 
     const HOST: &str = "r.io";
     const REPO: &str = "team/app";

@@ -1,13 +1,13 @@
 //! The Google credential files a `gcp` record can hold in `GOOGLE_APPLICATION_CREDENTIALS_JSON`
 //! (docs/google.md, "Credential files"): a service-account key (JWT-bearer grant,
-//! [`super::gcp_jwt`]), the `authorized_user` file `gcloud auth application-default login`
+//! [`super::jwt`]), the `authorized_user` file `gcloud auth application-default login`
 //! writes (refresh-token grant, RFC 6749 §6), or an `external_account` file (workload identity
-//! federation, [`super::gcp_external`]). The first two are one form POST at the file's token
+//! federation, [`super::external`]). The first two are one form POST at the file's token
 //! endpoint; what differs is the form body and what identifies the credential.
 
-use super::gcp_external::ExternalAccount;
-use super::gcp_http::form_field as field;
-use super::gcp_jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
+use super::external::ExternalAccount;
+use super::http::form_field as field;
+use super::jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
 use crate::token::{self, ShareKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -154,7 +154,7 @@ impl GoogleKey {
         match self {
             GoogleKey::ServiceAccount(k) => {
                 let assertion = k.assertion(now)?;
-                field(&mut body, "grant_type", gcp_jwt::GRANT_TYPE);
+                field(&mut body, "grant_type", jwt::GRANT_TYPE);
                 field(&mut body, "assertion", assertion.expose_secret());
             }
             GoogleKey::AuthorizedUser(u) => {
@@ -181,7 +181,7 @@ impl GoogleKey {
             GoogleKey::AuthorizedUser(_) => {
                 "; the refresh token was revoked or has expired: run `gcloud auth application-default login` and store the new file"
             }
-            // Its steps carry their own hints (gcp.rs, `federate`).
+            // Its steps carry their own hints (google/mod.rs, `federate`).
             GoogleKey::External(_) => "",
         }
     }
