@@ -25,7 +25,7 @@ const EXTERNAL_URL: &str = "external-account-url:";
 
 /// The operator's allowances, from `BETA9_IMPORT_ALLOW`; nothing is allowed when it is unset.
 #[derive(Debug, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     aws_ambient: bool,
     gcp_metadata: bool,
     files: Vec<PathBuf>,
@@ -44,7 +44,7 @@ struct UrlPrefix {
 
 impl Policy {
     /// The policy this environment sets; a malformed variable is one line naming it.
-    pub fn from_env(e: &Env) -> Result<Policy> {
+    pub(crate) fn from_env(e: &Env) -> Result<Policy> {
         let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW)).map_err(Error::Invalid)?;
         policy.origin = Origin::from_env(e).map_err(Error::Invalid)?;
         Ok(policy)
@@ -52,7 +52,7 @@ impl Policy {
 
     /// `BETA9_IMPORT_ALLOW`: a comma-separated list of `aws-ambient`, `gcp-metadata`,
     /// `external-account-file:/DIR/` and `external-account-url:URL-PREFIX`.
-    pub fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
+    pub(crate) fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
         let mut p = Policy::default();
         let Some(value) = value else {
             return Ok(p);
@@ -85,7 +85,7 @@ impl Policy {
 
     /// Refuses a record that uses what this policy does not allow. The message is one line naming
     /// the registry and the setting to change, never a value of the record.
-    pub fn check(&self, record: &Record) -> std::result::Result<(), String> {
+    pub(crate) fn check(&self, record: &Record) -> std::result::Result<(), String> {
         let refuse = |what: &str, allow: &str| {
             format!(
                 "refusing to import the record for {}: it {what}, which a record from outside this machine may not do unless the operator allows it: add {allow} to {}",

@@ -6,7 +6,7 @@
 //! [`walk`] follows that plan against what this helper holds and says what the client ends up
 //! sending. `doctor` turns that into its per-family verdict; reading the files is the caller's.
 
-pub mod config;
+pub(crate) mod config;
 
 use crate::clients::config::{self as cc, ConfigFile, Family, Keys, HELPER};
 use crate::env::Env;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// The client config files on this machine, parsed (files that do not exist are left out).
 #[derive(Clone, Debug, Default)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// docker's `config.json` (docker CLI, docker-py).
     pub docker: Option<ConfigFile>,
     /// The containers tools' auth files that exist, in their read order.
@@ -26,7 +26,7 @@ pub struct Machine {
 
 impl Machine {
     /// Reads the files `env` points each family at.
-    pub fn read(env: &Env) -> Machine {
+    pub(crate) fn read(env: &Env) -> Machine {
         let present = |f: ConfigFile| f.exists().then_some(f);
         Machine {
             docker: cc::docker_config_path(env).and_then(|p| present(cc::read(&p, false))),
@@ -41,7 +41,7 @@ impl Machine {
 
 /// One thing a client tries, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Link {
+pub(crate) enum Link {
     /// Runs `docker-credential-<helper> get` with `key`; on not-found it goes on to the next link
     /// (no next link: it pulls anonymously).
     Ask {
@@ -56,7 +56,7 @@ pub enum Link {
 
 /// What a family will try for one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub family: Family,
     /// Some file this family reads exists here (else it pulls anonymously, and counts only when
     /// asked about alone).
@@ -104,7 +104,13 @@ fn docker_link(file: &ConfigFile, key: &str, registry: &Registry, exact: bool) -
 
 /// What `family` tries for the image whose keys are `keys` (registry `registry`, repository
 /// `repo`), given the files on `m`.
-pub fn plan(family: Family, m: &Machine, keys: &Keys, registry: &Registry, repo: &str) -> Plan {
+pub(crate) fn plan(
+    family: Family,
+    m: &Machine,
+    keys: &Keys,
+    registry: &Registry,
+    repo: &str,
+) -> Plan {
     let mut out = Plan {
         family,
         reads_config: false,
@@ -202,7 +208,7 @@ pub fn plan(family: Family, m: &Machine, keys: &Keys, registry: &Registry, repo:
 
 /// What a client ends up sending.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Got {
+pub(crate) enum Got {
     /// This helper answers with its entry under `key`.
     Entry { key: String, via: &'static str },
     /// Another helper is asked first; what it answers is not known here.
@@ -214,12 +220,12 @@ pub enum Got {
 }
 
 /// Follows `plan` against this helper's entries: `has(key)` says whether `get key` answers.
-pub fn walk(plan: &Plan, has: &dyn Fn(&str) -> bool) -> Got {
+pub(crate) fn walk(plan: &Plan, has: &dyn Fn(&str) -> bool) -> Got {
     walk_chain(&plan.chain, has)
 }
 
 /// [`walk`] over any chain (docker-py's, [`Plan::docker_py`]).
-pub fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
+pub(crate) fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
     let mut asked = Vec::new();
     for link in chain {
         match link {
@@ -252,7 +258,7 @@ pub fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
 }
 
 /// Does this family ask this helper at all for the image?
-pub fn routes_here(plan: &Plan) -> bool {
+pub(crate) fn routes_here(plan: &Plan) -> bool {
     plan.chain
         .iter()
         .any(|l| matches!(l, Link::Ask { helper, .. } if helper == HELPER))

@@ -51,13 +51,13 @@ use zeroize::Zeroizing;
 
 /// ECR's tokens live 12 h: refresh after 11 h (`lifetime / 12`, at least 60 s before the end);
 /// never hand out one within 30 s of its end (clock skew, time for docker to use it).
-pub const POLICY: Policy = Policy {
+pub(crate) const POLICY: Policy = Policy {
     min_margin: 60,
     hard_margin: 30,
 };
 
 /// ECR Public has one API endpoint, in us-east-1, whatever the record says.
-pub const PUBLIC_REGION: &str = "us-east-1";
+pub(crate) const PUBLIC_REGION: &str = "us-east-1";
 /// Assumed lifetime when a reply has no `expiresAt` (ECR documents 12 h).
 const DEFAULT_LIFETIME: u64 = 12 * 3600;
 
@@ -121,13 +121,13 @@ pub(crate) struct Plan<'a> {
 }
 
 /// `get` for an `aws` record.
-pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
+pub(crate) fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
     Ok(token(needs, record, false)?.into_token().login())
 }
 
 /// `refresh` for an `aws` record: the token `get` would answer, made fresh now if it is not
 /// ([`token::prewarm`]).
-pub fn prewarm(needs: &Needs, record: &Record) -> Result<Warmed> {
+pub(crate) fn prewarm(needs: &Needs, record: &Record) -> Result<Warmed> {
     token(needs, record, true)
 }
 
@@ -166,13 +166,13 @@ fn token(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
 
 /// The token a `get` would answer from the local cache right now, if any, and whether this
 /// record's token may be shared; no network, no minting.
-pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
+pub(crate) fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let plan = plan(needs, record)?;
     Ok(((needs.tokens)()?.read(&plan.key), plan.share.is_some()))
 }
 
 /// The local token-cache key of this record's token (no network).
-pub fn cache_key_of(needs: &Needs, record: &Record) -> Result<String> {
+pub(crate) fn cache_key_of(needs: &Needs, record: &Record) -> Result<String> {
     Ok(plan(needs, record)?.key)
 }
 

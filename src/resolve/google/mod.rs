@@ -14,11 +14,11 @@
 //! `_json_key` / `_json_key_base64` logins are `generic` records and never reach this module.
 //! The caller ([`super::resolve`]) has already checked that the host is a Google registry host.
 
-pub mod endpoints;
-pub mod external;
-pub mod http;
-pub mod jwt;
-pub mod key;
+pub(crate) mod endpoints;
+pub(crate) mod external;
+pub(crate) mod http;
+pub(crate) mod jwt;
+pub(crate) mod key;
 
 use super::needs::Needs;
 use crate::error::{Error, Result};
@@ -32,11 +32,11 @@ use key::GoogleKey;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
-pub const USERNAME: &str = "oauth2accesstoken";
+pub(crate) const USERNAME: &str = "oauth2accesstoken";
 
 /// Refresh 225 s before expiry at the latest (cloud.google.com/go/auth), 300 s for a 1 h token;
 /// never hand out a token within 10 s of its end (docker-credential-gcr PR #183).
-pub const POLICY: Policy = Policy {
+pub(crate) const POLICY: Policy = Policy {
     min_margin: 225,
     hard_margin: 10,
 };
@@ -47,7 +47,7 @@ const METADATA_CONNECT: Duration = Duration::from_secs(2);
 /// Assumed lifetime when a reply has no `expires_in` (Google's tokens live one hour).
 const DEFAULT_EXPIRES_IN: u64 = 3600;
 
-pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
+pub(crate) fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
     if let Some(token) = record.credentials.non_empty("GCP_ACCESS_TOKEN") {
         return static_token(needs, record, token);
     }
@@ -56,7 +56,7 @@ pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
 
 /// `refresh` for a `gcp` record: the minted token `get` would answer, made fresh now if it is not
 /// ([`token::prewarm`]); `None` for a stored access token (nothing to mint).
-pub fn prewarm(needs: &Needs, record: &Record) -> Result<Option<Warmed>> {
+pub(crate) fn prewarm(needs: &Needs, record: &Record) -> Result<Option<Warmed>> {
     if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_some() {
         return Ok(None);
     }
@@ -83,7 +83,7 @@ fn minted(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
 /// The token a `get` would answer from the local cache right now, if any (no network, no
 /// minting; `None` as well for a stored access token, which is not cached), and whether the token
 /// may be shared (service-account keys only).
-pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
+pub(crate) fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let c = &record.credentials;
     if c.non_empty("GCP_ACCESS_TOKEN").is_some() {
         return Ok((None, false));
@@ -104,7 +104,7 @@ pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bo
 /// The local token-cache key of a token minted from the record's own key; `None` for a stored
 /// access token (not cached) and for the metadata server (the machine's identity, whose cached
 /// token every such record of the workspace shares).
-pub fn own_cache_key(record: &Record) -> Result<Option<String>> {
+pub(crate) fn own_cache_key(record: &Record) -> Result<Option<String>> {
     let Some(json) = record
         .credentials
         .non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON")
@@ -146,7 +146,7 @@ fn static_token(needs: &Needs, record: &Record, token: &SecretString) -> Result<
 }
 
 /// `GCP_METADATA`: `1`/`true`/`yes`/`on` opt in, `0`/`false`/`no`/`off`/empty do not.
-pub fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
+pub(crate) fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
@@ -405,7 +405,7 @@ fn refresh(
 }
 
 /// Unix seconds, or an RFC 3339 timestamp such as `2026-11-24T10:00:00Z`.
-pub fn parse_expiry(s: &str) -> Option<u64> {
+pub(crate) fn parse_expiry(s: &str) -> Option<u64> {
     let s = s.trim();
     s.parse::<u64>().ok().or_else(|| crate::rfc3339::parse(s))
 }
