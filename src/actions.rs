@@ -2,12 +2,13 @@
 //! codes here: the edge turns these results into bytes and statuses. Every read-decide-write of an
 //! entry happens inside one store update, so nothing can land between the decision and the change.
 
-pub mod google;
-pub mod import_policy;
-pub mod platform;
-pub mod rekey;
-pub mod schema;
-pub mod tokens;
+pub(crate) mod google;
+pub(crate) mod import_policy;
+pub(crate) mod kubelet;
+pub(crate) mod platform;
+pub(crate) mod rekey;
+pub(crate) mod schema;
+pub(crate) mod tokens;
 
 use crate::context::Context;
 use crate::credential_type::CredentialType;
@@ -24,7 +25,7 @@ use secrecy::SecretString;
 use std::collections::BTreeMap;
 
 /// The registry a REF argument names (docs/registry-identity.md, "Table of forms").
-pub fn registry_arg(reference: &str) -> Result<Registry> {
+pub(crate) fn registry_arg(reference: &str) -> Result<Registry> {
     Registry::from_reference(reference)
 }
 
@@ -38,7 +39,7 @@ fn bad_record(name: &SecretName, reason: String) -> Error {
 /// The entry stored for exactly this registry. A different registry under the same 64-bit name
 /// (a hash collision, or a file copied by hand) is treated as absent, never returned
 /// (docs/registry-identity.md, "Collision guard").
-pub fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
+pub(crate) fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
     let name = registry.secret_name();
     let Some(plain) = ctx.store.read(&name)? else {
         return Ok(None);
@@ -53,7 +54,7 @@ pub fn load(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
 
 /// The entry `get` answers from: [`load`], with an expired entry treated as absent
 /// (docs/storage.md, "Entry lifecycle").
-pub fn load_live(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
+pub(crate) fn load_live(ctx: &Context, registry: &Registry) -> Result<Option<Entry>> {
     Ok(load(ctx, registry)?.filter(|e| {
         let expired = e.expired(ctx.now());
         if expired {
@@ -79,7 +80,7 @@ pub fn save(ctx: &Context, record: &Record, server_url: Option<&str>) -> Result<
 
 /// [`save`] with the entry's expiry and origin, sealed with it. The new entry replaces the old
 /// one's lifecycle too: saving without an expiry makes the entry permanent again.
-pub fn save_as(
+pub(crate) fn save_as(
     ctx: &Context,
     record: &Record,
     server_url: Option<&str>,
@@ -96,7 +97,11 @@ pub fn save_as(
 /// [`save_as`] for `import --sync`: writes only over nothing or over an entry with the same
 /// origin as `life`'s; `None` (and nothing written) when an entry of another origin, or of none,
 /// is there (docs/storage.md, "Entry lifecycle").
-pub fn save_owned(ctx: &Context, record: &Record, life: &Lifecycle) -> Result<Option<Saved>> {
+pub(crate) fn save_owned(
+    ctx: &Context,
+    record: &Record,
+    life: &Lifecycle,
+) -> Result<Option<Saved>> {
     save_checked(ctx, record, None, life, true)
 }
 
@@ -144,7 +149,7 @@ fn save_checked(
 
 /// Deletes the entry of `registry` only if `origin` wrote it (`import --sync` removing what the
 /// platform no longer has); `true` if it did.
-pub fn remove_owned(ctx: &Context, registry: &Registry, origin: &str) -> Result<bool> {
+pub(crate) fn remove_owned(ctx: &Context, registry: &Registry, origin: &str) -> Result<bool> {
     let name = registry.secret_name();
     let removed = ctx.store.update(&name, |current| {
         Ok(match current {
@@ -171,7 +176,7 @@ pub fn remove_owned(ctx: &Context, registry: &Registry, origin: &str) -> Result<
 /// else, ECR, Google and NGC hosts included, becomes `generic`: an explicit login wins over
 /// detection, nothing is minted. Like every write, it never replaces an entry it cannot open
 /// (`remove --force` deletes one) or another registry's entry.
-pub fn store(ctx: &Context, login: NewLogin) -> Result<()> {
+pub(crate) fn store(ctx: &Context, login: NewLogin) -> Result<()> {
     let registry = Registry::from_server_url(&login.server_url)?;
     let kind = match detect::by_registry(&registry) {
         Some(t @ (CredentialType::Dockerhub | CredentialType::Ghcr)) => t,
@@ -216,7 +221,7 @@ fn record_use(ctx: &Context, name: &SecretName) {
 }
 
 /// When `get` last answered from this entry, as recorded (within the interval).
-pub fn last_used(ctx: &Context, name: &SecretName) -> Option<u64> {
+pub(crate) fn last_used(ctx: &Context, name: &SecretName) -> Option<u64> {
     used::last_used(ctx.last_use()?.0, name)
 }
 
@@ -256,13 +261,13 @@ fn delete(ctx: &Context, registry: &Registry, force: bool) -> Result<Option<Remo
 }
 
 /// `erase`: removes the entry; absent is fine (`docker logout` erases up to four keys).
-pub fn erase(ctx: &Context, server_url: &str) -> Result<()> {
+pub(crate) fn erase(ctx: &Context, server_url: &str) -> Result<()> {
     delete(ctx, &Registry::from_server_url(server_url)?, false).map(drop)
 }
 
 /// What [`remove`] did.
 #[derive(Debug)]
-pub enum Removed {
+pub(crate) enum Removed {
     Entry {
         registry: Registry,
         name: SecretName,
@@ -283,7 +288,7 @@ fn candidates(reference: &str) -> Result<Vec<Registry>> {
 }
 
 /// `remove`: deletes the entry a REF names (see [`candidates`]); `None` if there was none.
-pub fn remove(ctx: &Context, reference: &str, force: bool) -> Result<Option<Removed>> {
+pub(crate) fn remove(ctx: &Context, reference: &str, force: bool) -> Result<Option<Removed>> {
     for registry in candidates(reference)? {
         if let Some(removed) = delete(ctx, &registry, force)? {
             return Ok(Some(removed));
@@ -293,7 +298,7 @@ pub fn remove(ctx: &Context, reference: &str, force: bool) -> Result<Option<Remo
 }
 
 /// The entry a REF names (see [`candidates`]).
-pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
+pub(crate) fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
     for registry in candidates(reference)? {
         if let Some(e) = load(ctx, &registry)? {
             return Ok(Some(e));
@@ -303,7 +308,7 @@ pub fn lookup(ctx: &Context, reference: &str) -> Result<Option<Entry>> {
 }
 
 /// The username `list` shows for a record (empty for a token-only type).
-pub fn username(record: &Record) -> String {
+pub(crate) fn username(record: &Record) -> String {
     resolve::list_username(record)
 }
 
@@ -319,7 +324,7 @@ pub fn list(ctx: &Context) -> Result<BTreeMap<String, String>> {
 }
 
 /// Every readable entry, notes for the rest.
-pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
+pub(crate) fn entries(ctx: &Context) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for name in ctx.store.names()? {
         let entry = ctx.store.read(&name).and_then(|p| {
@@ -337,7 +342,7 @@ pub fn entries(ctx: &Context) -> Result<Vec<Entry>> {
 
 /// Why `prune` removes an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Doomed {
+pub(crate) enum Doomed {
     /// Its expiry (Unix seconds) has passed.
     Expired { at: u64 },
     /// Neither written nor used since `since` (Unix seconds), longer ago than `prune --unused-for`.
@@ -346,7 +351,7 @@ pub enum Doomed {
 
 /// One entry `prune` removed (or, in a dry run, would remove).
 #[derive(Debug)]
-pub struct Pruned {
+pub(crate) struct Pruned {
     pub registry: Registry,
     pub name: SecretName,
     pub why: Doomed,
@@ -356,7 +361,7 @@ pub struct Pruned {
 
 /// Which entries `prune` deletes besides expired ones.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PruneRule {
+pub(crate) struct PruneRule {
     /// Seconds without a write or a recorded use; `None`: expired entries only.
     pub unused_for: Option<u64>,
 }
@@ -382,7 +387,7 @@ fn doomed(ctx: &Context, entry: &Entry, rule: PruneRule, now: u64) -> Option<Doo
 /// (docs/storage.md, "Entry lifecycle"). Each deletion decides again inside the entry's update,
 /// so an entry written meanwhile (a fresh import) is kept. Entries that do not open are skipped
 /// with a note (`remove --force` is the way to delete those). A dry run changes nothing.
-pub fn prune(ctx: &Context, rule: PruneRule, dry_run: bool) -> Result<Vec<Pruned>> {
+pub(crate) fn prune(ctx: &Context, rule: PruneRule, dry_run: bool) -> Result<Vec<Pruned>> {
     let mut out = Vec::new();
     for entry in entries(ctx)? {
         let now = ctx.now();
@@ -444,7 +449,7 @@ pub fn prune(ctx: &Context, rule: PruneRule, dry_run: bool) -> Result<Vec<Pruned
 
 /// Which key of an image a login was found under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// An entry stored for exactly the image's repository.
     Repository,
     /// The registry's entry.
@@ -453,7 +458,7 @@ pub enum Scope {
 
 /// The login for an image (the kubelet plugin's question).
 #[derive(Debug)]
-pub struct ImageLogin {
+pub(crate) struct ImageLogin {
     /// The key the entry was found under (`ghcr.io/org/app` or `ghcr.io`).
     pub key: Registry,
     pub scope: Scope,
@@ -465,7 +470,7 @@ pub struct ImageLogin {
 
 /// An entry stored for exactly the image's repository wins over the registry's (as
 /// go-containerregistry looks them up, docs/clients.md).
-pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
+pub(crate) fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
     let registry = registry_arg(image)?;
     let mut keys = Vec::with_capacity(2);
     if let Some(repo) = crate::registry::repository(image) {
@@ -492,13 +497,13 @@ pub fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogin>> {
 
 /// Every workspace of the store `ctx` opened (the file store's directories, the database's
 /// distinct workspaces): what `refresh` covers without `--workspace`.
-pub fn workspaces(ctx: &Context) -> Result<Vec<String>> {
+pub(crate) fn workspaces(ctx: &Context) -> Result<Vec<String>> {
     ctx.store.backend().workspaces()
 }
 
 /// One entry of a `refresh` pass.
 #[derive(Debug)]
-pub struct Prewarmed {
+pub(crate) struct Prewarmed {
     pub registry: Registry,
     pub kind: CredentialType,
     /// Already fresh, refreshed, or why not.
@@ -508,7 +513,7 @@ pub struct Prewarmed {
 /// `refresh`: every entry of the workspace whose login is a minted token, made fresh if `get`
 /// would refresh it (docs/fleet.md, "Pre-warming"); the others (static logins) are not listed.
 /// One entry's failure does not stop the others; `stop` is asked before each entry.
-pub fn prewarm(ctx: &Context, stop: &mut dyn FnMut() -> bool) -> Result<Vec<Prewarmed>> {
+pub(crate) fn prewarm(ctx: &Context, stop: &mut dyn FnMut() -> bool) -> Result<Vec<Prewarmed>> {
     let mut out = Vec::new();
     for entry in entries(ctx)? {
         if !matches!(entry.record.kind, CredentialType::Aws | CredentialType::Gcp) {

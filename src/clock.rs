@@ -2,7 +2,9 @@
 //! [`crate::context::Context::now`], never the system directly, so tests can pin or move time.
 
 use crate::env::Env;
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(test)]
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,7 +15,7 @@ pub trait Clock {
 
 /// The machine's clock.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> u64 {
@@ -27,7 +29,7 @@ impl Clock for SystemClock {
 /// The clock a process runs on: the machine's, moved in a debug build by
 /// `BETA9_TEST_CLOCK_SHIFT_MS` (docs/fleet.md, "Testing the windows"). A malformed shift is
 /// refused by [`Env::validate`] before anything runs; here it counts as none.
-pub fn for_process(env: &Env) -> Box<dyn Clock> {
+pub(crate) fn for_process(env: &Env) -> Box<dyn Clock> {
     #[cfg(debug_assertions)]
     if let Ok(Some(shift_ms)) = env.test_clock_shift_ms() {
         return Box::new(ShiftedClock { shift_ms });
@@ -38,23 +40,26 @@ pub fn for_process(env: &Env) -> Box<dyn Clock> {
 
 /// A clock tests set and move by hand. Clones share one time, so a test keeps a handle while the
 /// context owns another.
+#[cfg(test)]
 #[derive(Debug, Default, Clone)]
-pub struct ManualClock(Arc<AtomicU64>);
+pub(crate) struct ManualClock(Arc<AtomicU64>);
 
+#[cfg(test)]
 impl ManualClock {
-    pub fn at(unix: u64) -> ManualClock {
+    pub(crate) fn at(unix: u64) -> ManualClock {
         ManualClock(Arc::new(AtomicU64::new(unix)))
     }
 
-    pub fn set(&self, unix: u64) {
+    pub(crate) fn set(&self, unix: u64) {
         self.0.store(unix, Ordering::SeqCst);
     }
 
-    pub fn advance(&self, secs: u64) {
+    pub(crate) fn advance(&self, secs: u64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
 }
 
+#[cfg(test)]
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
@@ -67,7 +72,7 @@ impl Clock for ManualClock {
 /// the variable (docs/fleet.md, "Testing the windows").
 #[cfg(debug_assertions)]
 #[derive(Debug, Clone, Copy)]
-pub struct ShiftedClock {
+pub(crate) struct ShiftedClock {
     pub shift_ms: i64,
 }
 

@@ -63,7 +63,7 @@ impl Context {
         Ok(ctx)
     }
 
-    pub fn new(env: Env, store: SealedStore) -> Context {
+    pub(crate) fn new(env: Env, store: SealedStore) -> Context {
         let clock = clock::for_process(&env);
         Context {
             settings: EnvSettings::new(&env),
@@ -88,13 +88,15 @@ impl Context {
         Context::new(env, store).with_tokens(Box::new(MemoryTokenCache::default()))
     }
 
-    pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Context {
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: Box<dyn Clock>) -> Context {
         self.clock = clock;
         self
     }
 
     /// Records last uses in `dir` (tests of in-memory stores).
-    pub fn with_uses_dir(mut self, dir: PathBuf) -> Context {
+    #[cfg(test)]
+    pub(crate) fn with_uses_dir(mut self, dir: PathBuf) -> Context {
         self.uses = Some(dir);
         self
     }
@@ -102,23 +104,23 @@ impl Context {
     /// Where last uses are recorded, and how often at most (`BETA9_LAST_USE_INTERVAL`); `None`
     /// when they are not (a shared or in-memory store, or the interval `0`). A malformed interval
     /// is noted and the default used.
-    pub fn last_use(&self) -> Option<(&Path, u64)> {
+    pub(crate) fn last_use(&self) -> Option<(&Path, u64)> {
         let dir = self.uses.as_deref()?;
         let interval = self.settings.last_use_interval();
         (interval > 0).then_some((dir, interval))
     }
 
-    pub fn with_tokens(self, tokens: Box<dyn TokenCache>) -> Context {
+    pub(crate) fn with_tokens(self, tokens: Box<dyn TokenCache>) -> Context {
         let _ = self.tokens.set(tokens);
         self
     }
 
     /// Unix seconds now, from the context's clock.
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.clock.now()
     }
 
-    pub fn clock(&self) -> &dyn Clock {
+    pub(crate) fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }
 
@@ -126,7 +128,7 @@ impl Context {
     /// another user owns or others can write to is not used (a shared `BETA9_CACHE_DIR` on a
     /// node): tokens are minted without caching, with a note. With `BETA9_TOKEN_CACHE_URL`, the
     /// fleet's shared cache sits behind the local one (connected only on a local miss).
-    pub fn tokens(&self) -> Result<&dyn TokenCache> {
+    pub(crate) fn tokens(&self) -> Result<&dyn TokenCache> {
         if let Some(t) = self.tokens.get() {
             return Ok(t.as_ref());
         }
@@ -178,7 +180,7 @@ impl Context {
     /// Mint without caching when the store has no key yet (`add --verify` into a new store): the
     /// cache is sealed with a key derived from the store's, and a check must not create that key
     /// before anything is stored. A store with a key caches as always.
-    pub fn uncached_tokens_without_a_key(&self) {
+    pub(crate) fn uncached_tokens_without_a_key(&self) {
         if self.tokens.get().is_none() && self.store.token_cache_key().is_err() {
             let _ = self.tokens.set(Box::new(NoTokenCache));
         }
@@ -186,17 +188,17 @@ impl Context {
 
     /// The HTTP proxies the environment names (docs/proxies.md); read only by paths that are
     /// about to use the network.
-    pub fn proxies(&self) -> Result<crate::proxy::Proxies> {
-        crate::proxy::Proxies::from_env(&self.env)
+    pub(crate) fn proxies(&self) -> Result<crate::net::proxy::Proxies> {
+        crate::net::proxy::Proxies::from_env(&self.env)
     }
 
     /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once.
-    pub fn budget(&self) -> Duration {
+    pub(crate) fn budget(&self) -> Duration {
         self.settings.timeout()
     }
 
     /// A one-line hint for stderr.
-    pub fn note(&self, line: String) {
+    pub(crate) fn note(&self, line: String) {
         self.notes.borrow_mut().push(line);
     }
 
@@ -211,7 +213,7 @@ impl Context {
 /// Whether the environment names the shared store (`BETA9_STORE_URL`) rather than the local files;
 /// every machine of a shared store seals with one key, so it needs an operator's key file
 /// (docs/postgres.md, "Keys"). The one place both the context and `rekey` decide it.
-pub fn shared_store(settings: &EnvSettings, keys: &KeySource) -> Result<bool> {
+pub(crate) fn shared_store(settings: &EnvSettings, keys: &KeySource) -> Result<bool> {
     if !settings.shared_store() {
         return Ok(false);
     }
@@ -227,7 +229,7 @@ pub fn shared_store(settings: &EnvSettings, keys: &KeySource) -> Result<bool> {
 
 /// Empties the workspace's local token cache, the one [`Context::tokens`] opens, sealed under a
 /// key derived from `master` (a rotation clears it: its files are sealed under the old key).
-pub fn clear_local_tokens(env: &Env, workspace: &str, master: &Key, budget: Duration) {
+pub(crate) fn clear_local_tokens(env: &Env, workspace: &str, master: &Key, budget: Duration) {
     if let Ok(dir) = paths::cache_dir(env, workspace) {
         let key = master.derive(workspace, Purpose::TokenCache);
         let _ = FileTokenCache::new(dir, workspace, key, budget).clear();

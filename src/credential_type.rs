@@ -20,23 +20,23 @@ pub enum CredentialType {
 
 /// An aws record's opt-in to the ambient AWS credential chain instead of stored keys (see
 /// `resolve::ecr`); its only accepted value is [`AMBIENT`].
-pub const AWS_CREDENTIALS_SOURCE: &str = "AWS_CREDENTIALS_SOURCE";
-pub const AMBIENT: &str = "ambient";
+pub(crate) const AWS_CREDENTIALS_SOURCE: &str = "AWS_CREDENTIALS_SOURCE";
+pub(crate) const AMBIENT: &str = "ambient";
 /// With the opt-in only: the shared-config profile to take the keys from.
-pub const AWS_PROFILE: &str = "AWS_PROFILE";
+pub(crate) const AWS_PROFILE: &str = "AWS_PROFILE";
 /// A Google credential file (service-account key or gcloud's `authorized_user` file) given by path
 /// (or inline JSON); `add` and `import` turn it into
 /// [`GOOGLE_JSON`] (docs/records.md, "Google names"). Never stored under this name.
-pub const GOOGLE_PATH: &str = "GOOGLE_APPLICATION_CREDENTIALS";
-pub const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+pub(crate) const GOOGLE_PATH: &str = "GOOGLE_APPLICATION_CREDENTIALS";
+pub(crate) const GOOGLE_JSON: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
 /// An azure record's service principal: the application (client) id is ACR's username, the
 /// client secret its password; the tenant id is kept (the platform ships it) but `get` needs none.
-pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
-pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
-pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+pub(crate) const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+pub(crate) const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+pub(crate) const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
 
 impl CredentialType {
-    pub const ALL: [CredentialType; 7] = [
+    pub(crate) const ALL: [CredentialType; 7] = [
         CredentialType::Aws,
         CredentialType::Gcp,
         CredentialType::Azure,
@@ -46,7 +46,7 @@ impl CredentialType {
         CredentialType::Generic,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CredentialType::Aws => "aws",
             CredentialType::Gcp => "gcp",
@@ -59,19 +59,19 @@ impl CredentialType {
     }
 
     /// "a" or "an" before the type's name in a message ("an azure record needs ...").
-    pub fn article(self) -> &'static str {
+    pub(crate) fn article(self) -> &'static str {
         match self {
             CredentialType::Aws | CredentialType::Azure => "an",
             _ => "a",
         }
     }
 
-    pub fn parse(s: &str) -> Option<CredentialType> {
+    pub(crate) fn parse(s: &str) -> Option<CredentialType> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
     /// The variable names a record of this type may hold.
-    pub fn names(self) -> &'static [&'static str] {
+    pub(crate) fn names(self) -> &'static [&'static str] {
         match self {
             CredentialType::Aws => &[
                 "AWS_ACCESS_KEY_ID",
@@ -103,7 +103,7 @@ impl CredentialType {
     /// The user/secret names a docker `store` fills for this type, if it has a pair. `azure` has
     /// none: a `docker login` to an ACR host is kept as a `generic` login (docs/records.md, "Logins
     /// stored by docker"), whatever its username is.
-    pub fn login_names(self) -> Option<(&'static str, &'static str)> {
+    pub(crate) fn login_names(self) -> Option<(&'static str, &'static str)> {
         match self {
             CredentialType::Dockerhub => Some(("DOCKERHUB_USERNAME", "DOCKERHUB_PASSWORD")),
             CredentialType::Ghcr => Some(("GITHUB_USERNAME", "GITHUB_TOKEN")),
@@ -113,7 +113,7 @@ impl CredentialType {
     }
 
     /// The first name `get` needs that `has` lacks, if any.
-    pub fn missing(self, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
+    pub(crate) fn missing(self, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
         let need: &[&str] = match self {
             // The opt-in form names no keys: they come from the ambient chain at `get` time.
             CredentialType::Aws if has(AWS_CREDENTIALS_SOURCE) => &[],
@@ -137,22 +137,11 @@ impl CredentialType {
         };
         need.iter().copied().find(|n| !has(n))
     }
-
-    /// Does this type hold a cloud identity's keys, which may only ever go to that cloud's
-    /// registry hosts (docs/records.md, "Cloud records on other hosts")? This says nothing about
-    /// minting: `aws` and `gcp` mint tokens, while an `azure` service principal is answered as a
-    /// static login, but its secret may reach far more than one registry, so it is host-bound too.
-    pub fn is_cloud(self) -> bool {
-        matches!(
-            self,
-            CredentialType::Aws | CredentialType::Gcp | CredentialType::Azure
-        )
-    }
 }
 
 /// Every credential variable name some type accepts, plus [`GOOGLE_PATH`]: the only names `add`
 /// reads from the environment.
-pub fn all_names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn all_names() -> impl Iterator<Item = &'static str> {
     CredentialType::ALL
         .into_iter()
         .flat_map(|t| t.names().iter().copied())
@@ -160,7 +149,7 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// A name some type accepts (or the Google path form `add` and `import` rewrite).
-pub fn is_known_name(name: &str) -> bool {
+pub(crate) fn is_known_name(name: &str) -> bool {
     all_names().any(|n| n == name)
 }
 
@@ -232,8 +221,6 @@ mod tests {
         }
         // A docker `store` never makes an azure record: no pair to fill.
         assert_eq!(CredentialType::Azure.login_names(), None);
-        assert!(CredentialType::Azure.is_cloud());
-        assert!(!CredentialType::Generic.is_cloud() && !CredentialType::Ngc.is_cloud());
         // No name belongs to two types (detection and validation rely on it).
         for a in CredentialType::ALL {
             for b in CredentialType::ALL.into_iter().filter(|b| *b != a) {

@@ -6,12 +6,12 @@ use crate::hosts;
 use crate::registry::Registry;
 
 /// The type a set of credential names implies for a registry, if any.
-pub fn detect(registry: &Registry, names: &[&str]) -> Option<CredentialType> {
+pub(crate) fn detect(registry: &Registry, names: &[&str]) -> Option<CredentialType> {
     by_names(names).or_else(|| by_registry(registry))
 }
 
 /// 1. Variable names (highest priority).
-pub fn by_names(names: &[&str]) -> Option<CredentialType> {
+pub(crate) fn by_names(names: &[&str]) -> Option<CredentialType> {
     let has = |n: &str| names.contains(&n);
     let any_prefix = |p: &str| names.iter().any(|n| n.starts_with(p));
     if has("AWS_ACCESS_KEY_ID") {
@@ -39,7 +39,7 @@ pub fn by_names(names: &[&str]) -> Option<CredentialType> {
 }
 
 /// 2. Registry patterns, anchored (see `hosts`).
-pub fn by_registry(registry: &Registry) -> Option<CredentialType> {
+pub(crate) fn by_registry(registry: &Registry) -> Option<CredentialType> {
     let host = registry.hostname();
     if hosts::ecr_host(host).is_some() || hosts::is_ecr_public(host) {
         Some(CredentialType::Aws)

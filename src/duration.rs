@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Whole seconds, rounded up: a fraction never turns a setting into `0` ("off").
-pub fn whole_seconds(d: Duration) -> u64 {
+pub(crate) fn whole_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
@@ -34,7 +34,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 }
 
 /// Seconds as an error line gives a budget: `10`, `0.5`, `2.5` (one decimal, only when needed).
-pub fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s.fract() == 0.0 {
         format!("{}", d.as_secs())
@@ -44,7 +44,7 @@ pub fn secs(d: Duration) -> String {
 }
 
 /// A span for people: `90 s`, `15 min`, `2 h`, `2 h 5 min`, `3 d` (whole units, rounded down).
-pub fn human(secs: u64) -> String {
+pub(crate) fn human(secs: u64) -> String {
     match secs {
         s if s < 120 => format!("{s} s"),
         s if s < 2 * 3600 => format!("{} min", s / 60),

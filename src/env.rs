@@ -9,83 +9,83 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Base directory of the encrypted store (overrides the XDG data dir).
-pub const CREDENTIALS_DIR: &str = "BETA9_CREDENTIALS_DIR";
+pub(crate) const CREDENTIALS_DIR: &str = "BETA9_CREDENTIALS_DIR";
 /// A file holding the master key: 64 hex characters or 32 raw bytes (docs/storage.md, "Key file shape").
-pub const CREDENTIALS_KEY_FILE: &str = "BETA9_CREDENTIALS_KEY_FILE";
+pub(crate) const CREDENTIALS_KEY_FILE: &str = "BETA9_CREDENTIALS_KEY_FILE";
 /// `file` or `keyring`: where the master key lives when no key file is named.
-pub const KEY_BACKEND: &str = "BETA9_KEY_BACKEND";
+pub(crate) const KEY_BACKEND: &str = "BETA9_KEY_BACKEND";
 /// Namespace of the design documents' workspace scoping; default `default`.
-pub const WORKSPACE: &str = "BETA9_WORKSPACE";
+pub(crate) const WORKSPACE: &str = "BETA9_WORKSPACE";
 /// Turns on stderr diagnostics: `debug`, `trace`, or `target=level,...`.
-pub const LOG: &str = "BETA9_LOG";
+pub(crate) const LOG: &str = "BETA9_LOG";
 /// Total time budget for one network exchange, in seconds.
-pub const TIMEOUT: &str = "BETA9_TIMEOUT";
+pub(crate) const TIMEOUT: &str = "BETA9_TIMEOUT";
 /// Where short-lived tokens are cached (overrides the XDG cache dir).
-pub const CACHE_DIR: &str = "BETA9_CACHE_DIR";
+pub(crate) const CACHE_DIR: &str = "BETA9_CACHE_DIR";
 /// The fleet's shared token cache: `redis://`, `rediss://` or `redis+unix://` (may hold a
 /// password: never echoed). Unset: per-machine cache only.
-pub const TOKEN_CACHE_URL: &str = "BETA9_TOKEN_CACHE_URL";
+pub(crate) const TOKEN_CACHE_URL: &str = "BETA9_TOKEN_CACHE_URL";
 /// Extra CA certificates (PEM) trusted for a `rediss://` shared token cache, beside the system's.
-pub const TOKEN_CACHE_CA_FILE: &str = "BETA9_TOKEN_CACHE_CA_FILE";
+pub(crate) const TOKEN_CACHE_CA_FILE: &str = "BETA9_TOKEN_CACHE_CA_FILE";
 /// The fleet's shared store: a `postgres://` or `postgresql://` URL (may hold a password: never
 /// echoed). Unset: the local file store.
-pub const STORE_URL: &str = "BETA9_STORE_URL";
+pub(crate) const STORE_URL: &str = "BETA9_STORE_URL";
 /// A file holding the shared store's password (a mounted secret), when the URL holds none.
-pub const STORE_PASSWORD_FILE: &str = "BETA9_STORE_PASSWORD_FILE";
+pub(crate) const STORE_PASSWORD_FILE: &str = "BETA9_STORE_PASSWORD_FILE";
 /// Seconds a local copy of a shared-store entry answers without asking the database (default 60).
-pub const STORE_CACHE_TTL: &str = "BETA9_STORE_CACHE_TTL";
+pub(crate) const STORE_CACHE_TTL: &str = "BETA9_STORE_CACHE_TTL";
 /// How long after the database last confirmed it a local copy may answer while the database is
 /// unreachable (default 24 h).
-pub const STORE_MAX_STALE: &str = "BETA9_STORE_MAX_STALE";
+pub(crate) const STORE_MAX_STALE: &str = "BETA9_STORE_MAX_STALE";
 /// How often at most `get` records an entry's last use (default 1 h; `0` turns recording off).
-pub const LAST_USE_INTERVAL: &str = "BETA9_LAST_USE_INTERVAL";
+pub(crate) const LAST_USE_INTERVAL: &str = "BETA9_LAST_USE_INTERVAL";
 
 /// Tests only: signed milliseconds added to the clock that decides whether a token is fresh, so a
 /// test moves `get`s through a refresh window instead of sleeping. Read and honoured only by debug
 /// builds; a release build never reads it (docs/fleet.md, "Testing the windows").
 #[cfg(debug_assertions)]
-pub const TEST_CLOCK_SHIFT_MS: &str = "BETA9_TEST_CLOCK_SHIFT_MS";
+pub(crate) const TEST_CLOCK_SHIFT_MS: &str = "BETA9_TEST_CLOCK_SHIFT_MS";
 
-pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
-pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
-pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
-pub const HOME: &str = "HOME";
+pub(crate) const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+pub(crate) const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub(crate) const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+pub(crate) const HOME: &str = "HOME";
 
 /// Endpoint overrides honoured for ECR (AWS SDKs reference guide, "Service-specific endpoints").
-pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
-pub const AWS_ENDPOINT_URL_ECR: &str = "AWS_ENDPOINT_URL_ECR";
-pub const AWS_ENDPOINT_URL_ECR_PUBLIC: &str = "AWS_ENDPOINT_URL_ECR_PUBLIC";
-pub const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+pub(crate) const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+pub(crate) const AWS_ENDPOINT_URL_ECR: &str = "AWS_ENDPOINT_URL_ECR";
+pub(crate) const AWS_ENDPOINT_URL_ECR_PUBLIC: &str = "AWS_ENDPOINT_URL_ECR_PUBLIC";
+pub(crate) const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 /// Only for an aws record with `AWS_CREDENTIALS_SOURCE=ambient` and no profile of its own: part
 /// of the token cache key, as the profile aws-config's chain will read.
-pub const AWS_PROFILE: &str = "AWS_PROFILE";
+pub(crate) const AWS_PROFILE: &str = "AWS_PROFILE";
 /// Replaces `metadata.google.internal` (google-cloud-go `compute/metadata`).
-pub const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
+pub(crate) const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
 /// An origin standing in for Google's API hosts, with the same pinned paths
 /// (docs/google.md, "Pinned endpoints"): a Private Service Connect endpoint, or a test stub.
-pub const GOOGLE_ENDPOINT_ORIGIN: &str = "BETA9_GOOGLE_ENDPOINT_ORIGIN";
+pub(crate) const GOOGLE_ENDPOINT_ORIGIN: &str = "BETA9_GOOGLE_ENDPOINT_ORIGIN";
 /// What an imported record may use of this machine (docs/records.md, "Import policy").
-pub const IMPORT_ALLOW: &str = "BETA9_IMPORT_ALLOW";
+pub(crate) const IMPORT_ALLOW: &str = "BETA9_IMPORT_ALLOW";
 /// docker's config directory (`configure-docker`); default `~/.docker`.
-pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+pub(crate) const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// containers' auth file (`configure-docker --containers`), then `$XDG_RUNTIME_DIR/containers/auth.json`.
-pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
-pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+pub(crate) const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
+pub(crate) const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 /// The system CA store's overrides, as Go and rustls-native-certs read them: `doctor` names them
 /// when it says what a registry's certificate is checked against (src/doctor/trust.rs).
-pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
-pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+pub(crate) const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+pub(crate) const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
 
 /// The standard proxy variables (docs/proxies.md), upper case first as curl reads them. Read only
 /// on a path that uses the network, so a mangled one never breaks a static `get`.
-pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
-pub const HTTPS_PROXY_LOWER: &str = "https_proxy";
-pub const HTTP_PROXY: &str = "HTTP_PROXY";
-pub const HTTP_PROXY_LOWER: &str = "http_proxy";
-pub const ALL_PROXY: &str = "ALL_PROXY";
-pub const ALL_PROXY_LOWER: &str = "all_proxy";
-pub const NO_PROXY: &str = "NO_PROXY";
-pub const NO_PROXY_LOWER: &str = "no_proxy";
+pub(crate) const HTTPS_PROXY: &str = "HTTPS_PROXY";
+pub(crate) const HTTPS_PROXY_LOWER: &str = "https_proxy";
+pub(crate) const HTTP_PROXY: &str = "HTTP_PROXY";
+pub(crate) const HTTP_PROXY_LOWER: &str = "http_proxy";
+pub(crate) const ALL_PROXY: &str = "ALL_PROXY";
+pub(crate) const ALL_PROXY_LOWER: &str = "all_proxy";
+pub(crate) const NO_PROXY: &str = "NO_PROXY";
+pub(crate) const NO_PROXY_LOWER: &str = "no_proxy";
 
 /// Text read only when needed: set but not UTF-8 is an error then ([`Env::text`]), not at start.
 const LAZY_TEXT: &[&str] = &[
@@ -180,7 +180,7 @@ impl std::fmt::Debug for Env {
 impl Env {
     /// Reads the process environment. The only place that does.
     #[allow(clippy::disallowed_methods)]
-    pub fn from_process() -> Env {
+    pub(crate) fn from_process() -> Env {
         let mut vars = BTreeMap::new();
         for name in known() {
             if let Some(v) = std::env::var_os(name) {
@@ -196,7 +196,7 @@ impl Env {
     }
 
     /// Fails, naming the variable, when one the helper reads as text is set but not UTF-8.
-    pub fn validate(&self) -> crate::error::Result<()> {
+    pub(crate) fn validate(&self) -> crate::error::Result<()> {
         match TEXT
             .iter()
             .find(|n| self.vars.get(**n).is_some_and(|v| v.to_str().is_none()))
@@ -214,7 +214,7 @@ impl Env {
     /// `BETA9_TEST_CLOCK_SHIFT_MS`: whole milliseconds, either sign; anything else is an error
     /// naming the variable (docs/fleet.md, "Testing the windows").
     #[cfg(debug_assertions)]
-    pub fn test_clock_shift_ms(&self) -> crate::error::Result<Option<i64>> {
+    pub(crate) fn test_clock_shift_ms(&self) -> crate::error::Result<Option<i64>> {
         match self.text(TEST_CLOCK_SHIFT_MS)? {
             None => Ok(None),
             Some(v) => v.trim().parse().map(Some).map_err(|_| {
@@ -229,7 +229,7 @@ impl Env {
     /// can say "is empty"). A value that is not UTF-8 is kept as unreadable, so `add` says so
     /// instead of "is not set".
     #[allow(clippy::disallowed_methods)]
-    pub fn with_credentials<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Env {
+    pub(crate) fn with_credentials<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Env {
         for name in names {
             match std::env::var(name) {
                 Ok(v) => {
@@ -246,7 +246,7 @@ impl Env {
     }
 
     /// Is this credential variable set to something that is not UTF-8?
-    pub fn credential_unreadable(&self, name: &str) -> bool {
+    pub(crate) fn credential_unreadable(&self, name: &str) -> bool {
         self.unreadable.iter().any(|n| n == name)
     }
 
@@ -268,13 +268,13 @@ impl Env {
         env
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).and_then(|v| v.to_str())
     }
 
     /// A variable read as text when it is needed: `None` when unset or empty, an error naming it
     /// when it is set but not UTF-8 (never "unset").
-    pub fn text(&self, name: &str) -> crate::error::Result<Option<&str>> {
+    pub(crate) fn text(&self, name: &str) -> crate::error::Result<Option<&str>> {
         match self.vars.get(name) {
             None => Ok(None),
             Some(v) => v.to_str().map(Some).ok_or_else(|| {
@@ -285,12 +285,12 @@ impl Env {
         }
     }
 
-    pub fn path(&self, name: &str) -> Option<PathBuf> {
+    pub(crate) fn path(&self, name: &str) -> Option<PathBuf> {
         self.vars.get(name).map(PathBuf::from)
     }
 
     /// A credential value from the snapshot, for `add NAME...`. Values never pass through argv.
-    pub fn credential(&self, name: &str) -> Option<&SecretString> {
+    pub(crate) fn credential(&self, name: &str) -> Option<&SecretString> {
         self.credentials.get(name)
     }
 }
@@ -298,7 +298,7 @@ impl Env {
 /// The running binary's path (`kubelet install` copies it): process state like argv, so it is read
 /// here only, never on a protocol verb's path.
 #[allow(clippy::disallowed_methods)]
-pub fn current_exe() -> std::io::Result<PathBuf> {
+pub(crate) fn current_exe() -> std::io::Result<PathBuf> {
     std::env::current_exe()
 }
 

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Docker's fixed texts (docs/protocol.md). Callers compare
 /// stdout against them, so they are consts checked as literals in the protocol case files.
-pub const NOT_FOUND: &str = "credentials not found in native keychain";
-pub const MISSING_SERVER_URL: &str = "no credentials server URL";
-pub const MISSING_USERNAME: &str = "no credentials username";
+pub(crate) const NOT_FOUND: &str = "credentials not found in native keychain";
+pub(crate) const MISSING_SERVER_URL: &str = "no credentials server URL";
+pub(crate) const MISSING_USERNAME: &str = "no credentials username";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -74,7 +74,7 @@ pub enum Error {
 impl Error {
     /// The one timeout: `PLACE: timeout: no answer from WHAT within N s (BETA9_TIMEOUT)`, `N`
     /// the budget that ran out.
-    pub fn timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {
+    pub(crate) fn timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {
         Error::Timeout {
             place: place.into(),
             detail: format!(
@@ -86,7 +86,7 @@ impl Error {
     }
 
     /// [`Error::timeout`] of the master key's source (the OS keyring).
-    pub fn key_timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {
+    pub(crate) fn key_timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {
         match Error::timeout(place, what, budget) {
             Error::Timeout { place, detail, .. } => Error::Timeout {
                 place,
@@ -107,7 +107,7 @@ impl Error {
         one_line(&text)
     }
 
-    pub fn from_json(e: &serde_json::Error) -> Error {
+    pub(crate) fn from_json(e: &serde_json::Error) -> Error {
         if e.is_eof() && e.line() <= 1 && e.column() == 0 {
             return Error::EmptyInput;
         }
@@ -127,7 +127,7 @@ fn wrong_key(entry: Option<&str>, key: &str, location: &str) -> String {
 
 /// Folds any line breaks so one error is always one line, and escapes what a terminal would act
 /// on (see [`printable`]).
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let folded = text
         .split(['\n', '\r'])
         .map(str::trim)
@@ -140,7 +140,7 @@ pub fn one_line(text: &str) -> String {
 /// Text from outside (a registry name from a docker `store` or an imported record) made safe to
 /// show people: control characters (escape sequences, carriage returns, forged line breaks) and
 /// bidirectional overrides are written as `\u{..}` escapes instead of reaching the terminal raw.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let risky = |c: char| {
         c.is_control()
             || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

@@ -17,10 +17,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 
 /// Prefix of in-flight temp files. Anything with it found while holding the lock is a leftover of
 /// a crashed writer and is removed.
-pub const TEMP_PREFIX: &str = ".tmp-";
-pub const LOCK_NAME: &str = ".lock";
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+pub(crate) const LOCK_NAME: &str = ".lock";
 
-pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -30,7 +30,7 @@ pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens a new file that only the owner can read, failing if it exists.
-pub fn create_private(path: &Path) -> std::io::Result<File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -39,7 +39,7 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
 }
 
 /// A fresh temp-file path for `dir/name` (the prefix the lock holder sweeps).
-pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn temp_path(dir: &Path, name: &str) -> PathBuf {
     let mut rnd = [0u8; 6];
     // A collision only makes create_new fail; the random part is not security-relevant.
     let _ = getrandom::fill(&mut rnd);
@@ -52,13 +52,18 @@ pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Writes `bytes` to `dir/name` atomically: readers see the old file or the new one, never a mix.
 /// The caller holds the directory's [`DirLock`] when several writers may race.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     write_atomic_mode(dir, name, bytes, 0o600)
 }
 
 /// [`write_atomic`] for a file that must keep another mode (a user's docker config.json): the
 /// temp file is created 0600 and set to `mode` before anything is written or renamed.
-pub fn write_atomic_mode(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_atomic_mode(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> anyhow::Result<()> {
     let tmp = temp_path(dir, name);
     let result = (|| -> std::io::Result<()> {
         let mut f = create_private(&tmp)?;
@@ -80,7 +85,7 @@ pub fn write_atomic_mode(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> any
 /// [`write_atomic`] without the fsyncs, for copies that can be fetched again (a shared store's
 /// local copies): readers still see the old file or the new one; after a crash the file may be
 /// missing or empty, which its reader treats as no copy. Saves milliseconds on every refresh.
-pub fn write_atomic_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomic_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = temp_path(dir, name);
     let result = (|| -> std::io::Result<()> {
         let mut f = create_private(&tmp)?;
@@ -95,7 +100,7 @@ pub fn write_atomic_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Re
 
 /// Creates `dir/name` with `bytes` only if it does not exist yet (hard link of a complete temp
 /// file: no reader ever sees it half-written). Returns false if another writer got there first.
-pub fn create_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<bool> {
+pub(crate) fn create_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<bool> {
     let tmp = temp_path(dir, name);
     let result = (|| -> std::io::Result<bool> {
         let mut f = create_private(&tmp)?;
@@ -113,7 +118,7 @@ pub fn create_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<boo
     result.with_context(|| format!("cannot create {}", dir.join(name).display()))
 }
 
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     Ok(())
@@ -121,10 +126,10 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Size caps for what the helper reads: an entry (a record of a few KiB; a 1 MiB secret fits),
 /// a key file (64 hex characters), the base's own records, a cached token.
-pub const ENTRY_LIMIT: u64 = 8 << 20;
-pub const KEY_LIMIT: u64 = 1024;
-pub const META_LIMIT: u64 = 64 << 10;
-pub const TOKEN_LIMIT: u64 = 1 << 20;
+pub(crate) const ENTRY_LIMIT: u64 = 8 << 20;
+pub(crate) const KEY_LIMIT: u64 = 1024;
+pub(crate) const META_LIMIT: u64 = 64 << 10;
+pub(crate) const TOKEN_LIMIT: u64 = 1 << 20;
 
 /// Whether the last component of a path may be a symbolic link.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,14 +178,14 @@ fn is_symlink(path: &Path) -> bool {
 
 /// Sets the modification time of an empty marker file in the helper's own directories to `unix`
 /// seconds, creating it (0600) if needed; never through a link, never a FIFO or device.
-pub fn touch_marker(path: &Path, unix: u64) -> std::io::Result<()> {
+pub(crate) fn touch_marker(path: &Path, unix: u64) -> std::io::Result<()> {
     let file = open_regular(path, true, true, Links::Refuse)?;
     file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(unix))
 }
 
 /// The modification time (Unix seconds) of a marker file, `None` when absent or not a regular
 /// file. One `lstat`: links are not followed.
-pub fn marker_time(path: &Path) -> Option<u64> {
+pub(crate) fn marker_time(path: &Path) -> Option<u64> {
     let m = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
     m.modified()
         .ok()?
@@ -192,7 +197,7 @@ pub fn marker_time(path: &Path) -> Option<u64> {
 /// Reads a file in the helper's own store or cache directories, trusted only as far as it checks:
 /// a regular file, not through a link, at most `limit` bytes (zeroized after use: it may hold a
 /// key). `Ok(None)` when absent.
-pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+pub(crate) fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
     read_capped(path, limit, Links::Refuse)
 }
 
@@ -201,7 +206,10 @@ pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing
 /// ConfigMap or projected volume mounts every file as `name -> ..data/name`; what the path
 /// reaches must still be a regular file (checked on the open descriptor) of at most `limit`
 /// bytes, opened without blocking. `Ok(None)` when absent (a dangling link included).
-pub fn read_operator_file(path: &Path, limit: u64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+pub(crate) fn read_operator_file(
+    path: &Path,
+    limit: u64,
+) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
     read_capped(path, limit, Links::Follow)
 }
 
@@ -233,7 +241,7 @@ fn read_capped(
 
 /// Opens (creating, 0600; never through a link) and exclusively locks `path`, waiting at most
 /// `timeout` for another holder. The lock goes with the returned file (or the process).
-pub fn lock_file(path: &Path, timeout: Duration) -> anyhow::Result<File> {
+pub(crate) fn lock_file(path: &Path, timeout: Duration) -> anyhow::Result<File> {
     let file = open_regular(path, true, true, Links::Refuse)
         .with_context(|| format!("cannot open lock {}", path.display()))?;
     let end = Instant::now() + timeout;
@@ -260,12 +268,12 @@ pub fn lock_file(path: &Path, timeout: Duration) -> anyhow::Result<File> {
 }
 
 /// An exclusive advisory lock on `dir/.lock`, released on drop (or when the process dies).
-pub struct DirLock {
+pub(crate) struct DirLock {
     _file: File,
 }
 
 impl DirLock {
-    pub fn acquire(dir: &Path, timeout: Duration) -> anyhow::Result<DirLock> {
+    pub(crate) fn acquire(dir: &Path, timeout: Duration) -> anyhow::Result<DirLock> {
         ensure_dir(dir)?;
         Ok(DirLock {
             _file: lock_file(&dir.join(LOCK_NAME), timeout)?,
@@ -273,7 +281,7 @@ impl DirLock {
     }
 
     /// Removes temp files left by writers that died mid-write. Only safe while holding the lock.
-    pub fn sweep_temp_files(&self, dir: &Path) {
+    pub(crate) fn sweep_temp_files(&self, dir: &Path) {
         if let Ok(entries) = fs::read_dir(dir) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
@@ -286,7 +294,7 @@ impl DirLock {
 
 /// Why a directory must not be used: owned by another user (other than root), or writable by
 /// others (they could plant files or links in it). `None` when it is fine or absent.
-pub fn untrusted_dir(dir: &Path) -> Option<String> {
+pub(crate) fn untrusted_dir(dir: &Path) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -320,7 +328,7 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
 }
 
 /// Group/other permission bits of a path, if any are set (a key or store others can read).
-pub fn loose_mode(path: &Path) -> Option<u32> {
+pub(crate) fn loose_mode(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;

@@ -6,7 +6,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(held: impl std::any::Any) -> Guard {
+    pub(crate) fn new(held: impl std::any::Any) -> Guard {
         Guard {
             _held: Box::new(held),
         }

@@ -6,7 +6,7 @@
 
 /// The parts of a private ECR host (awslabs/amazon-ecr-credential-helper `ecr-login/api/client.go`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcrHost {
+pub(crate) struct EcrHost {
     pub account: String,
     pub region: String,
     pub fips: bool,
@@ -28,7 +28,7 @@ const ECR_SUFFIXES: [&str; 9] = [
 /// Matches `^([0-9]{12})\.dkr[.-]ecr(-fips)?\.([a-zA-Z0-9][a-zA-Z0-9-_]*)\.(<suffix>)$` on a
 /// lower-cased hostname (no scheme, port or path). Hand-written because the region label cannot
 /// contain a dot, so the match is deterministic and needs no regex engine on the `get` path.
-pub fn ecr_host(hostname: &str) -> Option<EcrHost> {
+pub(crate) fn ecr_host(hostname: &str) -> Option<EcrHost> {
     let h = hostname.to_ascii_lowercase();
     let (account, rest) = (h.get(..12)?, h.get(12..)?);
     if !account.bytes().all(|b| b.is_ascii_digit()) {
@@ -58,7 +58,7 @@ pub fn ecr_host(hostname: &str) -> Option<EcrHost> {
 }
 
 /// ECR Public: one API, always in us-east-1.
-pub fn is_ecr_public(hostname: &str) -> bool {
+pub(crate) fn is_ecr_public(hostname: &str) -> bool {
     matches!(
         hostname.to_ascii_lowercase().as_str(),
         "public.ecr.aws" | "ecr-public.aws.com"
@@ -67,7 +67,7 @@ pub fn is_ecr_public(hostname: &str) -> bool {
 
 /// `gcr.io`, `<x>.gcr.io`, `<location>-docker.pkg.dev`, `docker.<region>.rep.pkg.dev`
 /// (GoogleCloudPlatform/docker-credential-gcr `config/const.go`).
-pub fn is_google_host(hostname: &str) -> bool {
+pub(crate) fn is_google_host(hostname: &str) -> bool {
     let h = hostname.to_ascii_lowercase();
     if h == "gcr.io" {
         return true;
@@ -110,7 +110,7 @@ const ACR_SUFFIXES: [&str; 3] = [".azurecr.io", ".azurecr.cn", ".azurecr.us"];
 /// `myacr.azurecr.io.evil.example`. A port is the caller's to strip
 /// ([`Registry::hostname`](crate::registry::Registry::hostname)), as for ECR and Google; given
 /// here, it fails the match.
-pub fn is_acr_host(hostname: &str) -> bool {
+pub(crate) fn is_acr_host(hostname: &str) -> bool {
     let h = hostname.to_ascii_lowercase();
     let Some(rest) = ACR_SUFFIXES.iter().find_map(|s| h.strip_suffix(s)) else {
         return false;
@@ -130,11 +130,11 @@ pub fn is_acr_host(hostname: &str) -> bool {
     label.len() <= 63 && (5..=50).contains(&name.len()) && alnum(name) && hash.is_none_or(alnum)
 }
 
-pub fn is_ghcr(hostname: &str) -> bool {
+pub(crate) fn is_ghcr(hostname: &str) -> bool {
     hostname.eq_ignore_ascii_case("ghcr.io")
 }
 
-pub fn is_ngc(hostname: &str) -> bool {
+pub(crate) fn is_ngc(hostname: &str) -> bool {
     hostname.eq_ignore_ascii_case("nvcr.io")
 }
 

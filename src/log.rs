@@ -24,7 +24,7 @@ const CAPPED: [&str; 11] = [
     "rustls",
 ];
 
-pub fn init<W>(env: &Env, writer: W, ansi: bool)
+pub(crate) fn init<W>(env: &Env, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {

@@ -7,7 +7,7 @@ use std::io::Write;
 
 /// How a command ended; `cli` maps it to an exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Success,
     /// Something the caller can fix (a protocol failure, whose line is already on stdout, or a
     /// subcommand's user error).
@@ -17,7 +17,7 @@ pub enum Status {
 }
 
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub stdout: SecretBuf,
     /// Hints and warnings for people, one line each.
     pub notes: Vec<String>,
@@ -39,23 +39,23 @@ impl Default for Output {
 
 impl Output {
     /// Success with one line on stdout.
-    pub fn line(text: impl AsRef<str>) -> Output {
+    pub(crate) fn line(text: impl AsRef<str>) -> Output {
         let mut o = Output::default();
         o.println(text);
         o
     }
 
-    pub fn println(&mut self, text: impl AsRef<str>) {
+    pub(crate) fn println(&mut self, text: impl AsRef<str>) {
         let _ = writeln!(self.stdout, "{}", text.as_ref());
     }
 
-    pub fn note(mut self, text: impl Into<String>) -> Output {
+    pub(crate) fn note(mut self, text: impl Into<String>) -> Output {
         self.notes.push(text.into());
         self
     }
 
     /// A subcommand's failure: nothing on stdout, the line on stderr.
-    pub fn failure(status: Status, message: String, notes: Vec<String>) -> Output {
+    pub(crate) fn failure(status: Status, message: String, notes: Vec<String>) -> Output {
         Output {
             stdout: SecretBuf::default(),
             notes,

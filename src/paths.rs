@@ -9,7 +9,7 @@ use std::path::PathBuf;
 const APP: &str = "docker-credential-beta9";
 pub const DEFAULT_WORKSPACE: &str = "default";
 /// Name of the generated master key inside the config dir.
-pub const KEY_FILE_NAME: &str = "master.key";
+pub(crate) const KEY_FILE_NAME: &str = "master.key";
 
 /// `$HOME`, or an error naming what could not be located and every variable that would locate it
 /// (a kubelet under systemd often runs with no HOME).
@@ -24,7 +24,7 @@ fn home(env: &Env, what: &str, vars: &[&str]) -> Result<PathBuf> {
 
 /// Base of the store: `$BETA9_CREDENTIALS_DIR`, else `$XDG_DATA_HOME/docker-credential-beta9`,
 /// else `~/.local/share/docker-credential-beta9`.
-pub fn data_base(env: &Env) -> Result<PathBuf> {
+pub(crate) fn data_base(env: &Env) -> Result<PathBuf> {
     if let Some(p) = env.path(env::CREDENTIALS_DIR) {
         return Ok(absolute(p));
     }
@@ -49,7 +49,7 @@ fn absolute(p: PathBuf) -> PathBuf {
 /// Which store base a generated key belongs to: `None` for the default base (its key keeps the
 /// historical name `master.key`), else 16 hex characters of SHA-256 over the base's absolute path.
 /// A key belongs to what it seals: rotating one base's key never touches another's.
-pub fn base_id(env: &Env) -> Result<Option<String>> {
+pub(crate) fn base_id(env: &Env) -> Result<Option<String>> {
     let Some(explicit) = env.path(env::CREDENTIALS_DIR) else {
         return Ok(None);
     };
@@ -61,14 +61,9 @@ pub fn base_id(env: &Env) -> Result<Option<String>> {
     Ok(Some(hex::encode(&digest[..8])))
 }
 
-/// One directory per workspace, so workspaces never see each other's entries.
-pub fn store_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
-    Ok(data_base(env)?.join("workspaces").join(workspace))
-}
-
 /// `$XDG_CONFIG_HOME/docker-credential-beta9`, else `~/.config/docker-credential-beta9`
 /// (docs/storage.md, "Key sources"): the generated key lives apart from the data it protects.
-pub fn config_dir(env: &Env) -> Result<PathBuf> {
+pub(crate) fn config_dir(env: &Env) -> Result<PathBuf> {
     if let Some(p) = env.path(env::XDG_CONFIG_HOME).filter(|p| p.is_absolute()) {
         return Ok(p.join(APP));
     }
@@ -80,7 +75,7 @@ pub fn config_dir(env: &Env) -> Result<PathBuf> {
 
 /// The generated key of this store base: `master.key` for the default base, else
 /// `stores/<base id>.key` beside it (see [`base_id`]).
-pub fn generated_key_file(env: &Env) -> Result<PathBuf> {
+pub(crate) fn generated_key_file(env: &Env) -> Result<PathBuf> {
     let dir = config_dir(env)?;
     Ok(match base_id(env)? {
         None => dir.join(KEY_FILE_NAME),
@@ -90,7 +85,7 @@ pub fn generated_key_file(env: &Env) -> Result<PathBuf> {
 
 /// The key every store base shared before keys were tied to their base (`master.key`): a custom
 /// base that has no key of its own yet may adopt it, if it provably sealed that base.
-pub fn legacy_shared_key_file(env: &Env) -> Result<Option<PathBuf>> {
+pub(crate) fn legacy_shared_key_file(env: &Env) -> Result<Option<PathBuf>> {
     Ok(match base_id(env)? {
         None => None,
         Some(_) => Some(config_dir(env)?.join(KEY_FILE_NAME)),
@@ -99,7 +94,7 @@ pub fn legacy_shared_key_file(env: &Env) -> Result<Option<PathBuf>> {
 
 /// Token cache: `$BETA9_CACHE_DIR`; with an explicit store dir, `<store>/cache` (a throwaway store
 /// keeps its cache with it); else `$XDG_CACHE_HOME/docker-credential-beta9`, else `~/.cache/...`.
-pub fn cache_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
+pub(crate) fn cache_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
     let base = if let Some(p) = env.path(env::CACHE_DIR) {
         p
     } else if let Some(p) = env.path(env::CREDENTIALS_DIR) {
@@ -117,12 +112,12 @@ pub fn cache_dir(env: &Env, workspace: &str) -> Result<PathBuf> {
 
 /// Local copies of a shared store's entries (`BETA9_STORE_URL`): `<cache base>/.shared-store/<id>`,
 /// `id` naming the database. A dot name, so no workspace's token cache can be it.
-pub fn shared_store_copies(env: &Env, id: &str) -> Result<PathBuf> {
+pub(crate) fn shared_store_copies(env: &Env, id: &str) -> Result<PathBuf> {
     Ok(cache_dir(env, ".shared-store")?.join(id))
 }
 
 /// A workspace name becomes a directory name and key-derivation input: keep it plain.
-pub fn validate_workspace(name: &str) -> Result<()> {
+pub(crate) fn validate_workspace(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
@@ -145,10 +140,7 @@ mod tests {
     #[test]
     fn explicit_dir_wins_then_xdg_then_home() {
         let e = Env::from_pairs([("BETA9_CREDENTIALS_DIR", "/s"), ("HOME", "/h")]);
-        assert_eq!(
-            store_dir(&e, "default").unwrap(),
-            PathBuf::from("/s/workspaces/default")
-        );
+        assert_eq!(data_base(&e).unwrap(), PathBuf::from("/s"));
         assert_eq!(cache_dir(&e, "w").unwrap(), PathBuf::from("/s/cache/w"));
         let e = Env::from_pairs([("XDG_DATA_HOME", "/x"), ("HOME", "/h")]);
         assert_eq!(

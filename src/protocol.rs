@@ -12,15 +12,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
 
-pub const NAME: &str = "docker-credential-beta9";
-pub const PACKAGE: &str = "beta9";
+pub(crate) const NAME: &str = "docker-credential-beta9";
+pub(crate) const PACKAGE: &str = "beta9";
 /// Stdin cap. Go's scanner stops at 64 KiB lines; we take more (a 64 KiB+ token must round-trip)
 /// but not unbounded input.
-pub const STDIN_LIMIT: usize = 1 << 20;
+pub(crate) const STDIN_LIMIT: usize = 1 << 20;
 
 /// The five verbs docker runs, each with exactly one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
+pub(crate) enum Verb {
     Store,
     Get,
     Erase,
@@ -29,7 +29,7 @@ pub enum Verb {
 }
 
 impl Verb {
-    pub fn parse(arg: &str) -> Option<Verb> {
+    pub(crate) fn parse(arg: &str) -> Option<Verb> {
         match arg {
             "store" => Some(Verb::Store),
             "get" => Some(Verb::Get),
@@ -41,20 +41,20 @@ impl Verb {
     }
 
     /// `list` and `version` never read stdin (docker-py and Go send `unused`, some callers nothing).
-    pub fn reads_stdin(self) -> bool {
+    pub(crate) fn reads_stdin(self) -> bool {
         matches!(self, Verb::Store | Verb::Get | Verb::Erase)
     }
 }
 
-pub fn usage() -> String {
+pub(crate) fn usage() -> String {
     format!("Usage: {NAME} <store|get|erase|list|version>")
 }
 
-pub fn version_line() -> String {
+pub(crate) fn version_line() -> String {
     format!("{NAME} ({PACKAGE}) {}", env!("CARGO_PKG_VERSION"))
 }
 
-pub fn unknown_action(action: &str) -> String {
+pub(crate) fn unknown_action(action: &str) -> String {
     format!("{NAME}: unknown action: {action}")
 }
 
@@ -146,7 +146,7 @@ pub fn parse_server_url(input: &[u8]) -> Result<String> {
 }
 
 /// `list`'s answer: a JSON object, keys sorted as Go's encoder sorts map keys, `{}` when empty.
-pub fn list_json(accounts: &BTreeMap<String, String>) -> Vec<u8> {
+pub(crate) fn list_json(accounts: &BTreeMap<String, String>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 * accounts.len() + 4);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
     if serde::Serialize::serialize(accounts, &mut ser).is_err() {

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// What kubelet's config file itself is.
-pub const CONFIG_API_VERSION: &str = "kubelet.config.k8s.io/v1";
-pub const CONFIG_KIND: &str = "CredentialProviderConfig";
+pub(crate) const CONFIG_API_VERSION: &str = "kubelet.config.k8s.io/v1";
+pub(crate) const CONFIG_KIND: &str = "CredentialProviderConfig";
 
 /// Our provider entry. Serialised in this field order for the JSON form.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct Provider {
+pub(crate) struct Provider {
     pub name: String,
     #[serde(rename = "apiVersion")]
     pub api_version: String,
@@ -33,19 +33,19 @@ pub struct Provider {
 
 /// One `env:` entry. Holds paths, never a secret value.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct EnvVar {
+pub(crate) struct EnvVar {
     pub name: String,
     pub value: String,
 }
 
 /// The file's syntax: JSON when it exists and is a JSON object, YAML otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Syntax {
+pub(crate) enum Syntax {
     Json,
     Yaml,
 }
 
-pub fn syntax_of(existing: Option<&str>) -> Syntax {
+pub(crate) fn syntax_of(existing: Option<&str>) -> Syntax {
     match existing.map(str::trim_start) {
         Some(t) if t.starts_with('{') => Syntax::Json,
         _ => Syntax::Yaml,
@@ -54,7 +54,7 @@ pub fn syntax_of(existing: Option<&str>) -> Syntax {
 
 /// The file with `p` added, or replacing the provider of the same name. Errors are one line and
 /// quote nothing from the file (it may hold other providers' settings): a line number at most.
-pub fn merge(existing: Option<&str>, p: &Provider) -> Result<String, String> {
+pub(crate) fn merge(existing: Option<&str>, p: &Provider) -> Result<String, String> {
     match syntax_of(existing) {
         Syntax::Json => merge_json(existing.unwrap_or_default(), p),
         Syntax::Yaml => merge_yaml(existing.unwrap_or_default(), p),
@@ -114,7 +114,7 @@ fn json_item(p: &Provider, indent: &str, unit: &str) -> Result<String, String> {
 
 /// The whitespace opening a JSON object's first member line, to write new members the way the
 /// file already is; `default` for a one-line object. Shared with docker's config.json editing.
-pub fn first_member_indent(text: &str, default: &str) -> String {
+pub(crate) fn first_member_indent(text: &str, default: &str) -> String {
     let after = text.find('{').map_or("", |p| &text[p + 1..]);
     let ws: String = match after.split_once('\n') {
         Some((_, rest)) => rest
@@ -481,7 +481,7 @@ fn item_name(item: &[&str]) -> Option<String> {
 /// The text for a diff, with every `value` member (an `env` entry's) masked unless it is one of
 /// `keep`: another provider's environment may carry a token. Works on YAML and JSON text alike,
 /// compact JSON included.
-pub fn masked_for_diff(text: &str, keep: &[String], mask: &str) -> String {
+pub(crate) fn masked_for_diff(text: &str, keep: &[String], mask: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(found) = find_value_key(rest) {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
 
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// Credential values by variable name. Values are secrets: redacted in `Debug`, zeroed on drop.
 #[derive(Default, Deserialize)]
@@ -30,32 +30,32 @@ impl Credentials {
         self.0.insert(name.to_string(), value);
     }
 
-    pub fn get(&self, name: &str) -> Option<&SecretString> {
+    pub(crate) fn get(&self, name: &str) -> Option<&SecretString> {
         self.0.get(name)
     }
 
     /// A value that is present and not empty.
-    pub fn non_empty(&self, name: &str) -> Option<&SecretString> {
+    pub(crate) fn non_empty(&self, name: &str) -> Option<&SecretString> {
         self.0.get(name).filter(|v| !v.expose_secret().is_empty())
     }
 
-    pub fn contains(&self, name: &str) -> bool {
+    pub(crate) fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &SecretString)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &SecretString)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -177,7 +177,7 @@ const AWS_KEY_NAMES: [&str; 3] = [
 /// Which form an aws record has: `Ok(true)` for `AWS_CREDENTIALS_SOURCE=ambient` (no keys, an
 /// optional `AWS_PROFILE`), `Ok(false)` for stored keys (no `AWS_PROFILE`). Mixing the two is an
 /// error: a record must say unambiguously where its keys come from. Errors quote no value.
-pub fn aws_ambient(c: &Credentials) -> Result<bool, String> {
+pub(crate) fn aws_ambient(c: &Credentials) -> Result<bool, String> {
     let Some(source) = c.get(AWS_CREDENTIALS_SOURCE) else {
         if c.contains(AWS_PROFILE) {
             return Err(format!(
@@ -255,7 +255,7 @@ fn normalise_type(
 /// What an entry carries about its own life, sealed with the record in the entry's plaintext so
 /// that editing the file cannot extend or relabel it (docs/storage.md, "Entry lifecycle").
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lifecycle {
+pub(crate) struct Lifecycle {
     /// Unix seconds after which the entry answers as absent; `None` is permanent.
     pub expires_at: Option<u64>,
     /// What wrote it: `add`, `store`, `import`, `beta9:<workspace id>`; `None` before this was
@@ -269,7 +269,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// Written by `origin` at `now`, expiring `expires_in` seconds later (permanent if `None`).
-    pub fn new(origin: &str, expires_in: Option<u64>, now: u64) -> Lifecycle {
+    pub(crate) fn new(origin: &str, expires_in: Option<u64>, now: u64) -> Lifecycle {
         Lifecycle {
             expires_at: expires_in.map(|s| now.saturating_add(s)),
             origin: Some(origin.to_string()),
@@ -280,7 +280,7 @@ impl Lifecycle {
 
 /// A decrypted entry: the record and what `list`/`ls` show about it.
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub record: Record,
     /// The ServerURL docker gave to `store`, reported back by `list` (docs/clients.md).
     pub server_url: Option<String>,
@@ -289,19 +289,19 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn list_key(&self) -> String {
+    pub(crate) fn list_key(&self) -> String {
         self.server_url
             .clone()
             .unwrap_or_else(|| self.record.registry.list_key())
     }
 
     /// Past its expiry: `get` answers as if it were absent and `prune` deletes it.
-    pub fn expired(&self, now: u64) -> bool {
+    pub(crate) fn expired(&self, now: u64) -> bool {
         self.life.expires_at.is_some_and(|t| t <= now)
     }
 
     /// Decodes a stored entry's plaintext. Errors give a position or a reason, never content.
-    pub fn decode(plaintext: &[u8]) -> Result<Entry, String> {
+    pub(crate) fn decode(plaintext: &[u8]) -> Result<Entry, String> {
         #[derive(Deserialize)]
         struct RawEntry<'a> {
             #[serde(default)]
@@ -337,7 +337,7 @@ impl Entry {
 }
 
 /// The design documents' record JSON, the value of one secret (what `export` prints).
-pub fn record_json(record: &Record) -> SecretBuf {
+pub(crate) fn record_json(record: &Record) -> SecretBuf {
     let mut out = SecretBuf::with_capacity(estimate(record));
     let mut ser = serde_json::Serializer::new(&mut out);
     let write = write_record(&mut ser, record);
@@ -347,7 +347,7 @@ pub fn record_json(record: &Record) -> SecretBuf {
 
 /// The stored plaintext: the record plus the metadata `list` and `ls` need, and its
 /// [`Lifecycle`] (absent members for a permanent entry of unknown origin, as before).
-pub fn entry_json(
+pub(crate) fn entry_json(
     record: &Record,
     server_url: Option<&str>,
     updated_at: u64,

@@ -9,9 +9,9 @@ use crate::secret_name::SecretName;
 use std::fmt;
 
 /// Docker Hub's canonical registry string (the design documents' and beta9's `registry`).
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 /// The key docker and BuildKit use for Hub, and the one `list` must report for it.
-pub const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
 /// Docker CLI 27+ stores Hub OAuth tokens under these keys; folded into Hub they would overwrite
 /// the PAT, so they stay separate entries, verbatim.
 const HUB_OAUTH_KEYS: [&str; 2] = [
@@ -79,7 +79,7 @@ impl Registry {
     }
 
     /// Wraps a string already in canonical form (a stored record's `registry`).
-    pub fn from_canonical(s: &str) -> Registry {
+    pub(crate) fn from_canonical(s: &str) -> Registry {
         Registry(s.to_string())
     }
 
@@ -88,7 +88,7 @@ impl Registry {
     }
 
     /// Only the host part (no repository path).
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         if self.0.starts_with("https://") {
             return "index.docker.io";
         }
@@ -96,7 +96,7 @@ impl Registry {
     }
 
     /// The host without its port, for pattern matching (ECR, Google).
-    pub fn hostname(&self) -> &str {
+    pub(crate) fn hostname(&self) -> &str {
         let host = self.host();
         if host.starts_with('[') {
             return host.split(']').next().map_or(host, |h| &h[1..]);
@@ -104,16 +104,16 @@ impl Registry {
         host.split(':').next().unwrap_or(host)
     }
 
-    pub fn is_docker_hub(&self) -> bool {
+    pub(crate) fn is_docker_hub(&self) -> bool {
         self.0 == DOCKER_HUB
     }
 
-    pub fn has_path(&self) -> bool {
+    pub(crate) fn has_path(&self) -> bool {
         !self.0.starts_with("https://") && self.0.contains('/')
     }
 
     /// The key `list` reports for an entry made by `add`/`import` (docs/clients.md, "Docker Hub keys").
-    pub fn list_key(&self) -> String {
+    pub(crate) fn list_key(&self) -> String {
         if self.is_docker_hub() {
             DOCKER_HUB_SERVER_URL.to_string()
         } else {
@@ -134,19 +134,19 @@ impl fmt::Display for Registry {
 
 /// The repository path of an image reference, without registry, tag or digest (Hub's single
 /// names get `library/`); `None` for a bare registry host.
-pub fn repository(image: &str) -> Option<String> {
+pub(crate) fn repository(image: &str) -> Option<String> {
     ImageRef::parse(image).ok()?.repository
 }
 
 /// A tag or a digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reference {
+pub(crate) enum Reference {
     Tag(String),
     Digest(String),
 }
 
 impl Reference {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Reference::Tag(t) | Reference::Digest(t) => t,
         }
@@ -157,7 +157,7 @@ impl Reference {
 /// "Table of forms"). The transport prefix (`docker://`, `oci://`) and a scheme are matched
 /// without regard to case everywhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef {
+pub(crate) struct ImageRef {
     /// The registry it pulls from ([`Registry::from_reference`]).
     pub registry: Registry,
     /// The host component as typed (`GHCR.io:443`), when the reference names one: the clients
@@ -173,7 +173,7 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// Parses `reference` by docker's rule (see [`Registry::from_reference`]).
-    pub fn parse(reference: &str) -> Result<ImageRef> {
+    pub(crate) fn parse(reference: &str) -> Result<ImageRef> {
         let r = reference.trim();
         if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(not_a_registry("it has spaces or control characters"));
@@ -253,7 +253,7 @@ impl ImageRef {
 
     /// Whether the repository is one a registry accepts in a URL path: lower-case letters,
     /// digits, `._-`, components joined by `/`.
-    pub fn repository_is_valid(&self) -> bool {
+    pub(crate) fn repository_is_valid(&self) -> bool {
         self.repository.as_deref().is_some_and(|repo| {
             repo.split('/').all(|c| {
                 !c.is_empty()
@@ -268,7 +268,7 @@ impl ImageRef {
 
     /// What a pull asks for: the digest when one is given, else the tag (`latest` when none),
     /// checked against the registry API's grammar before it goes into a URL path.
-    pub fn reference(&self) -> std::result::Result<Reference, &'static str> {
+    pub(crate) fn reference(&self) -> std::result::Result<Reference, &'static str> {
         if let Some(d) = &self.digest {
             let ok = d.split_once(':').is_some_and(|(alg, hex)| {
                 !alg.is_empty()

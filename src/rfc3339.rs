@@ -4,7 +4,7 @@
 use aws_smithy_types::date_time::{DateTime, Format};
 
 /// `2026-03-01T12:00:00Z` for a Unix time in seconds.
-pub fn format(unix: u64) -> String {
+pub(crate) fn format(unix: u64) -> String {
     let t = DateTime::from_secs(i64::try_from(unix).unwrap_or(i64::MAX));
     t.fmt(Format::DateTime)
         .unwrap_or_else(|_| format!("@{unix}"))
@@ -12,7 +12,7 @@ pub fn format(unix: u64) -> String {
 
 /// Unix seconds of an RFC 3339 timestamp (`Z` or a numeric offset, fractions dropped); `None`
 /// for anything else or a time before 1970.
-pub fn parse(s: &str) -> Option<u64> {
+pub(crate) fn parse(s: &str) -> Option<u64> {
     let t = DateTime::from_str(s.trim(), Format::DateTimeWithOffset).ok()?;
     u64::try_from(t.secs()).ok()
 }

@@ -47,7 +47,7 @@ impl Key {
         Key(SecretBox::new(Box::new(bytes)))
     }
 
-    pub fn generate() -> anyhow::Result<Key> {
+    pub(crate) fn generate() -> anyhow::Result<Key> {
         let mut k = Box::new([0u8; 32]);
         getrandom::fill(&mut k[..])
             .map_err(|e| anyhow::anyhow!("no OS randomness for a new key: {e}"))?;
@@ -55,7 +55,7 @@ impl Key {
     }
 
     /// A second handle on the same key material (zeroized independently on drop).
-    pub fn duplicate(&self) -> Key {
+    pub(crate) fn duplicate(&self) -> Key {
         Key::from_bytes(*self.expose())
     }
 
@@ -165,7 +165,7 @@ pub fn open(
 
 /// 64 hex characters (surrounding whitespace allowed) or exactly 32 raw bytes (docs/storage.md,
 /// "Key file shape").
-pub fn parse_key(bytes: &[u8]) -> Option<Key> {
+pub(crate) fn parse_key(bytes: &[u8]) -> Option<Key> {
     let text = std::str::from_utf8(bytes).ok().map(str::trim);
     if let Some(t) = text.filter(|t| t.len() == 64) {
         let mut k = zeroize::Zeroizing::new([0u8; 32]);

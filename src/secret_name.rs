@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-pub const SECRET_PREFIX: &str = "oci-creds-";
+pub(crate) const SECRET_PREFIX: &str = "oci-creds-";
 
 /// The name of one stored secret.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,7 +18,7 @@ impl SecretName {
     }
 
     /// Accepts only well-formed names, so a stray file in a store is never read as an entry.
-    pub fn parse(s: &str) -> Option<SecretName> {
+    pub(crate) fn parse(s: &str) -> Option<SecretName> {
         let hexpart = s.strip_prefix(SECRET_PREFIX)?;
         let ok = hexpart.len() == 16
             && hexpart

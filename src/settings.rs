@@ -23,11 +23,11 @@ pub const DEFAULT_LAST_USE_INTERVAL: u64 = 3600;
 
 /// `GCE_METADATA_HOST` when unset: the Google metadata server's name (google-cloud-go
 /// `compute/metadata`).
-pub const DEFAULT_GCE_METADATA_HOST: &str = "metadata.google.internal";
+pub(crate) const DEFAULT_GCE_METADATA_HOST: &str = "metadata.google.internal";
 
 /// Where the master key lives when no key file is named (`BETA9_KEY_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyBackend {
+pub(crate) enum KeyBackend {
     File,
     Keyring,
 }
@@ -57,7 +57,7 @@ struct Parsed {
 
 impl Settings {
     /// Takes the raw text of the variables it interprets (no parsing yet; nothing secret).
-    pub fn new(env: &Env) -> Settings {
+    pub(crate) fn new(env: &Env) -> Settings {
         let text = |name| env.get(name).map(str::to_string);
         Settings {
             timeout: text(env::TIMEOUT),
@@ -74,7 +74,7 @@ impl Settings {
 
     /// `BETA9_TIMEOUT`: the budget of one network exchange, clamped to [`timeout::MAX`]; default
     /// [`timeout::DEFAULT`].
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         *self.parsed.timeout.get_or_init(|| {
             let parsed = self.timeout.as_deref().map(|raw| {
                 parse_duration(raw)
@@ -91,7 +91,7 @@ impl Settings {
     }
 
     /// `BETA9_STORE_CACHE_TTL`, in whole seconds (`0`: ask the database every time).
-    pub fn store_cache_ttl(&self) -> u64 {
+    pub(crate) fn store_cache_ttl(&self) -> u64 {
         *self.parsed.store_cache_ttl.get_or_init(|| {
             self.seconds(
                 env::STORE_CACHE_TTL,
@@ -102,7 +102,7 @@ impl Settings {
     }
 
     /// `BETA9_STORE_MAX_STALE`, in whole seconds.
-    pub fn store_max_stale(&self) -> u64 {
+    pub(crate) fn store_max_stale(&self) -> u64 {
         *self.parsed.store_max_stale.get_or_init(|| {
             self.seconds(
                 env::STORE_MAX_STALE,
@@ -113,7 +113,7 @@ impl Settings {
     }
 
     /// `BETA9_LAST_USE_INTERVAL`, in whole seconds (`0`: last uses are not recorded).
-    pub fn last_use_interval(&self) -> u64 {
+    pub(crate) fn last_use_interval(&self) -> u64 {
         *self.parsed.last_use_interval.get_or_init(|| {
             self.seconds(
                 env::LAST_USE_INTERVAL,
@@ -124,7 +124,7 @@ impl Settings {
     }
 
     /// `BETA9_KEY_BACKEND`: `None` when unset (the platform's default applies).
-    pub fn key_backend(&self) -> Result<Option<KeyBackend>> {
+    pub(crate) fn key_backend(&self) -> Result<Option<KeyBackend>> {
         match self.key_backend.as_deref() {
             None => Ok(None),
             Some("file") => Ok(Some(KeyBackend::File)),
@@ -137,7 +137,7 @@ impl Settings {
     }
 
     /// The workspace `BETA9_WORKSPACE` names, checked; `None` when unset.
-    pub fn env_workspace(&self) -> Result<Option<&str>> {
+    pub(crate) fn env_workspace(&self) -> Result<Option<&str>> {
         match self.workspace.as_deref() {
             None => Ok(None),
             Some(w) => match paths::validate_workspace(w) {
@@ -153,7 +153,7 @@ impl Settings {
 
     /// The workspace to use: the one given on the command line, else `BETA9_WORKSPACE`, else
     /// `default`; checked either way, an error naming where a bad name came from.
-    pub fn workspace(&self, explicit: Option<&str>) -> Result<String> {
+    pub(crate) fn workspace(&self, explicit: Option<&str>) -> Result<String> {
         let name = match explicit {
             Some(w) => {
                 paths::validate_workspace(w)?;
@@ -166,7 +166,7 @@ impl Settings {
 
     /// `GCE_METADATA_HOST`: `host[:port]` of the metadata server, checked (nothing that could
     /// turn into a path, user info, a query or a second word).
-    pub fn gce_metadata_host(&self) -> Result<&str> {
+    pub(crate) fn gce_metadata_host(&self) -> Result<&str> {
         let host = self
             .gce_metadata_host
             .as_deref()
@@ -181,12 +181,12 @@ impl Settings {
     }
 
     /// Whether `BETA9_STORE_URL` names a shared store.
-    pub fn shared_store(&self) -> bool {
+    pub(crate) fn shared_store(&self) -> bool {
         self.store_url
     }
 
     /// The lines noted so far about malformed values (each once).
-    pub fn take_notes(&self) -> Vec<String> {
+    pub(crate) fn take_notes(&self) -> Vec<String> {
         std::mem::take(&mut self.notes.borrow_mut())
     }
 

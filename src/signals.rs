@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The installed handlers and the runtime that delivers them.
-pub struct Stop {
+pub(crate) struct Stop {
     rt: tokio::runtime::Runtime,
     term: Signal,
     int: Signal,
@@ -18,7 +18,7 @@ pub struct Stop {
 
 impl Stop {
     /// Catches SIGTERM and SIGINT from now on.
-    pub fn install() -> std::io::Result<Stop> {
+    pub(crate) fn install() -> std::io::Result<Stop> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -40,7 +40,7 @@ impl Stop {
 
     /// Waits `d` (at least a millisecond, so the runtime looks at the signals it has received) or
     /// until a signal arrives; true once one has arrived (then at once, ever after).
-    pub fn wait(&mut self, d: Duration) -> bool {
+    pub(crate) fn wait(&mut self, d: Duration) -> bool {
         if self.stopped {
             return true;
         }

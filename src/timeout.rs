@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// When `BETA9_TIMEOUT` is unset.
 pub const DEFAULT: Duration = Duration::from_secs(10);
 /// Upper clamp: a larger value is almost certainly a typo (milliseconds), and docker waits on us.
-pub const MAX: Duration = Duration::from_secs(600);
+pub(crate) const MAX: Duration = Duration::from_secs(600);
 
 /// A budget that started running: what is left of it, for each attempt of a retried exchange.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ impl Deadline {
         }
     }
 
-    pub fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.end.saturating_duration_since(Instant::now())
     }
 }

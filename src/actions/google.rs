@@ -5,23 +5,23 @@
 
 use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::resolve::gcp_endpoints::Origin;
-use crate::resolve::gcp_key::GoogleKey;
+use crate::resolve::google::endpoints::Origin;
+use crate::resolve::google::key::GoogleKey;
 
 /// The checks, with the operator's stand-in origin for Google's endpoints read once.
-pub struct KeyCheck {
+pub(crate) struct KeyCheck {
     origin: Option<Origin>,
 }
 
 impl KeyCheck {
-    pub fn from_env(env: &Env) -> Result<KeyCheck> {
+    pub(crate) fn from_env(env: &Env) -> Result<KeyCheck> {
         Ok(KeyCheck {
             origin: Origin::from_env(env).map_err(Error::Invalid)?,
         })
     }
 
     /// Why `text` (the key JSON) is no key `get` could use, or `Ok`.
-    pub fn check(&self, text: &str) -> std::result::Result<(), String> {
+    pub(crate) fn check(&self, text: &str) -> std::result::Result<(), String> {
         let key = GoogleKey::parse(text)?;
         if let GoogleKey::External(x) = &key {
             x.check_endpoints(self.origin.as_ref())?;

@@ -9,12 +9,12 @@
 use crate::credential_type::{CredentialType, GOOGLE_JSON};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::net::url::Url;
 use crate::record::{self, Record};
-use crate::resolve::gcp;
-use crate::resolve::gcp_endpoints::{self, Api, Origin};
-use crate::resolve::gcp_external::Source;
-use crate::resolve::gcp_key::GoogleKey;
-use crate::url::Url;
+use crate::resolve::google;
+use crate::resolve::google::endpoints::{self, Api, Origin};
+use crate::resolve::google::external::Source;
+use crate::resolve::google::key::GoogleKey;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,7 @@ const EXTERNAL_URL: &str = "external-account-url:";
 
 /// The operator's allowances, from `BETA9_IMPORT_ALLOW`; nothing is allowed when it is unset.
 #[derive(Debug, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     aws_ambient: bool,
     gcp_metadata: bool,
     files: Vec<PathBuf>,
@@ -44,7 +44,7 @@ struct UrlPrefix {
 
 impl Policy {
     /// The policy this environment sets; a malformed variable is one line naming it.
-    pub fn from_env(e: &Env) -> Result<Policy> {
+    pub(crate) fn from_env(e: &Env) -> Result<Policy> {
         let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW)).map_err(Error::Invalid)?;
         policy.origin = Origin::from_env(e).map_err(Error::Invalid)?;
         Ok(policy)
@@ -52,7 +52,7 @@ impl Policy {
 
     /// `BETA9_IMPORT_ALLOW`: a comma-separated list of `aws-ambient`, `gcp-metadata`,
     /// `external-account-file:/DIR/` and `external-account-url:URL-PREFIX`.
-    pub fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
+    pub(crate) fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
         let mut p = Policy::default();
         let Some(value) = value else {
             return Ok(p);
@@ -85,7 +85,7 @@ impl Policy {
 
     /// Refuses a record that uses what this policy does not allow. The message is one line naming
     /// the registry and the setting to change, never a value of the record.
-    pub fn check(&self, record: &Record) -> std::result::Result<(), String> {
+    pub(crate) fn check(&self, record: &Record) -> std::result::Result<(), String> {
         let refuse = |what: &str, allow: &str| {
             format!(
                 "refusing to import the record for {}: it {what}, which a record from outside this machine may not do unless the operator allows it: add {allow} to {}",
@@ -104,7 +104,7 @@ impl Policy {
             CredentialType::Gcp => {
                 let metadata = c
                     .get("GCP_METADATA")
-                    .is_some_and(|v| gcp::metadata_opt_in(v.expose_secret()) != Ok(false));
+                    .is_some_and(|v| google::metadata_opt_in(v.expose_secret()) != Ok(false));
                 if metadata && !self.gcp_metadata {
                     return Err(refuse(
                         "selects this machine's own Google identity (GCP_METADATA, the metadata server)",
@@ -146,7 +146,7 @@ impl Policy {
                 }
             }
             GoogleKey::ServiceAccount(_) | GoogleKey::AuthorizedUser(_) => {
-                if gcp_endpoints::is_pinned(Api::OAuth, key.token_uri(), self.origin.as_ref()) {
+                if endpoints::is_pinned(Api::OAuth, key.token_uri(), self.origin.as_ref()) {
                     Ok(())
                 } else {
                     Err(format!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// One registry secret of the platform workspace: its name and its plaintext, or why it does not
 /// open (a message that names no value).
-pub struct PlatformSecret {
+pub(crate) struct PlatformSecret {
     pub name: String,
     pub opened: std::result::Result<SecretBuf, &'static str>,
 }
@@ -23,7 +23,7 @@ pub struct PlatformSecret {
 /// Every `oci-registry-…`/`oci-creds-…` secret of the workspace whose external id is `external`,
 /// oldest first, from the platform database `url` names (`--from-beta9`; the password in
 /// `password_file`, never in the URL, which any user can read in the process list).
-pub fn read_workspace(
+pub(crate) fn read_workspace(
     url: &str,
     password_file: Option<PathBuf>,
     home: Option<&Path>,

@@ -11,14 +11,14 @@ use crate::settings::Settings;
 use crate::store::file::FileStore;
 use crate::store::key::{read_key_file_as, KeySource};
 use crate::store::rekey::rotate;
-pub use crate::store::rekey::RekeyReport;
+pub(crate) use crate::store::rekey::RekeyReport;
 use crate::store::{cached, postgres};
 use std::path::Path;
 
 /// Rotates the master key of the store base `env` names. With an operator-provided key file
 /// (`BETA9_CREDENTIALS_KEY_FILE`) the new key must be given (`new_key_file`); for the generated
 /// key and the keyring one is made.
-pub fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
+pub(crate) fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
     env.validate()?;
     let settings = Settings::new(env);
     let source = KeySource::from_env(env, &settings)?;

@@ -4,6 +4,6 @@
 use crate::store::postgres;
 
 /// The statements that create the shared store's tables, for a DBA to run.
-pub fn shared_store_sql() -> String {
+pub(crate) fn shared_store_sql() -> String {
     postgres::schema_sql()
 }

@@ -9,23 +9,23 @@ use crate::record::Record;
 use crate::resolve;
 use crate::token::fleet::{Pace, SystemPace};
 
-pub use crate::resolve::{LoginKind, Sharing, TokenInfo, Warmed};
-pub use crate::token::Origin;
+pub(crate) use crate::resolve::{LoginKind, Sharing, Warmed};
+pub(crate) use crate::token::Origin;
 
 /// Whether the record's login is static or a minted token, and what is cached of the token.
-pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
+pub(crate) fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     resolve::login_kind(ctx, record)
 }
 
 /// The login `get` would answer from the record now: a minted token is taken from the cache or
 /// minted; `None` for a record that cannot serve a login yet.
-pub fn login(ctx: &Context, record: &Record) -> Result<Option<Login>> {
+pub(crate) fn login(ctx: &Context, record: &Record) -> Result<Option<Login>> {
     resolve::resolve(ctx, record)
 }
 
 /// The login a static record answers, read locally (no network, no token cache): `None` for a
 /// record whose login is minted, or one that does not resolve.
-pub fn static_login(ctx: &Context, record: &Record) -> Option<Login> {
+pub(crate) fn static_login(ctx: &Context, record: &Record) -> Option<Login> {
     match resolve::login_kind(ctx, record) {
         Ok(LoginKind::Static) => resolve::resolve(ctx, record).ok().flatten(),
         _ => None,
@@ -33,15 +33,15 @@ pub fn static_login(ctx: &Context, record: &Record) -> Option<Login> {
 }
 
 /// Random pauses for `refresh --every --jitter`, from the fleet's own source of randomness.
-pub struct Jitter(SystemPace);
+pub(crate) struct Jitter(SystemPace);
 
 impl Jitter {
-    pub fn new() -> Jitter {
+    pub(crate) fn new() -> Jitter {
         Jitter(SystemPace::new())
     }
 
     /// A number of seconds below `bound`.
-    pub fn below(&self, bound: u64) -> u64 {
+    pub(crate) fn below(&self, bound: u64) -> u64 {
         self.0.random(bound)
     }
 }

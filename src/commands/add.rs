@@ -17,10 +17,10 @@ use crate::registry::Registry;
 use secrecy::ExposeSecret;
 use std::io::Read;
 
-pub const ABOUT: &str =
+pub(crate) const ABOUT: &str =
     "Store a registry's credentials from env variables or stdin (never from argv)";
 
-pub const EXAMPLES: &str = "\
+pub(crate) const EXAMPLES: &str = "\
 Examples:
   read -rs GITHUB_TOKEN && export GITHUB_TOKEN GITHUB_USERNAME=octocat   # paste the token, Enter
   docker-credential-beta9 add ghcr.io
@@ -28,7 +28,7 @@ Examples:
   AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=... docker-credential-beta9 add myacr.azurecr.io";
 
 #[derive(clap::Args)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// Registry host or image reference: ghcr.io, nvcr.io/nvidia/pytorch:24.01, myuser/app
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -70,7 +70,7 @@ enum Source {
     Json,
 }
 
-pub fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
+pub(crate) fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdResult {
     let registry = actions::registry_arg(&args.reference)?;
     let forced = args.kind;
     let (creds, source) = if args.json {

@@ -15,7 +15,7 @@ const KEY_FILE_LIMIT: u64 = 1 << 20;
 
 /// The known name a typo most likely meant (edit distance at most 2), for "did you mean".
 /// Only a known name is ever printed, never the argument itself.
-pub fn suggest(typed: &str) -> Option<&'static str> {
+pub(crate) fn suggest(typed: &str) -> Option<&'static str> {
     let typed = typed.to_ascii_uppercase();
     credential_type::all_names()
         .map(|n| (strsim::levenshtein(&typed, n), n))
@@ -27,7 +27,7 @@ pub fn suggest(typed: &str) -> Option<&'static str> {
 /// Everything `validate` checks, with two additions: a name no type knows is never echoed (it may
 /// be a value typed where a name belongs), and cloud keys are refused for hosts that fail the
 /// anchored patterns (docs/records.md, "Cloud records on other hosts").
-pub fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
+pub(crate) fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
     let unknown = record
         .credentials
         .names()
@@ -48,7 +48,7 @@ pub fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
 
 /// AWS keys only for ECR hosts, Google credentials only for Google hosts, an Azure service
 /// principal only for ACR hosts (docs/records.md, "Cloud records on other hosts").
-pub fn check_cloud_host(record: &Record) -> Result<(), Failure> {
+pub(crate) fn check_cloud_host(record: &Record) -> Result<(), Failure> {
     let host = record.registry.hostname();
     match record.kind {
         CredentialType::Aws if hosts::ecr_host(host).is_none() && !hosts::is_ecr_public(host) => {
@@ -70,7 +70,7 @@ pub fn check_cloud_host(record: &Record) -> Result<(), Failure> {
 }
 
 /// Empty values are dropped (beta9's records carry empty optional fields); returns their names.
-pub fn drop_empty(creds: Credentials) -> (Credentials, Vec<String>) {
+pub(crate) fn drop_empty(creds: Credentials) -> (Credentials, Vec<String>) {
     let mut kept = Credentials::new();
     let mut dropped = Vec::new();
     for (name, value) in creds.iter() {
@@ -89,7 +89,7 @@ pub fn drop_empty(creds: Credentials) -> (Credentials, Vec<String>) {
 /// some other machine is useless). No message ever quotes the value or the file. Google's
 /// endpoints in an `external_account` file are checked against their pins (docs/google.md,
 /// "Pinned endpoints"), with the operator's stand-in origin from `env`.
-pub fn inline_google_key(
+pub(crate) fn inline_google_key(
     creds: Credentials,
     read_paths: bool,
     env: &Env,
@@ -180,7 +180,7 @@ fn check_key_json(bytes: &[u8], name: &str, keys: &KeyCheck) -> Result<(), Failu
 }
 
 /// Reads one credential variable for `add`, with errors that say what to do.
-pub fn env_value(env: &Env, name: &str) -> Result<SecretString, Failure> {
+pub(crate) fn env_value(env: &Env, name: &str) -> Result<SecretString, Failure> {
     match env.credential(name) {
         None if env.credential_unreadable(name) => Err(Failure::user(format!(
             "{name} is set but is not valid UTF-8 text; export it again"
@@ -198,7 +198,7 @@ pub fn env_value(env: &Env, name: &str) -> Result<SecretString, Failure> {
 /// REF when it names an image (`ghcr.io/org/app:1`, `nginx`) rather than only its registry
 /// (`ghcr.io`, `docker.io`, `https://index.docker.io/v1/`): `add REF --verify` then checks a pull
 /// of it.
-pub fn image_of<'a>(reference: &'a str, registry: &Registry) -> Option<&'a str> {
+pub(crate) fn image_of<'a>(reference: &'a str, registry: &Registry) -> Option<&'a str> {
     let names_repository = crate::registry::repository(reference).is_some();
     let only_registry = Registry::from_server_url(reference).is_ok_and(|r| r == *registry);
     (names_repository && !only_registry).then_some(reference)
@@ -206,7 +206,7 @@ pub fn image_of<'a>(reference: &'a str, registry: &Registry) -> Option<&'a str> 
 
 /// `--verify`: the record checked against its registry before it is stored (docs/clients.md,
 /// "Verifying before storing"); the error is the one line naming what the registry said.
-pub fn verify(
+pub(crate) fn verify(
     ctx: &Context,
     record: &Record,
     image: Option<&str>,
@@ -219,8 +219,8 @@ pub fn verify(
 /// After `add`/`import`: one line when no client family's config on this machine routes the
 /// entry's registry to this helper (the entry is stored, but no pull asks for it), with the
 /// command that routes it. Reads config files only.
-pub fn unrouted_note(ctx: &Context, registry: &Registry) -> Option<String> {
-    if crate::client_config::routed_here(&ctx.env, registry) {
+pub(crate) fn unrouted_note(ctx: &Context, registry: &Registry) -> Option<String> {
+    if crate::clients::config::routed_here(&ctx.env, registry) {
         return None;
     }
     let host = if registry.is_docker_hub() {

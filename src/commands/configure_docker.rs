@@ -14,7 +14,7 @@ use super::diff;
 use super::jsonfile::{self, Document, FileMeta};
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
-use crate::client_config::{self as cc, Member, PrimarySource, HELPER};
+use crate::clients::config::{self as cc, Member, PrimarySource, HELPER};
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::NewLogin;
@@ -30,15 +30,16 @@ use std::path::{Path, PathBuf};
 /// A client config is small; refuse to slurp anything huge.
 const CONFIG_LIMIT: usize = cc::CONFIG_LIMIT as usize;
 
-pub const ABOUT: &str = "Route registries to this helper in docker's and containers' configs";
-pub const EXAMPLES: &str = "\
+pub(crate) const ABOUT: &str =
+    "Route registries to this helper in docker's and containers' configs";
+pub(crate) const EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 configure-docker --dry-run          # every stored registry, show the diff
   docker-credential-beta9 configure-docker ghcr.io nvcr.io --containers
   docker-credential-beta9 configure-docker --containers --migrate   # and move plaintext logins";
 
 #[derive(clap::Args)]
-pub struct ConfigureArgs {
+pub(crate) struct ConfigureArgs {
     /// Registries to route to this helper (default: every registry in the store)
     #[arg(value_name = "REGISTRY")]
     pub registries: Vec<String>,
@@ -95,7 +96,7 @@ impl File {
     }
 }
 
-pub fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
+pub(crate) fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
     let env = &ctx.env;
     let docker_path = match &args.config {
         Some(p) => p.clone(),

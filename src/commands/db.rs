@@ -5,25 +5,25 @@ use super::outcome::CmdResult;
 use crate::actions::schema;
 use crate::output::Output;
 
-pub const ABOUT: &str = "The shared PostgreSQL store (BETA9_STORE_URL): print its schema";
-pub const EXAMPLES: &str = "\
+pub(crate) const ABOUT: &str = "The shared PostgreSQL store (BETA9_STORE_URL): print its schema";
+pub(crate) const EXAMPLES: &str = "\
 Example (a DBA creates the tables once, then grants the helper's role):
   docker-credential-beta9 db schema | psql \"$ADMIN_URL\"";
-pub const SCHEMA_ABOUT: &str = "Print the SQL that creates the shared store's tables";
+pub(crate) const SCHEMA_ABOUT: &str = "Print the SQL that creates the shared store's tables";
 
 #[derive(clap::Args)]
-pub struct DbArgs {
+pub(crate) struct DbArgs {
     #[command(subcommand)]
     pub command: DbCommand,
 }
 
 #[derive(clap::Subcommand)]
-pub enum DbCommand {
+pub(crate) enum DbCommand {
     #[command(about = SCHEMA_ABOUT, after_help = EXAMPLES)]
     Schema,
 }
 
-pub fn run(args: &DbArgs) -> CmdResult {
+pub(crate) fn run(args: &DbArgs) -> CmdResult {
     match args.command {
         DbCommand::Schema => {
             let mut out = Output::default();

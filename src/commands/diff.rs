@@ -33,12 +33,12 @@ enum Op {
 }
 
 /// [`unified`] of both documents with every secret-bearing value masked (see [`mask_document`]).
-pub fn unified_masked(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+pub(crate) fn unified_masked(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     unified(&mask_document(old), &mask_document(new), old_name, new_name)
 }
 
 /// `--- old_name` / `+++ new_name` and `@@` hunks with three lines of context; empty if equal.
-pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+pub(crate) fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     if a == b {
@@ -140,7 +140,7 @@ fn edit_script<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<(Op, &'a str)> {
 /// `proxies` values that carry user info, and any member whose decoded name is a secret's
 /// (`auth`, `password`, `identitytoken`, `registrytoken`, `token`, ...), wherever it sits and
 /// whatever its type. Text that is not JSON is not shown at all.
-pub fn mask_document(text: &str) -> String {
+pub(crate) fn mask_document(text: &str) -> String {
     if text.trim().is_empty() {
         return text.to_string();
     }

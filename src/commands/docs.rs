@@ -4,34 +4,34 @@ use super::outcome::{CmdResult, Failure};
 use crate::output::Output;
 use crate::protocol::NAME;
 
-pub const COMPLETIONS_ABOUT: &str = "Print a shell completion script";
-pub const COMPLETIONS_EXAMPLES: &str = "\
+pub(crate) const COMPLETIONS_ABOUT: &str = "Print a shell completion script";
+pub(crate) const COMPLETIONS_EXAMPLES: &str = "\
 Example:
   mkdir -p ~/.local/share/bash-completion/completions
   docker-credential-beta9 completions bash \\
     > ~/.local/share/bash-completion/completions/docker-credential-beta9";
-pub const MAN_ABOUT: &str = "Print the man page (roff) on stdout";
-pub const MAN_EXAMPLES: &str = "\
+pub(crate) const MAN_ABOUT: &str = "Print the man page (roff) on stdout";
+pub(crate) const MAN_EXAMPLES: &str = "\
 Example:
   docker-credential-beta9 man > ~/.local/share/man/man1/docker-credential-beta9.1";
 
 #[derive(clap::Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: clap_complete::Shell,
 }
 
 #[derive(clap::Args)]
-pub struct ManArgs {}
+pub(crate) struct ManArgs {}
 
-pub fn completions(args: &CompletionsArgs, mut cmd: clap::Command) -> CmdResult {
+pub(crate) fn completions(args: &CompletionsArgs, mut cmd: clap::Command) -> CmdResult {
     let mut out = Output::default();
     clap_complete::generate(args.shell, &mut cmd, NAME, &mut out.stdout);
     Ok(out)
 }
 
-pub fn man(_args: &ManArgs, cmd: clap::Command) -> CmdResult {
+pub(crate) fn man(_args: &ManArgs, cmd: clap::Command) -> CmdResult {
     let mut out = Output::default();
     clap_mangen::Man::new(cmd)
         .render(&mut out.stdout)

@@ -2,15 +2,15 @@
 //! naming the first failing step and what to do (or one JSON object). Exit 1 when a step failed.
 
 use super::outcome::CmdResult;
-use crate::client_config::Family;
+use crate::clients::config::Family;
 use crate::context::Context;
 use crate::doctor::{self, Mark, Report, Step};
 use crate::error::printable;
 use crate::output::{Output, Status};
 use crate::rfc3339;
 
-pub const ABOUT: &str = "Check every step a pull needs: routing, entry, login, registry";
-pub const EXAMPLES: &str = "\
+pub(crate) const ABOUT: &str = "Check every step a pull needs: routing, entry, login, registry";
+pub(crate) const EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 doctor ghcr.io/org/app:1
   docker-credential-beta9 doctor localhost:5000/team/app --plain-http --json
@@ -18,7 +18,7 @@ Examples:
   docker-credential-beta9 doctor ghcr.io/org/app:1 --client containers";
 
 #[derive(clap::Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// The image a client would pull (Docker Hub short names, host:port/..., @sha256:... digests)
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -39,7 +39,7 @@ pub struct DoctorArgs {
 
 /// `--client`: the client families of docs/clients.md, "The client families".
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum ClientArg {
+pub(crate) enum ClientArg {
     Docker,
     Containers,
     Ggcr,
@@ -60,7 +60,7 @@ impl ClientArg {
 /// Runs doctor. Lines: each step goes to `progress` as soon as it is final (a registry that never
 /// answers holds only the live steps back), and the returned output has the rest and the result
 /// line; together they are [`text`] of the report. `--json`: one object, returned whole.
-pub fn run(ctx: &Context, args: &DoctorArgs, progress: &mut dyn FnMut(Output)) -> CmdResult {
+pub(crate) fn run(ctx: &Context, args: &DoctorArgs, progress: &mut dyn FnMut(Output)) -> CmdResult {
     let opts = doctor::Options {
         plain_http: args.plain_http,
         no_network: args.no_network,
@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs, progress: &mut dyn FnMut(Output)) -
 }
 
 /// The result line: the first failure and its fix, or what works.
-pub fn result_line(r: &Report) -> String {
+pub(crate) fn result_line(r: &Report) -> String {
     match r.first_failure() {
         Some(f) => format!(
             "FAIL at {}: {}{}",
@@ -152,15 +152,8 @@ fn lines(steps: &[Step], failed: &mut bool) -> Vec<String> {
         .collect()
 }
 
-/// One line per step, then `result: …`.
-pub fn text(r: &Report) -> String {
-    let mut lines = lines(&r.steps, &mut false);
-    lines.push(format!("result: {}", result_line(r)));
-    lines.join("\n")
-}
-
 /// `{"image", "registry", "repository", "reference", "ok", "entry", "steps", "result"}`.
-pub fn json(r: &Report) -> serde_json::Value {
+pub(crate) fn json(r: &Report) -> serde_json::Value {
     use serde_json::json;
     let entry = r.entry.as_ref().map(|e| {
         json!({

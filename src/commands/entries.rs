@@ -16,27 +16,29 @@ use std::io::Write as _;
 const FORCE_HINT: &str = "to delete it unread: remove --force";
 
 /// What `show` prints instead of every value: fixed width, so not even the length leaks.
-pub const MASK: &str = "********";
+pub(crate) const MASK: &str = "********";
 
-pub const REMOVE_ABOUT: &str =
+pub(crate) const REMOVE_ABOUT: &str =
     "Delete the stored credentials for a registry (exit 0 if there were none)";
-pub const REMOVE_EXAMPLES: &str = "Example:\n  docker-credential-beta9 remove ghcr.io";
-pub const LS_ABOUT: &str = "List stored registries: type, secret name, updated, token; no values";
-pub const LS_EXAMPLES: &str = "Example:\n  docker-credential-beta9 --workspace ci ls --json";
-pub const SHOW_ABOUT: &str = "Show one registry's record with every value masked";
-pub const SHOW_EXAMPLES: &str =
+pub(crate) const REMOVE_EXAMPLES: &str = "Example:\n  docker-credential-beta9 remove ghcr.io";
+pub(crate) const LS_ABOUT: &str =
+    "List stored registries: type, secret name, updated, token; no values";
+pub(crate) const LS_EXAMPLES: &str = "Example:\n  docker-credential-beta9 --workspace ci ls --json";
+pub(crate) const SHOW_ABOUT: &str = "Show one registry's record with every value masked";
+pub(crate) const SHOW_EXAMPLES: &str =
     "Example:\n  docker-credential-beta9 show nvcr.io/nvidia/pytorch:24.01";
-pub const EXPORT_ABOUT: &str =
+pub(crate) const EXPORT_ABOUT: &str =
     "Print a record as version-1 JSON WITH SECRETS (only this and `get` print them)";
-pub const EXPORT_EXAMPLES: &str = "Example (copy a record to another machine or workspace):\n  \
+pub(crate) const EXPORT_EXAMPLES: &str =
+    "Example (copy a record to another machine or workspace):\n  \
 docker-credential-beta9 export ghcr.io | ssh builder docker-credential-beta9 import";
-pub const SECRET_NAME_ABOUT: &str =
+pub(crate) const SECRET_NAME_ABOUT: &str =
     "Print the secret name (oci-creds-<16 hex>) of a registry's record";
-pub const SECRET_NAME_EXAMPLES: &str =
+pub(crate) const SECRET_NAME_EXAMPLES: &str =
     "Example:\n  docker-credential-beta9 secret-name ghcr.io/org/app:1   # oci-creds-0fd460f0568e29c1";
 
 #[derive(clap::Args)]
-pub struct RemoveArgs {
+pub(crate) struct RemoveArgs {
     /// Registry host or image reference
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -46,14 +48,14 @@ pub struct RemoveArgs {
 }
 
 #[derive(clap::Args)]
-pub struct LsArgs {
+pub(crate) struct LsArgs {
     /// One JSON array instead of a table
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(clap::Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// Registry host or image reference
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -63,14 +65,14 @@ pub struct ShowArgs {
 }
 
 #[derive(clap::Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Registry host or image reference
     #[arg(value_name = "REF")]
     pub reference: String,
 }
 
 #[derive(clap::Args)]
-pub struct SecretNameArgs {
+pub(crate) struct SecretNameArgs {
     /// Registry host or image reference
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -86,7 +88,7 @@ fn not_stored(ctx: &Context, reference: &str) -> String {
     )
 }
 
-pub fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
+pub(crate) fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
     // Without --force an unreadable entry stays (a wrong key must never cost data); with it, the
     // operator has decided: the entry the REF names goes, unread.
     let removed = actions::remove(ctx, &args.reference, args.force).map_err(|e| {
@@ -114,7 +116,7 @@ pub fn remove(ctx: &Context, args: &RemoveArgs) -> CmdResult {
     Ok(Output::default().note(note))
 }
 
-pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
+pub(crate) fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
     let mut entries = actions::entries(ctx)?;
     entries.sort_by(|a, b| a.record.registry.cmp(&b.record.registry));
     let mut out = Output::default();
@@ -168,7 +170,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> CmdResult {
     Ok(out)
 }
 
-pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
+pub(crate) fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     let Some(entry) = actions::lookup(ctx, &args.reference)? else {
         return Err(Failure::user(not_stored(ctx, &args.reference)));
     };
@@ -256,7 +258,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> CmdResult {
     Ok(out)
 }
 
-pub fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
+pub(crate) fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
     let Some(entry) = actions::lookup(ctx, &args.reference)? else {
         return Err(Failure::user(not_stored(ctx, &args.reference)));
     };
@@ -278,7 +280,7 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> CmdResult {
 }
 
 /// No store access: the name is a function of the registry alone.
-pub fn secret_name(args: &SecretNameArgs) -> CmdResult {
+pub(crate) fn secret_name(args: &SecretNameArgs) -> CmdResult {
     Ok(Output::line(
         actions::registry_arg(&args.reference)?
             .secret_name()

@@ -27,9 +27,9 @@ use serde::Deserialize;
 use std::io::{Read, Write as _};
 use std::path::PathBuf;
 
-pub const ABOUT: &str =
+pub(crate) const ABOUT: &str =
     "Store a record from stdin (v1, beta9, ImageCredentials, NAME map, user:pass)";
-pub const EXAMPLES: &str = "\
+pub(crate) const EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 export ghcr.io | docker-credential-beta9 --workspace ci import
   printf '%s' \"$IMAGE_CREDENTIALS\" | docker-credential-beta9 import
@@ -44,7 +44,7 @@ Kept in step from a timer (adds, replaces, removes only what it imported):
     --beta9-workspace 6f1d0c9e-... --beta9-password-file /run/secrets/db --sync";
 
 #[derive(clap::Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The registry, for input that names none (NAME map, user:pass); must match one that does.
     /// A registry name: `myregistry` is that host, not Docker Hub
     #[arg(long, value_name = "REGISTRY", conflicts_with = "from_beta9")]
@@ -98,7 +98,7 @@ struct Shape {
     wrapped: Option<SecretString>,
 }
 
-pub fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult {
+pub(crate) fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> CmdResult {
     if let Some(url) = &args.from_beta9 {
         return from_beta9(ctx, args, url);
     }

@@ -4,10 +4,10 @@
 //! we do not touch is written back byte for byte, in its place, with its formatting (docker
 //! itself writes tab-indented JSON; a serde_json `Value` would sort keys and reindent). Only
 //! `credHelpers` is re-rendered, and only when it changes. Which members are `credHelpers` and
-//! `auths` is decided by `client_config::Member`, Go's rules, the same reader doctor uses
+//! `auths` is decided by `clients::config::Member`, Go's rules, the same reader doctor uses
 //! (docs/clients.md, "Key rules of config.json").
 
-use crate::client_config::{self as cc, Member, SECRET_FIELDS};
+use crate::clients::config::{self as cc, Member, SECRET_FIELDS};
 use crate::fsutil;
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-pub struct Document {
+pub(crate) struct Document {
     members: Vec<(String, Box<RawValue>)>,
     indent: String,
     trailing_newline: bool,
@@ -73,7 +73,7 @@ impl<'de> Deserialize<'de> for Helpers {
 impl Document {
     /// Parses a config file's text. Empty text is an empty object (docker treats it so). Errors
     /// give a position only: the file may hold `auths` secrets.
-    pub fn parse(text: &str) -> Result<Document, String> {
+    pub(crate) fn parse(text: &str) -> Result<Document, String> {
         if text.trim().is_empty() {
             return Ok(Document {
                 members: Vec::new(),
@@ -126,7 +126,7 @@ impl Document {
 
     /// The `credHelpers` entries as docker reads them: every member Go takes for `credHelpers`
     /// (any case), merged.
-    pub fn cred_helpers(&self) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn cred_helpers(&self) -> Result<Vec<(String, String)>, String> {
         self.merged(
             Member::CredHelpers,
             |raw| {
@@ -139,7 +139,7 @@ impl Document {
     }
 
     /// Replaces (or appends) `credHelpers`.
-    pub fn set_cred_helpers(&mut self, helpers: &[(String, String)]) -> Result<(), String> {
+    pub(crate) fn set_cred_helpers(&mut self, helpers: &[(String, String)]) -> Result<(), String> {
         let entries: Vec<(String, String)> =
             helpers.iter().map(|(k, v)| (k.clone(), quote(v))).collect();
         self.set_object(Member::CredHelpers, &entries)
@@ -147,7 +147,7 @@ impl Document {
 
     /// Is `field` in at most one member, spelled as docker writes it? Otherwise Go and docker-py
     /// read different things (docker-py reads only that spelling).
-    pub fn is_canonical(&self, field: Member) -> bool {
+    pub(crate) fn is_canonical(&self, field: Member) -> bool {
         match self.members_of(field).as_slice() {
             [] => true,
             [i] => self.members[*i].0 == field.name(),
@@ -187,7 +187,7 @@ impl Document {
 
     /// The `auths` entries (key, entry JSON) as docker reads them, merged like `credHelpers`;
     /// empty when there is none.
-    pub fn auths(&self) -> Result<Vec<(String, Box<RawValue>)>, String> {
+    pub(crate) fn auths(&self) -> Result<Vec<(String, Box<RawValue>)>, String> {
         self.merged(
             Member::Auths,
             |raw| {
@@ -200,7 +200,7 @@ impl Document {
     }
 
     /// Replaces `auths` with these entries (each kept byte for byte).
-    pub fn set_auths(&mut self, entries: &[(String, Box<RawValue>)]) -> Result<(), String> {
+    pub(crate) fn set_auths(&mut self, entries: &[(String, Box<RawValue>)]) -> Result<(), String> {
         let entries: Vec<(String, String)> = entries
             .iter()
             .map(|(k, v)| (k.clone(), v.get().to_string()))
@@ -210,7 +210,7 @@ impl Document {
 
     /// A copy for the `.bak`: every `auths` entry without its secret members (a backup must
     /// never hold a plaintext credential; the file itself, or the store, keeps it).
-    pub fn without_auth_secrets(&self) -> Result<Document, String> {
+    pub(crate) fn without_auth_secrets(&self) -> Result<Document, String> {
         let mut out = Document {
             members: self.members.clone(),
             indent: self.indent.clone(),
@@ -244,7 +244,7 @@ impl Document {
     }
 
     /// The file text: untouched members verbatim, in their order.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let i = &self.indent;
         let mut out = String::from("{");
         for (n, (k, v)) in self.members.iter().enumerate() {
@@ -264,7 +264,7 @@ fn quote(s: &str) -> String {
 }
 
 /// A plaintext login found in an `auths` entry, ready for the store.
-pub struct PlainLogin {
+pub(crate) struct PlainLogin {
     pub username: String,
     pub secret: SecretString,
 }
@@ -279,7 +279,7 @@ impl fmt::Debug for PlainLogin {
 /// `identitytoken` wins (kept as docker's helpers keep it, username `<token>`); else `auth`
 /// (base64 of `user:password`); else `username` and `password`. `Ok(None)`: no secret in it.
 /// Errors say what is wrong, never a value.
-pub fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, String> {
+pub(crate) fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, String> {
     let fields: EntryFields = serde_json::from_str(entry.get())
         .map_err(|_| "the entry is not an object of strings".to_string())?;
     let non_empty = |v: &Option<SecretString>| {
@@ -375,7 +375,7 @@ impl<'de> Deserialize<'de> for EntryFields {
 
 /// What is kept of a client file that is rewritten: its mode, owner and group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileMeta {
+pub(crate) struct FileMeta {
     pub mode: u32,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -386,7 +386,7 @@ pub struct FileMeta {
 /// read: no link followed, a FIFO or device never waited on, a directory refused; and a file with
 /// more than one hard link is refused, since replacing it would leave the other names with the old
 /// content.
-pub fn read_client_file(
+pub(crate) fn read_client_file(
     path: &Path,
     limit: usize,
 ) -> Result<Option<(SecretBuf, FileMeta)>, String> {
@@ -441,7 +441,7 @@ pub fn read_client_file(
 
 /// The mode and owner a new client file gets: 0600, and (when root writes it) the owner of the
 /// directory it goes in, so a user's own client can read it.
-pub fn new_file_meta(dir: &Path) -> FileMeta {
+pub(crate) fn new_file_meta(dir: &Path) -> FileMeta {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -472,7 +472,7 @@ pub fn new_file_meta(dir: &Path) -> FileMeta {
 }
 
 /// Creates `dir` (0700, every missing level) and gives what it created to `meta`'s owner.
-pub fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
+pub(crate) fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
     let missing: Vec<PathBuf> = dir
         .ancestors()
         .take_while(|d| std::fs::symlink_metadata(d).is_err())
@@ -496,7 +496,7 @@ pub fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
 /// Replaces `dir/name` atomically with `bytes`: a temp file in the same directory, created 0600,
 /// given `meta`'s mode, owner and group before a byte is written, fsynced, renamed over the old
 /// file. If the owner or group cannot be kept, nothing is replaced.
-pub fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), String> {
+pub(crate) fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), String> {
     replace_with(dir, name, bytes, meta, |tmp, target, _| {
         std::fs::rename(tmp, target).map(|()| true)
     })
@@ -506,7 +506,7 @@ pub fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<
 /// [`replace`], but only while `dir/name` still holds `expected` (`None`: no file), so a login
 /// another program wrote since it was read is never overwritten (docs/clients.md, "Concurrent
 /// writers"). `Ok(false)`: it changed, nothing was replaced; read it again and redo the edit.
-pub fn replace_if_unchanged(
+pub(crate) fn replace_if_unchanged(
     dir: &Path,
     name: &str,
     bytes: &[u8],

@@ -3,16 +3,16 @@
 
 use super::kubelet_install;
 use super::outcome::{read_stdin, CmdResult};
+use crate::actions::kubelet;
 use crate::context::Context;
-use crate::kubelet;
 use crate::output::Output;
 use std::io::Read;
 
-pub const ABOUT: &str =
+pub(crate) const ABOUT: &str =
     "Kubelet image credential provider: CredentialProviderRequest in, Response out";
 /// The packaged example config itself, so `--help` and packaging/ cannot differ (a test checks
 /// its `matchImages` against [`kubelet::MATCH_IMAGES`]).
-pub const EXAMPLES: &str = concat!(
+pub(crate) const EXAMPLES: &str = concat!(
     "Example config (packaging/credential-provider-config.yaml.example):\n",
     include_str!("../../packaging/credential-provider-config.yaml.example"),
     "By hand (paste as is):
@@ -22,19 +22,19 @@ pub const EXAMPLES: &str = concat!(
 );
 
 #[derive(clap::Args)]
-pub struct KubeletArgs {
+pub(crate) struct KubeletArgs {
     /// Without one, answers a request on stdin (what the kubelet runs)
     #[command(subcommand)]
     pub action: Option<KubeletAction>,
 }
 
 #[derive(clap::Subcommand)]
-pub enum KubeletAction {
+pub(crate) enum KubeletAction {
     #[command(about = kubelet_install::ABOUT, after_help = kubelet_install::EXAMPLES)]
     Install(kubelet_install::InstallArgs),
 }
 
-pub fn run(ctx: &Context, _args: &KubeletArgs, stdin: &mut dyn Read) -> CmdResult {
+pub(crate) fn run(ctx: &Context, _args: &KubeletArgs, stdin: &mut dyn Read) -> CmdResult {
     let input = read_stdin(stdin)?;
     let answer = kubelet::answer(ctx, input.as_slice())?;
     Ok(Output {

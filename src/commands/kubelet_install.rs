@@ -6,9 +6,9 @@
 use super::diff;
 use super::jsonfile;
 use super::outcome::{CmdResult, Failure};
+use crate::actions::kubelet;
 use crate::env;
 use crate::fsutil;
-use crate::kubelet;
 use crate::output::Output;
 use crate::protocol::NAME;
 use crate::provider_config::{self, EnvVar, Provider};
@@ -16,9 +16,9 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub const ABOUT: &str =
+pub(crate) const ABOUT: &str =
     "Install the kubelet plugin on this node: copy the binary, add our provider to the config";
-pub const EXAMPLES: &str = "\
+pub(crate) const EXAMPLES: &str = "\
 Examples (as root on a node; the kubelet must run with the two flags below, docs/kubelet.md):
   docker-credential-beta9 kubelet install \\
     --bin-dir /usr/libexec/kubernetes/kubelet-plugins/credential-provider/exec \\
@@ -36,7 +36,7 @@ const CONFIG_LIMIT: usize = 1 << 20;
 const MASK: &str = "<masked>";
 
 #[derive(clap::Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     /// Directory the kubelet's --image-credential-provider-bin-dir names
     #[arg(long, value_name = "DIR")]
     pub bin_dir: PathBuf,
@@ -69,7 +69,7 @@ fn text_path(p: &Path, flag: &str) -> Result<String, Failure> {
 }
 
 /// Our provider entry for these flags.
-pub fn provider(args: &InstallArgs) -> Result<Provider, Failure> {
+pub(crate) fn provider(args: &InstallArgs) -> Result<Provider, Failure> {
     let mut env = Vec::new();
     if let Some(d) = &args.store_dir {
         env.push(EnvVar {
@@ -96,7 +96,7 @@ pub fn provider(args: &InstallArgs) -> Result<Provider, Failure> {
     })
 }
 
-pub fn run(args: &InstallArgs) -> CmdResult {
+pub(crate) fn run(args: &InstallArgs) -> CmdResult {
     let p = provider(args)?;
     let mut out = Output::default();
     let verb = |done: &str, would: &str| if args.dry_run { would } else { done }.to_string();

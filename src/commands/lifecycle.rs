@@ -9,15 +9,16 @@ use crate::error::printable;
 use crate::output::Output;
 use crate::rfc3339;
 
-pub const PRUNE_ABOUT: &str = "Delete expired or unused entries and the tokens cached for them";
-pub const PRUNE_EXAMPLES: &str = "\
+pub(crate) const PRUNE_ABOUT: &str =
+    "Delete expired or unused entries and the tokens cached for them";
+pub(crate) const PRUNE_EXAMPLES: &str = "\
 Examples:
   docker-credential-beta9 prune --dry-run
   docker-credential-beta9 prune --all-workspaces
   docker-credential-beta9 prune --unused-for 30d --dry-run";
 
 #[derive(clap::Args)]
-pub struct PruneArgs {
+pub(crate) struct PruneArgs {
     /// Print what would be deleted and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -32,7 +33,7 @@ pub struct PruneArgs {
 /// `prune`: the current workspace (`--workspace`, `BETA9_WORKSPACE`, else `default`), or every
 /// workspace with `--all-workspaces`. Stdout has one line per entry: registry, secret name,
 /// workspace and why, tab-separated.
-pub fn prune(
+pub(crate) fn prune(
     env: Env,
     workspace: Option<&str>,
     args: &PruneArgs,
@@ -108,7 +109,7 @@ pub fn prune(
 
 /// `--expires-in`: a positive number with a unit, `90s`, `15m`, `2h`, `7d`, in the grammar of the
 /// shared store's duration settings; a bare number (seconds or minutes?) is refused as ambiguous.
-pub fn duration_arg(s: &str) -> Result<u64, String> {
+pub(crate) fn duration_arg(s: &str) -> Result<u64, String> {
     let with_unit = s.trim_end().ends_with(['s', 'm', 'h', 'd']);
     match crate::duration::parse_duration(s).map(crate::duration::whole_seconds) {
         Some(secs) if with_unit && secs > 0 => Ok(secs),

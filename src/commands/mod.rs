@@ -14,24 +14,24 @@ use crate::protocol::NAME;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Read;
 
-pub mod add;
-pub mod checks;
-pub mod configure_docker;
-pub mod db;
-pub mod diff;
-pub mod docs;
-pub mod doctor;
-pub mod entries;
-pub mod import;
-pub mod jsonfile;
-pub mod kubelet;
-pub mod kubelet_install;
-pub mod lifecycle;
-pub mod outcome;
-pub mod refresh;
-pub mod rekey;
-pub mod sync;
-pub mod verbs;
+pub(crate) mod add;
+pub(crate) mod checks;
+pub(crate) mod configure_docker;
+pub(crate) mod db;
+pub(crate) mod diff;
+pub(crate) mod docs;
+pub(crate) mod doctor;
+pub(crate) mod entries;
+pub(crate) mod import;
+pub(crate) mod jsonfile;
+pub(crate) mod kubelet;
+pub(crate) mod kubelet_install;
+pub(crate) mod lifecycle;
+pub(crate) mod outcome;
+pub(crate) mod refresh;
+pub(crate) mod rekey;
+pub(crate) mod sync;
+pub(crate) mod verbs;
 
 use outcome::{CmdResult, Failure};
 
@@ -58,14 +58,14 @@ const SUBCOMMANDS: &[&str] = &[
 
 /// Does `cli` hand this first argument to [`run`]? Subcommands and the global `--workspace` flag
 /// (`cli` also sends a lone `-h`/`--help`). Anything else stays an unknown action (docs/protocol.md).
-pub fn handles(first: &str) -> bool {
+pub(crate) fn handles(first: &str) -> bool {
     SUBCOMMANDS.contains(&first) || first == "--workspace" || first.starts_with("--workspace=")
 }
 
 /// A stderr line for a person who ran the bare command or mistyped a command: the protocol's own
 /// stdout line and status stay byte-exact (docs/protocol.md), this only adds words. Only known
 /// command names are ever printed, never what was typed.
-pub fn hint(first: Option<&str>) -> Option<String> {
+pub(crate) fn hint(first: Option<&str>) -> Option<String> {
     let Some(typed) = first else {
         return Some(format!(
             "the verbs above are docker's; the commands for people are {} (`docker-credential-beta9 --help`)",
@@ -111,7 +111,7 @@ Example (paste the token at the prompt, then Enter):
     subcommand_required = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Store namespace (default: $BETA9_WORKSPACE, else "default")
     #[arg(long, global = true, value_name = "W")]
     pub workspace: Option<String>,
@@ -120,7 +120,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     #[command(about = add::ABOUT, after_help = add::EXAMPLES)]
     Add(add::AddArgs),
     #[command(about = entries::REMOVE_ABOUT, after_help = entries::REMOVE_EXAMPLES)]
@@ -157,7 +157,7 @@ pub enum Command {
 
 impl Command {
     /// Does this command read stdin? (The edge refuses to wait on a terminal for it.)
-    pub fn reads_stdin(&self) -> bool {
+    pub(crate) fn reads_stdin(&self) -> bool {
         match self {
             Command::Import(a) => a.from_beta9.is_none(),
             Command::Kubelet(a) => a.action.is_none(),
@@ -170,7 +170,7 @@ impl Command {
 /// Runs a parsed command. Tests may call this with their own env and stdin. A command whose
 /// steps take long (`doctor`) hands `progress` its lines as they are ready, before the returned
 /// output, which holds the rest.
-pub fn dispatch(
+pub(crate) fn dispatch(
     cli: Cli,
     env: Env,
     stdin: &mut dyn Read,
@@ -182,7 +182,7 @@ pub fn dispatch(
 }
 
 /// A command's result as the one [`Output`] the edge prints.
-pub fn finish(result: CmdResult, mut notes: Vec<String>) -> Output {
+pub(crate) fn finish(result: CmdResult, mut notes: Vec<String>) -> Output {
     match result {
         Ok(mut out) => {
             notes.append(&mut out.notes);
@@ -259,7 +259,7 @@ fn with_ctx(
 
 /// A clap usage error in words that never repeat a value typed on the command line: only names
 /// the parser itself defines (`--type <TYPE>`, `<REF>`, the possible values) are shown.
-pub fn usage_error(e: &clap::Error) -> String {
+pub(crate) fn usage_error(e: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let defined = |kind: ContextKind| -> Option<String> {
         match e.get(kind)? {

@@ -9,18 +9,18 @@ use crate::secret::SecretBuf;
 use std::io::Read;
 
 /// Stdin cap for `add --json` and `import`: the protocol's cap (a record is far smaller).
-pub const STDIN_LIMIT: usize = protocol::STDIN_LIMIT;
+pub(crate) const STDIN_LIMIT: usize = protocol::STDIN_LIMIT;
 
 /// Why a command failed. `User` is something the caller can fix (exit 1); `Internal` is the
 /// store, the key or the machine (exit 2). Messages are one line and never hold a secret value.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     User(String),
     Internal(String),
 }
 
 impl Failure {
-    pub fn user(msg: impl Into<String>) -> Failure {
+    pub(crate) fn user(msg: impl Into<String>) -> Failure {
         Failure::User(msg.into())
     }
 }
@@ -40,10 +40,10 @@ impl From<Error> for Failure {
     }
 }
 
-pub type CmdResult = Result<Output, Failure>;
+pub(crate) type CmdResult = Result<Output, Failure>;
 
 /// Reads stdin to EOF into a zeroizing buffer, capped at [`STDIN_LIMIT`].
-pub fn read_stdin(stdin: &mut dyn Read) -> Result<SecretBuf, Failure> {
+pub(crate) fn read_stdin(stdin: &mut dyn Read) -> Result<SecretBuf, Failure> {
     let mut r = stdin;
     SecretBuf::read_capped(&mut r, STDIN_LIMIT)
         .map_err(|e| Failure::user(format!("cannot read stdin: {e}")))?

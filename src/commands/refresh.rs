@@ -16,9 +16,9 @@ use crate::output::{Output, Status};
 use crate::rfc3339;
 use std::time::Duration;
 
-pub const ABOUT: &str =
+pub(crate) const ABOUT: &str =
     "Refresh the ECR and Google tokens that are due, so the next get needs no mint";
-pub const EXAMPLES: &str = "\
+pub(crate) const EXAMPLES: &str = "\
 Examples:
 Once (a systemd timer, a cron job), every workspace:
   docker-credential-beta9 refresh
@@ -28,7 +28,7 @@ As a sidecar: every 2 minutes plus up to 30 s, until SIGTERM:
   docker-credential-beta9 refresh --every 2m --jitter 30s";
 
 #[derive(clap::Args)]
-pub struct RefreshArgs {
+pub(crate) struct RefreshArgs {
     /// Repeat every DURATION (seconds, or with s, m, h, d: 2m) until SIGTERM or SIGINT
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub every: Option<u64>,
@@ -46,14 +46,14 @@ fn duration(raw: &str) -> Result<u64, String> {
 }
 
 /// One pass (no `--every`).
-pub fn run(env: &Env, workspace: Option<&str>) -> CmdResult {
+pub(crate) fn run(env: &Env, workspace: Option<&str>) -> CmdResult {
     pass(env, workspace, &mut || false)
 }
 
 /// `--every`: a pass, its output handed to `emit`, then a wait of `every` plus up to `jitter`
 /// seconds, until `wait` reports a signal (it is also asked, with a zero duration, between
 /// entries). A failed pass does not end the loop. What is left to print at the end.
-pub fn every(
+pub(crate) fn every(
     env: &Env,
     workspace: Option<&str>,
     args: &RefreshArgs,

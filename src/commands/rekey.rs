@@ -7,8 +7,9 @@ use crate::env::Env;
 use crate::output::Output;
 use std::path::PathBuf;
 
-pub const ABOUT: &str = "Rotate the master key and re-encrypt every entry of every workspace";
-pub const EXAMPLES: &str = "\
+pub(crate) const ABOUT: &str =
+    "Rotate the master key and re-encrypt every entry of every workspace";
+pub(crate) const EXAMPLES: &str = "\
 Examples:
 Generated key file or OS keyring (rotated in place):
   docker-credential-beta9 rekey
@@ -18,13 +19,13 @@ Your own key file (BETA9_CREDENTIALS_KEY_FILE); afterwards point the variable at
 Interrupted? Run the same command again: every entry stays readable meanwhile.";
 
 #[derive(clap::Args)]
-pub struct RekeyArgs {
+pub(crate) struct RekeyArgs {
     /// The new key (64 hex characters or 32 raw bytes) when BETA9_CREDENTIALS_KEY_FILE is in use
     #[arg(long, value_name = "PATH")]
     pub new_key_file: Option<PathBuf>,
 }
 
-pub fn run(env: &Env, args: &RekeyArgs) -> CmdResult {
+pub(crate) fn run(env: &Env, args: &RekeyArgs) -> CmdResult {
     let report = rekey::rekey(env, args.new_key_file.as_deref()).map_err(Failure::from)?;
     let mut out = Output::line(format!(
         "rekeyed {} entr{} in {} workspace{} ({} already under the new key)",

@@ -11,7 +11,7 @@ use crate::secret::SecretBuf;
 use std::io::{Read, Write};
 
 /// Runs one protocol verb against `stdin`. Tests call this directly.
-pub fn serve(verb: Verb, env: Env, workspace: Option<&str>, stdin: &mut dyn Read) -> Output {
+pub(crate) fn serve(verb: Verb, env: Env, workspace: Option<&str>, stdin: &mut dyn Read) -> Output {
     let mut notes = Vec::new();
     let result = answer(verb, env, workspace, stdin, &mut notes);
     let (stdout, status) = match result {
@@ -27,7 +27,7 @@ pub fn serve(verb: Verb, env: Env, workspace: Option<&str>, stdin: &mut dyn Read
 }
 
 /// The one stdout line of a failed verb.
-pub fn failure_line(message: &str) -> SecretBuf {
+pub(crate) fn failure_line(message: &str) -> SecretBuf {
     let mut b = SecretBuf::default();
     let _ = writeln!(b, "{message}");
     b

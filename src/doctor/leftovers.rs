@@ -8,7 +8,7 @@
 //! the file, the key and the username, never the password.
 
 use crate::actions::tokens::{self, LoginKind};
-use crate::client_config as cc;
+use crate::clients::config as cc;
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::Login;
@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 const FILE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// One plaintext login found in an `auths` map.
-pub struct Plain {
+pub(crate) struct Plain {
     pub file: PathBuf,
     /// The `auths` key as written (`https://index.docker.io/v1/`, `ghcr.io`).
     pub key: String,
@@ -119,7 +119,7 @@ fn in_file(path: &Path, legacy: bool, registry: &Registry) -> Vec<Plain> {
 /// Every plaintext login for `registry` in the files the client families read: docker's
 /// `config.json` (docker, docker-py, go-containerregistry, and the containers tools) and the
 /// containers tools' auth files, each file once.
-pub fn plaintext_logins(ctx: &Context, registry: &Registry) -> Vec<Plain> {
+pub(crate) fn plaintext_logins(ctx: &Context, registry: &Registry) -> Vec<Plain> {
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     if let Some(p) = cc::docker_config_path(&ctx.env) {
         files.push((p, false));
@@ -136,7 +136,7 @@ pub fn plaintext_logins(ctx: &Context, registry: &Registry) -> Vec<Plain> {
 }
 
 /// What the store answers for the registry key, as a plaintext login compares with it.
-pub enum Stored {
+pub(crate) enum Stored {
     Nothing,
     Login(Login),
     /// A record that mints tokens: a plaintext login never equals it.
@@ -146,7 +146,7 @@ pub enum Stored {
 }
 
 /// What the registry entry answers, without any network (a static record resolves locally).
-pub fn stored(ctx: &Context, registry_entry: Option<&Entry>) -> Stored {
+pub(crate) fn stored(ctx: &Context, registry_entry: Option<&Entry>) -> Stored {
     let Some(e) = registry_entry else {
         return Stored::Nothing;
     };
@@ -167,7 +167,7 @@ fn same(p: &Plain, l: &Login) -> bool {
 /// The `plaintext` step's detail and fix, when some file holds a plaintext login for the
 /// registry that differs from the store's (or the store has none). A copy equal to the stored
 /// login changes nothing a client sends and is left to the routing lines.
-pub fn leftover(
+pub(crate) fn leftover(
     ctx: &Context,
     registry: &Registry,
     stored: &Stored,
@@ -229,7 +229,7 @@ pub fn leftover(
 
 /// The other workspaces of this store that hold an entry under one of `keys` (presence only:
 /// another workspace's entries are sealed with its own key and are not opened).
-pub fn other_workspaces(ctx: &Context, keys: &[&Registry]) -> Vec<String> {
+pub(crate) fn other_workspaces(ctx: &Context, keys: &[&Registry]) -> Vec<String> {
     let backend = ctx.store.backend();
     let Ok(all) = backend.workspaces() else {
         return Vec::new();

@@ -10,9 +10,9 @@ use super::words::{add_command, add_hint, allowance, challenge_words, rate_limit
 use crate::context::Context;
 use crate::error::printable;
 use crate::login::Login;
+use crate::net::url::Url;
 use crate::net::NetError;
 use crate::registry::Registry;
-use crate::url::Url;
 use rustls_pki_types::CertificateDer;
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -802,7 +802,7 @@ mod tests {
 
     use super::*;
     use crate::env::Env;
-    use crate::tls::CertProblem;
+    use crate::net::tls::CertProblem;
     use std::cell::RefCell;
 
     const HOST: &str = "registry.test";

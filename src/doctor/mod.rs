@@ -6,18 +6,18 @@
 //!
 //! Never a secret in a report: usernames may be shown, passwords, tokens and response bodies never.
 
-pub mod leftovers;
+pub(crate) mod leftovers;
 mod live;
 mod model;
-pub mod probe;
+pub(crate) mod probe;
 mod routing;
-pub mod trust;
+pub(crate) mod trust;
 mod verdict;
-pub mod verify;
+pub(crate) mod verify;
 mod words;
 
 use crate::actions;
-use crate::client_config::{self as cc, Family};
+use crate::clients::config::{self as cc, Family};
 use crate::clients::{self, Plan};
 use crate::context::Context;
 use crate::error::printable;
@@ -27,19 +27,19 @@ use crate::registry::{ImageRef, Registry};
 use crate::rfc3339;
 use live::{live, Target};
 use model::{step, Outcome, Progress};
-pub use model::{Cause, EntryInfo, Mark, Options, Reference, Report, Step};
+pub(crate) use model::{Cause, EntryInfo, Mark, Options, Reference, Report, Step};
 use routing::routing;
 use verdict::{nobody_routes, pull_step, Pulls};
 use words::{add_hint, describe_entry, show_command, token_words, ws_flag};
 
 /// Runs every step it can for `image`.
-pub fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
+pub(crate) fn run(ctx: &Context, image: &str, opts: &Options) -> Report {
     run_shown(ctx, image, opts, &mut |_| {})
 }
 
 /// [`run`], giving `shown` each run of steps as soon as they are final; the [`Report`] still
 /// holds every step (the caller prints those it was not yet given).
-pub fn run_shown(
+pub(crate) fn run_shown(
     ctx: &Context,
     image: &str,
     opts: &Options,
@@ -324,7 +324,7 @@ fn skip_rest(report: &mut Report, why: &str) {
 
 /// Registry, repository and tag or digest of an image reference ([`ImageRef`]), each checked
 /// before it goes into a URL path.
-pub fn parse_target(image: &str) -> Result<(Registry, String, Reference), String> {
+pub(crate) fn parse_target(image: &str) -> Result<(Registry, String, Reference), String> {
     let parsed = ImageRef::parse(image).map_err(|e| e.protocol_message())?;
     let Some(repo) = parsed.repository.clone() else {
         return Err(format!(

@@ -2,14 +2,14 @@
 //! live check as the verdict reads it. Plain data and the decisions on it; no I/O, no words beyond
 //! the marks' labels.
 
-use crate::client_config::Family;
+use crate::clients::config::Family;
 use crate::credential_type::CredentialType;
-pub use crate::registry::Reference;
+pub(crate) use crate::registry::Reference;
 use crate::registry::Registry;
 
 /// How a step ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mark {
+pub(crate) enum Mark {
     Ok,
     Fail,
     /// Works, but something is worth fixing; does not fail the run.
@@ -19,7 +19,7 @@ pub enum Mark {
 }
 
 impl Mark {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Mark::Ok => "ok",
             Mark::Fail => "FAIL",
@@ -32,7 +32,7 @@ impl Mark {
 /// One line of the report. `fix` says what to do about a failure or warning; `cause` classifies
 /// a failed live step for callers that act on it (`add`/`import --verify`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     pub name: String,
     pub mark: Mark,
     pub detail: String,
@@ -43,7 +43,7 @@ pub struct Step {
 /// Why a live step failed, in what the registry said: a status and a registry error code (a
 /// fixed vocabulary), never a body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// No answer: connection, TLS, proxy, the time budget.
     Unreachable(String),
     /// The registry or its token endpoint refused the login (`401 UNAUTHORIZED`).
@@ -80,7 +80,7 @@ impl Step {
 
 /// The entry that answers, as far as it may be shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EntryInfo {
+pub(crate) struct EntryInfo {
     /// The key it is stored under (`ghcr.io` or `ghcr.io/org/app`).
     pub key: String,
     /// `repository` or `registry`.
@@ -93,7 +93,7 @@ pub struct EntryInfo {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Talk plain http to the registry (and a plain-http token endpoint).
     pub plain_http: bool,
     /// Stop after the login step: no request to the registry or a token service.
@@ -104,7 +104,7 @@ pub struct Options {
 }
 
 #[derive(Clone, Debug)]
-pub struct Report {
+pub(crate) struct Report {
     pub image: String,
     pub registry: Option<Registry>,
     pub repository: Option<String>,
@@ -115,11 +115,11 @@ pub struct Report {
 
 impl Report {
     /// No step failed.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.first_failure().is_none()
     }
 
-    pub fn first_failure(&self) -> Option<&Step> {
+    pub(crate) fn first_failure(&self) -> Option<&Step> {
         self.steps.iter().find(|s| s.mark == Mark::Fail)
     }
 }

@@ -3,10 +3,10 @@
 //! endpoint for a Bearer challenge, `HEAD` of the manifest. Each request gets what is left of one
 //! time budget. Bodies are never shown; of a token reply only the token is kept (zeroized).
 
+use crate::net::proxy::Proxies;
+use crate::net::url::Url;
 use crate::net::{classify, NetError};
-use crate::proxy::Proxies;
 use crate::timeout::Deadline;
-use crate::url::Url;
 use secrecy::SecretString;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -171,7 +171,7 @@ impl Client {
         // The system's CA store (and the registry's certs.d CAs), loaded only for https, to the
         // registry or the proxy (src/tls.rs).
         if url.starts_with("https://") || route.proxy_is_https() {
-            config = config.tls_config(crate::tls::ureq_config_with(roots));
+            config = config.tls_config(crate::net::tls::ureq_config_with(roots));
         }
         let agent = ureq::Agent::new_with_config(
             config

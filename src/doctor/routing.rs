@@ -3,7 +3,7 @@
 
 use super::model::{step, Mark, Step};
 use super::words::{configure_cmd, not_ours, route_words, shown};
-use crate::client_config::{self as cc, ConfigFile, Family, Route, HELPER};
+use crate::clients::config::{self as cc, ConfigFile, Family, Route, HELPER};
 use crate::context::Context;
 use crate::env::Env;
 use crate::error::printable;

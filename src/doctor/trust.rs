@@ -8,31 +8,31 @@
 //!   `/etc/containers/certs.d/HOST[:PORT]/`, `/etc/docker/certs.d/HOST[:PORT]/`.
 //! - go-containerregistry (crane): the system store only.
 //!
-//! The system store is the one src/tls.rs loads (`SSL_CERT_FILE` / `SSL_CERT_DIR` override it, as
+//! The system store is the one src/net/tls.rs loads (`SSL_CERT_FILE` / `SSL_CERT_DIR` override it, as
 //! they do for Go). The `certs.d` roots are fixed paths; tests stand in for them with a private
 //! mount namespace, never an environment variable.
 
 use crate::env::{self, Env};
 use crate::error::printable;
+use crate::net::tls::CertProblem;
 use crate::net::NetError;
-use crate::tls::CertProblem;
 use rustls_pki_types::CertificateDer;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// docker's per-registry certificate directories (docs/clients.md, "Registry certificates").
-pub const DOCKER_CERTS_D: &str = "/etc/docker/certs.d";
+pub(crate) const DOCKER_CERTS_D: &str = "/etc/docker/certs.d";
 /// The containers tools' system-wide ones.
-pub const CONTAINERS_CERTS_D: &str = "/etc/containers/certs.d";
+pub(crate) const CONTAINERS_CERTS_D: &str = "/etc/containers/certs.d";
 /// The containers tools' per-user ones, under `$HOME`.
-pub const CONTAINERS_USER_CERTS_D: &str = ".config/containers/certs.d";
+pub(crate) const CONTAINERS_USER_CERTS_D: &str = ".config/containers/certs.d";
 
 /// A CA file is a few certificates; anything larger is not one.
 const CA_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// One `certs.d/HOST` directory and the CA certificates (`*.crt`) in it.
 #[derive(Debug, Clone)]
-pub struct Dir {
+pub(crate) struct Dir {
     pub path: PathBuf,
     pub exists: bool,
     /// The `*.crt` files that hold at least one certificate, in name order.
@@ -62,7 +62,7 @@ impl Dir {
             let read =
                 std::fs::File::open(&p).and_then(|f| f.take(CA_FILE_LIMIT).read_to_end(&mut bytes));
             let certs = match read {
-                Ok(_) => crate::tls::pem_certs(&bytes),
+                Ok(_) => crate::net::tls::pem_certs(&bytes),
                 Err(_) => Vec::new(),
             };
             if !certs.is_empty() {
@@ -95,7 +95,7 @@ impl Dir {
 
 /// What each family trusts for one registry host.
 #[derive(Debug, Clone)]
-pub struct Trust {
+pub(crate) struct Trust {
     pub host: String,
     /// `/etc/docker/certs.d/HOST`.
     pub docker: Dir,
@@ -110,7 +110,7 @@ pub struct Trust {
 
 impl Trust {
     /// Reads the directories for `host` (`host[:port]`, as clients name the directory).
-    pub fn for_host(e: &Env, host: &str) -> Trust {
+    pub(crate) fn for_host(e: &Env, host: &str) -> Trust {
         // A host never holds a path separator (src/registry.rs); refuse to look elsewhere if so.
         let safe = !host.is_empty() && !host.contains(['/', '\\']) && host != "..";
         let under = |root: &Path| root.join(if safe { host } else { "-" });
@@ -140,7 +140,7 @@ impl Trust {
     }
 
     /// Every CA some family trusts beside the system store: what doctor's own requests trust.
-    pub fn union(&self) -> Vec<CertificateDer<'static>> {
+    pub(crate) fn union(&self) -> Vec<CertificateDer<'static>> {
         let mut all = self.docker.certs.clone();
         for c in &self.containers.certs {
             if !all.contains(c) {
@@ -190,7 +190,7 @@ const GGCR: &str = "go-containerregistry (crane)";
 /// The `connect` failure for a certificate every family refuses (doctor trusts the union of what
 /// they trust, so a refusal there is a refusal for each): the problem, what was consulted, and
 /// the file that fixes it. `loopback`: docker's daemon does not verify such a registry.
-pub fn refused(t: &Trust, p: &CertProblem, loopback: bool) -> (String, String) {
+pub(crate) fn refused(t: &Trust, p: &CertProblem, loopback: bool) -> (String, String) {
     let host = printable(&t.host);
     let who = if loopback {
         format!("{CONTAINERS} and {GGCR} refuse it (docker's daemon does not verify a registry on 127.0.0.0/8, an insecure registry by default)")
@@ -260,7 +260,7 @@ fn shown_list(paths: &[PathBuf]) -> String {
 /// gets there too. `None` when no `certs.d` CA is involved (every family uses the system store,
 /// which doctor's request just used). Otherwise the words to add to the `connect` step and, when
 /// some family refuses the certificate, what fixes that.
-pub fn families(
+pub(crate) fn families(
     t: &Trust,
     loopback: bool,
     ping: &dyn Fn(&[CertificateDer<'static>]) -> Result<u16, NetError>,

@@ -6,7 +6,7 @@ use super::live::{live, Target};
 use super::model::{step, Mark, Options, Outcome, Reference, Step};
 use super::words::{add_command, add_hint, configure_cmd, shown};
 use crate::actions;
-use crate::client_config::{Family, HELPER};
+use crate::clients::config::{Family, HELPER};
 use crate::clients::{self, Got, Plan};
 use crate::context::Context;
 use crate::error::printable;
@@ -309,7 +309,7 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_config::{self as cc, ConfigFile};
+    use crate::clients::config::{self as cc, ConfigFile};
     use crate::doctor::parse_target;
     use crate::env::Env;
 

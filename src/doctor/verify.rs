@@ -16,7 +16,7 @@ use crate::record::Record;
 /// Why a credential was not verified: one line naming what the registry (or the token service)
 /// said, never a secret or a body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The registry or the token service refused the login, or the account may not pull the
     /// image.
     Rejected(String),
@@ -27,7 +27,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             Refusal::Rejected(m) | Refusal::Unreachable(m) | Refusal::Other(m) => m,
         }
@@ -36,7 +36,7 @@ impl Refusal {
 
 /// Checks `record` against its registry; `image` (a reference naming a repository) also checks a
 /// pull of that image's manifest. `Ok` carries one line saying what was checked.
-pub fn verify(
+pub(crate) fn verify(
     ctx: &Context,
     record: &Record,
     image: Option<&str>,

@@ -4,7 +4,7 @@
 use super::model::EntryInfo;
 use super::probe::{self, Answer};
 use crate::actions::tokens::LoginKind;
-use crate::client_config::{Route, HELPER};
+use crate::clients::config::{Route, HELPER};
 use crate::credential_type::CredentialType;
 use crate::detect;
 use crate::error::printable;

@@ -226,10 +226,10 @@ pub struct Conn {
 }
 
 /// A typed parameter: sent with its type in the one round trip of an unprepared query.
-pub type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl Conn {
-    pub fn is_broken(&self) -> bool {
+    pub(crate) fn is_broken(&self) -> bool {
         self.broken.get()
     }
 
@@ -245,13 +245,18 @@ impl Conn {
     }
 
     /// Rows of one statement, parsed, bound and run in one round trip (no prepared statement).
-    pub fn query(&self, deadline: Deadline, sql: &str, params: &[Param<'_>]) -> PgResult<Vec<Row>> {
+    pub(crate) fn query(
+        &self,
+        deadline: Deadline,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> PgResult<Vec<Row>> {
         let client = self.client()?;
         self.run(deadline, client.query_typed(sql, params))
     }
 
     /// Statements without parameters or results (`BEGIN`, `COMMIT`, DDL), in the simple protocol.
-    pub fn batch(&self, deadline: Deadline, sql: &str) -> PgResult<()> {
+    pub(crate) fn batch(&self, deadline: Deadline, sql: &str) -> PgResult<()> {
         let client = self.client()?;
         self.run(deadline, client.batch_execute(sql))
     }

@@ -13,9 +13,9 @@ mod errors;
 mod url;
 mod verify;
 
-pub use conn::{Conn, Param};
+pub(crate) use conn::{Conn, Param};
 pub use errors::{is_outage, PgError, PgResult};
-pub use tokio_postgres::types::Type as SqlType;
+pub(crate) use tokio_postgres::types::Type as SqlType;
 pub use url::{SslMode, Target};
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ impl SslMode {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Prefer => "prefer",
@@ -48,7 +48,7 @@ impl SslMode {
 pub(super) enum Roots {
     /// `sslrootcert=PATH`, or libpq's default `~/.postgresql/root.crt` when it exists.
     File(PathBuf),
-    /// `sslrootcert=system`: the system's CA store (src/tls.rs's policy).
+    /// `sslrootcert=system`: the system's CA store (src/net/tls.rs's policy).
     System,
     None,
 }
@@ -235,25 +235,26 @@ impl Target {
     }
 
     /// `host:port/dbname`, safe to print.
-    pub fn place(&self) -> &str {
+    pub(crate) fn place(&self) -> &str {
         &self.place
     }
 
-    pub fn user(&self) -> &str {
+    pub(crate) fn user(&self) -> &str {
         self.config.get_user().unwrap_or("")
     }
 
-    pub fn has_password_in_url(&self) -> bool {
+    pub(crate) fn has_password_in_url(&self) -> bool {
         self.config.get_password().is_some()
     }
 
-    pub fn ssl_mode(&self) -> SslMode {
+    #[cfg(test)]
+    pub(crate) fn ssl_mode(&self) -> SslMode {
         self.mode
     }
 
     /// "PostgreSQL store 127.0.0.1:5432/beta9" or "--from-beta9 database ...": names the
     /// database and what pointed at it.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.what.starts_with("BETA9_") {
             format!("PostgreSQL store {}", self.place)
         } else {

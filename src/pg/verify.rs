@@ -40,7 +40,7 @@ impl Target {
                     self.mode.name()
                 )))
             }
-            (Roots::System, _) => Some(crate::tls::rustls_roots()),
+            (Roots::System, _) => Some(crate::net::tls::rustls_roots()),
             (Roots::File(path), _) => Some(file_roots(path, self.what)?),
         };
         Ok(Verifier {

@@ -15,7 +15,7 @@ use crate::login::Login;
 use crate::record::Record;
 use secrecy::ExposeSecret;
 
-pub fn resolve(record: &Record) -> Result<Login> {
+pub(crate) fn resolve(record: &Record) -> Result<Login> {
     if !hosts::is_acr_host(record.registry.hostname()) {
         return Err(not_acr(record));
     }
@@ -32,7 +32,7 @@ pub fn resolve(record: &Record) -> Result<Login> {
 }
 
 /// The client id: an application id, not a secret, so `list` may show it.
-pub fn list_username(record: &Record) -> String {
+pub(crate) fn list_username(record: &Record) -> String {
     record
         .credentials
         .get(AZURE_CLIENT_ID)

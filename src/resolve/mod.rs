@@ -9,20 +9,14 @@ use crate::hosts;
 use crate::login::Login;
 use crate::record::Record;
 use crate::token::Origin;
-pub use crate::token::Warmed;
-pub use needs::Needs;
+pub(crate) use crate::token::Warmed;
+pub(crate) use needs::Needs;
 use secrecy::{ExposeSecret, SecretString};
 
-pub mod acr;
-pub mod ecr;
-mod ecr_sdk;
-pub mod gcp;
-pub mod gcp_endpoints;
-pub mod gcp_external;
-pub mod gcp_http;
-pub mod gcp_jwt;
-pub mod gcp_key;
-pub mod needs;
+pub(crate) mod acr;
+pub(crate) mod ecr;
+pub(crate) mod google;
+pub(crate) mod needs;
 
 /// Runs `f` with the [`Needs`] the context provides.
 fn with_needs<T>(ctx: &Context, f: impl FnOnce(&Needs) -> T) -> T {
@@ -45,7 +39,7 @@ fn with_needs<T>(ctx: &Context, f: impl FnOnce(&Needs) -> T) -> T {
 /// How a record's login is produced, as `ls`, `show` and `doctor` report it: no network, nothing
 /// minted, no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginKind {
+pub(crate) enum LoginKind {
     /// Answered as stored.
     Static,
     /// A short-lived token minted from the record: the locally cached one, if any, and whether
@@ -58,7 +52,7 @@ pub enum LoginKind {
 
 /// What is known about a cached token, never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenInfo {
+pub(crate) struct TokenInfo {
     pub fetched_at: u64,
     pub expires_at: u64,
     /// Minted here (`local`) or taken from the fleet's shared cache (`shared`).
@@ -67,7 +61,7 @@ pub struct TokenInfo {
 
 /// Whether a record's token goes through the fleet's shared cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sharing {
+pub(crate) enum Sharing {
     /// No shared cache is configured (`BETA9_TOKEN_CACHE_URL` unset).
     Off,
     /// Minted from this machine's own identity (ambient AWS credentials, the metadata server):
@@ -78,7 +72,7 @@ pub enum Sharing {
 }
 
 impl Sharing {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Sharing::Off => "off",
             Sharing::Never => "never",
@@ -88,11 +82,11 @@ impl Sharing {
 }
 
 /// See [`LoginKind`].
-pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
+pub(crate) fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
     let (cached, shareable) = match record.kind {
         CredentialType::Aws => with_needs(ctx, |n| ecr::cached(n, record))?,
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
-            with_needs(ctx, |n| gcp::cached(n, record))?
+            with_needs(ctx, |n| google::cached(n, record))?
         }
         _ => return Ok(LoginKind::Static),
     };
@@ -111,18 +105,18 @@ pub fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
 
 /// The local token-cache key of the token minted for this record alone, if any: `prune` deletes it
 /// with the entry (docs/storage.md, "Entry lifecycle"). No network.
-pub fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<String>> {
+pub(crate) fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<String>> {
     match record.kind {
         CredentialType::Aws => with_needs(ctx, |n| ecr::cache_key_of(n, record)).map(Some),
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
-            gcp::own_cache_key(record)
+            google::own_cache_key(record)
         }
         _ => Ok(None),
     }
 }
 
 /// The login for a record, `None` when the record cannot serve logins yet.
-pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
+pub(crate) fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
     let c = &record.credentials;
     let need = |name: &str| -> Result<&SecretString> {
         c.get(name).ok_or_else(|| Error::BadRecord {
@@ -154,7 +148,7 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            return with_needs(ctx, |n| gcp::resolve(n, record)).map(Some);
+            return with_needs(ctx, |n| google::resolve(n, record)).map(Some);
         }
         CredentialType::Aws => return with_needs(ctx, |n| ecr::resolve(n, record)).map(Some),
         // Checks the host itself: the secret goes to ACR hosts only.
@@ -166,21 +160,21 @@ pub fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
 /// `refresh`: for a record whose login is a minted token (`aws`, and `gcp` without a stored
 /// access token), that token made fresh now if `get` would refresh it (docs/fleet.md,
 /// "Pre-warming"); `None` for every other record (nothing to mint).
-pub fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
+pub(crate) fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
     match record.kind {
         CredentialType::Aws => with_needs(ctx, |n| ecr::prewarm(n, record)).map(Some),
         CredentialType::Gcp => {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            with_needs(ctx, |n| gcp::prewarm(n, record))
+            with_needs(ctx, |n| google::prewarm(n, record))
         }
         _ => Ok(None),
     }
 }
 
 /// The username `list` shows for a record, without any network or secret.
-pub fn list_username(record: &Record) -> String {
+pub(crate) fn list_username(record: &Record) -> String {
     let plain = |name: &str| {
         record
             .credentials
@@ -193,7 +187,7 @@ pub fn list_username(record: &Record) -> String {
         CredentialType::Ghcr => plain("GITHUB_USERNAME"),
         CredentialType::Ngc => "$oauthtoken".to_string(),
         CredentialType::Generic => plain("USERNAME"),
-        CredentialType::Gcp => gcp::USERNAME.to_string(),
+        CredentialType::Gcp => google::USERNAME.to_string(),
         CredentialType::Aws => "AWS".to_string(),
         // The application (client) id: an identifier, not a secret.
         CredentialType::Azure => acr::list_username(record),

@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::env::Env;
 use crate::error::Result;
-use crate::proxy::Proxies;
+use crate::net::proxy::Proxies;
 use crate::settings::Settings;
 use crate::token::TokenCache;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 /// The entry points in `resolve/mod.rs` build it per call. What costs something is read on first
 /// use only, so a record refused by its own plan opens no token cache, and a cache hit reads no
 /// network setting.
-pub struct Needs<'a> {
+pub(crate) struct Needs<'a> {
     /// Part of every local token-cache key.
     pub workspace: &'a str,
     /// The variables the resolvers read: `AWS_PROFILE`, the AWS endpoint overrides,

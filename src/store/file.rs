@@ -16,7 +16,7 @@ use std::time::Duration;
 
 const ROTATION_LOCK: &str = ".rotate.lock";
 
-pub struct FileStore {
+pub(crate) struct FileStore {
     base: PathBuf,
     /// How long to wait for another process's lock (`BETA9_TIMEOUT`).
     lock_timeout: Duration,
@@ -24,7 +24,7 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    pub fn new(base: PathBuf, lock_timeout: Duration) -> FileStore {
+    pub(crate) fn new(base: PathBuf, lock_timeout: Duration) -> FileStore {
         FileStore {
             base,
             lock_timeout,
@@ -32,13 +32,9 @@ impl FileStore {
         }
     }
 
-    pub fn base(&self) -> &Path {
-        &self.base
-    }
-
     /// A workspace's directory. The name was validated by the caller; checked again here because
     /// it becomes a path.
-    pub fn dir(&self, workspace: &str) -> Result<PathBuf> {
+    pub(crate) fn dir(&self, workspace: &str) -> Result<PathBuf> {
         paths::validate_workspace(workspace)?;
         Ok(self.base.join("workspaces").join(workspace))
     }

@@ -56,7 +56,7 @@ impl PartialEq for KeySource {
 }
 
 impl KeySource {
-    pub fn from_env(env: &Env, settings: &Settings) -> Result<KeySource> {
+    pub(crate) fn from_env(env: &Env, settings: &Settings) -> Result<KeySource> {
         if let Some(p) = env.path(env::CREDENTIALS_KEY_FILE) {
             return Ok(KeySource::File(p));
         }
@@ -85,7 +85,7 @@ impl KeySource {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             KeySource::File(p) => format!("key file {}", p.display()),
             KeySource::Keyring { user, .. } => {
@@ -97,7 +97,7 @@ impl KeySource {
     }
 
     /// The key, or `None` if none was ever created (so nothing can have been stored with it).
-    pub fn load(&self) -> Result<Option<Key>> {
+    pub(crate) fn load(&self) -> Result<Option<Key>> {
         match self {
             KeySource::File(p) => read_key_file(p).map(Some),
             KeySource::Generated { path, .. } => read_key_file_if_present(path, "key file"),
@@ -108,7 +108,7 @@ impl KeySource {
 
     /// The key all store bases shared before keys were tied to their base, if this source may
     /// adopt one (a custom base whose own key does not exist yet).
-    pub fn load_legacy_shared(&self) -> Result<Option<Key>> {
+    pub(crate) fn load_legacy_shared(&self) -> Result<Option<Key>> {
         match self {
             KeySource::Generated {
                 legacy: Some(p), ..
@@ -124,7 +124,7 @@ impl KeySource {
 
     /// The new key an interrupted rotation of a version before 0.2 parked (`master.key.next`, or
     /// the `master-key-next` keyring item). Only the default base ever had one.
-    pub fn load_legacy_next(&self) -> Result<Option<Key>> {
+    pub(crate) fn load_legacy_next(&self) -> Result<Option<Key>> {
         match self {
             KeySource::Generated { path, legacy: None } => {
                 let mut name = path.as_os_str().to_owned();
@@ -141,7 +141,7 @@ impl KeySource {
     }
 
     /// Forgets a legacy parked key once the rotation it belonged to is finished.
-    pub fn drop_legacy_next(&self) {
+    pub(crate) fn drop_legacy_next(&self) {
         match self {
             KeySource::Generated { path, legacy: None } => {
                 let mut name = path.as_os_str().to_owned();
@@ -165,13 +165,13 @@ impl KeySource {
 
     /// Can this source hold a key we give it (generated file, keyring)? An operator's key file is
     /// theirs: rotated with `rekey --new-key-file`.
-    pub fn is_managed(&self) -> bool {
+    pub(crate) fn is_managed(&self) -> bool {
         !matches!(self, KeySource::File(_))
     }
 
     /// Makes `key` this source's key: atomically replaces the generated file, or sets the keyring
     /// item (the last step of a rotation, and the adoption of a legacy shared key).
-    pub fn store_key(&self, key: &Key) -> Result<()> {
+    pub(crate) fn store_key(&self, key: &Key) -> Result<()> {
         match self {
             KeySource::Generated { path, .. } => {
                 let (dir, name) = split(path)?;
@@ -199,7 +199,7 @@ impl KeySource {
 
     /// The key, created if this is the first write. Racing first writers agree on one key (files
     /// are created link-atomically; the keyring item is read back).
-    pub fn load_or_create(&self) -> Result<Key> {
+    pub(crate) fn load_or_create(&self) -> Result<Key> {
         if let Some(k) = self.load()? {
             return Ok(k);
         }
@@ -216,7 +216,7 @@ impl KeySource {
 
     /// A one-line warning when the key file is readable by others. Warned, not refused: a
     /// Kubernetes secret volume mounts files 0644 by default, and refusing would break every pull.
-    pub fn check(&self) -> Option<String> {
+    pub(crate) fn check(&self) -> Option<String> {
         let (KeySource::File(p) | KeySource::Generated { path: p, .. }) = self else {
             return None;
         };
@@ -267,7 +267,7 @@ fn parse_key_bytes(bytes: &[u8], path: &Path, what: &str) -> Result<Key> {
 /// mounts secrets, at most 1 KiB); `what` names it in errors ("key file", "new key file"). The
 /// generated key, in the helper's own directory, is read by [`read_key_file_if_present`], which
 /// follows no link.
-pub fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
+pub(crate) fn read_key_file_as(path: &Path, what: &str) -> Result<Key> {
     let bytes = fsutil::read_operator_file(path, fsutil::KEY_LIMIT)
         .map_err(|e| Error::KeyUnavailable(format!("cannot read {what} {}: {e}", path.display())))?
         .ok_or_else(|| {

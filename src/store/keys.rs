@@ -50,7 +50,7 @@ pub enum Check {
 
 impl Check {
     /// The generation of the key that opened the check.
-    pub fn generation(self) -> u64 {
+    pub(crate) fn generation(self) -> u64 {
         match self {
             Check::Legacy => 0,
             Check::Steady(g) | Check::Rotating(g) => g,
@@ -77,7 +77,7 @@ enum Phase {
 }
 
 /// The keys entries of a base may be sealed with, the write key first.
-pub struct MasterKeys {
+pub(crate) struct MasterKeys {
     keys: Vec<Key>,
     phase: Phase,
 }
@@ -99,7 +99,7 @@ impl MasterKeys {
     /// the base only for an operator's key file, by the new key's holder, while the check (sealed
     /// under that new key) says so. A record put back after the rotation finished, beside the
     /// check the rotation left, therefore brings no retired key back.
-    pub fn load(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
+    pub(crate) fn load(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
         let current = match source.load()? {
             Some(k) => Some(k),
             None => adopt_legacy(source, store)?,
@@ -200,34 +200,34 @@ impl MasterKeys {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// New writes are sealed with this key: the next key during a rotation.
-    pub fn write_key(&self) -> Option<&Key> {
+    pub(crate) fn write_key(&self) -> Option<&Key> {
         self.keys.first()
     }
 
     /// During a rotation, the key entries are moving away from.
-    pub fn old_key(&self) -> Option<&Key> {
+    pub(crate) fn old_key(&self) -> Option<&Key> {
         match self.phase {
             Phase::Rotating { .. } => self.keys.get(1),
             _ => None,
         }
     }
 
-    pub fn all(&self) -> &[Key] {
+    pub(crate) fn all(&self) -> &[Key] {
         &self.keys
     }
 
     /// A rotation is under way (entries may be under either key).
-    pub fn is_rotating(&self) -> bool {
+    pub(crate) fn is_rotating(&self) -> bool {
         matches!(self.phase, Phase::Rotating { .. })
     }
 
     /// The rotation under way is seen from its new key (an operator's key file switched early).
-    pub fn is_new_side(&self) -> bool {
+    pub(crate) fn is_new_side(&self) -> bool {
         matches!(
             self.phase,
             Phase::Rotating {
@@ -238,13 +238,13 @@ impl MasterKeys {
     }
 
     /// The key check names the write key already; only the clean-up is left.
-    pub fn is_promoted(&self) -> bool {
+    pub(crate) fn is_promoted(&self) -> bool {
         matches!(self.phase, Phase::Promoted { .. })
     }
 
     /// The generation a rotation under way (or promoted) moves to; `None` for one an earlier
     /// version started, or when none is.
-    pub fn target_generation(&self) -> Option<u64> {
+    pub(crate) fn target_generation(&self) -> Option<u64> {
         match self.phase {
             Phase::Rotating { generation, .. } | Phase::Promoted { generation } => generation,
             Phase::Steady => None,
@@ -252,7 +252,7 @@ impl MasterKeys {
     }
 
     /// Tells key sets apart without keeping key bytes around.
-    pub fn fingerprint(&self) -> Vec<[u8; 32]> {
+    pub(crate) fn fingerprint(&self) -> Vec<[u8; 32]> {
         self.keys
             .iter()
             .map(|k| Sha256::digest(k.expose()).into())
@@ -260,7 +260,7 @@ impl MasterKeys {
     }
 
     /// Does one of these keys open this base's key check? `None` when there is none.
-    pub fn opens_key_check(&self, store: &dyn Store) -> Result<Option<bool>> {
+    pub(crate) fn opens_key_check(&self, store: &dyn Store) -> Result<Option<bool>> {
         let Some(sealed) = store.read_meta(Meta::KeyCheck)? else {
             return Ok(None);
         };
@@ -304,7 +304,7 @@ pub fn open_check(master: &Key, sealed: &[u8]) -> Option<Check> {
 }
 
 /// A key check sealed under `master`, saying `check` (never [`Check::Legacy`]: written as steady 0).
-pub fn seal_key_check(master: &Key, check: Check) -> Result<Vec<u8>> {
+pub(crate) fn seal_key_check(master: &Key, check: Check) -> Result<Vec<u8>> {
     let mut plain = KEY_CHECK_LABEL.to_vec();
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
@@ -326,7 +326,7 @@ pub fn seal_key_check(master: &Key, check: Check) -> Result<Vec<u8>> {
 
 /// A key check as versions before generations wrote it, for tests of what they left behind.
 #[cfg(test)]
-pub fn seal_legacy_key_check(master: &Key) -> Vec<u8> {
+pub(crate) fn seal_legacy_key_check(master: &Key) -> Vec<u8> {
     let k = master.derive("", Purpose::KeyCheck);
     let mut plain = KEY_CHECK_LABEL.to_vec();
     plain.extend_from_slice(&[b'a'; 32]);
@@ -340,7 +340,7 @@ fn parked_ad_name(meta: Meta, generation: u64) -> String {
 }
 
 /// `key` sealed under `under`, for the rotation record `meta` of the rotation to `generation`.
-pub fn seal_parked(meta: Meta, key: &Key, under: &Key, generation: u64) -> Result<Vec<u8>> {
+pub(crate) fn seal_parked(meta: Meta, key: &Key, under: &Key, generation: u64) -> Result<Vec<u8>> {
     let k = under.derive("", Purpose::Rotation);
     let sealed = seal::seal(
         &k,
@@ -391,7 +391,7 @@ fn open_parked(meta: Meta, bytes: &[u8], with: &Key) -> Option<(Key, Option<u64>
 
 /// The generation of the base as `current` sees it: what its key check says (0 for a check
 /// without one, or none at all).
-pub fn generation(store: &dyn Store, current: &Key) -> Result<u64> {
+pub(crate) fn generation(store: &dyn Store, current: &Key) -> Result<u64> {
     Ok(store
         .read_meta(Meta::KeyCheck)?
         .and_then(|c| open_check(current, &c))
@@ -431,7 +431,7 @@ pub fn start_rotation(
     Ok(target)
 }
 
-pub fn put_meta(store: &dyn Store, meta: Meta, bytes: Vec<u8>) -> Result<()> {
+pub(crate) fn put_meta(store: &dyn Store, meta: Meta, bytes: Vec<u8>) -> Result<()> {
     store.update_meta(meta, &mut |_| Ok(Change::Put(bytes.clone())))?;
     Ok(())
 }
@@ -454,7 +454,7 @@ fn opens_entry(master: &Key, ws: &str, name: &SecretName, sealed: &[u8]) -> bool
 }
 
 /// Does the base hold anything sealed (a key check, or an entry in any workspace)?
-pub fn base_is_sealed(store: &dyn Store) -> Result<bool> {
+pub(crate) fn base_is_sealed(store: &dyn Store) -> Result<bool> {
     Ok(store.read_meta(Meta::KeyCheck)?.is_some() || first_entry(store)?.is_some())
 }
 
@@ -481,7 +481,7 @@ fn adopt_legacy(source: &KeySource, store: &dyn Store) -> Result<Option<Key>> {
 }
 
 /// The one-line refusal when a key did not seal the base.
-pub fn wrong_key(source: &KeySource, store: &dyn Store) -> Error {
+pub(crate) fn wrong_key(source: &KeySource, store: &dyn Store) -> Error {
     Error::WrongKey {
         entry: None,
         key: source.describe(),
@@ -493,7 +493,7 @@ pub fn wrong_key(source: &KeySource, store: &dyn Store) -> Error {
 /// from before key checks) its first entry opens and a key check is written. On the first write to
 /// an empty base the key is created (if the source manages one) and the key check written. A base
 /// that holds anything while the key is missing is refused: restore the key.
-pub fn for_write(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
+pub(crate) fn for_write(source: &KeySource, store: &dyn Store) -> Result<MasterKeys> {
     let mut last = None;
     for _ in 0..ATTEMPTS {
         let keys = MasterKeys::load(source, store)?;
@@ -567,7 +567,7 @@ fn put_key_check_if_absent(store: &dyn Store, key: &Key) -> Result<()> {
 }
 
 /// Opens an entry with any of `keys`.
-pub fn open_entry(
+pub(crate) fn open_entry(
     keys: &MasterKeys,
     ws: &str,
     name: &SecretName,

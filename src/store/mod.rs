@@ -9,13 +9,13 @@
 //! rotation, the two parked keys.
 
 pub mod cached;
-pub mod file;
+pub(crate) mod file;
 pub mod key;
 pub mod keys;
 pub mod postgres;
-pub mod rekey;
+pub(crate) mod rekey;
 pub mod sealed;
-pub mod used;
+pub(crate) mod used;
 
 use crate::error::Result;
 use crate::guard::Guard;
@@ -46,7 +46,7 @@ pub enum Meta {
 }
 
 impl Meta {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Meta::KeyCheck => "keycheck",
             Meta::RotationNext => "rotation.next",
@@ -56,7 +56,7 @@ impl Meta {
 }
 
 /// A decision over the current bytes of one record (see [`Store::update`]).
-pub type Decide<'a> = dyn FnMut(Option<&[u8]>) -> Result<Change> + 'a;
+pub(crate) type Decide<'a> = dyn FnMut(Option<&[u8]>) -> Result<Change> + 'a;
 
 /// The seam between the sealed store and a backend. One value is one store base; entries are
 /// grouped by workspace.
@@ -98,7 +98,7 @@ pub trait Store {
 
 /// An in-memory backend for tests of the layers above.
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     entries: RefCell<BTreeMap<(String, SecretName), Vec<u8>>>,
     meta: RefCell<BTreeMap<Meta, Vec<u8>>>,
 }

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
 
 /// The entries table: one row per workspace and secret name.
-pub const ENTRIES: &str = "beta9_credentials";
+pub(crate) const ENTRIES: &str = "beta9_credentials";
 /// The base's own records (key check, parked rotation keys).
-pub const BASE: &str = "beta9_credentials_base";
+pub(crate) const BASE: &str = "beta9_credentials_base";
 
 /// Advisory lock keys ("b9cr" + purpose): the rotation lock and the write barrier.
 const ROTATION_LOCK: i64 = 0x6239_6372_0000_0001;
@@ -39,7 +39,7 @@ const WRITE_BARRIER: i64 = 0x6239_6372_0000_0002;
 const ATTEMPTS: usize = 16;
 
 /// The tables, for `db schema` and for the first write of a role that may create them.
-pub fn schema_sql() -> String {
+pub(crate) fn schema_sql() -> String {
     format!(
         "-- docker-credential-beta9 shared store (docs/postgres.md, \"The shared store's tables\").\n\
          -- Rows hold sealed bytes only: XChaCha20-Poly1305 under the machines' master key.\n\
@@ -141,7 +141,7 @@ enum Applied {
 }
 
 impl PgStore {
-    pub fn new(target: Target, budget: Duration) -> PgStore {
+    pub(crate) fn new(target: Target, budget: Duration) -> PgStore {
         PgStore {
             target,
             budget,
@@ -153,7 +153,7 @@ impl PgStore {
         }
     }
 
-    pub fn target(&self) -> &Target {
+    pub(crate) fn target(&self) -> &Target {
         &self.target
     }
 
@@ -430,7 +430,7 @@ impl PgStore {
     }
 
     /// One entry and every base record, in one round trip (what a local copy is refreshed from).
-    pub fn snapshot(&self, entry: Option<(&str, &SecretName)>) -> Result<Snapshot> {
+    pub(crate) fn snapshot(&self, entry: Option<(&str, &SecretName)>) -> Result<Snapshot> {
         self.op(|| {
             let (ws, name) = entry.map_or(("", ""), |(w, n)| (w, n.as_str()));
             let rows = self.query(
@@ -464,7 +464,7 @@ impl PgStore {
     }
 
     /// Every entry of a workspace with its bytes, sorted by name, in one round trip.
-    pub fn entries(&self, workspace: &str) -> Result<Vec<(SecretName, Vec<u8>)>> {
+    pub(crate) fn entries(&self, workspace: &str) -> Result<Vec<(SecretName, Vec<u8>)>> {
         paths::validate_workspace(workspace)?;
         self.op(|| {
             let rows = match self.query(
@@ -500,7 +500,7 @@ pub struct Snapshot {
 }
 
 /// Every base record.
-pub const METAS: [Meta; 3] = [Meta::KeyCheck, Meta::RotationNext, Meta::RotationPrev];
+pub(crate) const METAS: [Meta; 3] = [Meta::KeyCheck, Meta::RotationNext, Meta::RotationPrev];
 
 fn meta_named(name: &str) -> Option<Meta> {
     METAS.into_iter().find(|m| m.name() == name)

@@ -24,7 +24,7 @@ use crate::seal::{self, Key, Purpose};
 
 /// What a rotation did.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct RekeyReport {
+pub(crate) struct RekeyReport {
     pub workspaces: usize,
     /// Entries re-sealed under the new key by this run.
     pub converted: usize,
@@ -38,7 +38,7 @@ pub struct RekeyReport {
 
 /// The rotation over any backend. `new` is the operator's new key; `None` makes one for a managed
 /// source (or, for an operator's key file, finishes a rotation already parked).
-pub fn rotate(
+pub(crate) fn rotate(
     source: &KeySource,
     store: &dyn Store,
     new: Option<Key>,

@@ -41,7 +41,11 @@ pub struct SealedStore {
 }
 
 impl SealedStore {
-    pub fn new(store: Box<dyn Store>, workspace: &str, key_source: KeySource) -> SealedStore {
+    pub(crate) fn new(
+        store: Box<dyn Store>,
+        workspace: &str,
+        key_source: KeySource,
+    ) -> SealedStore {
         SealedStore {
             store,
             workspace: workspace.to_string(),
@@ -51,28 +55,20 @@ impl SealedStore {
         }
     }
 
-    pub fn workspace(&self) -> &str {
+    pub(crate) fn workspace(&self) -> &str {
         &self.workspace
     }
 
-    pub fn key_source(&self) -> &KeySource {
-        &self.key_source
-    }
-
-    pub fn backend(&self) -> &dyn Store {
+    pub(crate) fn backend(&self) -> &dyn Store {
         self.store.as_ref()
     }
 
-    pub fn location(&self) -> String {
-        self.store.location()
-    }
-
-    pub fn names(&self) -> Result<Vec<SecretName>> {
+    pub(crate) fn names(&self) -> Result<Vec<SecretName>> {
         self.store.names(&self.workspace)
     }
 
     /// The plaintext of one entry, `None` when absent.
-    pub fn read(&self, name: &SecretName) -> Result<Option<SecretBuf>> {
+    pub(crate) fn read(&self, name: &SecretName) -> Result<Option<SecretBuf>> {
         let mut result = Err(OpenError::Authentication);
         for attempt in 0..READ_ATTEMPTS {
             let Some(sealed) = self.store.read(&self.workspace, name)? else {
@@ -152,14 +148,14 @@ impl SealedStore {
 
     /// The workspace's key for sealing cached tokens (derived from the write key, purpose
     /// `token-cache`, so every process agrees on it during a rotation too).
-    pub fn token_cache_key(&self) -> Result<Key> {
+    pub(crate) fn token_cache_key(&self) -> Result<Key> {
         let keys = self.read_keys()?;
         let master = keys.write_key().ok_or_else(|| self.missing_key())?;
         Ok(master.derive(&self.workspace, Purpose::TokenCache))
     }
 
     /// One-line warnings gathered while working (a key file or directory others can read).
-    pub fn take_warnings(&self) -> Vec<String> {
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
         let mut out = std::mem::take(&mut *self.warnings.borrow_mut());
         out.extend(self.store.take_notes());
         out

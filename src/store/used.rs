@@ -9,14 +9,14 @@ use crate::secret_name::SecretName;
 use std::path::{Path, PathBuf};
 
 /// The side file's prefix: hidden, and never taken for an entry (`oci-creds-…`) or a temp file.
-pub const PREFIX: &str = ".used-";
+pub(crate) const PREFIX: &str = ".used-";
 
 fn marker(dir: &Path, name: &SecretName) -> PathBuf {
     dir.join(format!("{PREFIX}{name}"))
 }
 
 /// Records a use at `now` unless one within `interval` seconds is recorded already.
-pub fn touch(dir: &Path, name: &SecretName, now: u64, interval: u64) {
+pub(crate) fn touch(dir: &Path, name: &SecretName, now: u64, interval: u64) {
     let path = marker(dir, name);
     if fsutil::marker_time(&path).is_some_and(|t| t.saturating_add(interval) > now) {
         return;
@@ -27,12 +27,12 @@ pub fn touch(dir: &Path, name: &SecretName, now: u64, interval: u64) {
 }
 
 /// The last recorded use, Unix seconds.
-pub fn last_used(dir: &Path, name: &SecretName) -> Option<u64> {
+pub(crate) fn last_used(dir: &Path, name: &SecretName) -> Option<u64> {
     fsutil::marker_time(&marker(dir, name))
 }
 
 /// Drops the marker of an entry that was deleted (absent is fine).
-pub fn forget(dir: &Path, name: &SecretName) {
+pub(crate) fn forget(dir: &Path, name: &SecretName) {
     let _ = std::fs::remove_file(marker(dir, name));
 }
 

@@ -8,13 +8,13 @@ use crate::error::Result;
 use crate::fsutil;
 use crate::seal::{self, Key, Purpose};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const PREFIX: &str = "tok-";
 const LOCK_SUFFIX: &str = ".lock";
 
-pub struct FileTokenCache {
+pub(crate) struct FileTokenCache {
     dir: PathBuf,
     workspace: String,
     key: Key,
@@ -23,17 +23,18 @@ pub struct FileTokenCache {
 }
 
 impl FileTokenCache {
-    pub fn new(dir: PathBuf, workspace: &str, key: Key, lock_timeout: Duration) -> FileTokenCache {
+    pub(crate) fn new(
+        dir: PathBuf,
+        workspace: &str,
+        key: Key,
+        lock_timeout: Duration,
+    ) -> FileTokenCache {
         FileTokenCache {
             dir,
             workspace: workspace.to_string(),
             key,
             lock_timeout,
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// File name for a cache key: a hash, so names reveal neither registries nor key material.

@@ -25,19 +25,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Why the shared store could not be used: a cause class a note may print (never the URL, never a
 /// reply's text).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unavailable(pub String);
+pub(crate) struct Unavailable(pub String);
 
 /// The store's key names for one shared entry: the platform's conventions (docs/fleet.md, "Key
 /// names"), with the opaque id as a hash tag so a cluster keeps the three in one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names {
+pub(crate) struct Names {
     pub entry: String,
     pub lock: String,
     pub backoff: String,
 }
 
 impl Names {
-    pub fn of(share: &ShareKey) -> Names {
+    pub(crate) fn of(share: &ShareKey) -> Names {
         let entry = format!("beta9:token:{{{}}}", share.name());
         Names {
             lock: format!("{entry}:lock"),
@@ -49,7 +49,7 @@ impl Names {
 
 /// One read of an entry's state (one round trip).
 #[derive(Debug, Default, Clone)]
-pub struct Status {
+pub(crate) struct Status {
     /// The sealed token, if any.
     pub entry: Option<Vec<u8>>,
     /// Someone holds the lease to mint.
@@ -59,7 +59,7 @@ pub struct Status {
 }
 
 /// The operations the state machine needs from a shared store. Values are opaque bytes.
-pub trait SharedStore {
+pub(crate) trait SharedStore {
     fn status(&self, names: &Names) -> Result<Status, Unavailable>;
     /// `SET lock holder NX PX lease`: true when this holder now has the lease.
     fn try_lock(&self, names: &Names, holder: &str, lease: Duration) -> Result<bool, Unavailable>;
@@ -87,7 +87,7 @@ pub trait SharedStore {
 
 /// Monotonic time, sleeping, randomness and wall-clock milliseconds: real in a `get`, scripted in
 /// tests.
-pub trait Pace {
+pub(crate) trait Pace {
     /// Time since this pace was made.
     fn elapsed(&self) -> Duration;
     fn sleep(&self, d: Duration);
@@ -98,12 +98,12 @@ pub trait Pace {
 }
 
 /// The machine's clocks and the OS's randomness.
-pub struct SystemPace {
+pub(crate) struct SystemPace {
     start: Instant,
 }
 
 impl SystemPace {
-    pub fn new() -> SystemPace {
+    pub(crate) fn new() -> SystemPace {
         SystemPace {
             start: Instant::now(),
         }
@@ -150,7 +150,7 @@ impl Pace for SystemPace {
 /// "another machine held this entry's lease past our whole wait": while that holds, `get`s of
 /// that entry still read the store but do not wait for the lease again (docs/fleet.md, "Worker
 /// flow").
-pub trait SkipMarker {
+pub(crate) trait SkipMarker {
     /// Unix seconds until which the store is skipped, if a marker is set.
     fn until(&self) -> Option<u64>;
     fn set(&self, until: u64);
@@ -161,21 +161,21 @@ pub trait SkipMarker {
 
 /// The marker as a small file in the workspace's token cache directory (0600, atomic writes);
 /// reading it is one `open` on a local miss.
-pub struct FileSkipMarker {
+pub(crate) struct FileSkipMarker {
     dir: PathBuf,
 }
 
 /// The marker's file name in the cache directory.
-pub const SKIP_FILE: &str = "shared-cache-unreachable";
+pub(crate) const SKIP_FILE: &str = "shared-cache-unreachable";
 
 impl FileSkipMarker {
-    pub fn new(dir: PathBuf) -> FileSkipMarker {
+    pub(crate) fn new(dir: PathBuf) -> FileSkipMarker {
         FileSkipMarker { dir }
     }
 }
 
 /// The held-lease marker's file name for an entry: its opaque id (32 hex digits) after this.
-pub const HELD_PREFIX: &str = "shared-lease-held-";
+pub(crate) const HELD_PREFIX: &str = "shared-lease-held-";
 
 impl FileSkipMarker {
     fn read(&self, name: &str) -> Option<u64> {
@@ -225,7 +225,7 @@ impl SkipMarker for FileSkipMarker {
 }
 
 /// No marker can be kept (an untrusted cache directory): only this process skips the store.
-pub struct NoSkipMarker;
+pub(crate) struct NoSkipMarker;
 
 impl SkipMarker for NoSkipMarker {
     fn until(&self) -> Option<u64> {
@@ -240,7 +240,7 @@ impl SkipMarker for NoSkipMarker {
 
 /// Timing of the shared cache (docs/fleet.md, "Timing").
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The minting lease: lapses this long after its holder's last renewal (a SIGKILLed holder
     /// blocks the others no longer than this).
     pub lease: Duration,
@@ -256,7 +256,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn new(budget: Duration) -> Settings {
+    pub(crate) fn new(budget: Duration) -> Settings {
         Settings {
             lease: Duration::from_secs(3),
             poll: Duration::from_millis(50),
@@ -269,7 +269,7 @@ impl Settings {
 }
 
 /// The shared layer: a store, the skip marker, the pace and the settings.
-pub struct SharedTokens {
+pub(crate) struct SharedTokens {
     store: Box<dyn SharedStore>,
     marker: Box<dyn SkipMarker>,
     pace: Box<dyn Pace>,
@@ -279,7 +279,7 @@ pub struct SharedTokens {
 }
 
 impl SharedTokens {
-    pub fn new(
+    pub(crate) fn new(
         store: Box<dyn SharedStore>,
         marker: Box<dyn SkipMarker>,
         pace: Box<dyn Pace>,
@@ -640,13 +640,13 @@ impl Fleet for SharedTokens {
 
 /// The local cache with the fleet's shared cache behind it: reads, writes, locks and clears are
 /// the local cache's; [`TokenCache::fleet`] hands out the shared layer.
-pub struct Layered {
+pub(crate) struct Layered {
     local: Box<dyn TokenCache>,
     shared: SharedTokens,
 }
 
 impl Layered {
-    pub fn new(local: Box<dyn TokenCache>, shared: SharedTokens) -> Layered {
+    pub(crate) fn new(local: Box<dyn TokenCache>, shared: SharedTokens) -> Layered {
         Layered { local, shared }
     }
 }
@@ -678,7 +678,7 @@ impl TokenCache for Layered {
 /// In-memory stand-ins for the state machine's tests: a shared store whose leases expire on a
 /// scripted clock, a scripted pace, a marker.
 #[cfg(test)]
-pub mod testing {
+pub(crate) mod testing {
     use super::*;
     use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -686,7 +686,7 @@ pub mod testing {
 
     /// Scripted time: `sleep` advances it; `random` is a fixed-seed generator (or a fixed value).
     #[derive(Clone, Default)]
-    pub struct FakePace {
+    pub(crate) struct FakePace {
         ms: Arc<AtomicU64>,
         rng: Arc<Mutex<Option<fastrand::Rng>>>,
         /// When set, `random(n)` answers `min(value, n - 1)`.
@@ -694,13 +694,13 @@ pub mod testing {
     }
 
     impl FakePace {
-        pub fn advance(&self, d: Duration) {
+        pub(crate) fn advance(&self, d: Duration) {
             self.ms.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
         }
-        pub fn ms(&self) -> u64 {
+        pub(crate) fn ms(&self) -> u64 {
             self.ms.load(Ordering::SeqCst)
         }
-        pub fn fix_random(&self, v: Option<u64>) {
+        pub(crate) fn fix_random(&self, v: Option<u64>) {
             *self.fixed.lock().unwrap() = v;
         }
     }
@@ -729,7 +729,7 @@ pub mod testing {
     }
 
     #[derive(Default)]
-    pub struct MemState {
+    pub(crate) struct MemState {
         /// name → (value, expires at pace ms)
         pub keys: BTreeMap<String, (Vec<u8>, Option<u64>)>,
         pub ops: usize,
@@ -738,7 +738,7 @@ pub mod testing {
     /// A shared store in memory. `down` makes every operation fail; `on_status` runs on each
     /// status read (a test plays another machine there).
     #[derive(Clone, Default)]
-    pub struct MemoryShared {
+    pub(crate) struct MemoryShared {
         pub pace: FakePace,
         pub state: Arc<Mutex<MemState>>,
         pub down: Arc<AtomicBool>,
@@ -747,7 +747,7 @@ pub mod testing {
     }
 
     impl MemoryShared {
-        pub fn new(pace: FakePace) -> MemoryShared {
+        pub(crate) fn new(pace: FakePace) -> MemoryShared {
             MemoryShared {
                 pace,
                 ..MemoryShared::default()
@@ -766,15 +766,15 @@ pub mod testing {
             self.live(&mut st);
             Ok(f(&mut st, self.pace.ms()))
         }
-        pub fn ops(&self) -> usize {
+        pub(crate) fn ops(&self) -> usize {
             self.state.lock().unwrap().ops
         }
-        pub fn get(&self, name: &str) -> Option<Vec<u8>> {
+        pub(crate) fn get(&self, name: &str) -> Option<Vec<u8>> {
             let mut st = self.state.lock().unwrap();
             self.live(&mut st);
             st.keys.get(name).map(|(v, _)| v.clone())
         }
-        pub fn put(&self, name: &str, value: &[u8], ttl: Option<Duration>) {
+        pub(crate) fn put(&self, name: &str, value: &[u8], ttl: Option<Duration>) {
             let exp = ttl.map(|t| self.pace.ms() + t.as_millis() as u64);
             self.state
                 .lock()
@@ -879,7 +879,7 @@ pub mod testing {
 
     /// A marker in memory; clones share it.
     #[derive(Clone, Default)]
-    pub struct MemoryMarker(
+    pub(crate) struct MemoryMarker(
         pub Arc<Mutex<Option<u64>>>,
         pub Arc<Mutex<BTreeMap<String, u64>>>,
     );

@@ -9,7 +9,7 @@
 
 use super::fleet::{Names, SharedStore, Status, Unavailable};
 use crate::fsutil;
-use crate::tls;
+use crate::net::tls;
 use redis::{ConnectionAddr, IntoConnectionInfo};
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::{OnceCell, RefCell};
@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 /// Wall-clock deadline of every Redis exchange (connecting included): a healthy Redis answers in
 /// well under a millisecond on a LAN, and a fleet must not pay seconds per `get` for a sick one.
-pub const OP_TIMEOUT: Duration = Duration::from_millis(300);
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(300);
 /// Wall-clock deadline of an exchange that opens the connection first (TCP, TLS, `AUTH`, the
 /// command): each socket operation still times out after [`OP_TIMEOUT`], but the TLS set-up also
 /// does local work (the redis crate reads the system's CA files on every TLS connect).
-pub const SETUP_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// A shared value larger than this is not ours (a token is a few kB sealed).
 const VALUE_LIMIT: usize = 64 * 1024;
 /// A CA file larger than this is refused.
@@ -93,7 +93,7 @@ impl Connector {
                     };
                     redis::Client::build_with_tls(info, certs)
                 }
-                // The system's CA store, read by rustls-native-certs as src/tls.rs does.
+                // The system's CA store, read by rustls-native-certs as src/net/tls.rs does.
                 None => redis::Client::open(info),
             }
         } else {
@@ -200,7 +200,7 @@ where
 }
 
 /// One blocking connection, opened on first use and dropped after any failure.
-pub struct RedisStore {
+pub(crate) struct RedisStore {
     connector: Connector,
     con: RefCell<Option<redis::Connection>>,
     /// All exchanges of this process end within this much of the first one's start.
@@ -212,7 +212,11 @@ impl RedisStore {
     /// Checks the URL's form without any I/O (`redis://`, `rediss://`, `redis+unix://`, `unix://`).
     /// The error never contains the URL.
     /// Every exchange of the store ends within `total` (`BETA9_TIMEOUT`) of its first one.
-    pub fn new(url: &str, ca_file: Option<PathBuf>, total: Duration) -> Result<RedisStore, String> {
+    pub(crate) fn new(
+        url: &str,
+        ca_file: Option<PathBuf>,
+        total: Duration,
+    ) -> Result<RedisStore, String> {
         let Ok(info) = url.into_connection_info() else {
             return Err(
                 "BETA9_TOKEN_CACHE_URL is not a redis://, rediss:// or redis+unix:// URL".into(),

@@ -144,6 +144,7 @@ fn deps(name: &str, text: &str, mods: &BTreeMap<String, PathBuf>) -> BTreeSet<St
         .filter_map(|stmt| {
             let s = stmt.trim();
             let s = s.strip_prefix("pub ").unwrap_or(s);
+            let s = s.strip_prefix("pub(crate) ").unwrap_or(s);
             s.strip_prefix("mod ").map(|m| m.trim().to_string())
         })
         .filter(|m| m.chars().all(ident))
@@ -270,13 +271,13 @@ fn the_module_graph_has_no_cycles() {
     let g = graph();
     // The analysis sees the edges it must (a positive control): a broken scanner finds nothing.
     assert!(g["actions"].contains("resolve"), "{:?}", g["actions"]);
-    assert!(g["resolve::ecr"].contains("resolve::ecr_sdk"));
+    assert!(g["resolve::ecr"].contains("resolve::ecr::sdk"));
     assert!(g["store::file"].contains("store"), "{:?}", g["store::file"]);
     assert!(g["commands"].contains("commands::add"));
     assert!(
-        g["resolve::gcp_http"].contains("tls"),
+        g["resolve::google::http"].contains("net::tls"),
         "{:?}",
-        g["resolve::gcp_http"]
+        g["resolve::google::http"]
     );
     let found = cycles(&g);
     assert!(found.is_empty(), "import cycles: {found:?}");
@@ -299,6 +300,9 @@ fn the_cycle_finder_finds_cycles() {
         &mods,
     );
     assert_eq!(d, BTreeSet::from(["x".to_string(), "z".to_string()]));
+    // A child declared crate-visible is a child all the same.
+    let d = deps("x", "pub(crate) mod y;\nfn f() { y::g(); }", &mods);
+    assert_eq!(d, BTreeSet::from(["x::y".to_string()]));
 }
 
 /// The core never names the protocol's or clap's types: the edge adapts them.

@@ -39,13 +39,13 @@ impl<'a> Peer<'a> {
         registry: &'a str,
         what: &'static str,
         url: &str,
-        route: &crate::proxy::Route,
+        route: &crate::net::proxy::Route,
         hint: &'static str,
     ) -> Peer<'a> {
         Peer {
             registry,
             what,
-            host: crate::url::Url::parse(url).map_or_else(String::new, |u| u.to_string()),
+            host: crate::net::url::Url::parse(url).map_or_else(String::new, |u| u.to_string()),
             via: route.describe(),
             hint,
         }
@@ -142,7 +142,7 @@ fn attempt(
         .is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https);
     // The system's CA store, read only when this exchange (or its proxy) is https (src/tls.rs).
     if url.starts_with("https://") || proxy_tls {
-        config = config.tls_config(crate::tls::ureq_config());
+        config = config.tls_config(crate::net::tls::ureq_config());
     }
     let config = config
         // Statuses are classified here, not turned into opaque errors.

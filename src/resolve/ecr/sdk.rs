@@ -179,7 +179,7 @@ async fn run(call: &Call<'_>, step: &Cell<Step>) -> Result<Reply, Failure> {
 /// hyper + rustls (ring) with the SDK's connect/read timeouts and sleep, through `proxy` when one
 /// is configured (the SDK's HTTP client builder has no proxy setting; its connector does). A
 /// request to this machine or its link goes to a connector without a proxy, decided on its parsed
-/// address by [`crate::proxy::always_direct`] (docs/proxies.md, "Never proxied").
+/// address by [`crate::net::proxy::always_direct`] (docs/proxies.md, "Never proxied").
 fn http_client(proxy: ProxyConfig) -> SharedHttpClient {
     http_client_fn(move |settings, components| {
         let connector = |proxy: ProxyConfig| {
@@ -216,7 +216,7 @@ impl HttpConnector for LocalDirect {
             .uri()
             .parse::<http::Uri>()
             .ok()
-            .and_then(|u| u.host().map(crate::proxy::always_direct))
+            .and_then(|u| u.host().map(crate::net::proxy::always_direct))
             .unwrap_or(false);
         if local {
             self.direct.call(request)

@@ -3,7 +3,7 @@
 //! error").
 //!
 //! * Keys come from the record only: no ambient credential chain, no profile files, no IMDS. The
-//!   SDK client is built by hand ([`ecr_sdk`](super::ecr_sdk)) with the record's keys as a static
+//!   SDK client is built by hand ([`sdk`](sdk)) with the record's keys as a static
 //!   credentials provider, so nothing else can be picked up. The one exception is a record that
 //!   asks for it (below).
 //! * **Opt-in to ambient credentials.** A record holding `AWS_CREDENTIALS_SOURCE=ambient` (any
@@ -32,30 +32,32 @@
 //!   `AWS_ENDPOINT_URL`; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` ignores all of them. With an
 //!   override the FIPS and dual-stack flags stay off (docs/ecr.md, "Endpoint overrides").
 
-use super::ecr_sdk::{self, Call, Failure, Keys, Source};
+mod sdk;
+
 use super::needs::Needs;
 use crate::credential_type::AWS_PROFILE;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
+use crate::net::url::Url;
 use crate::record::{self, Record};
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
-use crate::url::Url;
 use base64::Engine as _;
+use sdk::{Call, Failure, Keys, Source};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// ECR's tokens live 12 h: refresh after 11 h (`lifetime / 12`, at least 60 s before the end);
 /// never hand out one within 30 s of its end (clock skew, time for docker to use it).
-pub const POLICY: Policy = Policy {
+pub(crate) const POLICY: Policy = Policy {
     min_margin: 60,
     hard_margin: 30,
 };
 
 /// ECR Public has one API endpoint, in us-east-1, whatever the record says.
-pub const PUBLIC_REGION: &str = "us-east-1";
+pub(crate) const PUBLIC_REGION: &str = "us-east-1";
 /// Assumed lifetime when a reply has no `expiresAt` (ECR documents 12 h).
 const DEFAULT_LIFETIME: u64 = 12 * 3600;
 
@@ -119,13 +121,13 @@ pub(crate) struct Plan<'a> {
 }
 
 /// `get` for an `aws` record.
-pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
+pub(crate) fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
     Ok(token(needs, record, false)?.into_token().login())
 }
 
 /// `refresh` for an `aws` record: the token `get` would answer, made fresh now if it is not
 /// ([`token::prewarm`]).
-pub fn prewarm(needs: &Needs, record: &Record) -> Result<Warmed> {
+pub(crate) fn prewarm(needs: &Needs, record: &Record) -> Result<Warmed> {
     token(needs, record, true)
 }
 
@@ -164,13 +166,13 @@ fn token(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
 
 /// The token a `get` would answer from the local cache right now, if any, and whether this
 /// record's token may be shared; no network, no minting.
-pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
+pub(crate) fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let plan = plan(needs, record)?;
     Ok(((needs.tokens)()?.read(&plan.key), plan.share.is_some()))
 }
 
 /// The local token-cache key of this record's token (no network).
-pub fn cache_key_of(needs: &Needs, record: &Record) -> Result<String> {
+pub(crate) fn cache_key_of(needs: &Needs, record: &Record) -> Result<String> {
     Ok(plan(needs, record)?.key)
 }
 
@@ -400,7 +402,7 @@ fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Res
     if let Some(via) = route.describe() {
         api = format!("{api} {via}");
     }
-    let reply = ecr_sdk::get_authorization_token(&call)
+    let reply = sdk::get_authorization_token(&call)
         .map_err(|f| classify(registry, &api, source, &f, budget))?;
     let now = needs.clock.now();
     let (username, secret) = decode_token(&reply.token).map_err(|what| {

@@ -1,13 +1,13 @@
 //! The Google credential files a `gcp` record can hold in `GOOGLE_APPLICATION_CREDENTIALS_JSON`
 //! (docs/google.md, "Credential files"): a service-account key (JWT-bearer grant,
-//! [`super::gcp_jwt`]), the `authorized_user` file `gcloud auth application-default login`
+//! [`super::jwt`]), the `authorized_user` file `gcloud auth application-default login`
 //! writes (refresh-token grant, RFC 6749 §6), or an `external_account` file (workload identity
-//! federation, [`super::gcp_external`]). The first two are one form POST at the file's token
+//! federation, [`super::external`]). The first two are one form POST at the file's token
 //! endpoint; what differs is the form body and what identifies the credential.
 
-use super::gcp_external::ExternalAccount;
-use super::gcp_http::form_field as field;
-use super::gcp_jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
+use super::external::ExternalAccount;
+use super::http::form_field as field;
+use super::jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
 use crate::token::{self, ShareKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -18,7 +18,7 @@ const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
 
 /// A credential file that can mint access tokens.
 #[derive(Debug)]
-pub enum GoogleKey {
+pub(crate) enum GoogleKey {
     ServiceAccount(ServiceAccountKey),
     AuthorizedUser(AuthorizedUser),
     /// The machine's own identity from another provider, exchanged at Google's STS.
@@ -27,7 +27,7 @@ pub enum GoogleKey {
 
 /// gcloud's application-default credentials for a user account: an OAuth client and the user's
 /// refresh token for it.
-pub struct AuthorizedUser {
+pub(crate) struct AuthorizedUser {
     /// The OAuth client's id (public: it is in every consent URL).
     pub client_id: String,
     pub client_secret: SecretString,
@@ -67,7 +67,7 @@ struct RawUser {
 impl GoogleKey {
     /// Reads the file by its `type`. Errors are reasons for a `BadRecord`: they name what is
     /// wrong, never any of the content.
-    pub fn parse(json: &str) -> Result<GoogleKey, String> {
+    pub(crate) fn parse(json: &str) -> Result<GoogleKey, String> {
         let kind: Kind = serde_json::from_str(json).map_err(|e| {
             format!(
                 "{NAME} is not a Google credential JSON (line {}, column {})",
@@ -84,7 +84,7 @@ impl GoogleKey {
         }
     }
 
-    pub fn token_uri(&self) -> &str {
+    pub(crate) fn token_uri(&self) -> &str {
         match self {
             GoogleKey::ServiceAccount(k) => &k.token_uri,
             GoogleKey::AuthorizedUser(u) => &u.token_uri,
@@ -93,7 +93,7 @@ impl GoogleKey {
     }
 
     /// For messages and logs: which grant this file uses.
-    pub fn grant(&self) -> &'static str {
+    pub(crate) fn grant(&self) -> &'static str {
         match self {
             GoogleKey::ServiceAccount(_) => "JWT bearer",
             GoogleKey::AuthorizedUser(_) => "refresh token",
@@ -104,7 +104,7 @@ impl GoogleKey {
     /// The local token cache key: the token belongs to the credential, not to a registry, so
     /// every Google registry host using this file shares one cached token, and any change of the
     /// file gives a new key at once.
-    pub fn cache_key(&self) -> String {
+    pub(crate) fn cache_key(&self) -> String {
         match self {
             GoogleKey::ServiceAccount(k) => k.cache_key(),
             GoogleKey::AuthorizedUser(u) => {
@@ -123,7 +123,7 @@ impl GoogleKey {
     /// The fleet's key (docs/fleet.md, "What is shared"): derived from the whole credential and
     /// bound to the token endpoint, so exactly the machines holding this file can open the token.
     /// `None` for an `external_account`: its subject token is this machine's identity.
-    pub fn share_key(&self) -> Option<ShareKey> {
+    pub(crate) fn share_key(&self) -> Option<ShareKey> {
         Some(match self {
             GoogleKey::External(_) => return None,
             GoogleKey::ServiceAccount(k) => ShareKey::derive(
@@ -149,12 +149,12 @@ impl GoogleKey {
 
     /// The `application/x-www-form-urlencoded` body of the token request at `now` (the one
     /// request of the two single-request grants; an `external_account` has its own steps).
-    pub fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, String> {
+    pub(crate) fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, String> {
         let mut body = Zeroizing::new(Vec::with_capacity(1024));
         match self {
             GoogleKey::ServiceAccount(k) => {
                 let assertion = k.assertion(now)?;
-                field(&mut body, "grant_type", gcp_jwt::GRANT_TYPE);
+                field(&mut body, "grant_type", jwt::GRANT_TYPE);
                 field(&mut body, "assertion", assertion.expose_secret());
             }
             GoogleKey::AuthorizedUser(u) => {
@@ -173,7 +173,7 @@ impl GoogleKey {
     }
 
     /// What a refusal by the token endpoint most likely means for this credential.
-    pub fn refused_hint(&self) -> &'static str {
+    pub(crate) fn refused_hint(&self) -> &'static str {
         match self {
             GoogleKey::ServiceAccount(_) => {
                 "; the service-account key is unknown, disabled or deleted, or the clock is off"
@@ -181,7 +181,7 @@ impl GoogleKey {
             GoogleKey::AuthorizedUser(_) => {
                 "; the refresh token was revoked or has expired: run `gcloud auth application-default login` and store the new file"
             }
-            // Its steps carry their own hints (gcp.rs, `federate`).
+            // Its steps carry their own hints (google/mod.rs, `federate`).
             GoogleKey::External(_) => "",
         }
     }

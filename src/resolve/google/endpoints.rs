@@ -9,11 +9,11 @@
 //! the same paths under that origin. A record can never choose it.
 
 use crate::env;
-use crate::url::Url;
+use crate::net::url::Url;
 
 /// Which Google API a URL must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
+pub(crate) enum Api {
     /// Security Token Service, the token exchange of workload identity federation.
     Sts,
     /// IAM Credentials' `generateAccessToken`.
@@ -89,7 +89,7 @@ fn is_label(s: &str) -> bool {
 /// The operator's stand-in for Google's API hosts: `scheme://host[:port]`, https anywhere or http
 /// to a loopback host only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     scheme: String,
     host: String,
     port: u16,
@@ -98,13 +98,13 @@ pub struct Origin {
 impl Origin {
     /// `BETA9_GOOGLE_ENDPOINT_ORIGIN` from the environment, if set. A malformed value is an error
     /// naming the variable.
-    pub fn from_env(e: &env::Env) -> Result<Option<Origin>, String> {
+    pub(crate) fn from_env(e: &env::Env) -> Result<Option<Origin>, String> {
         e.get(env::GOOGLE_ENDPOINT_ORIGIN)
             .map(Origin::parse)
             .transpose()
     }
 
-    pub fn parse(value: &str) -> Result<Origin, String> {
+    pub(crate) fn parse(value: &str) -> Result<Origin, String> {
         let bad = || {
             format!(
                 "{} must be an origin, https://host[:port] (http://host[:port] only for a loopback host), with no path",
@@ -141,7 +141,7 @@ fn default_port(scheme: &str) -> u16 {
 }
 
 /// Is `url` Google's endpoint for `api`, or the same path under the operator's `origin`?
-pub fn is_pinned(api: Api, url: &str, origin: Option<&Origin>) -> bool {
+pub(crate) fn is_pinned(api: Api, url: &str, origin: Option<&Origin>) -> bool {
     let Some(u) = Url::parse(url) else {
         return false;
     };
@@ -167,7 +167,12 @@ pub fn is_pinned(api: Api, url: &str, origin: Option<&Origin>) -> bool {
 }
 
 /// [`is_pinned`] as a check: the reason names the field and the pinned form, never the value.
-pub fn check(api: Api, url: &str, field: &str, origin: Option<&Origin>) -> Result<(), String> {
+pub(crate) fn check(
+    api: Api,
+    url: &str,
+    field: &str,
+    origin: Option<&Origin>,
+) -> Result<(), String> {
     if is_pinned(api, url, origin) {
         Ok(())
     } else {

@@ -21,7 +21,7 @@ const ALWAYS_DIRECT: &str =
     "localhost,127.0.0.0/8,::1,169.254.0.0/16,fe80::/10,fd00:ec2::254,fd00:ec2::23";
 
 /// The proxy settings of one process.
-pub struct Proxies {
+pub(crate) struct Proxies {
     /// For `http://` destinations: `HTTP_PROXY`, else `ALL_PROXY`.
     http: Option<Named>,
     /// For `https://` destinations: `HTTPS_PROXY`, else `ALL_PROXY`.
@@ -49,27 +49,27 @@ impl std::fmt::Debug for Proxies {
 }
 
 /// Where a request goes: straight to its host, or through a proxy.
-pub struct Route<'a> {
+pub(crate) struct Route<'a> {
     proxy: Option<&'a Named>,
 }
 
 impl Route<'_> {
     /// The proxy for ureq, or `None` to connect directly.
-    pub fn ureq(&self) -> Option<ureq::Proxy> {
+    pub(crate) fn ureq(&self) -> Option<ureq::Proxy> {
         // Validated in `Proxies::from_env`, so this parse succeeds.
         self.proxy
             .and_then(|n| ureq::Proxy::new(n.url.expose_secret()).ok())
     }
 
     /// Does this route go through a proxy whose URL is `https://` (TLS to the proxy itself)?
-    pub fn proxy_is_https(&self) -> bool {
+    pub(crate) fn proxy_is_https(&self) -> bool {
         self.proxy
             .is_some_and(|n| n.url.expose_secret().starts_with("https://"))
     }
 
     /// For messages: `through the proxy in HTTPS_PROXY (proxy.example:3128)`, or nothing.
     /// Host and port only: the user-info part is never shown.
-    pub fn describe(&self) -> Option<String> {
+    pub(crate) fn describe(&self) -> Option<String> {
         let n = self.proxy?;
         let authority = n
             .url
@@ -87,14 +87,9 @@ impl Route<'_> {
 }
 
 impl Proxies {
-    /// No proxy for anything (tests; and what every path did before proxies were read).
-    pub fn direct() -> Proxies {
-        Proxies::build(None, None, String::new())
-    }
-
     /// The variables from the snapshot. A variable that is set but not UTF-8, or not a proxy URL
     /// this helper can use, is an error naming the variable (never its value).
-    pub fn from_env(e: &Env) -> Result<Proxies> {
+    pub(crate) fn from_env(e: &Env) -> Result<Proxies> {
         let all = first(e, &[env::ALL_PROXY, env::ALL_PROXY_LOWER])?.map(with_scheme);
         let http = first(e, &[env::HTTP_PROXY, env::HTTP_PROXY_LOWER])?
             .map(with_scheme)
@@ -133,13 +128,14 @@ impl Proxies {
     }
 
     /// Is any proxy configured at all?
-    pub fn any(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn any(&self) -> bool {
         self.http.is_some() || self.https.is_some()
     }
 
     /// The route of a request to `url`. A URL that does not parse goes direct (the request
     /// itself will then fail with its own error).
-    pub fn route(&self, url: &str) -> Route<'_> {
+    pub(crate) fn route(&self, url: &str) -> Route<'_> {
         let Ok(uri) = url.parse::<http::Uri>() else {
             return Route { proxy: None };
         };
@@ -155,7 +151,7 @@ impl Proxies {
 
     /// The AWS SDK client's proxy for a client whose API endpoint is `https` (or `http`, with an
     /// endpoint override): one proxy URL per client, the same `NO_PROXY` rules per request.
-    pub fn smithy(&self, https: bool) -> ProxyConfig {
+    pub(crate) fn smithy(&self, https: bool) -> ProxyConfig {
         let chosen = if https { &self.https } else { &self.http };
         let Some(n) = chosen else {
             return ProxyConfig::disabled();
@@ -173,7 +169,7 @@ impl Proxies {
 /// through a proxy (docs/proxies.md, "Never proxied"). One decision on the parsed address, for
 /// every HTTP client here: `127.1`, `0x7f.1`, `2130706433`, `localhost.` and `[::ffff:127.0.0.1]`
 /// are all loopback, whatever a `NO_PROXY` matcher makes of their spelling.
-pub fn always_direct(host: &str) -> bool {
+pub(crate) fn always_direct(host: &str) -> bool {
     let h = host.trim();
     let h = h
         .strip_prefix('[')

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// The system's trust anchors for ureq. Unreadable individual certificates are skipped (as the
 /// AWS client does); an empty store makes every TLS handshake fail with a clear error.
-pub fn ureq_roots() -> ureq::tls::RootCerts {
+pub(crate) fn ureq_roots() -> ureq::tls::RootCerts {
     let found = rustls_native_certs::load_native_certs();
     let certs: Vec<ureq::tls::Certificate<'static>> = found
         .certs
@@ -23,14 +23,14 @@ pub fn ureq_roots() -> ureq::tls::RootCerts {
 
 /// The system's trust anchors as a rustls root store (PostgreSQL's `sslrootcert=system`,
 /// src/pg/verify.rs). Unusable certificates are skipped, as above.
-pub fn rustls_roots() -> rustls::RootCertStore {
+pub(crate) fn rustls_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     roots
 }
 
 /// ureq's TLS settings: rustls with ring and the system roots.
-pub fn ureq_config() -> ureq::tls::TlsConfig {
+pub(crate) fn ureq_config() -> ureq::tls::TlsConfig {
     ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -42,7 +42,7 @@ pub fn ureq_config() -> ureq::tls::TlsConfig {
 /// (an operator's CA file, PEM): for clients that take one bundle and would otherwise replace the
 /// system roots with the extra CA (the redis crate's `rediss://`). Certificates rustls cannot
 /// use as trust anchors are left out, so one odd system certificate cannot fail every handshake.
-pub fn roots_pem(extra: &[u8]) -> Vec<u8> {
+pub(crate) fn roots_pem(extra: &[u8]) -> Vec<u8> {
     use base64::Engine as _;
     let found = rustls_native_certs::load_native_certs();
     let mut out = Vec::new();
@@ -69,7 +69,7 @@ pub fn roots_pem(extra: &[u8]) -> Vec<u8> {
 /// "Registry certificates"): whom to trust, which name to put in the certificate, or when it is
 /// valid. Names come from the certificate and may be shown only through `printable`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CertProblem {
+pub(crate) enum CertProblem {
     /// No trust anchor the client has signs the chain (a private CA nobody was told about).
     UnknownAuthority,
     /// The certificate is valid, but not for the name the client connected to.
@@ -86,7 +86,7 @@ impl CertProblem {
     /// The certificate problem in a ureq error, if that is why the exchange failed. A handshake
     /// failure reaches ureq as an I/O error wrapping the rustls error (rustls' stream adapter), or
     /// directly as one.
-    pub fn of(e: &ureq::Error) -> Option<CertProblem> {
+    pub(crate) fn of(e: &ureq::Error) -> Option<CertProblem> {
         let tls: &rustls::Error = match e {
             ureq::Error::Rustls(r) => r,
             ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
@@ -124,7 +124,7 @@ impl CertProblem {
     }
 
     /// `the certificate is signed by an unknown authority`, in one clause.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             CertProblem::UnknownAuthority => {
                 "the certificate is signed by an unknown authority".into()
@@ -171,7 +171,7 @@ fn bare_name(n: &str) -> String {
 
 /// The certificates in a PEM file's bytes (anything else in it is skipped, as Go's
 /// `AppendCertsFromPEM` does for the `*.crt` files docker and the containers tools read).
-pub fn pem_certs(bytes: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+pub(crate) fn pem_certs(bytes: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
     use rustls_pki_types::pem::PemObject as _;
     rustls_pki_types::CertificateDer::pem_slice_iter(bytes)
         .filter_map(Result::ok)
@@ -179,7 +179,7 @@ pub fn pem_certs(bytes: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>>
 }
 
 /// [`ureq_config`] with `extra` trust anchors beside the system's (a registry's `certs.d` CA).
-pub fn ureq_config_with(
+pub(crate) fn ureq_config_with(
     extra: &[rustls_pki_types::CertificateDer<'static>],
 ) -> ureq::tls::TlsConfig {
     if extra.is_empty() {

@@ -7,8 +7,8 @@
 //! stacks to a process that lives for one `get`). RustCrypto `rsa` was the first choice but carries
 //! RUSTSEC-2023-0071 (Marvin timing side channel); it remains only a dev-dependency for tests.
 
+use crate::net::url::Url;
 use crate::token;
-use crate::url::Url;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rustls_pki_types::pem::PemObject as _;
@@ -19,17 +19,17 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// The one scope registries need (docker-credential-gcr asks for cloud-platform too).
-pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Used when the key JSON has no `token_uri`.
-pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub(crate) const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The longest assertion lifetime Google accepts.
-pub const ASSERTION_LIFETIME: u64 = 3600;
+pub(crate) const ASSERTION_LIFETIME: u64 = 3600;
 /// golang/oauth2 backdates `iat` by 10 s against clock skew.
 const IAT_BACKDATE: u64 = 10;
 
 /// The parts of a service-account key JSON that minting needs.
-pub struct ServiceAccountKey {
+pub(crate) struct ServiceAccountKey {
     pub client_email: String,
     /// The key's id in IAM (public: it names the key, the `kid` of the assertion).
     pub private_key_id: Option<String>,
@@ -65,7 +65,7 @@ struct RawKey {
 impl ServiceAccountKey {
     /// Reads the key JSON (the value of `GOOGLE_APPLICATION_CREDENTIALS_JSON`). The error is a
     /// reason for a `BadRecord`: it names what is wrong, never any of the content.
-    pub fn parse(json: &str) -> Result<ServiceAccountKey, String> {
+    pub(crate) fn parse(json: &str) -> Result<ServiceAccountKey, String> {
         const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
         let raw: RawKey = serde_json::from_str(json).map_err(|e| {
             format!(
@@ -110,7 +110,7 @@ impl ServiceAccountKey {
     /// The token cache key. Access tokens belong to the service account, not to a registry, so
     /// every Google registry host that uses this key shares one cached token. Any change of the
     /// key (rotation, another `token_uri`) gives a new cache key at once.
-    pub fn cache_key(&self) -> String {
+    pub(crate) fn cache_key(&self) -> String {
         let digest = token::digest_parts(&[
             self.client_email.as_bytes(),
             self.private_key_id.as_deref().unwrap_or("").as_bytes(),
@@ -121,7 +121,7 @@ impl ServiceAccountKey {
     }
 
     /// The signed assertion `header.claims.signature` for `now` (Unix seconds).
-    pub fn assertion(&self, now: u64) -> Result<SecretString, String> {
+    pub(crate) fn assertion(&self, now: u64) -> Result<SecretString, String> {
         let key = self.rsa_key()?;
         let iat = now.saturating_sub(IAT_BACKDATE);
         // golang/oauth2's `kid` is omitempty.
@@ -176,7 +176,7 @@ impl ServiceAccountKey {
 /// `token_uri` must be https: the assertion is a bearer credential for up to an hour. Plain http
 /// is allowed only to a loopback host (`127.0.0.1`, `[::1]`, `localhost`), which is what the
 /// tests' local token endpoint uses; nothing on the wire leaves the machine then.
-pub fn check_token_uri(uri: &str) -> Result<(), String> {
+pub(crate) fn check_token_uri(uri: &str) -> Result<(), String> {
     let ok = Url::parse(uri).is_some_and(|u| {
         !u.has_userinfo && (u.scheme == "https" || (u.scheme == "http" && u.is_loopback()))
     });

@@ -26,7 +26,7 @@ const API_VERSIONS: [&str; 3] = [
 /// language, docs/kubelet.md "Match keys"): one `*` per DNS label, equal label counts. The
 /// packaged example config and `kubelet --help` show exactly these; a registry of your own is
 /// added by name.
-pub const MATCH_IMAGES: &[&str] = &[
+pub(crate) const MATCH_IMAGES: &[&str] = &[
     "docker.io",
     "registry-1.docker.io",
     "ghcr.io",
@@ -51,8 +51,8 @@ pub const MATCH_IMAGES: &[&str] = &[
 
 /// How long kubelet may reuse an answer. Static logins change only when someone stores new ones;
 /// minted tokens are cached by us anyway, so kubelet asking again each minute costs a cache hit.
-pub const STATIC_CACHE: &str = "5m0s";
-pub const TOKEN_CACHE: &str = "1m0s";
+pub(crate) const STATIC_CACHE: &str = "5m0s";
+pub(crate) const TOKEN_CACHE: &str = "1m0s";
 
 #[derive(Deserialize)]
 struct Request {
@@ -65,7 +65,7 @@ struct Request {
 }
 
 /// Answers one request. Nothing stored is not an error: `auth` is null and nothing is cached.
-pub fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
+pub(crate) fn answer(ctx: &Context, input: &[u8]) -> Result<SecretBuf> {
     // Go's `EOF` is the protocol's text for an empty `store`; kubelet's operator gets words.
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Invalid(
@@ -141,7 +141,7 @@ fn repository_key(image: &str) -> Option<String> {
 
 /// A `CredentialProviderResponse`: `auth` maps the match key to the login, or is `null` when
 /// nothing is stored. One of the few places a secret is exposed, straight into a zeroizing buffer.
-pub fn response_json(
+pub(crate) fn response_json(
     api_version: &str,
     cache_key_type: &str,
     cache_duration: &str,

@@ -6,7 +6,7 @@
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
+pub(crate) struct Url {
     /// Lower case.
     pub scheme: String,
     /// Lower case; IPv6 literals without brackets.
@@ -18,7 +18,7 @@ pub struct Url {
 
 impl Url {
     /// An absolute `scheme://authority[/...]` URL; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Url> {
+    pub(crate) fn parse(s: &str) -> Option<Url> {
         let uri: http::Uri = s.trim().parse().ok()?;
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let authority = uri.authority()?;
@@ -51,7 +51,7 @@ impl Url {
     }
 
     /// `localhost`, `127.0.0.0/8` or `::1`: traffic that never leaves the machine.
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         if self.host == "localhost" {
             return true;
         }

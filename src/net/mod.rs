@@ -2,9 +2,13 @@
 //! caller branches on (retry a connection failure, report a timeout against the budget). Shared by
 //! Google token minting and `doctor`'s registry probe; never quotes a body or a URL.
 
+pub(crate) mod proxy;
+pub(crate) mod tls;
+pub(crate) mod url;
+
 /// Why a request got no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NetError {
+pub(crate) enum NetError {
     /// Refused, reset, unreachable, no such host: nothing listens there.
     Connect(String),
     /// The budget ran out.
@@ -15,18 +19,18 @@ pub enum NetError {
     Tls(String),
     /// The peer speaks TLS, but its certificate is refused (docs/clients.md, "Registry
     /// certificates").
-    Certificate(crate::tls::CertProblem),
+    Certificate(crate::net::tls::CertProblem),
     Other(String),
 }
 
 /// What a proxy's 407 means to the user; one wording for every path (docs/proxies.md, "Errors").
-pub const PROXY_AUTH_REFUSED: &str =
+pub(crate) const PROXY_AUTH_REFUSED: &str =
     "(HTTP 407 Proxy Authentication Required): check the user and password in the proxy URL";
 
 /// The failure class of a ureq error.
-pub fn classify(e: ureq::Error) -> NetError {
+pub(crate) fn classify(e: ureq::Error) -> NetError {
     use ureq::Error as E;
-    if let Some(p) = crate::tls::CertProblem::of(&e) {
+    if let Some(p) = crate::net::tls::CertProblem::of(&e) {
         return NetError::Certificate(p);
     }
     use ureq::Timeout as T;

@@ -1,19 +1,21 @@
 //! The client families as a model: for one registry and image, which files each family reads (in
-//! which order, with Go's key rules, `client_config::Member`), which keys it asks a helper, and
+//! which order, with Go's key rules, `clients::config::Member`), which keys it asks a helper, and
 //! what it does when the helper answers not-found (docs/clients.md, "The client families").
 //!
 //! Data and pure functions over parsed files: [`plan`] says what a family will try, in order;
 //! [`walk`] follows that plan against what this helper holds and says what the client ends up
 //! sending. `doctor` turns that into its per-family verdict; reading the files is the caller's.
 
-use crate::client_config::{self as cc, ConfigFile, Family, Keys, HELPER};
+pub(crate) mod config;
+
+use crate::clients::config::{self as cc, ConfigFile, Family, Keys, HELPER};
 use crate::env::Env;
 use crate::registry::Registry;
 use std::path::PathBuf;
 
 /// The client config files on this machine, parsed (files that do not exist are left out).
 #[derive(Clone, Debug, Default)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// docker's `config.json` (docker CLI, docker-py).
     pub docker: Option<ConfigFile>,
     /// The containers tools' auth files that exist, in their read order.
@@ -24,7 +26,7 @@ pub struct Machine {
 
 impl Machine {
     /// Reads the files `env` points each family at.
-    pub fn read(env: &Env) -> Machine {
+    pub(crate) fn read(env: &Env) -> Machine {
         let present = |f: ConfigFile| f.exists().then_some(f);
         Machine {
             docker: cc::docker_config_path(env).and_then(|p| present(cc::read(&p, false))),
@@ -39,7 +41,7 @@ impl Machine {
 
 /// One thing a client tries, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Link {
+pub(crate) enum Link {
     /// Runs `docker-credential-<helper> get` with `key`; on not-found it goes on to the next link
     /// (no next link: it pulls anonymously).
     Ask {
@@ -54,7 +56,7 @@ pub enum Link {
 
 /// What a family will try for one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub family: Family,
     /// Some file this family reads exists here (else it pulls anonymously, and counts only when
     /// asked about alone).
@@ -102,7 +104,13 @@ fn docker_link(file: &ConfigFile, key: &str, registry: &Registry, exact: bool) -
 
 /// What `family` tries for the image whose keys are `keys` (registry `registry`, repository
 /// `repo`), given the files on `m`.
-pub fn plan(family: Family, m: &Machine, keys: &Keys, registry: &Registry, repo: &str) -> Plan {
+pub(crate) fn plan(
+    family: Family,
+    m: &Machine,
+    keys: &Keys,
+    registry: &Registry,
+    repo: &str,
+) -> Plan {
     let mut out = Plan {
         family,
         reads_config: false,
@@ -200,7 +208,7 @@ pub fn plan(family: Family, m: &Machine, keys: &Keys, registry: &Registry, repo:
 
 /// What a client ends up sending.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Got {
+pub(crate) enum Got {
     /// This helper answers with its entry under `key`.
     Entry { key: String, via: &'static str },
     /// Another helper is asked first; what it answers is not known here.
@@ -212,12 +220,12 @@ pub enum Got {
 }
 
 /// Follows `plan` against this helper's entries: `has(key)` says whether `get key` answers.
-pub fn walk(plan: &Plan, has: &dyn Fn(&str) -> bool) -> Got {
+pub(crate) fn walk(plan: &Plan, has: &dyn Fn(&str) -> bool) -> Got {
     walk_chain(&plan.chain, has)
 }
 
 /// [`walk`] over any chain (docker-py's, [`Plan::docker_py`]).
-pub fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
+pub(crate) fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
     let mut asked = Vec::new();
     for link in chain {
         match link {
@@ -250,7 +258,7 @@ pub fn walk_chain(chain: &[Link], has: &dyn Fn(&str) -> bool) -> Got {
 }
 
 /// Does this family ask this helper at all for the image?
-pub fn routes_here(plan: &Plan) -> bool {
+pub(crate) fn routes_here(plan: &Plan) -> bool {
     plan.chain
         .iter()
         .any(|l| matches!(l, Link::Ask { helper, .. } if helper == HELPER))
@@ -259,7 +267,7 @@ pub fn routes_here(plan: &Plan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_config::{parse, FileState};
+    use crate::clients::config::{parse, FileState};
 
     const HOST: &str = "r.io";
     const REPO: &str = "team/app";

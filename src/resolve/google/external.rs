@@ -3,16 +3,16 @@
 //! Kubernetes service-account token, an Azure managed identity, a CI job's OIDC token) in a file
 //! or at a local URL; Google's STS exchanges it for a federated access token, optionally traded
 //! for a service account's token through IAM Credentials. This module holds the formats; the
-//! requests are made by `gcp.rs` over `gcp_http`.
+//! requests are made by `google/mod.rs` over `http`.
 //!
 //! The subject token is this machine's identity, so its tokens are never shared across the fleet,
 //! and it is only ever sent to Google's STS and IAM Credentials at their pinned hosts and paths
-//! ([`super::gcp_endpoints`]): a record cannot redirect it.
+//! ([`super::endpoints`]): a record cannot redirect it.
 
-use super::gcp_endpoints::{check, Api, Origin};
+use super::endpoints::{check, Api, Origin};
 use crate::fsutil;
+use crate::net::url::Url;
 use crate::token;
-use crate::url::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-pub const REQUESTED_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const REQUESTED_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// A subject token file larger than this is not a token.
 const SUBJECT_LIMIT: u64 = 64 * 1024;
 /// IAM Credentials' default and bounds for an impersonated token's lifetime, in seconds.
@@ -31,7 +31,7 @@ const LIFETIME_MAX: u64 = 43200;
 
 /// A parsed `external_account` file.
 #[derive(Debug)]
-pub struct ExternalAccount {
+pub(crate) struct ExternalAccount {
     /// The workload identity pool provider, `//iam.googleapis.com/projects/…/providers/…`.
     pub audience: String,
     pub subject_token_type: String,
@@ -42,7 +42,7 @@ pub struct ExternalAccount {
 }
 
 /// Where the subject token comes from.
-pub enum Source {
+pub(crate) enum Source {
     File {
         path: PathBuf,
         format: Format,
@@ -85,7 +85,7 @@ impl std::fmt::Debug for Source {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json { field: String },
 }
@@ -144,7 +144,7 @@ struct RawFormat {
 
 impl ExternalAccount {
     /// Reads an `external_account` file. Errors name what is wrong, never a value.
-    pub fn parse(json: &str) -> Result<ExternalAccount, String> {
+    pub(crate) fn parse(json: &str) -> Result<ExternalAccount, String> {
         let raw: Raw = serde_json::from_str(json).map_err(|e| {
             format!(
                 "{NAME} is not an external_account credential (line {}, column {})",
@@ -268,7 +268,7 @@ impl ExternalAccount {
     /// The STS and IAM Credentials URLs are Google's, at their pinned paths, or the same paths
     /// under the operator's `origin` (docs/google.md, "Pinned endpoints"). Checked before any
     /// request, by `add`, `import` and `get`.
-    pub fn check_endpoints(&self, origin: Option<&Origin>) -> Result<(), String> {
+    pub(crate) fn check_endpoints(&self, origin: Option<&Origin>) -> Result<(), String> {
         let field = |f: &str| format!("{NAME} (external_account): {f}");
         check(Api::Sts, &self.token_url, &field("token_url"), origin)?;
         if let Some(u) = &self.impersonation_url {
@@ -284,7 +284,7 @@ impl ExternalAccount {
 
     /// The local cache key: the whole configuration (not the subject token, which rotates while
     /// the identity stays the same).
-    pub fn cache_key(&self) -> String {
+    pub(crate) fn cache_key(&self) -> String {
         let (kind, place, format) = match &self.source {
             Source::File { path, format } => ("file", path.to_string_lossy().into_owned(), format),
             Source::Url { url, format, .. } => ("url", url.clone(), format),
@@ -306,7 +306,7 @@ impl ExternalAccount {
     }
 
     /// For messages: where the subject token comes from (a path or a URL's host, never a token).
-    pub fn source_name(&self) -> String {
+    pub(crate) fn source_name(&self) -> String {
         match &self.source {
             Source::File { path, .. } => format!("the subject token file {}", path.display()),
             Source::Url { url, .. } => format!(
@@ -317,7 +317,7 @@ impl ExternalAccount {
     }
 
     /// The subject token from its file. `Err` is a reason naming the file, never its content.
-    pub fn subject_from_file(&self) -> Result<SecretString, String> {
+    pub(crate) fn subject_from_file(&self) -> Result<SecretString, String> {
         let Source::File { path, format } = &self.source else {
             return Err("not a file source".into());
         };
@@ -328,7 +328,11 @@ impl ExternalAccount {
     }
 
     /// The subject token from a source's bytes (a file, or the URL's reply body).
-    pub fn subject_from(&self, bytes: &[u8], format: &Format) -> Result<SecretString, String> {
+    pub(crate) fn subject_from(
+        &self,
+        bytes: &[u8],
+        format: &Format,
+    ) -> Result<SecretString, String> {
         let token = match format {
             Format::Text => std::str::from_utf8(bytes)
                 .map_err(|_| format!("{} is not text", self.source_name()))?
@@ -350,25 +354,25 @@ impl ExternalAccount {
     }
 
     /// The STS token-exchange form (RFC 8693), scope cloud-platform.
-    pub fn sts_form(&self, subject: &SecretString) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn sts_form(&self, subject: &SecretString) -> Zeroizing<Vec<u8>> {
         let mut body = Zeroizing::new(Vec::with_capacity(2048));
         for (name, value) in [
             ("grant_type", GRANT_TYPE),
             ("audience", &self.audience),
-            ("scope", super::gcp_jwt::SCOPE),
+            ("scope", super::jwt::SCOPE),
             ("requested_token_type", REQUESTED_TOKEN_TYPE),
             ("subject_token", subject.expose_secret()),
             ("subject_token_type", &self.subject_token_type),
         ] {
-            super::gcp_http::form_field(&mut body, name, value);
+            super::http::form_field(&mut body, name, value);
         }
         body
     }
 
     /// IAM Credentials' `generateAccessToken` request body.
-    pub fn impersonation_body(&self) -> Vec<u8> {
+    pub(crate) fn impersonation_body(&self) -> Vec<u8> {
         serde_json::json!({
-            "scope": [super::gcp_jwt::SCOPE],
+            "scope": [super::jwt::SCOPE],
             "lifetime": format!("{}s", self.lifetime),
         })
         .to_string()
@@ -377,7 +381,7 @@ impl ExternalAccount {
 }
 
 /// IAM Credentials' answer: `{"accessToken", "expireTime": RFC 3339}`.
-pub fn impersonated(body: &[u8], now: u64) -> Option<(SecretString, u64)> {
+pub(crate) fn impersonated(body: &[u8], now: u64) -> Option<(SecretString, u64)> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Reply {

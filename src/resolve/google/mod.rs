@@ -4,7 +4,7 @@
 //! 1. `GCP_ACCESS_TOKEN` (+ optional `GCP_ACCESS_TOKEN_EXPIRY`): answered as stored, no I/O.
 //! 2. `GOOGLE_APPLICATION_CREDENTIALS_JSON` (a service-account key, or gcloud's `authorized_user`
 //!    file): an access token is minted at the file's `token_uri` with the JWT-bearer or the
-//!    refresh-token grant ([`gcp_key`](super::gcp_key)) and cached encrypted, shared by every
+//!    refresh-token grant ([`key`](key)) and cached encrypted, shared by every
 //!    Google registry that uses the same file, and across the fleet (`BETA9_TOKEN_CACHE_URL`) by
 //!    the machines holding the same file (docs/fleet.md, "What is shared").
 //! 3. `GCP_METADATA=1`: the token of the instance's default service account from the metadata
@@ -14,26 +14,29 @@
 //! `_json_key` / `_json_key_base64` logins are `generic` records and never reach this module.
 //! The caller ([`super::resolve`]) has already checked that the host is a Google registry host.
 
-use super::gcp_endpoints;
-use super::gcp_external::{self, ExternalAccount, Source};
-use super::gcp_http::{
-    self, Peer, Request, IAM_CREDENTIALS, METADATA_SERVER, STS, SUBJECT_SOURCE, TOKEN_ENDPOINT,
-};
-use super::gcp_key::GoogleKey;
+pub(crate) mod endpoints;
+pub(crate) mod external;
+pub(crate) mod http;
+pub(crate) mod jwt;
+pub(crate) mod key;
+
 use super::needs::Needs;
 use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::record::Record;
 use crate::timeout::Deadline;
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
+use external::{ExternalAccount, Source};
+use http::{Peer, Request, IAM_CREDENTIALS, METADATA_SERVER, STS, SUBJECT_SOURCE, TOKEN_ENDPOINT};
+use key::GoogleKey;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
-pub const USERNAME: &str = "oauth2accesstoken";
+pub(crate) const USERNAME: &str = "oauth2accesstoken";
 
 /// Refresh 225 s before expiry at the latest (cloud.google.com/go/auth), 300 s for a 1 h token;
 /// never hand out a token within 10 s of its end (docker-credential-gcr PR #183).
-pub const POLICY: Policy = Policy {
+pub(crate) const POLICY: Policy = Policy {
     min_margin: 225,
     hard_margin: 10,
 };
@@ -44,7 +47,7 @@ const METADATA_CONNECT: Duration = Duration::from_secs(2);
 /// Assumed lifetime when a reply has no `expires_in` (Google's tokens live one hour).
 const DEFAULT_EXPIRES_IN: u64 = 3600;
 
-pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
+pub(crate) fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
     if let Some(token) = record.credentials.non_empty("GCP_ACCESS_TOKEN") {
         return static_token(needs, record, token);
     }
@@ -53,7 +56,7 @@ pub fn resolve(needs: &Needs, record: &Record) -> Result<Login> {
 
 /// `refresh` for a `gcp` record: the minted token `get` would answer, made fresh now if it is not
 /// ([`token::prewarm`]); `None` for a stored access token (nothing to mint).
-pub fn prewarm(needs: &Needs, record: &Record) -> Result<Option<Warmed>> {
+pub(crate) fn prewarm(needs: &Needs, record: &Record) -> Result<Option<Warmed>> {
     if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_some() {
         return Ok(None);
     }
@@ -80,7 +83,7 @@ fn minted(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
 /// The token a `get` would answer from the local cache right now, if any (no network, no
 /// minting; `None` as well for a stored access token, which is not cached), and whether the token
 /// may be shared (service-account keys only).
-pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
+pub(crate) fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bool)> {
     let c = &record.credentials;
     if c.non_empty("GCP_ACCESS_TOKEN").is_some() {
         return Ok((None, false));
@@ -101,7 +104,7 @@ pub fn cached(needs: &Needs, record: &Record) -> Result<(Option<CachedToken>, bo
 /// The local token-cache key of a token minted from the record's own key; `None` for a stored
 /// access token (not cached) and for the metadata server (the machine's identity, whose cached
 /// token every such record of the workspace shares).
-pub fn own_cache_key(record: &Record) -> Result<Option<String>> {
+pub(crate) fn own_cache_key(record: &Record) -> Result<Option<String>> {
     let Some(json) = record
         .credentials
         .non_empty("GOOGLE_APPLICATION_CREDENTIALS_JSON")
@@ -143,7 +146,7 @@ fn static_token(needs: &Needs, record: &Record, token: &SecretString) -> Result<
 }
 
 /// `GCP_METADATA`: `1`/`true`/`yes`/`on` opt in, `0`/`false`/`no`/`off`/empty do not.
-pub fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
+pub(crate) fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
@@ -162,7 +165,7 @@ fn credential_file(
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
     if let GoogleKey::External(x) = &key {
         // Before the cache too: a token is never handed out for a file naming other endpoints.
-        let origin = gcp_endpoints::Origin::from_env(needs.env).map_err(Error::Invalid)?;
+        let origin = endpoints::Origin::from_env(needs.env).map_err(Error::Invalid)?;
         x.check_endpoints(origin.as_ref())
             .map_err(|r| bad_record(record, r))?;
     }
@@ -215,7 +218,7 @@ fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<Cache
                 url,
                 headers: &headers,
             };
-            let reply = gcp_http::exchange(&peer, &request, deadline, connect, route.ureq())?;
+            let reply = http::exchange(&peer, &request, deadline, connect, route.ureq())?;
             if reply.status != 200 {
                 return Err(no_subject(format!(
                     "{} answered HTTP {}",
@@ -235,7 +238,7 @@ fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<Cache
         url: &x.token_url,
         body: &body,
     };
-    let reply = gcp_http::exchange(&peer, &request, deadline, connect, route.ureq())?;
+    let reply = http::exchange(&peer, &request, deadline, connect, route.ureq())?;
     let federated = to_cached(&peer, &reply, now)?;
     let Some(url) = &x.impersonation_url else {
         return Ok(federated);
@@ -256,10 +259,10 @@ fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<Cache
         bearer: federated.secret.expose_secret(),
         body: &body,
     };
-    let reply = gcp_http::exchange(&peer, &request, deadline, connect, route.ureq())?;
+    let reply = http::exchange(&peer, &request, deadline, connect, route.ureq())?;
     if reply.status != 200 {
         // The same classes as a token endpoint's refusal (the error shape is Google's JSON).
-        return Err(gcp_http::access_token(&peer, &reply)
+        return Err(http::access_token(&peer, &reply)
             .err()
             .unwrap_or_else(|| Error::Rejected {
                 registry: registry.clone(),
@@ -267,7 +270,7 @@ fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<Cache
             }));
     }
     let (token, expires_in) =
-        gcp_external::impersonated(&reply.body, now).ok_or_else(|| Error::Unreachable {
+        external::impersonated(&reply.body, now).ok_or_else(|| Error::Unreachable {
             registry: registry.clone(),
             detail: format!(
                 "{} {}: the reply has no accessToken and expireTime",
@@ -298,7 +301,7 @@ fn mint(needs: &Needs, record: &Record, key: &GoogleKey) -> Result<CachedToken> 
     };
     // Half the budget per connection attempt leaves room for the one retry.
     let connect = (budget / 2).max(Duration::from_secs(1));
-    let reply = gcp_http::exchange(
+    let reply = http::exchange(
         &peer,
         &request,
         Deadline::start(budget),
@@ -333,7 +336,7 @@ fn metadata(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
         let connect = METADATA_CONNECT.min(budget);
         // The machine's own metadata server: never through a proxy (docs/proxies.md, "Never
         // proxied"), whatever GCE_METADATA_HOST names.
-        let reply = gcp_http::exchange(&peer, &request, Deadline::start(budget), connect, None)?;
+        let reply = http::exchange(&peer, &request, Deadline::start(budget), connect, None)?;
         to_cached(&peer, &reply, now)
     })
 }
@@ -341,8 +344,8 @@ fn metadata(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
 /// A reply as a cache entry. A token that arrives within the hard margin of its end is refused:
 /// docker would get a dead token (GKE's metadata server has returned such, docker-credential-gcr
 /// PR #183).
-fn to_cached(peer: &Peer, reply: &gcp_http::Reply, now: u64) -> Result<CachedToken> {
-    let t = gcp_http::access_token(peer, reply)?;
+fn to_cached(peer: &Peer, reply: &http::Reply, now: u64) -> Result<CachedToken> {
+    let t = http::access_token(peer, reply)?;
     cached_token(
         peer,
         t.token,
@@ -402,7 +405,7 @@ fn refresh(
 }
 
 /// Unix seconds, or an RFC 3339 timestamp such as `2026-11-24T10:00:00Z`.
-pub fn parse_expiry(s: &str) -> Option<u64> {
+pub(crate) fn parse_expiry(s: &str) -> Option<u64> {
     let s = s.trim();
     s.parse::<u64>().ok().or_else(|| crate::rfc3339::parse(s))
 }
