@@ -32,6 +32,7 @@ pub mod error;
 pub mod fsutil;
 pub mod guard;
 pub mod hosts;
+pub mod http;
 pub mod kubelet;
 pub mod log;
 pub mod login;
