@@ -899,3 +899,6 @@ pub mod testing {
         }
     }
 }
+
+#[cfg(test)]
+mod matrix;
