@@ -31,6 +31,7 @@ pub mod error;
 pub(crate) mod fsutil;
 pub(crate) mod guard;
 pub(crate) mod hosts;
+pub(crate) mod http;
 pub(crate) mod log;
 pub mod login;
 pub(crate) mod net;

@@ -3,9 +3,10 @@
 //! endpoint for a Bearer challenge, `HEAD` of the manifest. Each request gets what is left of one
 //! time budget. Bodies are never shown; of a token reply only the token is kept (zeroized).
 
+use crate::http;
 use crate::net::proxy::Proxies;
 use crate::net::url::Url;
-use crate::net::{classify, NetError};
+use crate::net::NetError;
 use crate::timeout::Deadline;
 use secrecy::SecretString;
 use std::time::Duration;
@@ -162,75 +163,47 @@ impl Client {
         auth: Option<&str>,
         accept: Option<&str>,
     ) -> Result<Answer, NetError> {
-        let remaining = self.deadline.remaining();
-        if remaining.is_zero() {
-            return Err(NetError::Timeout);
-        }
-        let route = self.proxies.route(url);
-        let mut config = ureq::Agent::config_builder();
-        // The system's CA store (and the registry's certs.d CAs), loaded only for https, to the
-        // registry or the proxy (src/tls.rs).
-        if url.starts_with("https://") || route.proxy_is_https() {
-            config = config.tls_config(crate::net::tls::ureq_config_with(roots));
-        }
-        let agent = ureq::Agent::new_with_config(
-            config
-                .http_status_as_error(false)
-                // A redirect could carry the login to a host the challenge did not name.
-                .max_redirects(0)
-                // The proxy src/proxy.rs chose, as docker, podman and skopeo would use it (ureq's
-                // own environment reading stays off: env.rs is the one reader).
-                .proxy(route.ureq())
-                .timeout_global(Some(remaining))
-                .user_agent(concat!(
-                    "docker-credential-beta9/",
-                    env!("CARGO_PKG_VERSION"),
-                    " doctor"
-                ))
-                .build(),
-        );
-        let response = match method {
-            Method::Get => {
-                let mut r = agent.get(url);
-                if let Some(a) = auth {
-                    r = r.header("Authorization", a);
-                }
-                if let Some(a) = accept {
-                    r = r.header("Accept", a);
-                }
-                r.call()
-            }
-            Method::Head => {
-                let mut r = agent.head(url);
-                if let Some(a) = auth {
-                    r = r.header("Authorization", a);
-                }
-                if let Some(a) = accept {
-                    r = r.header("Accept", a);
-                }
-                r.call()
-            }
+        let mut headers = Vec::with_capacity(3);
+        let method = match method {
+            Method::Get => http::Method::Get,
+            Method::Head => http::Method::Head,
             Method::Form(body) => {
-                let mut r = agent
-                    .post(url)
-                    .header("Content-Type", "application/x-www-form-urlencoded");
-                if let Some(a) = accept {
-                    r = r.header("Accept", a);
-                }
-                r.send(body)
+                headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+                http::Method::Post(body)
             }
         };
-        let mut response = response.map_err(classify)?;
-        let status = response.status().as_u16();
+        if let Some(a) = auth.filter(|_| !matches!(method, http::Method::Post(_))) {
+            headers.push(("Authorization", a));
+        }
+        if let Some(a) = accept {
+            headers.push(("Accept", a));
+        }
+        let request = http::Request {
+            method,
+            url,
+            headers: &headers,
+            body_limit: BODY_LIMIT,
+        };
+        // The rules (no redirect: it could carry the login to a host the challenge did not name;
+        // the proxy src/net/proxy.rs chose, as docker, podman and skopeo would use it) live in
+        // src/http.rs.
+        let route = http::Route {
+            deadline: self.deadline,
+            connect: None,
+            proxy: self.proxies.route(url).ureq(),
+            roots,
+            agent_suffix: " doctor",
+        };
+        let response = http::exchange(&request, route)?;
         let header = |name: &str| {
             response
-                .headers()
+                .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
         let challenges = response
-            .headers()
+            .headers
             .get_all("www-authenticate")
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -241,23 +214,13 @@ impl Client {
         let rate_limit = header("ratelimit-limit")
             .zip(header("ratelimit-remaining"))
             .and_then(|(l, r)| RateLimit::parse(&l, &r));
-        let body = if matches!(method, Method::Head) {
-            Vec::new()
-        } else {
-            response
-                .body_mut()
-                .with_config()
-                .limit(BODY_LIMIT)
-                .read_to_vec()
-                .map_err(classify)?
-        };
         Ok(Answer {
-            status,
+            status: response.status,
             challenges,
             digest,
             content_type,
             rate_limit,
-            body: Zeroizing::new(body),
+            body: response.body,
         })
     }
 }
@@ -483,5 +446,37 @@ mod tests {
             Some("MANIFEST_UNKNOWN")
         );
         assert_eq!(error_code(br#"{"errors":[{"code":"evil\u001b"}]}"#), None);
+    }
+
+    /// The rules of src/http.rs hold for doctor: a 302 is an answer (the login is never sent to
+    /// its target), the proxy the environment names carries the request, the budget ends a silent
+    /// registry.
+    #[test]
+    fn doctor_follows_no_redirect_uses_its_proxy_and_its_budget() {
+        use crate::http::loopback::Server;
+        use crate::net::proxy::Proxies;
+        let target = Server::ok("{}");
+        let origin = Server::redirecting(&format!("{}v2/", target.url()));
+        let client = Client::new(Duration::from_secs(5), Proxies::direct());
+        let r = client.request(Method::Get, &origin.url(), Some("Basic CANARY"), None);
+        assert_eq!(r.map(|a| a.status).ok(), Some(302));
+        assert_eq!((origin.hits(), target.hits()), (1, 0));
+
+        let proxy = Server::ok("{}");
+        let env = crate::env::Env::from_pairs([("HTTP_PROXY", proxy.url().as_str())]);
+        let client = Client::new(Duration::from_secs(5), Proxies::from_env(&env).unwrap());
+        let r = client.request(Method::Head, "http://registry.invalid/v2/", None, None);
+        assert_eq!(r.map(|a| a.status).ok(), Some(200));
+        assert_eq!(
+            proxy.lines(),
+            ["CONNECT registry.invalid:80 HTTP/1.1", "HEAD /v2/ HTTP/1.1"]
+        );
+
+        let silent = Server::start(None);
+        let t0 = std::time::Instant::now();
+        let client = Client::new(Duration::from_millis(300), Proxies::direct());
+        let r = client.request(Method::Get, &silent.url(), None, None);
+        assert_eq!(r.err(), Some(NetError::Timeout));
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     }
 }

@@ -61,12 +61,6 @@ impl Route<'_> {
             .and_then(|n| ureq::Proxy::new(n.url.expose_secret()).ok())
     }
 
-    /// Does this route go through a proxy whose URL is `https://` (TLS to the proxy itself)?
-    pub(crate) fn proxy_is_https(&self) -> bool {
-        self.proxy
-            .is_some_and(|n| n.url.expose_secret().starts_with("https://"))
-    }
-
     /// For messages: `through the proxy in HTTPS_PROXY (proxy.example:3128)`, or nothing.
     /// Host and port only: the user-info part is never shown.
     pub(crate) fn describe(&self) -> Option<String> {
@@ -87,6 +81,12 @@ impl Route<'_> {
 }
 
 impl Proxies {
+    /// No proxy for anything (tests).
+    #[cfg(test)]
+    pub(crate) fn direct() -> Proxies {
+        Proxies::build(None, None, String::new())
+    }
+
     /// The variables from the snapshot. A variable that is set but not UTF-8, or not a proxy URL
     /// this helper can use, is an error naming the variable (never its value).
     pub(crate) fn from_env(e: &Env) -> Result<Proxies> {

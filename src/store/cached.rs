@@ -18,10 +18,13 @@
 //! write the copies' directory could make an old copy look fresh, as they could put back an old
 //! entry file in a local store (docs/storage.md, "Key ownership and rotation"): the directory must
 //! be the user's own (0700), and a directory others can write to is not used.
+//!
+//! This file is the policy; `cached/format.rs` is the copies' file format and `cached/setup.rs`
+//! reads the settings and places the copies.
 
-use super::postgres::{self, PgStore, Snapshot, METAS};
+use super::postgres::{PgStore, Snapshot, METAS};
 use super::{Change, Decide, Meta, Store};
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::duration::human;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
@@ -31,14 +34,27 @@ use crate::paths;
 use crate::pg::is_outage;
 use crate::secret_name::SecretName;
 use crate::settings::Settings;
-use sha2::{Digest, Sha256};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 4] = b"B9SC";
-const VERSION: u8 = 1;
+mod format;
+mod setup;
+
+use format::{decode_base, decode_entry, encode_base, encode_entry, Copy, Records};
+pub use setup::clear_copies;
+
 const BASE_FILE: &str = "base";
+
+/// The shared store `BETA9_STORE_URL` names, with this machine's copies in front of it.
+pub fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
+    let s = setup::from_settings(env, settings)?;
+    let store = CachedStore::new(s.pg, s.dir, s.ttl, s.max_stale, s.clock);
+    if let Some(why) = s.unusable {
+        let _ = store.trusted.set(Some(why));
+    }
+    Ok(store)
+}
 
 /// What a cache needs of the store behind it, beyond [`Store`]: batched reads.
 pub trait Origin: Store {
@@ -57,49 +73,12 @@ impl Origin for PgStore {
     }
 }
 
-/// The shared store `BETA9_STORE_URL` names, with this machine's copies in front of it.
-pub fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
-    let pg = postgres::from_env(env, settings.timeout())?;
-    let ttl = settings.store_cache_ttl();
-    let max_stale = settings.store_max_stale();
-    // No place for copies (a kubelet under systemd with no HOME): every read asks the database.
-    let (dir, unusable) = match copies_dir(env, &pg) {
-        Ok(dir) => (dir, None),
-        Err(e) => (PathBuf::new(), Some(e.protocol_message())),
-    };
-    let store = CachedStore::new(pg, dir, ttl, max_stale, clock::for_process(env));
-    if let Some(why) = unusable {
-        let _ = store.trusted.set(Some(why));
-    }
-    Ok(store)
-}
-
-/// Removes this machine's copies of the shared store (after a rotation re-sealed every row).
-pub fn clear_copies(env: &Env, pg: &PgStore) {
-    if let Ok(dir) = copies_dir(env, pg) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-fn copies_dir(env: &Env, pg: &PgStore) -> Result<PathBuf> {
-    let who = format!("{}\0{}", pg.target().place(), pg.target().user());
-    let id = hex::encode(&Sha256::digest(who.as_bytes())[..8]);
-    paths::shared_store_copies(env, &id)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Entry(String, SecretName),
     Base(Meta),
 }
 
-/// One copy as read back: when the database confirmed it, and what it held then.
-struct Copy<T> {
-    confirmed_at: u64,
-    value: T,
-}
-
-type Records = BTreeMap<Meta, Vec<u8>>;
 /// Base records known present or absent.
 type Known = BTreeMap<Meta, Option<Vec<u8>>>;
 
@@ -582,85 +561,6 @@ fn extend(e: Error, more: &str) -> Error {
         other => other,
     }
 }
-
-fn header(kind: u8, confirmed_at: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    out.push(kind);
-    out.extend_from_slice(&confirmed_at.to_be_bytes());
-    out
-}
-
-/// `B9SC 1 'e' confirmed_at(u64 BE) present(u8) sealed...`
-fn encode_entry(confirmed_at: u64, value: Option<&[u8]>) -> Vec<u8> {
-    let mut out = header(b'e', confirmed_at);
-    match value {
-        Some(b) => {
-            out.push(1);
-            out.extend_from_slice(b);
-        }
-        None => out.push(0),
-    }
-    out
-}
-
-fn parse_header(b: &[u8], kind: u8) -> Option<(u64, &[u8])> {
-    if b.len() < 14 || &b[..4] != MAGIC || b[4] != VERSION || b[5] != kind {
-        return None;
-    }
-    let at = u64::from_be_bytes(b[6..14].try_into().ok()?);
-    Some((at, &b[14..]))
-}
-
-fn decode_entry(b: &[u8]) -> Option<Copy<Option<Vec<u8>>>> {
-    let (confirmed_at, rest) = parse_header(b, b'e')?;
-    let value = match rest.split_first()? {
-        (0, []) => None,
-        (1, bytes) => Some(bytes.to_vec()),
-        _ => return None,
-    };
-    Some(Copy {
-        confirmed_at,
-        value,
-    })
-}
-
-/// `B9SC 1 'b' confirmed_at(u64 BE)`, then per base record in [`METAS`] order:
-/// `present(u8) [len(u32 BE) sealed...]`.
-fn encode_base(confirmed_at: u64, records: &Records) -> Vec<u8> {
-    let mut out = header(b'b', confirmed_at);
-    for m in METAS {
-        match records.get(&m) {
-            Some(b) => {
-                out.push(1);
-                out.extend_from_slice(&(b.len() as u32).to_be_bytes());
-                out.extend_from_slice(b);
-            }
-            None => out.push(0),
-        }
-    }
-    out
-}
-
-fn decode_base(b: &[u8]) -> Option<Copy<Records>> {
-    let (confirmed_at, mut rest) = parse_header(b, b'b')?;
-    let mut value = Records::new();
-    for m in METAS {
-        let (&present, r) = rest.split_first()?;
-        rest = r;
-        if present == 1 {
-            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            value.insert(m, rest.get(4..4 + len)?.to_vec());
-            rest = &rest[4 + len..];
-        }
-    }
-    rest.is_empty().then_some(Copy {
-        confirmed_at,
-        value,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -914,29 +814,5 @@ mod tests {
             s.read("default", n).unwrap().unwrap();
         }
         assert_eq!(s.origin().asked.get(), 1);
-    }
-
-    #[test]
-    fn copies_round_trip_and_reject_damage() {
-        let e = encode_entry(42, Some(b"sealed"));
-        let c = decode_entry(&e).unwrap();
-        assert_eq!(
-            (c.confirmed_at, c.value.as_deref()),
-            (42, Some(&b"sealed"[..]))
-        );
-        assert!(decode_entry(&encode_entry(1, None))
-            .unwrap()
-            .value
-            .is_none());
-        let mut r = Records::new();
-        r.insert(Meta::KeyCheck, b"kc".to_vec());
-        r.insert(Meta::RotationPrev, b"".to_vec());
-        let b = decode_base(&encode_base(7, &r)).unwrap();
-        assert_eq!((b.confirmed_at, b.value), (7, r));
-        assert!(decode_entry(&e[..10]).is_none());
-        assert!(decode_base(&e).is_none());
-        let mut bad = encode_base(7, &Records::new());
-        bad.push(0);
-        assert!(decode_base(&bad).is_none());
     }
 }

@@ -899,3 +899,6 @@ pub(crate) mod testing {
         }
     }
 }
+
+#[cfg(test)]
+mod matrix;

@@ -274,11 +274,8 @@ fn the_module_graph_has_no_cycles() {
     assert!(g["resolve::ecr"].contains("resolve::ecr::sdk"));
     assert!(g["store::file"].contains("store"), "{:?}", g["store::file"]);
     assert!(g["commands"].contains("commands::add"));
-    assert!(
-        g["resolve::google::http"].contains("net::tls"),
-        "{:?}",
-        g["resolve::google::http"]
-    );
+    // An inline `crate::net::tls::…` path in an expression counts as an import.
+    assert!(g["http"].contains("net::tls"), "{:?}", g["http"]);
     let found = cycles(&g);
     assert!(found.is_empty(), "import cycles: {found:?}");
 }

@@ -5,7 +5,8 @@
 //! assertion (an OAuth `error` code such as `invalid_grant` is the most that is shown).
 
 use crate::error::Error;
-use crate::net::{classify, NetError};
+use crate::http;
+use crate::net::NetError;
 use crate::timeout::Deadline;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -97,7 +98,7 @@ pub struct Reply {
 }
 
 /// One exchange within `deadline`, `connect` bounding each connection attempt; through `proxy`
-/// when one is given (src/proxy.rs decides).
+/// when one is given (src/net/proxy.rs decides).
 pub fn exchange(
     peer: &Peer,
     req: &Request,
@@ -129,68 +130,53 @@ fn attempt(
     connect: Duration,
     proxy: Option<ureq::Proxy>,
 ) -> Result<Reply, NetError> {
-    let remaining = deadline.remaining();
-    if remaining.is_zero() {
-        return Err(NetError::Timeout);
-    }
-    let url = match req {
-        Request::Form { url, .. } | Request::Get { url, .. } | Request::Json { url, .. } => *url,
-    };
-    let mut config = ureq::Agent::config_builder();
-    let proxy_tls = proxy
-        .as_ref()
-        .is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https);
-    // The system's CA store, read only when this exchange (or its proxy) is https (src/tls.rs).
-    if url.starts_with("https://") || proxy_tls {
-        config = config.tls_config(crate::net::tls::ureq_config());
-    }
-    let config = config
-        // Statuses are classified here, not turned into opaque errors.
-        .http_status_as_error(false)
-        // A redirect would carry the assertion somewhere the key did not name.
-        .max_redirects(0)
-        // Only the proxy src/proxy.rs chose (ureq's own environment reading stays off: env.rs
-        // is the one reader), and never one for the metadata server.
-        .proxy(proxy)
-        .timeout_global(Some(remaining))
-        .timeout_connect(Some(connect.min(remaining)))
-        .user_agent(concat!(
-            "docker-credential-beta9/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build();
-    let agent = ureq::Agent::new_with_config(config);
-    let response = match req {
-        Request::Form { url, body } => agent
-            .post(*url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Accept", "application/json")
-            .send(*body),
-        Request::Get { url, headers } => {
-            let mut r = agent.get(*url);
-            for (k, v) in headers.iter() {
-                r = r.header(*k, *v);
-            }
-            r.call()
+    let bearer;
+    let (method, url, headers): (_, _, Vec<(&str, &str)>) = match req {
+        Request::Form { url, body } => (
+            http::Method::Post(body),
+            *url,
+            vec![
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+            ],
+        ),
+        Request::Get { url, headers } => (http::Method::Get, *url, headers.to_vec()),
+        Request::Json {
+            url,
+            bearer: b,
+            body,
+        } => {
+            bearer = Zeroizing::new(format!("Bearer {b}"));
+            (
+                http::Method::Post(body),
+                *url,
+                vec![
+                    ("Content-Type", "application/json"),
+                    ("Accept", "application/json"),
+                    ("Authorization", bearer.as_str()),
+                ],
+            )
         }
-        Request::Json { url, bearer, body } => agent
-            .post(*url)
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .header("Authorization", &format!("Bearer {bearer}"))
-            .send(*body),
     };
-    let mut response = response.map_err(classify)?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(BODY_LIMIT)
-        .read_to_vec()
-        .map_err(classify)?;
+    let request = http::Request {
+        method,
+        url,
+        headers: &headers,
+        body_limit: BODY_LIMIT,
+    };
+    // The rules (no redirect: it would carry the assertion somewhere the key did not name; only
+    // the proxy src/net/proxy.rs chose, never one for the metadata server) live in src/http.rs.
+    let route = http::Route {
+        deadline,
+        connect: Some(connect),
+        proxy,
+        roots: &[],
+        agent_suffix: "",
+    };
+    let response = http::exchange(&request, route)?;
     Ok(Reply {
-        status,
-        body: Zeroizing::new(body),
+        status: response.status,
+        body: response.body,
     })
 }
 
@@ -395,5 +381,50 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// The rules of src/http.rs hold for token minting: a 302 is an answer (the target is never
+    /// asked), the proxy given carries the request, the deadline ends a silent peer.
+    #[test]
+    fn minting_follows_no_redirect_uses_its_proxy_and_its_deadline() {
+        use crate::http::loopback::Server;
+        let get = |url: &str, budget: Duration, proxy: Option<ureq::Proxy>| {
+            exchange(
+                &peer(),
+                &Request::Get {
+                    url,
+                    headers: &[("Metadata-Flavor", "Google")],
+                },
+                Deadline::start(budget),
+                budget,
+                proxy,
+            )
+        };
+        let target = Server::ok(r#"{"access_token":"CANARY"}"#);
+        let origin = Server::redirecting(&format!("{}token", target.url()));
+        let r = get(&origin.url(), Duration::from_secs(5), None);
+        assert_eq!(r.map(|r| r.status).ok(), Some(302));
+        assert_eq!((origin.hits(), target.hits()), (1, 0));
+
+        let proxy = Server::ok(r#"{"access_token":"t"}"#);
+        let r = get(
+            "http://metadata.invalid/token",
+            Duration::from_secs(5),
+            ureq::Proxy::new(&proxy.url()).ok(),
+        );
+        assert_eq!(r.map(|r| r.status).ok(), Some(200));
+        assert_eq!(
+            proxy.lines(),
+            [
+                "CONNECT metadata.invalid:80 HTTP/1.1",
+                "GET /token HTTP/1.1"
+            ]
+        );
+
+        let silent = Server::start(None);
+        let t0 = std::time::Instant::now();
+        let r = get(&silent.url(), Duration::from_millis(300), None);
+        assert!(matches!(r, Err(Error::Timeout { .. })), "{:?}", r.err());
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     }
 }
