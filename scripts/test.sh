@@ -17,8 +17,8 @@ step fmt
 cargo fmt --all -- --check
 step clippy
 cargo clippy --all-targets --locked -- -D warnings
-# One after the other: run side by side on 2 cores, two cargo builds only slow each other down
-# (side by side, the whole run took 14.2 min on 2 cores; README "Developing" has the times in turn).
+# One after the other: side by side on 2 cores the two builds only shared the cores (the whole run
+# took 14.2 min either way), and in turn a failure's output is not interleaved with the other's.
 step release build
 packaging/static-build.sh >/dev/null
 step test build
