@@ -142,7 +142,6 @@ pub(super) struct Live<'a> {
 }
 
 /// [`live`] over `with`: every decision from the registry's answers.
-/// [`live`] over `with`: every decision from the registry's answers.
 pub(super) fn check(
     with: &Live,
     t: &Target,

@@ -18,14 +18,14 @@ use std::process::Command;
 use std::time::Duration;
 
 pub(crate) const USER: &str = "beta9-tester";
-const WRONG: &str = "not-the-password";
-const REPO: &str = "beta9/tiny";
-const TAG: &str = "v1";
+pub(crate) const WRONG: &str = "not-the-password";
+pub(crate) const REPO: &str = "beta9/tiny";
+pub(crate) const TAG: &str = "v1";
 /// What the helper may spend on the registry in one doctor run.
 const BUDGET: &str = "5";
 
 /// An htpasswd registry holding `REPO:TAG`.
-fn world() -> Registry {
+pub(crate) fn world() -> Registry {
     let reg = Registry::start(USER, CANARY);
     let push = reg.dir().join("push-auth.json");
     kit::write_plain_auth_file(&push, &reg.host, USER, CANARY);
@@ -36,7 +36,7 @@ fn world() -> Registry {
 
 /// A sandbox whose containers primary file is its own (`XDG_RUNTIME_DIR` inside it), so nothing
 /// on the machine (`/run/containers/$UID`) changes what doctor sees.
-fn sandbox() -> Sandbox {
+pub(crate) fn sandbox() -> Sandbox {
     let mut s = Sandbox::new();
     let run = s.path().join("run");
     fs::create_dir_all(&run).unwrap();
@@ -425,6 +425,26 @@ fn write_private(path: &Path, bytes: &[u8]) {
 }
 
 /// Pushes `REPO:TAG` with skopeo, which goes through the token server (push+pull scope).
+/// The token registry holding `REPO:TAG` and its host, when its tools are there (`None` after
+/// `tool_missing` said why). Keep the world alive while the host is used.
+pub(crate) fn token_world_with_image(t: &str) -> Option<(TokenWorld, String)> {
+    if !tools_present(t, &["docker-registry", "skopeo"]) {
+        return None;
+    }
+    let probe = Command::new(python())
+        .args(["-c", "import cryptography"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success())
+        && tool_missing(t, "python3 cryptography", "`import cryptography` failed")
+    {
+        return None;
+    }
+    let w = start_token_world().unwrap_or_else(|e| panic!("token registry: {e}"));
+    let host = w.host();
+    push(&host, REPO);
+    Some((w, host))
+}
+
 pub(crate) fn push(host: &str, repo: &str) {
     let layout = tempfile::tempdir().unwrap();
     kit::write_tiny_oci_layout(layout.path(), TAG, "hello over token auth\n");
@@ -453,20 +473,9 @@ pub(crate) fn push(host: &str, repo: &str) {
 #[test]
 fn bearer_token_auth_is_followed_through_the_token_endpoint() {
     let t = "doctor::bearer_token_auth_is_followed_through_the_token_endpoint";
-    if !tools_present(t, &["docker-registry", "skopeo"]) {
+    let Some((_w, host)) = token_world_with_image(t) else {
         return;
-    }
-    let probe = Command::new(python())
-        .args(["-c", "import cryptography"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success())
-        && tool_missing(t, "python3 cryptography", "`import cryptography` failed")
-    {
-        return;
-    }
-    let w = start_token_world().unwrap_or_else(|e| panic!("token registry: {e}"));
-    let host = w.host();
-    push(&host, REPO);
+    };
 
     let s = logged_in(&host);
     let o = doctor(&s, &image(&host, TAG), &[]);

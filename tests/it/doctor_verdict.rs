@@ -10,29 +10,8 @@ use crate::support::{Out, Sandbox, CANARY};
 use std::fs;
 use std::time::Duration;
 
-const USER: &str = "beta9-tester";
-const WRONG: &str = "not-the-password";
-const REPO: &str = "beta9/tiny";
-const TAG: &str = "v1";
-
-fn world() -> Registry {
-    let reg = Registry::start(USER, CANARY);
-    let push = reg.dir().join("push-auth.json");
-    kit::write_plain_auth_file(&push, &reg.host, USER, CANARY);
-    kit::push_tiny_image(&reg, REPO, TAG, &push);
-    fs::remove_file(&push).unwrap();
-    reg
-}
-
-/// A sandbox whose containers primary file is its own, and the helper on PATH for the clients.
-fn sandbox() -> Sandbox {
-    let mut s = Sandbox::new();
-    let run = s.path().join("run");
-    fs::create_dir_all(&run).unwrap();
-    s.set_env("XDG_RUNTIME_DIR", &run.to_string_lossy());
-    s.set_env("BETA9_TIMEOUT", "5");
-    s
-}
+// The registry holding `REPO:TAG` and the sandbox are doctor.rs's: one world for both files.
+use crate::doctor::{sandbox, world, REPO, TAG, USER, WRONG};
 
 fn bounded(s: &Sandbox, args: &[&str]) -> Out {
     let o = kit::run_bounded(&mut s.cmd(args), Duration::from_secs(60));

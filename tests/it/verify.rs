@@ -5,12 +5,10 @@
 //! one stores the record as `add`/`import` always did. Runs are bounded by `BETA9_TIMEOUT` and a
 //! 60 s kill; nothing is timed.
 
-use crate::doctor::{push, start_token_world, USER};
-use crate::harness::python;
+use crate::doctor::{token_world_with_image, USER};
 use crate::moto_env::Moto;
 use crate::registry_env::{self as kit, tools_present, Registry};
-use crate::support::{free_port, tool_missing, Out, Sandbox, CANARY};
-use std::process::Command;
+use crate::support::{free_port, Out, Sandbox, CANARY};
 use std::time::Duration;
 
 const WRONG: &str = "not-the-password";
@@ -164,20 +162,9 @@ fn add_verify_of_an_image_checks_a_pull_of_its_manifest() {
 #[test]
 fn add_verify_over_token_auth_checks_the_login_and_the_repositorys_pull_rights() {
     let t = "verify::add_verify_over_token_auth_checks_the_login_and_the_repositorys_pull_rights";
-    if !tools_present(t, &["docker-registry", "skopeo"]) {
+    let Some((_w, host)) = token_world_with_image(t) else {
         return;
-    }
-    let probe = Command::new(python())
-        .args(["-c", "import cryptography"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success())
-        && tool_missing(t, "python3 cryptography", "`import cryptography` failed")
-    {
-        return;
-    }
-    let w = start_token_world().unwrap_or_else(|e| panic!("token registry: {e}"));
-    let host = w.host();
-    push(&host, REPO);
+    };
     let s = sandbox();
 
     // The login alone (a bare host): the token endpoint without a scope, as `docker login` asks.
