@@ -101,7 +101,14 @@ fn verify_with(
             Some((repo, reference, what))
         }
     };
-    if matches!(record.kind, CredentialType::Aws | CredentialType::Gcp) {
+    let mints = matches!(record.kind, CredentialType::Aws | CredentialType::Gcp);
+    // The registry is checked before anything: resolving some logins talks to it already (ACR's
+    // token exchange). ECR and Google mint from their own services, never the registry.
+    let guard = allow.map(|a| Arc::new(Guard::new(a, ctx.budget())));
+    if let (Some(g), false) = (&guard, mints) {
+        admit_registry(g, registry, plain_http)?;
+    }
+    if mints {
         ctx.uncached_tokens_without_a_key();
     }
     let minted = matches!(
@@ -133,7 +140,6 @@ fn verify_with(
         client: None,
     };
     let mut steps: Vec<Step> = Vec::new();
-    let guard = allow.map(|a| Arc::new(Guard::new(a, ctx.budget())));
     let registry_at = match &guard {
         Some(g) => Some(admit_registry(g, registry, plain_http)?),
         None => None,

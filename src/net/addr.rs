@@ -571,4 +571,51 @@ mod tests {
             Err(Denied::Unresolved { .. })
         ));
     }
+
+    fn get(url: &str, pin: Pin, proxy: Option<ureq::Proxy>) -> Result<u16, crate::net::NetError> {
+        let route = crate::http::Route {
+            deadline: Deadline::start(Duration::from_secs(5)),
+            connect: None,
+            proxy,
+            roots: &[],
+            agent_suffix: "",
+        };
+        let req = crate::http::Request {
+            method: crate::http::Method::Get,
+            url,
+            headers: &[],
+            body_limit: 1024,
+        };
+        crate::http::exchange_pinned(&req, route, Some(pin)).map(|r| r.status)
+    }
+
+    #[test]
+    fn the_exchange_connects_to_the_checked_addresses_and_nowhere_else() {
+        use crate::http::loopback::Server;
+        let server = Server::ok("{}");
+        // A name no resolver knows reaches the address it was checked at: no second lookup.
+        let pin = Pin {
+            host: "registry.invalid".into(),
+            addrs: Some(vec!["127.0.0.1".parse().unwrap()]),
+        };
+        let url = format!("http://registry.invalid:{}/v2/", server.port);
+        assert_eq!(get(&url, pin.clone(), None).ok(), Some(200));
+        assert_eq!(server.hits(), 1);
+        // Another host than the one checked is not resolved at all.
+        let other = format!("http://localhost:{}/v2/", server.port);
+        assert!(get(&other, pin.clone(), None).is_err());
+        assert_eq!(server.hits(), 1);
+        // Through a proxy, the proxy (resolved as usual) gets the name, not an address.
+        let proxy = Server::ok("{}");
+        let p = ureq::Proxy::new(&proxy.url()).ok();
+        let pin = Pin {
+            host: "registry.invalid".into(),
+            addrs: Some(vec!["192.0.2.1".parse().unwrap()]),
+        };
+        assert_eq!(get("http://registry.invalid/v2/", pin, p).ok(), Some(200));
+        assert_eq!(
+            proxy.lines(),
+            ["CONNECT registry.invalid:80 HTTP/1.1", "GET /v2/ HTTP/1.1"]
+        );
+    }
 }
