@@ -321,4 +321,28 @@ mod tests {
             assert!(!e.contains("SEKRIT") && !e.contains('\n'), "{e}");
         }
     }
+
+    #[test]
+    fn verify_items_open_hosts_and_the_private_ranges() {
+        let p = Policy::parse(Some(
+            "verify-host:127.0.0.1:5000, verify-host:Registry.Internal,verify-private",
+        ))
+        .unwrap();
+        let a = p.verify_allow();
+        assert!(a.private);
+        assert!(a.host("127.0.0.1", 5000) && !a.host("127.0.0.1", 5001));
+        assert!(a.host("registry.internal", 443) && a.host("registry.internal", 8443));
+        assert!(!Policy::parse(None).unwrap().verify_allow().private);
+        for bad in [
+            "verify-host:",
+            "verify-host:h/p",
+            "verify-host:u@h",
+            "verify-host:h:x",
+        ] {
+            let e = Policy::parse(Some(bad)).unwrap_err();
+            assert!(e.contains("item 1 must name a host"), "{bad}: {e}");
+        }
+        let e = Policy::parse(Some("verify-hosts:x")).unwrap_err();
+        assert!(e.contains("verify-host:HOST[:PORT], verify-private"), "{e}");
+    }
 }
