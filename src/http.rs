@@ -92,6 +92,8 @@ pub(crate) fn exchange_pinned(
         .timeout_connect(route.connect.map(|c| c.min(remaining)))
         .user_agent(user_agent)
         .build();
+    // ureq's resolver hook lives under `ureq::unversioned` (outside its semver promise):
+    // Cargo.lock pins the version; an update may need this call adjusted.
     let agent = match pin {
         Some(pin) => ureq::Agent::with_parts(
             config,

@@ -243,17 +243,15 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         for r in &chosen {
             let v =
                 checks::verify_imported(ctx, &r.record, args.plain_http, &policy).map_err(|c| {
-                    match c {
-                        // Worded as the policy's refusal of a secret above.
-                        ImportCheck::Refused(m) => Failure::user(format!(
-                        "platform secret {} of workspace {workspace}: {m}; nothing was imported",
-                        r.secret
-                    )),
-                        ImportCheck::Failed(m) => Failure::user(format!(
-                            "platform secret {}: {m}; nothing was imported",
-                            r.secret
-                        )),
-                    }
+                    // A refused target is worded as the policy's refusal of a secret above.
+                    let whose = match &c {
+                        ImportCheck::Refused(_) => format!("{} of workspace {workspace}", r.secret),
+                        ImportCheck::Failed(_) => r.secret.clone(),
+                    };
+                    let (ImportCheck::Refused(m) | ImportCheck::Failed(m)) = c;
+                    Failure::user(format!(
+                        "platform secret {whose}: {m}; nothing was imported"
+                    ))
                 })?;
             out.notes.push(format!("platform secret {}: {v}", r.secret));
         }
