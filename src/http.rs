@@ -53,6 +53,16 @@ pub struct Response {
 
 /// Sends `req` along `route`: one attempt, no retry (callers decide that), no redirect followed.
 pub fn exchange(req: &Request, route: Route) -> Result<Response, NetError> {
+    exchange_pinned(req, route, None)
+}
+
+/// [`exchange`], its host resolved by `pin` when given: to the addresses a check was made on
+/// (src/net/addr.rs), never by a second lookup.
+pub(crate) fn exchange_pinned(
+    req: &Request,
+    route: Route,
+    pin: Option<crate::net::addr::Pin>,
+) -> Result<Response, NetError> {
     let remaining = route.deadline.remaining();
     if remaining.is_zero() {
         return Err(NetError::Timeout);
@@ -82,7 +92,16 @@ pub fn exchange(req: &Request, route: Route) -> Result<Response, NetError> {
         .timeout_connect(route.connect.map(|c| c.min(remaining)))
         .user_agent(user_agent)
         .build();
-    let agent = ureq::Agent::new_with_config(config);
+    // ureq's resolver hook lives under `ureq::unversioned` (outside its semver promise):
+    // Cargo.lock pins the version; an update may need this call adjusted.
+    let agent = match pin {
+        Some(pin) => ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            pin,
+        ),
+        None => ureq::Agent::new_with_config(config),
+    };
     let response = match req.method {
         Method::Get => {
             let mut r = agent.get(req.url);

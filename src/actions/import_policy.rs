@@ -9,6 +9,7 @@
 use crate::credential_type::{CredentialType, GOOGLE_JSON};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::net::addr::{Allow, Denied};
 use crate::net::url::Url;
 use crate::record::{self, Record};
 use crate::resolve::google;
@@ -22,6 +23,8 @@ const AWS_AMBIENT: &str = "aws-ambient";
 const GCP_METADATA: &str = "gcp-metadata";
 const EXTERNAL_FILE: &str = "external-account-file:";
 const EXTERNAL_URL: &str = "external-account-url:";
+const VERIFY_HOST: &str = "verify-host:";
+const VERIFY_PRIVATE: &str = "verify-private";
 
 /// The operator's allowances, from `BETA9_IMPORT_ALLOW`; nothing is allowed when it is unset.
 #[derive(Debug, Default)]
@@ -31,6 +34,8 @@ pub(crate) struct Policy {
     files: Vec<PathBuf>,
     urls: Vec<UrlPrefix>,
     origin: Option<Origin>,
+    /// Where `import --verify` may send requests beyond public addresses.
+    verify: Allow,
 }
 
 /// `scheme://host[:port]/path-prefix` of an allowed subject-token URL.
@@ -51,7 +56,8 @@ impl Policy {
     }
 
     /// `BETA9_IMPORT_ALLOW`: a comma-separated list of `aws-ambient`, `gcp-metadata`,
-    /// `external-account-file:/DIR/` and `external-account-url:URL-PREFIX`.
+    /// `external-account-file:/DIR/`, `external-account-url:URL-PREFIX`,
+    /// `verify-host:HOST[:PORT]` and `verify-private`.
     pub(crate) fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
         let mut p = Policy::default();
         let Some(value) = value else {
@@ -65,6 +71,12 @@ impl Policy {
                 p.aws_ambient = true;
             } else if item == GCP_METADATA {
                 p.gcp_metadata = true;
+            } else if item == VERIFY_PRIVATE {
+                p.verify.private = true;
+            } else if let Some(host) = item.strip_prefix(VERIFY_HOST) {
+                p.verify.hosts.push(Allow::parse_host(host).ok_or_else(|| {
+                    bad("must name a host or IP address with an optional port (HOST[:PORT], IPv6 in brackets)")
+                })?);
             } else if let Some(dir) = item.strip_prefix(EXTERNAL_FILE) {
                 p.files.push(
                     plain_absolute(dir)
@@ -76,7 +88,7 @@ impl Policy {
                 })?);
             } else {
                 return Err(bad(&format!(
-                    "is not one of {AWS_AMBIENT}, {GCP_METADATA}, {EXTERNAL_FILE}/DIR/, {EXTERNAL_URL}URL"
+                    "is not one of {AWS_AMBIENT}, {GCP_METADATA}, {EXTERNAL_FILE}/DIR/, {EXTERNAL_URL}URL, {VERIFY_HOST}HOST[:PORT], {VERIFY_PRIVATE}"
                 )));
             }
         }
@@ -118,6 +130,29 @@ impl Policy {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Where `import --verify` may send requests besides public addresses (docs/records.md,
+    /// "Verify targets").
+    pub(crate) fn verify_allow(&self) -> Allow {
+        self.verify.clone()
+    }
+
+    /// The refusal of a record whose `--verify` would have sent requests to `to` (`its registry`,
+    /// the token endpoint its registry names) where `denied` says: one line, as [`Policy::check`]'s.
+    pub(crate) fn verify_refusal(record: &Record, to: &str, denied: &Denied) -> String {
+        let item = match denied {
+            Denied::Rule { rule, .. } if rule.private_network() => {
+                format!("{VERIFY_HOST}{} (or {VERIFY_PRIVATE})", denied.target())
+            }
+            _ => format!("{VERIFY_HOST}{}", denied.target()),
+        };
+        format!(
+            "refusing to import the record for {}: --verify would send requests to {to} at {}, which a record from outside this machine may not do unless the operator allows it: add {item} to {}",
+            record.registry,
+            denied.describe(),
+            env::IMPORT_ALLOW
+        )
     }
 
     fn check_google(
@@ -285,5 +320,29 @@ mod tests {
             );
             assert!(!e.contains("SEKRIT") && !e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn verify_items_open_hosts_and_the_private_ranges() {
+        let p = Policy::parse(Some(
+            "verify-host:127.0.0.1:5000, verify-host:Registry.Internal,verify-private",
+        ))
+        .unwrap();
+        let a = p.verify_allow();
+        assert!(a.private);
+        assert!(a.host("127.0.0.1", 5000) && !a.host("127.0.0.1", 5001));
+        assert!(a.host("registry.internal", 443) && a.host("registry.internal", 8443));
+        assert!(!Policy::parse(None).unwrap().verify_allow().private);
+        for bad in [
+            "verify-host:",
+            "verify-host:h/p",
+            "verify-host:u@h",
+            "verify-host:h:x",
+        ] {
+            let e = Policy::parse(Some(bad)).unwrap_err();
+            assert!(e.contains("item 1 must name a host"), "{bad}: {e}");
+        }
+        let e = Policy::parse(Some("verify-hosts:x")).unwrap_err();
+        assert!(e.contains("verify-host:HOST[:PORT], verify-private"), "{e}");
     }
 }

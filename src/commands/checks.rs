@@ -3,6 +3,7 @@
 
 use super::outcome::Failure;
 use crate::actions::google::KeyCheck;
+use crate::actions::import_policy::Policy;
 use crate::context::Context;
 use crate::credential_type::{self, CredentialType, GOOGLE_JSON, GOOGLE_PATH};
 use crate::env::Env;
@@ -214,6 +215,34 @@ pub(crate) fn verify(
 ) -> Result<String, String> {
     crate::doctor::verify::verify(ctx, record, image, plain_http)
         .map_err(|r| r.message().to_string())
+}
+
+/// Why `import --verify` did not pass a record.
+pub(crate) enum ImportCheck {
+    /// The import policy refused where the check would have sent requests (docs/records.md,
+    /// "Verify targets"): refused as the policy refuses a record.
+    Refused(String),
+    /// The check ran and failed, as for `add --verify`.
+    Failed(String),
+}
+
+/// `import --verify`: [`verify`] for a record from outside this machine, its registry and token
+/// endpoint held to `policy` (docs/records.md, "Verify targets") before any request.
+pub(crate) fn verify_imported(
+    ctx: &Context,
+    record: &Record,
+    plain_http: bool,
+    policy: &Policy,
+) -> Result<String, ImportCheck> {
+    use crate::doctor::verify::Refusal;
+    crate::doctor::verify::verify_guarded(ctx, record, plain_http, policy.verify_allow()).map_err(
+        |r| match r {
+            Refusal::Denied { to, denied, .. } => {
+                ImportCheck::Refused(Policy::verify_refusal(record, to, &denied))
+            }
+            r => ImportCheck::Failed(r.message().to_string()),
+        },
+    )
 }
 
 /// After `add`/`import`: one line when no client family's config on this machine routes the

@@ -8,7 +8,7 @@
 //! `--from-beta9 URL --beta9-workspace ID` reads the platform's own database instead: every
 //! registry secret of one workspace, decrypted as the platform does, all of them or none.
 
-use super::checks;
+use super::checks::{self, ImportCheck};
 use super::outcome::{CmdResult, Failure};
 use super::sync::PlatformRecord;
 use crate::actions::import_policy::Policy;
@@ -113,9 +113,15 @@ pub(crate) fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> Cmd
     let (record, dropped) =
         prepare(ctx, &policy, record).map_err(|f| add_to_message(f, "; nothing was stored"))?;
     let verified = match args.verify {
+        // A refused target is refused as the import policy refuses a record.
         true => Some(
-            checks::verify(ctx, &record, None, args.plain_http)
-                .map_err(|m| Failure::user(m + "; nothing was stored"))?,
+            checks::verify_imported(ctx, &record, args.plain_http, &policy).map_err(
+                |c| match c {
+                    ImportCheck::Refused(m) | ImportCheck::Failed(m) => {
+                        Failure::user(m + "; nothing was stored")
+                    }
+                },
+            )?,
         ),
         false => None,
     };
@@ -235,12 +241,18 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
     // Every record is checked before any is stored: one refusal, nothing imported.
     if args.verify {
         for r in &chosen {
-            let v = checks::verify(ctx, &r.record, None, args.plain_http).map_err(|m| {
-                Failure::user(format!(
-                    "platform secret {}: {m}; nothing was imported",
-                    r.secret
-                ))
-            })?;
+            let v =
+                checks::verify_imported(ctx, &r.record, args.plain_http, &policy).map_err(|c| {
+                    // A refused target is worded as the policy's refusal of a secret above.
+                    let whose = match &c {
+                        ImportCheck::Refused(_) => format!("{} of workspace {workspace}", r.secret),
+                        ImportCheck::Failed(_) => r.secret.clone(),
+                    };
+                    let (ImportCheck::Refused(m) | ImportCheck::Failed(m)) = c;
+                    Failure::user(format!(
+                        "platform secret {whose}: {m}; nothing was imported"
+                    ))
+                })?;
             out.notes.push(format!("platform secret {}: {v}", r.secret));
         }
     }

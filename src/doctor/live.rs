@@ -108,6 +108,20 @@ pub(super) fn live(
     steps: &mut Vec<Step>,
     answered: &mut dyn FnMut(&[Step]),
 ) -> bool {
+    live_guarded(ctx, t, login, opts, None, steps, answered)
+}
+
+/// [`live`] with every request's host checked by `guard` first (a record from outside this
+/// machine: docs/records.md, "Verify targets"); a refused request is never sent.
+pub(super) fn live_guarded(
+    ctx: &Context,
+    t: &Target,
+    login: Option<&Login>,
+    opts: &Options,
+    guard: Option<std::sync::Arc<crate::net::addr::Guard>>,
+    steps: &mut Vec<Step>,
+    answered: &mut dyn FnMut(&[Step]),
+) -> bool {
     let host = api_host(t.registry);
     let proxies = match ctx.proxies() {
         Ok(p) => p,
@@ -124,7 +138,9 @@ pub(super) fn live(
     };
     // What each client family trusts for this host (docs/clients.md, "Registry certificates").
     let trust = trust::Trust::for_host(&ctx.env, &host);
-    let client = Client::new(ctx.budget(), proxies).with_roots(trust.union());
+    let client = Client::new(ctx.budget(), proxies)
+        .with_roots(trust.union())
+        .with_guard(guard);
     let with = Live {
         net: &client,
         trust: &trust,

@@ -100,6 +100,9 @@ pub struct Client {
     proxies: Proxies,
     /// Trust anchors beside the system's: the registry's `certs.d` CAs (src/doctor/trust.rs).
     roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// For a record from outside this machine: every request's host checked first, and
+    /// connected to at the addresses checked (src/net/addr.rs).
+    guard: Option<std::sync::Arc<crate::net::addr::Guard>>,
 }
 
 pub enum Method<'a> {
@@ -115,7 +118,17 @@ impl Client {
             deadline: Deadline::start(budget),
             proxies,
             roots: Vec::new(),
+            guard: None,
         }
+    }
+
+    /// The same client, each request checked by `guard` before it is sent.
+    pub(crate) fn with_guard(
+        mut self,
+        guard: Option<std::sync::Arc<crate::net::addr::Guard>>,
+    ) -> Client {
+        self.guard = guard;
+        self
     }
 
     /// The same client (same deadline) trusting `roots` beside the system's CA store.
@@ -194,7 +207,15 @@ impl Client {
             roots,
             agent_suffix: " doctor",
         };
-        let response = http::exchange(&request, route)?;
+        // A refused host gets no request at all; the guard keeps why.
+        let pin = match &self.guard {
+            Some(g) => Some(
+                g.admit_url(url)
+                    .map_err(|d| NetError::Other(format!("not sent to {}", d.describe())))?,
+            ),
+            None => None,
+        };
+        let response = http::exchange_pinned(&request, route, pin)?;
         let header = |name: &str| {
             response
                 .headers

@@ -6,12 +6,16 @@
 //!
 //! Nothing here writes an entry; the caller stores the record only when this returns `Ok`.
 
-use super::{live, parse_target, Cause, Mark, Options, Reference, Step, Target};
+use super::live::{api_host, live_guarded};
+use super::{parse_target, Cause, Mark, Options, Reference, Step, Target};
 use crate::actions::tokens::{self, LoginKind};
 use crate::context::Context;
 use crate::credential_type::CredentialType;
 use crate::error::{printable, Error};
+use crate::net::addr::{target, Allow, Denied, Guard};
 use crate::record::Record;
+use crate::registry::Registry;
+use std::sync::Arc;
 
 /// Why a credential was not verified: one line naming what the registry (or the token service)
 /// said, never a secret or a body.
@@ -24,15 +28,27 @@ pub(crate) enum Refusal {
     Unreachable(String),
     /// Anything else (no such image, not a registry, a record that cannot log in).
     Other(String),
+    /// A request the guard did not send (docs/records.md, "Verify targets"): `to` is whom it was
+    /// for (`its registry`, `the token endpoint its registry names`), `words` a plain line.
+    Denied {
+        to: &'static str,
+        denied: Denied,
+        words: String,
+    },
 }
 
 impl Refusal {
     pub(crate) fn message(&self) -> &str {
         match self {
             Refusal::Rejected(m) | Refusal::Unreachable(m) | Refusal::Other(m) => m,
+            Refusal::Denied { words, .. } => words,
         }
     }
 }
+
+/// Whom a request of the live check is for, by its `host:port`.
+const TO_REGISTRY: &str = "its registry";
+const TO_REALM: &str = "the token endpoint its registry names";
 
 /// Checks `record` against its registry; `image` (a reference naming a repository) also checks a
 /// pull of that image's manifest. `Ok` carries one line saying what was checked.
@@ -41,6 +57,29 @@ pub(crate) fn verify(
     record: &Record,
     image: Option<&str>,
     plain_http: bool,
+) -> Result<String, Refusal> {
+    verify_with(ctx, record, image, plain_http, None)
+}
+
+/// [`verify`] for a record from outside this machine (`import --verify`): the registry's host,
+/// and the token endpoint's before the login goes there, must not be this machine, the metadata
+/// server or the private network unless `allow` opens them (docs/records.md, "Verify targets").
+/// The registry is checked before any request; a refused host is never connected to.
+pub(crate) fn verify_guarded(
+    ctx: &Context,
+    record: &Record,
+    plain_http: bool,
+    allow: Allow,
+) -> Result<String, Refusal> {
+    verify_with(ctx, record, None, plain_http, Some(allow))
+}
+
+fn verify_with(
+    ctx: &Context,
+    record: &Record,
+    image: Option<&str>,
+    plain_http: bool,
+    allow: Option<Allow>,
 ) -> Result<String, Refusal> {
     let registry = &record.registry;
     let shown = printable(registry.as_str());
@@ -62,7 +101,14 @@ pub(crate) fn verify(
             Some((repo, reference, what))
         }
     };
-    if matches!(record.kind, CredentialType::Aws | CredentialType::Gcp) {
+    let mints = matches!(record.kind, CredentialType::Aws | CredentialType::Gcp);
+    // The registry is checked before anything: resolving some logins talks to it already (ACR's
+    // token exchange). ECR and Google mint from their own services, never the registry.
+    let guard = allow.map(|a| Arc::new(Guard::new(a, ctx.budget())));
+    if let (Some(g), false) = (&guard, mints) {
+        admit_registry(g, registry, plain_http)?;
+    }
+    if mints {
         ctx.uncached_tokens_without_a_key();
     }
     let minted = matches!(
@@ -94,7 +140,27 @@ pub(crate) fn verify(
         client: None,
     };
     let mut steps: Vec<Step> = Vec::new();
-    live(ctx, &t, Some(&login), &opts, &mut steps, &mut |_| {});
+    let registry_at = match &guard {
+        Some(g) => Some(admit_registry(g, registry, plain_http)?),
+        None => None,
+    };
+    live_guarded(
+        ctx,
+        &t,
+        Some(&login),
+        &opts,
+        guard.clone(),
+        &mut steps,
+        &mut |_| {},
+    );
+    if let Some(d) = guard.as_ref().and_then(|g| g.denied()) {
+        let to = if registry_at.is_some_and(|at| at.iter().any(|t| t == d.target())) {
+            TO_REGISTRY
+        } else {
+            TO_REALM
+        };
+        return Err(denied(to, d));
+    }
     if let Some(failed) = steps.iter().find(|s| s.mark == Mark::Fail) {
         let what = target.as_ref().map(|(_, _, what)| what.as_str());
         return Err(refusal(&shown, what, failed));
@@ -111,6 +177,35 @@ pub(crate) fn verify(
             format!("verified: {shown} accepted the login and a pull of {what}")
         }
     })
+}
+
+/// The registry's host checked before anything is sent to it; the `host:port`s its requests
+/// use (https, and http for the loopback fallback), as the guard names them.
+fn admit_registry(
+    g: &Guard,
+    registry: &Registry,
+    plain_http: bool,
+) -> Result<[String; 2], Refusal> {
+    let host = api_host(registry);
+    let scheme = if plain_http { "http" } else { "https" };
+    g.admit_url(&format!("{scheme}://{host}/v2/"))
+        .map_err(|d| denied(TO_REGISTRY, d))?;
+    Ok(["https", "http"].map(|scheme| target(&format!("{scheme}://{host}/v2/"))))
+}
+
+/// A refused request as a refusal: a host that cannot be looked up is unreachable, one that
+/// points where a record may not is [`Refusal::Denied`].
+fn denied(to: &'static str, d: Denied) -> Refusal {
+    match d {
+        Denied::Unresolved { .. } => {
+            Refusal::Unreachable(format!("cannot verify the login: {to} is {}", d.describe()))
+        }
+        Denied::Rule { .. } => Refusal::Denied {
+            to,
+            words: format!("{to} is {}: not sent there", d.describe()),
+            denied: d,
+        },
+    }
 }
 
 /// The one line for a failed live step.

@@ -2,6 +2,7 @@
 //! caller branches on (retry a connection failure, report a timeout against the budget). Shared by
 //! Google token minting and `doctor`'s registry probe; never quotes a body or a URL.
 
+pub(crate) mod addr;
 pub(crate) mod proxy;
 pub(crate) mod tls;
 pub(crate) mod url;

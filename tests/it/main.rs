@@ -40,6 +40,7 @@ mod google_endpoints;
 mod hardening;
 mod image;
 mod import_policy;
+mod import_verify_guard;
 mod interop;
 mod keyring;
 mod kubelet;

@@ -1845,6 +1845,19 @@ fn import_from_beta9_verify_checks_every_record_before_storing_any() {
     };
     let mut s = Sandbox::new();
     s.set_env("BETA9_TIMEOUT", "5");
+    // Loopback registries are the operator's to open (docs/records.md, "Verify targets"): until
+    // then the first secret is refused as the import policy refuses one, and nothing is imported.
+    let o = import(&s, &all_right, &[]);
+    assert_eq!((o.code, o.stderr.lines().count()), (1, 1), "{o:?}");
+    for words in [
+        &format!("error: platform secret oci-registry-good of workspace {all_right}: refusing to import the record for {}: ", good.host),
+        "a loopback address",
+        "nothing was imported",
+    ] {
+        assert!(o.stderr.contains(words), "{words}: {o:?}");
+    }
+    assert_eq!(s.list().stdout, "{}\n");
+    s.set_env("BETA9_IMPORT_ALLOW", "verify-host:127.0.0.1");
     // The good record is checked first and passes; the second is refused: nothing is imported.
     for extra in [&[][..], &["--dry-run"][..]] {
         let o = import(&s, &one_wrong, extra);

@@ -251,7 +251,15 @@ fn import_verify_stores_a_record_only_when_the_registry_accepts_it() {
         })
         .to_string()
     };
-    let o = bounded(&s, &["import", "--verify"], &[], record(WRONG).as_bytes());
+    // A loopback registry is the operator's to open (docs/records.md, "Verify targets").
+    let allow = format!("verify-host:{}", reg.host);
+    let allow = [("BETA9_IMPORT_ALLOW", allow.as_str())];
+    let o = bounded(
+        &s,
+        &["import", "--verify"],
+        &allow,
+        record(WRONG).as_bytes(),
+    );
     refused(
         &o,
         &format!("{} rejected the login: 401 UNAUTHORIZED", reg.host),
@@ -259,7 +267,7 @@ fn import_verify_stores_a_record_only_when_the_registry_accepts_it() {
     nothing_stored(&s);
     // The scheduler's wrapped ImageCredentials too.
     let wrapped = serde_json::json!({ "ImageCredentials": record(CANARY) }).to_string();
-    let o = bounded(&s, &["import", "--verify"], &[], wrapped.as_bytes());
+    let o = bounded(&s, &["import", "--verify"], &allow, wrapped.as_bytes());
     assert_eq!(o.code, 0, "{o:?}");
     assert!(o.stderr.contains("verified: "), "{o:?}");
     assert_eq!(stored(&s), serde_json::json!({ &reg.host: USER }));
@@ -267,7 +275,12 @@ fn import_verify_stores_a_record_only_when_the_registry_accepts_it() {
     let s = sandbox();
     let gone = format!("127.0.0.1:{}", free_port());
     let rec = serde_json::json!({"registry": gone, "type": "basic", "credentials": {"USERNAME": USER, "PASSWORD": CANARY}}).to_string();
-    let o = bounded(&s, &["import", "--verify"], &[], rec.as_bytes());
+    let o = bounded(
+        &s,
+        &["import", "--verify"],
+        &[("BETA9_IMPORT_ALLOW", &format!("verify-host:{gone}"))],
+        rec.as_bytes(),
+    );
     refused(&o, &format!("cannot reach {gone}"));
     nothing_stored(&s);
 }
