@@ -8,8 +8,8 @@
 //! - docker-py: `docker.auth.load_config` + `resolve_authconfig` (its own resolution, no daemon
 //!   needed), then the manifest GET with what it resolved;
 //! - skopeo: `skopeo inspect --raw`;
-//! - podman: `podman pull` into a vfs store in the sandbox, inside a private mount namespace whose
-//!   `/var/lib/containers` is a tmpfs (nothing of the machine's is written).
+//! - podman: `podman pull` into a vfs store in the sandbox (`registry_env::containers_tool`:
+//!   nothing of the machine's is written).
 //!
 //! The helper on the clients' PATH records each `get` and whether it answered with a login. Each
 //! client's result must match its family's line: pulled with the helper's login ⇔ "the registry
@@ -88,7 +88,7 @@ impl Machine {
 
     /// A client with only the sandbox's environment and the recording helper first on PATH.
     fn client(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(program);
+        let mut c = kit::client_command(program, self.s.path());
         c.args(args)
             .env_clear()
             .env("PATH", kit::path_with(&self.helper_dir))
@@ -146,52 +146,10 @@ impl Machine {
         self.run(&mut self.client("skopeo", &["inspect", "--raw", "--tls-verify=false", &r]))
     }
 
-    /// `podman pull` into the sandbox, in a private mount namespace with a tmpfs over
-    /// `/var/lib/containers` (podman's blob-info cache), so nothing of the machine is written.
+    /// `podman pull` into the sandbox (`registry_env::containers_tool` keeps its storage and
+    /// blob-info cache there, so nothing of the machine is written).
     fn podman(&self, image: &str) -> Did {
-        let root = self.s.path().join("podman-root");
-        let runroot = self.s.path().join("podman-runroot");
-        let (root, runroot) = (root.to_string_lossy(), runroot.to_string_lossy());
-        let inner = self.client(
-            "podman",
-            &[
-                "--root",
-                &root,
-                "--runroot",
-                &runroot,
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-                "pull",
-                "--quiet",
-                "--tls-verify=false",
-                image,
-            ],
-        );
-        let mut w = Command::new("unshare");
-        w.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            "mount -t tmpfs -o mode=0700 beta9-test-lib /var/lib/containers && exec \"$@\"",
-            "sh",
-        ])
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .env_clear();
-        for (k, v) in inner.get_envs() {
-            if let Some(v) = v {
-                w.env(k, v);
-            }
-        }
-        w.current_dir(self.s.path());
-        self.run(&mut w)
+        self.run(&mut self.client("podman", &["pull", "--quiet", "--tls-verify=false", image]))
     }
 
     fn doctor(&self, image: &str) -> Out {

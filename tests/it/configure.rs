@@ -411,7 +411,7 @@ fn client(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Command {
-    let mut c = Command::new(program);
+    let mut c = kit::client_command(program, s.path());
     c.args(args)
         .env_clear()
         .env("PATH", kit::path_with(helper))
@@ -467,39 +467,49 @@ fn in_private_run(rundir: &Path, c: &Command) -> Command {
 }
 
 /// Where the primary auth file is: `XDG_RUNTIME_DIR` (the test's directory), or the machine's
-/// `/run/containers/$UID` stood in for by a test directory inside a private mount namespace.
+/// `/run/containers/$UID`, which for the containers tools (`registry_env::containers_tool`) and
+/// for `configure-docker` (in `in_private_run`) is a directory of the test's sandbox.
 #[derive(Clone, Copy)]
 enum Primary<'a> {
     Xdg(&'a Path),
-    PrivateRun(&'a Path),
+    PrivateRun,
 }
 
 /// podman, buildah and skopeo `login`/`logout` after `configure-docker --containers`, with the
 /// primary file from `XDG_RUNTIME_DIR` or from `/run/containers/$UID` (in a private namespace).
-fn containers_logins(at: Primary<'_>, primary: &Path) {
+fn containers_logins(at: Primary<'_>) {
     let reg = Registry::start(USER, CANARY);
     for tool in ["podman", "buildah", "skopeo"] {
         let s = Sandbox::new();
         let (helper, _) = helper_dir(&s, false);
         fs::create_dir_all(s.home()).unwrap();
-        let xdg_s = match at {
-            Primary::Xdg(p) => Some(p.to_string_lossy().into_owned()),
-            Primary::PrivateRun(_) => None,
+        let (primary, xdg_s, wrap) = match at {
+            Primary::Xdg(p) => (
+                p.join("containers/auth.json"),
+                Some(p.to_string_lossy().into_owned()),
+                None,
+            ),
+            Primary::PrivateRun => {
+                let run = kit::machine_run(s.path()).join("containers");
+                fs::create_dir_all(&run).unwrap();
+                (run.join("0/auth.json"), None, Some(run))
+            }
         };
+        let primary = primary.as_path();
         let env: Vec<(&str, &str)> = xdg_s
             .as_deref()
             .map(|x| vec![("XDG_RUNTIME_DIR", x)])
             .unwrap_or_default();
-        let wrap = |c: Command| match at {
-            Primary::Xdg(_) => c,
-            Primary::PrivateRun(run) => in_private_run(run, &c),
-        };
         let _ = fs::remove_file(primary);
         let mut configure = s.cmd(&["configure-docker", &reg.host, "--containers"]);
         for (k, v) in &env {
             configure.env(k, v);
         }
-        s.run_with(wrap(configure), b"").assert_ok();
+        let configure = match &wrap {
+            Some(run) => in_private_run(run, &configure),
+            None => configure,
+        };
+        s.run_with(configure, b"").assert_ok();
         assert_eq!(json(primary)["credHelpers"][&reg.host], "beta9", "{tool}");
         let login = [
             "login",
@@ -509,10 +519,7 @@ fn containers_logins(at: Primary<'_>, primary: &Path) {
             "--password-stdin",
             &reg.host,
         ];
-        let o = run_stdin(
-            wrap(client(&s, &helper, tool, &login, &env)),
-            CANARY.as_bytes(),
-        );
+        let o = run_stdin(client(&s, &helper, tool, &login, &env), CANARY.as_bytes());
         assert_eq!(o.code, 0, "{tool} login: {o:?}");
         let got = s.get(&reg.host);
         got.assert_ok();
@@ -523,10 +530,7 @@ fn containers_logins(at: Primary<'_>, primary: &Path) {
         // Logout erases through the helper; a second one finds nothing and still succeeds
         // (erasing an absent login is not an error: docs/clients.md, "Erasing an absent login").
         for round in ["first", "second"] {
-            let o = run_stdin(
-                wrap(client(&s, &helper, tool, &["logout", &reg.host], &env)),
-                b"",
-            );
+            let o = run_stdin(client(&s, &helper, tool, &["logout", &reg.host], &env), b"");
             assert_eq!(o.code, 0, "{tool} {round} logout: {o:?}");
         }
         assert_eq!(
@@ -534,8 +538,8 @@ fn containers_logins(at: Primary<'_>, primary: &Path) {
             1,
             "{tool}: still stored after logout"
         );
+        let _ = fs::remove_file(primary);
     }
-    let _ = fs::remove_file(primary);
 }
 
 #[test]
@@ -552,10 +556,7 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_with_xdg_runtime_dir() {
         .tempdir()
         .unwrap();
     fs::set_permissions(run.path(), fs::Permissions::from_mode(0o700)).unwrap();
-    containers_logins(
-        Primary::Xdg(run.path()),
-        &run.path().join("containers/auth.json"),
-    );
+    containers_logins(Primary::Xdg(run.path()));
 }
 
 #[test]
@@ -577,18 +578,11 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_without_xdg_runtime_dir() 
     if !is_root() && tool_missing(t, "root", "a private mount namespace needs root here") {
         return;
     }
-    // The machine's /run/containers/0 is stood in for by this directory, seen only inside the
-    // namespace each command runs in: nothing outside the test directory is written.
+    // The machine's /run/containers/0 is stood in for by a directory of each sandbox, seen only
+    // inside the namespace each command runs in: nothing outside the test directory is written.
     let machine = Path::new("/run/containers/0/auth.json");
     let before = fs::read(machine).ok();
-    let run = tempfile::Builder::new()
-        .prefix("beta9-run-")
-        .tempdir()
-        .unwrap();
-    containers_logins(
-        Primary::PrivateRun(run.path()),
-        &run.path().join("0/auth.json"),
-    );
+    containers_logins(Primary::PrivateRun);
     assert_eq!(
         fs::read(machine).ok(),
         before,

@@ -451,6 +451,7 @@ pub(crate) fn push(host: &str, repo: &str) {
     let auth = layout.path().join("auth.json");
     kit::write_plain_auth_file(&auth, host, USER, CANARY);
     let out = kit::skopeo(
+        layout.path(),
         &[
             "copy",
             "--quiet",

@@ -279,7 +279,7 @@ fn skopeo(s: &Sandbox, etc: &Etc, host: &str, auth: &Path) -> Out {
 }
 
 fn skopeo_env(s: &Sandbox, etc: &Etc, host: &str, auth: &Path, env: &[(&str, &Path)]) -> Out {
-    let mut c = Command::new("skopeo");
+    let mut c = kit::containers_tool("skopeo", s.path());
     c.args(["inspect", "--authfile"])
         .arg(auth)
         .arg(format!("docker://{host}/{REPO}:{TAG}"))

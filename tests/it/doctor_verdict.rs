@@ -44,7 +44,7 @@ fn skopeo_pulls(s: &Sandbox, reg: &Registry) -> bool {
     if !link.exists() {
         std::os::unix::fs::symlink(bin_dir.join("docker-credential-beta9"), &link).unwrap();
     }
-    let mut c = std::process::Command::new("skopeo");
+    let mut c = kit::containers_tool("skopeo", s.path());
     c.env_clear()
         .env("PATH", kit::path_with(&helper_dir))
         .env("HOME", s.home())

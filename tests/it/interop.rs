@@ -153,7 +153,7 @@ impl HelperOnPath {
         args: &[&str],
         extra: &[(&str, &Path)],
     ) -> Command {
-        let mut c = Command::new(program);
+        let mut c = kit::client_command(program, sb.path());
         c.args(args)
             .env_clear()
             .env("PATH", kit::path_with(&self.dir))
