@@ -44,6 +44,56 @@ struct Redis {
     socket: PathBuf,
     /// TLS only (`rediss://`), with a server certificate signed by this CA (PEM).
     tls_ca: Option<PathBuf>,
+    /// The port kept for this server across `stop` and `restart` (`start_held`).
+    hold: Option<PortHold>,
+}
+
+/// A loopback port kept for one test: a socket bound to it with `SO_REUSEADDR` that never
+/// listens, held by a small python process until this value drops (or this process ends). The
+/// kernel gives the port to no one else, neither to a `bind` to port 0 (`free_port`) nor to an
+/// outgoing connection, while redis-server (which sets `SO_REUSEADDR` too) can still listen on
+/// it; with no server listening, a connection is refused.
+struct PortHold {
+    child: Child,
+    port: u16,
+}
+
+impl PortHold {
+    fn new() -> Result<PortHold, String> {
+        const SCRIPT: &str = "import socket, sys\n\
+            s = socket.socket()\n\
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+            s.bind(('127.0.0.1', 0))\n\
+            print(s.getsockname()[1], flush=True)\n\
+            sys.stdin.read()\n";
+        let mut child = std::process::Command::new(crate::harness::python())
+            .args(["-c", SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("python3: {e}"))?;
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        );
+        match (read, line.trim().parse()) {
+            (Ok(_), Ok(port)) => Ok(PortHold { child, port }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("the port holder printed no port".into())
+            }
+        }
+    }
+}
+
+impl Drop for PortHold {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Redis {
@@ -67,6 +117,37 @@ impl Redis {
 
     fn start_on(port: u16) -> Result<Redis, String> {
         Redis::start_with(port, None)
+    }
+
+    /// A fresh server on a port kept for it until it drops (`PortHold`), so that `stop` and
+    /// `restart` find the port as they left it however long it stays closed; `None` after
+    /// `tool_missing`.
+    fn start_held() -> Option<Redis> {
+        let started = PortHold::new().and_then(|hold| {
+            let mut r = Redis::start_on(hold.port)?;
+            r.hold = Some(hold);
+            Ok(r)
+        });
+        match started {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tool_missing(&current_test(), "redis-server, python3", &e);
+                None
+            }
+        }
+    }
+
+    /// Stops the server if it runs and starts a new one on the same port (and the same TLS).
+    fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        let certs = self
+            .tls_ca
+            .as_ref()
+            .and_then(|ca| ca.parent().map(PathBuf::from));
+        let mut fresh = Redis::start_with(self.port, certs.as_deref())?;
+        fresh.hold = self.hold.take();
+        *self = fresh;
+        Ok(())
     }
 
     /// `tls`: a directory holding `ca.pem`, `server.pem`, `server.key`: TLS on `port`, no plain
@@ -126,6 +207,7 @@ impl Redis {
             port,
             socket,
             tls_ca: tls.map(|d| d.join("ca.pem")),
+            hold: None,
         };
         // Ready means listening; make sure it is a Redis that takes our password.
         let pong: String = redis::cmd("PING")
@@ -185,8 +267,11 @@ impl Redis {
         self.signal(rustix::process::Signal::CONT);
     }
 
-    /// SIGKILL, and wait until the port refuses.
+    /// SIGKILL, and wait until the port refuses (nothing to do when already stopped).
     fn stop(&mut self) {
+        if self.pid.is_none() && self.server.is_none() {
+            return;
+        }
         self.resume();
         self.signal(rustix::process::Signal::KILL);
         self.pid = None;
@@ -560,14 +645,15 @@ fn a_lock_holder_killed_mid_mint_costs_at_most_one_more_call() {
 
 #[test]
 fn redis_refusing_stopped_mid_run_or_never_answering_costs_only_a_note() {
-    let Some(mut redis) = Redis::start() else {
+    // Its port is kept while it is down: another test's server or connection taking it then
+    // would answer in its place, or keep it from coming back.
+    let Some(mut redis) = Redis::start_held() else {
         return;
     };
     let Some(moto) = Moto::start_with(&["--hang-seconds", "2"]) else {
         return;
     };
     let url = redis.url();
-    let port = redis.port;
 
     // Stopped before the run: every get answers by minting locally, with one note, and leaves the
     // skip marker (the next get does not try Redis at all).
@@ -593,7 +679,7 @@ fn redis_refusing_stopped_mid_run_or_never_answering_costs_only_a_note() {
 
     // Back on the same port: sharing resumes (a fresh machine has no marker; the marker of an old
     // one is removed as if its 30 s had passed).
-    let mut redis = Redis::start_on(port).expect("redis on the same port");
+    redis.restart().expect("redis on the same port");
     let before = moto.count();
     let a = ecr_machine(&url, &moto, AKID, SECRET);
     assert_eq!(a.get(HOST).stdout, ecr_answer());
@@ -632,7 +718,7 @@ fn redis_refusing_stopped_mid_run_or_never_answering_costs_only_a_note() {
 
     // A Redis that accepts connections but never answers (SIGSTOPped): the 300 ms timeout, one
     // note, the local answer.
-    let redis = Redis::start_on(port).expect("redis again");
+    redis.restart().expect("redis again");
     redis.pause();
     let fleet = ecr_fleet(4, &url, &moto);
     let outs = gets_at_once(&fleet, HOST, 2);
@@ -1295,4 +1381,42 @@ fn two_refreshers_on_the_shared_cache_make_one_call_and_every_get_after_none() {
     assert_all_answer(&gets_at_once(&fleet, HOST, 16), &ecr_answer());
     assert_eq!(moto.count(), 2);
     redis.assert_nothing_readable(&[AKID, SECRET, HOST, PASSWORD]);
+}
+
+/// A test's Redis keeps its port while it is stopped: no other server can listen there (nor a
+/// connection pick it) before `restart`, and meanwhile a connection is refused. A port given up
+/// while the server was down was once taken under the whole suite's load, and the restarted
+/// test's own client then reached someone else's server.
+#[test]
+fn a_stopped_redis_keeps_its_port_until_it_restarts() {
+    let Some(mut redis) = Redis::start_held() else {
+        return;
+    };
+    let port = redis.port;
+    redis.stop();
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    // In use for the kernel: a bind without SO_REUSEADDR is refused, and neither a bind to port
+    // 0 nor an outgoing connection is given it.
+    let plain_bind = std::process::Command::new(crate::harness::python())
+        .arg("-c")
+        .arg(format!(
+            "import socket\nsocket.socket().bind(('127.0.0.1', {port}))"
+        ))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !plain_bind.success(),
+        "the stopped Redis's port is free for anyone"
+    );
+    assert!((0..2000).all(|_| free_port() != port), "free_port gave it");
+    redis.restart().expect("redis on the same port");
+    let pong: String = redis::cmd("PING").query(&mut redis.client()).unwrap();
+    assert_eq!((redis.port, pong.as_str()), (port, "PONG"));
 }
