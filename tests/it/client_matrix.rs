@@ -18,6 +18,7 @@
 //! the family reads no config file here).
 //! Doctor's exit status is asserted per form.
 
+use crate::doctor::line;
 use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{bin, tool_missing, Out, Sandbox, CANARY};
 use std::fs;
@@ -84,6 +85,17 @@ impl Machine {
         let p = self.s.home().join(".docker/config.json");
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         p
+    }
+
+    /// The login stored for `host`, and docker's config routing it with Go's `CredHelpers`
+    /// spelling (docs/clients.md, "Key rules of config.json").
+    fn route_with_go_spelling(&self, host: &str) {
+        self.s.store(host, USER, CANARY).assert_ok();
+        fs::write(
+            self.docker_config(),
+            format!(r#"{{"CredHelpers": {{"{host}": "beta9"}}}}"#),
+        )
+        .unwrap();
     }
 
     /// A client with only the sandbox's environment and the recording helper first on PATH.
@@ -153,29 +165,8 @@ impl Machine {
     }
 
     fn doctor(&self, image: &str) -> Out {
-        let o = kit::run_bounded(
-            &mut self.s.cmd(&["doctor", image]),
-            std::time::Duration::from_secs(60),
-        );
-        let o = Out {
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            code: o.status.code().unwrap_or(-1),
-        };
-        assert!(
-            !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
-            "{o:?}"
-        );
-        o
+        crate::doctor::bounded_no_canary(&self.s, &["doctor", image])
     }
-}
-
-fn line(o: &Out, step: &str) -> String {
-    o.stdout
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(step))
-        .unwrap_or_else(|| panic!("no {step} line: {o:?}"))
-        .to_string()
 }
 
 /// The part of a `pull.docker` line about one client (the line names the CLI and docker-py apart
@@ -225,7 +216,7 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
     ) {
         return;
     }
-    let Some((python, site)) = docker_py() else {
+    let Some((python, site)) = kit::docker_py() else {
         tool_missing(t, "python3 with docker-py", "`import docker.auth` failed");
         return;
     };
@@ -274,14 +265,7 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
             "CredHelpers spelling",
             Box::new({
                 let h = host.clone();
-                move |m: &mut Machine| {
-                    m.s.store(&h, USER, CANARY).assert_ok();
-                    fs::write(
-                        m.docker_config(),
-                        format!(r#"{{"CredHelpers": {{"{h}": "beta9"}}}}"#),
-                    )
-                    .unwrap();
-                }
+                move |m: &mut Machine| m.route_with_go_spelling(&h)
             }),
             1,
         ),
@@ -290,12 +274,7 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
             Box::new({
                 let h = host.clone();
                 move |m: &mut Machine| {
-                    m.s.store(&h, USER, CANARY).assert_ok();
-                    fs::write(
-                        m.docker_config(),
-                        format!(r#"{{"CredHelpers": {{"{h}": "beta9"}}}}"#),
-                    )
-                    .unwrap();
+                    m.route_with_go_spelling(&h);
                     // doctor's fix for docker-py, run as written.
                     m.s.run(&["configure-docker", &h], b"").assert_ok();
                 }
@@ -371,15 +350,15 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
             (
                 "docker CLI",
                 m.docker_cli(&image),
-                part(&docker, "docker CLI"),
+                part(docker, "docker CLI"),
             ),
             (
                 "docker-py",
                 m.docker_py(&python, &site, &reg),
-                part(&docker, "docker-py"),
+                part(docker, "docker-py"),
             ),
-            ("skopeo", m.skopeo(&image), containers.as_str()),
-            ("podman", m.podman(&image), containers.as_str()),
+            ("skopeo", m.skopeo(&image), containers),
+            ("podman", m.podman(&image), containers),
         ];
         if o.code != *code {
             failures.push(format!(
@@ -404,9 +383,9 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
         table.push(format!(
             "| {form} | {result} ({}) | {} | {} | {} | {} | {} | {} | {} |",
             o.code,
-            mark(&docker),
-            mark(&containers),
-            mark(&ggcr),
+            mark(docker),
+            mark(containers),
+            mark(ggcr),
             shown(did[0].1),
             shown(did[1].1),
             shown(did[2].1),
@@ -416,16 +395,4 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
     }
     eprintln!("{}", table.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// The interpreter and site dir that have docker-py (found with the caller's environment).
-fn docker_py() -> Option<(String, String)> {
-    let probe = "import os, sys, docker.auth\nprint(sys.executable)\nprint(os.path.dirname(os.path.dirname(docker.__file__)))\n";
-    let o = Command::new("python3").args(["-c", probe]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut l = text.lines();
-    Some((l.next()?.to_string(), l.next()?.to_string()))
 }

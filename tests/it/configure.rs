@@ -590,25 +590,13 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_without_xdg_runtime_dir() 
     );
 }
 
-/// The interpreter and site dir that have docker-py (found with the caller's environment).
-fn docker_py() -> Option<(String, String)> {
-    let probe = "import os, sys, docker.auth\nprint(sys.executable)\nprint(os.path.dirname(os.path.dirname(docker.__file__)))\n";
-    let o = Command::new("python3").args(["-c", probe]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut l = text.lines();
-    Some((l.next()?.to_string(), l.next()?.to_string()))
-}
-
 #[test]
 fn one_configure_docker_routes_docker_hub_for_every_client() {
     let t = "configure::one_configure_docker_routes_docker_hub_for_every_client";
     if !tools_present(t, &["docker", "skopeo", "podman"]) {
         return;
     }
-    let Some((python, site)) = docker_py() else {
+    let Some((python, site)) = kit::docker_py() else {
         tool_missing(t, "python3 with docker-py", "`import docker.auth` failed");
         return;
     };

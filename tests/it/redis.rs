@@ -14,10 +14,6 @@ use crate::gcp_env::GcpStub;
 use crate::harness::{Ready, Server, ServerSpec};
 use crate::moto_env::Moto;
 use crate::support::{current_test, free_port, strace_usable, tool_missing, Out, Sandbox};
-use docker_credential_beta9::actions;
-use docker_credential_beta9::context::Context;
-use docker_credential_beta9::env::Env;
-use docker_credential_beta9::record::Record;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -217,6 +213,23 @@ impl Redis {
         Ok(r)
     }
 
+    /// A server with TLS only, its certificate signed by a test CA (`ca.pem` in the returned
+    /// directory); `None` after `tool_missing`.
+    fn start_tls() -> Option<(Redis, tempfile::TempDir)> {
+        let certs = tempfile::tempdir().unwrap();
+        if let Err(e) = make_certs(certs.path()) {
+            tool_missing(&current_test(), "openssl (a test CA)", &e);
+            return None;
+        }
+        match Redis::start_with(free_port(), Some(certs.path())) {
+            Ok(r) => Some((r, certs)),
+            Err(e) => {
+                tool_missing(&current_test(), "redis-server with TLS", &e);
+                None
+            }
+        }
+    }
+
     /// `redis://:PASSWORD@127.0.0.1:PORT/0` (`rediss://` with TLS)
     fn url(&self) -> String {
         let scheme = if self.tls_ca.is_some() {
@@ -413,13 +426,7 @@ fn gcp_machine(url: &str, key_json: &str) -> Sandbox {
         "version": 1, "registry": AR, "type": "gcp",
         "credentials": {"GOOGLE_APPLICATION_CREDENTIALS_JSON": key_json}
     });
-    let record = Record::decode(json.to_string().as_bytes(), None).unwrap();
-    let (home, store) = (sb.home(), sb.store_base());
-    let env = Env::from_pairs([
-        ("HOME", home.to_str().unwrap()),
-        ("BETA9_CREDENTIALS_DIR", store.to_str().unwrap()),
-    ]);
-    actions::save(&Context::from_env(env, None).unwrap(), &record, None).unwrap();
+    sb.save_record(&json);
     sb
 }
 
@@ -536,6 +543,26 @@ impl Timeline {
         let want = (secs * 1000.0) as i64;
         let elapsed = self.t0.elapsed().as_millis() as i64;
         (self.base_ms + (want - elapsed).max(0)).to_string()
+    }
+}
+
+/// The name of the entry a first machine publishes with its `get` (the only entry in `redis`).
+fn published_entry(redis: &Redis, moto: &Moto) -> String {
+    let a = ecr_machine(&redis.url(), moto, AKID, SECRET);
+    assert_eq!(a.get(HOST).stdout, ecr_answer());
+    redis.entries().pop().expect("a published entry")
+}
+
+/// Every machine of `fleet` holds a token that lives past `now + 40_000` s (the 12 h one a
+/// refresh fetched, not the short one minted first).
+fn assert_all_took_the_refreshed_token(fleet: &[Sandbox]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for sb in fleet {
+        let t = token_json(sb);
+        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
     }
 }
 
@@ -792,14 +819,7 @@ fn a_fleet_entering_the_refresh_window_makes_one_refresh_call() {
     }
     assert_eq!(moto.count(), 2, "one refresh call for 32 machines");
     // Everyone took the refreshed token.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for sb in &fleet {
-        let t = token_json(sb);
-        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
-    }
+    assert_all_took_the_refreshed_token(&fleet);
 }
 
 #[test]
@@ -862,14 +882,7 @@ fn a_fleet_crosses_the_refresh_window_on_the_real_clock() {
     let outs = gets_at_once(&fleet, HOST, 1);
     assert_all_answer(&outs, &ecr_answer());
     assert_eq!(moto.count(), 2, "one refresh call for 4 machines");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for sb in &fleet {
-        let t = token_json(sb);
-        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
-    }
+    assert_all_took_the_refreshed_token(&fleet);
 }
 
 #[test]
@@ -921,94 +934,18 @@ fn a_malformed_url_is_never_echoed_and_changes_nothing() {
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.
 fn make_certs(dir: &std::path::Path) -> Result<(), String> {
-    let run = |args: &[&str]| -> Result<(), String> {
-        let o = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("cannot run openssl: {e}"))?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
-    };
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    crate::support::make_test_certs(
+        dir,
+        "beta9 test CA",
+        "127.0.0.1",
+        &[("server", "IP:127.0.0.1", "2")],
     )
-    .map_err(|e| e.to_string())?;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &[
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=beta9 test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ][..],
-        &ec,
-    ]
-    .concat())?;
-    run(&[
-        &[
-            "req",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ][..],
-        &ec,
-    ]
-    .concat())?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.pem",
-    ])
 }
 
 #[test]
 fn rediss_trusts_the_system_roots_plus_the_ca_file() {
-    let certs = tempfile::tempdir().unwrap();
-    if let Err(e) = make_certs(certs.path()) {
-        tool_missing(&current_test(), "openssl (a test CA)", &e);
+    let Some((redis, certs)) = Redis::start_tls() else {
         return;
-    }
-    let redis = match Redis::start_with(free_port(), Some(certs.path())) {
-        Ok(r) => r,
-        Err(e) => {
-            tool_missing(&current_test(), "redis-server with TLS", &e);
-            return;
-        }
     };
     let Some(moto) = Moto::start() else { return };
     let ca = certs.path().join("ca.pem");
@@ -1223,9 +1160,7 @@ fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
     let Some(moto) = Moto::start() else { return };
     // A publishes, which tells us the entry's name; then a lock nobody will ever release is
     // planted on it (a huge TTL) and the entry removed.
-    let a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
-    assert_eq!(a.get(HOST).stdout, ecr_answer());
-    let entry = redis.entries().pop().expect("a published entry");
+    let entry = published_entry(&redis, &moto);
     let mut con = redis.client();
     let _: () = redis::cmd("SET")
         .arg(format!("{entry}:lock"))
@@ -1283,17 +1218,8 @@ fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
 /// The CA file comes from a ConfigMap or Secret the kubelet mounted: `ca.pem -> ..data/ca.pem`.
 #[test]
 fn rediss_reads_a_ca_file_mounted_by_the_kubelet() {
-    let certs = tempfile::tempdir().unwrap();
-    if let Err(e) = make_certs(certs.path()) {
-        tool_missing(&current_test(), "openssl (a test CA)", &e);
+    let Some((redis, certs)) = Redis::start_tls() else {
         return;
-    }
-    let redis = match Redis::start_with(free_port(), Some(certs.path())) {
-        Ok(r) => r,
-        Err(e) => {
-            tool_missing(&current_test(), "redis-server with TLS", &e);
-            return;
-        }
     };
     let Some(moto) = Moto::start() else { return };
     let mount = tempfile::tempdir().unwrap();
@@ -1316,9 +1242,7 @@ fn rediss_reads_a_ca_file_mounted_by_the_kubelet() {
 fn an_oversized_value_in_redis_is_a_miss_and_is_never_read() {
     let Some(redis) = Redis::start() else { return };
     let Some(moto) = Moto::start() else { return };
-    let a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
-    assert_eq!(a.get(HOST).stdout, ecr_answer());
-    let entry = redis.entries().pop().expect("a published entry");
+    let entry = published_entry(&redis, &moto);
     // 250 MB under the entry's name, made by the server itself (nothing crosses the wire).
     let mut con = redis.client();
     let _: i64 = redis::cmd("SETRANGE")

@@ -450,6 +450,26 @@ pub fn skopeo(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     run_bounded(&mut skopeo_command(state, args, env), CMD_TIMEOUT)
 }
 
+/// The interpreter and site dir that have docker-py (found with the caller's environment).
+pub fn docker_py() -> Option<(String, String)> {
+    docker_py_with("docker.auth")
+}
+
+/// The interpreter and site dir that have docker-py's `module` (found with the caller's
+/// environment: pyenv shims need it).
+pub fn docker_py_with(module: &str) -> Option<(String, String)> {
+    let probe = format!(
+        "import os, sys, {module}\nprint(sys.executable)\nprint(os.path.dirname(os.path.dirname(docker.__file__)))\n"
+    );
+    let o = Command::new("python3").args(["-c", &probe]).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut l = text.lines();
+    Some((l.next()?.to_string(), l.next()?.to_string()))
+}
+
 /// Standard base64 (with padding), enough for `user:pass` in auth files.
 pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
