@@ -439,8 +439,8 @@ fn run_stdin(mut c: Command, stdin: &[u8]) -> Out {
 /// touched (nor created). `c` must carry its whole environment (built with `env_clear`).
 fn in_private_run(rundir: &Path, c: &Command) -> Command {
     const SCRIPT: &str =
-        "mount -t tmpfs -o mode=0755 beta9-test-run /run && mkdir /run/containers \
-                          && mount --bind \"$0\" /run/containers && exec \"$@\"";
+        "mount -n -t tmpfs -o mode=0755 beta9-test-run /run && mkdir /run/containers \
+                          && mount -n --bind \"$0\" /run/containers && exec \"$@\"";
     let mut w = Command::new("unshare");
     w.args([
         "--mount",

@@ -79,7 +79,7 @@ impl Etc {
     /// directories. `c` carries its whole environment (built with `env_clear`).
     fn wrap(&self, c: &Command) -> Command {
         const SCRIPT: &str =
-            "mount --bind \"$0\" /etc/docker && mount --bind \"$1\" /etc/containers \
+            "mount -n --bind \"$0\" /etc/docker && mount -n --bind \"$1\" /etc/containers \
                               && shift && exec \"$@\"";
         let mut w = Command::new("unshare");
         w.args([

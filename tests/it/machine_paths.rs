@@ -1,7 +1,8 @@
 //! Tests never write the machine's paths. The containers tools (skopeo, podman, buildah) write
 //! theirs by default: as root the blob-info cache in `/var/lib/containers/cache` (no flag or
 //! variable moves it), storage in `/var/lib/containers/storage` and `/run/containers/storage`,
-//! podman's state in `/run/libpod`, big temporary files in `/var/tmp`; rootless, the same under
+//! podman's state in `/run/libpod`, the short-name alias cache in `/var/cache/containers`, big
+//! temporary files in `/var/tmp`; rootless, the same under
 //! `$XDG_DATA_HOME` / `$HOME` (docs/clients.md, "The containers tools' own files"). Every test
 //! runs them through `registry_env::containers_tool`, which moves all of that into the test's own
 //! directory; these tests run that helper where the machine's directories are empty stand-ins
@@ -16,32 +17,34 @@ use std::process::Command;
 
 const USER: &str = "beta9-tester";
 
-/// The machine directories watched: each is an empty tmpfs (or, `/etc/containers`, a copy of
-/// the machine's) inside the watching namespace, so even a tool that writes them writes nothing
-/// of the machine.
+/// The machine's directories watched: every write below them lands in an overlay's upper
+/// directory (a tmpfs of the watching namespace), `/run` is an empty tmpfs; so even a tool that
+/// writes them writes nothing of the machine, and what it wrote can be listed.
 const WATCHED: &[&str] = &[
-    "/var/lib/containers",
-    "/run",
-    "/var/tmp",
-    "/root",
-    "/etc/containers",
+    "/etc", "/root", "/var", "/usr", "/opt", "/home", "/srv", "/run",
 ];
 
 /// `c` run in a private mount namespace where the `WATCHED` directories are stand-ins; after it
-/// ends, what they hold that they did not hold before is written to `found` (one path a line).
+/// ends, every path written below them is listed in `found` (one a line; outside `work`).
 /// `c` carries its whole environment (built with `env_clear`) or inherits the test's.
 fn watched(c: &Command, work: &Path, found: &Path) -> Command {
-    // $0: the work dir (holds the copy of /etc/containers), $1: the file of what appeared.
+    // $0: the work dir (a tmpfs in the namespace: the overlays' upper and work directories),
+    // $1: the file of what appeared.
     const SCRIPT: &str = "w=$0; found=$1; shift
-        cp -a /etc/containers \"$w/etc-containers\" || exit 125
-        if [ -d /var/lib/containers ]; then mount -t tmpfs beta9-watch /var/lib/containers
-        else mount -t tmpfs beta9-watch /var/lib && mkdir /var/lib/containers; fi || exit 125
-        for d in /run /var/tmp /root; do mount -t tmpfs beta9-watch \"$d\" || exit 125; done
-        mount --bind \"$w/etc-containers\" /etc/containers || exit 125
-        list() { find /var/lib/containers /run /var/tmp /root /etc/containers -mindepth 1 | sort; }
-        list >\"$w/before\"
+        dirs='etc root var usr opt home srv'
+        mount -n -t tmpfs beta9-watch \"$w\" || exit 125
+        for d in $dirs; do
+            [ -d \"/$d\" ] || continue
+            mkdir \"$w/$d-up\" \"$w/$d-work\" || exit 125
+            mount -n -t overlay beta9-watch \
+                -o \"lowerdir=/$d,upperdir=$w/$d-up,workdir=$w/$d-work\" \"/$d\" || exit 125
+        done
+        mount -n -t tmpfs beta9-watch /run || exit 125
         \"$@\"; rc=$?
-        list | comm -13 \"$w/before\" - >\"$found\"
+        for d in $dirs; do
+            [ -d \"$w/$d-up\" ] && (cd \"$w/$d-up\" && find . -mindepth 1 | sed \"s|^[.]|/$d|\")
+        done >\"$found\"
+        find /run -mindepth 1 >>\"$found\"
         exit $rc";
     let mut w = Command::new("unshare");
     w.args([
@@ -79,7 +82,7 @@ fn is_root() -> bool {
 /// Runs `c` watched; panics unless it succeeded and wrote nothing in the watched directories.
 fn assert_writes_nothing_of_the_machine(what: &str, c: &Command, work: &Path) {
     fs::create_dir_all(work).unwrap();
-    let found = work.join("appeared");
+    let found = work.with_extension("appeared");
     let o = kit::run_bounded(&mut watched(c, work, &found), kit::CMD_TIMEOUT);
     let appeared = fs::read_to_string(&found).unwrap_or_default();
     assert!(
@@ -154,6 +157,21 @@ fn the_containers_tools_as_tests_run_them_write_nothing_of_the_machine() {
             &format!("{tool} pull"),
             &c,
             &dir.path().join(format!("w-{tool}")),
+        );
+    }
+    // A short name (no registry) is resolved through the short-name alias cache, which root's
+    // podman and buildah lock in /var/cache/containers.
+    let state = dir.path().join("podman");
+    for (i, args) in [["tag", &image, "tiny:v1"], ["image", "exists", "tiny:v1"]]
+        .iter()
+        .enumerate()
+    {
+        let mut c = kit::containers_tool("podman", &state);
+        c.args(args);
+        assert_writes_nothing_of_the_machine(
+            &format!("podman {}", args.join(" ")),
+            &c,
+            &dir.path().join(format!("w-short-{i}")),
         );
     }
 }

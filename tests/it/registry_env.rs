@@ -345,12 +345,13 @@ pub fn run_bounded_stdin(cmd: &mut Command, input: Option<&[u8]>, timeout: Durat
 /// - podman's temporary, static, volume and network directories, its events (none) and the
 ///   image-copy temporary directory: a `containers.conf` named by `CONTAINERS_CONF`;
 /// - big temporary files: `TMPDIR`;
-/// - as root, the blob-info cache (always `/var/lib/containers/cache`), runc's state
-///   (`/run/runc`), the auth file without `XDG_RUNTIME_DIR` (`/run/containers/0`) and whatever
-///   else lands in `/run`, `/var/tmp` or `/var/lib/containers`: the tool runs in a private mount
-///   namespace (`unshare --mount`) where those three are directories of `state` bound over the
-///   machine's (`/var/lib/containers` over a tmpfs `/var/lib` where the machine has none);
-///   `machine_run` is the one standing for `/run`.
+/// - as root, the blob-info cache (always `/var/lib/containers/cache`), the short-name alias
+///   cache (`/var/cache/containers`), runc's state (`/run/runc`), the auth file without
+///   `XDG_RUNTIME_DIR` (`/run/containers/0`) and whatever else lands in `/run`, `/var/tmp`,
+///   `/var/cache` or `/var/lib/containers`: the tool runs in a private mount namespace
+///   (`unshare --mount`) where those four are directories of `state` bound over the machine's
+///   (`/var/lib/containers` over a tmpfs `/var/lib` where the machine has none); `machine_run` is
+///   the one standing for `/run`.
 pub fn containers_tool(program: &str, state: &Path) -> Command {
     assert!(
         matches!(program, "skopeo" | "podman" | "buildah"),
@@ -363,7 +364,15 @@ pub fn containers_tool(program: &str, state: &Path) -> Command {
 /// `containers_tool` makes.
 pub fn with_containers_state(program: impl AsRef<std::ffi::OsStr>, state: &Path) -> Command {
     let d = containers_state(state);
-    for sub in ["lib", "tmp", "run", "podman-tmp", "volumes", "networks"] {
+    for sub in [
+        "lib",
+        "tmp",
+        "run",
+        "cache",
+        "podman-tmp",
+        "volumes",
+        "networks",
+    ] {
         fs::create_dir_all(d.join(sub)).expect("containers tool state dir");
     }
     let p = |sub: &str| toml_str(&d.join(sub).to_string_lossy());
@@ -387,10 +396,11 @@ pub fn with_containers_state(program: impl AsRef<std::ffi::OsStr>, state: &Path)
     // $0: the state directory; then the tool and its arguments.
     const ENV: &str = "export TMPDIR=\"${TMPDIR:-$0/tmp}\" \
         CONTAINERS_STORAGE_CONF=\"$0/storage.conf\" CONTAINERS_CONF=\"$0/containers.conf\"";
-    const MOUNT: &str = "mount --bind \"$0/run\" /run && mount --bind \"$0/tmp\" /var/tmp \
-        && { [ -d /var/lib/containers ] || { mount -t tmpfs -o mode=0755 beta9-test-lib \
+    const MOUNT: &str = "mount -n --bind \"$0/run\" /run && mount -n --bind \"$0/tmp\" /var/tmp \
+        && mount -n --bind \"$0/cache\" /var/cache \
+        && { [ -d /var/lib/containers ] || { mount -n -t tmpfs -o mode=0755 beta9-test-lib \
         /var/lib && mkdir /var/lib/containers; }; } \
-        && mount --bind \"$0/lib\" /var/lib/containers || exit 125";
+        && mount -n --bind \"$0/lib\" /var/lib/containers || exit 125";
     let mut c = if is_root() {
         let mut c = Command::new("unshare");
         c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
