@@ -441,29 +441,7 @@ fn in_private_run(rundir: &Path, c: &Command) -> Command {
     const SCRIPT: &str =
         "mount -n -t tmpfs -o mode=0755 beta9-test-run /run && mkdir /run/containers \
                           && mount -n --bind \"$0\" /run/containers && exec \"$@\"";
-    let mut w = Command::new("unshare");
-    w.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        SCRIPT,
-    ])
-    .arg(rundir)
-    .arg(c.get_program())
-    .args(c.get_args())
-    .env_clear();
-    for (k, v) in c.get_envs() {
-        if let Some(v) = v {
-            w.env(k, v);
-        }
-    }
-    if let Some(d) = c.get_current_dir() {
-        w.current_dir(d);
-    }
-    w
+    kit::in_private_mounts(SCRIPT, [rundir], c)
 }
 
 /// Where the primary auth file is: `XDG_RUNTIME_DIR` (the test's directory), or the machine's

@@ -81,30 +81,7 @@ impl Etc {
         const SCRIPT: &str =
             "mount -n --bind \"$0\" /etc/docker && mount -n --bind \"$1\" /etc/containers \
                               && shift && exec \"$@\"";
-        let mut w = Command::new("unshare");
-        w.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            SCRIPT,
-        ])
-        .arg(self.docker())
-        .arg(self.containers())
-        .arg(c.get_program())
-        .args(c.get_args())
-        .env_clear();
-        for (k, v) in c.get_envs() {
-            if let Some(v) = v {
-                w.env(k, v);
-            }
-        }
-        if let Some(d) = c.get_current_dir() {
-            w.current_dir(d);
-        }
-        w
+        kit::in_private_mounts(SCRIPT, [self.docker(), self.containers()], c)
     }
 }
 

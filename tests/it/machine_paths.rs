@@ -46,33 +46,7 @@ fn watched(c: &Command, work: &Path, found: &Path) -> Command {
         done >\"$found\"
         find /run -mindepth 1 >>\"$found\"
         exit $rc";
-    let mut w = Command::new("unshare");
-    w.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        SCRIPT,
-    ])
-    .arg(work)
-    .arg(found)
-    .arg(c.get_program())
-    .args(c.get_args());
-    if c.get_envs().any(|(k, _)| k == "PATH") {
-        w.env_clear();
-    }
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => w.env(k, v),
-            None => w.env_remove(k),
-        };
-    }
-    if let Some(d) = c.get_current_dir() {
-        w.current_dir(d);
-    }
-    w
+    kit::in_private_mounts(SCRIPT, [work, found], c)
 }
 
 fn is_root() -> bool {

@@ -424,6 +424,44 @@ pub fn client_command(program: &str, state: &Path) -> Command {
     }
 }
 
+/// `c` inside a private mount namespace (`unshare --mount`, private propagation) set up by
+/// `sh -c script`: the script gets `args` as `$0`, `$1`, … followed by `c`'s program and
+/// arguments (it shifts its own away and runs `exec "$@"` or `"$@"`). `c`'s environment goes with
+/// it: only what `c` sets when it sets `PATH` (commands built with `env_clear` do), otherwise the
+/// test's as well. Namespaces nest: `c` may be such a command itself.
+pub fn in_private_mounts<I, S>(script: &str, args: I, c: &Command) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut w = Command::new("unshare");
+    w.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .args(args)
+    .arg(c.get_program())
+    .args(c.get_args());
+    if c.get_envs().any(|(k, _)| k == "PATH") {
+        w.env_clear();
+    }
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    if let Some(d) = c.get_current_dir() {
+        w.current_dir(d);
+    }
+    w
+}
+
 /// Where `containers_tool` keeps what the tools write, under the test's `state`.
 fn containers_state(state: &Path) -> PathBuf {
     state.join("containers-tool")
