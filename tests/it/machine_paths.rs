@@ -5,8 +5,9 @@
 //! temporary files in `/var/tmp`; rootless, the same under
 //! `$XDG_DATA_HOME` / `$HOME` (docs/clients.md, "The containers tools' own files"). Every test
 //! runs them through `registry_env::containers_tool`, which moves all of that into the test's own
-//! directory; these tests run that helper where the machine's directories are empty stand-ins
-//! and check that nothing appears in them, and that no test builds such a command by itself.
+//! directory; these tests run that helper where every write below the machine's directories
+//! lands in an overlay of the test's (`/run`: an empty tmpfs) and check that nothing was written,
+//! and that no test builds such a command by itself.
 
 use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{tool_missing, CANARY};
