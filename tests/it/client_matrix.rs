@@ -8,8 +8,8 @@
 //! - docker-py: `docker.auth.load_config` + `resolve_authconfig` (its own resolution, no daemon
 //!   needed), then the manifest GET with what it resolved;
 //! - skopeo: `skopeo inspect --raw`;
-//! - podman: `podman pull` into a vfs store in the sandbox, inside a private mount namespace whose
-//!   `/var/lib/containers` is a tmpfs (nothing of the machine's is written).
+//! - podman: `podman pull` into a vfs store in the sandbox (`registry_env::containers_tool`:
+//!   nothing of the machine's is written).
 //!
 //! The helper on the clients' PATH records each `get` and whether it answered with a login. Each
 //! client's result must match its family's line: pulled with the helper's login ⇔ "the registry
@@ -18,6 +18,7 @@
 //! the family reads no config file here).
 //! Doctor's exit status is asserted per form.
 
+use crate::doctor::line;
 use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{bin, tool_missing, Out, Sandbox, CANARY};
 use std::fs;
@@ -86,9 +87,20 @@ impl Machine {
         p
     }
 
+    /// The login stored for `host`, and docker's config routing it with Go's `CredHelpers`
+    /// spelling (docs/clients.md, "Key rules of config.json").
+    fn route_with_go_spelling(&self, host: &str) {
+        self.s.store(host, USER, CANARY).assert_ok();
+        fs::write(
+            self.docker_config(),
+            format!(r#"{{"CredHelpers": {{"{host}": "beta9"}}}}"#),
+        )
+        .unwrap();
+    }
+
     /// A client with only the sandbox's environment and the recording helper first on PATH.
     fn client(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(program);
+        let mut c = kit::client_command(program, self.s.path());
         c.args(args)
             .env_clear()
             .env("PATH", kit::path_with(&self.helper_dir))
@@ -146,78 +158,15 @@ impl Machine {
         self.run(&mut self.client("skopeo", &["inspect", "--raw", "--tls-verify=false", &r]))
     }
 
-    /// `podman pull` into the sandbox, in a private mount namespace with a tmpfs over
-    /// `/var/lib/containers` (podman's blob-info cache), so nothing of the machine is written.
+    /// `podman pull` into the sandbox (`registry_env::containers_tool` keeps its storage and
+    /// blob-info cache there, so nothing of the machine is written).
     fn podman(&self, image: &str) -> Did {
-        let root = self.s.path().join("podman-root");
-        let runroot = self.s.path().join("podman-runroot");
-        let (root, runroot) = (root.to_string_lossy(), runroot.to_string_lossy());
-        let inner = self.client(
-            "podman",
-            &[
-                "--root",
-                &root,
-                "--runroot",
-                &runroot,
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-                "pull",
-                "--quiet",
-                "--tls-verify=false",
-                image,
-            ],
-        );
-        let mut w = Command::new("unshare");
-        w.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            "mount -t tmpfs -o mode=0700 beta9-test-lib /var/lib/containers && exec \"$@\"",
-            "sh",
-        ])
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .env_clear();
-        for (k, v) in inner.get_envs() {
-            if let Some(v) = v {
-                w.env(k, v);
-            }
-        }
-        w.current_dir(self.s.path());
-        self.run(&mut w)
+        self.run(&mut self.client("podman", &["pull", "--quiet", "--tls-verify=false", image]))
     }
 
     fn doctor(&self, image: &str) -> Out {
-        let o = kit::run_bounded(
-            &mut self.s.cmd(&["doctor", image]),
-            std::time::Duration::from_secs(60),
-        );
-        let o = Out {
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            code: o.status.code().unwrap_or(-1),
-        };
-        assert!(
-            !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
-            "{o:?}"
-        );
-        o
+        crate::doctor::bounded_no_canary(&self.s, &["doctor", image])
     }
-}
-
-fn line(o: &Out, step: &str) -> String {
-    o.stdout
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(step))
-        .unwrap_or_else(|| panic!("no {step} line: {o:?}"))
-        .to_string()
 }
 
 /// The part of a `pull.docker` line about one client (the line names the CLI and docker-py apart
@@ -267,7 +216,7 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
     ) {
         return;
     }
-    let Some((python, site)) = docker_py() else {
+    let Some((python, site)) = kit::docker_py() else {
         tool_missing(t, "python3 with docker-py", "`import docker.auth` failed");
         return;
     };
@@ -316,14 +265,7 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
             "CredHelpers spelling",
             Box::new({
                 let h = host.clone();
-                move |m: &mut Machine| {
-                    m.s.store(&h, USER, CANARY).assert_ok();
-                    fs::write(
-                        m.docker_config(),
-                        format!(r#"{{"CredHelpers": {{"{h}": "beta9"}}}}"#),
-                    )
-                    .unwrap();
-                }
+                move |m: &mut Machine| m.route_with_go_spelling(&h)
             }),
             1,
         ),
@@ -332,12 +274,7 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
             Box::new({
                 let h = host.clone();
                 move |m: &mut Machine| {
-                    m.s.store(&h, USER, CANARY).assert_ok();
-                    fs::write(
-                        m.docker_config(),
-                        format!(r#"{{"CredHelpers": {{"{h}": "beta9"}}}}"#),
-                    )
-                    .unwrap();
+                    m.route_with_go_spelling(&h);
                     // doctor's fix for docker-py, run as written.
                     m.s.run(&["configure-docker", &h], b"").assert_ok();
                 }
@@ -413,15 +350,15 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
             (
                 "docker CLI",
                 m.docker_cli(&image),
-                part(&docker, "docker CLI"),
+                part(docker, "docker CLI"),
             ),
             (
                 "docker-py",
                 m.docker_py(&python, &site, &reg),
-                part(&docker, "docker-py"),
+                part(docker, "docker-py"),
             ),
-            ("skopeo", m.skopeo(&image), containers.as_str()),
-            ("podman", m.podman(&image), containers.as_str()),
+            ("skopeo", m.skopeo(&image), containers),
+            ("podman", m.podman(&image), containers),
         ];
         if o.code != *code {
             failures.push(format!(
@@ -446,9 +383,9 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
         table.push(format!(
             "| {form} | {result} ({}) | {} | {} | {} | {} | {} | {} | {} |",
             o.code,
-            mark(&docker),
-            mark(&containers),
-            mark(&ggcr),
+            mark(docker),
+            mark(containers),
+            mark(ggcr),
             shown(did[0].1),
             shown(did[1].1),
             shown(did[2].1),
@@ -458,16 +395,4 @@ fn doctor_agrees_with_every_real_client_for_every_routing_form() {
     }
     eprintln!("{}", table.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// The interpreter and site dir that have docker-py (found with the caller's environment).
-fn docker_py() -> Option<(String, String)> {
-    let probe = "import os, sys, docker.auth\nprint(sys.executable)\nprint(os.path.dirname(os.path.dirname(docker.__file__)))\n";
-    let o = Command::new("python3").args(["-c", probe]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut l = text.lines();
-    Some((l.next()?.to_string(), l.next()?.to_string()))
 }

@@ -411,7 +411,7 @@ fn client(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Command {
-    let mut c = Command::new(program);
+    let mut c = kit::client_command(program, s.path());
     c.args(args)
         .env_clear()
         .env("PATH", kit::path_with(helper))
@@ -439,67 +439,55 @@ fn run_stdin(mut c: Command, stdin: &[u8]) -> Out {
 /// touched (nor created). `c` must carry its whole environment (built with `env_clear`).
 fn in_private_run(rundir: &Path, c: &Command) -> Command {
     const SCRIPT: &str =
-        "mount -t tmpfs -o mode=0755 beta9-test-run /run && mkdir /run/containers \
-                          && mount --bind \"$0\" /run/containers && exec \"$@\"";
-    let mut w = Command::new("unshare");
-    w.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        SCRIPT,
-    ])
-    .arg(rundir)
-    .arg(c.get_program())
-    .args(c.get_args())
-    .env_clear();
-    for (k, v) in c.get_envs() {
-        if let Some(v) = v {
-            w.env(k, v);
-        }
-    }
-    if let Some(d) = c.get_current_dir() {
-        w.current_dir(d);
-    }
-    w
+        "mount -n -t tmpfs -o mode=0755 beta9-test-run /run && mkdir /run/containers \
+                          && mount -n --bind \"$0\" /run/containers && exec \"$@\"";
+    kit::in_private_mounts(SCRIPT, [rundir], c)
 }
 
 /// Where the primary auth file is: `XDG_RUNTIME_DIR` (the test's directory), or the machine's
-/// `/run/containers/$UID` stood in for by a test directory inside a private mount namespace.
+/// `/run/containers/$UID`, which for the containers tools (`registry_env::containers_tool`) and
+/// for `configure-docker` (in `in_private_run`) is a directory of the test's sandbox.
 #[derive(Clone, Copy)]
 enum Primary<'a> {
     Xdg(&'a Path),
-    PrivateRun(&'a Path),
+    PrivateRun,
 }
 
 /// podman, buildah and skopeo `login`/`logout` after `configure-docker --containers`, with the
 /// primary file from `XDG_RUNTIME_DIR` or from `/run/containers/$UID` (in a private namespace).
-fn containers_logins(at: Primary<'_>, primary: &Path) {
+fn containers_logins(at: Primary<'_>) {
     let reg = Registry::start(USER, CANARY);
     for tool in ["podman", "buildah", "skopeo"] {
         let s = Sandbox::new();
         let (helper, _) = helper_dir(&s, false);
         fs::create_dir_all(s.home()).unwrap();
-        let xdg_s = match at {
-            Primary::Xdg(p) => Some(p.to_string_lossy().into_owned()),
-            Primary::PrivateRun(_) => None,
+        let (primary, xdg_s, wrap) = match at {
+            Primary::Xdg(p) => (
+                p.join("containers/auth.json"),
+                Some(p.to_string_lossy().into_owned()),
+                None,
+            ),
+            Primary::PrivateRun => {
+                let run = kit::machine_run(s.path()).join("containers");
+                fs::create_dir_all(&run).unwrap();
+                (run.join("0/auth.json"), None, Some(run))
+            }
         };
+        let primary = primary.as_path();
         let env: Vec<(&str, &str)> = xdg_s
             .as_deref()
             .map(|x| vec![("XDG_RUNTIME_DIR", x)])
             .unwrap_or_default();
-        let wrap = |c: Command| match at {
-            Primary::Xdg(_) => c,
-            Primary::PrivateRun(run) => in_private_run(run, &c),
-        };
         let _ = fs::remove_file(primary);
         let mut configure = s.cmd(&["configure-docker", &reg.host, "--containers"]);
         for (k, v) in &env {
             configure.env(k, v);
         }
-        s.run_with(wrap(configure), b"").assert_ok();
+        let configure = match &wrap {
+            Some(run) => in_private_run(run, &configure),
+            None => configure,
+        };
+        s.run_with(configure, b"").assert_ok();
         assert_eq!(json(primary)["credHelpers"][&reg.host], "beta9", "{tool}");
         let login = [
             "login",
@@ -509,10 +497,7 @@ fn containers_logins(at: Primary<'_>, primary: &Path) {
             "--password-stdin",
             &reg.host,
         ];
-        let o = run_stdin(
-            wrap(client(&s, &helper, tool, &login, &env)),
-            CANARY.as_bytes(),
-        );
+        let o = run_stdin(client(&s, &helper, tool, &login, &env), CANARY.as_bytes());
         assert_eq!(o.code, 0, "{tool} login: {o:?}");
         let got = s.get(&reg.host);
         got.assert_ok();
@@ -523,10 +508,7 @@ fn containers_logins(at: Primary<'_>, primary: &Path) {
         // Logout erases through the helper; a second one finds nothing and still succeeds
         // (erasing an absent login is not an error: docs/clients.md, "Erasing an absent login").
         for round in ["first", "second"] {
-            let o = run_stdin(
-                wrap(client(&s, &helper, tool, &["logout", &reg.host], &env)),
-                b"",
-            );
+            let o = run_stdin(client(&s, &helper, tool, &["logout", &reg.host], &env), b"");
             assert_eq!(o.code, 0, "{tool} {round} logout: {o:?}");
         }
         assert_eq!(
@@ -534,8 +516,8 @@ fn containers_logins(at: Primary<'_>, primary: &Path) {
             1,
             "{tool}: still stored after logout"
         );
+        let _ = fs::remove_file(primary);
     }
-    let _ = fs::remove_file(primary);
 }
 
 #[test]
@@ -552,10 +534,7 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_with_xdg_runtime_dir() {
         .tempdir()
         .unwrap();
     fs::set_permissions(run.path(), fs::Permissions::from_mode(0o700)).unwrap();
-    containers_logins(
-        Primary::Xdg(run.path()),
-        &run.path().join("containers/auth.json"),
-    );
+    containers_logins(Primary::Xdg(run.path()));
 }
 
 #[test]
@@ -577,35 +556,16 @@ fn podman_buildah_skopeo_logins_go_through_the_helper_without_xdg_runtime_dir() 
     if !is_root() && tool_missing(t, "root", "a private mount namespace needs root here") {
         return;
     }
-    // The machine's /run/containers/0 is stood in for by this directory, seen only inside the
-    // namespace each command runs in: nothing outside the test directory is written.
+    // The machine's /run/containers/0 is stood in for by a directory of each sandbox, seen only
+    // inside the namespace each command runs in: nothing outside the test directory is written.
     let machine = Path::new("/run/containers/0/auth.json");
     let before = fs::read(machine).ok();
-    let run = tempfile::Builder::new()
-        .prefix("beta9-run-")
-        .tempdir()
-        .unwrap();
-    containers_logins(
-        Primary::PrivateRun(run.path()),
-        &run.path().join("0/auth.json"),
-    );
+    containers_logins(Primary::PrivateRun);
     assert_eq!(
         fs::read(machine).ok(),
         before,
         "the machine's /run/containers/0/auth.json was written"
     );
-}
-
-/// The interpreter and site dir that have docker-py (found with the caller's environment).
-fn docker_py() -> Option<(String, String)> {
-    let probe = "import os, sys, docker.auth\nprint(sys.executable)\nprint(os.path.dirname(os.path.dirname(docker.__file__)))\n";
-    let o = Command::new("python3").args(["-c", probe]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut l = text.lines();
-    Some((l.next()?.to_string(), l.next()?.to_string()))
 }
 
 #[test]
@@ -614,7 +574,7 @@ fn one_configure_docker_routes_docker_hub_for_every_client() {
     if !tools_present(t, &["docker", "skopeo", "podman"]) {
         return;
     }
-    let Some((python, site)) = docker_py() else {
+    let Some((python, site)) = kit::docker_py() else {
         tool_missing(t, "python3 with docker-py", "`import docker.auth` failed");
         return;
     };

@@ -56,14 +56,20 @@ fn bounded(s: &Sandbox, args: &[&str]) -> Out {
     }
 }
 
-fn doctor(s: &Sandbox, image: &str, extra: &[&str]) -> Out {
-    let mut args = vec!["doctor", image];
-    args.extend_from_slice(extra);
-    let o = bounded(s, &args);
+/// `bounded`, and the CANARY appears in neither stream.
+pub(crate) fn bounded_no_canary(s: &Sandbox, args: &[&str]) -> Out {
+    let o = bounded(s, args);
     assert!(
         !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
         "doctor printed the secret: {o:?}"
     );
+    o
+}
+
+fn doctor(s: &Sandbox, image: &str, extra: &[&str]) -> Out {
+    let mut args = vec!["doctor", image];
+    args.extend_from_slice(extra);
+    let o = bounded_no_canary(s, &args);
     assert!(
         !o.stdout.contains(WRONG),
         "doctor printed a password: {o:?}"
@@ -85,7 +91,8 @@ fn routed(s: &Sandbox, host: &str) {
 }
 
 /// The line of `step`.
-fn line<'a>(o: &'a Out, step: &str) -> &'a str {
+/// The line of doctor's `step` (its second word).
+pub(crate) fn line<'a>(o: &'a Out, step: &str) -> &'a str {
     o.stdout
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some(step))
@@ -451,6 +458,7 @@ pub(crate) fn push(host: &str, repo: &str) {
     let auth = layout.path().join("auth.json");
     kit::write_plain_auth_file(&auth, host, USER, CANARY);
     let out = kit::skopeo(
+        layout.path(),
         &[
             "copy",
             "--quiet",

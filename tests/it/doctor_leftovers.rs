@@ -8,7 +8,6 @@ use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{bin, Out, Sandbox, CANARY};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const USER: &str = "beta9-tester";
@@ -165,7 +164,7 @@ fn helper_dir(s: &Sandbox) -> PathBuf {
 }
 
 fn tool(s: &Sandbox, helper: &Path, auth: &Path, args: &[&str], stdin: &[u8]) -> Out {
-    let mut c = Command::new(args[0]);
+    let mut c = kit::client_command(args[0], s.path());
     c.args(&args[1..])
         .env_clear()
         .env("PATH", kit::path_with(helper))

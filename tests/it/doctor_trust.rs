@@ -7,6 +7,7 @@
 //! run happens inside a private mount namespace (`unshare --mount`) where those two directories
 //! are bind mounts of the test's own copies (docs/clients.md, "Registry certificates").
 
+use crate::doctor::line;
 use crate::registry_env::{self as kit, tools_present, Registry};
 use crate::support::{tool_missing, Out, Sandbox, CANARY};
 use std::fs;
@@ -23,95 +24,17 @@ const OTHER_NAME: &str = "registry.other.test";
 /// A CA and three server certificates signed by it: `good` (for 127.0.0.1), `other` (for
 /// another name only) and `expired` (for 127.0.0.1, past its notAfter).
 fn make_certs(dir: &Path) -> Result<(), String> {
-    let run = |args: &[&str]| -> Result<(), String> {
-        let o = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("cannot run openssl: {e}"))?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
+    crate::support::make_test_certs(
+        dir,
+        "beta9 test registry CA",
+        "beta9 test registry",
         &[
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=beta9 test registry CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ][..],
-        &ec,
-    ]
-    .concat())?;
-    for (name, san, days) in [
-        ("good", "IP:127.0.0.1", "2"),
-        ("other", "DNS:registry.other.test", "2"),
-        // Valid until a day before it was made: expired from the start.
-        ("expired", "IP:127.0.0.1", "-1"),
-    ] {
-        fs::write(
-            dir.join(format!("{name}.ext")),
-            format!(
-                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        run(&[
-            &[
-                "req",
-                "-subj",
-                "/CN=beta9 test registry",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-            ][..],
-            &ec,
-        ]
-        .concat())?;
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            days,
-            "-extfile",
-            &ext,
-            "-out",
-            &pem,
-        ])?;
-    }
-    Ok(())
+            ("good", "IP:127.0.0.1", "2"),
+            ("other", "DNS:registry.other.test", "2"),
+            // Valid until a day before it was made: expired from the start.
+            ("expired", "IP:127.0.0.1", "-1"),
+        ],
+    )
 }
 
 /// The test's stand-ins for the machine's `/etc/docker` and `/etc/containers` (a copy of the
@@ -156,32 +79,9 @@ impl Etc {
     /// directories. `c` carries its whole environment (built with `env_clear`).
     fn wrap(&self, c: &Command) -> Command {
         const SCRIPT: &str =
-            "mount --bind \"$0\" /etc/docker && mount --bind \"$1\" /etc/containers \
+            "mount -n --bind \"$0\" /etc/docker && mount -n --bind \"$1\" /etc/containers \
                               && shift && exec \"$@\"";
-        let mut w = Command::new("unshare");
-        w.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            SCRIPT,
-        ])
-        .arg(self.docker())
-        .arg(self.containers())
-        .arg(c.get_program())
-        .args(c.get_args())
-        .env_clear();
-        for (k, v) in c.get_envs() {
-            if let Some(v) = v {
-                w.env(k, v);
-            }
-        }
-        if let Some(d) = c.get_current_dir() {
-            w.current_dir(d);
-        }
-        w
+        kit::in_private_mounts(SCRIPT, [self.docker(), self.containers()], c)
     }
 }
 
@@ -279,7 +179,7 @@ fn skopeo(s: &Sandbox, etc: &Etc, host: &str, auth: &Path) -> Out {
 }
 
 fn skopeo_env(s: &Sandbox, etc: &Etc, host: &str, auth: &Path, env: &[(&str, &Path)]) -> Out {
-    let mut c = Command::new("skopeo");
+    let mut c = kit::containers_tool("skopeo", s.path());
     c.args(["inspect", "--authfile"])
         .arg(auth)
         .arg(format!("docker://{host}/{REPO}:{TAG}"))
@@ -291,14 +191,6 @@ fn skopeo_env(s: &Sandbox, etc: &Etc, host: &str, auth: &Path, env: &[(&str, &Pa
         c.env(k, v);
     }
     bounded(etc.wrap(&c))
-}
-
-/// The line of `step`.
-fn line<'a>(o: &'a Out, step: &str) -> &'a str {
-    o.stdout
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(step))
-        .unwrap_or_else(|| panic!("no {step} line: {o:?}"))
 }
 
 /// What doctor says to do: after `to fix:` on the step's line (a warning) or the result line (a

@@ -6,33 +6,11 @@
 //! is run on the same machine to show what the pull does.
 
 use crate::registry_env::{self as kit, tools_present, Registry};
-use crate::support::{Out, Sandbox, CANARY};
+use crate::support::{Sandbox, CANARY};
 use std::fs;
-use std::time::Duration;
 
 // The registry holding `REPO:TAG` and the sandbox are doctor.rs's: one world for both files.
-use crate::doctor::{sandbox, world, REPO, TAG, USER, WRONG};
-
-fn bounded(s: &Sandbox, args: &[&str]) -> Out {
-    let o = kit::run_bounded(&mut s.cmd(args), Duration::from_secs(60));
-    let o = Out {
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        code: o.status.code().unwrap_or(-1),
-    };
-    assert!(
-        !o.stdout.contains(CANARY) && !o.stderr.contains(CANARY),
-        "{o:?}"
-    );
-    o
-}
-
-fn line<'a>(o: &'a Out, step: &str) -> &'a str {
-    o.stdout
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(step))
-        .unwrap_or_else(|| panic!("no {step} line: {o:?}"))
-}
+use crate::doctor::{bounded_no_canary, line, sandbox, world, REPO, TAG, USER, WRONG};
 
 /// `skopeo inspect` of the image as this sandbox's machine is configured, with the helper found
 /// on PATH: whether it got the manifest.
@@ -44,7 +22,7 @@ fn skopeo_pulls(s: &Sandbox, reg: &Registry) -> bool {
     if !link.exists() {
         std::os::unix::fs::symlink(bin_dir.join("docker-credential-beta9"), &link).unwrap();
     }
-    let mut c = std::process::Command::new("skopeo");
+    let mut c = kit::containers_tool("skopeo", s.path());
     c.env_clear()
         .env("PATH", kit::path_with(&helper_dir))
         .env("HOME", s.home())
@@ -73,7 +51,7 @@ fn a_right_repository_entry_beside_a_wrong_registry_entry_is_not_ok_under_credhe
     s.run(&["configure-docker", &reg.host, "--containers"], b"")
         .assert_ok();
     let image = format!("{}/{REPO}:{TAG}", reg.host);
-    let o = bounded(&s, &["doctor", &image]);
+    let o = bounded_no_canary(&s, &["doctor", &image]);
     assert_eq!(o.code, 1, "{o:?}");
     for family in ["docker", "containers", "ggcr"] {
         let l = line(&o, &format!("pull.{family}"));
@@ -94,7 +72,7 @@ fn a_right_repository_entry_beside_a_wrong_registry_entry_is_not_ok_under_credhe
         "skopeo pulled with the wrong registry entry"
     );
     // kubelet asks with the image and gets the repository's entry: its pull works.
-    let o = bounded(&s, &["doctor", &image, "--client", "kubelet"]);
+    let o = bounded_no_canary(&s, &["doctor", &image, "--client", "kubelet"]);
     assert_eq!(o.code, 0, "{o:?}");
     assert!(line(&o, "pull.kubelet").starts_with("ok "), "{o:?}");
 }
@@ -109,7 +87,7 @@ fn a_right_login_that_nothing_routes_is_not_ok() {
     let s = sandbox();
     s.store(&reg.host, USER, CANARY).assert_ok();
     let image = format!("{}/{REPO}:{TAG}", reg.host);
-    let o = bounded(&s, &["doctor", &image]);
+    let o = bounded_no_canary(&s, &["doctor", &image]);
     assert_eq!(o.code, 1, "{o:?}");
     let result = o.stdout.lines().last().unwrap();
     assert!(
@@ -126,7 +104,7 @@ fn a_right_login_that_nothing_routes_is_not_ok() {
     s.run(&["configure-docker", &reg.host, "--containers"], b"")
         .assert_ok();
     assert!(skopeo_pulls(&s, &reg), "skopeo did not pull once routed");
-    let o = bounded(&s, &["doctor", &image]);
+    let o = bounded_no_canary(&s, &["doctor", &image]);
     assert_eq!(o.code, 0, "{o:?}");
     for family in ["docker", "containers", "ggcr"] {
         assert!(

@@ -68,12 +68,16 @@ impl Image {
             return None;
         }
         let archive = s.path().join("image.oci.tar");
-        let o = out(Command::new(repo().join("packaging/image.sh"))
-            .arg("--no-build")
-            .arg(&archive)
-            .stdin(Stdio::null())
-            .output()
-            .expect("packaging/image.sh runs"));
+        // image.sh runs buildah: as root its blob-info cache would be the machine's.
+        let o = out(crate::registry_env::with_containers_state(
+            repo().join("packaging/image.sh"),
+            s.path(),
+        )
+        .arg("--no-build")
+        .arg(&archive)
+        .stdin(Stdio::null())
+        .output()
+        .expect("packaging/image.sh runs"));
         assert_eq!(o.code, 0, "packaging/image.sh: {o:?}");
         assert_eq!(
             o.stdout.lines().last(),
@@ -86,7 +90,7 @@ impl Image {
 
     /// podman or buildah with every directory of theirs in the sandbox.
     fn tool(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
+        let mut c = crate::registry_env::containers_tool(program, &self.root);
         c.arg("--root")
             .arg(self.root.join("storage"))
             .arg("--runroot")
@@ -198,7 +202,7 @@ fn the_image_is_static_labelled_and_answers_version() {
     assert!(o.stdout.starts_with(NAME), "{o:?}");
 
     // Labels and entrypoint, read from the archive by skopeo as a registry would see them.
-    let cfg = Command::new("skopeo")
+    let cfg = crate::registry_env::containers_tool("skopeo", s.path())
         .args(["inspect", "--config"])
         .arg(format!("oci-archive:{}", img.archive.display()))
         .output()

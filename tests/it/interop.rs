@@ -153,7 +153,7 @@ impl HelperOnPath {
         args: &[&str],
         extra: &[(&str, &Path)],
     ) -> Command {
-        let mut c = Command::new(program);
+        let mut c = kit::client_command(program, sb.path());
         c.args(args)
             .env_clear()
             .env("PATH", kit::path_with(&self.dir))
@@ -419,16 +419,8 @@ fn skopeo_login_and_logout_store_and_erase_through_the_helper() {
 /// The interpreter and site dir that have docker-py, found with the caller's environment (pyenv
 /// shims need it); the script itself then runs with only the sandbox's.
 fn docker_py() -> Option<(PathBuf, PathBuf)> {
-    let probe = "import os, sys, docker.credentials\n\
-                 print(sys.executable)\n\
-                 print(os.path.dirname(os.path.dirname(docker.__file__)))\n";
-    let o = Command::new("python3").args(["-c", probe]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut lines = text.lines();
-    Some((lines.next()?.into(), lines.next()?.into()))
+    let (python, site) = kit::docker_py_with("docker.credentials")?;
+    Some((python.into(), site.into()))
 }
 
 /// docker-py's `docker.credentials.Store('beta9')`: store/get/list/erase for a host:port, the Hub

@@ -4,10 +4,9 @@
 //! same install run from the OCI image with podman is in tests/it/image.rs.
 
 use crate::support::{bin, current_test, tool_missing, Out, Sandbox, CANARY};
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -113,29 +112,12 @@ pub fn run_as_kubelet(bin_dir: &Path, provider: &serde_json::Value, image: &str)
     for e in provider["env"].as_array().unwrap() {
         c.env(e["name"].as_str().unwrap(), e["value"].as_str().unwrap());
     }
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let req = serde_json::json!({
         "apiVersion": provider["apiVersion"],
         "kind": "CredentialProviderRequest",
         "image": image,
     });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    Out {
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        code: o.status.code().unwrap_or(-1),
-    }
+    crate::support::run_stdin(c, req.to_string().as_bytes())
 }
 
 fn inode(p: &Path) -> (u64, i64) {

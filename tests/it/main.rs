@@ -48,6 +48,7 @@ mod kubelet_install;
 mod kubernetes_manifests;
 mod layout;
 mod lifecycle;
+mod machine_paths;
 mod moto_env;
 mod mounted_files;
 mod names;

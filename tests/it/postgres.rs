@@ -982,6 +982,87 @@ fn platform_db(pg: &Pg) -> String {
     "platform".into()
 }
 
+/// A `creds` database and the two key files of a rotation (`k1`: 0x01 bytes, `k2`: 0x02): the
+/// database, the files' directory (keep it while they are used), the files, the database's URL.
+fn rotation_setup(pg: &Pg) -> (String, tempfile::TempDir, PathBuf, PathBuf, String) {
+    let db = pg.database("creds");
+    let keys_dir = tempfile::tempdir().unwrap();
+    let k1 = key_file(keys_dir.path(), "k1", 0x01);
+    let k2 = key_file(keys_dir.path(), "k2", 0x02);
+    let url = pg.url(&db);
+    (db, keys_dir, k1, k2, url)
+}
+
+/// Moves the default workspace's entries of `regs` from `old` to `new`, as a rotation moves rows:
+/// each opened with the old master key's entry key and sealed again with the new one's.
+fn reseal_entries(
+    store: &impl docker_credential_beta9::store::Store,
+    regs: &[String],
+    old: &docker_credential_beta9::seal::Key,
+    new: &docker_credential_beta9::seal::Key,
+) {
+    use docker_credential_beta9::seal::{self, Purpose};
+    use docker_credential_beta9::store::Change;
+    let (o, n) = (
+        old.derive("default", Purpose::Entry),
+        new.derive("default", Purpose::Entry),
+    );
+    for r in regs {
+        let name = SecretName::derive(r);
+        store
+            .update("default", &name, &mut |cur| {
+                let plain =
+                    seal::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap()).unwrap();
+                let sealed = seal::seal(
+                    &n,
+                    Purpose::Entry,
+                    "default",
+                    name.as_str(),
+                    plain.as_slice(),
+                )
+                .unwrap();
+                Ok(Change::Put(sealed))
+            })
+            .unwrap();
+    }
+}
+
+/// `import --from-beta9 URL --beta9-workspace WS --beta9-password-file PW`, for more arguments
+/// after it.
+fn import_args<'a>(url: &'a str, ws: &'a str, pw: &'a Path) -> Vec<&'a str> {
+    vec![
+        "import",
+        "--from-beta9",
+        url,
+        "--beta9-workspace",
+        ws,
+        "--beta9-password-file",
+        pw.to_str().unwrap(),
+    ]
+}
+
+/// The platform's record of a GitHub token for ghcr.io (secret `{CANARY}-ghcr`), without a version
+/// field, as older platform rows are.
+fn ghcr_record() -> String {
+    format!(
+        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
+    )
+}
+
+/// The platform's read-only role as `import --from-beta9` is given it: a directory holding its
+/// password file (keep it while the file is used), the file, and the URL without the password.
+fn platform_reader(pg: &Pg, platform: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("reader.pw");
+    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
+    let url = format!(
+        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        pg.ca().display()
+    );
+    (dir, pw, url)
+}
+
 /// Seals `secrets` with the platform's cipher (tests/support/beta9_secrets.py, Python
 /// `cryptography`) and inserts them for a new workspace; returns its external id and signing key.
 fn platform_workspace(
@@ -994,25 +1075,7 @@ fn platform_workspace(
         "signing_key": seal_key,
         "secrets": secrets.iter().map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
     });
-    let mut child = Command::new(python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/beta9_secrets.py"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let sealed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sealed = platform_cipher(&req);
     let signing_key = sealed
         .get("__signing_key")
         .and_then(|v| v.as_str())
@@ -1048,9 +1111,7 @@ fn import_from_beta9_reads_the_platforms_secrets() {
     let ngc_v1 = format!(
         r#"{{"version":1,"registry":"nvcr.io","type":"ngc","credentials":{{"NGC_API_KEY":"{CANARY}-ngc"}}}}"#
     );
-    let ghcr = format!(
-        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
-    );
+    let ghcr = ghcr_record();
     let basic = format!(
         r#"{{"credentials":{{"PASSWORD":"{CANARY}-basic","USERNAME":"u"}},"registry":"registry.example.com:5000","type":"basic"}}"#
     );
@@ -1084,25 +1145,9 @@ fn import_from_beta9_reads_the_platforms_secrets() {
         "SELECT name, value, updated_at FROM workspace_secret ORDER BY id",
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("reader.pw");
-    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
-    let url = format!(
-        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
-        pg.port,
-        pg.ca().display()
-    );
+    let (_reader, pw, url) = platform_reader(&pg, &platform);
     let import = |s: &Sandbox, ws: &str, extra: &[&str]| {
-        let mut args = vec![
-            "import",
-            "--from-beta9",
-            &url,
-            "--beta9-workspace",
-            ws,
-            "--beta9-password-file",
-        ];
-        let pw = pw.to_str().unwrap();
-        args.push(pw);
+        let mut args = import_args(&url, ws, &pw);
         args.extend_from_slice(extra);
         let o = s.run(&args, b"");
         assert!(
@@ -1203,18 +1248,14 @@ fn import_from_beta9_reads_the_platforms_secrets() {
 #[test]
 fn rekey_over_postgres_survives_an_interruption() {
     use docker_credential_beta9::env::Env;
-    use docker_credential_beta9::seal::{self, Key, Purpose};
+    use docker_credential_beta9::seal::Key;
     use docker_credential_beta9::store::keys;
-    use docker_credential_beta9::store::{postgres, Change, Store};
+    use docker_credential_beta9::store::postgres;
 
     let Some(pg) = Pg::start("rekey_over_postgres_survives_an_interruption") else {
         return;
     };
-    let db = pg.database("creds");
-    let keys_dir = tempfile::tempdir().unwrap();
-    let k1 = key_file(keys_dir.path(), "k1", 0x01);
-    let k2 = key_file(keys_dir.path(), "k2", 0x02);
-    let url = pg.url(&db);
+    let (db, _keys_dir, k1, k2, url) = rotation_setup(&pg);
     let a1 = machine(&url, &k1);
     let regs: Vec<String> = (0..6).map(|i| format!("r{i}.example")).collect();
     for r in &regs {
@@ -1239,29 +1280,7 @@ fn rekey_over_postgres_survives_an_interruption() {
         keys::start_rotation(&store, &source, &old, &new).unwrap(),
         1
     );
-    let (o, n) = (
-        old.derive("default", Purpose::Entry),
-        new.derive("default", Purpose::Entry),
-    );
-    for r in &regs[..3] {
-        let name = SecretName::derive(r);
-        store
-            .update("default", &name, &mut |cur| {
-                let plain =
-                    seal::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap()).unwrap();
-                Ok(Change::Put(
-                    seal::seal(
-                        &n,
-                        Purpose::Entry,
-                        "default",
-                        name.as_str(),
-                        plain.as_slice(),
-                    )
-                    .unwrap(),
-                ))
-            })
-            .unwrap();
-    }
+    reseal_entries(&store, &regs[..3], &old, &new);
     drop(store);
     // Mid-rotation, every row opens with either key, and writes seal with the next one.
     let a2 = machine(&url, &k2);
@@ -1310,9 +1329,7 @@ fn files_mounted_by_the_kubelet_serve_the_store_and_the_platform_import() {
     };
     let db = pg.database("creds");
     let platform = platform_db(&pg);
-    let ghcr = format!(
-        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
-    );
+    let ghcr = ghcr_record();
     let (ws, _) = platform_workspace(&pg, "mounted", None, &[("oci-registry-ghcr-io", &ghcr)]);
     let mounts = tempfile::tempdir().unwrap();
     let ca = std::fs::read(pg.ca()).unwrap();
@@ -1515,11 +1532,7 @@ fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
     let Some(pg) = Pg::start("a_rotation_an_earlier_version_left_unfinished") else {
         return;
     };
-    let db = pg.database("creds");
-    let keys_dir = tempfile::tempdir().unwrap();
-    let k1 = key_file(keys_dir.path(), "k1", 0x01);
-    let k2 = key_file(keys_dir.path(), "k2", 0x02);
-    let url = pg.url(&db);
+    let (db, _keys_dir, k1, k2, url) = rotation_setup(&pg);
     let mut a1 = machine(&url, &k1);
     a1.set_env("BETA9_STORE_CACHE_TTL", "0");
     let regs: Vec<String> = (0..4).map(|i| format!("r{i}.example")).collect();
@@ -1559,28 +1572,7 @@ fn a_rotation_an_earlier_version_left_unfinished_finishes_over_postgres() {
             .update_meta(meta, &mut |_| Ok(Change::Put(sealed.clone())))
             .unwrap();
     }
-    let (o, n) = (
-        old.derive("default", Purpose::Entry),
-        new.derive("default", Purpose::Entry),
-    );
-    for r in &regs[..2] {
-        let name = SecretName::derive(r);
-        store
-            .update("default", &name, &mut |cur| {
-                let plain =
-                    seal::open(&o, Purpose::Entry, "default", name.as_str(), cur.unwrap()).unwrap();
-                let sealed = seal::seal(
-                    &n,
-                    Purpose::Entry,
-                    "default",
-                    name.as_str(),
-                    plain.as_slice(),
-                )
-                .unwrap();
-                Ok(Change::Put(sealed))
-            })
-            .unwrap();
-    }
+    reseal_entries(&store, &regs[..2], &old, &new);
     drop(store);
     for r in &regs {
         assert_eq!(login(&a1.get(r)).1, format!("v-{r}"));
@@ -1624,9 +1616,7 @@ fn import_from_beta9_refuses_a_batch_holding_a_record_that_uses_the_machine() {
         return;
     };
     let platform = platform_db(&pg);
-    let ghcr = format!(
-        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
-    );
+    let ghcr = ghcr_record();
     let ecr = "111111111111.dkr.ecr.us-east-1.amazonaws.com";
     let ambient = format!(
         r#"{{"credentials":{{"AWS_CREDENTIALS_SOURCE":"ambient"}},"registry":"{ecr}","type":"aws"}}"#
@@ -1640,23 +1630,8 @@ fn import_from_beta9_refuses_a_batch_holding_a_record_that_uses_the_machine() {
             ("oci-registry-ecr", &ambient),
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("reader.pw");
-    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
-    let url = format!(
-        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
-        pg.port,
-        pg.ca().display()
-    );
-    let args = [
-        "import",
-        "--from-beta9",
-        &url,
-        "--beta9-workspace",
-        &ws,
-        "--beta9-password-file",
-        pw.to_str().unwrap(),
-    ];
+    let (_reader, pw, url) = platform_reader(&pg, &platform);
+    let args = import_args(&url, &ws, &pw);
     let s = Sandbox::new();
     for extra in [&[][..], &["--dry-run"][..]] {
         let all: Vec<&str> = args.iter().copied().chain(extra.iter().copied()).collect();
@@ -1741,36 +1716,15 @@ fn an_oversized_platform_secret_is_refused_by_the_database() {
         return;
     };
     let platform = platform_db(&pg);
-    let ghcr = format!(
-        r#"{{"credentials":{{"GITHUB_TOKEN":"{CANARY}-ghcr","GITHUB_USERNAME":"octo"}},"registry":"ghcr.io","type":"token"}}"#
-    );
+    let ghcr = ghcr_record();
     let (ws, _) = platform_workspace(&pg, "big", None, &[("oci-registry-ghcr-io", &ghcr)]);
     pg.psql(
         "platform",
         "UPDATE workspace_secret SET value = value || repeat('A', 200 * 1024 * 1024)",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("reader.pw");
-    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
-    let url = format!(
-        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
-        pg.port,
-        pg.ca().display()
-    );
+    let (_reader, pw, url) = platform_reader(&pg, &platform);
     let s = Sandbox::new();
-    let (o, rss) = s.run_max_rss(
-        &[
-            "import",
-            "--from-beta9",
-            &url,
-            "--beta9-workspace",
-            &ws,
-            "--beta9-password-file",
-            pw.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let (o, rss) = s.run_max_rss(&import_args(&url, &ws, &pw), b"", &[]);
     let Some(rss) = rss else { return };
     eprintln!("peak RSS of an import facing a 200 MB platform secret: {rss} KiB");
     command_error(
@@ -1816,25 +1770,10 @@ fn import_from_beta9_verify_checks_every_record_before_storing_any() {
             ("oci-registry-other", &record(&other.host, &other_pw)),
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("reader.pw");
-    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
-    let url = format!(
-        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
-        pg.port,
-        pg.ca().display()
-    );
+    let (_reader, pw, url) = platform_reader(&pg, &platform);
     let import = |s: &Sandbox, ws: &str, extra: &[&str]| {
-        let mut args = vec![
-            "import",
-            "--from-beta9",
-            &url,
-            "--beta9-workspace",
-            ws,
-            "--beta9-password-file",
-            pw.to_str().unwrap(),
-            "--verify",
-        ];
+        let mut args = import_args(&url, ws, &pw);
+        args.push("--verify");
         args.extend_from_slice(extra);
         let o = s.run(&args, b"");
         assert!(
@@ -1942,26 +1881,21 @@ fn prune_removes_expired_rows_from_the_shared_store() {
 /// Seals one value with a platform workspace's signing key, as the platform would.
 fn platform_seal(signing_key: &str, name: &str, plain: &str) -> String {
     let req = serde_json::json!({"signing_key": signing_key, "secrets": {name: plain}});
-    let mut child = Command::new(python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/beta9_secrets.py"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[name].as_str().unwrap().to_string()
+    platform_cipher(&req)[name].as_str().unwrap().to_string()
+}
+
+/// The platform's cipher (tests/support/beta9_secrets.py, Python `cryptography`) on `req`
+/// (`{"signing_key": …, "secrets": {name: plain}}`): the sealed values by name, and
+/// `__signing_key` when it made one.
+fn platform_cipher(req: &serde_json::Value) -> serde_json::Value {
+    let mut c = Command::new(python());
+    c.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/beta9_secrets.py"
+    ));
+    let out = crate::support::run_stdin(c, req.to_string().as_bytes());
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap()
 }
 
 /// `import --from-beta9 … --sync`: the workspace follows the platform (add, change, delete on the
@@ -1998,26 +1932,11 @@ fn import_sync_mirrors_the_platform_workspace_and_leaves_other_entries_alone() {
             ),
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("reader.pw");
-    std::fs::write(&pw, "reader-pw-9e1\n").unwrap();
-    let url = format!(
-        "postgres://platform_reader@127.0.0.1:{}/{platform}?sslmode=verify-full&sslrootcert={}",
-        pg.port,
-        pg.ca().display()
-    );
+    let (_reader, pw, url) = platform_reader(&pg, &platform);
     let s = Sandbox::new();
     let sync = |extra: &[&str]| {
-        let mut args = vec![
-            "import",
-            "--from-beta9",
-            url.as_str(),
-            "--beta9-workspace",
-            ws.as_str(),
-            "--beta9-password-file",
-            pw.to_str().unwrap(),
-            "--sync",
-        ];
+        let mut args = import_args(&url, &ws, &pw);
+        args.push("--sync");
         args.extend_from_slice(extra);
         let o = s.run(&args, b"");
         o.assert_ok();

@@ -14,10 +14,6 @@ use crate::gcp_env::GcpStub;
 use crate::harness::{Ready, Server, ServerSpec};
 use crate::moto_env::Moto;
 use crate::support::{current_test, free_port, strace_usable, tool_missing, Out, Sandbox};
-use docker_credential_beta9::actions;
-use docker_credential_beta9::context::Context;
-use docker_credential_beta9::env::Env;
-use docker_credential_beta9::record::Record;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -44,6 +40,56 @@ struct Redis {
     socket: PathBuf,
     /// TLS only (`rediss://`), with a server certificate signed by this CA (PEM).
     tls_ca: Option<PathBuf>,
+    /// The port kept for this server across `stop` and `restart` (`start_held`).
+    hold: Option<PortHold>,
+}
+
+/// A loopback port kept for one test: a socket bound to it with `SO_REUSEADDR` that never
+/// listens, held by a small python process until this value drops (or this process ends). The
+/// kernel gives the port to no one else, neither to a `bind` to port 0 (`free_port`) nor to an
+/// outgoing connection, while redis-server (which sets `SO_REUSEADDR` too) can still listen on
+/// it; with no server listening, a connection is refused.
+struct PortHold {
+    child: Child,
+    port: u16,
+}
+
+impl PortHold {
+    fn new() -> Result<PortHold, String> {
+        const SCRIPT: &str = "import socket, sys\n\
+            s = socket.socket()\n\
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+            s.bind(('127.0.0.1', 0))\n\
+            print(s.getsockname()[1], flush=True)\n\
+            sys.stdin.read()\n";
+        let mut child = std::process::Command::new(crate::harness::python())
+            .args(["-c", SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("python3: {e}"))?;
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        );
+        match (read, line.trim().parse()) {
+            (Ok(_), Ok(port)) => Ok(PortHold { child, port }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("the port holder printed no port".into())
+            }
+        }
+    }
+}
+
+impl Drop for PortHold {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Redis {
@@ -67,6 +113,37 @@ impl Redis {
 
     fn start_on(port: u16) -> Result<Redis, String> {
         Redis::start_with(port, None)
+    }
+
+    /// A fresh server on a port kept for it until it drops (`PortHold`), so that `stop` and
+    /// `restart` find the port as they left it however long it stays closed; `None` after
+    /// `tool_missing`.
+    fn start_held() -> Option<Redis> {
+        let started = PortHold::new().and_then(|hold| {
+            let mut r = Redis::start_on(hold.port)?;
+            r.hold = Some(hold);
+            Ok(r)
+        });
+        match started {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tool_missing(&current_test(), "redis-server, python3", &e);
+                None
+            }
+        }
+    }
+
+    /// Stops the server if it runs and starts a new one on the same port (and the same TLS).
+    fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        let certs = self
+            .tls_ca
+            .as_ref()
+            .and_then(|ca| ca.parent().map(PathBuf::from));
+        let mut fresh = Redis::start_with(self.port, certs.as_deref())?;
+        fresh.hold = self.hold.take();
+        *self = fresh;
+        Ok(())
     }
 
     /// `tls`: a directory holding `ca.pem`, `server.pem`, `server.key`: TLS on `port`, no plain
@@ -126,6 +203,7 @@ impl Redis {
             port,
             socket,
             tls_ca: tls.map(|d| d.join("ca.pem")),
+            hold: None,
         };
         // Ready means listening; make sure it is a Redis that takes our password.
         let pong: String = redis::cmd("PING")
@@ -133,6 +211,23 @@ impl Redis {
             .map_err(|e| format!("PING: {e}"))?;
         assert_eq!(pong, "PONG");
         Ok(r)
+    }
+
+    /// A server with TLS only, its certificate signed by a test CA (`ca.pem` in the returned
+    /// directory); `None` after `tool_missing`.
+    fn start_tls() -> Option<(Redis, tempfile::TempDir)> {
+        let certs = tempfile::tempdir().unwrap();
+        if let Err(e) = make_certs(certs.path()) {
+            tool_missing(&current_test(), "openssl (a test CA)", &e);
+            return None;
+        }
+        match Redis::start_with(free_port(), Some(certs.path())) {
+            Ok(r) => Some((r, certs)),
+            Err(e) => {
+                tool_missing(&current_test(), "redis-server with TLS", &e);
+                None
+            }
+        }
     }
 
     /// `redis://:PASSWORD@127.0.0.1:PORT/0` (`rediss://` with TLS)
@@ -185,8 +280,11 @@ impl Redis {
         self.signal(rustix::process::Signal::CONT);
     }
 
-    /// SIGKILL, and wait until the port refuses.
+    /// SIGKILL, and wait until the port refuses (nothing to do when already stopped).
     fn stop(&mut self) {
+        if self.pid.is_none() && self.server.is_none() {
+            return;
+        }
         self.resume();
         self.signal(rustix::process::Signal::KILL);
         self.pid = None;
@@ -328,13 +426,7 @@ fn gcp_machine(url: &str, key_json: &str) -> Sandbox {
         "version": 1, "registry": AR, "type": "gcp",
         "credentials": {"GOOGLE_APPLICATION_CREDENTIALS_JSON": key_json}
     });
-    let record = Record::decode(json.to_string().as_bytes(), None).unwrap();
-    let (home, store) = (sb.home(), sb.store_base());
-    let env = Env::from_pairs([
-        ("HOME", home.to_str().unwrap()),
-        ("BETA9_CREDENTIALS_DIR", store.to_str().unwrap()),
-    ]);
-    actions::save(&Context::from_env(env, None).unwrap(), &record, None).unwrap();
+    sb.save_record(&json);
     sb
 }
 
@@ -454,6 +546,26 @@ impl Timeline {
     }
 }
 
+/// The name of the entry a first machine publishes with its `get` (the only entry in `redis`).
+fn published_entry(redis: &Redis, moto: &Moto) -> String {
+    let a = ecr_machine(&redis.url(), moto, AKID, SECRET);
+    assert_eq!(a.get(HOST).stdout, ecr_answer());
+    redis.entries().pop().expect("a published entry")
+}
+
+/// Every machine of `fleet` holds a token that lives past `now + 40_000` s (the 12 h one a
+/// refresh fetched, not the short one minted first).
+fn assert_all_took_the_refreshed_token(fleet: &[Sandbox]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for sb in fleet {
+        let t = token_json(sb);
+        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
+    }
+}
+
 /// `ls --json`'s token object for the first entry.
 fn token_json(sb: &Sandbox) -> serde_json::Value {
     let ls = sb.run(&["ls", "--json"], b"");
@@ -560,14 +672,15 @@ fn a_lock_holder_killed_mid_mint_costs_at_most_one_more_call() {
 
 #[test]
 fn redis_refusing_stopped_mid_run_or_never_answering_costs_only_a_note() {
-    let Some(mut redis) = Redis::start() else {
+    // Its port is kept while it is down: another test's server or connection taking it then
+    // would answer in its place, or keep it from coming back.
+    let Some(mut redis) = Redis::start_held() else {
         return;
     };
     let Some(moto) = Moto::start_with(&["--hang-seconds", "2"]) else {
         return;
     };
     let url = redis.url();
-    let port = redis.port;
 
     // Stopped before the run: every get answers by minting locally, with one note, and leaves the
     // skip marker (the next get does not try Redis at all).
@@ -593,7 +706,7 @@ fn redis_refusing_stopped_mid_run_or_never_answering_costs_only_a_note() {
 
     // Back on the same port: sharing resumes (a fresh machine has no marker; the marker of an old
     // one is removed as if its 30 s had passed).
-    let mut redis = Redis::start_on(port).expect("redis on the same port");
+    redis.restart().expect("redis on the same port");
     let before = moto.count();
     let a = ecr_machine(&url, &moto, AKID, SECRET);
     assert_eq!(a.get(HOST).stdout, ecr_answer());
@@ -632,7 +745,7 @@ fn redis_refusing_stopped_mid_run_or_never_answering_costs_only_a_note() {
 
     // A Redis that accepts connections but never answers (SIGSTOPped): the 300 ms timeout, one
     // note, the local answer.
-    let redis = Redis::start_on(port).expect("redis again");
+    redis.restart().expect("redis again");
     redis.pause();
     let fleet = ecr_fleet(4, &url, &moto);
     let outs = gets_at_once(&fleet, HOST, 2);
@@ -706,14 +819,7 @@ fn a_fleet_entering_the_refresh_window_makes_one_refresh_call() {
     }
     assert_eq!(moto.count(), 2, "one refresh call for 32 machines");
     // Everyone took the refreshed token.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for sb in &fleet {
-        let t = token_json(sb);
-        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
-    }
+    assert_all_took_the_refreshed_token(&fleet);
 }
 
 #[test]
@@ -776,14 +882,7 @@ fn a_fleet_crosses_the_refresh_window_on_the_real_clock() {
     let outs = gets_at_once(&fleet, HOST, 1);
     assert_all_answer(&outs, &ecr_answer());
     assert_eq!(moto.count(), 2, "one refresh call for 4 machines");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for sb in &fleet {
-        let t = token_json(sb);
-        assert!(t["expires_at"].as_u64().unwrap() > now + 40_000, "{t}");
-    }
+    assert_all_took_the_refreshed_token(&fleet);
 }
 
 #[test]
@@ -835,94 +934,18 @@ fn a_malformed_url_is_never_echoed_and_changes_nothing() {
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.
 fn make_certs(dir: &std::path::Path) -> Result<(), String> {
-    let run = |args: &[&str]| -> Result<(), String> {
-        let o = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("cannot run openssl: {e}"))?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
-    };
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    crate::support::make_test_certs(
+        dir,
+        "beta9 test CA",
+        "127.0.0.1",
+        &[("server", "IP:127.0.0.1", "2")],
     )
-    .map_err(|e| e.to_string())?;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &[
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=beta9 test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ][..],
-        &ec,
-    ]
-    .concat())?;
-    run(&[
-        &[
-            "req",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ][..],
-        &ec,
-    ]
-    .concat())?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.pem",
-    ])
 }
 
 #[test]
 fn rediss_trusts_the_system_roots_plus_the_ca_file() {
-    let certs = tempfile::tempdir().unwrap();
-    if let Err(e) = make_certs(certs.path()) {
-        tool_missing(&current_test(), "openssl (a test CA)", &e);
+    let Some((redis, certs)) = Redis::start_tls() else {
         return;
-    }
-    let redis = match Redis::start_with(free_port(), Some(certs.path())) {
-        Ok(r) => r,
-        Err(e) => {
-            tool_missing(&current_test(), "redis-server with TLS", &e);
-            return;
-        }
     };
     let Some(moto) = Moto::start() else { return };
     let ca = certs.path().join("ca.pem");
@@ -1137,9 +1160,7 @@ fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
     let Some(moto) = Moto::start() else { return };
     // A publishes, which tells us the entry's name; then a lock nobody will ever release is
     // planted on it (a huge TTL) and the entry removed.
-    let a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
-    assert_eq!(a.get(HOST).stdout, ecr_answer());
-    let entry = redis.entries().pop().expect("a published entry");
+    let entry = published_entry(&redis, &moto);
     let mut con = redis.client();
     let _: () = redis::cmd("SET")
         .arg(format!("{entry}:lock"))
@@ -1197,17 +1218,8 @@ fn a_lock_held_for_ever_costs_a_cold_machine_one_wait_not_one_per_get() {
 /// The CA file comes from a ConfigMap or Secret the kubelet mounted: `ca.pem -> ..data/ca.pem`.
 #[test]
 fn rediss_reads_a_ca_file_mounted_by_the_kubelet() {
-    let certs = tempfile::tempdir().unwrap();
-    if let Err(e) = make_certs(certs.path()) {
-        tool_missing(&current_test(), "openssl (a test CA)", &e);
+    let Some((redis, certs)) = Redis::start_tls() else {
         return;
-    }
-    let redis = match Redis::start_with(free_port(), Some(certs.path())) {
-        Ok(r) => r,
-        Err(e) => {
-            tool_missing(&current_test(), "redis-server with TLS", &e);
-            return;
-        }
     };
     let Some(moto) = Moto::start() else { return };
     let mount = tempfile::tempdir().unwrap();
@@ -1230,9 +1242,7 @@ fn rediss_reads_a_ca_file_mounted_by_the_kubelet() {
 fn an_oversized_value_in_redis_is_a_miss_and_is_never_read() {
     let Some(redis) = Redis::start() else { return };
     let Some(moto) = Moto::start() else { return };
-    let a = ecr_machine(&redis.url(), &moto, AKID, SECRET);
-    assert_eq!(a.get(HOST).stdout, ecr_answer());
-    let entry = redis.entries().pop().expect("a published entry");
+    let entry = published_entry(&redis, &moto);
     // 250 MB under the entry's name, made by the server itself (nothing crosses the wire).
     let mut con = redis.client();
     let _: i64 = redis::cmd("SETRANGE")
@@ -1295,4 +1305,42 @@ fn two_refreshers_on_the_shared_cache_make_one_call_and_every_get_after_none() {
     assert_all_answer(&gets_at_once(&fleet, HOST, 16), &ecr_answer());
     assert_eq!(moto.count(), 2);
     redis.assert_nothing_readable(&[AKID, SECRET, HOST, PASSWORD]);
+}
+
+/// A test's Redis keeps its port while it is stopped: no other server can listen there (nor a
+/// connection pick it) before `restart`, and meanwhile a connection is refused. A port given up
+/// while the server was down was once taken under the whole suite's load, and the restarted
+/// test's own client then reached someone else's server.
+#[test]
+fn a_stopped_redis_keeps_its_port_until_it_restarts() {
+    let Some(mut redis) = Redis::start_held() else {
+        return;
+    };
+    let port = redis.port;
+    redis.stop();
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    // In use for the kernel: a bind without SO_REUSEADDR is refused, and neither a bind to port
+    // 0 nor an outgoing connection is given it.
+    let plain_bind = std::process::Command::new(crate::harness::python())
+        .arg("-c")
+        .arg(format!(
+            "import socket\nsocket.socket().bind(('127.0.0.1', {port}))"
+        ))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !plain_bind.success(),
+        "the stopped Redis's port is free for anyone"
+    );
+    assert!((0..2000).all(|_| free_port() != port), "free_port gave it");
+    redis.restart().expect("redis on the same port");
+    let pong: String = redis::cmd("PING").query(&mut redis.client()).unwrap();
+    assert_eq!((redis.port, pong.as_str()), (port, "PONG"));
 }

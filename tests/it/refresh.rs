@@ -6,10 +6,6 @@
 
 use crate::moto_env::Moto;
 use crate::support::{free_port, Out, Sandbox};
-use docker_credential_beta9::actions;
-use docker_credential_beta9::context::Context;
-use docker_credential_beta9::env::Env;
-use docker_credential_beta9::record::Record;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -71,13 +67,7 @@ fn add_failing_google(sb: &Sandbox) {
         "version": 1, "registry": "us-docker.pkg.dev", "type": "gcp",
         "credentials": {"GCP_METADATA": "1"}
     });
-    let record = Record::decode(json.to_string().as_bytes(), None).unwrap();
-    let (home, store) = (sb.home(), sb.store_base());
-    let env = Env::from_pairs([
-        ("HOME", home.to_str().unwrap()),
-        ("BETA9_CREDENTIALS_DIR", store.to_str().unwrap()),
-    ]);
-    actions::save(&Context::from_env(env, None).unwrap(), &record, None).unwrap();
+    sb.save_record(&json);
 }
 
 #[test]

@@ -334,15 +334,188 @@ pub fn run_bounded_stdin(cmd: &mut Command, input: Option<&[u8]>, timeout: Durat
     }
 }
 
-/// Runs `skopeo ARGS` with extra environment `env`, killed after 60 s. The caller adds
+/// `program` (skopeo, podman or buildah) as every test runs it: everything the tool writes by
+/// default on the machine goes under `state` (a directory of the test's own) instead
+/// (docs/clients.md, "The containers tools' own files"). Callers add the arguments and the
+/// environment as for `Command::new(program)` (`env_clear` included): the moves are made by the
+/// wrapper script, not by variables a caller could clear. A `TMPDIR` the caller sets is kept.
+///
+/// - storage (graph root, run root, driver vfs): a `storage.conf` named by
+///   `CONTAINERS_STORAGE_CONF`;
+/// - podman's temporary, static, volume and network directories, its events (none) and the
+///   image-copy temporary directory: a `containers.conf` named by `CONTAINERS_CONF`;
+/// - big temporary files: `TMPDIR`;
+/// - as root, the blob-info cache (always `/var/lib/containers/cache`), the short-name alias
+///   cache (`/var/cache/containers`), runc's state (`/run/runc`), the auth file without
+///   `XDG_RUNTIME_DIR` (`/run/containers/0`) and whatever else lands in `/run`, `/var/tmp`,
+///   `/var/cache` or `/var/lib/containers`: the tool runs in a private mount namespace
+///   (`unshare --mount`) where those four are directories of `state` bound over the machine's
+///   (`/var/lib/containers` over a tmpfs `/var/lib` where the machine has none); `machine_run` is
+///   the one standing for `/run`.
+pub fn containers_tool(program: &str, state: &Path) -> Command {
+    assert!(
+        matches!(program, "skopeo" | "podman" | "buildah"),
+        "not a containers tool: {program}"
+    );
+    with_containers_state(program, state)
+}
+
+/// `program` (a script that runs the containers tools, like packaging/image.sh) with the moves
+/// `containers_tool` makes.
+pub fn with_containers_state(program: impl AsRef<std::ffi::OsStr>, state: &Path) -> Command {
+    let d = containers_state(state);
+    for sub in [
+        "lib",
+        "tmp",
+        "run",
+        "cache",
+        "podman-tmp",
+        "volumes",
+        "networks",
+    ] {
+        fs::create_dir_all(d.join(sub)).expect("containers tool state dir");
+    }
+    let p = |sub: &str| toml_str(&d.join(sub).to_string_lossy());
+    let storage = format!(
+        "[storage]\ndriver = \"vfs\"\ngraphroot = {}\nrunroot = {}\n",
+        p("lib/storage"),
+        p("run/storage")
+    );
+    fs::write(d.join("storage.conf"), storage).expect("storage.conf");
+    let containers = format!(
+        "[engine]\ntmp_dir = {}\nstatic_dir = {}\nvolume_path = {}\nimage_copy_tmp_dir = {}\n\
+         events_logger = \"none\"\ncgroup_manager = \"cgroupfs\"\n\n\
+         [network]\nnetwork_config_dir = {}\n",
+        p("podman-tmp"),
+        p("lib/storage/libpod"),
+        p("volumes"),
+        p("tmp"),
+        p("networks")
+    );
+    fs::write(d.join("containers.conf"), containers).expect("containers.conf");
+    // $0: the state directory; then the tool and its arguments.
+    const ENV: &str = "export TMPDIR=\"${TMPDIR:-$0/tmp}\" \
+        CONTAINERS_STORAGE_CONF=\"$0/storage.conf\" CONTAINERS_CONF=\"$0/containers.conf\"";
+    const MOUNT: &str = "mount -n --bind \"$0/run\" /run && mount -n --bind \"$0/tmp\" /var/tmp \
+        && mount -n --bind \"$0/cache\" /var/cache \
+        && { [ -d /var/lib/containers ] || { mount -n -t tmpfs -o mode=0755 beta9-test-lib \
+        /var/lib && mkdir /var/lib/containers; }; } \
+        && mount -n --bind \"$0/lib\" /var/lib/containers || exit 125";
+    let mut c = if is_root() {
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!("{MOUNT}\n{ENV}\nexec \"$@\""));
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!("{ENV}\nexec \"$@\""));
+        c
+    };
+    c.arg(&d).arg(program);
+    c
+}
+
+/// `program` for a client test: through `containers_tool` (with `state`) when it is one of the
+/// containers tools, as it is otherwise.
+pub fn client_command(program: &str, state: &Path) -> Command {
+    match program {
+        "skopeo" | "podman" | "buildah" => containers_tool(program, state),
+        _ => Command::new(program),
+    }
+}
+
+/// `c` inside a private mount namespace (`unshare --mount`, private propagation) set up by
+/// `sh -c script`: the script gets `args` as `$0`, `$1`, … followed by `c`'s program and
+/// arguments (it shifts its own away and runs `exec "$@"` or `"$@"`). `c`'s environment goes with
+/// it: only what `c` sets when it sets `PATH` (commands built with `env_clear` do), otherwise the
+/// test's as well. Namespaces nest: `c` may be such a command itself.
+pub fn in_private_mounts<I, S>(script: &str, args: I, c: &Command) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut w = Command::new("unshare");
+    w.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .args(args)
+    .arg(c.get_program())
+    .args(c.get_args());
+    if c.get_envs().any(|(k, _)| k == "PATH") {
+        w.env_clear();
+    }
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    if let Some(d) = c.get_current_dir() {
+        w.current_dir(d);
+    }
+    w
+}
+
+/// Where `containers_tool` keeps what the tools write, under the test's `state`.
+fn containers_state(state: &Path) -> PathBuf {
+    state.join("containers-tool")
+}
+
+/// What a containers tool run as root with `state` sees as the machine's `/run`.
+pub fn machine_run(state: &Path) -> PathBuf {
+    containers_state(state).join("run")
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// A TOML basic string for `s` (JSON's escapes are TOML's for what paths hold).
+fn toml_str(s: &str) -> String {
+    json_str(s)
+}
+
+/// `skopeo ARGS` with extra environment `env`, its files in `state`. The caller adds
 /// `--tls-verify=false` / `--dest-tls-verify=false` and `--authfile` as the subcommand needs.
-pub fn skopeo(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new("skopeo");
+pub fn skopeo_command(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = containers_tool("skopeo", state);
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_bounded(&mut cmd, CMD_TIMEOUT)
+    cmd
+}
+
+/// Runs `skopeo_command`, killed after 60 s.
+pub fn skopeo(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_bounded(&mut skopeo_command(state, args, env), CMD_TIMEOUT)
+}
+
+/// The interpreter and site dir that have docker-py (found with the caller's environment).
+pub fn docker_py() -> Option<(String, String)> {
+    docker_py_with("docker.auth")
+}
+
+/// The interpreter and site dir that have docker-py's `module` (found with the caller's
+/// environment: pyenv shims need it).
+pub fn docker_py_with(module: &str) -> Option<(String, String)> {
+    let probe = format!(
+        "import os, sys, {module}\nprint(sys.executable)\nprint(os.path.dirname(os.path.dirname(docker.__file__)))\n"
+    );
+    let o = Command::new("python3").args(["-c", &probe]).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut l = text.lines();
+    Some((l.next()?.to_string(), l.next()?.to_string()))
 }
 
 /// Standard base64 (with padding), enough for `user:pass` in auth files.
@@ -498,19 +671,7 @@ pub fn push_tiny_image(reg: &Registry, repo: &str, tag: &str, auth_file: &Path) 
     let dst = format!("docker://{}/{repo}:{tag}", reg.host);
     let auth: PathBuf = auth_file.to_path_buf();
     let auth = auth.to_string_lossy();
-    let out = skopeo(
-        &[
-            "copy",
-            "--quiet",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            "--authfile",
-            &auth,
-            &src,
-            &dst,
-        ],
-        &[],
-    );
+    let out = skopeo(layout.path(), &push_args(&auth, &src, &dst), &[]);
     assert!(
         out.status.success(),
         "skopeo copy {src} {dst} failed ({}):\nstdout: {}\nstderr: {}\nregistry log tail:\n{}",
@@ -520,6 +681,20 @@ pub fn push_tiny_image(reg: &Registry, repo: &str, tag: &str, auth_file: &Path) 
         tail(&reg.log(), 20),
     );
     digest
+}
+
+/// `skopeo` arguments that push `src` to `dst` as it is (`--preserve-digests`) with `auth`.
+pub fn push_args<'a>(auth: &'a str, src: &'a str, dst: &'a str) -> [&'a str; 8] {
+    [
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--authfile",
+        auth,
+        src,
+        dst,
+    ]
 }
 
 /// Last `n` lines of `s`.

@@ -102,6 +102,19 @@ impl Sandbox {
         self.store_base().join("rotation.next").exists()
     }
 
+    /// Writes the record `json` into this sandbox's store through the library, as `import`
+    /// writes it.
+    pub fn save_record(&self, json: &serde_json::Value) {
+        use docker_credential_beta9::{actions, context::Context, env::Env, record::Record};
+        let record = Record::decode(json.to_string().as_bytes(), None).unwrap();
+        let (home, store) = (self.home(), self.store_base());
+        let env = Env::from_pairs([
+            ("HOME", home.to_str().unwrap()),
+            ("BETA9_CREDENTIALS_DIR", store.to_str().unwrap()),
+        ]);
+        actions::save(&Context::from_env(env, None).unwrap(), &record, None).unwrap();
+    }
+
     /// Adds an environment variable to every later run.
     pub fn set_env(&mut self, k: &str, v: &str) {
         self.extra_env.push((k.to_string(), v.to_string()));
@@ -154,19 +167,8 @@ impl Sandbox {
         self.run_with(c, stdin)
     }
 
-    pub fn run_with(&self, mut c: Command, stdin: &[u8]) -> Out {
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn helper");
-        {
-            let mut si = child.stdin.take().expect("stdin");
-            // The helper may exit before reading everything (e.g. `list`): ignore EPIPE.
-            let _ = si.write_all(stdin);
-        }
-        Out::from(child.wait_with_output().expect("wait"))
+    pub fn run_with(&self, c: Command, stdin: &[u8]) -> Out {
+        run_stdin(c, stdin)
     }
 
     /// Runs the binary as `run_env` does, under `strace -f -qq -e trace=FILTER` (e.g. `network`,
@@ -262,6 +264,22 @@ impl Sandbox {
     }
 }
 
+/// Runs `c` with `stdin` written to it (and closed), stdout and stderr captured.
+pub fn run_stdin(mut c: Command, stdin: &[u8]) -> Out {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn helper");
+    {
+        let mut si = child.stdin.take().expect("stdin");
+        // The helper may exit before reading everything (e.g. `list`): ignore EPIPE.
+        let _ = si.write_all(stdin);
+    }
+    Out::from(child.wait_with_output().expect("wait"))
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released; callers retry on a lost race).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -351,4 +369,77 @@ impl Sandbox {
         }
         (out, kib)
     }
+}
+
+/// A test CA in `dir` (`ca.pem`, `ca.key`: EC P-256, subject `CN=ca_cn`, two days) and, per
+/// `(name, subjectAltName, days)`, a server certificate it signs (`NAME.pem`, `NAME.key`, subject
+/// `CN=server_cn`; negative `days` is expired from the start), made with the openssl CLI.
+/// `Err(why)` when openssl fails.
+pub fn make_test_certs(
+    dir: &Path,
+    ca_cn: &str,
+    server_cn: &str,
+    servers: &[(&str, &str, &str)],
+) -> Result<(), String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("cannot run openssl: {e}"))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ))
+        }
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca_subj = format!("/CN={ca_cn}");
+    let ca = ["req", "-x509", "-days", "2", "-subj", &ca_subj];
+    run(&[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"], &ec].concat())?;
+    let server_subj = format!("/CN={server_cn}");
+    for (name, san, days) in servers {
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(
+            dir.join(&ext),
+            format!(
+                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let req = ["req", "-subj", &server_subj, "-keyout", &key, "-out", &csr];
+        run(&[&req[..], &ec].concat())?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            days,
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
+        ])?;
+    }
+    Ok(())
 }
