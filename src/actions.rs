@@ -183,7 +183,7 @@ pub(crate) fn store(ctx: &Context, login: NewLogin) -> Result<()> {
         _ => CredentialType::Generic,
     };
     let Some((user_name, secret_name)) = kind.login_names() else {
-        return Err(Error::Invalid(format!("{kind} has no login pair")));
+        return Err(Error::Other(anyhow::anyhow!("{kind} has no login pair")));
     };
     let mut credentials = Credentials::new();
     credentials.insert(user_name, SecretString::from(login.username));

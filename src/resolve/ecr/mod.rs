@@ -363,10 +363,13 @@ fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Res
     let named = named_endpoint_override(needs.env, &target.api);
     if let Some((name, e)) = &named {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
-            return Err(Error::Invalid(format!(
-                "{registry}: {name}, the AWS endpoint override for {}, must be an http:// or https:// URL",
-                target.api.name()
-            )));
+            return Err(Error::at(
+                registry,
+                format!(
+                    "{name}, the AWS endpoint override for {}, must be an http:// or https:// URL",
+                    target.api.name()
+                ),
+            ));
         }
     }
     let endpoint = named.map(|(_, url)| url);
