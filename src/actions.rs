@@ -15,7 +15,7 @@ use crate::credential_type::CredentialType;
 use crate::detect;
 use crate::error::{Error, Result};
 use crate::login::{Login, NewLogin};
-use crate::record::{self, Credentials, Entry, Lifecycle, Record};
+use crate::record::{self, Credentials, Entry, Lifecycle, Record, RecordError};
 use crate::registry::Registry;
 use crate::resolve;
 use crate::secret_name::SecretName;
@@ -29,10 +29,10 @@ pub(crate) fn registry_arg(reference: &str) -> Result<Registry> {
     Registry::from_reference(reference)
 }
 
-fn bad_record(name: &SecretName, reason: String) -> Error {
+fn bad_record(name: &SecretName, reason: RecordError) -> Error {
     Error::BadRecord {
         entry: name.to_string(),
-        reason,
+        reason: reason.to_string(),
     }
 }
 
