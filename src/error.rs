@@ -83,6 +83,24 @@ pub enum Error {
     Other(#[from] anyhow::Error),
 }
 
+/// A JSON document that must be an object and is not: its position only (config files hold
+/// secrets). The one wording for every config file the helper reads or edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a JSON object (error at line {line}, column {column})")]
+pub struct NotJsonObject {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl NotJsonObject {
+    pub(crate) fn at(e: &serde_json::Error) -> NotJsonObject {
+        NotJsonObject {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
 /// What is wrong with a setting; each renders after the variable's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingReason {

@@ -726,7 +726,10 @@ mod tests {
         )
         .unwrap();
         let e = rec.validate().unwrap_err();
-        assert_eq!(e, RecordError::missing(CredentialType::Ghcr, "GITHUB_TOKEN"));
+        assert_eq!(
+            e,
+            RecordError::missing(CredentialType::Ghcr, "GITHUB_TOKEN")
+        );
         assert_eq!(e.to_string(), "a ghcr record needs GITHUB_TOKEN");
         assert_eq!(
             RecordError::missing(CredentialType::Aws, "AWS_REGION").to_string(),

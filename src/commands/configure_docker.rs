@@ -11,7 +11,7 @@
 //! regular file, or has other hard links is left untouched, with one line saying why.
 
 use super::diff;
-use super::jsonfile::{self, Document, FileMeta};
+use super::jsonfile::{self, ClientFileError, Document, FileMeta};
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::clients::config::{self as cc, Member, PrimarySource, HELPER};
@@ -257,17 +257,17 @@ fn owned_by_config_user(_path: &Path, _real: &Path) -> Result<(), String> {
 
 /// Reads and parses one client file; the error says why, never what it holds.
 fn load(path: &Path) -> Result<File, String> {
-    let old = jsonfile::read_client_file(path, CONFIG_LIMIT)?;
+    let old = jsonfile::read_client_file(path, CONFIG_LIMIT).map_err(|e| e.to_string())?;
     let text = match &old {
         Some((bytes, _)) => {
             std::str::from_utf8(bytes.as_slice()).map_err(|_| "not UTF-8 text".to_string())?
         }
         None => "",
     };
-    let doc = Document::parse(text)?;
+    let doc = Document::parse(text).map_err(|e| e.to_string())?;
     // Both are checked before anything is written anywhere.
-    doc.cred_helpers()?;
-    doc.auths()?;
+    doc.cred_helpers().map_err(|e| e.to_string())?;
+    doc.auths().map_err(|e| e.to_string())?;
     Ok(File {
         path: path.to_path_buf(),
         shown: path.display().to_string(),
@@ -327,7 +327,7 @@ fn target_registries(
 struct Found {
     file: usize,
     key: String,
-    login: Result<Option<jsonfile::PlainLogin>, String>,
+    login: Result<Option<jsonfile::PlainLogin>, ClientFileError>,
 }
 
 /// Finds plaintext `auths` logins for the routed registries in every file and keeps each one
@@ -553,7 +553,7 @@ fn write_once(
     out: &mut Output,
 ) -> Result<bool, Failure> {
     let shown = f.shown.clone();
-    let untouched = |why: String| {
+    let untouched = |why: ClientFileError| {
         Failure::user(format!(
             "cannot update {shown}: {why}; the file was left untouched"
         ))
@@ -660,7 +660,7 @@ fn write_once(
 /// The backup's bytes: the old file as it was when it held no plaintext secret, else the old
 /// document without the logins that moved and without any `auths` secret (a backup must never
 /// hold a credential: the file itself, or the store, still does).
-fn backup_text(f: &File) -> Result<Option<Vec<u8>>, String> {
+fn backup_text(f: &File) -> Result<Option<Vec<u8>>, ClientFileError> {
     let Some((bytes, _)) = &f.old else {
         return Ok(None);
     };
@@ -705,7 +705,7 @@ fn write(f: &File, bytes: &[u8]) -> Result<bool, Failure> {
         Some((_, meta)) => *meta,
         None => jsonfile::new_file_meta(dir),
     };
-    jsonfile::ensure_dir_owned(dir, &meta).map_err(Failure::Internal)?;
+    jsonfile::ensure_dir_owned(dir, &meta).map_err(|e| Failure::Internal(e.to_string()))?;
     let backup = backup_text(f).map_err(|e| {
         Failure::user(format!(
             "cannot update {shown}: {e}; the file was left untouched"
@@ -717,8 +717,10 @@ fn write(f: &File, bytes: &[u8]) -> Result<bool, Failure> {
             ..meta
         };
         let b = zeroize::Zeroizing::new(b);
-        jsonfile::replace(dir, &format!("{name}.bak"), &b, &bak).map_err(Failure::user)?;
+        jsonfile::replace(dir, &format!("{name}.bak"), &b, &bak)
+            .map_err(|e| Failure::user(e.to_string()))?;
     }
     let expected = f.old.as_ref().map(|(b, _)| b.as_slice());
-    jsonfile::replace_if_unchanged(dir, &name, bytes, &meta, expected).map_err(Failure::user)
+    jsonfile::replace_if_unchanged(dir, &name, bytes, &meta, expected)
+        .map_err(|e| Failure::user(e.to_string()))
 }

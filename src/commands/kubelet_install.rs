@@ -103,7 +103,8 @@ pub(crate) fn run(args: &InstallArgs) -> CmdResult {
 
     let (dir, name) = split(&args.config)?;
     let cannot = |e: String| Failure::user(format!("cannot edit {}: {e}", args.config.display()));
-    let found = jsonfile::read_client_file(&args.config, CONFIG_LIMIT).map_err(&cannot)?;
+    let found = jsonfile::read_client_file(&args.config, CONFIG_LIMIT)
+        .map_err(|e| cannot(e.to_string()))?;
     let old = match &found {
         Some((bytes, _)) => Some(
             std::str::from_utf8(bytes.as_slice())
@@ -184,13 +185,13 @@ pub(crate) fn run(args: &InstallArgs) -> CmdResult {
         Some((_, meta)) => *meta,
         None => {
             let meta = jsonfile::new_file_meta(dir);
-            jsonfile::ensure_dir_owned(dir, &meta).map_err(&cannot)?;
+            jsonfile::ensure_dir_owned(dir, &meta).map_err(|e| cannot(e.to_string()))?;
             meta
         }
     };
     let replaced =
         jsonfile::replace_if_unchanged(dir, name, new.as_bytes(), &meta, old.map(str::as_bytes))
-            .map_err(&cannot)?;
+            .map_err(|e| cannot(e.to_string()))?;
     if !replaced {
         return Err(cannot(
             "another program changed it meanwhile; run again".into(),
