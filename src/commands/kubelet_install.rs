@@ -112,7 +112,7 @@ pub(crate) fn run(args: &InstallArgs) -> CmdResult {
         ),
         None => None,
     };
-    let new = provider_config::merge(old, &p).map_err(&cannot)?;
+    let new = provider_config::merge(old, &p).map_err(|e| cannot(e.to_string()))?;
     // Everything is read and checked before anything is written; then the key, the binary, and
     // last the config that names both.
     if let (Some(from), Some(to)) = (&args.key_from, &args.key_file) {
