@@ -5,6 +5,7 @@
 //! federation, [`super::external`]). The first two are one form POST at the file's token
 //! endpoint; what differs is the form body and what identifies the credential.
 
+use super::endpoints::EndpointError;
 use super::external::ExternalAccount;
 use super::http::form_field as field;
 use super::jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
@@ -15,6 +16,71 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+
+/// Why a Google credential file (any of its three kinds: this module reads the type, `jwt` and
+/// `external` the rest) or its subject token cannot be used: each reason worded once, naming a
+/// field, a path or a URL's host, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum GoogleKeyError {
+    /// Not JSON of the shape `what` ("a Google credential JSON", "an external_account
+    /// credential", ...): the position only.
+    #[error("{NAME} is not {what} (line {line}, column {column})")]
+    Malformed {
+        what: &'static str,
+        line: usize,
+        column: usize,
+    },
+    /// A field the file needs; `kind` is named for the kinds read by their type.
+    #[error("{NAME}{} has no {field}", kind.map(|k| format!(" ({k})")).unwrap_or_default())]
+    Missing {
+        kind: Option<&'static str>,
+        field: &'static str,
+    },
+    /// A file of a type that cannot mint tokens (the type only when it is a plain word).
+    #[error("{NAME} holds a {0} credential; only service_account keys and authorized_user files can mint tokens")]
+    OtherType(String),
+    /// A feature of the file this helper does not support: `{NAME} (kind) what`.
+    #[error("{NAME} ({kind}) {what}")]
+    Unsupported { kind: &'static str, what: String },
+    /// A field whose value breaks a rule: `{NAME} (kind): rule`.
+    #[error("{NAME} ({kind}): {rule}")]
+    Field { kind: &'static str, rule: String },
+    #[error("the token_uri of {NAME} must be an https URL (plain http only to a loopback host)")]
+    TokenUri,
+    #[error("the private_key of {NAME} is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)")]
+    NotRsa,
+    #[error("the private_key cannot sign (RSA signing failed)")]
+    CannotSign,
+    #[error("an external_account is exchanged in steps, not one form")]
+    NotOneForm,
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// A gcp record's `GCP_METADATA` opt-in that is neither yes nor no.
+    #[error("GCP_METADATA must be 1 (use the metadata server) or 0")]
+    MetadataFlag,
+    #[error("not a file source")]
+    NotFileSource,
+    /// The subject token's file could not be read.
+    #[error("cannot read {source_name}: {why}")]
+    SubjectUnreadable { source_name: String, why: String },
+    /// The subject token's source (a file or a URL's reply) `does not exist`, `is not text`, ...
+    #[error("{source_name} {problem}")]
+    Subject {
+        source_name: String,
+        problem: String,
+    },
+}
+
+impl GoogleKeyError {
+    /// [`GoogleKeyError::Malformed`] at the JSON error's position.
+    pub(crate) fn malformed(what: &'static str, e: &serde_json::Error) -> GoogleKeyError {
+        GoogleKeyError::Malformed {
+            what,
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
 
 /// A credential file that can mint access tokens.
 #[derive(Debug)]
@@ -67,14 +133,9 @@ struct RawUser {
 impl GoogleKey {
     /// Reads the file by its `type`. Errors are reasons for a `BadRecord`: they name what is
     /// wrong, never any of the content.
-    pub(crate) fn parse(json: &str) -> Result<GoogleKey, String> {
-        let kind: Kind = serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{NAME} is not a Google credential JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
+    pub(crate) fn parse(json: &str) -> Result<GoogleKey, GoogleKeyError> {
+        let kind: Kind = serde_json::from_str(json)
+            .map_err(|e| GoogleKeyError::malformed("a Google credential JSON", &e))?;
         match kind.kind.as_deref() {
             Some("authorized_user") => AuthorizedUser::parse(json).map(GoogleKey::AuthorizedUser),
             Some("external_account") => ExternalAccount::parse(json).map(GoogleKey::External),
@@ -149,7 +210,7 @@ impl GoogleKey {
 
     /// The `application/x-www-form-urlencoded` body of the token request at `now` (the one
     /// request of the two single-request grants; an `external_account` has its own steps).
-    pub(crate) fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, String> {
+    pub(crate) fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, GoogleKeyError> {
         let mut body = Zeroizing::new(Vec::with_capacity(1024));
         match self {
             GoogleKey::ServiceAccount(k) => {
@@ -165,9 +226,7 @@ impl GoogleKey {
                 field(&mut body, "client_secret", u.client_secret.expose_secret());
                 field(&mut body, "refresh_token", u.refresh_token.expose_secret());
             }
-            GoogleKey::External(_) => {
-                return Err("an external_account is exchanged in steps, not one form".into())
-            }
+            GoogleKey::External(_) => return Err(GoogleKeyError::NotOneForm),
         }
         Ok(body)
     }
@@ -188,15 +247,13 @@ impl GoogleKey {
 }
 
 impl AuthorizedUser {
-    fn parse(json: &str) -> Result<AuthorizedUser, String> {
-        let raw: RawUser = serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{NAME} is not an authorized_user credential (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
-        let missing = |what: &str| format!("{NAME} (authorized_user) has no {what}");
+    fn parse(json: &str) -> Result<AuthorizedUser, GoogleKeyError> {
+        let raw: RawUser = serde_json::from_str(json)
+            .map_err(|e| GoogleKeyError::malformed("an authorized_user credential", &e))?;
+        let missing = |field| GoogleKeyError::Missing {
+            kind: Some("authorized_user"),
+            field,
+        };
         let client_id = raw
             .client_id
             .filter(|s| !s.is_empty())
@@ -259,23 +316,64 @@ mod tests {
         for field in ["client_id", "client_secret", "refresh_token"] {
             let mut v: serde_json::Value = serde_json::from_str(USER).unwrap();
             v.as_object_mut().unwrap().remove(field);
-            let e = GoogleKey::parse(&v.to_string()).unwrap_err();
+            let e = GoogleKey::parse(&v.to_string()).unwrap_err().to_string();
             assert!(e.contains(field) && !e.contains("CANARY"), "{e}");
         }
         let e = GoogleKey::parse(&USER.replace(
             r#""type":"authorized_user""#,
             r#""type":"authorized_user","token_uri":"http://evil.example/token""#,
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("https"), "{e}");
     }
 
     #[test]
     fn other_types_are_still_refused_by_name() {
-        let e = GoogleKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#).unwrap_err();
+        let e = GoogleKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("external_account") && !e.contains("CANARY"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn google_key_errors_are_typed_and_worded_once() {
+        let e = GoogleKey::parse("{x").unwrap_err();
+        assert!(matches!(
+            e,
+            GoogleKeyError::Malformed {
+                what: "a Google credential JSON",
+                line: 1,
+                ..
+            }
+        ));
+        let e = GoogleKey::parse(&USER.replace("\"client_id\"", "\"other\"")).unwrap_err();
+        assert_eq!(
+            (&e, e.to_string().as_str()),
+            (
+                &GoogleKeyError::Missing {
+                    kind: Some("authorized_user"),
+                    field: "client_id"
+                },
+                "GOOGLE_APPLICATION_CREDENTIALS_JSON (authorized_user) has no client_id"
+            )
+        );
+        let e = GoogleKey::parse(r#"{"type":"service_account","private_key":"k"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON has no client_email"
+        );
+        assert_eq!(
+            super::super::metadata_opt_in("maybe"),
+            Err(GoogleKeyError::MetadataFlag)
+        );
+        let origin = super::super::endpoints::Origin::parse("ftp://x").unwrap_err();
+        assert!(
+            matches!(&origin, crate::error::Error::Setting { name, .. } if name == "BETA9_GOOGLE_ENDPOINT_ORIGIN"),
+            "{origin}"
         );
     }
 }
