@@ -55,6 +55,7 @@ pub(crate) struct AddArgs {
 }
 
 /// `--type`: one of the seven names (the core type knows nothing of clap).
+// clap value parser: clap prints the String.
 fn parse_type(s: &str) -> Result<CredentialType, String> {
     CredentialType::parse(s).ok_or_else(|| {
         let names: Vec<&str> = CredentialType::ALL.iter().map(|t| t.as_str()).collect();

@@ -195,10 +195,10 @@ pub(crate) fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
 /// Write through a symlink (dotfile managers link config.json), never replace the link; but only
 /// into what the config's user owns (docs/clients.md, "Links and owners"), so root configuring
 /// another user's file never rewrites a file of root's that the user linked to.
-fn follow(path: &Path) -> Result<PathBuf, String> {
+fn follow(path: &Path) -> Result<PathBuf, ClientFileError> {
     let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let real = if linked {
-        std::fs::canonicalize(path).map_err(|e| format!("cannot follow the link ({})", e.kind()))?
+        std::fs::canonicalize(path).map_err(|e| ClientFileError::FollowLink(e.kind()))?
     } else {
         // The file, or the directory it would be created in, may still be reached by a link.
         match (path.parent(), path.file_name()) {
@@ -229,7 +229,7 @@ fn non_empty(dir: &Path) -> &Path {
 /// user: whoever owns the directory the config is named in (the link itself when that directory
 /// is a link), or the user running this when that is not root.
 #[cfg(unix)]
-fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), String> {
+fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), ClientFileError> {
     use std::os::unix::fs::MetadataExt;
     let stat = |p: &Path| {
         p.ancestors()
@@ -241,33 +241,33 @@ fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), String> {
     let euid = rustix::process::geteuid();
     match (user, owner) {
         (Some(u), Some(o)) if o == u || (!euid.is_root() && o == euid.as_raw()) => Ok(()),
-        (_, Some(o)) => Err(format!(
-            "it leads through a symbolic link to {}, which belongs to uid {o}, not to the config's owner{}; replace the link with a file, or run as that user",
-            real.display(),
-            user.map(|u| format!(" (uid {u})")).unwrap_or_default()
-        )),
-        (_, None) => Err("cannot stat where its link leads".into()),
+        (_, Some(o)) => Err(ClientFileError::ForeignLink {
+            target: real.display().to_string(),
+            owner: o,
+            user,
+        }),
+        (_, None) => Err(ClientFileError::LinkUnstattable),
     }
 }
 
 #[cfg(not(unix))]
-fn owned_by_config_user(_path: &Path, _real: &Path) -> Result<(), String> {
+fn owned_by_config_user(_path: &Path, _real: &Path) -> Result<(), ClientFileError> {
     Ok(())
 }
 
 /// Reads and parses one client file; the error says why, never what it holds.
-fn load(path: &Path) -> Result<File, String> {
-    let old = jsonfile::read_client_file(path, CONFIG_LIMIT).map_err(|e| e.to_string())?;
+fn load(path: &Path) -> Result<File, ClientFileError> {
+    let old = jsonfile::read_client_file(path, CONFIG_LIMIT)?;
     let text = match &old {
         Some((bytes, _)) => {
-            std::str::from_utf8(bytes.as_slice()).map_err(|_| "not UTF-8 text".to_string())?
+            std::str::from_utf8(bytes.as_slice()).map_err(|_| ClientFileError::NotUtf8)?
         }
         None => "",
     };
-    let doc = Document::parse(text).map_err(|e| e.to_string())?;
+    let doc = Document::parse(text)?;
     // Both are checked before anything is written anywhere.
-    doc.cred_helpers().map_err(|e| e.to_string())?;
-    doc.auths().map_err(|e| e.to_string())?;
+    doc.cred_helpers()?;
+    doc.auths()?;
     Ok(File {
         path: path.to_path_buf(),
         shown: path.display().to_string(),

@@ -86,6 +86,22 @@ pub(crate) enum ClientFileError {
     },
     #[error("it is not a regular file (a FIFO, device or directory)")]
     NotRegular,
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error("cannot follow the link ({0})")]
+    FollowLink(std::io::ErrorKind),
+    /// The link leads to a file of another user than the config's (`user`, when known).
+    #[error(
+        "it leads through a symbolic link to {target}, which belongs to uid {owner}, not to the config's owner{}; replace the link with a file, or run as that user",
+        user.map(|u| format!(" (uid {u})")).unwrap_or_default()
+    )]
+    ForeignLink {
+        target: String,
+        owner: u32,
+        user: Option<u32>,
+    },
+    #[error("cannot stat where its link leads")]
+    LinkUnstattable,
     #[error("it has {0} hard links, and replacing it would leave the other names with the old content (remove the other links, or edit it by hand)")]
     HardLinks(u64),
     #[error("it is larger than {mib} MiB")]

@@ -285,6 +285,7 @@ fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
 /// Copies `exe` into `dir` as [`NAME`]: a temp file in `dir` (0755, fsynced) renamed over the
 /// old copy, which is kept as `NAME.old` (a hard link, so the name is never missing) until the
 /// new one answers `version`; if it does not, the old copy is put back.
+// The one line `kubelet install` prints after "cannot install": nothing branches on it.
 fn install_binary(exe: &Path, dir: &Path) -> Result<(), String> {
     let io =
         |what: &str, e: std::io::Error| format!("cannot {what} in {}: {}", dir.display(), e.kind());
