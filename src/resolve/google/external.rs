@@ -10,7 +10,7 @@
 //! ([`super::endpoints`]): a record cannot redirect it.
 
 use super::endpoints::{check, Api, Origin};
-use super::key::GoogleKeyError;
+use super::jwt::GoogleKeyError;
 use crate::fsutil;
 use crate::net::url::Url;
 use crate::token;

@@ -7,7 +7,7 @@
 //! stacks to a process that lives for one `get`). RustCrypto `rsa` was the first choice but carries
 //! RUSTSEC-2023-0071 (Marvin timing side channel); it remains only a dev-dependency for tests.
 
-use super::key::GoogleKeyError;
+use super::endpoints::EndpointError;
 use crate::net::url::Url;
 use crate::token;
 use ring::rand::SystemRandom;
@@ -20,6 +20,73 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// The one scope registries need (docker-credential-gcr asks for cloud-platform too).
+const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+
+/// Why a Google credential file (any of its three kinds: `key` reads the type, this module and
+/// `external` the rest; here because both import this module) or its subject token cannot be used: each reason worded once, naming a
+/// field, a path or a URL's host, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum GoogleKeyError {
+    /// Not JSON of the shape `what` ("a Google credential JSON", "an external_account
+    /// credential", ...): the position only.
+    #[error("{NAME} is not {what} (line {line}, column {column})")]
+    Malformed {
+        what: &'static str,
+        line: usize,
+        column: usize,
+    },
+    /// A field the file needs; `kind` is named for the kinds read by their type.
+    #[error("{NAME}{} has no {field}", kind.map(|k| format!(" ({k})")).unwrap_or_default())]
+    Missing {
+        kind: Option<&'static str>,
+        field: &'static str,
+    },
+    /// A file of a type that cannot mint tokens (the type only when it is a plain word).
+    #[error("{NAME} holds a {0} credential; only service_account keys and authorized_user files can mint tokens")]
+    OtherType(String),
+    /// A feature of the file this helper does not support: `{NAME} (kind) what`.
+    #[error("{NAME} ({kind}) {what}")]
+    Unsupported { kind: &'static str, what: String },
+    /// A field whose value breaks a rule: `{NAME} (kind): rule`.
+    #[error("{NAME} ({kind}): {rule}")]
+    Field { kind: &'static str, rule: String },
+    #[error("the token_uri of {NAME} must be an https URL (plain http only to a loopback host)")]
+    TokenUri,
+    #[error("the private_key of {NAME} is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)")]
+    NotRsa,
+    #[error("the private_key cannot sign (RSA signing failed)")]
+    CannotSign,
+    #[error("an external_account is exchanged in steps, not one form")]
+    NotOneForm,
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// A gcp record's `GCP_METADATA` opt-in that is neither yes nor no.
+    #[error("GCP_METADATA must be 1 (use the metadata server) or 0")]
+    MetadataFlag,
+    #[error("not a file source")]
+    NotFileSource,
+    /// The subject token's file could not be read.
+    #[error("cannot read {source_name}: {why}")]
+    SubjectUnreadable { source_name: String, why: String },
+    /// The subject token's source (a file or a URL's reply) `does not exist`, `is not text`, ...
+    #[error("{source_name} {problem}")]
+    Subject {
+        source_name: String,
+        problem: String,
+    },
+}
+
+impl GoogleKeyError {
+    /// [`GoogleKeyError::Malformed`] at the JSON error's position.
+    pub(crate) fn malformed(what: &'static str, e: &serde_json::Error) -> GoogleKeyError {
+        GoogleKeyError::Malformed {
+            what,
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
 pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Used when the key JSON has no `token_uri`.
 pub(crate) const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";

@@ -5,82 +5,15 @@
 //! federation, [`super::external`]). The first two are one form POST at the file's token
 //! endpoint; what differs is the form body and what identifies the credential.
 
-use super::endpoints::EndpointError;
 use super::external::ExternalAccount;
 use super::http::form_field as field;
+pub(crate) use super::jwt::GoogleKeyError;
 use super::jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
 use crate::token::{self, ShareKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
 use zeroize::Zeroizing;
-
-const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
-
-/// Why a Google credential file (any of its three kinds: this module reads the type, `jwt` and
-/// `external` the rest) or its subject token cannot be used: each reason worded once, naming a
-/// field, a path or a URL's host, never a value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum GoogleKeyError {
-    /// Not JSON of the shape `what` ("a Google credential JSON", "an external_account
-    /// credential", ...): the position only.
-    #[error("{NAME} is not {what} (line {line}, column {column})")]
-    Malformed {
-        what: &'static str,
-        line: usize,
-        column: usize,
-    },
-    /// A field the file needs; `kind` is named for the kinds read by their type.
-    #[error("{NAME}{} has no {field}", kind.map(|k| format!(" ({k})")).unwrap_or_default())]
-    Missing {
-        kind: Option<&'static str>,
-        field: &'static str,
-    },
-    /// A file of a type that cannot mint tokens (the type only when it is a plain word).
-    #[error("{NAME} holds a {0} credential; only service_account keys and authorized_user files can mint tokens")]
-    OtherType(String),
-    /// A feature of the file this helper does not support: `{NAME} (kind) what`.
-    #[error("{NAME} ({kind}) {what}")]
-    Unsupported { kind: &'static str, what: String },
-    /// A field whose value breaks a rule: `{NAME} (kind): rule`.
-    #[error("{NAME} ({kind}): {rule}")]
-    Field { kind: &'static str, rule: String },
-    #[error("the token_uri of {NAME} must be an https URL (plain http only to a loopback host)")]
-    TokenUri,
-    #[error("the private_key of {NAME} is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)")]
-    NotRsa,
-    #[error("the private_key cannot sign (RSA signing failed)")]
-    CannotSign,
-    #[error("an external_account is exchanged in steps, not one form")]
-    NotOneForm,
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    /// A gcp record's `GCP_METADATA` opt-in that is neither yes nor no.
-    #[error("GCP_METADATA must be 1 (use the metadata server) or 0")]
-    MetadataFlag,
-    #[error("not a file source")]
-    NotFileSource,
-    /// The subject token's file could not be read.
-    #[error("cannot read {source_name}: {why}")]
-    SubjectUnreadable { source_name: String, why: String },
-    /// The subject token's source (a file or a URL's reply) `does not exist`, `is not text`, ...
-    #[error("{source_name} {problem}")]
-    Subject {
-        source_name: String,
-        problem: String,
-    },
-}
-
-impl GoogleKeyError {
-    /// [`GoogleKeyError::Malformed`] at the JSON error's position.
-    pub(crate) fn malformed(what: &'static str, e: &serde_json::Error) -> GoogleKeyError {
-        GoogleKeyError::Malformed {
-            what,
-            line: e.line(),
-            column: e.column(),
-        }
-    }
-}
 
 /// A credential file that can mint access tokens.
 #[derive(Debug)]
@@ -365,15 +298,6 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "GOOGLE_APPLICATION_CREDENTIALS_JSON has no client_email"
-        );
-        assert_eq!(
-            super::super::metadata_opt_in("maybe"),
-            Err(GoogleKeyError::MetadataFlag)
-        );
-        let origin = super::super::endpoints::Origin::parse("ftp://x").unwrap_err();
-        assert!(
-            matches!(&origin, crate::error::Error::Setting { name, .. } if name == "BETA9_GOOGLE_ENDPOINT_ORIGIN"),
-            "{origin}"
         );
     }
 }

@@ -435,6 +435,11 @@ mod tests {
         assert_eq!(metadata_opt_in("1"), Ok(true));
         assert_eq!(metadata_opt_in("TRUE"), Ok(true));
         assert_eq!(metadata_opt_in("0"), Ok(false));
-        assert!(metadata_opt_in("maybe").is_err());
+        assert_eq!(metadata_opt_in("maybe"), Err(GoogleKeyError::MetadataFlag));
+        let origin = endpoints::Origin::parse("ftp://x").unwrap_err();
+        assert!(
+            matches!(&origin, Error::Setting { name, .. } if name == "BETA9_GOOGLE_ENDPOINT_ORIGIN"),
+            "{origin}"
+        );
     }
 }
