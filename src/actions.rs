@@ -15,7 +15,7 @@ use crate::credential_type::CredentialType;
 use crate::detect;
 use crate::error::{Error, Result};
 use crate::login::{Login, NewLogin};
-use crate::record::{self, Credentials, Entry, Lifecycle, Record};
+use crate::record::{self, Credentials, Entry, Lifecycle, Record, RecordError};
 use crate::registry::Registry;
 use crate::resolve;
 use crate::secret_name::SecretName;
@@ -29,10 +29,10 @@ pub(crate) fn registry_arg(reference: &str) -> Result<Registry> {
     Registry::from_reference(reference)
 }
 
-fn bad_record(name: &SecretName, reason: String) -> Error {
+fn bad_record(name: &SecretName, reason: RecordError) -> Error {
     Error::BadRecord {
         entry: name.to_string(),
-        reason,
+        reason: reason.to_string(),
     }
 }
 
@@ -183,7 +183,7 @@ pub(crate) fn store(ctx: &Context, login: NewLogin) -> Result<()> {
         _ => CredentialType::Generic,
     };
     let Some((user_name, secret_name)) = kind.login_names() else {
-        return Err(Error::Invalid(format!("{kind} has no login pair")));
+        return Err(Error::Other(anyhow::anyhow!("{kind} has no login pair")));
     };
     let mut credentials = Credentials::new();
     credentials.insert(user_name, SecretString::from(login.username));

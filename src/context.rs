@@ -4,7 +4,7 @@
 
 use crate::clock::{self, Clock};
 use crate::env::{self, Env};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingReason};
 use crate::fsutil;
 use crate::paths;
 use crate::seal::{Key, Purpose};
@@ -218,11 +218,13 @@ pub(crate) fn shared_store(settings: &EnvSettings, keys: &KeySource) -> Result<b
         return Ok(false);
     }
     if !matches!(keys, KeySource::File(_)) {
-        return Err(Error::Invalid(format!(
-            "{} needs {}: every machine must seal with the same master key (e.g. a mounted secret)",
+        return Err(Error::setting(
             env::STORE_URL,
-            env::CREDENTIALS_KEY_FILE
-        )));
+            SettingReason::Says(format!(
+                "needs {}: every machine must seal with the same master key (e.g. a mounted secret)",
+                env::CREDENTIALS_KEY_FILE
+            )),
+        ));
     }
     Ok(true)
 }

@@ -3,6 +3,7 @@
 //! The rest of the crate works from an [`Env`] snapshot, so tests inject values instead of
 //! mutating the process environment (which is racy in a multi-threaded test binary).
 
+use crate::error::{Error, SettingReason};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -201,9 +202,7 @@ impl Env {
             .iter()
             .find(|n| self.vars.get(**n).is_some_and(|v| v.to_str().is_none()))
         {
-            Some(name) => Err(crate::error::Error::Invalid(format!(
-                "{name} is set but is not valid UTF-8 text; fix or unset it"
-            ))),
+            Some(name) => Err(Error::setting(*name, SettingReason::NotUtf8)),
             #[cfg(debug_assertions)]
             None => self.test_clock_shift_ms().map(|_| ()),
             #[cfg(not(debug_assertions))]
@@ -218,9 +217,10 @@ impl Env {
         match self.text(TEST_CLOCK_SHIFT_MS)? {
             None => Ok(None),
             Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                crate::error::Error::Invalid(format!(
-                    "{TEST_CLOCK_SHIFT_MS} must be a whole number of milliseconds"
-                ))
+                Error::setting(
+                    TEST_CLOCK_SHIFT_MS,
+                    SettingReason::MustBe("a whole number of milliseconds"),
+                )
             }),
         }
     }
@@ -277,11 +277,10 @@ impl Env {
     pub(crate) fn text(&self, name: &str) -> crate::error::Result<Option<&str>> {
         match self.vars.get(name) {
             None => Ok(None),
-            Some(v) => v.to_str().map(Some).ok_or_else(|| {
-                crate::error::Error::Invalid(format!(
-                    "{name} is set but is not valid UTF-8 text; fix or unset it"
-                ))
-            }),
+            Some(v) => v
+                .to_str()
+                .map(Some)
+                .ok_or_else(|| Error::setting(name, SettingReason::NotUtf8)),
         }
     }
 

@@ -27,8 +27,20 @@ pub enum Error {
     EmptyInput,
     #[error("malformed JSON on stdin at line {line}, column {column}")]
     BadRequest { line: usize, column: usize },
+    /// A one-off message about operator input that nothing branches on.
     #[error("{0}")]
     Invalid(String),
+    /// A variable the helper reads (docs/configuration.md) is set to something it cannot use:
+    /// the message begins with the variable's name.
+    #[error("{name}{reason}")]
+    Setting { name: String, reason: SettingReason },
+    /// `WHERE: why`: what the operator named (a PostgreSQL URL's variable or flag, a password or
+    /// root-certificate file, a database, an endpoint override) and why it cannot be used.
+    #[error("{place}: {why}")]
+    At { place: String, why: String },
+    /// `rekey` refused to start or to resume (docs/storage.md, "Key ownership and rotation").
+    #[error(transparent)]
+    Rekey(#[from] RekeyRefusal),
     #[error("input on stdin exceeds the {limit}-byte limit")]
     InputTooLarge { limit: usize },
     #[error("cannot decrypt {entry} in {location}: wrong key or corrupted file; other entries are unaffected")]
@@ -71,7 +83,87 @@ pub enum Error {
     Other(#[from] anyhow::Error),
 }
 
+/// A JSON document that must be an object and is not: its position only (config files hold
+/// secrets). The one wording for every config file the helper reads or edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a JSON object (error at line {line}, column {column})")]
+pub struct NotJsonObject {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl NotJsonObject {
+    pub(crate) fn at(e: &serde_json::Error) -> NotJsonObject {
+        NotJsonObject {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// What is wrong with a setting; each renders after the variable's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingReason {
+    #[error(" is set but is not valid UTF-8 text; fix or unset it")]
+    NotUtf8,
+    #[error(" is not set")]
+    Unset,
+    /// The form the value must have.
+    #[error(" must be {0}")]
+    MustBe(&'static str),
+    /// A value outside a fixed set (the value is a word from that set's domain, never a secret).
+    #[error("={value:?} is not {what}: use {choices}")]
+    NotOneOf {
+        value: String,
+        what: &'static str,
+        choices: &'static str,
+    },
+    /// What the value lacks or names that cannot be used.
+    #[error(" {0}")]
+    Says(String),
+    /// Why the value was refused, from the check that refused it.
+    #[error(": {0}")]
+    Because(String),
+}
+
+/// Why `rekey` did not start or resume; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RekeyRefusal {
+    #[error("the new key file is the current one")]
+    SameKeyFile,
+    #[error("the new key is the current one")]
+    SameKey,
+    #[error("--new-key-file only applies with BETA9_CREDENTIALS_KEY_FILE; the generated and keyring keys are rotated in place")]
+    NewKeyFileNotApplicable,
+    #[error("BETA9_CREDENTIALS_KEY_FILE is managed by you: pass --new-key-file NEW, then point the variable at NEW")]
+    NewKeyFileNeeded,
+    /// The key at hand is the one a parked rotation moves to.
+    #[error("a rotation to this key is in progress: finish it with BETA9_CREDENTIALS_KEY_FILE naming the key it started from and --new-key-file naming this one")]
+    InProgressToThisKey,
+    #[error("a rotation to another key is in progress: finish it first with --new-key-file naming the key it started with")]
+    InProgressToAnotherKey,
+    /// Another `rekey` holds the rotation lock of `store`.
+    #[error("another rotation of {store} has held its lock for {secs} s; try again later")]
+    Busy { store: String, secs: u64 },
+}
+
 impl Error {
+    /// [`Error::Setting`].
+    pub(crate) fn setting(name: impl Into<String>, reason: SettingReason) -> Error {
+        Error::Setting {
+            name: name.into(),
+            reason,
+        }
+    }
+
+    /// [`Error::At`].
+    pub(crate) fn at(place: impl Into<String>, why: impl Into<String>) -> Error {
+        Error::At {
+            place: place.into(),
+            why: why.into(),
+        }
+    }
+
     /// The one timeout: `PLACE: timeout: no answer from WHAT within N s (BETA9_TIMEOUT)`, `N`
     /// the budget that ran out.
     pub(crate) fn timeout(place: impl Into<String>, what: &str, budget: Duration) -> Error {

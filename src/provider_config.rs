@@ -9,6 +9,7 @@
 //! only our item's lines are replaced (or an item appended). Layouts this cannot edit safely (flow
 //! style, tabs, several documents) are refused in one line, never guessed at.
 
+use crate::error::NotJsonObject;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -52,9 +53,37 @@ pub(crate) fn syntax_of(existing: Option<&str>) -> Syntax {
     }
 }
 
-/// The file with `p` added, or replacing the provider of the same name. Errors are one line and
-/// quote nothing from the file (it may hold other providers' settings): a line number at most.
-pub(crate) fn merge(existing: Option<&str>, p: &Provider) -> Result<String, String> {
+/// Why a kubelet credential provider config cannot be edited: one line each, quoting nothing from
+/// the file (it may hold other providers' settings), a line number at most.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ProviderConfigError {
+    #[error(transparent)]
+    NotJson(#[from] NotJsonObject),
+    #[error("not a JSON object")]
+    NoObject,
+    #[error("its kind is not {CONFIG_KIND}")]
+    Kind,
+    #[error("cannot render the provider entry")]
+    Render,
+    /// `providers` holds something else than a list of objects (the reason says what).
+    #[error("providers {0}")]
+    Providers(&'static str),
+    #[error("cannot locate {0}")]
+    Locate(&'static str),
+    /// The provider being written is listed more than once.
+    #[error("it lists the provider {0} more than once (kubelet refuses that); remove the copies")]
+    Duplicate(String),
+    #[error("it has CR line endings; convert it to LF (or use JSON)")]
+    CrLineEndings,
+    #[error("line {0} is indented with a tab")]
+    Tab(usize),
+    /// What is wrong at a line of a YAML file.
+    #[error("line {line}: {what}")]
+    Line { line: usize, what: &'static str },
+}
+
+/// The file with `p` added, or replacing the provider of the same name.
+pub(crate) fn merge(existing: Option<&str>, p: &Provider) -> Result<String, ProviderConfigError> {
     match syntax_of(existing) {
         Syntax::Json => merge_json(existing.unwrap_or_default(), p),
         Syntax::Yaml => merge_yaml(existing.unwrap_or_default(), p),
@@ -102,13 +131,13 @@ fn line_indent(text: &str, pos: usize) -> &str {
 }
 
 /// `p` as pretty JSON whose lines after the first start with `indent`, one `unit` per level.
-fn json_item(p: &Provider, indent: &str, unit: &str) -> Result<String, String> {
+fn json_item(p: &Provider, indent: &str, unit: &str) -> Result<String, ProviderConfigError> {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(unit.as_bytes());
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     p.serialize(&mut ser)
-        .map_err(|_| "cannot render the provider entry".to_string())?;
-    let text = String::from_utf8(buf).map_err(|_| "cannot render the provider entry")?;
+        .map_err(|_| ProviderConfigError::Render)?;
+    let text = String::from_utf8(buf).map_err(|_| ProviderConfigError::Render)?;
     Ok(text.replace('\n', &format!("\n{indent}")))
 }
 
@@ -130,7 +159,7 @@ pub(crate) fn first_member_indent(text: &str, default: &str) -> String {
     }
 }
 
-fn fresh_json(p: &Provider) -> Result<String, String> {
+fn fresh_json(p: &Provider) -> Result<String, ProviderConfigError> {
     let u = "  ";
     Ok(format!(
         "{{\n{u}\"apiVersion\": {},\n{u}\"kind\": {},\n{u}\"providers\": [\n{u}{u}{}\n{u}]\n}}\n",
@@ -140,26 +169,20 @@ fn fresh_json(p: &Provider) -> Result<String, String> {
     ))
 }
 
-fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
-    let bad = |e: serde_json::Error| {
-        format!(
-            "not a JSON object (error at line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    };
+fn merge_json(text: &str, p: &Provider) -> Result<String, ProviderConfigError> {
+    let bad = |e: serde_json::Error| NotJsonObject::at(&e);
     let top: JsonTop = serde_json::from_str(text).map_err(bad)?;
     let inside = text.trim().trim_start_matches('{').trim_end_matches('}');
     if inside.trim().is_empty() {
         return fresh_json(p);
     }
     if top.kind.as_deref() != Some(CONFIG_KIND) {
-        return Err(format!("its kind is not {CONFIG_KIND}"));
+        return Err(ProviderConfigError::Kind);
     }
     let unit = first_member_indent(text, "  ");
     let Some(providers) = top.providers else {
         // No `providers` member: insert one after the last member.
-        let close = text.rfind('}').ok_or("not a JSON object")?;
+        let close = text.rfind('}').ok_or(ProviderConfigError::NoObject)?;
         let at = text[..close].trim_end().len();
         let item = json_item(p, &format!("{unit}{unit}"), &unit)?;
         let member = format!(",\n{unit}\"providers\": [\n{unit}{unit}{item}\n{unit}]");
@@ -169,13 +192,13 @@ fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
     let items: Vec<&RawValue> = match providers.get() {
         "null" => Vec::new(),
         list => serde_json::from_str(list)
-            .map_err(|_| "providers is not a list of objects".to_string())?,
+            .map_err(|_| ProviderConfigError::Providers("is not a list of objects"))?,
     };
-    let list_at = offset(text, providers.get()).ok_or("cannot locate providers")?;
+    let list_at = offset(text, providers.get()).ok_or(ProviderConfigError::Locate("providers"))?;
     let mut ours = Vec::new();
     for raw in &items {
         let named: Named = serde_json::from_str(raw.get())
-            .map_err(|_| "providers holds something that is not an object".to_string())?;
+            .map_err(|_| ProviderConfigError::Providers("holds something that is not an object"))?;
         if named.name.as_deref() == Some(p.name.as_str()) {
             ours.push(*raw);
         }
@@ -187,7 +210,7 @@ fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
     let item = json_item(p, &item_indent, &unit)?;
     match ours.as_slice() {
         [one] => {
-            let at = offset(text, one.get()).ok_or("cannot locate our provider")?;
+            let at = offset(text, one.get()).ok_or(ProviderConfigError::Locate("our provider"))?;
             Ok(format!(
                 "{}{item}{}",
                 &text[..at],
@@ -196,8 +219,9 @@ fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
         }
         [] => match items.last() {
             Some(last) => {
-                let at =
-                    offset(text, last.get()).ok_or("cannot locate providers")? + last.get().len();
+                let at = offset(text, last.get())
+                    .ok_or(ProviderConfigError::Locate("providers"))?
+                    + last.get().len();
                 Ok(format!(
                     "{},\n{item_indent}{item}{}",
                     &text[..at],
@@ -214,10 +238,7 @@ fn merge_json(text: &str, p: &Provider) -> Result<String, String> {
                 ))
             }
         },
-        _ => Err(format!(
-            "it lists the provider {} more than once (kubelet refuses that); remove the copies",
-            p.name
-        )),
+        _ => Err(ProviderConfigError::Duplicate(p.name.clone())),
     }
 }
 
@@ -309,9 +330,10 @@ fn key_value<'a>(body: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
+fn merge_yaml(text: &str, p: &Provider) -> Result<String, ProviderConfigError> {
+    let at = |line: usize, what: &'static str| ProviderConfigError::Line { line, what };
     if text.contains('\r') {
-        return Err("it has CR line endings; convert it to LF (or use JSON)".into());
+        return Err(ProviderConfigError::CrLineEndings);
     }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut first_content = true;
@@ -322,17 +344,14 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
         if l.starts_with('\t')
             || (is_content(l) && l[..l.len() - l.trim_start().len()].contains('\t'))
         {
-            return Err(format!("line {} is indented with a tab", n + 1));
+            return Err(ProviderConfigError::Tab(n + 1));
         }
         if !is_content(l) {
             continue;
         }
         let doc_marker = l.trim_end() == "---" || l.trim_end() == "...";
         if doc_marker && !(first_content && l.trim_end() == "---") {
-            return Err(format!(
-                "line {}: several YAML documents in one file; keep one",
-                n + 1
-            ));
+            return Err(at(n + 1, "several YAML documents in one file; keep one"));
         }
         first_content = false;
         if l.starts_with(' ') || doc_marker {
@@ -343,7 +362,7 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
         }
         if let Some(v) = key_value(l, "providers") {
             if providers_at.is_some() {
-                return Err(format!("line {}: a second providers key", n + 1));
+                return Err(at(n + 1, "a second providers key"));
             }
             providers_at = Some((n, scalar(v).to_string()));
         }
@@ -358,7 +377,7 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
         return Ok(out);
     }
     if kind.as_deref() != Some(CONFIG_KIND) {
-        return Err(format!("its kind is not {CONFIG_KIND}"));
+        return Err(ProviderConfigError::Kind);
     }
     let join = |head: &[&str], mid: &str, tail: &[&str]| -> String {
         let mut out: String = head.concat();
@@ -377,9 +396,9 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
     match inline.as_str() {
         "" | "[]" | "null" | "~" => {}
         _ => {
-            return Err(format!(
-                "line {}: providers is not a block list (flow style); write it as `- name: ...` items, or use JSON",
-                pline + 1
+            return Err(at(
+                pline + 1,
+                "providers is not a block list (flow style); write it as `- name: ...` items, or use JSON",
             ))
         }
     }
@@ -401,13 +420,10 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
         }
         let s = *seq.get_or_insert(l.indent);
         if !dash && seq == Some(l.indent) && items.is_empty() {
-            return Err(format!("line {}: providers is not a list", end + 1));
+            return Err(at(end + 1, "providers is not a list"));
         }
         if l.indent < s || (l.indent == s && !dash) {
-            return Err(format!(
-                "line {}: unexpected indentation in the providers list",
-                end + 1
-            ));
+            return Err(at(end + 1, "unexpected indentation in the providers list"));
         }
         if l.indent == s {
             items.push(end);
@@ -415,7 +431,7 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
         end += 1;
     }
     if !inline.is_empty() && !items.is_empty() {
-        return Err(format!("line {}: providers is given twice", pline + 1));
+        return Err(at(pline + 1, "providers is given twice"));
     }
     let last_content = |from: usize, to: usize| -> usize {
         (from..to)
@@ -446,10 +462,7 @@ fn merge_yaml(text: &str, p: &Provider) -> Result<String, String> {
                 &lines[pline + 1..],
             )),
         },
-        _ => Err(format!(
-            "it lists the provider {} more than once (kubelet refuses that); remove the copies",
-            p.name
-        )),
+        _ => Err(ProviderConfigError::Duplicate(p.name.clone())),
     }
 }
 
@@ -636,7 +649,7 @@ providers:
             "kind: CredentialProviderConfig\r\nproviders:\r\n",
             "kind: CredentialProviderConfig\nproviders:\n  - name: docker-credential-beta9\n  - name: docker-credential-beta9\n",
         ] {
-            let e = merge(Some(text), &ours("/d")).unwrap_err();
+            let e = merge(Some(text), &ours("/d")).unwrap_err().to_string();
             assert!(!e.contains('\n'), "{e}");
         }
     }
@@ -685,5 +698,32 @@ providers:
             "<m>",
         );
         assert!(!j.contains("SEKRIT") && j.contains("\"/k\""), "{j}");
+    }
+
+    #[test]
+    fn provider_config_errors_are_typed_and_worded_once() {
+        let p = ours("/b");
+        let e = merge(
+            Some("kind: CredentialProviderConfig\n\tproviders: []\n"),
+            &p,
+        )
+        .unwrap_err();
+        assert_eq!(e, ProviderConfigError::Tab(2));
+        let e = merge(Some("{\"kind\": \"Other\"}"), &p).unwrap_err();
+        assert_eq!(
+            (&e, e.to_string()),
+            (
+                &ProviderConfigError::Kind,
+                format!("its kind is not {CONFIG_KIND}")
+            )
+        );
+        let twice = format!("{{\"kind\": \"{CONFIG_KIND}\", \"providers\": [{{\"name\": \"{0}\"}}, {{\"name\": \"{0}\"}}]}}", p.name);
+        let e = merge(Some(&twice), &p).unwrap_err();
+        assert_eq!(e, ProviderConfigError::Duplicate(p.name.clone()));
+        let e = merge(Some("{x"), &p).unwrap_err();
+        assert!(matches!(
+            e,
+            ProviderConfigError::NotJson(NotJsonObject { line: 1, .. })
+        ));
     }
 }

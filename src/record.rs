@@ -89,45 +89,98 @@ struct RawRecord {
     credentials: Option<Credentials>,
 }
 
+/// Why a record or a stored entry cannot be used: the one wording of each reason, naming a field
+/// or a position, never a value from the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("malformed record JSON at line {line}, column {column}")]
+    MalformedRecord { line: usize, column: usize },
+    #[error("malformed entry at line {line}, column {column}")]
+    MalformedEntry { line: usize, column: usize },
+    #[error("unsupported record version {0} (this helper reads 1)")]
+    Version(u32),
+    /// The record's `registry` is not a registry name (the reason says why, quoting nothing).
+    #[error("the record's registry is {0}")]
+    Registry(String),
+    #[error("record has no registry")]
+    NoRegistry,
+    #[error("record has no type")]
+    NoType,
+    /// Never quotes the declared type: a malformed record may hold anything in that field.
+    #[error("unknown credential type (expected aws, gcp, azure, dockerhub, ghcr, ngc or generic)")]
+    UnknownType,
+    #[error("record is for a public registry: no credentials to store")]
+    Public,
+    /// A beta9 type (`basic`, `token`, ... or `(none)`) whose names detect no supported type.
+    #[error("cannot map beta9 type {0} with these credential names to a supported type")]
+    Unmappable(String),
+    #[error(
+        "{name} is not {} {kind} credential name (expected one of: {})",
+        kind.article(),
+        kind.names().join(", ")
+    )]
+    Foreign { name: String, kind: CredentialType },
+    /// A name the record's type needs (`add`, import, and each resolver say it the same way).
+    #[error("{} {kind} record needs {name}", kind.article())]
+    Missing { kind: CredentialType, name: String },
+    #[error("{AWS_PROFILE} is only used with {AWS_CREDENTIALS_SOURCE}={AMBIENT}; a record with stored keys takes no profile")]
+    AwsProfileWithKeys,
+    #[error("{AWS_CREDENTIALS_SOURCE} must be {AMBIENT} (keys from the environment, ~/.aws profiles, web identity, container or EC2 instance metadata); to use stored keys, remove it")]
+    AwsSourceNotAmbient,
+    #[error("{AWS_CREDENTIALS_SOURCE}={AMBIENT} and {0} conflict: give stored keys or the ambient opt-in, not both")]
+    AwsAmbientAndKeys(&'static str),
+    #[error("{AWS_PROFILE} is empty")]
+    AwsEmptyProfile,
+}
+
+impl RecordError {
+    /// [`RecordError::Missing`].
+    pub(crate) fn missing(kind: CredentialType, name: &str) -> RecordError {
+        RecordError::Missing {
+            kind,
+            name: name.to_string(),
+        }
+    }
+}
+
 impl Record {
     /// Decodes a record in either format, normalising its `registry` as a registry name (a
     /// single label such as `artifactory` is that host, never Docker Hub). `fallback_registry` is
     /// used when the JSON has none (beta9's flat maps). Errors never quote the input.
-    pub fn decode(json: &[u8], fallback_registry: Option<&Registry>) -> Result<Record, String> {
+    pub fn decode(
+        json: &[u8],
+        fallback_registry: Option<&Registry>,
+    ) -> Result<Record, RecordError> {
         Self::decode_as(json, fallback_registry, |r| {
-            Registry::from_server_url(r).map_err(|e| format!("the record's registry is {e}"))
+            Registry::from_server_url(r).map_err(|e| RecordError::Registry(e.to_string()))
         })
     }
 
     /// Decodes a record this helper wrote: its `registry` is already canonical and kept verbatim
     /// (repository-path keys and Hub's OAuth keys must not be re-normalised).
-    pub fn decode_stored(json: &[u8]) -> Result<Record, String> {
+    pub fn decode_stored(json: &[u8]) -> Result<Record, RecordError> {
         Self::decode_as(json, None, |r| Ok(Registry::from_canonical(r)))
     }
 
     fn decode_as(
         json: &[u8],
         fallback_registry: Option<&Registry>,
-        normalise: fn(&str) -> Result<Registry, String>,
-    ) -> Result<Record, String> {
-        let raw: RawRecord = serde_json::from_slice(json).map_err(|e| {
-            format!(
-                "malformed record JSON at line {}, column {}",
-                e.line(),
-                e.column()
-            )
-        })?;
+        normalise: fn(&str) -> Result<Registry, RecordError>,
+    ) -> Result<Record, RecordError> {
+        let raw: RawRecord =
+            serde_json::from_slice(json).map_err(|e| RecordError::MalformedRecord {
+                line: e.line(),
+                column: e.column(),
+            })?;
         if let Some(v) = raw.version {
             if v != RECORD_VERSION {
-                return Err(format!(
-                    "unsupported record version {v} (this helper reads 1)"
-                ));
+                return Err(RecordError::Version(v));
             }
         }
         let registry = match (&raw.registry, fallback_registry) {
             (Some(r), _) if !r.trim().is_empty() => normalise(r)?,
             (_, Some(r)) => r.clone(),
-            _ => return Err("record has no registry".into()),
+            _ => return Err(RecordError::NoRegistry),
         };
         let credentials = raw.credentials.unwrap_or_default();
         let declared = raw.kind.as_deref().unwrap_or("");
@@ -140,25 +193,19 @@ impl Record {
     }
 
     /// Checks the record holds what its type needs and nothing foreign to it.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RecordError> {
         if let Some(unknown) = self
             .credentials
             .names()
             .find(|n| !self.kind.names().contains(n))
         {
-            return Err(format!(
-                "{unknown} is not {} {} credential name (expected one of: {})",
-                self.kind.article(),
-                self.kind,
-                self.kind.names().join(", ")
-            ));
+            return Err(RecordError::Foreign {
+                name: unknown.to_string(),
+                kind: self.kind,
+            });
         }
         if let Some(missing) = self.kind.missing(&|n| self.credentials.contains(n)) {
-            return Err(format!(
-                "{} {} record needs {missing}",
-                self.kind.article(),
-                self.kind
-            ));
+            return Err(RecordError::missing(self.kind, missing));
         }
         if self.kind == CredentialType::Aws {
             aws_ambient(&self.credentials)?;
@@ -177,36 +224,26 @@ const AWS_KEY_NAMES: [&str; 3] = [
 /// Which form an aws record has: `Ok(true)` for `AWS_CREDENTIALS_SOURCE=ambient` (no keys, an
 /// optional `AWS_PROFILE`), `Ok(false)` for stored keys (no `AWS_PROFILE`). Mixing the two is an
 /// error: a record must say unambiguously where its keys come from. Errors quote no value.
-pub(crate) fn aws_ambient(c: &Credentials) -> Result<bool, String> {
+pub(crate) fn aws_ambient(c: &Credentials) -> Result<bool, RecordError> {
     let Some(source) = c.get(AWS_CREDENTIALS_SOURCE) else {
         if c.contains(AWS_PROFILE) {
-            return Err(format!(
-                "{AWS_PROFILE} is only used with {AWS_CREDENTIALS_SOURCE}={AMBIENT}; a record with stored keys takes no profile"
-            ));
+            return Err(RecordError::AwsProfileWithKeys);
         }
         return Ok(false);
     };
     if !source.expose_secret().eq_ignore_ascii_case(AMBIENT) {
-        return Err(format!(
-            "{AWS_CREDENTIALS_SOURCE} must be {AMBIENT} (keys from the environment, ~/.aws profiles, web identity, container or EC2 instance metadata); to use stored keys, remove it"
-        ));
+        return Err(RecordError::AwsSourceNotAmbient);
     }
     if let Some(key) = AWS_KEY_NAMES.iter().find(|n| c.contains(n)) {
-        return Err(format!(
-            "{AWS_CREDENTIALS_SOURCE}={AMBIENT} and {key} conflict: give stored keys or the ambient opt-in, not both"
-        ));
+        return Err(RecordError::AwsAmbientAndKeys(key));
     }
     if c.get(AWS_PROFILE)
         .is_some_and(|p| p.expose_secret().trim().is_empty())
     {
-        return Err(format!("{AWS_PROFILE} is empty"));
+        return Err(RecordError::AwsEmptyProfile);
     }
     Ok(true)
 }
-
-/// Errors never quote the declared type: a malformed record may hold anything in that field.
-const UNKNOWN_TYPE: &str =
-    "unknown credential type (expected aws, gcp, azure, dockerhub, ghcr, ngc or generic)";
 
 /// Maps a declared type to one of the seven. Version-1 records must use the seven names; beta9's
 /// records (no version) use `basic`/`token`/`public`/`azure`/`unknown` (docs/records.md,
@@ -219,7 +256,7 @@ fn normalise_type(
     versioned: bool,
     registry: &Registry,
     creds: &Credentials,
-) -> Result<CredentialType, String> {
+) -> Result<CredentialType, RecordError> {
     match CredentialType::parse(declared) {
         Some(CredentialType::Azure) if !versioned => {}
         Some(t) => return Ok(t),
@@ -227,28 +264,28 @@ fn normalise_type(
     }
     if versioned || declared.is_empty() && creds.is_empty() {
         return Err(if declared.is_empty() {
-            "record has no type".to_string()
+            RecordError::NoType
         } else {
-            UNKNOWN_TYPE.to_string()
+            RecordError::UnknownType
         });
     }
     match declared {
-        "public" => Err("record is for a public registry: no credentials to store".into()),
+        "public" => Err(RecordError::Public),
         "basic" | "token" | "azure" | "unknown" | "" => {
             let names: Vec<&str> = creds.names().collect();
             match detect::detect(registry, &names) {
                 Some(t) if t.missing(&|n| creds.contains(n)).is_none() => Ok(t),
-                _ => Err(format!(
-                    "cannot map beta9 type {} with these credential names to a supported type",
+                _ => Err(RecordError::Unmappable(
                     if declared.is_empty() {
                         "(none)"
                     } else {
                         declared
                     }
+                    .to_string(),
                 )),
             }
         }
-        _ => Err(UNKNOWN_TYPE.to_string()),
+        _ => Err(RecordError::UnknownType),
     }
 }
 
@@ -301,7 +338,7 @@ impl Entry {
     }
 
     /// Decodes a stored entry's plaintext. Errors give a position or a reason, never content.
-    pub(crate) fn decode(plaintext: &[u8]) -> Result<Entry, String> {
+    pub(crate) fn decode(plaintext: &[u8]) -> Result<Entry, RecordError> {
         #[derive(Deserialize)]
         struct RawEntry<'a> {
             #[serde(default)]
@@ -315,13 +352,11 @@ impl Entry {
             #[serde(borrow)]
             record: &'a serde_json::value::RawValue,
         }
-        let raw: RawEntry = serde_json::from_slice(plaintext).map_err(|e| {
-            format!(
-                "malformed entry at line {}, column {}",
-                e.line(),
-                e.column()
-            )
-        })?;
+        let raw: RawEntry =
+            serde_json::from_slice(plaintext).map_err(|e| RecordError::MalformedEntry {
+                line: e.line(),
+                column: e.column(),
+            })?;
         let record = Record::decode_stored(raw.record.get().as_bytes())?;
         Ok(Entry {
             record,
@@ -490,7 +525,7 @@ mod tests {
         );
         // Shipped `azure` with half a service principal: refused, naming no value.
         let half = br#"{"registry":"x.example","type":"azure","credentials":{"AZURE_CLIENT_SECRET":"SEKRIT"}}"#;
-        let err = Record::decode(half, None).unwrap_err();
+        let err = Record::decode(half, None).unwrap_err().to_string();
         assert!(
             err.contains("beta9 type azure") && !err.contains("SEKRIT"),
             "{err}"
@@ -498,10 +533,18 @@ mod tests {
         // Version 1 with half a service principal decodes, and validate names what is missing.
         let v1 = br#"{"version":1,"registry":"myacr.azurecr.io","type":"azure","credentials":{"AZURE_CLIENT_ID":"c"}}"#;
         let r = Record::decode(v1, None).unwrap();
-        assert!(r.validate().unwrap_err().contains("AZURE_CLIENT_SECRET"));
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("AZURE_CLIENT_SECRET"));
         // A name of another type in an azure record is foreign.
         let mixed = br#"{"version":1,"registry":"myacr.azurecr.io","type":"azure","credentials":{"AZURE_CLIENT_ID":"c","AZURE_CLIENT_SECRET":"s","PASSWORD":"p"}}"#;
-        let err = Record::decode(mixed, None).unwrap().validate().unwrap_err();
+        let err = Record::decode(mixed, None)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("PASSWORD is not an azure credential name"),
             "{err}"
@@ -511,10 +554,15 @@ mod tests {
     #[test]
     fn rejects_unknown_versions_and_types_without_quoting_values() {
         let v2 = br#"{"version":2,"registry":"ghcr.io","type":"ghcr","credentials":{}}"#;
-        assert!(Record::decode(v2, None).unwrap_err().contains("version 2"));
+        assert!(Record::decode(v2, None)
+            .unwrap_err()
+            .to_string()
+            .contains("version 2"));
         let bad = br#"{"version":1,"registry":"ghcr.io","type":"basic","credentials":{}}"#;
         assert!(Record::decode(bad, None).is_err());
-        let err = Record::decode(br#"{"credentials":{"X":SEKRIT}}"#, None).unwrap_err();
+        let err = Record::decode(br#"{"credentials":{"X":SEKRIT}}"#, None)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("SEKRIT"), "{err}");
     }
 
@@ -525,13 +573,17 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(r.validate().unwrap_err().contains("GITHUB_TOKEN"));
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("GITHUB_TOKEN"));
         let r = Record::decode(
             br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t","AWS_REGION":"x"}}"#,
             None,
         )
         .unwrap();
-        assert!(r.validate().unwrap_err().contains("AWS_REGION"));
+        assert!(r.validate().unwrap_err().to_string().contains("AWS_REGION"));
     }
 
     #[test]
@@ -567,23 +619,29 @@ mod tests {
             let e = aws(&format!(
                 r#"{{"AWS_CREDENTIALS_SOURCE":"ambient","{key}":"SEKRIT"}}"#
             ))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
             assert!(e.contains("conflict") && e.contains(key), "{e}");
             assert!(!e.contains("SEKRIT"), "{e}");
         }
         // Any other value is refused without being quoted.
-        let e = aws(r#"{"AWS_CREDENTIALS_SOURCE":"imds-SEKRIT"}"#).unwrap_err();
+        let e = aws(r#"{"AWS_CREDENTIALS_SOURCE":"imds-SEKRIT"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("must be ambient") && !e.contains("SEKRIT"),
             "{e}"
         );
         // A profile only goes with the opt-in; an empty one is refused.
         let e = aws(r#"{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b","AWS_PROFILE":"ci"}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("AWS_PROFILE is only used with"), "{e}");
         assert!(aws(r#"{"AWS_CREDENTIALS_SOURCE":"ambient","AWS_PROFILE":" "}"#).is_err());
         // Neither form: the keys are what is missing.
-        let e = aws(r#"{"AWS_REGION":"us-east-1"}"#).unwrap_err();
+        let e = aws(r#"{"AWS_REGION":"us-east-1"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs AWS_ACCESS_KEY_ID"), "{e}");
     }
 
@@ -625,6 +683,7 @@ mod tests {
         assert_eq!(v["credentials"]["GITHUB_TOKEN"], "t<&>");
         assert!(Entry::decode(b"{\"record\":SEKRIT}")
             .unwrap_err()
+            .to_string()
             .contains("line 1"));
     }
 
@@ -638,5 +697,43 @@ mod tests {
         let shown = format!("{r:?}");
         assert!(!shown.contains("CANARY"), "{shown}");
         assert!(shown.contains("NGC_API_KEY"));
+    }
+
+    #[test]
+    fn record_errors_are_typed_and_worded_once() {
+        let err = |json: &str| Record::decode(json.as_bytes(), None).unwrap_err();
+        assert_eq!(err(r#"{"type":"ghcr"}"#), RecordError::NoRegistry);
+        assert_eq!(
+            err(r#"{"version":1,"registry":"r.io","type":"s3cret"}"#),
+            RecordError::UnknownType
+        );
+        let e = err(r#"{"version":2,"registry":"r.io"}"#);
+        assert_eq!(
+            (&e, e.to_string().as_str()),
+            (
+                &RecordError::Version(2),
+                "unsupported record version 2 (this helper reads 1)"
+            )
+        );
+        let e = err("{\"registry\":");
+        assert!(
+            matches!(e, RecordError::MalformedRecord { line: 1, .. }),
+            "{e}"
+        );
+        let rec = Record::decode(
+            br#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_USERNAME":"u"}}"#,
+            None,
+        )
+        .unwrap();
+        let e = rec.validate().unwrap_err();
+        assert_eq!(
+            e,
+            RecordError::missing(CredentialType::Ghcr, "GITHUB_TOKEN")
+        );
+        assert_eq!(e.to_string(), "a ghcr record needs GITHUB_TOKEN");
+        assert_eq!(
+            RecordError::missing(CredentialType::Aws, "AWS_REGION").to_string(),
+            "an aws record needs AWS_REGION"
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::duration::{human, parse_duration, whole_seconds};
 use crate::env::{self, Env};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingReason};
 use crate::paths;
 use crate::timeout;
 use std::cell::{OnceCell, RefCell};
@@ -129,10 +129,14 @@ impl Settings {
             None => Ok(None),
             Some("file") => Ok(Some(KeyBackend::File)),
             Some("keyring") => Ok(Some(KeyBackend::Keyring)),
-            Some(other) => Err(Error::Invalid(format!(
-                "{}={other:?} is not a key backend: use 'file' or 'keyring'",
-                env::KEY_BACKEND
-            ))),
+            Some(other) => Err(Error::setting(
+                env::KEY_BACKEND,
+                SettingReason::NotOneOf {
+                    value: other.to_string(),
+                    what: "a key backend",
+                    choices: "'file' or 'keyring'",
+                },
+            )),
         }
     }
 
@@ -142,11 +146,10 @@ impl Settings {
             None => Ok(None),
             Some(w) => match paths::validate_workspace(w) {
                 Ok(()) => Ok(Some(w)),
-                Err(e) => Err(Error::Invalid(format!(
-                    "{}: {}",
+                Err(e) => Err(Error::setting(
                     env::WORKSPACE,
-                    e.protocol_message()
-                ))),
+                    SettingReason::Because(e.protocol_message()),
+                )),
             },
         }
     }
@@ -172,10 +175,10 @@ impl Settings {
             .as_deref()
             .unwrap_or(DEFAULT_GCE_METADATA_HOST);
         if host.contains(['/', '@', '?', '#']) || host.contains(char::is_whitespace) {
-            return Err(Error::Invalid(format!(
-                "{} must be host[:port]",
-                env::GCE_METADATA_HOST
-            )));
+            return Err(Error::setting(
+                env::GCE_METADATA_HOST,
+                SettingReason::MustBe("host[:port]"),
+            ));
         }
         Ok(host)
     }
@@ -330,5 +333,36 @@ mod tests {
         assert_eq!(s.workspace(Some("team")).unwrap(), "team", "the flag wins");
         let e = s.workspace(Some("x y")).unwrap_err().to_string();
         assert!(!e.contains("BETA9_WORKSPACE"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_setting_is_typed_by_its_name_and_worded_as_before() {
+        let named = |e: Error| match e {
+            Error::Setting { ref name, .. } => (name.clone(), e.to_string()),
+            other => panic!("not a setting error: {other:?}"),
+        };
+        let s = settings(&[(env::KEY_BACKEND, "vault")]);
+        assert_eq!(
+            named(s.key_backend().unwrap_err()),
+            (
+                env::KEY_BACKEND.to_string(),
+                "BETA9_KEY_BACKEND=\"vault\" is not a key backend: use 'file' or 'keyring'".into()
+            )
+        );
+        let s = settings(&[(env::GCE_METADATA_HOST, "a/b")]);
+        assert_eq!(
+            named(s.gce_metadata_host().unwrap_err()),
+            (
+                env::GCE_METADATA_HOST.to_string(),
+                "GCE_METADATA_HOST must be host[:port]".into()
+            )
+        );
+        let s = settings(&[(env::WORKSPACE, "../x")]);
+        let (name, text) = named(s.workspace(None).unwrap_err());
+        assert_eq!(name, env::WORKSPACE);
+        assert_eq!(
+            text,
+            "BETA9_WORKSPACE: invalid workspace name \"../x\": use 1-64 letters, digits, '-', '_' or '.'"
+        );
     }
 }

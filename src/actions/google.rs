@@ -4,9 +4,9 @@
 //! the content.
 
 use crate::env::Env;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::resolve::google::endpoints::Origin;
-use crate::resolve::google::key::GoogleKey;
+use crate::resolve::google::key::{GoogleKey, GoogleKeyError};
 
 /// The checks, with the operator's stand-in origin for Google's endpoints read once.
 pub(crate) struct KeyCheck {
@@ -16,12 +16,12 @@ pub(crate) struct KeyCheck {
 impl KeyCheck {
     pub(crate) fn from_env(env: &Env) -> Result<KeyCheck> {
         Ok(KeyCheck {
-            origin: Origin::from_env(env).map_err(Error::Invalid)?,
+            origin: Origin::from_env(env)?,
         })
     }
 
     /// Why `text` (the key JSON) is no key `get` could use, or `Ok`.
-    pub(crate) fn check(&self, text: &str) -> std::result::Result<(), String> {
+    pub(crate) fn check(&self, text: &str) -> std::result::Result<(), GoogleKeyError> {
         let key = GoogleKey::parse(text)?;
         if let GoogleKey::External(x) = &key {
             x.check_endpoints(self.origin.as_ref())?;

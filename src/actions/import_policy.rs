@@ -8,14 +8,14 @@
 
 use crate::credential_type::{CredentialType, GOOGLE_JSON};
 use crate::env::{self, Env};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingReason};
 use crate::net::addr::{Allow, Denied};
 use crate::net::url::Url;
 use crate::record::{self, Record};
 use crate::resolve::google;
 use crate::resolve::google::endpoints::{self, Api, Origin};
 use crate::resolve::google::external::Source;
-use crate::resolve::google::key::GoogleKey;
+use crate::resolve::google::key::{GoogleKey, GoogleKeyError};
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,27 @@ pub(crate) struct Policy {
     verify: Allow,
 }
 
+/// Why a record from outside this machine is not imported: one line naming the registry and the
+/// setting to change, never a value of the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ImportRefusal {
+    /// The record uses something of this machine's that `allow` in `BETA9_IMPORT_ALLOW` opens.
+    #[error("refusing to import the record for {registry}: it {what}, which a record from outside this machine may not do unless the operator allows it: add {allow} to {}", env::IMPORT_ALLOW)]
+    NotAllowed {
+        registry: String,
+        what: String,
+        allow: String,
+    },
+    /// Its Google credential file cannot be used at all.
+    #[error("cannot import the record for {registry}: {why}")]
+    GoogleKey {
+        registry: String,
+        why: GoogleKeyError,
+    },
+    #[error("refusing to import the record for {registry}: its Google credential file names a token_uri other than Google's (https://oauth2.googleapis.com/token); an operator's stand-in is set in {}", env::GOOGLE_ENDPOINT_ORIGIN)]
+    TokenUri { registry: String },
+}
+
 /// `scheme://host[:port]/path-prefix` of an allowed subject-token URL.
 #[derive(Debug)]
 struct UrlPrefix {
@@ -50,21 +71,26 @@ struct UrlPrefix {
 impl Policy {
     /// The policy this environment sets; a malformed variable is one line naming it.
     pub(crate) fn from_env(e: &Env) -> Result<Policy> {
-        let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW)).map_err(Error::Invalid)?;
-        policy.origin = Origin::from_env(e).map_err(Error::Invalid)?;
+        let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW))?;
+        policy.origin = Origin::from_env(e)?;
         Ok(policy)
     }
 
     /// `BETA9_IMPORT_ALLOW`: a comma-separated list of `aws-ambient`, `gcp-metadata`,
     /// `external-account-file:/DIR/`, `external-account-url:URL-PREFIX`,
     /// `verify-host:HOST[:PORT]` and `verify-private`.
-    pub(crate) fn parse(value: Option<&str>) -> std::result::Result<Policy, String> {
+    pub(crate) fn parse(value: Option<&str>) -> Result<Policy> {
         let mut p = Policy::default();
         let Some(value) = value else {
             return Ok(p);
         };
         for (i, item) in value.split(',').map(str::trim).enumerate() {
-            let bad = |why: &str| format!("{}: item {} {why}", env::IMPORT_ALLOW, i + 1);
+            let bad = |why: &str| {
+                Error::setting(
+                    env::IMPORT_ALLOW,
+                    SettingReason::Because(format!("item {} {why}", i + 1)),
+                )
+            };
             if item.is_empty() {
                 continue;
             } else if item == AWS_AMBIENT {
@@ -97,13 +123,11 @@ impl Policy {
 
     /// Refuses a record that uses what this policy does not allow. The message is one line naming
     /// the registry and the setting to change, never a value of the record.
-    pub(crate) fn check(&self, record: &Record) -> std::result::Result<(), String> {
-        let refuse = |what: &str, allow: &str| {
-            format!(
-                "refusing to import the record for {}: it {what}, which a record from outside this machine may not do unless the operator allows it: add {allow} to {}",
-                record.registry,
-                env::IMPORT_ALLOW
-            )
+    pub(crate) fn check(&self, record: &Record) -> std::result::Result<(), ImportRefusal> {
+        let refuse = |what: &str, allow: &str| ImportRefusal::NotAllowed {
+            registry: record.registry.to_string(),
+            what: what.to_string(),
+            allow: allow.to_string(),
         };
         let c = &record.credentials;
         match record.kind {
@@ -159,15 +183,16 @@ impl Policy {
         &self,
         record: &Record,
         json: &str,
-        refuse: &dyn Fn(&str, &str) -> String,
-    ) -> std::result::Result<(), String> {
-        let key = GoogleKey::parse(json)
-            .map_err(|r| format!("cannot import the record for {}: {r}", record.registry))?;
+        refuse: &dyn Fn(&str, &str) -> ImportRefusal,
+    ) -> std::result::Result<(), ImportRefusal> {
+        let bad_key = |why| ImportRefusal::GoogleKey {
+            registry: record.registry.to_string(),
+            why,
+        };
+        let key = GoogleKey::parse(json).map_err(bad_key)?;
         match &key {
             GoogleKey::External(x) => {
-                x.check_endpoints(self.origin.as_ref()).map_err(|r| {
-                    format!("cannot import the record for {}: {r}", record.registry)
-                })?;
+                x.check_endpoints(self.origin.as_ref()).map_err(bad_key)?;
                 match &x.source {
                     Source::File { path, .. } if !self.file_allowed(path) => Err(refuse(
                         "reads its subject token from a file on this machine (external_account credential_source.file)",
@@ -184,11 +209,9 @@ impl Policy {
                 if endpoints::is_pinned(Api::OAuth, key.token_uri(), self.origin.as_ref()) {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "refusing to import the record for {}: its Google credential file names a token_uri other than Google's (https://oauth2.googleapis.com/token); an operator's stand-in is set in {}",
-                        record.registry,
-                        env::GOOGLE_ENDPOINT_ORIGIN
-                    ))
+                    Err(ImportRefusal::TokenUri {
+                        registry: record.registry.to_string(),
+                    })
                 }
             }
         }
@@ -313,7 +336,7 @@ mod tests {
                 "item 1 must name an http(s) URL",
             ),
         ] {
-            let e = Policy::parse(Some(value)).unwrap_err();
+            let e = Policy::parse(Some(value)).unwrap_err().to_string();
             assert!(
                 e.starts_with("BETA9_IMPORT_ALLOW: ") && e.contains(words),
                 "{e}"
@@ -339,10 +362,38 @@ mod tests {
             "verify-host:u@h",
             "verify-host:h:x",
         ] {
-            let e = Policy::parse(Some(bad)).unwrap_err();
+            let e = Policy::parse(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("item 1 must name a host"), "{bad}: {e}");
         }
-        let e = Policy::parse(Some("verify-hosts:x")).unwrap_err();
+        let e = Policy::parse(Some("verify-hosts:x")).unwrap_err().to_string();
         assert!(e.contains("verify-host:HOST[:PORT], verify-private"), "{e}");
+    }
+
+    #[test]
+    fn refusals_are_typed_and_name_the_allowance() {
+        let rec = Record::decode(
+            br#"{"version":1,"registry":"123456789012.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_CREDENTIALS_SOURCE":"ambient"}}"#,
+            None,
+        )
+        .unwrap();
+        let e = Policy::parse(None).unwrap().check(&rec).unwrap_err();
+        assert!(
+            matches!(&e, ImportRefusal::NotAllowed { allow, .. } if allow == AWS_AMBIENT),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with(": add aws-ambient to BETA9_IMPORT_ALLOW"),
+            "{e}"
+        );
+        assert!(Policy::parse(Some(AWS_AMBIENT))
+            .unwrap()
+            .check(&rec)
+            .is_ok());
+        let e = Policy::parse(Some("nope")).unwrap_err();
+        assert!(
+            matches!(&e, Error::Setting { name, .. } if name == env::IMPORT_ALLOW),
+            "{e}"
+        );
     }
 }

@@ -32,8 +32,9 @@ pub(crate) fn read_workspace(
 ) -> Result<Vec<PlatformSecret>> {
     let target = Target::parse(url, "--from-beta9", password_file, home)?;
     if target.has_password_in_url() {
-        return Err(Error::Invalid(
-            "--from-beta9: the URL holds a password, which any user of this machine can read in the process list; put it in a file and pass --beta9-password-file (nothing was imported)".into(),
+        return Err(Error::at(
+            "--from-beta9",
+            "the URL holds a password, which any user of this machine can read in the process list; put it in a file and pass --beta9-password-file (nothing was imported)",
         ));
     }
     let (signing_key, secrets) = read_platform(&target, external, budget)?;
@@ -73,24 +74,30 @@ fn read_platform(
         &[(&external, SqlType::TEXT)],
     )?;
     let Some(row) = rows.first() else {
-        return Err(Error::Invalid(format!(
-            "{place}: no workspace has the external id {}",
-            printable(external)
-        )));
+        return Err(Error::at(
+            place,
+            format!("no workspace has the external id {}", printable(external)),
+        ));
     };
     let id: i64 = row.get(0);
     let signing_key: Option<String> = row.get(1);
     if signing_key.is_none() && row.get::<_, Option<i32>>(2).is_some() {
-        return Err(Error::Invalid(format!(
-            "{place}: the signing_key of workspace {} is larger than {SIGNING_KEY_CAP} bytes, so it is not one; nothing was imported",
-            printable(external)
-        )));
+        return Err(Error::at(
+            place,
+            format!(
+                "the signing_key of workspace {} is larger than {SIGNING_KEY_CAP} bytes, so it is not one; nothing was imported",
+                printable(external)
+            ),
+        ));
     }
     let signing_key = SecretString::from(signing_key.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{place}: workspace {} has no signing_key, so its secrets cannot be opened",
-            printable(external)
-        ))
+        Error::at(
+            place.clone(),
+            format!(
+                "workspace {} has no signing_key, so its secrets cannot be opened",
+                printable(external)
+            ),
+        )
     })?);
     let rows = conn.query(
         deadline,
@@ -109,12 +116,17 @@ fn read_platform(
         match r.get::<_, Option<String>>(1) {
             Some(value) => secrets.push((name, value)),
             None => {
-                return Err(Error::Invalid(format!(
-                    "platform secret {} of workspace {}: it holds {} bytes, more than the {SECRET_CAP} a platform secret may have; nothing was imported",
-                    printable(&name),
-                    printable(external),
-                    r.get::<_, Option<i32>>(2).unwrap_or(0)
-                )))
+                return Err(Error::at(
+                    format!(
+                        "platform secret {} of workspace {}",
+                        printable(&name),
+                        printable(external)
+                    ),
+                    format!(
+                        "it holds {} bytes, more than the {SECRET_CAP} a platform secret may have; nothing was imported",
+                        r.get::<_, Option<i32>>(2).unwrap_or(0)
+                    ),
+                ))
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::context;
 use crate::env::Env;
-use crate::error::{Error, Result};
+use crate::error::{RekeyRefusal, Result};
 use crate::paths;
 use crate::seal::Key;
 use crate::settings::Settings;
@@ -25,16 +25,12 @@ pub(crate) fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyRepor
     let new = match (&source, new_key_file) {
         (KeySource::File(p), Some(newp)) => {
             if same_file(p, newp) {
-                return Err(Error::Invalid("the new key file is the current one".into()));
+                return Err(RekeyRefusal::SameKeyFile.into());
             }
             Some(read_key_file_as(newp, "new key file")?)
         }
         (KeySource::File(_), None) => None,
-        (_, Some(_)) => {
-            return Err(Error::Invalid(
-                "--new-key-file only applies with BETA9_CREDENTIALS_KEY_FILE; the generated and keyring keys are rotated in place".into(),
-            ))
-        }
+        (_, Some(_)) => return Err(RekeyRefusal::NewKeyFileNotApplicable.into()),
         (_, None) => None,
     };
     let budget = settings.timeout();
@@ -245,5 +241,54 @@ mod tests {
         };
         assert!(expected.contains("every machine must seal"), "{expected}");
         assert_eq!(rekey(&e, None).unwrap_err().to_string(), expected);
+    }
+
+    fn key_file(path: &Path, byte: u8) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{}", hex::encode([byte; 32])).unwrap();
+    }
+
+    #[test]
+    fn rekey_refusals_are_typed_and_keep_their_wording() {
+        let refusal = |r: Result<RekeyReport>| match r {
+            Err(crate::error::Error::Rekey(why)) => (why.clone(), why.to_string()),
+            other => panic!("not a rekey refusal: {other:?}"),
+        };
+        let t = tempfile::tempdir().unwrap();
+        let generated = env(t.path());
+        put(&generated, "default", "ghcr.io", "a");
+        let (why, text) = refusal(rekey(&generated, Some(&t.path().join("new"))));
+        assert_eq!(why, RekeyRefusal::NewKeyFileNotApplicable);
+        assert_eq!(text, "--new-key-file only applies with BETA9_CREDENTIALS_KEY_FILE; the generated and keyring keys are rotated in place");
+
+        let (k, same) = (t.path().join("k"), t.path().join("same"));
+        key_file(&k, 1);
+        key_file(&same, 1);
+        let e = Env::from_pairs([
+            ("HOME", t.path().join("home").to_str().unwrap()),
+            (
+                "BETA9_CREDENTIALS_DIR",
+                t.path().join("ops").to_str().unwrap(),
+            ),
+            ("BETA9_CREDENTIALS_KEY_FILE", k.to_str().unwrap()),
+        ]);
+        put(&e, "default", "ghcr.io", "a");
+        let cases = [
+            (Some(k.as_path()), RekeyRefusal::SameKeyFile, "the new key file is the current one"),
+            (Some(same.as_path()), RekeyRefusal::SameKey, "the new key is the current one"),
+            (None, RekeyRefusal::NewKeyFileNeeded, "BETA9_CREDENTIALS_KEY_FILE is managed by you: pass --new-key-file NEW, then point the variable at NEW"),
+        ];
+        for (new, expected, wording) in cases {
+            let (why, text) = refusal(rekey(&e, new));
+            assert_eq!((why, text.as_str()), (expected, wording));
+        }
+        assert_eq!(secret(&e, "default", "ghcr.io"), "a");
     }
 }

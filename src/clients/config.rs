@@ -161,7 +161,9 @@ mod tests {
             ]
         );
         assert!(!format!("{p:?}").contains("SEKRIT"));
-        let e = parse(b"{\"auths\": SEKRIT}", false).unwrap_err();
+        let e = parse(b"{\"auths\": SEKRIT}", false)
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("SEKRIT") && e.contains("line"), "{e}");
         let legacy = parse(
             br#"{"https://index.docker.io/v1/":{"auth":"x","email":"e"}}"#,

@@ -12,7 +12,7 @@ use crate::credential_type::{
 use crate::detect;
 use crate::env::Env;
 use crate::output::Output;
-use crate::record::{Credentials, Lifecycle, Record};
+use crate::record::{Credentials, Lifecycle, Record, RecordError};
 use crate::registry::Registry;
 use secrecy::ExposeSecret;
 use std::io::Read;
@@ -55,6 +55,7 @@ pub(crate) struct AddArgs {
 }
 
 /// `--type`: one of the seven names (the core type knows nothing of clap).
+// clap value parser: clap prints the String.
 fn parse_type(s: &str) -> Result<CredentialType, String> {
     CredentialType::parse(s).ok_or_else(|| {
         let names: Vec<&str> = CredentialType::ALL.iter().map(|t| t.as_str()).collect();
@@ -228,8 +229,5 @@ fn needs(kind: CredentialType, missing: &str, source: Source, reference: &str) -
         Source::TypeNames if single => format!("export {missing}=... first"),
         _ => "set one of them first".to_string(),
     };
-    Failure::user(format!(
-        "{} {kind} record needs {missing}: {hint}",
-        kind.article()
-    ))
+    Failure::user(format!("{}: {hint}", RecordError::missing(kind, missing)))
 }

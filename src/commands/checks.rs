@@ -43,7 +43,9 @@ pub(crate) fn check_record(record: &Record, what: &str) -> Result<(), Failure> {
             record.kind.names().join(", ")
         )));
     }
-    record.validate().map_err(Failure::User)?;
+    record
+        .validate()
+        .map_err(|e| Failure::User(e.to_string()))?;
     check_cloud_host(record)
 }
 

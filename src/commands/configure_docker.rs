@@ -11,7 +11,7 @@
 //! regular file, or has other hard links is left untouched, with one line saying why.
 
 use super::diff;
-use super::jsonfile::{self, Document, FileMeta};
+use super::jsonfile::{self, ClientFileError, Document, FileMeta};
 use super::outcome::{CmdResult, Failure};
 use crate::actions;
 use crate::clients::config::{self as cc, Member, PrimarySource, HELPER};
@@ -195,10 +195,10 @@ pub(crate) fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
 /// Write through a symlink (dotfile managers link config.json), never replace the link; but only
 /// into what the config's user owns (docs/clients.md, "Links and owners"), so root configuring
 /// another user's file never rewrites a file of root's that the user linked to.
-fn follow(path: &Path) -> Result<PathBuf, String> {
+fn follow(path: &Path) -> Result<PathBuf, ClientFileError> {
     let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let real = if linked {
-        std::fs::canonicalize(path).map_err(|e| format!("cannot follow the link ({})", e.kind()))?
+        std::fs::canonicalize(path).map_err(|e| ClientFileError::FollowLink(e.kind()))?
     } else {
         // The file, or the directory it would be created in, may still be reached by a link.
         match (path.parent(), path.file_name()) {
@@ -229,7 +229,7 @@ fn non_empty(dir: &Path) -> &Path {
 /// user: whoever owns the directory the config is named in (the link itself when that directory
 /// is a link), or the user running this when that is not root.
 #[cfg(unix)]
-fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), String> {
+fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), ClientFileError> {
     use std::os::unix::fs::MetadataExt;
     let stat = |p: &Path| {
         p.ancestors()
@@ -241,26 +241,26 @@ fn owned_by_config_user(path: &Path, real: &Path) -> Result<(), String> {
     let euid = rustix::process::geteuid();
     match (user, owner) {
         (Some(u), Some(o)) if o == u || (!euid.is_root() && o == euid.as_raw()) => Ok(()),
-        (_, Some(o)) => Err(format!(
-            "it leads through a symbolic link to {}, which belongs to uid {o}, not to the config's owner{}; replace the link with a file, or run as that user",
-            real.display(),
-            user.map(|u| format!(" (uid {u})")).unwrap_or_default()
-        )),
-        (_, None) => Err("cannot stat where its link leads".into()),
+        (_, Some(o)) => Err(ClientFileError::ForeignLink {
+            target: real.display().to_string(),
+            owner: o,
+            user,
+        }),
+        (_, None) => Err(ClientFileError::LinkUnstattable),
     }
 }
 
 #[cfg(not(unix))]
-fn owned_by_config_user(_path: &Path, _real: &Path) -> Result<(), String> {
+fn owned_by_config_user(_path: &Path, _real: &Path) -> Result<(), ClientFileError> {
     Ok(())
 }
 
 /// Reads and parses one client file; the error says why, never what it holds.
-fn load(path: &Path) -> Result<File, String> {
+fn load(path: &Path) -> Result<File, ClientFileError> {
     let old = jsonfile::read_client_file(path, CONFIG_LIMIT)?;
     let text = match &old {
         Some((bytes, _)) => {
-            std::str::from_utf8(bytes.as_slice()).map_err(|_| "not UTF-8 text".to_string())?
+            std::str::from_utf8(bytes.as_slice()).map_err(|_| ClientFileError::NotUtf8)?
         }
         None => "",
     };
@@ -327,7 +327,7 @@ fn target_registries(
 struct Found {
     file: usize,
     key: String,
-    login: Result<Option<jsonfile::PlainLogin>, String>,
+    login: Result<Option<jsonfile::PlainLogin>, ClientFileError>,
 }
 
 /// Finds plaintext `auths` logins for the routed registries in every file and keeps each one
@@ -553,7 +553,7 @@ fn write_once(
     out: &mut Output,
 ) -> Result<bool, Failure> {
     let shown = f.shown.clone();
-    let untouched = |why: String| {
+    let untouched = |why: ClientFileError| {
         Failure::user(format!(
             "cannot update {shown}: {why}; the file was left untouched"
         ))
@@ -660,7 +660,7 @@ fn write_once(
 /// The backup's bytes: the old file as it was when it held no plaintext secret, else the old
 /// document without the logins that moved and without any `auths` secret (a backup must never
 /// hold a credential: the file itself, or the store, still does).
-fn backup_text(f: &File) -> Result<Option<Vec<u8>>, String> {
+fn backup_text(f: &File) -> Result<Option<Vec<u8>>, ClientFileError> {
     let Some((bytes, _)) = &f.old else {
         return Ok(None);
     };
@@ -705,7 +705,7 @@ fn write(f: &File, bytes: &[u8]) -> Result<bool, Failure> {
         Some((_, meta)) => *meta,
         None => jsonfile::new_file_meta(dir),
     };
-    jsonfile::ensure_dir_owned(dir, &meta).map_err(Failure::Internal)?;
+    jsonfile::ensure_dir_owned(dir, &meta).map_err(|e| Failure::Internal(e.to_string()))?;
     let backup = backup_text(f).map_err(|e| {
         Failure::user(format!(
             "cannot update {shown}: {e}; the file was left untouched"
@@ -717,8 +717,10 @@ fn write(f: &File, bytes: &[u8]) -> Result<bool, Failure> {
             ..meta
         };
         let b = zeroize::Zeroizing::new(b);
-        jsonfile::replace(dir, &format!("{name}.bak"), &b, &bak).map_err(Failure::user)?;
+        jsonfile::replace(dir, &format!("{name}.bak"), &b, &bak)
+            .map_err(|e| Failure::user(e.to_string()))?;
     }
     let expected = f.old.as_ref().map(|(b, _)| b.as_slice());
-    jsonfile::replace_if_unchanged(dir, &name, bytes, &meta, expected).map_err(Failure::user)
+    jsonfile::replace_if_unchanged(dir, &name, bytes, &meta, expected)
+        .map_err(|e| Failure::user(e.to_string()))
 }

@@ -165,7 +165,9 @@ fn prepare(
         ..record
     };
     checks::check_record(&record, "credential names")?;
-    policy.check(&record).map_err(Failure::User)?;
+    policy
+        .check(&record)
+        .map_err(|e| Failure::User(e.to_string()))?;
     Ok((record, dropped))
 }
 

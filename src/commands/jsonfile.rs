@@ -8,6 +8,7 @@
 //! (docs/clients.md, "Key rules of config.json").
 
 use crate::clients::config::{self as cc, Member, SECRET_FIELDS};
+use crate::error::NotJsonObject;
 use crate::fsutil;
 use crate::secret::SecretBuf;
 use secrecy::{ExposeSecret, SecretString};
@@ -70,10 +71,82 @@ impl<'de> Deserialize<'de> for Helpers {
     }
 }
 
+/// Why a client file cannot be read, parsed or replaced as docker reads it, or why an `auths` entry
+/// holds no usable login: each reason worded once, naming a member, a field or a path, never a
+/// value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ClientFileError {
+    #[error("it is a symbolic link")]
+    SymbolicLink,
+    /// `op` (open, stat, read) failed with this kind.
+    #[error("cannot {op} it ({kind})")]
+    Io {
+        op: &'static str,
+        kind: std::io::ErrorKind,
+    },
+    #[error("it is not a regular file (a FIFO, device or directory)")]
+    NotRegular,
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error("cannot follow the link ({0})")]
+    FollowLink(std::io::ErrorKind),
+    /// The link leads to a file of another user than the config's (`user`, when known).
+    #[error(
+        "it leads through a symbolic link to {target}, which belongs to uid {owner}, not to the config's owner{}; replace the link with a file, or run as that user",
+        user.map(|u| format!(" (uid {u})")).unwrap_or_default()
+    )]
+    ForeignLink {
+        target: String,
+        owner: u32,
+        user: Option<u32>,
+    },
+    #[error("cannot stat where its link leads")]
+    LinkUnstattable,
+    #[error("it has {0} hard links, and replacing it would leave the other names with the old content (remove the other links, or edit it by hand)")]
+    HardLinks(u64),
+    #[error("it is larger than {mib} MiB")]
+    TooLarge { mib: usize },
+    /// The directory could not be made (the store's own one-line reason).
+    #[error("{0}")]
+    Directory(String),
+    #[error("cannot give {dir} to its owner: {why}")]
+    Chown { dir: String, why: String },
+    #[error("cannot write {file}: {why}")]
+    Write { file: String, why: String },
+    #[error("cannot keep the owner and group of {file} (uid {uid}, gid {gid}): {why}; the file was left untouched")]
+    KeepOwner {
+        file: String,
+        uid: u32,
+        gid: u32,
+        why: String,
+    },
+    #[error(transparent)]
+    NotJson(#[from] NotJsonObject),
+    /// A member Go decodes into an object field holds something else.
+    #[error("{} {what}", member.name())]
+    Member { member: Member, what: &'static str },
+    #[error("cannot render {0}")]
+    Render(&'static str),
+    #[error("the entry is not an object of strings")]
+    EntryNotObject,
+    #[error("its auth value is not base64")]
+    AuthNotBase64,
+    #[error("its auth value is not text")]
+    AuthNotText,
+    #[error("its auth value is not user:password")]
+    AuthNotPair,
+    #[error("its auth value has no username")]
+    AuthNoUsername,
+    #[error("it has a password but no username")]
+    PasswordWithoutUsername,
+    #[error("it holds a registrytoken (a bearer token for one registry session), which no credential helper can keep")]
+    RegistryToken,
+}
+
 impl Document {
     /// Parses a config file's text. Empty text is an empty object (docker treats it so). Errors
     /// give a position only: the file may hold `auths` secrets.
-    pub(crate) fn parse(text: &str) -> Result<Document, String> {
+    pub(crate) fn parse(text: &str) -> Result<Document, ClientFileError> {
         if text.trim().is_empty() {
             return Ok(Document {
                 members: Vec::new(),
@@ -81,13 +154,7 @@ impl Document {
                 trailing_newline: true,
             });
         }
-        let Members(members) = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "not a JSON object (error at line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
+        let Members(members) = serde_json::from_str(text).map_err(|e| NotJsonObject::at(&e))?;
         Ok(Document {
             members,
             // docker writes a tab; a one-line file gets one too.
@@ -109,15 +176,18 @@ impl Document {
         &self,
         field: Member,
         decode: impl Fn(&str) -> Result<Vec<(String, T)>, ()>,
-        what: &str,
-    ) -> Result<Vec<(String, T)>, String> {
+        what: &'static str,
+    ) -> Result<Vec<(String, T)>, ClientFileError> {
         let mut out = Vec::new();
         for i in self.members_of(field) {
             let raw = self.members[i].1.get();
             let next = if raw.trim() == "null" {
                 None
             } else {
-                Some(decode(raw).map_err(|()| format!("{} {what}", field.name()))?)
+                Some(decode(raw).map_err(|()| ClientFileError::Member {
+                    member: field,
+                    what,
+                })?)
             };
             cc::merge_object(&mut out, next);
         }
@@ -126,7 +196,7 @@ impl Document {
 
     /// The `credHelpers` entries as docker reads them: every member Go takes for `credHelpers`
     /// (any case), merged.
-    pub(crate) fn cred_helpers(&self) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn cred_helpers(&self) -> Result<Vec<(String, String)>, ClientFileError> {
         self.merged(
             Member::CredHelpers,
             |raw| {
@@ -139,7 +209,10 @@ impl Document {
     }
 
     /// Replaces (or appends) `credHelpers`.
-    pub(crate) fn set_cred_helpers(&mut self, helpers: &[(String, String)]) -> Result<(), String> {
+    pub(crate) fn set_cred_helpers(
+        &mut self,
+        helpers: &[(String, String)],
+    ) -> Result<(), ClientFileError> {
         let entries: Vec<(String, String)> =
             helpers.iter().map(|(k, v)| (k.clone(), quote(v))).collect();
         self.set_object(Member::CredHelpers, &entries)
@@ -159,7 +232,11 @@ impl Document {
     /// named as docker writes it (so docker-py reads it too), or appends one; the earlier members
     /// of that field, whose entries it now holds, are dropped. Each value is given as JSON text,
     /// kept as it is.
-    fn set_object(&mut self, field: Member, entries: &[(String, String)]) -> Result<(), String> {
+    fn set_object(
+        &mut self,
+        field: Member,
+        entries: &[(String, String)],
+    ) -> Result<(), ClientFileError> {
         let key = field.name();
         let i = &self.indent;
         let mut text = String::from("{");
@@ -171,7 +248,7 @@ impl Document {
         if entries.is_empty() {
             text = "{}".into();
         }
-        let raw = RawValue::from_string(text).map_err(|_| format!("cannot render {key}"))?;
+        let raw = RawValue::from_string(text).map_err(|_| ClientFileError::Render(key))?;
         let mut at = self.members_of(field);
         match at.pop() {
             Some(last) => {
@@ -187,7 +264,7 @@ impl Document {
 
     /// The `auths` entries (key, entry JSON) as docker reads them, merged like `credHelpers`;
     /// empty when there is none.
-    pub(crate) fn auths(&self) -> Result<Vec<(String, Box<RawValue>)>, String> {
+    pub(crate) fn auths(&self) -> Result<Vec<(String, Box<RawValue>)>, ClientFileError> {
         self.merged(
             Member::Auths,
             |raw| {
@@ -200,7 +277,10 @@ impl Document {
     }
 
     /// Replaces `auths` with these entries (each kept byte for byte).
-    pub(crate) fn set_auths(&mut self, entries: &[(String, Box<RawValue>)]) -> Result<(), String> {
+    pub(crate) fn set_auths(
+        &mut self,
+        entries: &[(String, Box<RawValue>)],
+    ) -> Result<(), ClientFileError> {
         let entries: Vec<(String, String)> = entries
             .iter()
             .map(|(k, v)| (k.clone(), v.get().to_string()))
@@ -210,7 +290,7 @@ impl Document {
 
     /// A copy for the `.bak`: every `auths` entry without its secret members (a backup must
     /// never hold a plaintext credential; the file itself, or the store, keeps it).
-    pub(crate) fn without_auth_secrets(&self) -> Result<Document, String> {
+    pub(crate) fn without_auth_secrets(&self) -> Result<Document, ClientFileError> {
         let mut out = Document {
             members: self.members.clone(),
             indent: self.indent.clone(),
@@ -235,7 +315,7 @@ impl Document {
                     .join(", ");
                 let text = format!("{{{body}}}");
                 let raw =
-                    RawValue::from_string(text).map_err(|_| "cannot render auths".to_string())?;
+                    RawValue::from_string(text).map_err(|_| ClientFileError::Render("auths"))?;
                 kept.push((key, raw));
             }
         }
@@ -279,9 +359,9 @@ impl fmt::Debug for PlainLogin {
 /// `identitytoken` wins (kept as docker's helpers keep it, username `<token>`); else `auth`
 /// (base64 of `user:password`); else `username` and `password`. `Ok(None)`: no secret in it.
 /// Errors say what is wrong, never a value.
-pub(crate) fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, String> {
-    let fields: EntryFields = serde_json::from_str(entry.get())
-        .map_err(|_| "the entry is not an object of strings".to_string())?;
+pub(crate) fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, ClientFileError> {
+    let fields: EntryFields =
+        serde_json::from_str(entry.get()).map_err(|_| ClientFileError::EntryNotObject)?;
     let non_empty = |v: &Option<SecretString>| {
         v.as_ref()
             .filter(|s| !s.expose_secret().is_empty())
@@ -298,15 +378,12 @@ pub(crate) fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, Strin
         let decoded = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
                 .decode(auth.expose_secret().trim())
-                .map_err(|_| "its auth value is not base64".to_string())?,
+                .map_err(|_| ClientFileError::AuthNotBase64)?,
         );
-        let text =
-            std::str::from_utf8(&decoded).map_err(|_| "its auth value is not text".to_string())?;
-        let (user, pass) = text
-            .split_once(':')
-            .ok_or_else(|| "its auth value is not user:password".to_string())?;
+        let text = std::str::from_utf8(&decoded).map_err(|_| ClientFileError::AuthNotText)?;
+        let (user, pass) = text.split_once(':').ok_or(ClientFileError::AuthNotPair)?;
         if user.is_empty() {
-            return Err("its auth value has no username".into());
+            return Err(ClientFileError::AuthNoUsername);
         }
         return Ok(Some(PlainLogin {
             username: user.to_string(),
@@ -318,11 +395,8 @@ pub(crate) fn decode_login(entry: &RawValue) -> Result<Option<PlainLogin>, Strin
             username: u.expose_secret().to_string(),
             secret: p,
         })),
-        (None, Some(_)) => Err("it has a password but no username".into()),
-        _ if non_empty(&fields.registrytoken).is_some() => Err(
-            "it holds a registrytoken (a bearer token for one registry session), which no credential helper can keep"
-                .into(),
-        ),
+        (None, Some(_)) => Err(ClientFileError::PasswordWithoutUsername),
+        _ if non_empty(&fields.registrytoken).is_some() => Err(ClientFileError::RegistryToken),
         _ => Ok(None),
     }
 }
@@ -389,7 +463,7 @@ pub(crate) struct FileMeta {
 pub(crate) fn read_client_file(
     path: &Path,
     limit: usize,
-) -> Result<Option<(SecretBuf, FileMeta)>, String> {
+) -> Result<Option<(SecretBuf, FileMeta)>, ClientFileError> {
     let mut o = OpenOptions::new();
     o.read(true);
     #[cfg(unix)]
@@ -402,24 +476,19 @@ pub(crate) fn read_client_file(
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
-            return Err("it is a symbolic link".into())
+            return Err(ClientFileError::SymbolicLink)
         }
-        Err(e) => return Err(format!("cannot open it ({})", e.kind())),
+        Err(e) => return Err(io_error("open", &e)),
     };
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot stat it ({})", e.kind()))?;
+    let meta = f.metadata().map_err(|e| io_error("stat", &e))?;
     if !meta.is_file() {
-        return Err("it is not a regular file (a FIFO, device or directory)".into());
+        return Err(ClientFileError::NotRegular);
     }
     #[cfg(unix)]
     let kept = {
         use std::os::unix::fs::MetadataExt;
         if meta.nlink() > 1 {
-            return Err(format!(
-                "it has {} hard links, and replacing it would leave the other names with the old content (remove the other links, or edit it by hand)",
-                meta.nlink()
-            ));
+            return Err(ClientFileError::HardLinks(meta.nlink()));
         }
         FileMeta {
             mode: meta.mode() & 0o7777,
@@ -434,9 +503,13 @@ pub(crate) fn read_client_file(
         gid: None,
     };
     let bytes = SecretBuf::read_capped(&mut f, limit)
-        .map_err(|e| format!("cannot read it ({})", e.kind()))?
-        .map_err(|_| format!("it is larger than {} MiB", limit >> 20))?;
+        .map_err(|e| io_error("read", &e))?
+        .map_err(|_| ClientFileError::TooLarge { mib: limit >> 20 })?;
     Ok(Some((bytes, kept)))
+}
+
+fn io_error(op: &'static str, e: &std::io::Error) -> ClientFileError {
+    ClientFileError::Io { op, kind: e.kind() }
 }
 
 /// The mode and owner a new client file gets: 0600, and (when root writes it) the owner of the
@@ -472,20 +545,22 @@ pub(crate) fn new_file_meta(dir: &Path) -> FileMeta {
 }
 
 /// Creates `dir` (0700, every missing level) and gives what it created to `meta`'s owner.
-pub(crate) fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String> {
+pub(crate) fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), ClientFileError> {
     let missing: Vec<PathBuf> = dir
         .ancestors()
         .take_while(|d| std::fs::symlink_metadata(d).is_err())
         .map(Path::to_path_buf)
         .collect();
-    fsutil::ensure_dir(dir).map_err(|e| format!("{e:#}"))?;
+    fsutil::ensure_dir(dir).map_err(|e| ClientFileError::Directory(format!("{e:#}")))?;
     #[cfg(unix)]
     for d in missing.iter().rev() {
         if meta.uid.is_some() || meta.gid.is_some() {
             let uid = meta.uid.map(rustix::fs::Uid::from_raw);
             let gid = meta.gid.map(rustix::fs::Gid::from_raw);
-            rustix::fs::chown(d, uid, gid)
-                .map_err(|e| format!("cannot give {} to its owner: {e}", d.display()))?;
+            rustix::fs::chown(d, uid, gid).map_err(|e| ClientFileError::Chown {
+                dir: d.display().to_string(),
+                why: e.to_string(),
+            })?;
         }
     }
     #[cfg(not(unix))]
@@ -496,7 +571,12 @@ pub(crate) fn ensure_dir_owned(dir: &Path, meta: &FileMeta) -> Result<(), String
 /// Replaces `dir/name` atomically with `bytes`: a temp file in the same directory, created 0600,
 /// given `meta`'s mode, owner and group before a byte is written, fsynced, renamed over the old
 /// file. If the owner or group cannot be kept, nothing is replaced.
-pub(crate) fn replace(dir: &Path, name: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), String> {
+pub(crate) fn replace(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    meta: &FileMeta,
+) -> Result<(), ClientFileError> {
     replace_with(dir, name, bytes, meta, |tmp, target, _| {
         std::fs::rename(tmp, target).map(|()| true)
     })
@@ -512,7 +592,7 @@ pub(crate) fn replace_if_unchanged(
     bytes: &[u8],
     meta: &FileMeta,
     expected: Option<&[u8]>,
-) -> Result<bool, String> {
+) -> Result<bool, ClientFileError> {
     replace_with(dir, name, bytes, meta, |tmp, target, ours| {
         swap_if_unchanged(tmp, target, expected, ours)
     })
@@ -599,11 +679,14 @@ fn replace_with(
     bytes: &[u8],
     meta: &FileMeta,
     commit: impl FnOnce(&Path, &Path, u64) -> std::io::Result<bool>,
-) -> Result<bool, String> {
+) -> Result<bool, ClientFileError> {
     let tmp = fsutil::temp_path(dir, name);
     let shown = dir.join(name).display().to_string();
-    let result = (|| -> Result<bool, String> {
-        let io = |e: std::io::Error| format!("cannot write {shown}: {e}");
+    let result = (|| -> Result<bool, ClientFileError> {
+        let io = |e: std::io::Error| ClientFileError::Write {
+            file: shown.clone(),
+            why: e.to_string(),
+        };
         let mut f = fsutil::create_private(&tmp).map_err(io)?;
         #[cfg(unix)]
         let ours = {
@@ -617,12 +700,11 @@ fn replace_with(
                     uid.map(rustix::fs::Uid::from_raw),
                     gid.map(rustix::fs::Gid::from_raw),
                 )
-                .map_err(|e| {
-                    format!(
-                        "cannot keep the owner and group of {shown} (uid {}, gid {}): {e}; the file was left untouched",
-                        meta.uid.unwrap_or_default(),
-                        meta.gid.unwrap_or_default()
-                    )
+                .map_err(|e| ClientFileError::KeepOwner {
+                    file: shown.clone(),
+                    uid: meta.uid.unwrap_or_default(),
+                    gid: meta.gid.unwrap_or_default(),
+                    why: e.to_string(),
                 })?;
             }
             if meta.mode != 0o600 {
@@ -689,7 +771,7 @@ mod tests {
     #[test]
     fn malformed_files_are_errors_without_content() {
         for bad in ["[1]", "{\"auths\": SEKRIT}", "{"] {
-            let e = Document::parse(bad).err().unwrap();
+            let e = Document::parse(bad).err().unwrap().to_string();
             assert!(!e.contains("SEKRIT") && e.contains("line"), "{e}");
         }
         let d = Document::parse("{\"credHelpers\": [\"x\"]}").unwrap();
@@ -782,7 +864,7 @@ mod tests {
             r#"{"registrytoken": "SEKRIT"}"#,
             "[1]",
         ] {
-            let e = decode_login(&raw(bad)).unwrap_err();
+            let e = decode_login(&raw(bad)).unwrap_err().to_string();
             assert!(!e.contains("SEKRIT"), "{e}");
         }
         assert!(
@@ -802,6 +884,49 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"auths": {"a.io": {"email": "e"}, "b.io": {}}, "x": 1})
+        );
+    }
+
+    #[test]
+    fn client_file_errors_are_typed_and_worded_once() {
+        let e = Document::parse("{\"a\": x}").err().unwrap();
+        assert_eq!(
+            e,
+            ClientFileError::NotJson(NotJsonObject { line: 1, column: 7 })
+        );
+        assert_eq!(
+            e.to_string(),
+            "not a JSON object (error at line 1, column 7)"
+        );
+        let doc = Document::parse(r#"{"CredHelpers": [1]}"#).unwrap();
+        let e = doc.cred_helpers().unwrap_err();
+        assert_eq!(e.to_string(), "credHelpers is not an object of strings");
+        assert!(matches!(
+            e,
+            ClientFileError::Member {
+                member: Member::CredHelpers,
+                ..
+            }
+        ));
+        for (entry, expected) in [
+            (r#"{"auth": "!!"}"#, ClientFileError::AuthNotBase64),
+            (r#"{"auth": "OnA="}"#, ClientFileError::AuthNoUsername),
+            (
+                r#"{"password": "p"}"#,
+                ClientFileError::PasswordWithoutUsername,
+            ),
+            (r#"{"registrytoken": "t"}"#, ClientFileError::RegistryToken),
+        ] {
+            assert_eq!(decode_login(&raw(entry)).unwrap_err(), expected, "{entry}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let e = read_client_file(t.path(), 1 << 20).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientFileError::NotRegular | ClientFileError::Io { op: "open", .. }
+            ),
+            "{e}"
         );
     }
 }

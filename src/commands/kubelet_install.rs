@@ -103,7 +103,8 @@ pub(crate) fn run(args: &InstallArgs) -> CmdResult {
 
     let (dir, name) = split(&args.config)?;
     let cannot = |e: String| Failure::user(format!("cannot edit {}: {e}", args.config.display()));
-    let found = jsonfile::read_client_file(&args.config, CONFIG_LIMIT).map_err(&cannot)?;
+    let found = jsonfile::read_client_file(&args.config, CONFIG_LIMIT)
+        .map_err(|e| cannot(e.to_string()))?;
     let old = match &found {
         Some((bytes, _)) => Some(
             std::str::from_utf8(bytes.as_slice())
@@ -111,7 +112,7 @@ pub(crate) fn run(args: &InstallArgs) -> CmdResult {
         ),
         None => None,
     };
-    let new = provider_config::merge(old, &p).map_err(&cannot)?;
+    let new = provider_config::merge(old, &p).map_err(|e| cannot(e.to_string()))?;
     // Everything is read and checked before anything is written; then the key, the binary, and
     // last the config that names both.
     if let (Some(from), Some(to)) = (&args.key_from, &args.key_file) {
@@ -184,13 +185,13 @@ pub(crate) fn run(args: &InstallArgs) -> CmdResult {
         Some((_, meta)) => *meta,
         None => {
             let meta = jsonfile::new_file_meta(dir);
-            jsonfile::ensure_dir_owned(dir, &meta).map_err(&cannot)?;
+            jsonfile::ensure_dir_owned(dir, &meta).map_err(|e| cannot(e.to_string()))?;
             meta
         }
     };
     let replaced =
         jsonfile::replace_if_unchanged(dir, name, new.as_bytes(), &meta, old.map(str::as_bytes))
-            .map_err(&cannot)?;
+            .map_err(|e| cannot(e.to_string()))?;
     if !replaced {
         return Err(cannot(
             "another program changed it meanwhile; run again".into(),
@@ -284,6 +285,7 @@ fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
 /// Copies `exe` into `dir` as [`NAME`]: a temp file in `dir` (0755, fsynced) renamed over the
 /// old copy, which is kept as `NAME.old` (a hard link, so the name is never missing) until the
 /// new one answers `version`; if it does not, the old copy is put back.
+// The one line `kubelet install` prints after "cannot install": nothing branches on it.
 fn install_binary(exe: &Path, dir: &Path) -> Result<(), String> {
     let io =
         |what: &str, e: std::io::Error| format!("cannot {what} in {}: {}", dir.display(), e.kind());

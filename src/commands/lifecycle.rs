@@ -109,6 +109,7 @@ pub(crate) fn prune(
 
 /// `--expires-in`: a positive number with a unit, `90s`, `15m`, `2h`, `7d`, in the grammar of the
 /// shared store's duration settings; a bare number (seconds or minutes?) is refused as ambiguous.
+// clap value parser: clap prints the String.
 pub(crate) fn duration_arg(s: &str) -> Result<u64, String> {
     let with_unit = s.trim_end().ends_with(['s', 'm', 'h', 'd']);
     match crate::duration::parse_duration(s).map(crate::duration::whole_seconds) {

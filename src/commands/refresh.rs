@@ -39,6 +39,7 @@ pub(crate) struct RefreshArgs {
 
 /// The project's duration grammar (as `BETA9_STORE_MAX_STALE`): seconds, or a number with `s`,
 /// `m`, `h` or `d`.
+// clap value parser: clap prints the String.
 fn duration(raw: &str) -> Result<u64, String> {
     parse_duration(raw)
         .map(whole_seconds)

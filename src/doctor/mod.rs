@@ -324,6 +324,7 @@ fn skip_rest(report: &mut Report, why: &str) {
 
 /// Registry, repository and tag or digest of an image reference ([`ImageRef`]), each checked
 /// before it goes into a URL path.
+// A doctor step's detail or a refusal's text, shown as is: nothing branches on it.
 pub(crate) fn parse_target(image: &str) -> Result<(Registry, String, Reference), String> {
     let parsed = ImageRef::parse(image).map_err(|e| e.protocol_message())?;
     let Some(repo) = parsed.repository.clone() else {

@@ -69,6 +69,7 @@ impl Pulls {
 }
 
 /// The login `get key` answers with, or why there is none.
+// A verdict's detail, shown as is: nothing branches on it.
 fn entry_login(ctx: &Context, key: &str) -> Result<Login, String> {
     let r = Registry::from_server_url(key).map_err(|e| e.protocol_message())?;
     let e = actions::load_live(ctx, &r)

@@ -9,7 +9,7 @@
 //! Built only on a path that is about to use the network: a static `get` never reads these.
 
 use crate::env::{self, Env};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingReason};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use hyper_util::client::proxy::matcher::Matcher;
 use secrecy::{ExposeSecret, SecretString};
@@ -283,17 +283,22 @@ fn with_scheme(n: Named) -> Named {
 fn check_url(n: &Named) -> Result<()> {
     let raw = n.url.expose_secret();
     let bad = || {
-        Error::Invalid(format!(
-            "{} is not a usable proxy URL: expected http://[user:password@]host:port or https://…",
-            n.var
-        ))
+        Error::setting(
+            n.var,
+            SettingReason::Says(
+                "is not a usable proxy URL: expected http://[user:password@]host:port or https://…"
+                    .into(),
+            ),
+        )
     };
     let lower = raw.to_ascii_lowercase();
     if lower.starts_with("socks") {
-        return Err(Error::Invalid(format!(
-            "{} names a SOCKS proxy: only http:// and https:// proxies are supported",
-            n.var
-        )));
+        return Err(Error::setting(
+            n.var,
+            SettingReason::Says(
+                "names a SOCKS proxy: only http:// and https:// proxies are supported".into(),
+            ),
+        ));
     }
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(bad());

@@ -133,6 +133,7 @@ impl<S> AuthGuard<S> {
     }
 
     /// Feeds bytes the server sent; an error once a refused request is seen.
+    // The reason crosses tokio-postgres as an I/O error's text and comes back through `refused`.
     fn watch(&mut self, mut data: &[u8]) -> std::result::Result<(), String> {
         while !data.is_empty() {
             match self.state {

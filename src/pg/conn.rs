@@ -162,10 +162,7 @@ impl Target {
                                 &mut make, name,
                             )
                             .map_err(|_| {
-                                Error::Invalid(format!(
-                                    "{}: the host is not a valid TLS server name",
-                                    self.what
-                                ))
+                                Error::at(self.what, "the host is not a valid TLS server name")
                             })?;
                         let guarded = GuardedTls {
                             inner,
@@ -194,8 +191,7 @@ impl Target {
                 Err(e) => return Err(e),
             }
         }
-        Err(last
-            .unwrap_or_else(|| Error::Invalid(format!("{}: no TCP host to connect to", self.what))))
+        Err(last.unwrap_or_else(|| Error::at(self.what, "no TCP host to connect to")))
     }
 
     pub(super) fn timeout(&self, deadline: Deadline) -> Error {
@@ -206,8 +202,8 @@ impl Target {
 pub(super) fn read_password(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     let what = || format!("cannot read the password file {}", path.display());
     let bytes = fsutil::read_operator_file(path, PASSWORD_LIMIT)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", what())))?
-        .ok_or_else(|| Error::Invalid(format!("{}: no such file", what())))?;
+        .map_err(|e| Error::at(what(), e.to_string()))?
+        .ok_or_else(|| Error::at(what(), "no such file"))?;
     // A mounted secret or `echo pw > file` ends in a newline that is not part of the password.
     let mut end = bytes.len();
     while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {

@@ -139,7 +139,7 @@ pub(super) fn class(place: &str, cause: &Cause, code: Option<SqlState>, hint: &s
                 // Connection exceptions, the server shutting down or starting, out of resources.
                 unreachable(msg)
             } else {
-                Error::Invalid(format!("{place}: {msg} (SQLSTATE {})", c.code()))
+                Error::at(place, format!("{msg} (SQLSTATE {})", c.code()))
             };
             (error, class == "08" || class == "57" || class == "28")
         }

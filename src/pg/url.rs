@@ -112,7 +112,7 @@ impl Target {
         home: Option<&Path>,
     ) -> Result<Target> {
         let url = url.trim();
-        let invalid = |why: String| Error::Invalid(format!("{what}: {why}"));
+        let invalid = |why: String| Error::at(what, why);
         let lower = url.get(..13).unwrap_or(url).to_ascii_lowercase();
         if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
             return Err(invalid(

@@ -34,11 +34,13 @@ impl Target {
             (Roots::None, SslMode::Prefer | SslMode::Require) => None,
             (Roots::File(_), SslMode::Prefer) => None,
             (Roots::None, SslMode::VerifyCa | SslMode::VerifyFull) => {
-                return Err(Error::Invalid(format!(
-                    "{}: sslmode={} needs sslrootcert=PATH (or ~/.postgresql/root.crt)",
+                return Err(Error::at(
                     self.what,
-                    self.mode.name()
-                )))
+                    format!(
+                        "sslmode={} needs sslrootcert=PATH (or ~/.postgresql/root.crt)",
+                        self.mode.name()
+                    ),
+                ))
             }
             (Roots::System, _) => Some(crate::net::tls::rustls_roots()),
             (Roots::File(path), _) => Some(file_roots(path, self.what)?),
@@ -48,7 +50,7 @@ impl Target {
                 Some(r) => Some(
                     WebPkiServerVerifier::builder_with_provider(Arc::new(r), provider.clone())
                         .build()
-                        .map_err(|e| Error::Invalid(format!("{}: sslrootcert: {e}", self.what)))?,
+                        .map_err(|e| Error::at(self.what, format!("sslrootcert: {e}")))?,
                 ),
                 None => None,
             },
@@ -59,8 +61,7 @@ impl Target {
 }
 
 pub(super) fn file_roots(path: &Path, what: &str) -> Result<rustls::RootCertStore> {
-    let bad =
-        |why: String| Error::Invalid(format!("{what}: sslrootcert {}: {why}", path.display()));
+    let bad = |why: String| Error::at(what, format!("sslrootcert {}: {why}", path.display()));
     let bytes = fsutil::read_operator_file(path, fsutil::META_LIMIT * 16)
         .map_err(|e| bad(e.to_string()))?
         .ok_or_else(|| bad("no such file".into()))?;

@@ -8,11 +8,11 @@
 //! registry, so it is answered only for hosts that pass [`hosts::is_acr_host`]; any other host gets
 //! one error line and nothing (docs/records.md, "Cloud records on other hosts").
 
-use crate::credential_type::{AZURE_CLIENT_ID, AZURE_CLIENT_SECRET};
+use crate::credential_type::{CredentialType, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET};
 use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
-use crate::record::Record;
+use crate::record::{Record, RecordError};
 use secrecy::ExposeSecret;
 
 pub(crate) fn resolve(record: &Record) -> Result<Login> {
@@ -23,7 +23,7 @@ pub(crate) fn resolve(record: &Record) -> Result<Login> {
     let need = |name: &str| {
         c.non_empty(name).ok_or_else(|| Error::BadRecord {
             entry: record.registry.secret_name().to_string(),
-            reason: format!("an azure record needs {name}"),
+            reason: RecordError::missing(CredentialType::Azure, name).to_string(),
         })
     };
     let client_id = need(AZURE_CLIENT_ID)?;

@@ -7,7 +7,7 @@ use crate::credential_type::CredentialType;
 use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
-use crate::record::Record;
+use crate::record::{Record, RecordError};
 use crate::token::Origin;
 pub(crate) use crate::token::Warmed;
 pub(crate) use needs::Needs;
@@ -121,11 +121,7 @@ pub(crate) fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
     let need = |name: &str| -> Result<&SecretString> {
         c.get(name).ok_or_else(|| Error::BadRecord {
             entry: record.registry.secret_name().to_string(),
-            reason: format!(
-                "{} {} record needs {name}",
-                record.kind.article(),
-                record.kind
-            ),
+            reason: RecordError::missing(record.kind, name).to_string(),
         })
     };
     let login = match record.kind {

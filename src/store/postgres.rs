@@ -13,7 +13,7 @@
 
 use super::{Change, Decide, Meta, Store};
 use crate::env::{self, Env};
-use crate::error::{Error, Result};
+use crate::error::{Error, RekeyRefusal, Result, SettingReason};
 use crate::fsutil;
 use crate::guard::Guard;
 use crate::paths;
@@ -65,7 +65,7 @@ pub(crate) fn schema_sql() -> String {
 pub fn from_env(env: &Env, budget: Duration) -> Result<PgStore> {
     let url = env
         .get(env::STORE_URL)
-        .ok_or_else(|| Error::Invalid(format!("{} is not set", env::STORE_URL)))?;
+        .ok_or_else(|| Error::setting(env::STORE_URL, SettingReason::Unset))?;
     let home = env.path(env::HOME);
     let target = Target::parse(
         url,
@@ -597,11 +597,11 @@ impl Store for PgStore {
                 }));
             }
             if Instant::now() >= end {
-                return Err(Error::Invalid(format!(
-                    "another rotation of {} has held its lock for {} s; try again later",
-                    self.target.label(),
-                    wait.as_secs()
-                )));
+                return Err(RekeyRefusal::Busy {
+                    store: self.target.label(),
+                    secs: wait.as_secs(),
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(200));
         }

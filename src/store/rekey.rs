@@ -19,7 +19,7 @@
 use super::key::KeySource;
 use super::keys::{self, MasterKeys};
 use super::{Change, Meta, Store};
-use crate::error::{Error, Result};
+use crate::error::{Error, RekeyRefusal, Result};
 use crate::seal::{self, Key, Purpose};
 
 /// What a rotation did.
@@ -50,9 +50,7 @@ pub(crate) fn rotate(
     if keys.is_new_side() {
         // Only the old key's holder finishes a rotation: entries it cannot tell from the ones the
         // rotation moves are re-sealed only by a run that holds the key they are sealed with.
-        return Err(Error::Invalid(
-            "a rotation to this key is in progress: finish it with BETA9_CREDENTIALS_KEY_FILE naming the key it started from and --new-key-file naming this one".into(),
-        ));
+        return Err(RekeyRefusal::InProgressToThisKey.into());
     }
     if keys.is_promoted() {
         // Every entry was moved and the key check names the new key: only the clean-up is left.
@@ -60,9 +58,7 @@ pub(crate) fn rotate(
             return Err(Error::Other(anyhow::anyhow!("inconsistent rotation state")));
         };
         if new.as_ref().is_some_and(|n| n.expose() != next.expose()) {
-            return Err(Error::Invalid(
-                "a rotation to another key is in progress: finish it first with --new-key-file naming the key it started with".into(),
-            ));
+            return Err(RekeyRefusal::InProgressToAnotherKey.into());
         }
         report.resumed = true;
         let target = keys.target_generation().unwrap_or(1);
@@ -75,9 +71,7 @@ pub(crate) fn rotate(
             return Err(Error::Other(anyhow::anyhow!("inconsistent rotation state")));
         };
         if new.as_ref().is_some_and(|n| n.expose() != next.expose()) {
-            return Err(Error::Invalid(
-                "a rotation to another key is in progress: finish it first with --new-key-file naming the key it started with".into(),
-            ));
+            return Err(RekeyRefusal::InProgressToAnotherKey.into());
         }
         report.resumed = true;
         // A rotation an earlier version parked moves the base from generation 0 to 1.
@@ -99,16 +93,10 @@ pub(crate) fn rotate(
             return Err(keys::wrong_key(source, store));
         }
         let next = match new {
-            Some(n) if n.expose() == current.expose() => {
-                return Err(Error::Invalid("the new key is the current one".into()))
-            }
+            Some(n) if n.expose() == current.expose() => return Err(RekeyRefusal::SameKey.into()),
             Some(n) => n,
             None if source.is_managed() => Key::generate()?,
-            None => {
-                return Err(Error::Invalid(
-                    "BETA9_CREDENTIALS_KEY_FILE is managed by you: pass --new-key-file NEW, then point the variable at NEW".into(),
-                ))
-            }
+            None => return Err(RekeyRefusal::NewKeyFileNeeded.into()),
         };
         let current = current.duplicate();
         // Park both keys, bound to the next generation, then mark the key check: from then on

@@ -319,7 +319,9 @@ impl SharedTokens {
         fetch: &mut dyn FnMut() -> Result<CachedToken>,
     ) -> Result<CachedToken> {
         self.failed(r, why);
-        mint_locally(r.local, r.key, cached, r.policy, r.clock, r.note, fetch)
+        mint_locally(
+            r.local, r.key, cached, r.policy, r.clock, r.note, r.eager, fetch,
+        )
     }
 
     /// A random lease holder id (128 bits, hex): a lock is only ever released or renewed by the
@@ -461,7 +463,9 @@ impl SharedTokens {
                 let now = r.clock.now();
                 match valid {
                     Some(t) if is_valid(&t, r.policy, now) => {
-                        (r.note)(stale_note(&e, &t, now));
+                        if !r.eager {
+                            (r.note)(stale_note(&e, &t, now));
+                        }
                         Ok(t)
                     }
                     _ => Err(e),
@@ -550,7 +554,9 @@ impl SharedTokens {
                 // This lease outlasted a whole wait recently: a stuck or planted lock must not
                 // cost every cold `get` half the budget again.
                 tracing::debug!("lease held past a whole wait recently; minting without waiting");
-                return mint_locally(r.local, r.key, valid, r.policy, r.clock, r.note, fetch);
+                return mint_locally(
+                    r.local, r.key, valid, r.policy, r.clock, r.note, r.eager, fetch,
+                );
             }
             let elapsed = self.pace.elapsed();
             if elapsed >= wait_until {
@@ -561,7 +567,9 @@ impl SharedTokens {
                     (self.settings.budget / 2).as_millis(),
                     self.settings.skip_for
                 ));
-                return mint_locally(r.local, r.key, valid, r.policy, r.clock, r.note, fetch);
+                return mint_locally(
+                    r.local, r.key, valid, r.policy, r.clock, r.note, r.eager, fetch,
+                );
             }
             let poll = self.settings.poll.as_millis() as u64;
             let pause = Duration::from_millis(poll / 2 + self.pace.random(poll + 1));
@@ -605,7 +613,9 @@ impl Fleet for SharedTokens {
         }
         if self.skipping(now) {
             tracing::debug!("shared token cache skipped after a recent failure");
-            return mint_locally(r.local, r.key, local, r.policy, r.clock, r.note, fetch);
+            return mint_locally(
+                r.local, r.key, local, r.policy, r.clock, r.note, r.eager, fetch,
+            );
         }
         let names = Names::of(r.share);
         let status = match self.store.status(&names) {

@@ -362,17 +362,9 @@ pub fn prewarm(job: &Job<'_>, fetch: impl FnOnce() -> Result<CachedToken>) -> Re
         minted
     };
     // `get`'s "refresh failed; using the cached token" is not true of a refresher: it answers
-    // nobody. The failure is this function's error instead.
-    let note = |n: String| {
-        if !n.starts_with(STALE_NOTE) {
-            (job.note)(n)
-        }
-    };
-    let quiet = Job {
-        note: &note,
-        ..*job
-    };
-    let warmed = obtain(&quiet, true, fetch)?;
+    // nobody. The eager path says no such note ([`mint_locally`]); the failure is this function's
+    // error instead.
+    let warmed = obtain(job, true, fetch)?;
     if let Warmed::Refreshed(t) = &warmed {
         if !is_fresh(t, job.policy, job.clock.now()) {
             let why = failure.borrow_mut().take().unwrap_or_else(|| {
@@ -432,7 +424,7 @@ fn obtain(
         tracing::debug!("token refreshed by another process");
         return Ok(Warmed::Refreshed(t.duplicate()));
     }
-    mint_locally(cache, cache_key, cached, policy, clock, note, fetch).map(Warmed::Refreshed)
+    mint_locally(cache, cache_key, cached, policy, clock, note, eager, fetch).map(Warmed::Refreshed)
 }
 
 pub fn is_fresh(t: &CachedToken, policy: &Policy, now: u64) -> bool {
@@ -464,7 +456,9 @@ pub fn lock_or_note(
 }
 
 /// The local refresh, under the caller's lock: mint, cache, answer; if minting fails and `cached`
-/// still works, answer that with a note.
+/// still works, answer that, with a note unless `eager` (a refresher answers nobody, and says why
+/// it failed as its error: [`prewarm`]).
+#[allow(clippy::too_many_arguments)]
 pub fn mint_locally(
     cache: &dyn TokenCache,
     cache_key: &str,
@@ -472,6 +466,7 @@ pub fn mint_locally(
     policy: &Policy,
     clock: &dyn Clock,
     note: &dyn Fn(String),
+    eager: bool,
     fetch: impl FnOnce() -> Result<CachedToken>,
 ) -> Result<CachedToken> {
     match fetch() {
@@ -483,7 +478,9 @@ pub fn mint_locally(
         }
         Err(e) => match cached {
             Some(t) if is_valid(&t, policy, clock.now()) => {
-                note(stale_note(&e, &t, clock.now()));
+                if !eager {
+                    note(stale_note(&e, &t, clock.now()));
+                }
                 Ok(t)
             }
             _ => Err(e),
@@ -491,13 +488,10 @@ pub fn mint_locally(
     }
 }
 
-/// How [`stale_note`] begins.
-const STALE_NOTE: &str = "refresh failed ";
-
 /// What a failed refresh that still has a working token says on stderr.
 pub fn stale_note(e: &Error, t: &CachedToken, now: u64) -> String {
     format!(
-        "{STALE_NOTE}({}); using the cached token, valid for {} more s",
+        "refresh failed ({}); using the cached token, valid for {} more s",
         e.protocol_message(),
         t.expires_at.saturating_sub(now)
     )
@@ -726,6 +720,45 @@ mod tests {
         clock.set(43_200 - 10); // within the hard margin: dead
         let (r, _) = run(&cache, &clock, unreachable);
         assert!(matches!(r, Err(Error::Unreachable { .. })));
+    }
+
+    #[test]
+    fn a_refresher_falls_back_without_the_stale_note_and_says_why_as_its_error() {
+        let cache = MemoryTokenCache::default();
+        let clock = ManualClock::at(0);
+        cache.write("k", &token("old", 0, 43_200)).unwrap();
+        clock.set(42_000);
+        let down = || {
+            Err(Error::Unreachable {
+                registry: "r".into(),
+                detail: "down".into(),
+            })
+        };
+        // The typed switch, not the note's wording, decides.
+        for (eager, expected) in [(false, 1), (true, 0)] {
+            let notes = RefCell::new(Vec::new());
+            let cached = cache.read("k");
+            let note = |n: String| notes.borrow_mut().push(n);
+            let r = mint_locally(&cache, "k", cached, &POLICY, &clock, &note, eager, down);
+            assert_eq!(r.unwrap().secret.expose_secret(), "old");
+            assert_eq!(notes.borrow().len(), expected, "eager {eager}: {notes:?}");
+        }
+        let notes = RefCell::new(Vec::new());
+        let note = |n: String| notes.borrow_mut().push(n);
+        let job = Job {
+            cache: &cache,
+            cache_key: "k",
+            share: None,
+            policy: &POLICY,
+            clock: &clock,
+            note: &note,
+        };
+        let e = prewarm(&job, down).unwrap_err();
+        assert_eq!(
+            e.protocol_message(),
+            "r: unreachable: down; the cached token stays valid for 1200 more s"
+        );
+        assert!(notes.borrow().is_empty(), "{notes:?}");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! class ([`classify`]).
 
 use super::fleet::{Names, SharedStore, Status, Unavailable};
+use crate::env::TOKEN_CACHE_URL;
+use crate::error::{Error, SettingReason};
 use crate::fsutil;
 use crate::net::tls;
 use redis::{ConnectionAddr, IntoConnectionInfo};
@@ -216,17 +218,15 @@ impl RedisStore {
         url: &str,
         ca_file: Option<PathBuf>,
         total: Duration,
-    ) -> Result<RedisStore, String> {
+    ) -> Result<RedisStore, Error> {
+        let refuse = |why: &str| Error::setting(TOKEN_CACHE_URL, SettingReason::Says(why.into()));
         let Ok(info) = url.into_connection_info() else {
-            return Err(
-                "BETA9_TOKEN_CACHE_URL is not a redis://, rediss:// or redis+unix:// URL".into(),
-            );
+            return Err(refuse("is not a redis://, rediss:// or redis+unix:// URL"));
         };
         if matches!(info.addr(), ConnectionAddr::TcpTls { insecure: true, .. }) {
-            return Err(
-                "BETA9_TOKEN_CACHE_URL asks for TLS without certificate checks (#insecure); trust the server's CA with BETA9_TOKEN_CACHE_CA_FILE instead"
-                    .into(),
-            );
+            return Err(refuse(
+                "asks for TLS without certificate checks (#insecure); trust the server's CA with BETA9_TOKEN_CACHE_CA_FILE instead",
+            ));
         }
         Ok(RedisStore {
             connector: Connector {
@@ -382,7 +382,8 @@ mod tests {
         ] {
             let e = RedisStore::new(bad, None, Duration::from_secs(1))
                 .err()
-                .unwrap();
+                .unwrap()
+                .to_string();
             assert!(!e.contains("CANARY") && !e.contains("host"), "{e}");
         }
     }
@@ -408,5 +409,20 @@ mod tests {
         };
         let e = store.status(&names).unwrap_err();
         assert_eq!(e.0, "connection refused");
+    }
+
+    #[test]
+    fn a_bad_url_is_the_setting_error_naming_the_variable() {
+        let e = RedisStore::new("http://x", None, Duration::from_secs(1))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&e, Error::Setting { name, .. } if name == TOKEN_CACHE_URL),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "BETA9_TOKEN_CACHE_URL is not a redis://, rediss:// or redis+unix:// URL"
+        );
     }
 }

@@ -151,7 +151,7 @@ proptest! {
                 let shown = format!("{r:?}");
                 prop_assert!(!shown.contains(MARK));
             }
-            Err(e) => one_line_without_mark(&e),
+            Err(e) => one_line_without_mark(&e.to_string()),
         }
     }
 

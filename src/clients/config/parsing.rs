@@ -2,6 +2,7 @@
 //! "Key rules of config.json"): member names, `credHelpers`, `credsStore`, and `auths` reduced to
 //! keys and whether each holds a secret.
 
+use crate::error::NotJsonObject;
 use crate::fsutil;
 use crate::registry::Registry;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -115,7 +116,7 @@ pub fn read(path: &Path, legacy: bool) -> ConfigFile {
         Err(e) => FileState::Unreadable(format!("cannot read it: {e}")),
         Ok(Some(bytes)) => match parse(&bytes, legacy) {
             Ok(p) => FileState::Parsed(p),
-            Err(e) => FileState::Unreadable(e),
+            Err(e) => FileState::Unreadable(e.to_string()),
         },
     };
     ConfigFile {
@@ -125,17 +126,11 @@ pub fn read(path: &Path, legacy: bool) -> ConfigFile {
 }
 
 /// Parses a config's text; errors give a position only (the file may hold secrets).
-pub fn parse(bytes: &[u8], legacy: bool) -> Result<Parsed, String> {
+pub fn parse(bytes: &[u8], legacy: bool) -> Result<Parsed, NotJsonObject> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Parsed::default());
     }
-    let at = |e: serde_json::Error| {
-        format!(
-            "not a JSON object (error at line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    };
+    let at = |e: serde_json::Error| NotJsonObject::at(&e);
     if legacy {
         let Auths(auths) = serde_json::from_slice(bytes).map_err(at)?;
         return Ok(Parsed {

@@ -35,13 +35,13 @@
 mod sdk;
 
 use super::needs::Needs;
-use crate::credential_type::AWS_PROFILE;
+use crate::credential_type::{CredentialType, AWS_PROFILE};
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
 use crate::net::url::Url;
-use crate::record::{self, Record};
+use crate::record::{self, Record, RecordError};
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
 use base64::Engine as _;
 use sdk::{Call, Failure, Keys, Source};
@@ -185,13 +185,13 @@ fn plan<'a>(needs: &Needs, record: &'a Record) -> Result<Plan<'a>> {
         });
     };
     let c = &record.credentials;
-    let bad_record = |reason: String| Error::BadRecord {
+    let bad_record = |reason: RecordError| Error::BadRecord {
         entry: record.registry.secret_name().to_string(),
-        reason,
+        reason: reason.to_string(),
     };
     let need = |name: &str| -> Result<&SecretString> {
         c.non_empty(name)
-            .ok_or_else(|| bad_record(format!("an aws record needs {name}")))
+            .ok_or_else(|| bad_record(RecordError::missing(CredentialType::Aws, name)))
     };
     let source = if record::aws_ambient(c).map_err(bad_record)? {
         Source::Ambient {
@@ -363,10 +363,13 @@ fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Res
     let named = named_endpoint_override(needs.env, &target.api);
     if let Some((name, e)) = &named {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
-            return Err(Error::Invalid(format!(
-                "{registry}: {name}, the AWS endpoint override for {}, must be an http:// or https:// URL",
-                target.api.name()
-            )));
+            return Err(Error::at(
+                registry,
+                format!(
+                    "{name}, the AWS endpoint override for {}, must be an http:// or https:// URL",
+                    target.api.name()
+                ),
+            ));
         }
     }
     let endpoint = named.map(|(_, url)| url);

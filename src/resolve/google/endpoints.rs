@@ -9,6 +9,7 @@
 //! the same paths under that origin. A record can never choose it.
 
 use crate::env;
+use crate::error::{Error, SettingReason};
 use crate::net::url::Url;
 
 /// Which Google API a URL must be.
@@ -98,17 +99,19 @@ pub(crate) struct Origin {
 impl Origin {
     /// `BETA9_GOOGLE_ENDPOINT_ORIGIN` from the environment, if set. A malformed value is an error
     /// naming the variable.
-    pub(crate) fn from_env(e: &env::Env) -> Result<Option<Origin>, String> {
+    pub(crate) fn from_env(e: &env::Env) -> crate::error::Result<Option<Origin>> {
         e.get(env::GOOGLE_ENDPOINT_ORIGIN)
             .map(Origin::parse)
             .transpose()
     }
 
-    pub(crate) fn parse(value: &str) -> Result<Origin, String> {
+    pub(crate) fn parse(value: &str) -> crate::error::Result<Origin> {
         let bad = || {
-            format!(
-                "{} must be an origin, https://host[:port] (http://host[:port] only for a loopback host), with no path",
-                env::GOOGLE_ENDPOINT_ORIGIN
+            Error::setting(
+                env::GOOGLE_ENDPOINT_ORIGIN,
+                SettingReason::MustBe(
+                    "an origin, https://host[:port] (http://host[:port] only for a loopback host), with no path",
+                ),
             )
         };
         let u = Url::parse(value).ok_or_else(bad)?;
@@ -166,21 +169,28 @@ pub(crate) fn is_pinned(api: Api, url: &str, origin: Option<&Origin>) -> bool {
     (https && api.host_ok(&u.host)) || origin.is_some_and(|o| o.matches(&u))
 }
 
-/// [`is_pinned`] as a check: the reason names the field and the pinned form, never the value.
+/// A Google endpoint that is not where it must be: names the field and the pinned form, never
+/// the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum EndpointError {
+    #[error("{field} must be {} (an operator's stand-in only through {})", api.shape(), env::GOOGLE_ENDPOINT_ORIGIN)]
+    NotPinned { field: String, api: Api },
+}
+
+/// [`is_pinned`] as a check.
 pub(crate) fn check(
     api: Api,
     url: &str,
     field: &str,
     origin: Option<&Origin>,
-) -> Result<(), String> {
+) -> Result<(), EndpointError> {
     if is_pinned(api, url, origin) {
         Ok(())
     } else {
-        Err(format!(
-            "{field} must be {} (an operator's stand-in only through {})",
-            api.shape(),
-            env::GOOGLE_ENDPOINT_ORIGIN
-        ))
+        Err(EndpointError::NotPinned {
+            field: field.to_string(),
+            api,
+        })
     }
 }
 
@@ -226,7 +236,7 @@ mod tests {
             (Api::OAuth, "https://evil.example/token"),
         ] {
             assert!(!is_pinned(api, url, None), "{url}");
-            let e = check(api, url, "token_url", None).unwrap_err();
+            let e = check(api, url, "token_url", None).unwrap_err().to_string();
             assert!(!e.contains("evil") && !e.contains("upload") && e.contains("token_url"), "{e}");
         }
     }
@@ -273,7 +283,7 @@ mod tests {
             "sts.example",
             "",
         ] {
-            let e = Origin::parse(bad).unwrap_err();
+            let e = Origin::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("BETA9_GOOGLE_ENDPOINT_ORIGIN must be"), "{e}");
         }
     }

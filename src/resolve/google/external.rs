@@ -10,6 +10,7 @@
 //! ([`super::endpoints`]): a record cannot redirect it.
 
 use super::endpoints::{check, Api, Origin};
+use super::jwt::GoogleKeyError;
 use crate::fsutil;
 use crate::net::url::Url;
 use crate::token;
@@ -144,24 +145,30 @@ struct RawFormat {
 
 impl ExternalAccount {
     /// Reads an `external_account` file. Errors name what is wrong, never a value.
-    pub(crate) fn parse(json: &str) -> Result<ExternalAccount, String> {
-        let raw: Raw = serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{NAME} is not an external_account credential (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
-        let what = "external_account";
-        let missing = |f: &str| format!("{NAME} ({what}) has no {f}");
+    pub(crate) fn parse(json: &str) -> Result<ExternalAccount, GoogleKeyError> {
+        let raw: Raw = serde_json::from_str(json)
+            .map_err(|e| GoogleKeyError::malformed("an external_account credential", &e))?;
+        let kind = "external_account";
+        let missing = |field| GoogleKeyError::Missing {
+            kind: Some(kind),
+            field,
+        };
+        let unsupported = |what: &str| GoogleKeyError::Unsupported {
+            kind,
+            what: what.to_string(),
+        };
+        let rule = |rule: &str| GoogleKeyError::Field {
+            kind,
+            rule: rule.to_string(),
+        };
         if raw.client_id.is_some() || raw.client_secret.is_some() {
-            return Err(format!(
-                "{NAME} ({what}) names an OAuth client (client_id/client_secret): not supported"
+            return Err(unsupported(
+                "names an OAuth client (client_id/client_secret): not supported",
             ));
         }
         if raw.workforce_pool_user_project.is_some() {
-            return Err(format!(
-                "{NAME} ({what}) is for a workforce pool (people, not machines): not supported"
+            return Err(unsupported(
+                "is for a workforce pool (people, not machines): not supported",
             ));
         }
         let audience = raw
@@ -188,9 +195,9 @@ impl ExternalAccount {
             .and_then(|i| i.token_lifetime_seconds)
             .unwrap_or(LIFETIME_DEFAULT);
         if !(LIFETIME_MIN..=LIFETIME_MAX).contains(&lifetime) {
-            return Err(format!(
-                "{NAME} ({what}): token_lifetime_seconds must be between {LIFETIME_MIN} and {LIFETIME_MAX}"
-            ));
+            return Err(rule(&format!(
+                "token_lifetime_seconds must be between {LIFETIME_MIN} and {LIFETIME_MAX}"
+            )));
         }
         let src = raw
             .credential_source
@@ -201,13 +208,13 @@ impl ExternalAccount {
             } else {
                 "an environment_id"
             };
-            return Err(format!(
-                "{NAME} ({what}) takes its subject token from {shown}: only file and url sources are supported"
-            ));
+            return Err(unsupported(&format!(
+                "takes its subject token from {shown}: only file and url sources are supported"
+            )));
         }
         if src.executable.is_some() {
-            return Err(format!(
-                "{NAME} ({what}) takes its subject token from an executable: only file and url sources are supported"
+            return Err(unsupported(
+                "takes its subject token from an executable: only file and url sources are supported",
             ));
         }
         let format = match src.format {
@@ -222,11 +229,7 @@ impl ExternalAccount {
                             missing("credential_source.format.subject_token_field_name")
                         })?,
                 },
-                Some(_) => {
-                    return Err(format!(
-                        "{NAME} ({what}): credential_source.format.type must be text or json"
-                    ))
-                }
+                Some(_) => return Err(rule("credential_source.format.type must be text or json")),
             },
         };
         let source = match (src.file, src.url) {
@@ -239,9 +242,7 @@ impl ExternalAccount {
                     !u.has_userinfo && (u.scheme == "http" || u.scheme == "https")
                 });
                 if !ok {
-                    return Err(format!(
-                        "{NAME} ({what}): credential_source.url must be an http(s) URL"
-                    ));
+                    return Err(rule("credential_source.url must be an http(s) URL"));
                 }
                 Source::Url {
                     url,
@@ -249,11 +250,7 @@ impl ExternalAccount {
                     format,
                 }
             }
-            _ => {
-                return Err(format!(
-                    "{NAME} ({what}): credential_source needs exactly one of file or url"
-                ))
-            }
+            _ => return Err(rule("credential_source needs exactly one of file or url")),
         };
         Ok(ExternalAccount {
             audience,
@@ -268,7 +265,7 @@ impl ExternalAccount {
     /// The STS and IAM Credentials URLs are Google's, at their pinned paths, or the same paths
     /// under the operator's `origin` (docs/google.md, "Pinned endpoints"). Checked before any
     /// request, by `add`, `import` and `get`.
-    pub(crate) fn check_endpoints(&self, origin: Option<&Origin>) -> Result<(), String> {
+    pub(crate) fn check_endpoints(&self, origin: Option<&Origin>) -> Result<(), GoogleKeyError> {
         let field = |f: &str| format!("{NAME} (external_account): {f}");
         check(Api::Sts, &self.token_url, &field("token_url"), origin)?;
         if let Some(u) = &self.impersonation_url {
@@ -317,13 +314,16 @@ impl ExternalAccount {
     }
 
     /// The subject token from its file. `Err` is a reason naming the file, never its content.
-    pub(crate) fn subject_from_file(&self) -> Result<SecretString, String> {
+    pub(crate) fn subject_from_file(&self) -> Result<SecretString, GoogleKeyError> {
         let Source::File { path, format } = &self.source else {
-            return Err("not a file source".into());
+            return Err(GoogleKeyError::NotFileSource);
         };
         let bytes = fsutil::read_operator_file(path, SUBJECT_LIMIT)
-            .map_err(|e| format!("cannot read {}: {e}", self.source_name()))?
-            .ok_or_else(|| format!("{} does not exist", self.source_name()))?;
+            .map_err(|e| GoogleKeyError::SubjectUnreadable {
+                source_name: self.source_name(),
+                why: e.to_string(),
+            })?
+            .ok_or_else(|| self.subject_error("does not exist"))?;
         self.subject_from(&bytes, format)
     }
 
@@ -332,25 +332,33 @@ impl ExternalAccount {
         &self,
         bytes: &[u8],
         format: &Format,
-    ) -> Result<SecretString, String> {
+    ) -> Result<SecretString, GoogleKeyError> {
         let token = match format {
             Format::Text => std::str::from_utf8(bytes)
-                .map_err(|_| format!("{} is not text", self.source_name()))?
+                .map_err(|_| self.subject_error("is not text"))?
                 .trim()
                 .to_string(),
             Format::Json { field } => {
-                let v: serde_json::Value = serde_json::from_slice(bytes)
-                    .map_err(|_| format!("{} is not JSON", self.source_name()))?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(bytes).map_err(|_| self.subject_error("is not JSON"))?;
                 v.get(field)
                     .and_then(|t| t.as_str())
                     .map(|t| t.trim().to_string())
-                    .ok_or_else(|| format!("{} has no string field {field}", self.source_name()))?
+                    .ok_or_else(|| self.subject_error(&format!("has no string field {field}")))?
             }
         };
         if token.is_empty() {
-            return Err(format!("{} is empty", self.source_name()));
+            return Err(self.subject_error("is empty"));
         }
         Ok(SecretString::from(token))
+    }
+
+    /// [`GoogleKeyError::Subject`] for this account's source.
+    pub(crate) fn subject_error(&self, problem: &str) -> GoogleKeyError {
+        GoogleKeyError::Subject {
+            source_name: self.source_name(),
+            problem: problem.to_string(),
+        }
     }
 
     /// The STS token-exchange form (RFC 8693), scope cloud-platform.
@@ -395,7 +403,7 @@ pub(crate) fn impersonated(body: &[u8], now: u64) -> Option<(SecretString, u64)>
 
 /// The subject token goes only to Google: https to `*.googleapis.com` (plain http and any name
 /// only on loopback, for local test endpoints).
-fn google_endpoint(url: &str, field: &str) -> Result<(), String> {
+fn google_endpoint(url: &str, field: &str) -> Result<(), GoogleKeyError> {
     let ok = Url::parse(url).is_some_and(|u| {
         !u.has_userinfo
             && ((u.scheme == "https" && u.host.to_ascii_lowercase().ends_with(".googleapis.com"))
@@ -404,9 +412,10 @@ fn google_endpoint(url: &str, field: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{NAME} (external_account): {field} must be an https://….googleapis.com URL"
-        ))
+        Err(GoogleKeyError::Field {
+            kind: "external_account",
+            rule: format!("{field} must be an https://….googleapis.com URL"),
+        })
     }
 }
 
@@ -485,7 +494,9 @@ mod tests {
         ] {
             let mut c = config(serde_json::json!({"file": "/t"}));
             c[field] = serde_json::json!(url);
-            let e = ExternalAccount::parse(&c.to_string()).unwrap_err();
+            let e = ExternalAccount::parse(&c.to_string())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(field) && e.contains("googleapis.com"), "{e}");
         }
         let mut c = config(serde_json::json!({"file": "/t"}));
@@ -513,12 +524,16 @@ mod tests {
                 "subject_token_field_name",
             ),
         ] {
-            let e = ExternalAccount::parse(&config(source).to_string()).unwrap_err();
+            let e = ExternalAccount::parse(&config(source).to_string())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(words), "{e}");
         }
         let mut c = config(serde_json::json!({"file": "/t"}));
         c["client_secret"] = serde_json::json!("CANARY");
-        let e = ExternalAccount::parse(&c.to_string()).unwrap_err();
+        let e = ExternalAccount::parse(&c.to_string())
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("client_id/client_secret") && !e.contains("CANARY"),
             "{e}"

@@ -7,6 +7,7 @@
 //! stacks to a process that lives for one `get`). RustCrypto `rsa` was the first choice but carries
 //! RUSTSEC-2023-0071 (Marvin timing side channel); it remains only a dev-dependency for tests.
 
+use super::endpoints::EndpointError;
 use crate::net::url::Url;
 use crate::token;
 use ring::rand::SystemRandom;
@@ -19,6 +20,73 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// The one scope registries need (docker-credential-gcr asks for cloud-platform too).
+const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
+
+/// Why a Google credential file (any of its three kinds: `key` reads the type, this module and
+/// `external` the rest; here because both import this module) or its subject token cannot be used: each reason worded once, naming a
+/// field, a path or a URL's host, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum GoogleKeyError {
+    /// Not JSON of the shape `what` ("a Google credential JSON", "an external_account
+    /// credential", ...): the position only.
+    #[error("{NAME} is not {what} (line {line}, column {column})")]
+    Malformed {
+        what: &'static str,
+        line: usize,
+        column: usize,
+    },
+    /// A field the file needs; `kind` is named for the kinds read by their type.
+    #[error("{NAME}{} has no {field}", kind.map(|k| format!(" ({k})")).unwrap_or_default())]
+    Missing {
+        kind: Option<&'static str>,
+        field: &'static str,
+    },
+    /// A file of a type that cannot mint tokens (the type only when it is a plain word).
+    #[error("{NAME} holds a {0} credential; only service_account keys and authorized_user files can mint tokens")]
+    OtherType(String),
+    /// A feature of the file this helper does not support: `{NAME} (kind) what`.
+    #[error("{NAME} ({kind}) {what}")]
+    Unsupported { kind: &'static str, what: String },
+    /// A field whose value breaks a rule: `{NAME} (kind): rule`.
+    #[error("{NAME} ({kind}): {rule}")]
+    Field { kind: &'static str, rule: String },
+    #[error("the token_uri of {NAME} must be an https URL (plain http only to a loopback host)")]
+    TokenUri,
+    #[error("the private_key of {NAME} is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)")]
+    NotRsa,
+    #[error("the private_key cannot sign (RSA signing failed)")]
+    CannotSign,
+    #[error("an external_account is exchanged in steps, not one form")]
+    NotOneForm,
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// A gcp record's `GCP_METADATA` opt-in that is neither yes nor no.
+    #[error("GCP_METADATA must be 1 (use the metadata server) or 0")]
+    MetadataFlag,
+    #[error("not a file source")]
+    NotFileSource,
+    /// The subject token's file could not be read.
+    #[error("cannot read {source_name}: {why}")]
+    SubjectUnreadable { source_name: String, why: String },
+    /// The subject token's source (a file or a URL's reply) `does not exist`, `is not text`, ...
+    #[error("{source_name} {problem}")]
+    Subject {
+        source_name: String,
+        problem: String,
+    },
+}
+
+impl GoogleKeyError {
+    /// [`GoogleKeyError::Malformed`] at the JSON error's position.
+    pub(crate) fn malformed(what: &'static str, e: &serde_json::Error) -> GoogleKeyError {
+        GoogleKeyError::Malformed {
+            what,
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
 pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Used when the key JSON has no `token_uri`.
 pub(crate) const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -65,15 +133,9 @@ struct RawKey {
 impl ServiceAccountKey {
     /// Reads the key JSON (the value of `GOOGLE_APPLICATION_CREDENTIALS_JSON`). The error is a
     /// reason for a `BadRecord`: it names what is wrong, never any of the content.
-    pub(crate) fn parse(json: &str) -> Result<ServiceAccountKey, String> {
-        const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
-        let raw: RawKey = serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{NAME} is not a service-account key JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
+    pub(crate) fn parse(json: &str) -> Result<ServiceAccountKey, GoogleKeyError> {
+        let raw: RawKey = serde_json::from_str(json)
+            .map_err(|e| GoogleKeyError::malformed("a service-account key JSON", &e))?;
         if let Some(kind) = raw.kind.as_deref().filter(|k| *k != "service_account") {
             // The type is a fixed word such as `external_account`; anything odd is not echoed.
             let shown =
@@ -82,18 +144,22 @@ impl ServiceAccountKey {
                 } else {
                     "another type"
                 };
-            return Err(format!(
-                "{NAME} holds a {shown} credential; only service_account keys and authorized_user files can mint tokens"
-            ));
+            return Err(GoogleKeyError::OtherType(shown.to_string()));
         }
-        let client_email = raw
-            .client_email
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("{NAME} has no client_email"))?;
+        let client_email =
+            raw.client_email
+                .filter(|s| !s.is_empty())
+                .ok_or(GoogleKeyError::Missing {
+                    kind: None,
+                    field: "client_email",
+                })?;
         let private_key = raw
             .private_key
             .filter(|s| !s.expose_secret().trim().is_empty())
-            .ok_or_else(|| format!("{NAME} has no private_key"))?;
+            .ok_or(GoogleKeyError::Missing {
+                kind: None,
+                field: "private_key",
+            })?;
         let token_uri = raw
             .token_uri
             .filter(|s| !s.is_empty())
@@ -121,7 +187,7 @@ impl ServiceAccountKey {
     }
 
     /// The signed assertion `header.claims.signature` for `now` (Unix seconds).
-    pub(crate) fn assertion(&self, now: u64) -> Result<SecretString, String> {
+    pub(crate) fn assertion(&self, now: u64) -> Result<SecretString, GoogleKeyError> {
         let key = self.rsa_key()?;
         let iat = now.saturating_sub(IAT_BACKDATE);
         // golang/oauth2's `kid` is omitempty.
@@ -147,7 +213,7 @@ impl ServiceAccountKey {
             jwt.as_bytes(),
             &mut signature,
         )
-        .map_err(|_| "the private_key cannot sign (RSA signing failed)".to_string())?;
+        .map_err(|_| GoogleKeyError::CannotSign)?;
         jwt.push('.');
         jwt.push_str(&b64url(&signature));
         Ok(SecretString::from(jwt.as_str()))
@@ -156,11 +222,8 @@ impl ServiceAccountKey {
     /// The RSA key from `private_key`: PEM, PKCS#8 (`BEGIN PRIVATE KEY`, what Google issues) or
     /// PKCS#1 (`BEGIN RSA PRIVATE KEY`, what `openssl genrsa` used to write). `ring` takes keys of
     /// 2048 to 4096 bits, which covers every key Google issues (2048).
-    fn rsa_key(&self) -> Result<RsaKeyPair, String> {
-        let bad = || {
-            "the private_key of GOOGLE_APPLICATION_CREDENTIALS_JSON is not an RSA private key (2048-4096 bits) in PEM (PKCS#8 or PKCS#1)"
-                .to_string()
-        };
+    fn rsa_key(&self) -> Result<RsaKeyPair, GoogleKeyError> {
+        let bad = || GoogleKeyError::NotRsa;
         // RFC 7468 PEM through rustls' own parser; the DER is wiped when it is dropped.
         let pem = self.private_key.expose_secret().as_bytes();
         let der = Zeroizing::new(PrivateKeyDer::from_pem_slice(pem).map_err(|_| bad())?);
@@ -176,14 +239,14 @@ impl ServiceAccountKey {
 /// `token_uri` must be https: the assertion is a bearer credential for up to an hour. Plain http
 /// is allowed only to a loopback host (`127.0.0.1`, `[::1]`, `localhost`), which is what the
 /// tests' local token endpoint uses; nothing on the wire leaves the machine then.
-pub(crate) fn check_token_uri(uri: &str) -> Result<(), String> {
+pub(crate) fn check_token_uri(uri: &str) -> Result<(), GoogleKeyError> {
     let ok = Url::parse(uri).is_some_and(|u| {
         !u.has_userinfo && (u.scheme == "https" || (u.scheme == "http" && u.is_loopback()))
     });
     if ok {
         Ok(())
     } else {
-        Err("the token_uri of GOOGLE_APPLICATION_CREDENTIALS_JSON must be an https URL (plain http only to a loopback host)".into())
+        Err(GoogleKeyError::TokenUri)
     }
 }
 
@@ -228,18 +291,24 @@ mod tests {
 
     #[test]
     fn key_errors_name_the_problem_not_the_content() {
-        let e = ServiceAccountKey::parse("{\"private_key\": CANARY}").unwrap_err();
+        let e = ServiceAccountKey::parse("{\"private_key\": CANARY}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && !e.contains("CANARY"), "{e}");
         let e = ServiceAccountKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("external_account") && !e.contains("CANARY"),
             "{e}"
         );
         let e = ServiceAccountKey::parse(r#"{"type":"CANARY is here","client_email":"x"}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("CANARY"), "{e}");
-        let e = ServiceAccountKey::parse(r#"{"client_email":"a@b","private_key":""}"#).unwrap_err();
+        let e = ServiceAccountKey::parse(r#"{"client_email":"a@b","private_key":""}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("private_key"), "{e}");
         let key = ServiceAccountKey::parse(
             r#"{"type":"service_account","client_email":"a@b","private_key":"CANARY","private_key_id":"k"}"#,
@@ -247,7 +316,7 @@ mod tests {
         .unwrap();
         assert_eq!(key.token_uri, DEFAULT_TOKEN_URI);
         assert!(!format!("{key:?}").contains("CANARY"));
-        let e = key.assertion(1_700_000_000).unwrap_err();
+        let e = key.assertion(1_700_000_000).unwrap_err().to_string();
         assert!(e.contains("PKCS#8") && !e.contains("CANARY"), "{e}");
     }
 

@@ -7,14 +7,13 @@
 
 use super::external::ExternalAccount;
 use super::http::form_field as field;
+pub(crate) use super::jwt::GoogleKeyError;
 use super::jwt::{self, check_token_uri, ServiceAccountKey, DEFAULT_TOKEN_URI};
 use crate::token::{self, ShareKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
 use zeroize::Zeroizing;
-
-const NAME: &str = "GOOGLE_APPLICATION_CREDENTIALS_JSON";
 
 /// A credential file that can mint access tokens.
 #[derive(Debug)]
@@ -67,14 +66,9 @@ struct RawUser {
 impl GoogleKey {
     /// Reads the file by its `type`. Errors are reasons for a `BadRecord`: they name what is
     /// wrong, never any of the content.
-    pub(crate) fn parse(json: &str) -> Result<GoogleKey, String> {
-        let kind: Kind = serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{NAME} is not a Google credential JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
+    pub(crate) fn parse(json: &str) -> Result<GoogleKey, GoogleKeyError> {
+        let kind: Kind = serde_json::from_str(json)
+            .map_err(|e| GoogleKeyError::malformed("a Google credential JSON", &e))?;
         match kind.kind.as_deref() {
             Some("authorized_user") => AuthorizedUser::parse(json).map(GoogleKey::AuthorizedUser),
             Some("external_account") => ExternalAccount::parse(json).map(GoogleKey::External),
@@ -149,7 +143,7 @@ impl GoogleKey {
 
     /// The `application/x-www-form-urlencoded` body of the token request at `now` (the one
     /// request of the two single-request grants; an `external_account` has its own steps).
-    pub(crate) fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, String> {
+    pub(crate) fn form(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, GoogleKeyError> {
         let mut body = Zeroizing::new(Vec::with_capacity(1024));
         match self {
             GoogleKey::ServiceAccount(k) => {
@@ -165,9 +159,7 @@ impl GoogleKey {
                 field(&mut body, "client_secret", u.client_secret.expose_secret());
                 field(&mut body, "refresh_token", u.refresh_token.expose_secret());
             }
-            GoogleKey::External(_) => {
-                return Err("an external_account is exchanged in steps, not one form".into())
-            }
+            GoogleKey::External(_) => return Err(GoogleKeyError::NotOneForm),
         }
         Ok(body)
     }
@@ -188,15 +180,13 @@ impl GoogleKey {
 }
 
 impl AuthorizedUser {
-    fn parse(json: &str) -> Result<AuthorizedUser, String> {
-        let raw: RawUser = serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{NAME} is not an authorized_user credential (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
-        let missing = |what: &str| format!("{NAME} (authorized_user) has no {what}");
+    fn parse(json: &str) -> Result<AuthorizedUser, GoogleKeyError> {
+        let raw: RawUser = serde_json::from_str(json)
+            .map_err(|e| GoogleKeyError::malformed("an authorized_user credential", &e))?;
+        let missing = |field| GoogleKeyError::Missing {
+            kind: Some("authorized_user"),
+            field,
+        };
         let client_id = raw
             .client_id
             .filter(|s| !s.is_empty())
@@ -259,23 +249,55 @@ mod tests {
         for field in ["client_id", "client_secret", "refresh_token"] {
             let mut v: serde_json::Value = serde_json::from_str(USER).unwrap();
             v.as_object_mut().unwrap().remove(field);
-            let e = GoogleKey::parse(&v.to_string()).unwrap_err();
+            let e = GoogleKey::parse(&v.to_string()).unwrap_err().to_string();
             assert!(e.contains(field) && !e.contains("CANARY"), "{e}");
         }
         let e = GoogleKey::parse(&USER.replace(
             r#""type":"authorized_user""#,
             r#""type":"authorized_user","token_uri":"http://evil.example/token""#,
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("https"), "{e}");
     }
 
     #[test]
     fn other_types_are_still_refused_by_name() {
-        let e = GoogleKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#).unwrap_err();
+        let e = GoogleKey::parse(r#"{"type":"external_account","audience":"CANARY"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("external_account") && !e.contains("CANARY"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn google_key_errors_are_typed_and_worded_once() {
+        let e = GoogleKey::parse("{x").unwrap_err();
+        assert!(matches!(
+            e,
+            GoogleKeyError::Malformed {
+                what: "a Google credential JSON",
+                line: 1,
+                ..
+            }
+        ));
+        let e = GoogleKey::parse(&USER.replace("\"client_id\"", "\"other\"")).unwrap_err();
+        assert_eq!(
+            (&e, e.to_string().as_str()),
+            (
+                &GoogleKeyError::Missing {
+                    kind: Some("authorized_user"),
+                    field: "client_id"
+                },
+                "GOOGLE_APPLICATION_CREDENTIALS_JSON (authorized_user) has no client_id"
+            )
+        );
+        let e = GoogleKey::parse(r#"{"type":"service_account","private_key":"k"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON has no client_email"
         );
     }
 }

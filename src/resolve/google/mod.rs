@@ -28,7 +28,7 @@ use crate::timeout::Deadline;
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
 use external::{ExternalAccount, Source};
 use http::{Peer, Request, IAM_CREDENTIALS, METADATA_SERVER, STS, SUBJECT_SOURCE, TOKEN_ENDPOINT};
-use key::GoogleKey;
+use key::{GoogleKey, GoogleKeyError};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
@@ -76,7 +76,7 @@ fn minted(needs: &Needs, record: &Record, prewarm: bool) -> Result<Warmed> {
     }
     Err(bad_record(
         record,
-        "a gcp record needs GCP_ACCESS_TOKEN, GOOGLE_APPLICATION_CREDENTIALS_JSON or GCP_METADATA=1".into(),
+        "a gcp record needs GCP_ACCESS_TOKEN, GOOGLE_APPLICATION_CREDENTIALS_JSON or GCP_METADATA=1",
     ))
 }
 
@@ -115,10 +115,10 @@ pub(crate) fn own_cache_key(record: &Record) -> Result<Option<String>> {
     Ok(Some(key.cache_key()))
 }
 
-fn bad_record(record: &Record, reason: String) -> Error {
+fn bad_record(record: &Record, reason: impl std::fmt::Display) -> Error {
     Error::BadRecord {
         entry: record.registry.secret_name().to_string(),
-        reason,
+        reason: reason.to_string(),
     }
 }
 
@@ -129,7 +129,7 @@ fn static_token(needs: &Needs, record: &Record, token: &SecretString) -> Result<
         let at = parse_expiry(expiry.expose_secret()).ok_or_else(|| {
             bad_record(
                 record,
-                "GCP_ACCESS_TOKEN_EXPIRY is neither RFC 3339 nor Unix seconds".into(),
+                "GCP_ACCESS_TOKEN_EXPIRY is neither RFC 3339 nor Unix seconds",
             )
         })?;
         if at <= needs.clock.now() {
@@ -146,11 +146,11 @@ fn static_token(needs: &Needs, record: &Record, token: &SecretString) -> Result<
 }
 
 /// `GCP_METADATA`: `1`/`true`/`yes`/`on` opt in, `0`/`false`/`no`/`off`/empty do not.
-pub(crate) fn metadata_opt_in(value: &str) -> std::result::Result<bool, String> {
+pub(crate) fn metadata_opt_in(value: &str) -> std::result::Result<bool, GoogleKeyError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("GCP_METADATA must be 1 (use the metadata server) or 0".into()),
+        _ => Err(GoogleKeyError::MetadataFlag),
     }
 }
 
@@ -165,7 +165,7 @@ fn credential_file(
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
     if let GoogleKey::External(x) = &key {
         // Before the cache too: a token is never handed out for a file naming other endpoints.
-        let origin = endpoints::Origin::from_env(needs.env).map_err(Error::Invalid)?;
+        let origin = endpoints::Origin::from_env(needs.env)?;
         x.check_endpoints(origin.as_ref())
             .map_err(|r| bad_record(record, r))?;
     }
@@ -197,7 +197,7 @@ fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<Cache
     let registry = record.registry.to_string();
     let proxies = (needs.proxies)()?;
     let connect = (budget / 3).max(Duration::from_secs(1));
-    let no_subject = |reason: String| Error::Rejected {
+    let no_subject = |reason: GoogleKeyError| Error::Rejected {
         registry: registry.clone(),
         detail: format!("no subject token for workload identity federation: {reason}"),
     };
@@ -220,11 +220,9 @@ fn federate(needs: &Needs, record: &Record, x: &ExternalAccount) -> Result<Cache
             };
             let reply = http::exchange(&peer, &request, deadline, connect, route.ureq())?;
             if reply.status != 200 {
-                return Err(no_subject(format!(
-                    "{} answered HTTP {}",
-                    x.source_name(),
-                    reply.status
-                )));
+                return Err(no_subject(
+                    x.subject_error(&format!("answered HTTP {}", reply.status)),
+                ));
             }
             x.subject_from(&reply.body, format).map_err(no_subject)?
         }
@@ -437,6 +435,11 @@ mod tests {
         assert_eq!(metadata_opt_in("1"), Ok(true));
         assert_eq!(metadata_opt_in("TRUE"), Ok(true));
         assert_eq!(metadata_opt_in("0"), Ok(false));
-        assert!(metadata_opt_in("maybe").is_err());
+        assert_eq!(metadata_opt_in("maybe"), Err(GoogleKeyError::MetadataFlag));
+        let origin = endpoints::Origin::parse("ftp://x").unwrap_err();
+        assert!(
+            matches!(&origin, Error::Setting { name, .. } if name == "BETA9_GOOGLE_ENDPOINT_ORIGIN"),
+            "{origin}"
+        );
     }
 }
