@@ -209,6 +209,7 @@ pub(crate) fn image_of<'a>(reference: &'a str, registry: &Registry) -> Option<&'
 
 /// `--verify`: the record checked against its registry before it is stored (docs/clients.md,
 /// "Verifying before storing"); the error is the one line naming what the registry said.
+// Both sides are lines for the edge to print: the caller adds a suffix and never branches.
 pub(crate) fn verify(
     ctx: &Context,
     record: &Record,
