@@ -15,24 +15,39 @@ step install-test-deps
 scripts/install-test-deps.sh
 step fmt
 cargo fmt --all -- --check
-step clippy
-cargo clippy --all-targets --locked -- -D warnings
-# One after the other: side by side on 2 cores the two builds only shared the cores (the whole run
-# took 14.2 min either way), and in turn a failure's output is not interleaved with the other's.
-step release build
-packaging/static-build.sh >/dev/null
-step test build
-cargo test --all-targets --locked --no-run
+
+# On 2 cores the run is bound by CPU, so nothing waits that could fill an idle core (the timings
+# are in README's "Developing"). Lower-priority work (nice) takes only what the work in front of it
+# leaves: the release build's last two minutes (our crate in one codegen unit, then fat LTO) use
+# one core, and the suite mostly waits on the servers and clients it starts.
+# - the release build, at full priority, beside the debug test build at nice 10;
+# - the lints (in their own target dir: cargo locks one per build) and the packages at nice 19,
+#   in the background, until after the suite; their output is shown when they fail.
+logs=$(mktemp -d)
+# A failing step ends the run: the background jobs go with it.
+trap 'for j in $(jobs -p); do pkill -TERM -P "$j"; kill "$j"; done 2>/dev/null; rm -rf "$logs"' EXIT
+background() { # NAME COMMAND...: runs at nice 19, output to $logs/NAME, status to $logs/NAME.rc
+    local name=$1; shift
+    ( set +e; nice -n 19 "$@" >"$logs/$name" 2>&1; echo $? >"$logs/$name.rc" ) &
+}
+report() { # NAME: fails the run, with that job's output, when it failed
+    local rc; rc=$(cat "$logs/$1.rc" 2>/dev/null || echo 1)
+    [ "$rc" = 0 ] && return 0
+    echo "test.sh: $1 failed (exit $rc):" >&2
+    cat "$logs/$1" >&2
+    exit 1
+}
+step builds
+CARGO_TARGET_DIR="$PWD/target/clippy" background clippy \
+    cargo clippy --all-targets --locked -- -D warnings
+packaging/static-build.sh >"$logs/release" 2>&1 &
+release=$!
+nice -n 10 cargo test --all-targets --locked --no-run
+wait "$release" || { echo "test.sh: release build failed:" >&2; cat "$logs/release" >&2; exit 1; }
 step packages
-# Packages: the .deb and the .rpm of that binary, and checks the unpacked .deb answers.
-packaging/test-deb.sh
-step install.sh
-# The README's first command, into a throwaway prefix: install, self-check, uninstall.
-prefix=$(mktemp -d)
-./install.sh --prefix "$prefix"
-./install.sh --uninstall --prefix "$prefix"
-[ -z "$(find "$prefix" -type f)" ] || { echo "install.sh --uninstall left files in $prefix" >&2; exit 1; }
-rm -rf "$prefix"
+# The .deb and the .rpm of that binary (first run: cargo-deb and cargo-generate-rpm installed),
+# built in the background; they are checked after the suite, since CI=true installs the .deb.
+background packages packaging/build.sh
 # One switch: every test that needs an external tool (moto, the Google stub's python cryptography,
 # the keyring session, strace, docker-registry, skopeo, the docker CLI, docker-py) fails without it.
 export BETA9_REQUIRE_TOOLS=1
@@ -40,6 +55,18 @@ export BETA9_REQUIRE_TOOLS=1
 step keyring tests
 scripts/with-keyring.sh cargo test --locked --test it keyring::
 # Everything else, without the keyring tests (they ran above; outside the session they would fail).
-# Last, so the run closes on the full suite's summary.
 step cargo test
 cargo test --all-targets --locked -- --skip keyring::
+step lints and packages
+wait
+report clippy
+report packages
+# The unpacked .deb answers, then the README's first command into a throwaway prefix: install,
+# self-check, uninstall.
+packaging/test-deb.sh --no-build
+prefix=$(mktemp -d)
+./install.sh --prefix "$prefix"
+./install.sh --uninstall --prefix "$prefix"
+[ -z "$(find "$prefix" -type f)" ] || { echo "install.sh --uninstall left files in $prefix" >&2; exit 1; }
+rm -rf "$prefix"
+step done
