@@ -365,7 +365,9 @@ mod tests {
             let e = Policy::parse(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("item 1 must name a host"), "{bad}: {e}");
         }
-        let e = Policy::parse(Some("verify-hosts:x")).unwrap_err().to_string();
+        let e = Policy::parse(Some("verify-hosts:x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("verify-host:HOST[:PORT], verify-private"), "{e}");
     }
 
