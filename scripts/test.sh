@@ -25,7 +25,7 @@ cargo fmt --all -- --check
 #   in the background, until after the suite; their output is shown when they fail.
 logs=$(mktemp -d)
 # A failing step ends the run: the background jobs go with it.
-trap 'for j in $(jobs -p); do pkill -TERM -P "$j"; kill "$j"; done 2>/dev/null; rm -rf "$logs"' EXIT
+trap 'rc=$?; for j in $(jobs -p); do pkill -TERM -P "$j" || true; kill "$j" 2>/dev/null || true; done; rm -rf "$logs"; exit $rc' EXIT
 background() { # NAME COMMAND...: runs at nice 19, output to $logs/NAME, status to $logs/NAME.rc
     local name=$1; shift
     ( set +e; nice -n 19 "$@" >"$logs/$name" 2>&1; echo $? >"$logs/$name.rc" ) &
