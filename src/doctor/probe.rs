@@ -15,19 +15,19 @@ use zeroize::Zeroizing;
 /// A token reply or an error body is small; anything larger is not one.
 const BODY_LIMIT: u64 = 256 * 1024;
 /// What a pulling client accepts for a manifest (docker 28 and containers/image send these).
-pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     Https,
     Http,
 }
 
 impl Scheme {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scheme::Https => "https",
             Scheme::Http => "http",
@@ -36,7 +36,7 @@ impl Scheme {
 }
 
 impl NetError {
-    pub fn describe(&self, budget: Duration) -> String {
+    pub(crate) fn describe(&self, budget: Duration) -> String {
         match self {
             NetError::Connect(why) | NetError::Tls(why) | NetError::Other(why) => why.clone(),
             NetError::Certificate(p) => p.describe(),
@@ -53,28 +53,28 @@ impl NetError {
 }
 
 /// An answer: status, the headers doctor looks at, and the body (zeroized: a token reply).
-pub struct Answer {
-    pub status: u16,
-    pub challenges: Vec<Challenge>,
-    pub digest: Option<String>,
-    pub content_type: Option<String>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) challenges: Vec<Challenge>,
+    pub(crate) digest: Option<String>,
+    pub(crate) content_type: Option<String>,
     /// Docker Hub's pull allowance, when the registry reports one (docs/clients.md, "Pull rate
     /// limits").
-    pub rate_limit: Option<RateLimit>,
-    pub body: Zeroizing<Vec<u8>>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) body: Zeroizing<Vec<u8>>,
 }
 
 /// `ratelimit-limit: 100;w=21600` and `ratelimit-remaining: 76;w=21600`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub limit: u64,
-    pub remaining: u64,
+pub(crate) struct RateLimit {
+    pub(crate) limit: u64,
+    pub(crate) remaining: u64,
     /// The window in seconds (`w=`), when given.
-    pub window: Option<u64>,
+    pub(crate) window: Option<u64>,
 }
 
 impl RateLimit {
-    pub fn parse(limit: &str, remaining: &str) -> Option<RateLimit> {
+    pub(crate) fn parse(limit: &str, remaining: &str) -> Option<RateLimit> {
         // `<count>[;w=<seconds>][;...]`
         fn count(v: &str) -> Option<(u64, Option<u64>)> {
             let mut parts = v.split(';').map(str::trim);
@@ -95,7 +95,7 @@ impl RateLimit {
 }
 
 /// The HTTP side of one doctor run: one deadline, the proxies a client on this machine would use.
-pub struct Client {
+pub(crate) struct Client {
     deadline: Deadline,
     proxies: Proxies,
     /// Trust anchors beside the system's: the registry's `certs.d` CAs (src/doctor/trust.rs).
@@ -105,7 +105,7 @@ pub struct Client {
     guard: Option<std::sync::Arc<crate::net::addr::Guard>>,
 }
 
-pub enum Method<'a> {
+pub(crate) enum Method<'a> {
     Get,
     Head,
     /// POST an `application/x-www-form-urlencoded` body.
@@ -113,7 +113,7 @@ pub enum Method<'a> {
 }
 
 impl Client {
-    pub fn new(budget: Duration, proxies: Proxies) -> Client {
+    pub(crate) fn new(budget: Duration, proxies: Proxies) -> Client {
         Client {
             deadline: Deadline::start(budget),
             proxies,
@@ -132,14 +132,14 @@ impl Client {
     }
 
     /// The same client (same deadline) trusting `roots` beside the system's CA store.
-    pub fn with_roots(mut self, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> Client {
+    pub(crate) fn with_roots(mut self, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> Client {
         self.roots = roots;
         self
     }
 
     /// `GET url` (no credential) trusting `roots` beside the system's instead of this client's:
     /// whether a client with only those anchors gets an answer.
-    pub fn ping_trusting(
+    pub(crate) fn ping_trusting(
         &self,
         url: &str,
         roots: &[rustls_pki_types::CertificateDer<'static>],
@@ -149,16 +149,16 @@ impl Client {
     }
 
     /// `through the proxy in HTTPS_PROXY (host:port)` when a request to `url` goes through one.
-    pub fn via(&self, url: &str) -> Option<String> {
+    pub(crate) fn via(&self, url: &str) -> Option<String> {
         self.proxies.route(url).describe()
     }
 
-    pub fn budget(&self) -> Duration {
+    pub(crate) fn budget(&self) -> Duration {
         self.deadline.budget
     }
 
     /// One request; any status is an answer. `auth` is an `Authorization` value.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         method: Method,
         url: &str,
@@ -248,13 +248,13 @@ impl Client {
 
 /// One `WWW-Authenticate` challenge: the scheme (lower case) and its parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Challenge {
-    pub scheme: String,
-    pub params: Vec<(String, String)>,
+pub(crate) struct Challenge {
+    pub(crate) scheme: String,
+    pub(crate) params: Vec<(String, String)>,
 }
 
 impl Challenge {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -264,7 +264,7 @@ impl Challenge {
 
 /// Parses a `WWW-Authenticate` value (RFC 7235 §4.1: one or more challenges, each a scheme and
 /// comma-separated `name=value` parameters, values as tokens or quoted strings).
-pub fn parse_challenges(value: &str) -> Vec<Challenge> {
+pub(crate) fn parse_challenges(value: &str) -> Vec<Challenge> {
     let mut out: Vec<Challenge> = Vec::new();
     let s = value.as_bytes();
     let mut i = 0;
@@ -329,7 +329,7 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
 }
 
 /// What a message may say about a URL: scheme, host, port and path, never user info or query.
-pub fn shown_url(url: &str) -> String {
+pub(crate) fn shown_url(url: &str) -> String {
     let Some(u) = Url::parse(url) else {
         return "a URL that does not parse".into();
     };
@@ -352,17 +352,17 @@ const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'~');
 
 /// `application/x-www-form-urlencoded` / query encoding of one value (RFC 3986 unreserved kept).
-pub fn encode(v: &str) -> String {
+pub(crate) fn encode(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, UNRESERVED).to_string()
 }
 
 /// A token endpoint reply: `token` (docker's spec) or `access_token` (OAuth 2); `expires_in`.
-pub struct Token {
-    pub token: SecretString,
-    pub expires_in: Option<u64>,
+pub(crate) struct Token {
+    pub(crate) token: SecretString,
+    pub(crate) expires_in: Option<u64>,
 }
 
-pub fn token_reply(body: &[u8]) -> Option<Token> {
+pub(crate) fn token_reply(body: &[u8]) -> Option<Token> {
     #[derive(serde::Deserialize)]
     struct Reply {
         #[serde(default)]
@@ -386,7 +386,7 @@ pub fn token_reply(body: &[u8]) -> Option<Token> {
 
 /// The first `errors[].code` of a registry error body (`UNAUTHORIZED`, `DENIED`,
 /// `MANIFEST_UNKNOWN`): a fixed vocabulary, safe to show.
-pub fn error_code(body: &[u8]) -> Option<String> {
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<Code>,

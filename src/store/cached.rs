@@ -42,12 +42,12 @@ mod format;
 mod setup;
 
 use format::{decode_base, decode_entry, encode_base, encode_entry, Copy, Records};
-pub use setup::clear_copies;
+pub(crate) use setup::clear_copies;
 
 const BASE_FILE: &str = "base";
 
 /// The shared store `BETA9_STORE_URL` names, with this machine's copies in front of it.
-pub fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
+pub(crate) fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
     let s = setup::from_settings(env, settings)?;
     let store = CachedStore::new(s.pg, s.dir, s.ttl, s.max_stale, s.clock);
     if let Some(why) = s.unusable {
@@ -57,7 +57,7 @@ pub fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
 }
 
 /// What a cache needs of the store behind it, beyond [`Store`]: batched reads.
-pub trait Origin: Store {
+pub(crate) trait Origin: Store {
     /// One entry (if named) and every base record, in one exchange.
     fn snapshot(&self, entry: Option<(&str, &SecretName)>) -> Result<Snapshot>;
     /// Every entry of a workspace with its bytes, sorted by name.
@@ -82,7 +82,7 @@ enum Key {
 /// Base records known present or absent.
 type Known = BTreeMap<Meta, Option<Vec<u8>>>;
 
-pub struct CachedStore<O: Origin> {
+pub(crate) struct CachedStore<O: Origin> {
     origin: O,
     dir: PathBuf,
     ttl: u64,
@@ -111,7 +111,7 @@ pub struct CachedStore<O: Origin> {
 }
 
 impl<O: Origin> CachedStore<O> {
-    pub fn new(
+    pub(crate) fn new(
         origin: O,
         dir: PathBuf,
         ttl: u64,
@@ -138,7 +138,8 @@ impl<O: Origin> CachedStore<O> {
         }
     }
 
-    pub fn origin(&self) -> &O {
+    #[cfg(test)]
+    pub(crate) fn origin(&self) -> &O {
         &self.origin
     }
 

@@ -21,22 +21,22 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 const RETRY_MIN: Duration = Duration::from_millis(500);
 
 /// Who we are talking to, for messages: never a full URL (it could carry a query).
-pub struct Peer<'a> {
+pub(crate) struct Peer<'a> {
     /// The registry the `get` was for: every error line starts with it.
-    pub registry: &'a str,
+    pub(crate) registry: &'a str,
     /// `token endpoint` or `metadata server`.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// `host[:port]`.
-    pub host: String,
+    pub(crate) host: String,
     /// `through the proxy in HTTPS_PROXY (host:port)` when the exchange goes through one.
-    pub via: Option<String>,
+    pub(crate) via: Option<String>,
     /// What a refusal (400/401/403) most likely means for this peer, appended to its line.
-    pub hint: &'static str,
+    pub(crate) hint: &'static str,
 }
 
 impl<'a> Peer<'a> {
     /// The peer at `url` (named by its authority only), reached by `route`.
-    pub fn at(
+    pub(crate) fn at(
         registry: &'a str,
         what: &'static str,
         url: &str,
@@ -54,7 +54,7 @@ impl<'a> Peer<'a> {
 }
 
 /// The request to send; the same one again on the retry.
-pub enum Request<'a> {
+pub(crate) enum Request<'a> {
     /// POST an `application/x-www-form-urlencoded` body.
     Form { url: &'a str, body: &'a [u8] },
     /// GET with extra headers.
@@ -80,7 +80,7 @@ const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 
 /// Appends `&name=value` (no `&` first) to a form body, the value form-encoded (it may hold
 /// `/`, `+`, `=`).
-pub fn form_field(body: &mut Vec<u8>, name: &str, value: &str) {
+pub(crate) fn form_field(body: &mut Vec<u8>, name: &str, value: &str) {
     if !body.is_empty() {
         body.push(b'&');
     }
@@ -92,14 +92,14 @@ pub fn form_field(body: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 /// What an answered exchange gave: the status and the body (zeroized on drop: it holds a token).
-pub struct Reply {
-    pub status: u16,
-    pub body: Zeroizing<Vec<u8>>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Zeroizing<Vec<u8>>,
 }
 
 /// One exchange within `deadline`, `connect` bounding each connection attempt; through `proxy`
 /// when one is given (src/net/proxy.rs decides).
-pub fn exchange(
+pub(crate) fn exchange(
     peer: &Peer,
     req: &Request,
     deadline: Deadline,
@@ -219,14 +219,14 @@ fn unreachable(peer: &Peer, deadline: Deadline, f: NetError) -> Error {
 
 /// A successful `{"access_token","expires_in","token_type"}` reply (token endpoint and metadata
 /// server alike).
-pub struct AccessToken {
-    pub token: SecretString,
+pub(crate) struct AccessToken {
+    pub(crate) token: SecretString,
     /// Seconds from now; `None` when the reply has none.
-    pub expires_in: Option<u64>,
+    pub(crate) expires_in: Option<u64>,
 }
 
 /// Turns a reply into a token or a classified error.
-pub fn access_token(peer: &Peer, reply: &Reply) -> Result<AccessToken, Error> {
+pub(crate) fn access_token(peer: &Peer, reply: &Reply) -> Result<AccessToken, Error> {
     #[derive(Deserialize)]
     struct Ok {
         #[serde(default)]
@@ -288,12 +288,12 @@ fn hint(peer: &Peer, status: u16) -> &'static str {
     }
 }
 
-pub const TOKEN_ENDPOINT: &str = "token endpoint";
-pub const METADATA_SERVER: &str = "metadata server";
+pub(crate) const TOKEN_ENDPOINT: &str = "token endpoint";
+pub(crate) const METADATA_SERVER: &str = "metadata server";
 /// Workload identity federation's three peers.
-pub const SUBJECT_SOURCE: &str = "subject token source";
-pub const STS: &str = "Google STS";
-pub const IAM_CREDENTIALS: &str = "IAM Credentials";
+pub(crate) const SUBJECT_SOURCE: &str = "subject token source";
+pub(crate) const STS: &str = "Google STS";
+pub(crate) const IAM_CREDENTIALS: &str = "IAM Credentials";
 
 /// The OAuth `error` code of a refusal (RFC 6749 §5.2), shown only when it is a plain short word:
 /// `error_description` and anything else in the body may quote input, so they are never shown.
