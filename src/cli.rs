@@ -72,7 +72,8 @@ fn say(line: &str, code: u8) -> ExitCode {
 }
 
 fn init_log(env: &Env) {
-    crate::log::init(env, std::io::stderr, std::io::stderr().is_terminal());
+    let settings = crate::settings::Settings::new(env);
+    crate::log::init(&settings, std::io::stderr, std::io::stderr().is_terminal());
 }
 
 /// `[prog, --workspace, W, verb]` or `[prog, --workspace=W, verb]`: the workspace (`None` when it

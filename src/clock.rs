@@ -1,7 +1,7 @@
 //! Wall-clock time, injectable: actions, the token cache and the cloud resolvers ask
 //! [`crate::context::Context::now`], never the system directly, so tests can pin or move time.
 
-use crate::env::Env;
+use crate::settings::Settings;
 #[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(test)]
@@ -28,13 +28,13 @@ impl Clock for SystemClock {
 
 /// The clock a process runs on: the machine's, moved in a debug build by
 /// `BETA9_TEST_CLOCK_SHIFT_MS` (docs/fleet.md, "Testing the windows"). A malformed shift is
-/// refused by [`Env::validate`] before anything runs; here it counts as none.
-pub(crate) fn for_process(env: &Env) -> Box<dyn Clock> {
+/// refused by `Env::validate` before anything runs; here it counts as none.
+pub(crate) fn for_process(settings: &Settings) -> Box<dyn Clock> {
     #[cfg(debug_assertions)]
-    if let Ok(Some(shift_ms)) = env.test_clock_shift_ms() {
+    if let Some(shift_ms) = settings.test_clock_shift_ms() {
         return Box::new(ShiftedClock { shift_ms });
     }
-    let _ = env;
+    let _ = settings;
     Box::new(SystemClock)
 }
 

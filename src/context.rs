@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Context {
+    /// The snapshot, for the credential values `add` reads; every variable is read through
+    /// `settings`.
     pub env: Env,
     /// The environment's settings, each parsed once, on first use.
     pub settings: EnvSettings,
@@ -46,27 +48,31 @@ impl Context {
         env.validate()?;
         let settings = EnvSettings::new(&env);
         let workspace = settings.workspace(workspace)?;
-        let keys = KeySource::from_env(&env, &settings)?;
+        let keys = KeySource::from_settings(&settings)?;
         let mut uses = None;
         let backend: Box<dyn Store> = if shared_store(&settings, &keys)? {
-            Box::new(cached::open(&env, &settings)?)
+            Box::new(cached::open(&settings)?)
         } else {
-            let base = paths::data_base(&env)?;
+            let base = paths::data_base(settings.dirs())?;
             let files = FileStore::new(base, settings.timeout());
             uses = Some(files.dir(&workspace)?);
             Box::new(files)
         };
         let store = SealedStore::new(backend, &workspace, keys);
-        let mut ctx = Context::new(env, store);
-        ctx.settings = settings;
+        let mut ctx = Context::with_settings(env, settings, store);
         ctx.uses = uses;
         Ok(ctx)
     }
 
     pub(crate) fn new(env: Env, store: SealedStore) -> Context {
-        let clock = clock::for_process(&env);
+        let settings = EnvSettings::new(&env);
+        Context::with_settings(env, settings, store)
+    }
+
+    fn with_settings(env: Env, settings: EnvSettings, store: SealedStore) -> Context {
+        let clock = clock::for_process(&settings);
         Context {
-            settings: EnvSettings::new(&env),
+            settings,
             env,
             workspace: store.workspace().to_string(),
             store,
@@ -132,7 +138,7 @@ impl Context {
         if let Some(t) = self.tokens.get() {
             return Ok(t.as_ref());
         }
-        let dir = paths::cache_dir(&self.env, &self.workspace)?;
+        let dir = paths::cache_dir(self.settings.dirs(), &self.workspace)?;
         let budget = self.settings.timeout();
         let untrusted = untrusted_cache_dir(&dir);
         let local: Box<dyn TokenCache> = match &untrusted {
@@ -150,29 +156,27 @@ impl Context {
                 budget,
             )),
         };
-        let cache = match self.env.get(env::TOKEN_CACHE_URL) {
+        let cache = match self.settings.token_cache_url() {
             None => local,
-            Some(url) => {
-                match RedisStore::new(url, self.env.path(env::TOKEN_CACHE_CA_FILE), budget) {
-                    Ok(store) => {
-                        let marker: Box<dyn SkipMarker> = match untrusted {
-                            Some(_) => Box::new(NoSkipMarker),
-                            None => Box::new(FileSkipMarker::new(dir)),
-                        };
-                        let shared = SharedTokens::new(
-                            Box::new(store),
-                            marker,
-                            Box::new(SystemPace::new()),
-                            Settings::new(budget),
-                        );
-                        Box::new(Layered::new(local, shared))
-                    }
-                    Err(why) => {
-                        self.note(format!("warning: not using the shared token cache: {why}"));
-                        local
-                    }
+            Some(url) => match RedisStore::new(url, self.settings.token_cache_ca_file(), budget) {
+                Ok(store) => {
+                    let marker: Box<dyn SkipMarker> = match untrusted {
+                        Some(_) => Box::new(NoSkipMarker),
+                        None => Box::new(FileSkipMarker::new(dir)),
+                    };
+                    let shared = SharedTokens::new(
+                        Box::new(store),
+                        marker,
+                        Box::new(SystemPace::new()),
+                        Settings::new(budget),
+                    );
+                    Box::new(Layered::new(local, shared))
                 }
-            }
+                Err(why) => {
+                    self.note(format!("warning: not using the shared token cache: {why}"));
+                    local
+                }
+            },
         };
         Ok(self.tokens.get_or_init(|| cache).as_ref())
     }
@@ -189,7 +193,7 @@ impl Context {
     /// The HTTP proxies the environment names (docs/proxies.md); read only by paths that are
     /// about to use the network.
     pub(crate) fn proxies(&self) -> Result<crate::net::proxy::Proxies> {
-        crate::net::proxy::Proxies::from_env(&self.env)
+        crate::net::proxy::Proxies::from_settings(&self.settings)
     }
 
     /// The network budget (`BETA9_TIMEOUT`); a malformed value is noted once.
@@ -231,8 +235,13 @@ pub(crate) fn shared_store(settings: &EnvSettings, keys: &KeySource) -> Result<b
 
 /// Empties the workspace's local token cache, the one [`Context::tokens`] opens, sealed under a
 /// key derived from `master` (a rotation clears it: its files are sealed under the old key).
-pub(crate) fn clear_local_tokens(env: &Env, workspace: &str, master: &Key, budget: Duration) {
-    if let Ok(dir) = paths::cache_dir(env, workspace) {
+pub(crate) fn clear_local_tokens(
+    settings: &EnvSettings,
+    workspace: &str,
+    master: &Key,
+    budget: Duration,
+) {
+    if let Ok(dir) = paths::cache_dir(settings.dirs(), workspace) {
         let key = master.derive(workspace, Purpose::TokenCache);
         let _ = FileTokenCache::new(dir, workspace, key, budget).clear();
     }

@@ -288,6 +288,14 @@ impl Env {
         self.vars.get(name).map(PathBuf::from)
     }
 
+    /// The variables alone, without credential values: what the settings keep.
+    pub(crate) fn variables(&self) -> Env {
+        Env {
+            vars: self.vars.clone(),
+            ..Env::default()
+        }
+    }
+
     /// A credential value from the snapshot, for `add NAME...`. Values never pass through argv.
     pub(crate) fn credential(&self, name: &str) -> Option<&SecretString> {
         self.credentials.get(name)

@@ -2,7 +2,7 @@
 //! Nothing is installed otherwise, so a quiet `get` pays nothing for logging. The edge hands in
 //! the writer; this module never opens a stream itself.
 
-use crate::env::{self, Env};
+use crate::settings::Settings;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
@@ -24,11 +24,11 @@ const CAPPED: [&str; 11] = [
     "rustls",
 ];
 
-pub(crate) fn init<W>(env: &Env, writer: W, ansi: bool)
+pub(crate) fn init<W>(settings: &Settings, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let Some(spec) = env.get(env::LOG) else {
+    let Some(spec) = settings.log() else {
         return;
     };
     let layer = tracing_subscriber::fmt::layer()

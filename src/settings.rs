@@ -1,6 +1,7 @@
-//! The helper's settings: every environment variable with a grammar of its own (a duration, a
-//! choice, a name) is interpreted here, once per process, and handed down as a typed value
-//! (docs/configuration.md, "Variables"). Nothing else parses these variables' text.
+//! The helper's settings: every environment variable the helper reads is read here, once per
+//! process, and handed down as a typed value (docs/configuration.md, "Variables"): a path, a
+//! parsed duration or choice, or the text of a variable whose grammar belongs to its one consumer
+//! higher up (each such accessor says so). Nothing else reads the environment's variables.
 //!
 //! Values are parsed when first asked for, so a static `get` does no work for a setting it never
 //! uses. A malformed duration is noted once (one line naming the variable) and its default used:
@@ -9,9 +10,10 @@
 use crate::duration::{human, parse_duration, whole_seconds};
 use crate::env::{self, Env};
 use crate::error::{Error, Result, SettingReason};
-use crate::paths;
+use crate::paths::{self, Dirs};
 use crate::timeout;
 use std::cell::{OnceCell, RefCell};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `BETA9_STORE_CACHE_TTL` when unset: seconds a local copy of a shared-store entry answers.
@@ -35,14 +37,8 @@ pub(crate) enum KeyBackend {
 /// The settings of one process, read from an [`Env`] snapshot.
 #[derive(Debug, Default)]
 pub struct Settings {
-    timeout: Option<String>,
-    store_cache_ttl: Option<String>,
-    store_max_stale: Option<String>,
-    last_use_interval: Option<String>,
-    key_backend: Option<String>,
-    workspace: Option<String>,
-    gce_metadata_host: Option<String>,
-    store_url: bool,
+    /// The snapshot's variables, without credential values: the raw text, read once.
+    raw: Env,
     parsed: Parsed,
     notes: RefCell<Vec<String>>,
 }
@@ -53,21 +49,14 @@ struct Parsed {
     store_cache_ttl: OnceCell<u64>,
     store_max_stale: OnceCell<u64>,
     last_use_interval: OnceCell<u64>,
+    dirs: OnceCell<Dirs>,
 }
 
 impl Settings {
-    /// Takes the raw text of the variables it interprets (no parsing yet; nothing secret).
+    /// Takes the raw text of the variables (no parsing yet; no credential value).
     pub(crate) fn new(env: &Env) -> Settings {
-        let text = |name| env.get(name).map(str::to_string);
         Settings {
-            timeout: text(env::TIMEOUT),
-            store_cache_ttl: text(env::STORE_CACHE_TTL),
-            store_max_stale: text(env::STORE_MAX_STALE),
-            last_use_interval: text(env::LAST_USE_INTERVAL),
-            key_backend: text(env::KEY_BACKEND),
-            workspace: text(env::WORKSPACE),
-            gce_metadata_host: text(env::GCE_METADATA_HOST),
-            store_url: env.get(env::STORE_URL).is_some(),
+            raw: env.variables(),
             ..Settings::default()
         }
     }
@@ -76,7 +65,7 @@ impl Settings {
     /// [`timeout::DEFAULT`].
     pub(crate) fn timeout(&self) -> Duration {
         *self.parsed.timeout.get_or_init(|| {
-            let parsed = self.timeout.as_deref().map(|raw| {
+            let parsed = self.raw.get(env::TIMEOUT).map(|raw| {
                 parse_duration(raw)
                     .filter(|d| !d.is_zero())
                     .map(|d| d.min(timeout::MAX))
@@ -92,40 +81,31 @@ impl Settings {
 
     /// `BETA9_STORE_CACHE_TTL`, in whole seconds (`0`: ask the database every time).
     pub(crate) fn store_cache_ttl(&self) -> u64 {
-        *self.parsed.store_cache_ttl.get_or_init(|| {
-            self.seconds(
-                env::STORE_CACHE_TTL,
-                &self.store_cache_ttl,
-                DEFAULT_STORE_CACHE_TTL,
-            )
-        })
+        *self
+            .parsed
+            .store_cache_ttl
+            .get_or_init(|| self.seconds(env::STORE_CACHE_TTL, DEFAULT_STORE_CACHE_TTL))
     }
 
     /// `BETA9_STORE_MAX_STALE`, in whole seconds.
     pub(crate) fn store_max_stale(&self) -> u64 {
-        *self.parsed.store_max_stale.get_or_init(|| {
-            self.seconds(
-                env::STORE_MAX_STALE,
-                &self.store_max_stale,
-                DEFAULT_STORE_MAX_STALE,
-            )
-        })
+        *self
+            .parsed
+            .store_max_stale
+            .get_or_init(|| self.seconds(env::STORE_MAX_STALE, DEFAULT_STORE_MAX_STALE))
     }
 
     /// `BETA9_LAST_USE_INTERVAL`, in whole seconds (`0`: last uses are not recorded).
     pub(crate) fn last_use_interval(&self) -> u64 {
-        *self.parsed.last_use_interval.get_or_init(|| {
-            self.seconds(
-                env::LAST_USE_INTERVAL,
-                &self.last_use_interval,
-                DEFAULT_LAST_USE_INTERVAL,
-            )
-        })
+        *self
+            .parsed
+            .last_use_interval
+            .get_or_init(|| self.seconds(env::LAST_USE_INTERVAL, DEFAULT_LAST_USE_INTERVAL))
     }
 
     /// `BETA9_KEY_BACKEND`: `None` when unset (the platform's default applies).
     pub(crate) fn key_backend(&self) -> Result<Option<KeyBackend>> {
-        match self.key_backend.as_deref() {
+        match self.raw.get(env::KEY_BACKEND) {
             None => Ok(None),
             Some("file") => Ok(Some(KeyBackend::File)),
             Some("keyring") => Ok(Some(KeyBackend::Keyring)),
@@ -142,7 +122,7 @@ impl Settings {
 
     /// The workspace `BETA9_WORKSPACE` names, checked; `None` when unset.
     pub(crate) fn env_workspace(&self) -> Result<Option<&str>> {
-        match self.workspace.as_deref() {
+        match self.raw.get(env::WORKSPACE) {
             None => Ok(None),
             Some(w) => match paths::validate_workspace(w) {
                 Ok(()) => Ok(Some(w)),
@@ -171,8 +151,8 @@ impl Settings {
     /// turn into a path, user info, a query or a second word).
     pub(crate) fn gce_metadata_host(&self) -> Result<&str> {
         let host = self
-            .gce_metadata_host
-            .as_deref()
+            .raw
+            .get(env::GCE_METADATA_HOST)
             .unwrap_or(DEFAULT_GCE_METADATA_HOST);
         if host.contains(['/', '@', '?', '#']) || host.contains(char::is_whitespace) {
             return Err(Error::setting(
@@ -185,7 +165,162 @@ impl Settings {
 
     /// Whether `BETA9_STORE_URL` names a shared store.
     pub(crate) fn shared_store(&self) -> bool {
-        self.store_url
+        self.store_url().is_some()
+    }
+
+    /// `BETA9_STORE_URL`: the shared store's URL text (may hold a password: never echoed); its
+    /// grammar is the PostgreSQL connection's (src/pg/), parsed where the store is opened.
+    pub(crate) fn store_url(&self) -> Option<&str> {
+        self.raw.get(env::STORE_URL)
+    }
+
+    /// `BETA9_STORE_PASSWORD_FILE`: a file holding the shared store's password.
+    pub(crate) fn store_password_file(&self) -> Option<PathBuf> {
+        self.raw.path(env::STORE_PASSWORD_FILE)
+    }
+
+    /// The variables that place the store, the generated key and the token cache
+    /// (`BETA9_CREDENTIALS_DIR`, `BETA9_CACHE_DIR`, `XDG_DATA_HOME`, `XDG_CONFIG_HOME`,
+    /// `XDG_CACHE_HOME`, `HOME`); src/paths.rs owns the order of the fallbacks.
+    pub(crate) fn dirs(&self) -> &Dirs {
+        self.parsed.dirs.get_or_init(|| Dirs {
+            credentials_dir: self.raw.path(env::CREDENTIALS_DIR),
+            cache_dir: self.raw.path(env::CACHE_DIR),
+            xdg_data_home: self.raw.path(env::XDG_DATA_HOME),
+            xdg_config_home: self.raw.path(env::XDG_CONFIG_HOME),
+            xdg_cache_home: self.raw.path(env::XDG_CACHE_HOME),
+            home: self.raw.path(env::HOME),
+        })
+    }
+
+    /// `HOME`.
+    pub(crate) fn home(&self) -> Option<PathBuf> {
+        self.raw.path(env::HOME)
+    }
+
+    /// `XDG_CONFIG_HOME`, as set (each client family decides whether a relative one counts).
+    pub(crate) fn xdg_config_home(&self) -> Option<PathBuf> {
+        self.raw.path(env::XDG_CONFIG_HOME)
+    }
+
+    /// `BETA9_CREDENTIALS_KEY_FILE`: the operator's master key file.
+    pub(crate) fn credentials_key_file(&self) -> Option<PathBuf> {
+        self.raw.path(env::CREDENTIALS_KEY_FILE)
+    }
+
+    /// `BETA9_LOG`: the diagnostics' directives, as text; their grammar is tracing's, applied in
+    /// src/log.rs (which caps the noisy crates).
+    pub(crate) fn log(&self) -> Option<&str> {
+        self.raw.get(env::LOG)
+    }
+
+    /// `BETA9_TOKEN_CACHE_URL`: the shared token cache's URL text (may hold a password: never
+    /// echoed); its grammar is the Redis client's, parsed in src/token/redis.rs.
+    pub(crate) fn token_cache_url(&self) -> Option<&str> {
+        self.raw.get(env::TOKEN_CACHE_URL)
+    }
+
+    /// `BETA9_TOKEN_CACHE_CA_FILE`: extra CA certificates for a `rediss://` token cache.
+    pub(crate) fn token_cache_ca_file(&self) -> Option<PathBuf> {
+        self.raw.path(env::TOKEN_CACHE_CA_FILE)
+    }
+
+    /// `AWS_PROFILE`, as aws-config's chain will read it (part of an ambient record's cache key).
+    pub(crate) fn aws_profile(&self) -> Option<&str> {
+        self.raw.get(env::AWS_PROFILE)
+    }
+
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`: `true` in any case, spaces around allowed, turns the
+    /// endpoint variables off (AWS SDKs reference guide, "Service-specific endpoints").
+    pub(crate) fn aws_ignore_configured_endpoint_urls(&self) -> bool {
+        self.raw
+            .get(env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+
+    /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL_ECR_PUBLIC` in that order,
+    /// each trimmed, `None` when unset or blank; which one applies is the ECR resolver's choice
+    /// (src/resolve/ecr/).
+    pub(crate) fn aws_endpoint_urls(&self) -> [Option<&str>; 3] {
+        [
+            env::AWS_ENDPOINT_URL,
+            env::AWS_ENDPOINT_URL_ECR,
+            env::AWS_ENDPOINT_URL_ECR_PUBLIC,
+        ]
+        .map(|name| self.raw.get(name).map(str::trim).filter(|v| !v.is_empty()))
+    }
+
+    /// `BETA9_GOOGLE_ENDPOINT_ORIGIN`, as text: its grammar is the pinned endpoints'
+    /// (src/resolve/google/endpoints.rs, a higher layer), which parse it.
+    pub(crate) fn google_endpoint_origin(&self) -> Option<&str> {
+        self.raw.get(env::GOOGLE_ENDPOINT_ORIGIN)
+    }
+
+    /// `BETA9_IMPORT_ALLOW`, as text: its grammar is the import policy's
+    /// (src/actions/import_policy.rs, a higher layer), which parses it.
+    pub(crate) fn import_allow(&self) -> Option<&str> {
+        self.raw.get(env::IMPORT_ALLOW)
+    }
+
+    /// `DOCKER_CONFIG`: docker's config directory.
+    pub(crate) fn docker_config(&self) -> Option<PathBuf> {
+        self.raw.path(env::DOCKER_CONFIG)
+    }
+
+    /// `REGISTRY_AUTH_FILE`: the containers tools' primary auth file.
+    pub(crate) fn registry_auth_file(&self) -> Option<PathBuf> {
+        self.raw.path(env::REGISTRY_AUTH_FILE)
+    }
+
+    /// `XDG_RUNTIME_DIR`.
+    pub(crate) fn xdg_runtime_dir(&self) -> Option<PathBuf> {
+        self.raw.path(env::XDG_RUNTIME_DIR)
+    }
+
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR`, the set ones with their names, in that order.
+    pub(crate) fn ssl_cert_overrides(&self) -> Vec<(&'static str, PathBuf)> {
+        [env::SSL_CERT_FILE, env::SSL_CERT_DIR]
+            .into_iter()
+            .filter_map(|n| self.raw.path(n).map(|p| (n, p)))
+            .collect()
+    }
+
+    /// `ALL_PROXY`, else `all_proxy`: the name set and its text (a secret: it may hold a
+    /// password). Read only on a path that uses the network: a value that is not UTF-8 is an
+    /// error naming the variable then. The proxy grammar is src/net/proxy.rs's.
+    pub(crate) fn all_proxy(&self) -> Result<Option<(&'static str, &str)>> {
+        self.first(&[env::ALL_PROXY, env::ALL_PROXY_LOWER])
+    }
+
+    /// `HTTP_PROXY`, else `http_proxy` (as [`Settings::all_proxy`]).
+    pub(crate) fn http_proxy(&self) -> Result<Option<(&'static str, &str)>> {
+        self.first(&[env::HTTP_PROXY, env::HTTP_PROXY_LOWER])
+    }
+
+    /// `HTTPS_PROXY`, else `https_proxy` (as [`Settings::all_proxy`]).
+    pub(crate) fn https_proxy(&self) -> Result<Option<(&'static str, &str)>> {
+        self.first(&[env::HTTPS_PROXY, env::HTTPS_PROXY_LOWER])
+    }
+
+    /// `NO_PROXY`, else `no_proxy` (as [`Settings::all_proxy`]).
+    pub(crate) fn no_proxy(&self) -> Result<Option<(&'static str, &str)>> {
+        self.first(&[env::NO_PROXY, env::NO_PROXY_LOWER])
+    }
+
+    /// `BETA9_TEST_CLOCK_SHIFT_MS` (debug builds only); a malformed one was refused by
+    /// [`Env::validate`] before anything ran, and counts as none here.
+    #[cfg(debug_assertions)]
+    pub(crate) fn test_clock_shift_ms(&self) -> Option<i64> {
+        self.raw.test_clock_shift_ms().ok().flatten()
+    }
+
+    fn first(&self, names: &[&'static str]) -> Result<Option<(&'static str, &str)>> {
+        for name in names {
+            if let Some(v) = self.raw.text(name)? {
+                return Ok(Some((name, v)));
+            }
+        }
+        Ok(None)
     }
 
     /// The lines noted so far about malformed values (each once).
@@ -193,8 +328,11 @@ impl Settings {
         std::mem::take(&mut self.notes.borrow_mut())
     }
 
-    fn seconds(&self, name: &str, raw: &Option<String>, default: u64) -> u64 {
-        let parsed = raw.as_deref().map(|r| parse_duration(r).map(whole_seconds));
+    fn seconds(&self, name: &str, default: u64) -> u64 {
+        let parsed = self
+            .raw
+            .get(name)
+            .map(|r| parse_duration(r).map(whole_seconds));
         self.or_default(name, parsed, default, "is not a duration")
     }
 
@@ -363,6 +501,37 @@ mod tests {
         assert_eq!(
             text,
             "BETA9_WORKSPACE: invalid workspace name \"../x\": use 1-64 letters, digits, '-', '_' or '.'"
+        );
+    }
+
+    #[test]
+    fn each_variable_is_handed_down_typed_and_nothing_is_parsed_before_it_is_asked_for() {
+        let s = settings(&[
+            (env::HOME, "/h"),
+            (env::CREDENTIALS_DIR, "/s"),
+            (env::AWS_ENDPOINT_URL, " http://all "),
+            (env::AWS_ENDPOINT_URL_ECR, "  "),
+            (env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, " True "),
+            (env::HTTP_PROXY_LOWER, "p:1"),
+            (env::HTTP_PROXY, "q:2"),
+            (env::NO_PROXY_LOWER, "x"),
+            ("AWS_SECRET_ACCESS_KEY", "CANARY"),
+        ]);
+        assert!(s.parsed.dirs.get().is_none() && s.parsed.timeout.get().is_none());
+        assert!(s.raw.credential("AWS_SECRET_ACCESS_KEY").is_none());
+        assert!(!format!("{s:?}").contains("CANARY"));
+        assert_eq!(s.home(), Some(PathBuf::from("/h")));
+        assert_eq!(s.dirs().credentials_dir, Some(PathBuf::from("/s")));
+        assert_eq!(s.dirs().cache_dir, None);
+        assert_eq!(s.aws_endpoint_urls(), [Some("http://all"), None, None]);
+        assert!(s.aws_ignore_configured_endpoint_urls());
+        assert_eq!(s.http_proxy().unwrap(), Some((env::HTTP_PROXY, "q:2")));
+        assert_eq!(s.no_proxy().unwrap(), Some((env::NO_PROXY_LOWER, "x")));
+        assert_eq!(s.https_proxy().unwrap(), None);
+        assert_eq!((s.store_url(), s.shared_store()), (None, false));
+        assert!(
+            !settings(&[(env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "1")])
+                .aws_ignore_configured_endpoint_urls()
         );
     }
 }

@@ -3,10 +3,10 @@
 //! their pins (docs/google.md, "Pinned endpoints"), is refused. Messages name the problem, never
 //! the content.
 
-use crate::env::Env;
 use crate::error::Result;
 use crate::resolve::google::endpoints::Origin;
 use crate::resolve::google::key::{GoogleKey, GoogleKeyError};
+use crate::settings::Settings;
 
 /// The checks, with the operator's stand-in origin for Google's endpoints read once.
 pub(crate) struct KeyCheck {
@@ -14,9 +14,9 @@ pub(crate) struct KeyCheck {
 }
 
 impl KeyCheck {
-    pub(crate) fn from_env(env: &Env) -> Result<KeyCheck> {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<KeyCheck> {
         Ok(KeyCheck {
-            origin: Origin::from_env(env)?,
+            origin: Origin::from_settings(settings)?,
         })
     }
 

@@ -7,7 +7,7 @@
 //! own command and never asks.
 
 use crate::credential_type::{CredentialType, GOOGLE_JSON};
-use crate::env::{self, Env};
+use crate::env;
 use crate::error::{Error, Result, SettingReason};
 use crate::net::addr::{Allow, Denied};
 use crate::net::url::Url;
@@ -16,6 +16,7 @@ use crate::resolve::google;
 use crate::resolve::google::endpoints::{self, Api, Origin};
 use crate::resolve::google::external::Source;
 use crate::resolve::google::key::{GoogleKey, GoogleKeyError};
+use crate::settings::Settings;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
@@ -70,9 +71,9 @@ struct UrlPrefix {
 
 impl Policy {
     /// The policy this environment sets; a malformed variable is one line naming it.
-    pub(crate) fn from_env(e: &Env) -> Result<Policy> {
-        let mut policy = Policy::parse(e.get(env::IMPORT_ALLOW))?;
-        policy.origin = Origin::from_env(e)?;
+    pub(crate) fn from_settings(s: &Settings) -> Result<Policy> {
+        let mut policy = Policy::parse(s.import_allow())?;
+        policy.origin = Origin::from_settings(s)?;
         Ok(policy)
     }
 

@@ -21,7 +21,7 @@ use std::path::Path;
 pub(crate) fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyReport> {
     env.validate()?;
     let settings = Settings::new(env);
-    let source = KeySource::from_env(env, &settings)?;
+    let source = KeySource::from_settings(&settings)?;
     let new = match (&source, new_key_file) {
         (KeySource::File(p), Some(newp)) => {
             if same_file(p, newp) {
@@ -34,17 +34,18 @@ pub(crate) fn rekey(env: &Env, new_key_file: Option<&Path>) -> Result<RekeyRepor
         (_, None) => None,
     };
     let budget = settings.timeout();
-    let clear_caches = |ws: &str, key: &Key| context::clear_local_tokens(env, ws, key, budget);
+    let clear_caches =
+        |ws: &str, key: &Key| context::clear_local_tokens(&settings, ws, key, budget);
     if !context::shared_store(&settings, &source)? {
-        let store = FileStore::new(paths::data_base(env)?, budget);
+        let store = FileStore::new(paths::data_base(settings.dirs())?, budget);
         return rotate(&source, &store, new, &clear_caches);
     }
     // The shared store: every row re-sealed in its own transaction, straight against the
     // database; this machine's local copies (sealed under the old key) are dropped afterwards,
     // and other machines' copies are asked again when they no longer open.
-    let store = postgres::from_env(env, budget)?;
+    let store = postgres::from_settings(&settings, budget)?;
     let report = rotate(&source, &store, new, &clear_caches);
-    cached::clear_copies(env, &store);
+    cached::clear_copies(&settings, &store);
     report
 }
 
@@ -92,7 +93,7 @@ mod tests {
         let e = env(t.path());
         put(&e, "default", "ghcr.io", "a");
         put(&e, "team", "nvcr.io", "b");
-        let key_path = paths::generated_key_file(&e).unwrap();
+        let key_path = paths::generated_key_file(Settings::new(&e).dirs()).unwrap();
         let before = std::fs::read(&key_path).unwrap();
         let r = rekey(&e, None).unwrap();
         assert_eq!((r.workspaces, r.converted, r.already), (2, 2, 0));
@@ -121,7 +122,7 @@ mod tests {
             put(&e, "default", &format!("r{i}.example"), &format!("s{i}"));
         }
         // Simulate a crash half-way: the next key parked and some entries converted.
-        let source = KeySource::from_env(&e, &Settings::new(&e)).unwrap();
+        let source = KeySource::from_settings(&Settings::new(&e)).unwrap();
         let store = FileStore::new(t.path().join("store"), std::time::Duration::from_secs(2));
         let old = source.load().unwrap().unwrap();
         let new = Key::generate().unwrap();
@@ -218,7 +219,9 @@ mod tests {
         let e = env(t.path());
         let r = rekey(&e, None).unwrap();
         assert_eq!(r, RekeyReport::default());
-        assert!(!paths::generated_key_file(&e).unwrap().exists());
+        assert!(!paths::generated_key_file(Settings::new(&e).dirs())
+            .unwrap()
+            .exists());
     }
 
     /// The shared store without an operator's key file is refused in the words every other

@@ -110,6 +110,7 @@ pub fn keys(image: &str, registry: &Registry, repo: &str) -> Keys {
 mod tests {
     use super::*;
     use crate::env::Env;
+    use crate::settings::Settings;
     use std::path::PathBuf;
 
     fn file(text: &str) -> ConfigFile {
@@ -248,17 +249,20 @@ mod tests {
 
     #[test]
     fn primary_file_order() {
-        let env = Env::from_pairs([
+        let env = Settings::new(&Env::from_pairs([
             ("REGISTRY_AUTH_FILE", "/a.json"),
             ("XDG_RUNTIME_DIR", "/run/user/7"),
-        ]);
+        ]));
         assert_eq!(containers_primary(&env, 7).path, PathBuf::from("/a.json"));
-        let env = Env::from_pairs([("XDG_RUNTIME_DIR", "/run/user/7"), ("HOME", "/h")]);
+        let env = Settings::new(&Env::from_pairs([
+            ("XDG_RUNTIME_DIR", "/run/user/7"),
+            ("HOME", "/h"),
+        ]));
         assert_eq!(
             containers_primary(&env, 7).path,
             PathBuf::from("/run/user/7/containers/auth.json")
         );
-        let env = Env::from_pairs([("HOME", "/h")]);
+        let env = Settings::new(&Env::from_pairs([("HOME", "/h")]));
         let p = containers_primary(&env, 7);
         assert_eq!(p.path, PathBuf::from("/run/containers/7/auth.json"));
         let files: Vec<_> = containers_files(&env, 7)

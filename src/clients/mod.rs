@@ -9,8 +9,8 @@
 pub(crate) mod config;
 
 use crate::clients::config::{self as cc, ConfigFile, Family, Keys, HELPER};
-use crate::env::Env;
 use crate::registry::Registry;
+use crate::settings::Settings;
 use std::path::PathBuf;
 
 /// The client config files on this machine, parsed (files that do not exist are left out).
@@ -25,16 +25,16 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    /// Reads the files `env` points each family at.
-    pub(crate) fn read(env: &Env) -> Machine {
+    /// Reads the files the settings point each family at.
+    pub(crate) fn read(settings: &Settings) -> Machine {
         let present = |f: ConfigFile| f.exists().then_some(f);
         Machine {
-            docker: cc::docker_config_path(env).and_then(|p| present(cc::read(&p, false))),
-            containers: cc::containers_files(env, cc::real_uid())
+            docker: cc::docker_config_path(settings).and_then(|p| present(cc::read(&p, false))),
+            containers: cc::containers_files(settings, cc::real_uid())
                 .into_iter()
                 .filter_map(|a| present(cc::read(&a.path, a.legacy)))
                 .collect(),
-            ggcr: cc::ggcr_file(env).and_then(|p| present(cc::read(&p, false))),
+            ggcr: cc::ggcr_file(settings).and_then(|p| present(cc::read(&p, false))),
         }
     }
 }

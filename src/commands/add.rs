@@ -84,7 +84,7 @@ pub(crate) fn run(ctx: &Context, args: &AddArgs, stdin: &mut dyn Read) -> CmdRes
     } else {
         (from_named(&ctx.env, &args.names)?, Source::Named)
     };
-    let creds = checks::inline_google_key(creds, true, &ctx.env)?;
+    let creds = checks::inline_google_key(creds, true, &ctx.settings)?;
     let names: Vec<&str> = creds.names().collect();
     let kind = forced
         .or_else(|| detect::detect(&registry, &names))

@@ -10,6 +10,7 @@ use crate::env::Env;
 use crate::hosts;
 use crate::record::{Credentials, Record};
 use crate::registry::Registry;
+use crate::settings::Settings;
 use secrecy::{ExposeSecret, SecretString};
 /// A Google credential file is a few KiB; anything past this is not one.
 const KEY_FILE_LIMIT: u64 = 1 << 20;
@@ -91,13 +92,13 @@ pub(crate) fn drop_empty(creds: Credentials) -> (Credentials, Vec<String>) {
 /// `add`: the file is on this machine) and refused otherwise (an imported record naming a path on
 /// some other machine is useless). No message ever quotes the value or the file. Google's
 /// endpoints in an `external_account` file are checked against their pins (docs/google.md,
-/// "Pinned endpoints"), with the operator's stand-in origin from `env`.
+/// "Pinned endpoints"), with the operator's stand-in origin from the settings.
 pub(crate) fn inline_google_key(
     creds: Credentials,
     read_paths: bool,
-    env: &Env,
+    settings: &Settings,
 ) -> Result<Credentials, Failure> {
-    let keys = KeyCheck::from_env(env)?;
+    let keys = KeyCheck::from_settings(settings)?;
     let Some(value) = creds.get(GOOGLE_PATH) else {
         if let Some(v) = creds.get(GOOGLE_JSON) {
             check_key_json(v.expose_secret().as_bytes(), GOOGLE_JSON, &keys)?;
@@ -252,7 +253,7 @@ pub(crate) fn verify_imported(
 /// entry's registry to this helper (the entry is stored, but no pull asks for it), with the
 /// command that routes it. Reads config files only.
 pub(crate) fn unrouted_note(ctx: &Context, registry: &Registry) -> Option<String> {
-    if crate::clients::config::routed_here(&ctx.env, registry) {
+    if crate::clients::config::routed_here(&ctx.settings, registry) {
         return None;
     }
     let host = if registry.is_docker_hub() {
@@ -408,7 +409,7 @@ mod tests {
         );
         let err = format!(
             "{:?}",
-            inline_google_key(c, false, &Env::default()).unwrap_err()
+            inline_google_key(c, false, &Settings::default()).unwrap_err()
         );
         assert!(
             err.contains("client_email") && !err.contains("SEKRIT"),
@@ -444,7 +445,7 @@ mod tests {
                 r#"{"type":"service_account","client_email":"a@b","private_key":"k"}"#,
             ),
         );
-        let out = inline_google_key(c, false, &Env::default()).unwrap();
+        let out = inline_google_key(c, false, &Settings::default()).unwrap();
         assert!(out.contains(GOOGLE_JSON) && !out.contains(GOOGLE_PATH));
 
         let dir = tempfile::tempdir().unwrap();
@@ -458,13 +459,13 @@ mod tests {
             GOOGLE_PATH,
             SecretString::from(p.to_string_lossy().into_owned()),
         );
-        assert!(inline_google_key(c, false, &Env::default()).is_err());
+        assert!(inline_google_key(c, false, &Settings::default()).is_err());
         let mut c = Credentials::new();
         c.insert(
             GOOGLE_PATH,
             SecretString::from(p.to_string_lossy().into_owned()),
         );
-        let out = inline_google_key(c, true, &Env::default()).unwrap();
+        let out = inline_google_key(c, true, &Settings::default()).unwrap();
         assert!(out
             .get(GOOGLE_JSON)
             .unwrap()
@@ -479,7 +480,7 @@ mod tests {
         );
         let err = format!(
             "{:?}",
-            inline_google_key(c, true, &Env::default()).unwrap_err()
+            inline_google_key(c, true, &Settings::default()).unwrap_err()
         );
         assert!(!err.contains("SEKRIT") && err.contains("line 1"), "{err}");
     }

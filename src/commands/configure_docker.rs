@@ -97,15 +97,15 @@ impl File {
 }
 
 pub(crate) fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
-    let env = &ctx.env;
+    let settings = &ctx.settings;
     let docker_path = match &args.config {
         Some(p) => p.clone(),
-        None => cc::docker_config_path(env)
+        None => cc::docker_config_path(settings)
             .ok_or_else(|| Failure::user("HOME is not set: pass --config PATH"))?,
     };
-    let primary = cc::containers_primary(env, cc::real_uid());
+    let primary = cc::containers_primary(settings, cc::real_uid());
     if args.containers {
-        if let Some(dir) = cc::missing_runtime_dir(env) {
+        if let Some(dir) = cc::missing_runtime_dir(settings) {
             return Err(Failure::user(format!(
                 "XDG_RUNTIME_DIR names {}, which does not exist: podman, buildah and skopeo fail there too; create it or unset XDG_RUNTIME_DIR",
                 dir.display()
@@ -117,9 +117,9 @@ pub(crate) fn run(ctx: &Context, args: &ConfigureArgs) -> CmdResult {
         primary.path.clone(),
         args.containers.then_some(Dialect::Containers),
     ));
-    let config_home = env
-        .path(crate::env::XDG_CONFIG_HOME)
-        .or_else(|| env.path(crate::env::HOME).map(|h| h.join(".config")));
+    let config_home = settings
+        .xdg_config_home()
+        .or_else(|| settings.home().map(|h| h.join(".config")));
     if let Some(dir) = config_home {
         wanted.push((dir.join("containers/auth.json"), None));
     }

@@ -16,7 +16,6 @@ use crate::actions::{self, platform};
 use crate::context::Context;
 use crate::credential_type::CredentialType;
 use crate::detect;
-use crate::env;
 use crate::error::printable;
 use crate::output::Output;
 use crate::record::{Credentials, Lifecycle, Record};
@@ -102,7 +101,7 @@ pub(crate) fn run(ctx: &Context, args: &ImportArgs, stdin: &mut dyn Read) -> Cmd
     if let Some(url) = &args.from_beta9 {
         return from_beta9(ctx, args, url);
     }
-    let policy = Policy::from_env(&ctx.env)?;
+    let policy = Policy::from_settings(&ctx.settings)?;
     let buf = super::outcome::read_stdin(stdin)?;
     let given = args
         .registry
@@ -159,7 +158,7 @@ fn prepare(
     record: Record,
 ) -> Result<(Record, Vec<String>), Failure> {
     let (credentials, dropped) = checks::drop_empty(record.credentials);
-    let credentials = checks::inline_google_key(credentials, false, &ctx.env)?;
+    let credentials = checks::inline_google_key(credentials, false, &ctx.settings)?;
     let record = Record {
         credentials,
         ..record
@@ -187,8 +186,8 @@ fn from_beta9(ctx: &Context, args: &ImportArgs, url: &str) -> CmdResult {
         .as_deref()
         .ok_or_else(|| Failure::user("--from-beta9 needs --beta9-workspace EXTERNAL_ID"))?;
     // Before the database is asked: a malformed policy is the operator's to fix first.
-    let policy = Policy::from_env(&ctx.env)?;
-    let home = ctx.env.path(env::HOME);
+    let policy = Policy::from_settings(&ctx.settings)?;
+    let home = ctx.settings.home();
     let secrets = platform::read_workspace(
         url,
         args.beta9_password_file.clone(),

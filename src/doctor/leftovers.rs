@@ -121,10 +121,10 @@ fn in_file(path: &Path, legacy: bool, registry: &Registry) -> Vec<Plain> {
 /// containers tools' auth files, each file once.
 pub(crate) fn plaintext_logins(ctx: &Context, registry: &Registry) -> Vec<Plain> {
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
-    if let Some(p) = cc::docker_config_path(&ctx.env) {
+    if let Some(p) = cc::docker_config_path(&ctx.settings) {
         files.push((p, false));
     }
-    for a in cc::containers_files(&ctx.env, cc::real_uid()) {
+    for a in cc::containers_files(&ctx.settings, cc::real_uid()) {
         if !files.iter().any(|(p, _)| *p == a.path) {
             files.push((a.path, a.legacy));
         }
@@ -203,7 +203,7 @@ pub(crate) fn leftover(
         Stored::Nothing => "while the store holds none for it",
         _ => "that differs from the stored one",
     };
-    let meaning = if cc::routed_here(&ctx.env, registry) {
+    let meaning = if cc::routed_here(&ctx.settings, registry) {
         format!("while credHelpers routes {host} to this helper, docker and go-containerregistry never send it (on not found they pull anonymously) but docker-py falls back to it; once the routing is gone it answers for every client again")
     } else {
         format!(

@@ -137,7 +137,7 @@ pub(super) fn live_guarded(
         }
     };
     // What each client family trusts for this host (docs/clients.md, "Registry certificates").
-    let trust = trust::Trust::for_host(&ctx.env, &host);
+    let trust = trust::Trust::for_host(&ctx.settings, &host);
     let client = Client::new(ctx.budget(), proxies)
         .with_roots(trust.union())
         .with_guard(guard);
@@ -818,6 +818,7 @@ mod tests {
     use super::*;
     use crate::env::Env;
     use crate::net::tls::CertProblem;
+    use crate::settings::Settings;
     use std::cell::RefCell;
 
     const HOST: &str = "registry.test";
@@ -941,7 +942,7 @@ mod tests {
             image: image.then_some(("team/app", &reference)),
         };
         let env = Env::from_pairs([("HOME", "/nonexistent-home")]);
-        let trust = trust::Trust::for_host(&env, HOST);
+        let trust = trust::Trust::for_host(&Settings::new(&env), HOST);
         let with = Live {
             net,
             trust: &trust,
@@ -1182,7 +1183,10 @@ mod tests {
             registry: &registry,
             image: Some(("team/app", &reference)),
         };
-        let trust = trust::Trust::for_host(&Env::from_pairs([("HOME", "/nonexistent-home")]), HOST);
+        let trust = trust::Trust::for_host(
+            &Settings::new(&Env::from_pairs([("HOME", "/nonexistent-home")])),
+            HOST,
+        );
         let with = Live {
             net: &net,
             trust: &trust,
@@ -1313,7 +1317,7 @@ mod tests {
             image: Some(("team/app", &reference)),
         };
         let trust = trust::Trust::for_host(
-            &Env::from_pairs([("HOME", "/nonexistent-home")]),
+            &Settings::new(&Env::from_pairs([("HOME", "/nonexistent-home")])),
             "127.0.0.1:5000",
         );
         let with = Live {

@@ -97,7 +97,7 @@ pub(crate) fn run_shown(
         progress.flush(&report.steps);
     }
     // What each family will try (docs/clients.md, "The client families").
-    let machine = clients::Machine::read(&ctx.env);
+    let machine = clients::Machine::read(&ctx.settings);
     let plans: Vec<Plan> = families
         .iter()
         .map(|f| clients::plan(*f, &machine, &keys, &registry, &repo))

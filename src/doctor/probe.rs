@@ -485,7 +485,10 @@ mod tests {
 
         let proxy = Server::ok("{}");
         let env = crate::env::Env::from_pairs([("HTTP_PROXY", proxy.url().as_str())]);
-        let client = Client::new(Duration::from_secs(5), Proxies::from_env(&env).unwrap());
+        let client = Client::new(
+            Duration::from_secs(5),
+            Proxies::from_settings(&crate::settings::Settings::new(&env)).unwrap(),
+        );
         let r = client.request(Method::Head, "http://registry.invalid/v2/", None, None);
         assert_eq!(r.map(|a| a.status).ok(), Some(200));
         assert_eq!(

@@ -5,9 +5,9 @@ use super::model::{step, Mark, Step};
 use super::words::{configure_cmd, not_ours, route_words, shown};
 use crate::clients::config::{self as cc, ConfigFile, Family, Route, HELPER};
 use crate::context::Context;
-use crate::env::Env;
 use crate::error::printable;
 use crate::registry::Registry;
+use crate::settings::Settings;
 
 /// One family's routing step.
 pub(super) fn routing(
@@ -19,11 +19,11 @@ pub(super) fn routing(
 ) -> Step {
     let name = format!("routing.{}", family.name());
     let who = family.clients();
-    let env = &ctx.env;
+    let settings = &ctx.settings;
     match family {
-        Family::Docker => docker(env, &name, who, keys, registry),
-        Family::Containers => containers(env, &name, who, keys, registry, repo),
-        Family::Ggcr => ggcr(env, &name, who, keys, registry),
+        Family::Docker => docker(settings, &name, who, keys, registry),
+        Family::Containers => containers(settings, &name, who, keys, registry, repo),
+        Family::Ggcr => ggcr(settings, &name, who, keys, registry),
         Family::Kubelet => step(
             &name,
             Mark::Skip,
@@ -49,8 +49,14 @@ fn unreadable(name: &str, who: &str, f: &ConfigFile) -> Option<Step> {
 }
 
 /// docker CLI and docker-py: `config.json`'s `credHelpers`, then `credsStore`.
-fn docker(env: &Env, name: &str, who: &str, keys: &cc::Keys, registry: &Registry) -> Step {
-    let Some(path) = cc::docker_config_path(env) else {
+fn docker(
+    settings: &Settings,
+    name: &str,
+    who: &str,
+    keys: &cc::Keys,
+    registry: &Registry,
+) -> Step {
+    let Some(path) = cc::docker_config_path(settings) else {
         return step(
             name,
             Mark::Skip,
@@ -107,7 +113,7 @@ fn docker(env: &Env, name: &str, who: &str, keys: &cc::Keys, registry: &Registry
 
 /// The containers tools: their auth files in order, `credHelpers` only.
 fn containers(
-    env: &Env,
+    settings: &Settings,
     name: &str,
     who: &str,
     keys: &cc::Keys,
@@ -115,8 +121,8 @@ fn containers(
     repo: &str,
 ) -> Step {
     let uid = cc::real_uid();
-    let primary = cc::containers_primary(env, uid);
-    let files: Vec<ConfigFile> = cc::containers_files(env, uid)
+    let primary = cc::containers_primary(settings, uid);
+    let files: Vec<ConfigFile> = cc::containers_files(settings, uid)
         .into_iter()
         .map(|a| cc::read(&a.path, a.legacy))
         .collect();
@@ -160,7 +166,7 @@ fn containers(
         return step(name, Mark::Fail, not_ours(&head, &route))
             .fix(configure_cmd(registry, true, migrate));
     }
-    if let Some(dir) = cc::missing_runtime_dir(env) {
+    if let Some(dir) = cc::missing_runtime_dir(settings) {
         return step(
             name,
             Mark::Warn,
@@ -190,8 +196,8 @@ fn containers(
 }
 
 /// go-containerregistry: the repository key, then the host (its `DefaultKeychain`).
-fn ggcr(env: &Env, name: &str, who: &str, keys: &cc::Keys, registry: &Registry) -> Step {
-    let Some(path) = cc::ggcr_file(env) else {
+fn ggcr(settings: &Settings, name: &str, who: &str, keys: &cc::Keys, registry: &Registry) -> Step {
+    let Some(path) = cc::ggcr_file(settings) else {
         return step(
             name,
             Mark::Skip,

@@ -12,10 +12,10 @@
 //! they do for Go). The `certs.d` roots are fixed paths; tests stand in for them with a private
 //! mount namespace, never an environment variable.
 
-use crate::env::{self, Env};
 use crate::error::printable;
 use crate::net::tls::CertProblem;
 use crate::net::NetError;
+use crate::settings::Settings;
 use rustls_pki_types::CertificateDer;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -110,12 +110,12 @@ pub(crate) struct Trust {
 
 impl Trust {
     /// Reads the directories for `host` (`host[:port]`, as clients name the directory).
-    pub(crate) fn for_host(e: &Env, host: &str) -> Trust {
+    pub(crate) fn for_host(s: &Settings, host: &str) -> Trust {
         // A host never holds a path separator (src/registry.rs); refuse to look elsewhere if so.
         let safe = !host.is_empty() && !host.contains(['/', '\\']) && host != "..";
         let under = |root: &Path| root.join(if safe { host } else { "-" });
         let mut candidates = Vec::new();
-        if let Some(home) = e.path(env::HOME) {
+        if let Some(home) = s.home() {
             candidates.push(under(&home.join(CONTAINERS_USER_CERTS_D)));
         }
         candidates.push(under(Path::new(CONTAINERS_CERTS_D)));
@@ -126,10 +126,7 @@ impl Trust {
             Some(p) => Dir::read(p.clone()),
             None => Dir::read(under(Path::new(CONTAINERS_CERTS_D))),
         };
-        let system = [env::SSL_CERT_FILE, env::SSL_CERT_DIR]
-            .into_iter()
-            .filter_map(|n| e.path(n).map(|p| (n, p)))
-            .collect();
+        let system = s.ssl_cert_overrides();
         Trust {
             host: host.to_string(),
             docker,

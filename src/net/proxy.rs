@@ -1,15 +1,15 @@
 //! Which HTTP proxy an outgoing request goes through (docs/proxies.md).
 //!
 //! The standard variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, either case),
-//! read from the [`Env`] snapshot and matched by hyper-util's curl-compatible matcher: the same
+//! read through the settings (src/settings.rs) and matched by hyper-util's curl-compatible matcher: the same
 //! one the AWS SDK's client applies per request, so the Google, doctor and ECR paths agree on
 //! what `NO_PROXY` means. Loopback and link-local destinations (instance metadata, container
 //! credential endpoints) never go through a proxy, whatever the variables say.
 //!
 //! Built only on a path that is about to use the network: a static `get` never reads these.
 
-use crate::env::{self, Env};
 use crate::error::{Error, Result, SettingReason};
+use crate::settings::Settings;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use hyper_util::client::proxy::matcher::Matcher;
 use secrecy::{ExposeSecret, SecretString};
@@ -56,7 +56,7 @@ pub(crate) struct Route<'a> {
 impl Route<'_> {
     /// The proxy for ureq, or `None` to connect directly.
     pub(crate) fn ureq(&self) -> Option<ureq::Proxy> {
-        // Validated in `Proxies::from_env`, so this parse succeeds.
+        // Validated in `Proxies::from_settings`, so this parse succeeds.
         self.proxy
             .and_then(|n| ureq::Proxy::new(n.url.expose_secret()).ok())
     }
@@ -89,15 +89,13 @@ impl Proxies {
 
     /// The variables from the snapshot. A variable that is set but not UTF-8, or not a proxy URL
     /// this helper can use, is an error naming the variable (never its value).
-    pub(crate) fn from_env(e: &Env) -> Result<Proxies> {
-        let all = first(e, &[env::ALL_PROXY, env::ALL_PROXY_LOWER])?.map(with_scheme);
-        let http = first(e, &[env::HTTP_PROXY, env::HTTP_PROXY_LOWER])?
+    pub(crate) fn from_settings(s: &Settings) -> Result<Proxies> {
+        let all = named(s.all_proxy()?).map(with_scheme);
+        let http = named(s.http_proxy()?)
             .map(with_scheme)
             .or_else(|| all.clone());
-        let https = first(e, &[env::HTTPS_PROXY, env::HTTPS_PROXY_LOWER])?
-            .map(with_scheme)
-            .or(all);
-        let no_proxy = first(e, &[env::NO_PROXY, env::NO_PROXY_LOWER])?
+        let https = named(s.https_proxy()?).map(with_scheme).or(all);
+        let no_proxy = named(s.no_proxy()?)
             .map(|n| n.url.expose_secret().to_string())
             .unwrap_or_default();
         for n in http.iter().chain(https.iter()) {
@@ -156,7 +154,7 @@ impl Proxies {
         let Some(n) = chosen else {
             return ProxyConfig::disabled();
         };
-        // Validated in `from_env`; all() carries user info from the URL as basic auth.
+        // Validated in `from_settings`; all() carries user info from the URL as basic auth.
         match ProxyConfig::all(n.url.expose_secret()) {
             Ok(c) => c.no_proxy(&self.no_proxy),
             Err(_) => ProxyConfig::disabled(),
@@ -255,17 +253,12 @@ fn inet_aton(s: &str) -> Option<std::net::Ipv4Addr> {
     Some(std::net::Ipv4Addr::from(addr | last))
 }
 
-/// The first of `names` that is set, as a proxy setting.
-fn first(e: &Env, names: &[&'static str]) -> Result<Option<Named>> {
-    for name in names {
-        if let Some(v) = e.text(name)? {
-            return Ok(Some(Named {
-                var: name,
-                url: SecretString::from(v.trim().to_string()),
-            }));
-        }
-    }
-    Ok(None)
+/// The variable the settings found set, as a proxy setting.
+fn named(set: Option<(&'static str, &str)>) -> Option<Named> {
+    set.map(|(var, v)| Named {
+        var,
+        url: SecretString::from(v.trim().to_string()),
+    })
 }
 
 /// A bare `host:port` means `http://host:port`, as curl and Go read it.
@@ -315,9 +308,10 @@ fn check_url(n: &Named) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Env;
 
     fn proxies(pairs: &[(&str, &str)]) -> Proxies {
-        Proxies::from_env(&Env::from_pairs(pairs.iter().copied())).unwrap()
+        Proxies::from_settings(&Settings::new(&Env::from_pairs(pairs.iter().copied()))).unwrap()
     }
 
     fn via(p: &Proxies, url: &str) -> Option<&'static str> {
@@ -446,9 +440,10 @@ mod tests {
             ("http://user:hunter2@", "not a usable proxy URL"),
             ("http://user:hunter2@ bad host", "not a usable proxy URL"),
         ] {
-            let err = Proxies::from_env(&Env::from_pairs([("HTTPS_PROXY", value)]))
-                .unwrap_err()
-                .to_string();
+            let err =
+                Proxies::from_settings(&Settings::new(&Env::from_pairs([("HTTPS_PROXY", value)])))
+                    .unwrap_err()
+                    .to_string();
             assert!(err.contains("HTTPS_PROXY") && err.contains(words), "{err}");
             assert!(!err.contains("hunter2"), "{err}");
         }

@@ -26,7 +26,6 @@ fn with_needs<T>(ctx: &Context, f: impl FnOnce(&Needs) -> T) -> T {
     let proxies = || ctx.proxies();
     f(&Needs {
         workspace: &ctx.workspace,
-        env: &ctx.env,
         settings: &ctx.settings,
         clock: ctx.clock(),
         note: &note,

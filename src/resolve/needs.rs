@@ -1,7 +1,6 @@
 //! What a minting resolver is handed instead of the whole context.
 
 use crate::clock::Clock;
-use crate::env::Env;
 use crate::error::Result;
 use crate::net::proxy::Proxies;
 use crate::settings::Settings;
@@ -15,10 +14,8 @@ use std::time::Duration;
 pub(crate) struct Needs<'a> {
     /// Part of every local token-cache key.
     pub workspace: &'a str,
-    /// The variables the resolvers read: `AWS_PROFILE`, the AWS endpoint overrides,
+    /// The settings the resolvers read: `AWS_PROFILE`, the AWS endpoint overrides,
     /// `GCE_METADATA_HOST`, Google's stand-in origin (docs/google.md, "Pinned endpoints").
-    pub env: &'a Env,
-    /// The settings the resolvers read parsed (`GCE_METADATA_HOST`).
     pub settings: &'a Settings,
     pub clock: &'a dyn Clock,
     /// A one-line hint for stderr.

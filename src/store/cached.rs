@@ -26,7 +26,7 @@ use super::postgres::{PgStore, Snapshot, METAS};
 use super::{Change, Decide, Meta, Store};
 use crate::clock::Clock;
 use crate::duration::human;
-use crate::env::{self, Env};
+use crate::env;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::guard::Guard;
@@ -47,8 +47,8 @@ pub(crate) use setup::clear_copies;
 const BASE_FILE: &str = "base";
 
 /// The shared store `BETA9_STORE_URL` names, with this machine's copies in front of it.
-pub(crate) fn open(env: &Env, settings: &Settings) -> Result<CachedStore<PgStore>> {
-    let s = setup::from_settings(env, settings)?;
+pub(crate) fn open(settings: &Settings) -> Result<CachedStore<PgStore>> {
+    let s = setup::from_settings(settings)?;
     let store = CachedStore::new(s.pg, s.dir, s.ttl, s.max_stale, s.clock);
     if let Some(why) = s.unusable {
         let _ = store.trusted.set(Some(why));

@@ -4,7 +4,6 @@
 //! one store base each (docs/storage.md, "Key ownership and rotation"). A Linux server needs no
 //! keyring daemon and waits on nothing.
 
-use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::paths;
@@ -56,12 +55,12 @@ impl PartialEq for KeySource {
 }
 
 impl KeySource {
-    pub(crate) fn from_env(env: &Env, settings: &Settings) -> Result<KeySource> {
-        if let Some(p) = env.path(env::CREDENTIALS_KEY_FILE) {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<KeySource> {
+        if let Some(p) = settings.credentials_key_file() {
             return Ok(KeySource::File(p));
         }
         let keyring = || -> Result<KeySource> {
-            let id = paths::base_id(env)?;
+            let id = paths::base_id(settings.dirs())?;
             Ok(KeySource::Keyring {
                 user: match &id {
                     None => KEYRING_USER.to_string(),
@@ -73,8 +72,8 @@ impl KeySource {
         };
         let generated = || -> Result<KeySource> {
             Ok(KeySource::Generated {
-                path: paths::generated_key_file(env)?,
-                legacy: paths::legacy_shared_key_file(env)?,
+                path: paths::generated_key_file(settings.dirs())?,
+                legacy: paths::legacy_shared_key_file(settings.dirs())?,
             })
         };
         match settings.key_backend()? {
@@ -370,6 +369,7 @@ fn keyring_create(user: &str, timeout: Duration) -> Result<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Env;
 
     #[test]
     fn key_file_shapes() {
@@ -387,12 +387,12 @@ mod tests {
     fn source_order() {
         let e = Env::from_pairs([("BETA9_CREDENTIALS_KEY_FILE", "/k"), ("HOME", "/h")]);
         assert_eq!(
-            KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
+            KeySource::from_settings(&Settings::new(&e)).unwrap(),
             KeySource::File("/k".into())
         );
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "keyring"), ("HOME", "/h")]);
         assert!(matches!(
-            KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
+            KeySource::from_settings(&Settings::new(&e)).unwrap(),
             KeySource::Keyring { user, legacy: None, .. } if user == "master-key"
         ));
         let e = Env::from_pairs([
@@ -401,16 +401,16 @@ mod tests {
             ("BETA9_CREDENTIALS_DIR", "/s"),
         ]);
         assert!(matches!(
-            KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
+            KeySource::from_settings(&Settings::new(&e)).unwrap(),
             KeySource::Keyring { user, legacy: Some(_), .. } if user.starts_with("master-key-")
         ));
         let e = Env::from_pairs([("BETA9_KEY_BACKEND", "nope"), ("HOME", "/h")]);
-        assert!(KeySource::from_env(&e, &Settings::new(&e)).is_err());
+        assert!(KeySource::from_settings(&Settings::new(&e)).is_err());
         #[cfg(target_os = "linux")]
         {
             let e = Env::from_pairs([("HOME", "/h")]);
             assert_eq!(
-                KeySource::from_env(&e, &Settings::new(&e)).unwrap(),
+                KeySource::from_settings(&Settings::new(&e)).unwrap(),
                 KeySource::Generated {
                     path: "/h/.config/docker-credential-beta9/master.key".into(),
                     legacy: None

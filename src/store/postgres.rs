@@ -19,6 +19,7 @@ use crate::guard::Guard;
 use crate::paths;
 use crate::pg::{Conn, Param, PgError, PgResult, SqlType, Target};
 use crate::secret_name::SecretName;
+use crate::settings::Settings;
 use crate::timeout::Deadline;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -60,17 +61,22 @@ pub(crate) fn schema_sql() -> String {
     )
 }
 
+/// The store the `BETA9_STORE_URL` of `env` names (tests and tools outside the crate).
+pub fn from_env(env: &Env, budget: Duration) -> Result<PgStore> {
+    from_settings(&Settings::new(env), budget)
+}
+
 /// The store a `BETA9_STORE_URL` names (nothing is connected until the first query).
 /// `budget` is `BETA9_TIMEOUT`, from the settings.
-pub fn from_env(env: &Env, budget: Duration) -> Result<PgStore> {
-    let url = env
-        .get(env::STORE_URL)
+pub(crate) fn from_settings(settings: &Settings, budget: Duration) -> Result<PgStore> {
+    let url = settings
+        .store_url()
         .ok_or_else(|| Error::setting(env::STORE_URL, SettingReason::Unset))?;
-    let home = env.path(env::HOME);
+    let home = settings.home();
     let target = Target::parse(
         url,
         env::STORE_URL,
-        env.path(env::STORE_PASSWORD_FILE),
+        settings.store_password_file(),
         home.as_deref(),
     )?;
     Ok(PgStore::new(target, budget))

@@ -52,13 +52,18 @@ fn code(text: &str) -> String {
     while let Some(c) = chars.next() {
         if in_str {
             match c {
+                // A line continuation keeps its line too.
                 '\\' => {
-                    chars.next();
+                    if let Some('\n') = chars.next() {
+                        out.push('\n');
+                    }
                 }
                 '"' => {
                     in_str = false;
                     out.push('"');
                 }
+                // Lines are kept, so a finding's line number is the file's.
+                '\n' => out.push('\n'),
                 _ => {}
             }
             continue;
@@ -565,5 +570,200 @@ fn the_layer_check_reports_planted_imports() {
     assert_eq!(
         used,
         BTreeSet::from([("up::a".to_string(), "low::x".to_string())])
+    );
+}
+
+/// Files that may read the environment's variables: the raw reader and the settings layer
+/// (ARCHITECTURE.md, layer 1: "settings (every variable, read once)").
+const READERS: &[&str] = &["env.rs", "settings.rs"];
+
+/// The variable constants `src/env.rs` declares (`const NAME: &str`), by their Rust names.
+fn env_constants() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(src().join("env.rs")).unwrap();
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let Some(i) = line.find("const ") else {
+            continue;
+        };
+        let rest = &line[i + "const ".len()..];
+        if let Some((name, ty)) = rest.split_once(':') {
+            if ty.trim_start().starts_with("&str") && name.chars().all(ident) {
+                out.insert(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Reads of an environment variable in one file's code (comments, strings and the test module
+/// left out; test-only items count): a call of `text`, `is_set`, `test_clock_shift_ms` or `variables` on an `Env` (a
+/// receiver named `env` or `e`, or a field `.env`: the scanner sees no types), of `get` or `path`
+/// with an argument on one named `env`, and any such call whose argument names one of `src/env.rs`'s variable constants
+/// (`env::HOME`, or `HOME` imported from `crate::env`). Naming a constant elsewhere (in a
+/// message, `Error::setting(env::X, ..)`) is no read.
+fn env_reads(text: &str, constants: &BTreeSet<String>) -> Vec<String> {
+    const METHODS: &[&str] = &[
+        "get",
+        "path",
+        "text",
+        "is_set",
+        "test_clock_shift_ms",
+        "variables",
+    ];
+    // Only the test module is left out: `code` stops at the first `#[cfg(test)]`, which may be
+    // a test-only item above the file's real code.
+    let mut text = text;
+    let mut from = 0;
+    while let Some(at) = text[from..].find("#[cfg(test)]") {
+        let item = from + at;
+        from = item + 1;
+        if text[item + "#[cfg(test)]".len()..]
+            .trim_start()
+            .starts_with("mod ")
+        {
+            text = &text[..item];
+            break;
+        }
+    }
+    let code = code(&text.replace("#[cfg(test)]", ""));
+    // Constants this file imports from `crate::env` by their bare names.
+    let mut imported = BTreeSet::new();
+    for stmt in code.split("use ").skip(1) {
+        let stmt = stmt.split(';').next().unwrap_or_default();
+        if stmt.trim_start().starts_with("crate::env::") {
+            for path in expand(stmt) {
+                imported.insert(path.rsplit("::").next().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for method in METHODS {
+        let needle = format!(".{method}(");
+        let mut from = 0;
+        while let Some(at) = code[from..].find(&needle) {
+            let dot = from + at;
+            from = dot + needle.len();
+            // The receiver's last segment, over any line break before the dot.
+            let before = code[..dot].trim_end();
+            let receiver: String = before
+                .chars()
+                .rev()
+                .take_while(|c| ident(*c))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let argument: String = code[from..]
+                .chars()
+                .take_while(|c| *c != ')' && *c != ',')
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let bare = argument.trim_start_matches("crate::");
+            let constant = match bare.strip_prefix("env::") {
+                Some(name) => constants.contains(name),
+                None => constants.contains(bare) && imported.contains(bare),
+            };
+            // `get` and `path` are common names: on `env` only, and with an argument.
+            let on_env = match *method {
+                "get" | "path" => receiver == "env" && !argument.is_empty(),
+                _ => matches!(receiver.as_str(), "env" | "e"),
+            };
+            if on_env || constant {
+                let line = code[..dot].matches('\n').count() + 1;
+                found.push(format!("line {line}: {receiver}.{method}({argument})"));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// "Nothing below the settings layer reads `Env`": every variable is read in src/settings.rs
+/// (and src/env.rs, the raw reader), and handed down typed. A read anywhere else fails here.
+#[test]
+fn only_the_settings_read_the_environment() {
+    let constants = env_constants();
+    assert!(constants.contains("HOME") && constants.contains("STORE_URL"));
+    let mut found = Vec::new();
+    let mut files: Vec<PathBuf> = modules().into_values().collect();
+    files.extend([src().join("lib.rs"), src().join("main.rs")]);
+    for file in files {
+        let rel = file
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if READERS.contains(&rel.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for read in env_reads(&text, &constants) {
+            found.push(format!("src/{rel} {read}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "environment variables read outside src/settings.rs (add a typed accessor there and \
+         hand the value down):\n{}",
+        found.join("\n")
+    );
+}
+
+/// A positive control: reads planted in code, through the same scanner, are reported; what only
+/// names a variable, or asks the settings, is not.
+#[test]
+fn the_env_read_check_reports_planted_reads() {
+    let constants = env_constants();
+    let planted = "use crate::env::{self, Env, TOKEN_CACHE_URL}; #[cfg(test)] use std::sync::Arc;\n\
+                   fn a(env: &Env) -> Option<PathBuf> { env.path(env::HOME) }\n\
+                   fn b(ctx: &Context) { let _ = ctx.env\n        .get(crate::env::STORE_URL); }\n\
+                   fn c(x: &Env) { let _ = x.text(TOKEN_CACHE_URL); }\n\
+                   fn d(env: &Env, name: &str) { let _ = env.get(name); }\n\
+                   fn h(e: &Env) { let _ = (e.text(name), self.env.test_clock_shift_ms()); }\n\
+                   fn f(s: &Settings) -> Error { let _ = s.store_url(); Error::setting(env::STORE_URL, R) }\n\
+                   // env.get(env::LOG) in a comment\n\
+                   fn g() -> &'static str { \"env.path(env::HOME)\" }\n";
+    assert_eq!(
+        env_reads(planted, &constants),
+        vec![
+            "line 2: env.path(env::HOME)".to_string(),
+            "line 4: env.get(crate::env::STORE_URL)".to_string(),
+            "line 5: x.text(TOKEN_CACHE_URL)".to_string(),
+            "line 6: env.get(name)".to_string(),
+            "line 7: e.text(name)".to_string(),
+            "line 7: env.test_clock_shift_ms()".to_string(),
+        ]
+    );
+    // A bare name is read only when it is the one imported from `crate::env`; `e.get(kind)` or
+    // a directory entry's `e.path()` are no reads.
+    let entries = "fn f(d: ReadDir, e: &Error) { for e in d { e.path(); } e.get(kind); }\n\
+                   #[cfg(test)]\nmod tests { fn t(env: &Env) { env.get(env::HOME); } }";
+    assert!(env_reads(entries, &constants).is_empty());
+    let other = "use crate::credential_type::AWS_PROFILE;\nfn f(c: &Creds) { c.get(AWS_PROFILE); }";
+    assert!(env_reads(other, &constants).is_empty());
+    let clean =
+        "fn f(s: &Settings) -> Error { let _ = s.store_url(); Error::setting(env::STORE_URL, R) }";
+    assert!(env_reads(clean, &constants).is_empty());
+}
+
+/// And the other half: every variable `src/env.rs` declares is read by the settings, so none is
+/// read nowhere (or elsewhere, unseen). `BETA9_TEST_CLOCK_SHIFT_MS` is parsed by `Env::validate`
+/// itself (a malformed one stops the process before anything runs), and handed on by the settings.
+#[test]
+fn the_settings_read_every_declared_variable() {
+    let settings = code(&std::fs::read_to_string(src().join("settings.rs")).unwrap());
+    let unread: Vec<_> = env_constants()
+        .into_iter()
+        .filter(|c| c != "TEST_CLOCK_SHIFT_MS")
+        .filter(|c| {
+            let named = format!("env::{c}");
+            !settings
+                .match_indices(&named)
+                .any(|(i, _)| !settings[i + named.len()..].starts_with(ident))
+        })
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "declared in src/env.rs, read nowhere in src/settings.rs: {unread:?}"
     );
 }

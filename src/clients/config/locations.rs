@@ -1,7 +1,8 @@
 //! Where each client family looks for its config files (docs/clients.md, "Config files"): docker's
-//! config.json, the containers tools' auth files in order, go-containerregistry's one file.
+//! config.json, the containers tools' auth files in order, go-containerregistry's one file. The
+//! variables that place them come from the settings (src/settings.rs); the order is this file's.
 
-use crate::env::{self, Env};
+use crate::settings::Settings;
 use std::path::{Path, PathBuf};
 
 /// `statfs` type of tmpfs (linux/magic.h): a primary auth file there is lost at reboot.
@@ -9,11 +10,11 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (docker/cli `cli/config`); `None`
 /// without either variable.
-pub fn docker_config_path(env: &Env) -> Option<PathBuf> {
-    if let Some(dir) = env.path(env::DOCKER_CONFIG) {
+pub fn docker_config_path(settings: &Settings) -> Option<PathBuf> {
+    if let Some(dir) = settings.docker_config() {
         return Some(dir.join("config.json"));
     }
-    env.path(env::HOME).map(|h| h.join(".docker/config.json"))
+    settings.home().map(|h| h.join(".docker/config.json"))
 }
 
 /// The real user id (containers/image names `/run/containers/$UID` after it).
@@ -46,14 +47,14 @@ pub struct Primary {
 
 /// `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`, else
 /// `/run/containers/$UID/auth.json` (containers/image `getPathToAuthWithOS`).
-pub fn containers_primary(env: &Env, uid: u32) -> Primary {
-    if let Some(p) = env.path(env::REGISTRY_AUTH_FILE) {
+pub fn containers_primary(settings: &Settings, uid: u32) -> Primary {
+    if let Some(p) = settings.registry_auth_file() {
         return Primary {
             path: p,
             source: PrimarySource::RegistryAuthFile,
         };
     }
-    if let Some(dir) = env.path(env::XDG_RUNTIME_DIR) {
+    if let Some(dir) = settings.xdg_runtime_dir() {
         return Primary {
             path: dir.join("containers/auth.json"),
             source: PrimarySource::XdgRuntimeDir,
@@ -67,11 +68,12 @@ pub fn containers_primary(env: &Env, uid: u32) -> Primary {
 
 /// `$XDG_RUNTIME_DIR` is set to a directory that does not exist: the containers tools refuse to
 /// log in (containers/image checks it), so their primary file is unusable.
-pub fn missing_runtime_dir(env: &Env) -> Option<PathBuf> {
-    if env.path(env::REGISTRY_AUTH_FILE).is_some() {
+pub fn missing_runtime_dir(settings: &Settings) -> Option<PathBuf> {
+    if settings.registry_auth_file().is_some() {
         return None;
     }
-    env.path(env::XDG_RUNTIME_DIR)
+    settings
+        .xdg_runtime_dir()
         .filter(|d| std::fs::symlink_metadata(d).is_err())
 }
 
@@ -103,27 +105,27 @@ pub struct AuthPath {
 
 /// Every file the containers tools read, in order: the primary file, `$XDG_CONFIG_HOME` (else
 /// `~/.config`)`/containers/auth.json`, docker's config.json, `~/.dockercfg`.
-pub fn containers_files(env: &Env, uid: u32) -> Vec<AuthPath> {
+pub fn containers_files(settings: &Settings, uid: u32) -> Vec<AuthPath> {
     let mut out = vec![AuthPath {
-        path: containers_primary(env, uid).path,
+        path: containers_primary(settings, uid).path,
         legacy: false,
     }];
-    let config_home = env
-        .path(env::XDG_CONFIG_HOME)
-        .or_else(|| env.path(env::HOME).map(|h| h.join(".config")));
+    let config_home = settings
+        .xdg_config_home()
+        .or_else(|| settings.home().map(|h| h.join(".config")));
     if let Some(dir) = config_home {
         out.push(AuthPath {
             path: dir.join("containers/auth.json"),
             legacy: false,
         });
     }
-    if let Some(p) = docker_config_path(env) {
+    if let Some(p) = docker_config_path(settings) {
         out.push(AuthPath {
             path: p,
             legacy: false,
         });
     }
-    if let Some(h) = env.path(env::HOME) {
+    if let Some(h) = settings.home() {
         out.push(AuthPath {
             path: h.join(".dockercfg"),
             legacy: true,
@@ -141,20 +143,21 @@ pub fn containers_files(env: &Env, uid: u32) -> Vec<AuthPath> {
 
 /// What the file that go-containerregistry reads is: docker's config.json if it exists, else
 /// `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json` (`authn.DefaultKeychain`).
-pub fn ggcr_file(env: &Env) -> Option<PathBuf> {
-    let home_cfg = env.path(env::HOME).map(|h| h.join(".docker/config.json"));
+pub fn ggcr_file(settings: &Settings) -> Option<PathBuf> {
+    let home_cfg = settings.home().map(|h| h.join(".docker/config.json"));
     if home_cfg.as_ref().is_some_and(|p| p.is_file()) {
         // It then loads `$DOCKER_CONFIG/config.json` if that is set (docker's config.Load).
-        return docker_config_path(env);
+        return docker_config_path(settings);
     }
-    let docker = env
-        .path(env::DOCKER_CONFIG)
+    let docker = settings
+        .docker_config()
         .map(|d| d.join("config.json"))
         .filter(|p| p.is_file());
     docker
-        .or_else(|| env.path(env::REGISTRY_AUTH_FILE).filter(|p| p.is_file()))
+        .or_else(|| settings.registry_auth_file().filter(|p| p.is_file()))
         .or_else(|| {
-            env.path(env::XDG_RUNTIME_DIR)
+            settings
+                .xdg_runtime_dir()
                 .map(|d| d.join("containers/auth.json"))
                 .filter(|p| p.is_file())
         })

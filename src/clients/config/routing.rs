@@ -3,8 +3,8 @@
 
 use super::locations::{containers_files, docker_config_path, ggcr_file, real_uid};
 use super::parsing::{read, ConfigFile};
-use crate::env::Env;
 use crate::registry::{Registry, DOCKER_HUB, DOCKER_HUB_SERVER_URL};
+use crate::settings::Settings;
 use std::path::PathBuf;
 
 /// docker runs `docker-credential-<name>`: the value `credHelpers` entries must hold.
@@ -100,7 +100,7 @@ pub fn containers_route(files: &[ConfigFile], key: &str, registry: &Registry, re
 /// Does some client family's config on this machine route `registry` (an entry's key: a
 /// registry, or a repository for go-containerregistry's repository key) to this helper? Reads the
 /// same files, with the same rules, as doctor's routing steps; nothing else.
-pub fn routed_here(env: &Env, registry: &Registry) -> bool {
+pub fn routed_here(settings: &Settings, registry: &Registry) -> bool {
     let hub = registry.is_docker_hub();
     let host = registry.host().to_string();
     let docker_key = if hub {
@@ -115,18 +115,18 @@ pub fn routed_here(env: &Env, registry: &Registry) -> bool {
         docker_key.clone()
     };
     let docker = || {
-        docker_config_path(env)
+        docker_config_path(settings)
             .is_some_and(|p| docker_route(&read(&p, false), &docker_key, registry).is_ours())
     };
     let containers = || {
-        let files: Vec<ConfigFile> = containers_files(env, real_uid())
+        let files: Vec<ConfigFile> = containers_files(settings, real_uid())
             .into_iter()
             .map(|a| read(&a.path, a.legacy))
             .collect();
         containers_route(&files, &containers_key, registry, "").is_ours()
     };
     let ggcr = || {
-        ggcr_file(env).is_some_and(|p| {
+        ggcr_file(settings).is_some_and(|p| {
             let keys = [repo_key.clone(), docker_key.clone()];
             ggcr_routes(&read(&p, false), &keys, registry)
                 .iter()

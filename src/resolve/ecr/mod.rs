@@ -36,12 +36,13 @@ mod sdk;
 
 use super::needs::Needs;
 use crate::credential_type::{CredentialType, AWS_PROFILE};
-use crate::env::{self, Env};
+use crate::env;
 use crate::error::{Error, Result};
 use crate::hosts;
 use crate::login::Login;
 use crate::net::url::Url;
 use crate::record::{self, Record, RecordError};
+use crate::settings::Settings;
 use crate::token::{self, CachedToken, Origin, Policy, ShareKey, Warmed};
 use base64::Engine as _;
 use sdk::{Call, Failure, Keys, Source};
@@ -231,14 +232,14 @@ fn plan<'a>(needs: &Needs, record: &'a Record) -> Result<Plan<'a>> {
             record.registry.as_str(),
             &target.region,
             profile.as_deref(),
-            needs.env.get(env::AWS_PROFILE),
+            needs.settings.aws_profile(),
         ),
     };
     let share = match &source {
         Source::Record(keys) => Some(share_key(
             record.registry.as_str(),
             &target,
-            endpoint_override(needs.env, &target.api).as_deref(),
+            endpoint_override(needs.settings, &target.api).as_deref(),
             keys,
         )),
         // Ambient credentials are this machine's own identity (docs/fleet.md, "What is shared").
@@ -321,27 +322,23 @@ pub(crate) fn ambient_cache_key(
 }
 
 /// The endpoint override for this API from the environment, if any.
-pub(crate) fn endpoint_override(env: &Env, api: &Api) -> Option<String> {
-    named_endpoint_override(env, api).map(|(_, url)| url)
+pub(crate) fn endpoint_override(settings: &Settings, api: &Api) -> Option<String> {
+    named_endpoint_override(settings, api).map(|(_, url)| url)
 }
 
 /// The endpoint override and the variable it came from (an error about it names the variable).
-fn named_endpoint_override(env: &Env, api: &Api) -> Option<(&'static str, String)> {
-    let ignore = env
-        .get(env::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if ignore {
+fn named_endpoint_override(settings: &Settings, api: &Api) -> Option<(&'static str, String)> {
+    if settings.aws_ignore_configured_endpoint_urls() {
         return None;
     }
+    let [all, ecr, public] = settings.aws_endpoint_urls();
     let specific = match api {
-        Api::Private { .. } => env::AWS_ENDPOINT_URL_ECR,
-        Api::Public => env::AWS_ENDPOINT_URL_ECR_PUBLIC,
+        Api::Private { .. } => (env::AWS_ENDPOINT_URL_ECR, ecr),
+        Api::Public => (env::AWS_ENDPOINT_URL_ECR_PUBLIC, public),
     };
-    [specific, env::AWS_ENDPOINT_URL]
+    [specific, (env::AWS_ENDPOINT_URL, all)]
         .into_iter()
-        .filter_map(|name| Some((name, env.get(name)?.trim())))
-        .find(|(_, v)| !v.is_empty())
-        .map(|(name, v)| (name, v.to_string()))
+        .find_map(|(name, v)| Some((name, v?.to_string())))
 }
 
 /// The API's usual URL (the SDK's endpoint rules decide the exact one, FIPS and dual-stack
@@ -360,7 +357,7 @@ fn default_api_url(api: &Api, region: &str) -> String {
 
 /// The cache missed: one GetAuthorizationToken call, bounded by `BETA9_TIMEOUT`.
 fn fetch(needs: &Needs, registry: &str, target: &Target, source: &Source) -> Result<CachedToken> {
-    let named = named_endpoint_override(needs.env, &target.api);
+    let named = named_endpoint_override(needs.settings, &target.api);
     if let Some((name, e)) = &named {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
             return Err(Error::at(
@@ -589,6 +586,7 @@ fn sanitise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Env;
 
     const A: &str = "123456789012";
 
@@ -839,7 +837,7 @@ mod tests {
             fips: false,
             dual_stack: false,
         };
-        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        let env = |pairs: &[(&str, &str)]| Settings::new(&Env::from_pairs(pairs.iter().copied()));
         let all = (env::AWS_ENDPOINT_URL, "http://all");
         let ecr = (env::AWS_ENDPOINT_URL_ECR, "http://ecr");
         let public = (env::AWS_ENDPOINT_URL_ECR_PUBLIC, "http://public");

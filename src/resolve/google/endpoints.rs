@@ -11,6 +11,7 @@
 use crate::env;
 use crate::error::{Error, SettingReason};
 use crate::net::url::Url;
+use crate::settings::Settings;
 
 /// Which Google API a URL must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,12 +98,10 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    /// `BETA9_GOOGLE_ENDPOINT_ORIGIN` from the environment, if set. A malformed value is an error
+    /// `BETA9_GOOGLE_ENDPOINT_ORIGIN` from the settings, if set. A malformed value is an error
     /// naming the variable.
-    pub(crate) fn from_env(e: &env::Env) -> crate::error::Result<Option<Origin>> {
-        e.get(env::GOOGLE_ENDPOINT_ORIGIN)
-            .map(Origin::parse)
-            .transpose()
+    pub(crate) fn from_settings(s: &Settings) -> crate::error::Result<Option<Origin>> {
+        s.google_endpoint_origin().map(Origin::parse).transpose()
     }
 
     pub(crate) fn parse(value: &str) -> crate::error::Result<Origin> {

@@ -165,7 +165,7 @@ fn credential_file(
     let key = GoogleKey::parse(json.expose_secret()).map_err(|r| bad_record(record, r))?;
     if let GoogleKey::External(x) = &key {
         // Before the cache too: a token is never handed out for a file naming other endpoints.
-        let origin = endpoints::Origin::from_env(needs.env)?;
+        let origin = endpoints::Origin::from_settings(needs.settings)?;
         x.check_endpoints(origin.as_ref())
             .map_err(|r| bad_record(record, r))?;
     }

@@ -3,7 +3,6 @@
 //! copies (src/store/cached.rs has the policy).
 
 use crate::clock::{self, Clock};
-use crate::env::Env;
 use crate::error::Result;
 use crate::paths;
 use crate::settings::Settings;
@@ -23,12 +22,12 @@ pub(super) struct Setup {
 }
 
 /// The shared store `BETA9_STORE_URL` names, and where this machine keeps its copies.
-pub(super) fn from_settings(env: &Env, settings: &Settings) -> Result<Setup> {
-    let pg = postgres::from_env(env, settings.timeout())?;
+pub(super) fn from_settings(settings: &Settings) -> Result<Setup> {
+    let pg = postgres::from_settings(settings, settings.timeout())?;
     let ttl = settings.store_cache_ttl();
     let max_stale = settings.store_max_stale();
     // No place for copies (a kubelet under systemd with no HOME): every read asks the database.
-    let (dir, unusable) = match copies_dir(env, &pg) {
+    let (dir, unusable) = match copies_dir(settings, &pg) {
         Ok(dir) => (dir, None),
         Err(e) => (PathBuf::new(), Some(e.protocol_message())),
     };
@@ -37,20 +36,20 @@ pub(super) fn from_settings(env: &Env, settings: &Settings) -> Result<Setup> {
         dir,
         ttl,
         max_stale,
-        clock: clock::for_process(env),
+        clock: clock::for_process(settings),
         unusable,
     })
 }
 
 /// Removes this machine's copies of the shared store (after a rotation re-sealed every row).
-pub fn clear_copies(env: &Env, pg: &PgStore) {
-    if let Ok(dir) = copies_dir(env, pg) {
+pub fn clear_copies(settings: &Settings, pg: &PgStore) {
+    if let Ok(dir) = copies_dir(settings, pg) {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
 
-fn copies_dir(env: &Env, pg: &PgStore) -> Result<PathBuf> {
+fn copies_dir(settings: &Settings, pg: &PgStore) -> Result<PathBuf> {
     let who = format!("{}\0{}", pg.target().place(), pg.target().user());
     let id = hex::encode(&Sha256::digest(who.as_bytes())[..8]);
-    paths::shared_store_copies(env, &id)
+    paths::shared_store_copies(settings.dirs(), &id)
 }
