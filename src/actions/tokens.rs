@@ -26,10 +26,17 @@ pub(crate) fn login(ctx: &Context, record: &Record) -> Result<Option<Login>> {
 /// The login a static record answers, read locally (no network, no token cache): `None` for a
 /// record whose login is minted, or one that does not resolve.
 pub(crate) fn static_login(ctx: &Context, record: &Record) -> Option<Login> {
-    match resolve::login_kind(ctx, record) {
-        Ok(LoginKind::Static) => resolve::resolve(ctx, record).ok().flatten(),
-        _ => None,
+    try_static_login(ctx, record).ok().flatten()
+}
+
+/// [`static_login`] with its errors: the record's login if it is static (no network, no token
+/// cache), `None` for a record whose login is minted or that cannot serve a login yet; an error
+/// when the record does not resolve.
+pub(crate) fn try_static_login(ctx: &Context, record: &Record) -> Result<Option<Login>> {
+    if login_kind(ctx, record)? != LoginKind::Static {
+        return Ok(None);
     }
+    login(ctx, record)
 }
 
 /// Random pauses for `refresh --every --jitter`, from the fleet's own source of randomness.
