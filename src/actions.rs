@@ -205,7 +205,7 @@ pub fn get(ctx: &Context, server_url: &str) -> Result<Option<Login>> {
     let Some(entry) = load_live(ctx, &registry)? else {
         return Ok(None);
     };
-    let login = resolve::resolve(ctx, &entry.record)?;
+    let login = tokens::login(ctx, &entry.record)?;
     if login.is_some() {
         record_use(ctx, &registry.secret_name());
     }
@@ -397,7 +397,7 @@ pub(crate) fn prune(ctx: &Context, rule: PruneRule, dry_run: bool) -> Result<Vec
         let registry = entry.record.registry.clone();
         let name = registry.secret_name();
         // Computed before the entry goes: the key is derived from the record's credentials.
-        let token_key = resolve::own_token_key(ctx, &entry.record).unwrap_or(None);
+        let token_key = tokens::own_token_key(ctx, &entry.record).unwrap_or(None);
         if dry_run {
             let token = token_key
                 .is_some_and(|k| ctx.tokens().map(|t| t.read(&k).is_some()).unwrap_or(false));
@@ -480,7 +480,7 @@ pub(crate) fn image_login(ctx: &Context, image: &str) -> Result<Option<ImageLogi
     keys.push((registry, Scope::Registry));
     for (key, scope) in keys {
         if let Some(entry) = load_live(ctx, &key)? {
-            if let Some(login) = resolve::resolve(ctx, &entry.record)? {
+            if let Some(login) = tokens::login(ctx, &entry.record)? {
                 record_use(ctx, &key.secret_name());
                 return Ok(Some(ImageLogin {
                     key,
@@ -507,7 +507,7 @@ pub(crate) struct Prewarmed {
     pub registry: Registry,
     pub kind: CredentialType,
     /// Already fresh, refreshed, or why not.
-    pub outcome: Result<resolve::Warmed>,
+    pub outcome: Result<tokens::Warmed>,
 }
 
 /// `refresh`: every entry of the workspace whose login is a minted token, made fresh if `get`
@@ -522,7 +522,7 @@ pub(crate) fn prewarm(ctx: &Context, stop: &mut dyn FnMut() -> bool) -> Result<V
         if stop() {
             break;
         }
-        let outcome = match resolve::prewarm(ctx, &entry.record) {
+        let outcome = match tokens::prewarm(ctx, &entry.record) {
             Ok(Some(w)) => Ok(w),
             Ok(None) => continue,
             Err(e) => Err(e),
@@ -810,7 +810,7 @@ mod tests {
         )
         .unwrap();
         save_as(&c, &ecr, None, &Lifecycle::new("import", Some(60), c.now())).unwrap();
-        let key = resolve::own_token_key(&c, &ecr).unwrap().unwrap();
+        let key = tokens::own_token_key(&c, &ecr).unwrap().unwrap();
         let token = crate::token::CachedToken {
             username: "AWS".into(),
             secret: SecretString::from("tok"),

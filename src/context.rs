@@ -5,7 +5,6 @@
 use crate::clock::{self, Clock};
 use crate::env::{self, Env};
 use crate::error::{Error, Result, SettingReason};
-use crate::fsutil;
 use crate::paths;
 use crate::seal::{Key, Purpose};
 use crate::settings::Settings as EnvSettings;
@@ -14,10 +13,7 @@ use crate::store::key::KeySource;
 use crate::store::sealed::SealedStore;
 use crate::store::{cached, MemoryStore, Store};
 use crate::token::file::FileTokenCache;
-use crate::token::fleet::{
-    FileSkipMarker, Layered, NoSkipMarker, Settings, SharedTokens, SkipMarker, SystemPace,
-};
-use crate::token::redis::RedisStore;
+use crate::token::workspace;
 use crate::token::{MemoryTokenCache, NoTokenCache, TokenCache};
 use std::cell::{OnceCell, RefCell};
 use std::path::{Path, PathBuf};
@@ -130,54 +126,21 @@ impl Context {
         self.clock.as_ref()
     }
 
-    /// The token cache: the workspace's file cache unless one was injected. A cache directory
-    /// another user owns or others can write to is not used (a shared `BETA9_CACHE_DIR` on a
-    /// node): tokens are minted without caching, with a note. With `BETA9_TOKEN_CACHE_URL`, the
-    /// fleet's shared cache sits behind the local one (connected only on a local miss).
+    /// The token cache: the workspace's ([`workspace::open`]: its file cache, with the fleet's
+    /// shared cache behind it when one is configured) unless one was injected.
     pub(crate) fn tokens(&self) -> Result<&dyn TokenCache> {
         if let Some(t) = self.tokens.get() {
             return Ok(t.as_ref());
         }
         let dir = paths::cache_dir(self.settings.dirs(), &self.workspace)?;
-        let budget = self.settings.timeout();
-        let untrusted = untrusted_cache_dir(&dir);
-        let local: Box<dyn TokenCache> = match &untrusted {
-            Some(why) => {
-                self.note(format!(
-                    "warning: not using the token cache {}: {why}; tokens are minted without caching",
-                    dir.display()
-                ));
-                Box::new(NoTokenCache)
-            }
-            None => Box::new(FileTokenCache::new(
-                dir.clone(),
-                &self.workspace,
-                self.store.token_cache_key()?,
-                budget,
-            )),
-        };
-        let cache = match self.settings.token_cache_url() {
-            None => local,
-            Some(url) => match RedisStore::new(url, self.settings.token_cache_ca_file(), budget) {
-                Ok(store) => {
-                    let marker: Box<dyn SkipMarker> = match untrusted {
-                        Some(_) => Box::new(NoSkipMarker),
-                        None => Box::new(FileSkipMarker::new(dir)),
-                    };
-                    let shared = SharedTokens::new(
-                        Box::new(store),
-                        marker,
-                        Box::new(SystemPace::new()),
-                        Settings::new(budget),
-                    );
-                    Box::new(Layered::new(local, shared))
-                }
-                Err(why) => {
-                    self.note(format!("warning: not using the shared token cache: {why}"));
-                    local
-                }
-            },
-        };
+        let note = |line: String| self.note(line);
+        let cache = workspace::open(
+            &self.settings,
+            dir,
+            &self.workspace,
+            || self.store.token_cache_key(),
+            &note,
+        )?;
         Ok(self.tokens.get_or_init(|| cache).as_ref())
     }
 
@@ -245,10 +208,4 @@ pub(crate) fn clear_local_tokens(
         let key = master.derive(workspace, Purpose::TokenCache);
         let _ = FileTokenCache::new(dir, workspace, key, budget).clear();
     }
-}
-
-/// The cache directory, or the nearest existing parent it would be created in, must be trusted.
-fn untrusted_cache_dir(dir: &std::path::Path) -> Option<String> {
-    let existing = dir.ancestors().find(|p| p.exists())?;
-    fsutil::untrusted_dir(existing)
 }

@@ -20,7 +20,6 @@ use crate::error::printable;
 use crate::login::NewLogin;
 use crate::output::Output;
 use crate::registry::{Registry, DOCKER_HUB, DOCKER_HUB_SERVER_URL};
-use crate::resolve::{self, LoginKind};
 use crate::secret::SecretBuf;
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
@@ -472,10 +471,8 @@ fn stored_login(ctx: &Context, reg: &Registry) -> Result<Stored, Failure> {
     let Some(entry) = actions::load(ctx, reg)? else {
         return Ok(Stored::Nothing);
     };
-    if resolve::login_kind(ctx, &entry.record)? != LoginKind::Static {
-        return Ok(Stored::Minted);
-    }
-    Ok(match resolve::resolve(ctx, &entry.record)? {
+    let login = actions::tokens::try_static_login(ctx, &entry.record)?;
+    Ok(match login {
         Some(l) => Stored::Login(l.username.expose_secret().to_string(), l.secret),
         None => Stored::Minted,
     })

@@ -132,7 +132,10 @@ impl Client {
     }
 
     /// The same client (same deadline) trusting `roots` beside the system's CA store.
-    pub(crate) fn with_roots(mut self, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> Client {
+    pub(crate) fn with_roots(
+        mut self,
+        roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    ) -> Client {
         self.roots = roots;
         self
     }

@@ -1,8 +1,8 @@
 //! From a stored record to the login `get` answers. Static types do no I/O; cloud types mint
 //! short-lived tokens in their own modules, except `azure`, a static login bound to ACR hosts
-//! ([`acr`]).
+//! ([`acr`]). Every entry point takes the [`Needs`] the actions layer builds from the context
+//! (`actions::tokens`): nothing here sees the context.
 
-use crate::context::Context;
 use crate::credential_type::CredentialType;
 use crate::error::{Error, Result};
 use crate::hosts;
@@ -17,23 +17,6 @@ pub(crate) mod acr;
 pub(crate) mod ecr;
 pub(crate) mod google;
 pub(crate) mod needs;
-
-/// Runs `f` with the [`Needs`] the context provides.
-fn with_needs<T>(ctx: &Context, f: impl FnOnce(&Needs) -> T) -> T {
-    let note = |n: String| ctx.note(n);
-    let tokens = || ctx.tokens();
-    let budget = || ctx.budget();
-    let proxies = || ctx.proxies();
-    f(&Needs {
-        workspace: &ctx.workspace,
-        settings: &ctx.settings,
-        clock: ctx.clock(),
-        note: &note,
-        tokens: &tokens,
-        budget: &budget,
-        proxies: &proxies,
-    })
-}
 
 /// How a record's login is produced, as `ls`, `show` and `doctor` report it: no network, nothing
 /// minted, no secret.
@@ -81,15 +64,15 @@ impl Sharing {
 }
 
 /// See [`LoginKind`].
-pub(crate) fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
+pub(crate) fn login_kind(n: &Needs, record: &Record) -> Result<LoginKind> {
     let (cached, shareable) = match record.kind {
-        CredentialType::Aws => with_needs(ctx, |n| ecr::cached(n, record))?,
+        CredentialType::Aws => ecr::cached(n, record)?,
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
-            with_needs(ctx, |n| google::cached(n, record))?
+            google::cached(n, record)?
         }
         _ => return Ok(LoginKind::Static),
     };
-    let sharing = match (ctx.tokens()?.fleet().is_some(), shareable) {
+    let sharing = match ((n.tokens)()?.fleet().is_some(), shareable) {
         (false, _) => Sharing::Off,
         (true, false) => Sharing::Never,
         (true, true) => Sharing::Fleet,
@@ -104,9 +87,9 @@ pub(crate) fn login_kind(ctx: &Context, record: &Record) -> Result<LoginKind> {
 
 /// The local token-cache key of the token minted for this record alone, if any: `prune` deletes it
 /// with the entry (docs/storage.md, "Entry lifecycle"). No network.
-pub(crate) fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<String>> {
+pub(crate) fn own_token_key(n: &Needs, record: &Record) -> Result<Option<String>> {
     match record.kind {
-        CredentialType::Aws => with_needs(ctx, |n| ecr::cache_key_of(n, record)).map(Some),
+        CredentialType::Aws => ecr::cache_key_of(n, record).map(Some),
         CredentialType::Gcp if record.credentials.non_empty("GCP_ACCESS_TOKEN").is_none() => {
             google::own_cache_key(record)
         }
@@ -115,7 +98,7 @@ pub(crate) fn own_token_key(ctx: &Context, record: &Record) -> Result<Option<Str
 }
 
 /// The login for a record, `None` when the record cannot serve logins yet.
-pub(crate) fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
+pub(crate) fn resolve(n: &Needs, record: &Record) -> Result<Option<Login>> {
     let c = &record.credentials;
     let need = |name: &str| -> Result<&SecretString> {
         c.get(name).ok_or_else(|| Error::BadRecord {
@@ -143,9 +126,9 @@ pub(crate) fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            return with_needs(ctx, |n| google::resolve(n, record)).map(Some);
+            return google::resolve(n, record).map(Some);
         }
-        CredentialType::Aws => return with_needs(ctx, |n| ecr::resolve(n, record)).map(Some),
+        CredentialType::Aws => return ecr::resolve(n, record).map(Some),
         // Checks the host itself: the secret goes to ACR hosts only.
         CredentialType::Azure => return acr::resolve(record).map(Some),
     };
@@ -155,14 +138,14 @@ pub(crate) fn resolve(ctx: &Context, record: &Record) -> Result<Option<Login>> {
 /// `refresh`: for a record whose login is a minted token (`aws`, and `gcp` without a stored
 /// access token), that token made fresh now if `get` would refresh it (docs/fleet.md,
 /// "Pre-warming"); `None` for every other record (nothing to mint).
-pub(crate) fn prewarm(ctx: &Context, record: &Record) -> Result<Option<Warmed>> {
+pub(crate) fn prewarm(n: &Needs, record: &Record) -> Result<Option<Warmed>> {
     match record.kind {
-        CredentialType::Aws => with_needs(ctx, |n| ecr::prewarm(n, record)).map(Some),
+        CredentialType::Aws => ecr::prewarm(n, record).map(Some),
         CredentialType::Gcp => {
             if !hosts::is_google_host(record.registry.hostname()) {
                 return Err(not_google(record));
             }
-            with_needs(ctx, |n| google::prewarm(n, record))
+            google::prewarm(n, record)
         }
         _ => Ok(None),
     }
@@ -193,38 +176,5 @@ fn not_google(record: &Record) -> Error {
     Error::Unsupported {
         registry: record.registry.to_string(),
         detail: "a gcp record is only used for Google registry hosts (gcr.io, *.gcr.io, *-docker.pkg.dev, docker.*.rep.pkg.dev); nothing was sent".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::env::Env;
-
-    fn record(json: &str) -> Record {
-        Record::decode(json.as_bytes(), None).unwrap()
-    }
-
-    #[test]
-    fn login_kinds_need_no_network() {
-        let ctx = Context::in_memory(Env::default());
-        let ghcr = record(
-            r#"{"version":1,"registry":"ghcr.io","type":"ghcr","credentials":{"GITHUB_TOKEN":"t"}}"#,
-        );
-        assert_eq!(login_kind(&ctx, &ghcr).unwrap(), LoginKind::Static);
-        let aws = record(
-            r#"{"version":1,"registry":"111111111111.dkr.ecr.us-east-1.amazonaws.com","type":"aws","credentials":{"AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b"}}"#,
-        );
-        assert_eq!(
-            login_kind(&ctx, &aws).unwrap(),
-            LoginKind::Token {
-                cached: None,
-                sharing: Sharing::Off
-            }
-        );
-        let stored = record(
-            r#"{"version":1,"registry":"gcr.io","type":"gcp","credentials":{"GCP_ACCESS_TOKEN":"ya29"}}"#,
-        );
-        assert_eq!(login_kind(&ctx, &stored).unwrap(), LoginKind::Static);
     }
 }

@@ -8,7 +8,7 @@ use crate::token::TokenCache;
 use std::time::Duration;
 
 /// What the minting resolvers (`ecr`, `gcp`) use, and nothing more: they never see the context.
-/// The entry points in `resolve/mod.rs` build it per call. What costs something is read on first
+/// `actions::tokens` builds it from the context per call. What costs something is read on first
 /// use only, so a record refused by its own plan opens no token cache, and a cache hit reads no
 /// network setting.
 pub(crate) struct Needs<'a> {

@@ -9,6 +9,7 @@
 pub mod file;
 pub mod fleet;
 pub mod redis;
+pub(crate) mod workspace;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
