@@ -14,20 +14,20 @@ mod locations;
 mod parsing;
 mod routing;
 
-pub use locations::{
+pub(crate) use locations::{
     containers_files, containers_primary, docker_config_path, ggcr_file, missing_runtime_dir,
     on_tmpfs, real_uid, PrimarySource,
 };
 #[cfg(test)]
-pub use parsing::parse;
-pub use parsing::{
+pub(crate) use parsing::parse;
+pub(crate) use parsing::{
     go_name_eq, merge_object, read, ConfigFile, FileState, Member, CONFIG_LIMIT, SECRET_FIELDS,
 };
-pub use routing::{containers_route, docker_route, ggcr_routes, routed_here, Route, HELPER};
+pub(crate) use routing::{containers_route, docker_route, ggcr_routes, routed_here, Route, HELPER};
 
 /// The families of clients that ask a credential helper, each with its own keys and files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     /// docker CLI, docker-py, BuildKit: `$DOCKER_CONFIG/config.json`.
     Docker,
     /// podman, buildah, skopeo (containers/image): the auth files, in order.
@@ -39,7 +39,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
+    pub(crate) const ALL: [Family; 4] = [
         Family::Docker,
         Family::Containers,
         Family::Ggcr,
@@ -47,7 +47,7 @@ impl Family {
     ];
 
     /// Who they are, for people.
-    pub fn clients(self) -> &'static str {
+    pub(crate) fn clients(self) -> &'static str {
         match self {
             Family::Docker => "docker CLI, docker-py",
             Family::Containers => "podman, buildah, skopeo",
@@ -57,7 +57,7 @@ impl Family {
     }
 
     /// The short name used in step names (`routing.docker`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Family::Docker => "docker",
             Family::Containers => "containers",
@@ -69,19 +69,19 @@ impl Family {
 
 /// The keys one image is asked under, per family (docs/clients.md, "Callers and the keys they ask").
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Keys {
+pub(crate) struct Keys {
     /// docker CLI and docker-py: `https://index.docker.io/v1/` for Hub, else `host[:port]`.
-    pub docker: String,
+    pub(crate) docker: String,
     /// containers/image: `docker.io` for Hub, else `host[:port]`.
-    pub containers: String,
+    pub(crate) containers: String,
     /// go-containerregistry: the repository key first, then the registry key.
-    pub ggcr: [String; 2],
+    pub(crate) ggcr: [String; 2],
     /// kubelet: the image as the pod spec names it.
-    pub kubelet: String,
+    pub(crate) kubelet: String,
 }
 
 /// The keys each family computes for `image` (whose registry is `registry`, repository `repo`).
-pub fn keys(image: &str, registry: &Registry, repo: &str) -> Keys {
+pub(crate) fn keys(image: &str, registry: &Registry, repo: &str) -> Keys {
     if registry.is_docker_hub() {
         return Keys {
             docker: DOCKER_HUB_SERVER_URL.into(),

@@ -6,14 +6,14 @@
 //! [`redis`]): [`get_or_refresh`] asks it only on a local miss and only for tokens the resolver
 //! marks as shareable with a [`ShareKey`], so a local hit never opens a socket.
 
-pub mod file;
-pub mod fleet;
-pub mod redis;
+pub(crate) mod file;
+pub(crate) mod fleet;
+pub(crate) mod redis;
 pub(crate) mod workspace;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-pub use crate::guard::Guard;
+pub(crate) use crate::guard::Guard;
 use crate::login::Login;
 use crate::seal::{self, Key, Purpose};
 use crate::secret::SecretBuf;
@@ -28,7 +28,7 @@ use std::io::Write;
 /// Where a cached token came from: minted by this machine, or taken from the fleet's shared
 /// cache (another machine minted it). What `ls` and `show` report; never secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Origin {
+pub(crate) enum Origin {
     #[default]
     Minted,
     Shared,
@@ -36,7 +36,7 @@ pub enum Origin {
 
 impl Origin {
     /// `local` or `shared`, as `ls` and `show` print it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Origin::Minted => "local",
             Origin::Shared => "shared",
@@ -45,14 +45,14 @@ impl Origin {
 }
 
 /// One cached token and its lifetime.
-pub struct CachedToken {
-    pub username: String,
-    pub secret: SecretString,
+pub(crate) struct CachedToken {
+    pub(crate) username: String,
+    pub(crate) secret: SecretString,
     /// Unix seconds at which the upstream says the token dies.
-    pub expires_at: u64,
+    pub(crate) expires_at: u64,
     /// Unix seconds at which we fetched it (the minting machine's clock for a shared token).
-    pub fetched_at: u64,
-    pub origin: Origin,
+    pub(crate) fetched_at: u64,
+    pub(crate) origin: Origin,
 }
 
 impl std::fmt::Debug for CachedToken {
@@ -68,12 +68,12 @@ impl std::fmt::Debug for CachedToken {
 }
 
 impl CachedToken {
-    pub fn login(&self) -> Login {
+    pub(crate) fn login(&self) -> Login {
         Login::new(&self.username, &self.secret)
     }
 
     /// A second handle on the same token.
-    pub fn duplicate(&self) -> CachedToken {
+    pub(crate) fn duplicate(&self) -> CachedToken {
         CachedToken {
             username: self.username.clone(),
             secret: self.secret.clone(),
@@ -84,7 +84,7 @@ impl CachedToken {
     }
 
     /// The token's plaintext, for a cache to seal. One of the few places a secret is exposed.
-    pub fn to_json(&self) -> SecretBuf {
+    pub(crate) fn to_json(&self) -> SecretBuf {
         let mut out = SecretBuf::with_capacity(self.secret.expose_secret().len() * 2 + 128);
         let mut body = serde_json::json!({
             "username": self.username,
@@ -103,7 +103,7 @@ impl CachedToken {
         out
     }
 
-    pub fn from_json(bytes: &[u8]) -> Option<CachedToken> {
+    pub(crate) fn from_json(bytes: &[u8]) -> Option<CachedToken> {
         #[derive(Deserialize)]
         struct Meta {
             username: String,
@@ -134,7 +134,7 @@ impl CachedToken {
 
 /// How usable a cached token is at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
+pub(crate) enum Freshness {
     /// Use it; no refresh due.
     Fresh,
     /// Refresh is due, but the token still works: the fallback if refreshing fails.
@@ -146,7 +146,7 @@ pub enum Freshness {
 /// Refresh a token once `lifetime / 12` (11 h of a 12 h ECR token, as the design documents say)
 /// or `min_margin` seconds before expiry, whichever is earlier; expired `hard_margin` seconds
 /// before the upstream's own expiry (clock skew, time for docker to use it).
-pub fn freshness(t: &CachedToken, now: u64, min_margin: u64, hard_margin: u64) -> Freshness {
+pub(crate) fn freshness(t: &CachedToken, now: u64, min_margin: u64, hard_margin: u64) -> Freshness {
     let lifetime = t.expires_at.saturating_sub(t.fetched_at);
     let margin = (lifetime / 12).max(min_margin);
     if now + hard_margin >= t.expires_at {
@@ -161,7 +161,7 @@ pub fn freshness(t: &CachedToken, now: u64, min_margin: u64, hard_margin: u64) -
 
 /// Where tokens are cached: a per-machine file cache, optionally with a fleet's shared cache
 /// behind it ([`TokenCache::fleet`]).
-pub trait TokenCache {
+pub(crate) trait TokenCache {
     /// The cached token for `key`, if there is a readable one. Any damage means "not cached".
     fn read(&self, key: &str) -> Option<CachedToken>;
     fn write(&self, key: &str, token: &CachedToken) -> Result<()>;
@@ -183,30 +183,30 @@ pub trait TokenCache {
 }
 
 /// Policy for one kind of token.
-pub struct Policy {
-    pub min_margin: u64,
-    pub hard_margin: u64,
+pub(crate) struct Policy {
+    pub(crate) min_margin: u64,
+    pub(crate) hard_margin: u64,
 }
 
 /// What one refresh through a fleet's shared cache works with.
-pub struct Refresh<'a> {
+pub(crate) struct Refresh<'a> {
     /// The local cache (it stays in front: a hit there never reaches the fleet).
-    pub local: &'a dyn TokenCache,
-    pub key: &'a str,
-    pub share: &'a ShareKey,
-    pub policy: &'a Policy,
-    pub clock: &'a dyn Clock,
-    pub note: &'a dyn Fn(String),
+    pub(crate) local: &'a dyn TokenCache,
+    pub(crate) key: &'a str,
+    pub(crate) share: &'a ShareKey,
+    pub(crate) policy: &'a Policy,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) note: &'a dyn Fn(String),
     /// `refresh` (pre-warming): a still-valid token inside its refresh window is refreshed now,
     /// without the per-process jitter point, and a process that finds another one holding the
     /// lease waits for what it publishes instead of keeping the old token.
-    pub eager: bool,
+    pub(crate) eager: bool,
 }
 
 /// A fleet's shared token cache: called by [`get_or_refresh`] after a local miss, for a shareable
 /// token. It must answer as the local algorithm would when the shared cache fails, and call
 /// `fetch` at most once.
-pub trait Fleet {
+pub(crate) trait Fleet {
     fn refresh(
         &self,
         req: &Refresh<'_>,
@@ -218,7 +218,7 @@ pub trait Fleet {
 /// same registry derive the same entry name and sealing key (docs/fleet.md, "Shared entry keys").
 /// HKDF-SHA256 (RFC 5869) with the material as input keying material, so neither the name nor
 /// the sealed value says anything about the material, the registry or the region.
-pub struct ShareKey {
+pub(crate) struct ShareKey {
     /// 128 bits, hex: the opaque part of the Redis key names.
     name: String,
     seal: Key,
@@ -237,7 +237,7 @@ const SHARED_AD: &str = "\0fleet";
 impl ShareKey {
     /// `kind` names the token type (`ecr`, `gcp-sa`); `binding` is what the token is valid for
     /// (registry, region, endpoint); `material` is the credential (every part of it).
-    pub fn derive(kind: &str, binding: &[&[u8]], material: &[&[u8]]) -> ShareKey {
+    pub(crate) fn derive(kind: &str, binding: &[&[u8]], material: &[&[u8]]) -> ShareKey {
         let mut ikm = zeroize::Zeroizing::new(Vec::new());
         for m in material {
             ikm.extend_from_slice(&(m.len() as u64).to_be_bytes());
@@ -266,12 +266,12 @@ impl ShareKey {
     }
 
     /// The opaque id shared entries are named by (hex, no meaning without the material).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The token sealed for the shared cache under `entry` (its Redis key name).
-    pub fn seal(&self, entry: &str, token: &CachedToken) -> Result<Vec<u8>> {
+    pub(crate) fn seal(&self, entry: &str, token: &CachedToken) -> Result<Vec<u8>> {
         let plain = token.to_json();
         Ok(seal::seal(
             &self.seal,
@@ -284,7 +284,7 @@ impl ShareKey {
 
     /// A shared value opened, `None` when it is not one this key sealed under `entry` (garbage,
     /// another credential's, moved from another name): a miss, never an error.
-    pub fn open(&self, entry: &str, sealed: &[u8]) -> Option<CachedToken> {
+    pub(crate) fn open(&self, entry: &str, sealed: &[u8]) -> Option<CachedToken> {
         let plain = seal::open(&self.seal, Purpose::TokenCache, SHARED_AD, entry, sealed).ok()?;
         CachedToken::from_json(plain.as_slice())
     }
@@ -294,7 +294,7 @@ impl ShareKey {
 /// wrote. If the refresh fails and the old token still works, it is used with a note for stderr.
 /// With a fleet behind the cache and a `share` key, a local miss goes to the fleet's cache first
 /// ([`Fleet::refresh`]); without either, this is the local algorithm alone.
-pub fn get_or_refresh(
+pub(crate) fn get_or_refresh(
     cache: &dyn TokenCache,
     cache_key: &str,
     share: Option<&ShareKey>,
@@ -316,18 +316,18 @@ pub fn get_or_refresh(
 
 /// Which token a cache key is about and what to refresh it with: the arguments of
 /// [`get_or_refresh`] and [`prewarm`], from the resolvers.
-pub struct Job<'a> {
-    pub cache: &'a dyn TokenCache,
-    pub cache_key: &'a str,
-    pub share: Option<&'a ShareKey>,
-    pub policy: &'a Policy,
-    pub clock: &'a dyn Clock,
-    pub note: &'a dyn Fn(String),
+pub(crate) struct Job<'a> {
+    pub(crate) cache: &'a dyn TokenCache,
+    pub(crate) cache_key: &'a str,
+    pub(crate) share: Option<&'a ShareKey>,
+    pub(crate) policy: &'a Policy,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) note: &'a dyn Fn(String),
 }
 
 /// What [`prewarm`] found or did.
 #[derive(Debug)]
-pub enum Warmed {
+pub(crate) enum Warmed {
     /// The cached token was fresh: nothing was done.
     Fresh(CachedToken),
     /// A fresh token is now in the local cache: minted here, or published by another process or
@@ -336,13 +336,7 @@ pub enum Warmed {
 }
 
 impl Warmed {
-    pub fn token(&self) -> &CachedToken {
-        match self {
-            Warmed::Fresh(t) | Warmed::Refreshed(t) => t,
-        }
-    }
-
-    pub fn into_token(self) -> CachedToken {
+    pub(crate) fn into_token(self) -> CachedToken {
         match self {
             Warmed::Fresh(t) | Warmed::Refreshed(t) => t,
         }
@@ -353,7 +347,7 @@ impl Warmed {
 /// through `get`'s own paths (the local single flight, the fleet's lease and publish), so a `get`
 /// right after is a local hit. A fresh token is left alone. Unlike `get`, a failed refresh is an
 /// error even when the old token still works: nothing was warmed.
-pub fn prewarm(job: &Job<'_>, fetch: impl FnOnce() -> Result<CachedToken>) -> Result<Warmed> {
+pub(crate) fn prewarm(job: &Job<'_>, fetch: impl FnOnce() -> Result<CachedToken>) -> Result<Warmed> {
     let failure: RefCell<Option<String>> = RefCell::new(None);
     let fetch = || {
         let minted = fetch();
@@ -428,18 +422,18 @@ fn obtain(
     mint_locally(cache, cache_key, cached, policy, clock, note, eager, fetch).map(Warmed::Refreshed)
 }
 
-pub fn is_fresh(t: &CachedToken, policy: &Policy, now: u64) -> bool {
+pub(crate) fn is_fresh(t: &CachedToken, policy: &Policy, now: u64) -> bool {
     freshness(t, now, policy.min_margin, policy.hard_margin) == Freshness::Fresh
 }
 
 /// Not expired: fresh, or stale but still usable.
-pub fn is_valid(t: &CachedToken, policy: &Policy, now: u64) -> bool {
+pub(crate) fn is_valid(t: &CachedToken, policy: &Policy, now: u64) -> bool {
     freshness(t, now, policy.min_margin, policy.hard_margin) != Freshness::Expired
 }
 
 /// The cache's single-flight lock; a cache that cannot be locked (read-only or full disk) costs
 /// single-flight, not the answer.
-pub fn lock_or_note(
+pub(crate) fn lock_or_note(
     cache: &dyn TokenCache,
     cache_key: &str,
     note: &dyn Fn(String),
@@ -460,7 +454,7 @@ pub fn lock_or_note(
 /// still works, answer that, with a note unless `eager` (a refresher answers nobody, and says why
 /// it failed as its error: [`prewarm`]).
 #[allow(clippy::too_many_arguments)]
-pub fn mint_locally(
+pub(crate) fn mint_locally(
     cache: &dyn TokenCache,
     cache_key: &str,
     cached: Option<CachedToken>,
@@ -490,7 +484,7 @@ pub fn mint_locally(
 }
 
 /// What a failed refresh that still has a working token says on stderr.
-pub fn stale_note(e: &Error, t: &CachedToken, now: u64) -> String {
+pub(crate) fn stale_note(e: &Error, t: &CachedToken, now: u64) -> String {
     format!(
         "refresh failed ({}); using the cached token, valid for {} more s",
         e.protocol_message(),
@@ -499,7 +493,7 @@ pub fn stale_note(e: &Error, t: &CachedToken, now: u64) -> String {
 }
 
 /// No cache at all: every `get` mints (when the cache directory cannot be trusted).
-pub struct NoTokenCache;
+pub(crate) struct NoTokenCache;
 
 impl TokenCache for NoTokenCache {
     fn read(&self, _key: &str) -> Option<CachedToken> {
@@ -519,15 +513,16 @@ impl TokenCache for NoTokenCache {
 /// A cache in memory, for tests of the refresh algorithm and of the resolvers. `on_lock` runs
 /// while the lock is being taken: a test uses it to play another process that refreshed meanwhile.
 #[derive(Default)]
-pub struct MemoryTokenCache {
+pub(crate) struct MemoryTokenCache {
     tokens: RefCell<BTreeMap<String, CachedToken>>,
     #[allow(clippy::type_complexity)]
     on_lock: RefCell<Option<Box<dyn FnMut(&MemoryTokenCache)>>>,
-    pub locks: std::cell::Cell<usize>,
+    pub(crate) locks: std::cell::Cell<usize>,
 }
 
 impl MemoryTokenCache {
-    pub fn on_lock(&self, f: impl FnMut(&MemoryTokenCache) + 'static) {
+    #[cfg(test)]
+    pub(crate) fn on_lock(&self, f: impl FnMut(&MemoryTokenCache) + 'static) {
         *self.on_lock.borrow_mut() = Some(Box::new(f));
     }
 }
@@ -562,7 +557,7 @@ impl TokenCache for MemoryTokenCache {
 
 /// SHA-256 over length-prefixed parts, hex: a cache key component from key material that cannot
 /// be reversed and where `("ab","c")` and `("a","bc")` differ.
-pub fn digest_parts(parts: &[&[u8]]) -> String {
+pub(crate) fn digest_parts(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_be_bytes());
