@@ -347,7 +347,10 @@ impl Warmed {
 /// through `get`'s own paths (the local single flight, the fleet's lease and publish), so a `get`
 /// right after is a local hit. A fresh token is left alone. Unlike `get`, a failed refresh is an
 /// error even when the old token still works: nothing was warmed.
-pub(crate) fn prewarm(job: &Job<'_>, fetch: impl FnOnce() -> Result<CachedToken>) -> Result<Warmed> {
+pub(crate) fn prewarm(
+    job: &Job<'_>,
+    fetch: impl FnOnce() -> Result<CachedToken>,
+) -> Result<Warmed> {
     let failure: RefCell<Option<String>> = RefCell::new(None);
     let fetch = || {
         let minted = fetch();
