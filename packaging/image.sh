@@ -12,7 +12,8 @@
 # `podman run --rm oci-archive:OUT version`. The image's creation time is the last commit's, so
 # the same commit builds the same layers. Labels: IMAGE_SOURCE overrides the source label (by
 # default the git remote `origin`). buildah's storage lives in a temporary directory under
-# target/, removed on exit: nothing is written to /var/lib/containers.
+# target/, removed on exit. One file outside it remains: containers/image's blob-info cache
+# (/var/lib/containers/cache as root, ~/.local/share/containers/cache otherwise; docs/image.md).
 set -euo pipefail
 
 NAME=docker-credential-beta9
