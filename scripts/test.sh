@@ -24,26 +24,28 @@ cargo fmt --all -- --check
 # - the lints (in their own target dir: cargo locks one per build) and the packages at nice 19,
 #   in the background, until after the suite; their output is shown when they fail.
 logs=$(mktemp -d)
-# A failing step ends the run: the background jobs go with it.
-trap 'rc=$?; for j in $(jobs -p); do pkill -TERM -P "$j" || true; kill "$j" 2>/dev/null || true; done; rm -rf "$logs"; exit $rc' EXIT
-background() { # NAME COMMAND...: runs at nice 19, output to $logs/NAME, status to $logs/NAME.rc
+background() { # NAME COMMAND...: at nice 19, in its own process group, output to $logs/NAME
     local name=$1; shift
-    ( set +e; nice -n 19 "$@" >"$logs/$name" 2>&1; echo $? >"$logs/$name.rc" ) &
+    setsid nice -n 19 "$@" >"$logs/$name" 2>&1 </dev/null &
+    echo $! >"$logs/$name.pid"
 }
-report() { # NAME: fails the run, with that job's output, when it failed
-    local rc; rc=$(cat "$logs/$1.rc" 2>/dev/null || echo 1)
+report() { # NAME: waits for that job; fails the run, with its output, when it failed
+    local rc=0
+    wait "$(cat "$logs/$1.pid")" || rc=$?
     [ "$rc" = 0 ] && return 0
     echo "test.sh: $1 failed (exit $rc):" >&2
     cat "$logs/$1" >&2
     exit 1
 }
+# A failing step ends the run: the background jobs' process groups go with it.
+trap 'rc=$?; for f in "$logs"/*.pid; do [ -e "$f" ] && { kill -TERM -- "-$(cat "$f")" 2>/dev/null || true; }; done; rm -rf "$logs"; exit $rc' EXIT
 step builds
 CARGO_TARGET_DIR="$PWD/target/clippy" background clippy \
     cargo clippy --all-targets --locked -- -D warnings
-packaging/static-build.sh >"$logs/release" 2>&1 &
-release=$!
+setsid packaging/static-build.sh >"$logs/release" 2>&1 </dev/null &
+echo $! >"$logs/release.pid"
 nice -n 10 cargo test --all-targets --locked --no-run
-wait "$release" || { echo "test.sh: release build failed:" >&2; cat "$logs/release" >&2; exit 1; }
+report release
 step packages
 # The .deb and the .rpm of that binary (first run: cargo-deb and cargo-generate-rpm installed),
 # built in the background; they are checked after the suite, since CI=true installs the .deb.
@@ -58,7 +60,6 @@ scripts/with-keyring.sh cargo test --locked --test it keyring::
 step cargo test
 cargo test --all-targets --locked -- --skip keyring::
 step lints and packages
-wait
 report clippy
 report packages
 # The unpacked .deb answers, then the README's first command into a throwaway prefix: install,
