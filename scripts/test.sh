@@ -24,10 +24,14 @@ cargo fmt --all -- --check
 # - the lints (in their own target dir: cargo locks one per build) and the packages at nice 19,
 #   in the background, until after the suite; their output is shown when they fail.
 logs=$(mktemp -d)
-background() { # NAME COMMAND...: at nice 19, in its own process group, output to $logs/NAME
-    local name=$1; shift
-    setsid nice -n 19 "$@" >"$logs/$name" 2>&1 </dev/null &
+spawn() { # NAME NICE COMMAND...: in the background, output to $logs/NAME
+    local name=$1 nice=$2; shift 2
+    # Job control while it starts: its own process group, for the trap to end it whole, in this
+    # session (a new session would be a new scheduler autogroup, where nice ranks nothing).
+    set -m
+    nice -n "$nice" "$@" >"$logs/$name" 2>&1 </dev/null &
     echo $! >"$logs/$name.pid"
+    set +m
 }
 report() { # NAME: waits for that job; fails the run, with its output, when it failed
     local rc=0
@@ -40,16 +44,15 @@ report() { # NAME: waits for that job; fails the run, with its output, when it f
 # A failing step ends the run: the background jobs' process groups go with it.
 trap 'rc=$?; for f in "$logs"/*.pid; do [ -e "$f" ] && { kill -TERM -- "-$(cat "$f")" 2>/dev/null || true; }; done; rm -rf "$logs"; exit $rc' EXIT
 step builds
-CARGO_TARGET_DIR="$PWD/target/clippy" background clippy \
+CARGO_TARGET_DIR="$PWD/target/clippy" spawn clippy 19 \
     cargo clippy --all-targets --locked -- -D warnings
-setsid packaging/static-build.sh >"$logs/release" 2>&1 </dev/null &
-echo $! >"$logs/release.pid"
+spawn release 0 packaging/static-build.sh
 nice -n 10 cargo test --all-targets --locked --no-run
 report release
 step packages
 # The .deb and the .rpm of that binary (first run: cargo-deb and cargo-generate-rpm installed),
 # built in the background; they are checked after the suite, since CI=true installs the .deb.
-background packages packaging/build.sh
+spawn packages 19 packaging/build.sh
 # One switch: every test that needs an external tool (moto, the Google stub's python cryptography,
 # the keyring session, strace, docker-registry, skopeo, the docker CLI, docker-py) fails without it.
 export BETA9_REQUIRE_TOOLS=1
